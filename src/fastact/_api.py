@@ -1,0 +1,509 @@
+"""The public layer: argument checks, dtypes, layouts and ``out=``, then one backend call.
+
+Everything a backend may assume (``docs/backend-contract.md``) is established
+here, and every error of the contract is raised here -- before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _backends
+from ._registry import AXIS, ELEMENTWISE, GLU, MAXOUT, PRELU, REQUIRED, RRELU, SPECS, Spec, get_spec
+
+__all__ = ["FORWARD", "BACKWARD", "forward", "backward", "make_public_functions"]
+
+_F16 = np.dtype(np.float16)
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+_BAD_KINDS = {
+    "c": "complex",
+    "O": "object",
+    "U": "string",
+    "S": "bytes",
+    "M": "datetime",
+    "m": "timedelta",
+    "V": "structured (void)",
+    "T": "string",
+}
+
+
+# ------------------------------------------------------------------- arrays
+
+
+def _as_array(a: Any, fname: str, argname: str) -> np.ndarray:
+    if isinstance(a, np.ndarray):
+        arr = a
+    else:
+        try:
+            arr = np.asarray(a)
+        except Exception as exc:  # ragged lists, objects whose __array__ fails
+            raise TypeError(f"{fname}: {argname} must be array_like; converting {type(a).__name__} failed: {exc}") from None
+    kind = arr.dtype.kind
+    if kind == "f":
+        if arr.dtype.itemsize > 8:
+            raise TypeError(f"{fname}: {argname} has dtype {arr.dtype}; only float16, float32 and float64 are supported")
+    elif kind not in "biu":
+        what = _BAD_KINDS.get(kind, str(arr.dtype))
+        raise TypeError(
+            f"{fname}: {argname} has dtype {arr.dtype} ({what}); fastact takes float16/32/64, integer or bool arrays"
+        )
+    return arr
+
+
+def _float_dtype(dt: np.dtype) -> np.dtype:
+    """The float dtype a NumPy ufunc would compute ``dt`` in (native byte order)."""
+    if dt.kind == "f":
+        return np.dtype(dt.type)
+    return np.result_type(dt, np.float16)
+
+
+def _kernel_dtype(ct: np.dtype) -> np.dtype:
+    return _F32 if ct == _F16 else ct
+
+
+def _check_out(out: Any, shape: tuple, dtype: np.dtype, fname: str, argname: str = "out") -> np.ndarray:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{fname}: {argname} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"{fname}: {argname} has shape {out.shape}; the result has shape {shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"{fname}: {argname} has dtype {out.dtype}; the result has dtype {dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"{fname}: {argname} is read-only")
+    return out
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.shape == b.shape
+        and a.strides == b.strides
+        and a.dtype == b.dtype
+    )
+
+
+def _unalias(out: np.ndarray, inputs: list, inplace_ok: int | None) -> list:
+    """Copy every input that overlaps ``out``, except an exact alias at ``inplace_ok``."""
+    res = []
+    for i, a in enumerate(inputs):
+        if a is not None and np.may_share_memory(out, a):
+            if not (i == inplace_ok and _same_array(out, a)):
+                a = a.copy()
+        res.append(a)
+    return res
+
+
+def _new_out(shape: tuple, dtype: np.dtype, like: np.ndarray) -> np.ndarray:
+    order = "F" if (like.flags.f_contiguous and not like.flags.c_contiguous) else "C"
+    return np.empty(shape, dtype=dtype, order=order)
+
+
+# -------------------------------------------------------------- parameters
+
+
+def _float_param(v: Any, fname: str, name: str) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        if not (isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iuf"):
+            raise TypeError(f"{fname}: {name} must be a real number, got {type(v).__name__}")
+    return float(v)
+
+
+def _resolve_params(spec: Spec, params: tuple, values: dict, fname: str) -> dict:
+    p: dict[str, Any] = {}
+    for prm in params:
+        v = values[prm.name]
+        if v is REQUIRED:
+            raise TypeError(f"{fname}: missing required parameter {prm.name!r}")
+        kind = prm.kind
+        if kind == "float":
+            v = _float_param(v, fname, prm.name)
+            if prm.valid is not None and not prm.valid(v):
+                raise ValueError(f"{fname}: {prm.name} must be {prm.valid_text}, got {v!r}")
+        elif kind in ("int", "axis"):
+            if isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"{fname}: {prm.name} must be an integer, got bool")
+            try:
+                v = operator.index(v)
+            except TypeError:
+                raise TypeError(f"{fname}: {prm.name} must be an integer, got {type(v).__name__}") from None
+            if prm.valid is not None and not prm.valid(v):
+                raise ValueError(f"{fname}: {prm.name} must be {prm.valid_text}, got {v!r}")
+        elif kind == "choice":
+            if not isinstance(v, str) or v not in prm.choices:
+                raise ValueError(f"{fname}: {prm.name} must be {prm.valid_text}, got {v!r}")
+        elif kind == "bool":
+            if not isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"{fname}: {prm.name} must be True or False, got {type(v).__name__}")
+            v = bool(v)
+        p[prm.name] = v
+    if spec.check is not None:
+        msg = spec.check(p)
+        if msg:
+            raise ValueError(f"{fname}: {msg} (got {', '.join(f'{k}={v!r}' for k, v in p.items() if isinstance(v, float))})")
+    return p
+
+
+def _normalize_axis(axis: int, ndim: int, fname: str) -> int:
+    nd = max(ndim, 1)  # a 0-d array counts as one element along axis 0 / -1
+    if not -nd <= axis < nd:
+        raise ValueError(f"{fname}: axis {axis} is out of range for an array of {ndim} dimension(s)")
+    return axis % nd
+
+
+# ----------------------------------------------------------- the execution
+
+
+def _flat_inputs(inputs: list, out: np.ndarray, kd: np.dtype):
+    """1-D contiguous kernel-dtype views (or copies) of inputs and out, in one element order.
+
+    Returns (flat inputs, flat out, finish) where finish() moves a temporary
+    result into ``out`` when ``out`` could not be written directly.
+    """
+    if out.flags.c_contiguous:
+        order = "C"
+    elif out.flags.f_contiguous:
+        order = "F"
+    else:
+        order = "C"
+    flat = []
+    for a in inputs:
+        if a is None:
+            flat.append(None)
+        elif a.dtype == kd and (a.flags.c_contiguous if order == "C" else a.flags.f_contiguous):
+            flat.append(a.reshape(-1, order=order))
+        else:
+            flat.append(np.asarray(a, dtype=kd, order=order).reshape(-1, order=order))
+    direct = out.dtype == kd and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
+    if direct:
+        return flat, out.reshape(-1, order=order), None
+    tmp = np.empty(out.size, dtype=kd)
+    return flat, tmp, lambda: _store(out, tmp.reshape(out.shape, order=order))
+
+
+def _store(out: np.ndarray, tmp: np.ndarray) -> None:
+    """Copy a kernel's temporary result into ``out``; a float32 result beyond
+    float16's range becomes inf there, which is the correctly rounded value."""
+    with np.errstate(over="ignore"):
+        np.copyto(out, tmp, casting="unsafe")
+
+
+def _c3(a: np.ndarray | None, kd: np.dtype, shape3: tuple):
+    if a is None:
+        return None
+    if a.dtype != kd or not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a, dtype=kd)
+    return a.reshape(shape3)
+
+
+def _c3_out(out: np.ndarray, kd: np.dtype, shape3: tuple):
+    if out.dtype == kd and out.flags.c_contiguous:
+        return out.reshape(shape3), None
+    tmp = np.empty(shape3, dtype=kd)
+    return tmp, lambda: _store(out, tmp.reshape(out.shape))
+
+
+def _axis_geometry(shape: tuple, axis: int) -> tuple[int, int, int]:
+    if not shape:
+        return 1, 1, 1
+    outer = math.prod(shape[:axis])
+    inner = math.prod(shape[axis + 1 :])
+    return outer, shape[axis], inner
+
+
+def _axis_out_shape(spec: Spec, shape: tuple, axis: int, p: dict, fname: str) -> tuple:
+    if spec.kind == AXIS:
+        return shape
+    n = shape[axis] if shape else 1
+    if spec.kind == GLU:
+        if n % 2:
+            raise ValueError(f"{fname}: x.shape[axis={axis}] = {n} must be even (glu splits it in halves)")
+        m = n // 2
+    else:  # MAXOUT
+        k = p["pieces"]
+        if n % k:
+            raise ValueError(f"{fname}: pieces={k} must divide x.shape[axis={axis}] = {n}")
+        m = n // k
+    if not shape:
+        return ()
+    return shape[:axis] + (m,) + shape[axis + 1 :]
+
+
+def _prelu_weight(weight: Any, fname: str) -> np.ndarray:
+    w = _as_array(weight, fname, "weight")
+    if w.ndim > 1:
+        raise ValueError(f"{fname}: weight must be a scalar or 1-D, got {w.ndim} dimensions")
+    if w.size == 0:
+        raise ValueError(f"{fname}: weight is empty")
+    with np.errstate(all="ignore"):
+        if not np.all(np.isfinite(w.astype(np.float64))):
+            raise ValueError(f"{fname}: weight must hold finite numbers")
+    return w
+
+
+def _prelu_geometry(x_shape: tuple, w: np.ndarray, axis: int, fname: str) -> tuple[int, int, int]:
+    if w.size == 1:
+        return 1, 1, math.prod(x_shape)
+    if len(x_shape) < 1:
+        raise ValueError(f"{fname}: weight has {w.size} elements but x is 0-d (one channel)")
+    ax = _normalize_axis(axis, len(x_shape), fname)
+    if x_shape[ax] != w.size:
+        raise ValueError(f"{fname}: weight has {w.size} elements; x.shape[axis={axis}] = {x_shape[ax]}")
+    return _axis_geometry(x_shape, ax)
+
+
+def _rng(rng: Any, fname: str) -> np.random.Generator:
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"{fname}: rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}")
+
+
+def _slopes_array(slopes: Any, shape: tuple, fname: str) -> np.ndarray:
+    s = _as_array(slopes, fname, "slopes")
+    if s.shape != shape:
+        raise ValueError(f"{fname}: slopes has shape {s.shape}; x has shape {shape}")
+    return s
+
+
+def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
+    fname = f"fastact.{spec.name}"
+    x = _as_array(x, fname, "x")
+    p = _resolve_params(spec, spec.forward_params(), values, fname)
+    ct = _float_dtype(x.dtype)
+    kd = _kernel_dtype(ct)
+    name = spec.name
+    kind = spec.kind
+    extra = None
+
+    if kind == RRELU:
+        if not p["training"]:
+            name, spec_run, p = "leaky_relu", get_spec("leaky_relu"), {"negative_slope": 0.5 * (p["lower"] + p["upper"])}
+        else:
+            spec_run = spec
+            if p["slopes"] is not None:
+                slopes = _slopes_array(p["slopes"], x.shape, fname)
+            else:
+                sampled = _rng(p["rng"], fname).uniform(p["lower"], p["upper"], size=x.shape)
+                slopes = np.where(x > 0, 1.0, sampled).astype(ct)
+            extra = slopes
+        out = _check_out(out, x.shape, ct, fname) if out is not None else _new_out(x.shape, ct, x)
+        if x.size:
+            if extra is not None:
+                x, extra = _unalias(out, [x, extra], 0)
+                (xf, sf), of, finish = _flat_inputs([x, extra], out, kd)
+                p = {"lower": p["lower"], "upper": p["upper"], "training": True, "slopes": sf}
+            else:
+                (xf,), of, finish = _flat_inputs(_unalias(out, [x], 0), out, kd)
+            _backends.choose(spec_run, "forward", kd, x.size).forward(name, xf, of, p)
+            if finish:
+                finish()
+        return (out, extra) if extra is not None else out
+
+    if kind == ELEMENTWISE:
+        out = _check_out(out, x.shape, ct, fname) if out is not None else _new_out(x.shape, ct, x)
+        if x.size:
+            (xf,), of, finish = _flat_inputs(_unalias(out, [x], 0), out, kd)
+            _backends.choose(spec, "forward", kd, x.size).forward(name, xf, of, p)
+            if finish:
+                finish()
+        return out
+
+    if kind == PRELU:
+        w = _prelu_weight(p.pop("weight", values["weight"]), fname)
+        geo = _prelu_geometry(x.shape, w, p["axis"], fname)
+        out = _check_out(out, x.shape, ct, fname) if out is not None else np.empty(x.shape, ct)
+        if x.size:
+            (x,) = _unalias(out, [x], 0)
+            x3 = _c3(x, kd, geo)
+            o3, finish = _c3_out(out, kd, geo)
+            p["weight"] = np.ascontiguousarray(w.reshape(-1), dtype=kd)
+            _backends.choose(spec, "forward", kd, x.size).forward(name, x3, o3, p)
+            if finish:
+                finish()
+        return out
+
+    # along an axis
+    axis = _normalize_axis(p["axis"], x.ndim, fname)
+    out_shape = _axis_out_shape(spec, x.shape, axis, p, fname)
+    out = _check_out(out, out_shape, ct, fname) if out is not None else np.empty(out_shape, ct)
+    if x.size and out.size:
+        (x,) = _unalias(out, [x], 0)
+        outer, n, inner = _axis_geometry(x.shape, axis)
+        x3 = _c3(x, kd, (outer, n, inner))
+        o3, finish = _c3_out(out, kd, _axis_geometry(out_shape, axis) if out_shape else (1, 1, 1))
+        _backends.choose(spec, "forward", kd, x.size).forward(name, x3, o3, p)
+        if finish:
+            finish()
+    return out
+
+
+def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any:
+    fname = f"fastact.{spec.name}_backward"
+    p = _resolve_params(spec, spec.backward_params(), values, fname)
+    g = _as_array(g, fname, "grad_output")
+    name = spec.name
+    kind = spec.kind
+
+    if kind == RRELU and not p["training"]:
+        name, spec, p = "leaky_relu", get_spec("leaky_relu"), {"negative_slope": 0.5 * (p["lower"] + p["upper"])}
+        kind = ELEMENTWISE
+        if y is not None:
+            raise ValueError(f"{fname}: y= is not accepted: rrelu's backward needs x")
+
+    if y is not None:
+        if not spec.allows_y(p):
+            rule = spec.y_rule or "its derivative cannot be written from the output"
+            raise ValueError(f"{fname}: y= is not accepted for {spec.name} with these parameters ({rule}); pass x=")
+        src = _as_array(y, fname, "y")
+        x_arr, y_arr, srcname = None, src, "y"
+    elif x is not None:
+        src = _as_array(x, fname, "x")
+        x_arr, y_arr, srcname = src, None, "x"
+    else:
+        raise TypeError(f"{fname}: pass the forward's input x=" + (" or its output y=" if spec.y_ok else ""))
+
+    ct = np.result_type(_float_dtype(g.dtype), _float_dtype(src.dtype))
+    kd = _kernel_dtype(ct)
+
+    if kind in (ELEMENTWISE, RRELU):
+        if g.shape != src.shape:
+            raise ValueError(f"{fname}: grad_output has shape {g.shape}; {srcname} has shape {src.shape}")
+        out = _check_out(out, src.shape, ct, fname) if out is not None else _new_out(src.shape, ct, src)
+        slopes = None
+        if kind == RRELU:
+            if p["slopes"] is None:
+                raise ValueError(f"{fname}: slopes is required in training mode (the forward returned it)")
+            slopes = _slopes_array(p["slopes"], src.shape, fname)
+        if src.size:
+            g, x_arr, y_arr, slopes = _unalias(out, [g, x_arr, y_arr, slopes], 0)
+            (gf, xf, yf, sf), of, finish = _flat_inputs([g, x_arr, y_arr, slopes], out, kd)
+            if sf is not None:
+                p = dict(p, slopes=sf)
+            _backends.choose(spec, "backward", kd, src.size).backward(name, gf, xf, yf, of, p)
+            if finish:
+                finish()
+        return out
+
+    if kind == PRELU:
+        w = _prelu_weight(values["weight"], fname)
+        p.pop("weight", None)
+        if g.shape != src.shape:
+            raise ValueError(f"{fname}: grad_output has shape {g.shape}; x has shape {src.shape}")
+        geo = _prelu_geometry(src.shape, w, p["axis"], fname)
+        out = _check_out(out, src.shape, ct, fname) if out is not None else np.empty(src.shape, ct)
+        if not src.size:
+            return out, np.zeros(w.shape, ct)
+        g, x_arr = _unalias(out, [g, x_arr], 0)
+        o3, finish = _c3_out(out, kd, geo)
+        p["weight"] = np.ascontiguousarray(w.reshape(-1), dtype=kd)
+        gw = _backends.choose(spec, "backward", kd, src.size).backward(name, _c3(g, kd, geo), _c3(x_arr, kd, geo), None, o3, p)
+        if finish:
+            finish()
+        return out, np.asarray(gw, dtype=ct).reshape(w.shape)
+
+    # along an axis
+    axis = _normalize_axis(p["axis"], src.ndim, fname)
+    fwd_shape = _axis_out_shape(spec, src.shape, axis, p, fname) if x_arr is not None else src.shape
+    if g.shape != fwd_shape:
+        raise ValueError(f"{fname}: grad_output has shape {g.shape}; the forward's output has shape {fwd_shape}")
+    out = _check_out(out, src.shape, ct, fname) if out is not None else np.empty(src.shape, ct)
+    if src.size and g.size:
+        g, x_arr, y_arr = _unalias(out, [g, x_arr, y_arr], 0)
+        geo = _axis_geometry(src.shape, axis)
+        geo_g = _axis_geometry(g.shape, axis) if g.shape else (1, 1, 1)
+        o3, finish = _c3_out(out, kd, geo)
+        _backends.choose(spec, "backward", kd, src.size).backward(
+            name, _c3(g, kd, geo_g), _c3(x_arr, kd, geo), _c3(y_arr, kd, geo), o3, p
+        )
+        if finish:
+            finish()
+    return out
+
+
+# ------------------------------------------------------- public functions
+
+
+def _signature_parts(params, backward: bool):
+    pos, kw = [], []
+    for prm in params:
+        (pos if prm.positional else kw).append(prm)
+    return pos, kw
+
+
+def _make(spec: Spec, backward: bool) -> Callable:
+    params = spec.backward_params() if backward else spec.forward_params()
+    pos, kw = _signature_parts(params, backward)
+    ns: dict[str, Any] = {"_spec": spec, "_run": _backward if backward else _forward, "_REQ": REQUIRED}
+    args = []
+    if backward:
+        args.append("grad_output")
+        args.append("x=None")
+        for prm in pos:  # after x=None every positional one needs a default
+            ns[f"_d_{prm.name}"] = prm.default
+            args.append(f"{prm.name}=_d_{prm.name}")
+        args.append("*")
+        args.append("y=None")
+    else:
+        args.append("x")
+        for prm in pos:
+            if prm.required:
+                args.append(prm.name)
+            else:
+                ns[f"_d_{prm.name}"] = prm.default
+                args.append(f"{prm.name}=_d_{prm.name}")
+        args.append("*")
+    for prm in kw:
+        if prm.required and not backward:
+            args.append(prm.name)
+        else:
+            ns[f"_d_{prm.name}"] = prm.default
+            args.append(f"{prm.name}=_d_{prm.name}")
+    args.append("out=None")
+    values = "{" + ", ".join(f"{prm.name!r}: {prm.name}" for prm in params) + "}"
+    fn_name = spec.name + ("_backward" if backward else "")
+    if backward:
+        body = f"    return _run(_spec, grad_output, x, y, out, {values})\n"
+    else:
+        body = f"    return _run(_spec, x, out, {values})\n"
+    src = f"def {fn_name}({', '.join(args)}):\n{body}"
+    exec(src, ns)  # noqa: S102 - generated from the registry, no user input
+    fn = ns[fn_name]
+    fn.__doc__ = spec.docstring("backward" if backward else "forward")
+    fn.__module__ = "fastact"
+    fn.__qualname__ = fn_name
+    return fn
+
+
+def make_public_functions() -> dict[str, Callable]:
+    funcs = {}
+    for spec in SPECS:
+        funcs[spec.name] = _make(spec, backward=False)
+        funcs[spec.name + "_backward"] = _make(spec, backward=True)
+    return funcs
+
+
+FUNCTIONS = make_public_functions()
+FORWARD = {s.name: FUNCTIONS[s.name] for s in SPECS}
+BACKWARD = {s.name: FUNCTIONS[s.name + "_backward"] for s in SPECS}
+
+
+def forward(name: str, x: Any, **params: Any) -> Any:
+    """Run the forward of the activation called ``name``: ``fastact.forward("gelu", x, approximate="tanh")``."""
+    spec = get_spec(name)
+    return FORWARD[spec.name](x, **params)
+
+
+def backward(name: str, grad_output: Any, x: Any = None, *, y: Any = None, **params: Any) -> Any:
+    """Run the backward of ``name``: ``fastact.backward("sigmoid", g, y=y)``."""
+    spec = get_spec(name)
+    return BACKWARD[spec.name](grad_output, x, y=y, **params)

@@ -1,0 +1,179 @@
+"""The backend switch: named backends, loaded on first use, and the choice per call.
+
+Precedence: ``use_backend`` (a context, local to the thread or task) over
+``set_backend`` over ``FASTACT_BACKEND`` (read at import) over ``auto``.
+``auto`` runs each call on the preferred available backend; see
+:func:`choose`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib
+import os
+import threading
+import warnings
+from typing import Iterator
+
+__all__ = [
+    "BACKEND_NAMES",
+    "get_backend",
+    "set_backend",
+    "use_backend",
+    "load",
+    "available",
+    "choose",
+]
+
+# name -> module exposing BACKEND. The accelerated ones are imported on first
+# use only: numba alone costs about 0.2 s to import.
+_MODULES = {
+    "numpy": "fastact._reference",
+    "numba": "fastact._numba",
+    "cython": "fastact._cython",
+}
+BACKEND_NAMES = ("auto",) + tuple(_MODULES)
+# auto's order of preference until a tuning table says otherwise.
+_AUTO_ORDER = ("cython", "numba", "numpy")
+
+_lock = threading.Lock()
+_loaded: dict[str, object] = {}
+_failed: dict[str, str] = {}
+
+
+def _check_name(name: object, what: str = "backend") -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a string, one of {', '.join(BACKEND_NAMES)}; got {type(name).__name__}")
+    key = name.strip().lower()
+    if key not in BACKEND_NAMES:
+        raise ValueError(f"unknown {what} {name!r}; valid: {', '.join(BACKEND_NAMES)}")
+    return key
+
+
+def load(name: str):
+    """The backend object for ``name`` (not ``auto``); raises RuntimeError when unavailable."""
+    be = _loaded.get(name)
+    if be is not None:
+        return be
+    with _lock:
+        if name in _loaded:
+            return _loaded[name]
+        if name in _failed:
+            raise RuntimeError(f"fastact backend {name!r} is unavailable: {_failed[name]}")
+        try:
+            be = importlib.import_module(_MODULES[name]).BACKEND
+        except Exception as exc:  # ImportError, numba/llvmlite errors, a broken .so
+            _failed[name] = f"{type(exc).__name__}: {exc}"
+            raise RuntimeError(f"fastact backend {name!r} is unavailable: {_failed[name]}") from exc
+        _loaded[name] = be
+        return be
+
+
+def available(name: str) -> tuple[bool, str]:
+    """(True, "") when ``name`` loads, else (False, the reason). Loads it."""
+    name = _check_name(name)
+    if name == "auto":
+        return True, ""
+    try:
+        load(name)
+    except RuntimeError:
+        return False, _failed[name]
+    return True, ""
+
+
+def _from_env() -> str:
+    raw = os.environ.get("FASTACT_BACKEND")
+    if raw is None or raw.strip() == "":
+        return "auto"
+    try:
+        return _check_name(raw, "FASTACT_BACKEND")
+    except (ValueError, TypeError):
+        warnings.warn(
+            f"fastact: FASTACT_BACKEND={raw!r} is not a backend; valid: {', '.join(BACKEND_NAMES)}. Using 'auto'.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return "auto"
+
+
+_global = _from_env()
+_env_unchecked = _global != "auto"  # availability is checked at first use, not at import
+_context: contextvars.ContextVar[str | None] = contextvars.ContextVar("fastact_backend", default=None)
+
+
+def get_backend() -> str:
+    """The backend name in force here: 'auto', 'numpy', 'numba' or 'cython'."""
+    ctx = _context.get()
+    return ctx if ctx is not None else _global
+
+
+def set_backend(name: str) -> str:
+    """Use ``name`` for later calls (all threads); return the previous setting.
+
+    Raises ValueError for an unknown name and RuntimeError when the backend
+    cannot be loaded on this machine (the message says why).
+    """
+    global _global, _env_unchecked
+    key = _check_name(name)
+    if key != "auto":
+        load(key)
+    previous = get_backend()
+    _global = key
+    _env_unchecked = False
+    return previous
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[str]:
+    """``with fastact.use_backend("numba"): ...`` -- local to this thread or task."""
+    key = _check_name(name)
+    if key != "auto":
+        load(key)
+    token = _context.set(key)
+    try:
+        yield key
+    finally:
+        _context.reset(token)
+
+
+def _env_fallback() -> None:
+    """FASTACT_BACKEND named a backend that does not load: warn once, use auto."""
+    global _global, _env_unchecked
+    with _lock:
+        if not _env_unchecked:
+            return
+        _env_unchecked = False
+    try:
+        load(_global)
+    except RuntimeError as exc:
+        warnings.warn(f"fastact: FASTACT_BACKEND={_global!r} unavailable ({exc}); using 'auto'.", RuntimeWarning, stacklevel=4)
+        _global = "auto"
+
+
+def choose(spec, direction: str, dtype, size: int):
+    """The backend object to run one call on."""
+    if _env_unchecked:
+        _env_fallback()
+    name = get_backend()
+    if name != "auto":
+        return load(name)
+    return _auto(spec, direction, dtype, size)
+
+
+def _auto(spec, direction, dtype, size):
+    for name in _AUTO_ORDER:
+        be = _loaded.get(name)
+        if be is not None:
+            return be
+        if name not in _failed:
+            try:
+                return load(name)
+            except RuntimeError:
+                continue
+    return load("numpy")
+
+
+def status() -> dict[str, tuple[bool, str]]:
+    """Availability of every backend, for show_config (loads them)."""
+    return {name: available(name) for name in _MODULES}

@@ -1,0 +1,184 @@
+"""Shared test machinery, generated from the registry (inputs, parameters, comparisons).
+
+Every test that takes ``backend`` runs once per registered backend. A backend
+that cannot load is skipped -- unless ``FASTACT_REQUIRE_BACKENDS`` (a comma
+list, set by CI) names it, and then the test fails: CI proves every backend.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+import fastact
+from fastact import _backends
+from fastact._registry import AXIS, ELEMENTWISE, GLU, MAXOUT, PRELU, RRELU, SPECS, Spec
+
+BACKENDS = [name for name in _backends.BACKEND_NAMES if name != "auto"]
+REQUIRED_BACKENDS = {b.strip() for b in os.environ.get("FASTACT_REQUIRE_BACKENDS", "").split(",") if b.strip()}
+FLOAT_DTYPES = ["float16", "float32", "float64"]
+
+ELEMENTWISE_SPECS = [s for s in SPECS if s.kind == ELEMENTWISE]
+ALL_NAMES = [s.name for s in SPECS]
+
+
+def spec_ids(specs):
+    return [s.name for s in specs]
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def default_params(spec: Spec, direction: str = "forward") -> dict:
+    """The parameters a test passes: defaults, plus required ones chosen valid."""
+    params = {}
+    for p in spec.forward_params() if direction == "forward" else spec.backward_params():
+        if p.kind in ("rng",):
+            continue
+        if p.name == "slopes":
+            continue
+        if p.required:
+            if p.name == "pieces":
+                params[p.name] = 2
+            elif p.name == "weight":
+                params[p.name] = np.float64(0.25)
+            else:
+                params[p.name] = {"threshold": 0.5, "value": -1.5}[p.name]
+    return params
+
+
+def random_params(spec: Spec, rng: np.random.Generator) -> dict:
+    params = default_params(spec)
+    for p in spec.params:
+        if p.sample is not None:
+            params[p.name] = p.sample(rng)
+    return params
+
+
+def random_values(rng: np.random.Generator, n: int, scale: float = 3.0) -> np.ndarray:
+    """Mostly normal values, with a tail of log-uniform magnitudes (1e-6 .. 1e3) and both signs."""
+    x = rng.standard_normal(n) * scale
+    k = n // 8
+    if k:
+        idx = rng.choice(n, size=k, replace=False)
+        x[idx] = np.sign(rng.standard_normal(k)) * 10.0 ** rng.uniform(-6, 3, size=k)
+    return x
+
+
+def edge_values(dtype) -> np.ndarray:
+    dt = np.dtype(dtype)
+    fi = np.finfo(dt)
+    base = [0.0, -0.0, np.inf, -np.inf, np.nan, float(fi.max), -float(fi.max), float(fi.tiny), -float(fi.tiny),
+            float(fi.smallest_subnormal), -float(fi.smallest_subnormal), float(fi.eps), -float(fi.eps),
+            1.0, -1.0, 0.5, -0.5, 3.0, -3.0, 6.0, -6.0, 20.0, -20.0, 1e-4, -1e-4, 1e-8, -1e-8]
+    big = [10.0, -10.0, 15.0, -15.0, 30.0, -30.0, 88.0, -88.0, 89.0, -89.0, 100.0, -100.0, 104.0, -104.0,
+           1000.0, -1000.0, 1e4, -1e4, 1e19, -1e19, 1e20, -1e20, 3e38, -3e38]
+    if dt == np.float64:
+        big += [709.0, -709.0, 710.0, -710.0, 745.0, -745.0, 1e154, -1e154, 1e155, -1e155, 1e300, -1e300, 1e-310, -1e-310]
+    if dt == np.float16:
+        big = [v for v in big if abs(v) < 6e4]
+    with np.errstate(over="ignore"):
+        return np.array(base + big, dtype=dt)
+
+
+# ------------------------------------------------------------ comparisons
+
+
+def bound_for(spec: Spec, direction: str, dtype) -> tuple[float, float]:
+    return spec.bound(direction, np.dtype(dtype).name)
+
+
+def assert_close(actual, expected, rtol, atol, what="", inputs=None):
+    a = np.asarray(actual)
+    e = np.asarray(expected)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != expected {e.shape}"
+    a64 = a.astype(np.float64)
+    e64 = e.astype(np.float64)
+    nan_a, nan_e = np.isnan(a64), np.isnan(e64)
+    bad = nan_a != nan_e
+    both = ~nan_a & ~nan_e
+    inf = both & (np.isinf(a64) | np.isinf(e64))
+    bad |= inf & (a64 != e64)
+    fin = both & ~inf
+    with np.errstate(all="ignore"):
+        err = np.abs(a64 - e64)
+        bad |= fin & (err > rtol * np.abs(e64) + atol)
+    if bad.any():
+        idx = np.argwhere(bad)[:6]
+        lines = [f"{what}: {int(bad.sum())} of {bad.size} values outside |a-r| <= {rtol:g}*|r| + {atol:g}"]
+        flat_in = None if inputs is None else np.asarray(inputs)
+        for i in idx:
+            i = tuple(i)
+            src = ""
+            if flat_in is not None and flat_in.shape == a.shape:
+                src = f" input={flat_in[i]!r}"
+            rel = float(err[i] / abs(e64[i])) if e64[i] != 0 and np.isfinite(err[i]) else float("nan")
+            lines.append(f"  at {i}:{src} got {a64[i]!r} expected {e64[i]!r} (rel err {rel:.3g})")
+        raise AssertionError("\n".join(lines))
+
+
+def _contig(a):
+    return np.array(a, order="C", copy=True)  # unlike ascontiguousarray, keeps 0-d arrays 0-d
+
+
+def reference_forward(name: str, x, **params):
+    with fastact.use_backend("numpy"):
+        return fastact.forward(name, _contig(x), **params)
+
+
+def reference_backward(name: str, g, x=None, y=None, **params):
+    with fastact.use_backend("numpy"):
+        return fastact.backward(
+            name, _contig(g), None if x is None else _contig(x), y=None if y is None else _contig(y), **params
+        )
+
+
+def axis_input(spec: Spec, rng, shape, axis, params, dtype=np.float64):
+    """A random input for an along-axis function whose axis length suits it."""
+    shape = list(shape)
+    if spec.kind == GLU and shape[axis] % 2:
+        shape[axis] += 1
+    if spec.kind == MAXOUT:
+        k = params["pieces"]
+        shape[axis] = max(1, shape[axis] // k) * k
+    x = random_values(rng, math.prod(shape)).reshape(shape) if math.prod(shape) else np.zeros(shape)
+    return x.astype(dtype)
+
+
+def grad_shape(spec: Spec, x_shape, axis, params):
+    shape = list(x_shape)
+    if not shape:
+        return ()
+    if spec.kind == GLU:
+        shape[axis] //= 2
+    elif spec.kind == MAXOUT:
+        shape[axis] //= params["pieces"]
+    return tuple(shape)
+
+
+def make_case(spec: Spec, rng, dtype=np.float64, size=1000, shape=None, axis=None, params=None):
+    """(x, params) for one call of ``spec``: elementwise 1-D, along-axis 2-D, prelu 3-D."""
+    params = dict(default_params(spec) if params is None else params)
+    if spec.kind in (ELEMENTWISE, RRELU):
+        shape = shape or (size,)
+        x = random_values(rng, math.prod(shape)).reshape(shape).astype(dtype)
+        if spec.kind == RRELU and params.get("training"):
+            params["slopes"] = rng.uniform(params.get("lower", 0.125), params.get("upper", 1 / 3), size=shape).astype(dtype)
+        return x, params
+    if spec.kind == PRELU:
+        shape = shape or (4, 7, max(1, size // 28))
+        ch = shape[params.get("axis", 1)] if len(shape) > 1 else 1
+        params["weight"] = rng.uniform(-0.5, 0.5, size=ch)
+        return random_values(rng, math.prod(shape)).reshape(shape).astype(dtype), params
+    shape = shape or (max(1, size // 64), 64)
+    ax = -1 if axis is None else axis
+    params["axis"] = ax
+    return axis_input(spec, rng, shape, ax, params, dtype), params
+
+
+def out_dtype(x_dtype) -> np.dtype:
+    dt = np.dtype(x_dtype)
+    return dt if dt.kind == "f" else np.result_type(dt, np.float16)

@@ -1,0 +1,360 @@
+"""Every function, forward and backward, on every backend, against the NumPy reference.
+
+The expected result is the reference backend's, computed on a C-contiguous
+copy of the same input; the tolerance is the registry's bound for the function,
+direction and dtype. For the ``numpy`` backend itself these tests check that
+layout, dtype and ``out=`` handling never change a result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastact
+from fastact._registry import AXIS, ELEMENTWISE, GLU, MAXOUT, PRELU, RRELU, SPECS
+
+from _helpers import (
+    ELEMENTWISE_SPECS,
+    assert_close,
+    bound_for,
+    edge_values,
+    grad_shape,
+    make_case,
+    out_dtype,
+    random_params,
+    reference_backward,
+    reference_forward,
+    spec_ids,
+)
+
+AXIS_LIKE = [s for s in SPECS if s.kind in (AXIS, GLU, MAXOUT)]
+
+
+def _as_list(r):
+    return list(r) if isinstance(r, tuple) else [r]
+
+
+def _check_forward(spec, x, params, what):
+    got = _as_list(fastact.forward(spec.name, x, **params))
+    exp = _as_list(reference_forward(spec.name, x, **params))
+    rtol, atol = bound_for(spec, "forward", got[0].dtype)
+    assert got[0].dtype == exp[0].dtype == out_dtype(x.dtype), what
+    for a, e in zip(got, exp):
+        assert_close(a, e, rtol, atol, what, inputs=x if a.shape == x.shape else None)
+    return got[0]
+
+
+def _check_backward(spec, g, x, params, what, y=None):
+    got = _as_list(fastact.backward(spec.name, g, None if y is not None else x, y=y, **params))
+    exp = _as_list(reference_backward(spec.name, g, None if y is not None else x, y=y, **params))
+    rtol, atol = bound_for(spec, "backward", got[0].dtype)
+    for a, e in zip(got, exp):
+        assert a.dtype == e.dtype, what
+        assert_close(a, e, rtol, atol, what, inputs=x if a.shape == x.shape else None)
+
+
+def _grad_for(spec, x, params, rng):
+    if spec.kind in (GLU, MAXOUT):
+        shape = grad_shape(spec, x.shape, params["axis"], params)
+    else:
+        shape = x.shape
+    return rng.standard_normal(shape).astype(x.dtype)
+
+
+# ------------------------------------------------------------ random inputs
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("spec", SPECS, ids=spec_ids(SPECS))
+def test_forward_backward_random(spec, backend, dtype):
+    rng = np.random.default_rng(1)
+    for params in (None, random_params(spec, rng)):
+        if spec.kind == RRELU:
+            params = dict(params or {}, training=True)
+        x, params = make_case(spec, rng, dtype=dtype, size=999, params=params)
+        what = f"{spec.name} [{backend}, {dtype}, {params}]"
+        y = _check_forward(spec, x, params, "forward " + what)
+        g = _grad_for(spec, x, params, rng)
+        _check_backward(spec, g, x, params, "backward " + what)
+        if spec.kind in (ELEMENTWISE, AXIS) and spec.allows_y(params):
+            y_ref = _as_list(reference_forward(spec.name, x, **params))[0]
+            _check_backward(spec, g, x, params, "backward(y=) " + what, y=y_ref)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", SPECS, ids=spec_ids(SPECS))
+def test_large_arrays_take_the_parallel_path(spec, backend, dtype):
+    """Sizes past every backend's serial threshold; along-axis also as one long row."""
+    rng = np.random.default_rng(2)
+    params = {"training": True} if spec.kind == RRELU else None
+    shapes = [None]
+    if spec.kind in (AXIS, GLU, MAXOUT):
+        shapes = [(300, 512), (1, 131072)]
+    for shape in shapes:
+        x, p = make_case(spec, rng, dtype=dtype, size=200_003, shape=shape, params=params)
+        what = f"{spec.name} [{backend}, {dtype}, shape {x.shape}]"
+        _check_forward(spec, x, p, "forward " + what)
+        _check_backward(spec, _grad_for(spec, x, p, rng), x, p, "backward " + what)
+
+
+# ---------------------------------------------------------------- edges
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("spec", ELEMENTWISE_SPECS, ids=spec_ids(ELEMENTWISE_SPECS))
+def test_edge_values(spec, backend, dtype):
+    x = edge_values(dtype)
+    rng = np.random.default_rng(3)
+    for params in ({k: v for k, v in make_case(spec, rng)[1].items()}, random_params(spec, rng)):
+        what = f"{spec.name} [{backend}, {dtype}, {params}] edge values"
+        _check_forward(spec, x, params, "forward " + what)
+        g = np.ones_like(x)
+        _check_backward(spec, g, x, params, "backward " + what)
+        if spec.allows_y(params):
+            y = reference_forward(spec.name, x, **params)
+            _check_backward(spec, g, x, params, "backward(y=) " + what, y=y)
+
+
+EXACT = [
+    ("sigmoid", {}, -1000.0, 0.0),
+    ("sigmoid", {}, 1000.0, 1.0),
+    ("softplus", {}, 1000.0, 1000.0),
+    ("softplus", {}, -1000.0, 0.0),
+    ("softplus", {"threshold": 1e6}, 1000.0, 1000.0),
+    ("log_sigmoid", {}, -1000.0, -1000.0),
+    ("log_sigmoid", {}, 1000.0, 0.0),
+    ("mish", {}, 1e4, 1e4),
+    ("mish", {}, -1e4, 0.0),
+    ("silu", {}, -1e4, 0.0),
+    ("silu", {}, 1e4, 1e4),
+    ("swish", {"beta": 2.0}, -1e4, 0.0),
+    ("gelu", {}, -1e4, 0.0),
+    ("gelu", {"approximate": "tanh"}, -1e4, 0.0),
+    ("gelu", {}, np.inf, np.inf),
+    ("gelu", {}, -np.inf, 0.0),
+    ("silu", {}, -np.inf, 0.0),
+    ("mish", {}, -np.inf, 0.0),
+    ("elu", {}, -np.inf, -1.0),
+    ("tanh", {}, np.inf, 1.0),
+    ("softsign", {}, -np.inf, -1.0),
+    ("squareplus", {}, -np.inf, 0.0),
+    ("squareplus", {}, 1e30, 1e30),
+    ("tanhshrink", {}, np.inf, np.inf),
+    ("relu6", {}, np.inf, 6.0),
+    ("hardsigmoid", {}, np.inf, 1.0),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,params,x,expected", EXACT, ids=[f"{n}({x})" for n, _, x, _ in EXACT])
+def test_exact_limits(backend, dtype, name, params, x, expected):
+    with np.errstate(all="raise"):
+        got = fastact.forward(name, np.full(5, x, dtype=dtype), **params)
+    assert np.all(got == expected), f"{name}({x}) on {backend}: got {got[0]!r}, expected {expected!r}"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", ELEMENTWISE_SPECS, ids=spec_ids(ELEMENTWISE_SPECS))
+def test_nan_in_gives_nan_out(spec, backend, dtype):
+    x = np.full(37, np.nan, dtype=dtype)
+    assert np.isnan(fastact.forward(spec.name, x, **make_case(spec, np.random.default_rng(0))[1])).all()
+
+
+def test_tanhshrink_has_no_cancellation(backend):
+    x = np.array([1e-30, 1e-10, 1e-4, 1e-2, 0.1, 0.3, 0.59, 0.61], dtype=np.float64)
+    got = fastact.tanhshrink(x)
+    lx = x.astype(np.longdouble)
+    # the series, summed in long double for the small ones
+    exp_small = lx**3 / 3 - 2 * lx**5 / 15 + 17 * lx**7 / 315 - 62 * lx**9 / 2835
+    ok = np.abs(x) < 1e-2
+    assert_close(got[ok], exp_small[ok].astype(np.float64), 1e-12, 0, f"tanhshrink near 0 [{backend}]")
+    x32 = np.float32([1e-20, 1e-6, 1e-3, 0.05])
+    got32 = fastact.tanhshrink(x32)
+    lx = x32.astype(np.float64)
+    assert_close(got32, (lx**3 / 3 - 2 * lx**5 / 15 + 17 * lx**7 / 315).astype(np.float32), 1e-6, 0, "float32")
+
+
+def test_softmax_masked_rows(backend):
+    x = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf], [-np.inf, 5.0, -np.inf]])
+    for dtype in (np.float32, np.float64):
+        y = fastact.softmax(x.astype(dtype))
+        assert y[0, 1] == 0 and y[2, 1] == 1 and np.isnan(y[1]).all(), y
+        ly = fastact.log_softmax(x.astype(dtype))
+        assert ly[0, 1] == -np.inf and ly[2, 1] == 0 and np.isnan(ly[1]).all(), ly
+        sm = fastact.sparsemax(x.astype(dtype))
+        assert sm[0, 1] == 0 and sm[2, 1] == 1 and np.isnan(sm[1]).all(), sm
+        mn = fastact.softmin(-x.astype(dtype))
+        np.testing.assert_allclose(mn[[0, 2]], y[[0, 2]], rtol=1e-6)
+
+
+# --------------------------------------------------------------- shapes
+
+
+def _layouts(spec, rng, dtype):
+    """(label, x, params) for 0-d, empty, 1-D, 4-D, strided, reversed and Fortran inputs."""
+    _, params = make_case(spec, rng, dtype=dtype, size=64)
+    base = rng.standard_normal((4, 6, 5, 8)) * 3
+    if spec.kind == PRELU:
+        p4 = dict(params, weight=rng.uniform(-0.5, 0.5, 6), axis=1)
+        yield "4d", base.astype(dtype), p4
+        yield "fortran", np.asfortranarray(base.astype(dtype)), p4
+        yield "reversed", base.astype(dtype)[::-1, :, ::-1], p4
+        yield "strided", base.astype(dtype)[:, :, ::2, 1::3], p4
+        yield "channels-last", base.astype(dtype), dict(p4, weight=rng.uniform(-0.5, 0.5, 8), axis=-1)
+        ps = dict(params, weight=0.3)
+        yield "0d", np.array(-1.5, dtype=dtype), ps
+        yield "empty", np.zeros((0, 6), dtype=dtype), dict(ps, weight=rng.uniform(-0.5, 0.5, 6))
+        return
+    if spec.kind in (GLU, MAXOUT):
+        k = 2 if spec.kind == GLU else params["pieces"]
+        base = rng.standard_normal((4, 6 * k, 5)) * 3
+        for axis in (0, 1, 2, -1):
+            shape = list(base.shape)
+            shape[axis] = 2 * k
+            arr = rng.standard_normal(shape) * 3
+            yield f"axis{axis}", arr.astype(dtype), dict(params, axis=axis)
+            yield f"axis{axis}-fortran", np.asfortranarray(arr.astype(dtype)), dict(params, axis=axis)
+        yield "reversed", np.ascontiguousarray(base.astype(dtype))[::-1, ::-1], dict(params, axis=1)
+        yield "strided", (rng.standard_normal((4, 2 * k, 10)) * 3).astype(dtype)[:, :, ::2], dict(params, axis=1)
+        yield "empty", np.zeros((0, 2 * k), dtype=dtype), dict(params, axis=-1)
+        if spec.kind == MAXOUT:
+            yield "0d", np.array(1.5, dtype=dtype), dict(params, pieces=1, axis=0)
+        return
+    if spec.kind == AXIS:
+        for axis in (0, 1, 2, 3, -1):
+            yield f"axis{axis}", base.astype(dtype), dict(params, axis=axis)
+        yield "fortran", np.asfortranarray(base.astype(dtype)), dict(params, axis=2)
+        yield "reversed", base.astype(dtype)[::-1, :, ::-1], dict(params, axis=-1)
+        yield "strided", base.astype(dtype)[:, ::2, :, 1::3], dict(params, axis=1)
+        yield "0d", np.array(2.5, dtype=dtype), dict(params, axis=0)
+        yield "empty", np.zeros((3, 0), dtype=dtype), dict(params, axis=-1)
+        yield "empty-rows", np.zeros((0, 3), dtype=dtype), dict(params, axis=-1)
+        return
+    if spec.kind == RRELU:
+        params = dict(params, training=False)
+    yield "0d", np.array(-1.25, dtype=dtype), params
+    yield "empty", np.zeros((3, 0, 2), dtype=dtype), params
+    yield "1d", base.reshape(-1).astype(dtype), params
+    yield "4d", base.astype(dtype), params
+    yield "fortran", np.asfortranarray(base.astype(dtype)), params
+    yield "reversed", base.astype(dtype)[::-1, :, ::-1], params
+    yield "strided", base.astype(dtype)[:, ::2, :, 1::3], params
+    yield "1d-strided", base.reshape(-1).astype(dtype)[::-3], params
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", SPECS, ids=spec_ids(SPECS))
+def test_shapes_and_layouts(spec, backend, dtype):
+    rng = np.random.default_rng(4)
+    for label, x, params in _layouts(spec, rng, dtype):
+        what = f"{spec.name} [{backend}, {dtype}, {label} {x.shape} {x.strides}]"
+        y = _check_forward(spec, x, params, "forward " + what)
+        assert y.shape == _as_list(reference_forward(spec.name, x, **params))[0].shape
+        ax = params.get("axis", -1)
+        gshape = grad_shape(spec, x.shape, ax, params) if spec.kind in (GLU, MAXOUT) else x.shape
+        g = rng.standard_normal(gshape).astype(dtype)
+        _check_backward(spec, g, x, params, "backward " + what)
+
+
+INT_DTYPES = ["int8", "uint8", "int16", "int32", "int64", "bool"]
+
+
+@pytest.mark.parametrize("idt", INT_DTYPES)
+@pytest.mark.parametrize("spec", SPECS, ids=spec_ids(SPECS))
+def test_integer_and_bool_inputs(spec, backend, idt):
+    rng = np.random.default_rng(5)
+    _, params = make_case(spec, rng, size=8)
+    if spec.kind == RRELU:
+        params["training"] = False
+    shape = (3, 8)
+    if spec.kind == PRELU:
+        params["weight"] = rng.uniform(-0.5, 0.5, 8)
+        params["axis"] = 1
+    if "axis" in params and spec.kind != PRELU:
+        params["axis"] = -1
+    if idt == "bool":
+        xi = rng.integers(0, 2, shape).astype(bool)
+    else:
+        xi = rng.integers(-5 if idt[0] != "u" else 0, 6, shape).astype(idt)
+    expected_dtype = np.sin(xi).dtype
+    y = fastact.forward(spec.name, xi, **params)
+    y = y[0] if isinstance(y, tuple) else y
+    assert y.dtype == expected_dtype, f"{spec.name}({idt}) -> {y.dtype}, NumPy's ufuncs give {expected_dtype}"
+    ref = _as_list(reference_forward(spec.name, xi.astype(expected_dtype), **params))[0]
+    rtol, atol = bound_for(spec, "forward", expected_dtype)
+    assert_close(y, ref, rtol, atol, f"{spec.name} [{backend}, {idt}]")
+
+
+# ------------------------------------------------------ out= and in-place
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("spec", SPECS, ids=spec_ids(SPECS))
+def test_out_and_inplace(spec, backend, dtype):
+    rng = np.random.default_rng(6)
+    params = {"training": False} if spec.kind == RRELU else None
+    x, params = make_case(spec, rng, dtype=dtype, size=4096, params=params)
+    expected = _as_list(reference_forward(spec.name, x, **params))[0]
+    rtol, atol = bound_for(spec, "forward", dtype)
+
+    out = np.empty_like(expected)
+    res = fastact.forward(spec.name, x, out=out, **params)
+    assert res is out
+    assert_close(out, expected, rtol, atol, f"{spec.name} out= [{backend}]")
+
+    # a strided out (a view into a larger array) leaves the rest untouched
+    big = np.full(expected.shape[:-1] + (expected.shape[-1] * 2,), 7.0, dtype=dtype)
+    view = big[..., ::2]
+    fastact.forward(spec.name, x, out=view, **params)
+    assert_close(view, expected, rtol, atol, f"{spec.name} strided out= [{backend}]")
+    assert np.all(big[..., 1::2] == 7.0)
+
+    if expected.shape == x.shape:
+        xi = x.copy()
+        res = fastact.forward(spec.name, xi, out=xi, **params)
+        assert res is xi
+        assert_close(xi, expected, rtol, atol, f"{spec.name} in-place [{backend}]")
+
+        # partial overlap: the result must be as if the input had been copied first
+        buf = np.concatenate([x.reshape(-1), x.reshape(-1)[:1]])
+        if spec.kind in (ELEMENTWISE, RRELU):
+            src, dst = buf[:-1], buf[1:]
+            exp_shift = _as_list(reference_forward(spec.name, src.copy(), **params))[0]
+            fastact.forward(spec.name, src, out=dst, **params)
+            assert_close(dst, exp_shift, rtol, atol, f"{spec.name} overlapping out= [{backend}]")
+
+    # backward in-place into grad_output
+    g_shape = expected.shape
+    g = rng.standard_normal(g_shape).astype(dtype)
+    exp_g = _as_list(reference_backward(spec.name, g, x, **params))[0]
+    brtol, batol = bound_for(spec, "backward", dtype)
+    if exp_g.shape == g.shape:
+        gi = g.copy()
+        res = _as_list(fastact.backward(spec.name, gi, x, out=gi, **params))[0]
+        assert res is gi
+        assert_close(gi, exp_g, brtol, batol, f"{spec.name} backward in-place [{backend}]")
+    if spec.allows_y(params) and spec.kind in (ELEMENTWISE, AXIS):
+        yv = expected.copy()
+        exp_y = reference_backward(spec.name, g, y=yv, **params)
+        res = fastact.backward(spec.name, g, y=yv, out=yv, **params)
+        assert res is yv
+        assert_close(yv, exp_y, brtol, batol, f"{spec.name} backward(y=, out=y) [{backend}]")
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.kind in (ELEMENTWISE, AXIS)], ids=lambda s: s.name)
+def test_y_backward_equals_x_backward(spec, backend):
+    rng = np.random.default_rng(7)
+    for params in (make_case(spec, rng)[1], random_params(spec, rng)):
+        if not spec.allows_y(params):
+            continue
+        x, params = make_case(spec, rng, params=params)
+        kinks = spec.kinks(spec.with_defaults(params))
+        if kinks and spec.kind == ELEMENTWISE:
+            near = np.min(np.abs(x[:, None] - np.asarray(kinks)[None, :]), axis=1) < 1e-2
+            x = np.where(near, x + 0.05, x)
+        g = rng.standard_normal(x.shape)
+        y = fastact.forward(spec.name, x, **params)
+        by_x = fastact.backward(spec.name, g, x, **params)
+        by_y = fastact.backward(spec.name, g, y=y, **params)
+        assert_close(by_y, by_x, 1e-9, 1e-12, f"{spec.name} y= vs x= [{backend}, {params}]")
