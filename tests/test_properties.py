@@ -20,14 +20,17 @@ def _param_strategy(spec):
     for p in spec.params:
         if p.kind != "float" or p.sample is None:
             continue
+        # Parameters are rounded to the array's dtype in the kernels (float32 is
+        # computed in float32), so draw them where float32 represents them.
+        normal = {"allow_subnormal": False}
         if p.valid_text.startswith("a finite number > 0"):
-            fields[p.name] = st.floats(1e-3, 1e3)
+            fields[p.name] = st.floats(1e-3, 1e3, **normal)
         elif ">= 0" in p.valid_text:
-            fields[p.name] = st.floats(0, 1e3)
+            fields[p.name] = st.just(0.0) | st.floats(1e-30, 1e3, **normal)
         elif "non-zero" in p.valid_text:
             fields[p.name] = st.floats(0.01, 100) | st.floats(-100, -0.01)
         else:
-            fields[p.name] = st.floats(-1e3, 1e3)
+            fields[p.name] = st.just(0.0) | st.floats(1e-30, 1e3, **normal) | st.floats(-1e3, -1e-30, **normal)
     return st.fixed_dictionaries(fields)
 
 

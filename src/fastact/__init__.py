@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 forward = _api.forward
 backward = _api.backward
+explain = _api.explain
 
 globals().update(_api.FUNCTIONS)
 
@@ -34,6 +35,7 @@ __all__ = sorted(
         "activations",
         "forward",
         "backward",
+        "explain",
         "get_backend",
         "set_backend",
         "use_backend",

@@ -1,48 +1,42 @@
 """``python -m fastact``: the command line.
 
-``python -m fastact`` (or ``list``) prints the catalogue and the backends;
-``python -m fastact info`` prints the full configuration.
+Subcommands live in their own modules, each with ``add_arguments(parser)`` and
+``run(args) -> int`` (see ``_COMMANDS``); one that fails to import is not offered.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
-
-def _cmd_list(args) -> int:
-    from . import _backends
-    from ._registry import SPECS
-
-    print(f"{'function':<12} {'kind':<11} {'y=':<4} parameters")
-    for spec in SPECS:
-        params = ", ".join(
-            p.name + ("" if p.required else f"={p.default!r}") for p in spec.params if p.kind not in ("rng",)
-        )
-        y = "yes" if spec.y_ok is True else ("some" if callable(spec.y_ok) else "no")
-        print(f"{spec.name:<12} {spec.kind:<11} {y:<4} {params}")
-    print()
-    print(f"backend setting: {_backends.get_backend()}")
-    for name, (ok, why) in _backends.status().items():
-        print(f"  {name:<7} {'available' if ok else 'unavailable: ' + why}")
-    return 0
-
-
-def _cmd_info(args) -> int:
-    from ._info import show_config
-
-    show_config()
-    return 0
+# name -> (module, one-line help). The first is the default.
+_COMMANDS = {
+    "list": ("fastact._cli", "the catalogue and the backends available here"),
+    "info": ("fastact._cli_info", "versions, backends and why one is unavailable, threads, tuning"),
+    "bench": ("fastact._bench", "benchmark every function on every backend against PyTorch and NumPy"),
+    "tune": ("fastact._tuning", "measure the backends on this machine and save the dispatcher's table"),
+    "accuracy": ("fastact._accuracy", "measure each function's error in ULP against the reference"),
+}
+DEFAULT = "list"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fastact", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("list", help="the catalogue and the backends (the default)")
-    sub.add_parser("info", help="versions, backends and why they are or are not available, threads")
+    parser = argparse.ArgumentParser(prog="python -m fastact", description="fastact: fast activation functions.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = {}
+    for name, (modname, helptext) in _COMMANDS.items():
+        try:
+            mod = importlib.import_module(modname)
+        except ImportError:
+            continue
+        modules[name] = mod
+        mod.add_arguments(sub.add_parser(name, help=helptext, description=helptext))
     args = parser.parse_args(argv)
-    handlers = {None: _cmd_list, "list": _cmd_list, "info": _cmd_info}
-    return handlers[args.command](args)
+    command = args.command or DEFAULT
+    if args.command is None:
+        args = parser.parse_args([DEFAULT] + (argv if argv is not None else sys.argv[1:]))
+    return int(modules[command].run(args) or 0)
 
 
 if __name__ == "__main__":

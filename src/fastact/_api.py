@@ -13,10 +13,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import _backends
+from . import _backends, _interop
 from ._registry import AXIS, ELEMENTWISE, GLU, MAXOUT, PRELU, REQUIRED, RRELU, SPECS, Spec, get_spec
 
-__all__ = ["FORWARD", "BACKWARD", "forward", "backward", "make_public_functions"]
+__all__ = ["FORWARD", "BACKWARD", "forward", "backward", "explain", "make_public_functions"]
 
 _F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
@@ -116,6 +116,10 @@ def _float_param(v: Any, fname: str, name: str) -> float:
 
 
 def _resolve_params(spec: Spec, params: tuple, values: dict, fname: str) -> dict:
+    if not params:
+        return {}
+    if not fname.startswith("fastact."):
+        fname = "fastact." + fname
     p: dict[str, Any] = {}
     for prm in params:
         v = values[prm.name]
@@ -275,10 +279,42 @@ def _slopes_array(slopes: Any, shape: tuple, fname: str) -> np.ndarray:
     return s
 
 
+def _all_numpy(*arrays) -> bool:
+    return all(a is None or type(a) is np.ndarray for a in arrays)
+
+
+# Per-spec constants for the hot path: the parameter tuples and function names.
+_FWD_PARAMS = {s.name: s.forward_params() for s in SPECS}
+_BWD_PARAMS = {s.name: s.backward_params() for s in SPECS}
+
+
+def _contiguous_1d(a: np.ndarray) -> np.ndarray | None:
+    """A 1-D view of a C- or F-contiguous array, in memory order; None when it is strided."""
+    if a.ndim == 1:
+        return a if a.flags.c_contiguous else None
+    fl = a.flags
+    if fl.c_contiguous or fl.f_contiguous:
+        return a.ravel("K")
+    return None
+
+
 def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
+    # The hot path: a contiguous float32/float64 array, elementwise, allocating or in-place.
+    if type(x) is np.ndarray and spec.kind == ELEMENTWISE and (out is None or out is x):
+        dt = x.dtype
+        if (dt is _F32 or dt is _F64) and x.size and (out is None or x.flags.writeable):
+            xf = _contiguous_1d(x)
+            if xf is not None:
+                p = _resolve_params(spec, _FWD_PARAMS[spec.name], values, spec.name)
+                res = np.empty_like(x) if out is None else x
+                be, th = _backends.choose(spec, "forward", dt, x.size, True)
+                be.forward(spec.name, xf, xf if out is not None else _contiguous_1d(res), p, th)
+                return res
+    if not _all_numpy(x, out) and _interop.foreign(x, out):
+        return _interop.forward(spec, x, out, values)
     fname = f"fastact.{spec.name}"
     x = _as_array(x, fname, "x")
-    p = _resolve_params(spec, spec.forward_params(), values, fname)
+    p = _resolve_params(spec, _FWD_PARAMS[spec.name], values, fname)
     ct = _float_dtype(x.dtype)
     kd = _kernel_dtype(ct)
     name = spec.name
@@ -304,7 +340,8 @@ def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
                 p = {"lower": p["lower"], "upper": p["upper"], "training": True, "slopes": sf}
             else:
                 (xf,), of, finish = _flat_inputs(_unalias(out, [x], 0), out, kd)
-            _backends.choose(spec_run, "forward", kd, x.size).forward(name, xf, of, p)
+            be, th = _backends.choose(spec_run, "forward", kd, x.size, x.flags.forc)
+            be.forward(name, xf, of, p, th)
             if finish:
                 finish()
         return (out, extra) if extra is not None else out
@@ -313,7 +350,8 @@ def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
         out = _check_out(out, x.shape, ct, fname) if out is not None else _new_out(x.shape, ct, x)
         if x.size:
             (xf,), of, finish = _flat_inputs(_unalias(out, [x], 0), out, kd)
-            _backends.choose(spec, "forward", kd, x.size).forward(name, xf, of, p)
+            be, th = _backends.choose(spec, "forward", kd, x.size, x.flags.forc)
+            be.forward(name, xf, of, p, th)
             if finish:
                 finish()
         return out
@@ -327,7 +365,8 @@ def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
             x3 = _c3(x, kd, geo)
             o3, finish = _c3_out(out, kd, geo)
             p["weight"] = np.ascontiguousarray(w.reshape(-1), dtype=kd)
-            _backends.choose(spec, "forward", kd, x.size).forward(name, x3, o3, p)
+            be, th = _backends.choose(spec, "forward", kd, x.size, x.flags.c_contiguous)
+            be.forward(name, x3, o3, p, th)
             if finish:
                 finish()
         return out
@@ -341,15 +380,35 @@ def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
         outer, n, inner = _axis_geometry(x.shape, axis)
         x3 = _c3(x, kd, (outer, n, inner))
         o3, finish = _c3_out(out, kd, _axis_geometry(out_shape, axis) if out_shape else (1, 1, 1))
-        _backends.choose(spec, "forward", kd, x.size).forward(name, x3, o3, p)
+        be, th = _backends.choose(spec, "forward", kd, x.size, x.flags.c_contiguous)
+        be.forward(name, x3, o3, p, th)
         if finish:
             finish()
     return out
 
 
 def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any:
+    # The hot path: contiguous float32/float64 grad_output and x (or y) of one dtype and layout.
+    src = y if y is not None else x
+    if type(g) is np.ndarray and type(src) is np.ndarray and spec.kind == ELEMENTWISE and (out is None or out is g):
+        dt = g.dtype
+        if (dt is _F32 or dt is _F64) and src.dtype is dt and g.shape == src.shape and g.size:
+            gf = _contiguous_1d(g)
+            sf = _contiguous_1d(src)
+            if gf is not None and sf is not None and g.flags.c_contiguous == src.flags.c_contiguous:
+                p = _resolve_params(spec, _BWD_PARAMS[spec.name], values, spec.name + "_backward")
+                if y is None or spec.allows_y(p):
+                    res = np.empty_like(g) if out is None else g
+                    be, th = _backends.choose(spec, "backward", dt, g.size, True)
+                    if y is None:
+                        be.backward(spec.name, gf, sf, None, gf if out is not None else _contiguous_1d(res), p, th)
+                    else:
+                        be.backward(spec.name, gf, None, sf, gf if out is not None else _contiguous_1d(res), p, th)
+                    return res
+    if not _all_numpy(g, x, y, out) and _interop.foreign(g, x, y, out):
+        return _interop.backward(spec, g, x, y, out, values)
     fname = f"fastact.{spec.name}_backward"
-    p = _resolve_params(spec, spec.backward_params(), values, fname)
+    p = _resolve_params(spec, _BWD_PARAMS[spec.name], values, fname)
     g = _as_array(g, fname, "grad_output")
     name = spec.name
     kind = spec.kind
@@ -389,7 +448,8 @@ def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any
             (gf, xf, yf, sf), of, finish = _flat_inputs([g, x_arr, y_arr, slopes], out, kd)
             if sf is not None:
                 p = dict(p, slopes=sf)
-            _backends.choose(spec, "backward", kd, src.size).backward(name, gf, xf, yf, of, p)
+            be, th = _backends.choose(spec, "backward", kd, src.size, src.flags.forc)
+            be.backward(name, gf, xf, yf, of, p, th)
             if finish:
                 finish()
         return out
@@ -406,7 +466,8 @@ def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any
         g, x_arr = _unalias(out, [g, x_arr], 0)
         o3, finish = _c3_out(out, kd, geo)
         p["weight"] = np.ascontiguousarray(w.reshape(-1), dtype=kd)
-        gw = _backends.choose(spec, "backward", kd, src.size).backward(name, _c3(g, kd, geo), _c3(x_arr, kd, geo), None, o3, p)
+        be, th = _backends.choose(spec, "backward", kd, src.size, src.flags.c_contiguous)
+        gw = be.backward(name, _c3(g, kd, geo), _c3(x_arr, kd, geo), None, o3, p, th)
         if finish:
             finish()
         return out, np.asarray(gw, dtype=ct).reshape(w.shape)
@@ -422,9 +483,8 @@ def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any
         geo = _axis_geometry(src.shape, axis)
         geo_g = _axis_geometry(g.shape, axis) if g.shape else (1, 1, 1)
         o3, finish = _c3_out(out, kd, geo)
-        _backends.choose(spec, "backward", kd, src.size).backward(
-            name, _c3(g, kd, geo_g), _c3(x_arr, kd, geo), _c3(y_arr, kd, geo), o3, p
-        )
+        be, th = _backends.choose(spec, "backward", kd, src.size, src.flags.c_contiguous)
+        be.backward(name, _c3(g, kd, geo_g), _c3(x_arr, kd, geo), _c3(y_arr, kd, geo), o3, p, th)
         if finish:
             finish()
     return out
@@ -507,3 +567,35 @@ def backward(name: str, grad_output: Any, x: Any = None, *, y: Any = None, **par
     """Run the backward of ``name``: ``fastact.backward("sigmoid", g, y=y)``."""
     spec = get_spec(name)
     return BACKWARD[spec.name](grad_output, x, y=y, **params)
+
+
+def explain(name: str, x: Any, backward: bool = False, **params: Any) -> dict:
+    """Which backend and how many threads ``fastact.<name>(x, **params)`` would use, and why.
+
+    With ``backward=True``, the same for ``<name>_backward`` with an input like
+    ``x``. Returns a dict: ``backend``, ``threads``, ``reason`` (a tuned table
+    entry, the built-in default, forced by ``use_backend``/``set_backend``/
+    ``FASTACT_BACKEND``, or a fallback because a backend is unavailable), and
+    the ``key`` the dispatcher looked up. Runs nothing.
+    """
+    spec = get_spec(name)
+    fname = f"fastact.explain({name!r})"
+    arr = _as_array(x, fname, "x")
+    direction = "backward" if backward else "forward"
+    values = {p.name: p.default for p in (spec.backward_params() if backward else spec.forward_params())}
+    values.update(params)
+    if spec.kind == RRELU and not values.get("training", False):
+        spec = get_spec("leaky_relu")
+    kd = _kernel_dtype(_float_dtype(arr.dtype))
+    contiguous = bool(arr.flags.forc if spec.elementwise else arr.flags.c_contiguous)
+    info = _backends.explain_choice(spec, direction, kd, arr.size, contiguous)
+    info["key"] = {
+        "function": spec.name,
+        "direction": direction,
+        "dtype": kd.name,
+        "size": int(arr.size),
+        "layout": "contiguous" if contiguous else "strided",
+    }
+    if arr.dtype != kd:
+        info["reason"] += f"; {arr.dtype} input is computed in {kd.name}"
+    return info

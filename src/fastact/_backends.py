@@ -16,6 +16,8 @@ import threading
 import warnings
 from typing import Iterator
 
+from . import _config, _tuning
+
 __all__ = [
     "BACKEND_NAMES",
     "get_backend",
@@ -98,6 +100,7 @@ def _from_env() -> str:
 
 
 _global = _from_env()
+_global_source = "FASTACT_BACKEND" if _global != "auto" else "default"
 _env_unchecked = _global != "auto"  # availability is checked at first use, not at import
 _context: contextvars.ContextVar[str | None] = contextvars.ContextVar("fastact_backend", default=None)
 
@@ -114,12 +117,13 @@ def set_backend(name: str) -> str:
     Raises ValueError for an unknown name and RuntimeError when the backend
     cannot be loaded on this machine (the message says why).
     """
-    global _global, _env_unchecked
+    global _global, _env_unchecked, _global_source
     key = _check_name(name)
     if key != "auto":
         load(key)
     previous = get_backend()
     _global = key
+    _global_source = "set_backend()"
     _env_unchecked = False
     return previous
 
@@ -139,7 +143,7 @@ def use_backend(name: str) -> Iterator[str]:
 
 def _env_fallback() -> None:
     """FASTACT_BACKEND named a backend that does not load: warn once, use auto."""
-    global _global, _env_unchecked
+    global _global, _env_unchecked, _global_source
     with _lock:
         if not _env_unchecked:
             return
@@ -149,29 +153,93 @@ def _env_fallback() -> None:
     except RuntimeError as exc:
         warnings.warn(f"fastact: FASTACT_BACKEND={_global!r} unavailable ({exc}); using 'auto'.", RuntimeWarning, stacklevel=4)
         _global = "auto"
+        _global_source = "default (FASTACT_BACKEND unavailable)"
 
 
-def choose(spec, direction: str, dtype, size: int):
-    """The backend object to run one call on."""
+def choose(spec, direction: str, dtype, size: int, contiguous: bool = True):
+    """(backend object, threads) for one call; threads 0 lets the backend decide."""
     if _env_unchecked:
         _env_fallback()
-    name = get_backend()
+    ctx = _context.get()
+    name = ctx if ctx is not None else _global
     if name != "auto":
-        return load(name)
-    return _auto(spec, direction, dtype, size)
+        return load(name), 0
+    key = (spec.name, direction, dtype.char, contiguous, _tuning.bucket(size))
+    hit = _memo.get(key)
+    if hit is None:
+        hit = _resolve(key)
+    if hit[1] < 0:  # parallel: as many threads as the thread settings give
+        return hit[0], _config.get_num_threads()
+    return hit
 
 
-def _auto(spec, direction, dtype, size):
-    for name in _AUTO_ORDER:
-        be = _loaded.get(name)
-        if be is not None:
-            return be
-        if name not in _failed:
-            try:
-                return load(name)
-            except RuntimeError:
-                continue
-    return load("numpy")
+# auto: the tuning table, loaded at the first auto call; each key resolved once.
+_table = None
+_memo: dict = {}
+_why: dict = {}
+
+
+def _resolve(key):
+    global _table
+    with _lock:
+        if _table is None:
+            _table = _tuning.load_table()
+    name, direction, char, contiguous, bucket = key
+    dtype = "float32" if char == "f" else "float64"
+    entry = _table.entries.get((name, direction, dtype, "C" if contiguous else "S", bucket))
+    if entry is None and not contiguous:
+        entry = _table.entries.get((name, direction, dtype, "C", bucket))
+    if entry is not None:
+        wanted, threads = entry
+        mode = "serial" if threads == 1 else "parallel"
+        why = f"{_table.state}: {wanted}, {mode}, fastest for {name} {direction} {dtype} near {_tuning.LADDER[bucket]:.0e}"
+    else:
+        wanted, threads = _AUTO_ORDER[0], 0
+        why = f"{_table.state}: no entry for {name} {direction} {dtype}; {wanted} with its own thread choice"
+    order = (wanted,) + tuple(b for b in _AUTO_ORDER if b != wanted)
+    for bname in order:
+        try:
+            be = load(bname)
+        except RuntimeError:
+            why += f"; {bname} unavailable ({_failed[bname]})"
+            threads = 0
+            continue
+        hit = (be, threads if bname == wanted else 0)
+        if bname != wanted:
+            why += f"; fell back to {bname}"
+        _memo[key] = hit
+        _why[key] = why
+        return hit
+    raise RuntimeError("no fastact backend is available")  # numpy always loads; kept for clarity
+
+
+def reload_table() -> None:
+    """Forget the loaded table and every resolved choice (after `tune`, or a new FASTACT_TUNING_FILE)."""
+    global _table
+    with _lock:
+        _table = None
+        _memo.clear()
+        _why.clear()
+
+
+def explain_choice(spec, direction: str, dtype, size: int, contiguous: bool) -> dict:
+    """Which backend and how many threads a call would use, and why."""
+    if _env_unchecked:
+        _env_fallback()
+    ctx = _context.get()
+    setting = ctx if ctx is not None else _global
+    if setting != "auto":
+        be = load(setting)
+        source = "use_backend()" if ctx is not None else _global_source
+        why = f"forced by {source}"
+        threads = 0
+    else:
+        be, threads = choose(spec, direction, dtype, size, contiguous)
+        why = _why[(spec.name, direction, dtype.char, contiguous, _tuning.bucket(size))]
+    if threads == 0:
+        per = getattr(be, "threads_for", None)
+        threads = per(size) if per is not None else 1
+    return {"backend": be.name, "threads": threads, "reason": why}
 
 
 def status() -> dict[str, tuple[bool, str]]:

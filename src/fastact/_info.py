@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from . import _backends, _config
+from . import _backends, _config, _tuning
 
 
 def config() -> dict:
@@ -21,6 +21,9 @@ def config() -> dict:
         "threads": _config.get_num_threads(),
         "threads from": _config.num_threads_source(),
         "cpus available": _config.cpu_count(),
+        "cpu": _tuning._cpu_model(),
+        "cpu features": " ".join(_tuning._cpu_features()),
+        "tuning": _tuning.load_table().state,
         "backends": {},
     }
     for name, (ok, why) in _backends.status().items():

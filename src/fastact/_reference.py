@@ -156,8 +156,8 @@ _EW_FWD = {
 
 def _squareplus(x, b):
     r = np.hypot(x, math.sqrt(b))
-    pos = (x + r) * 0.5
-    neg = b / (2.0 * (r - x))
+    pos = 0.5 * x + 0.5 * r  # (x + r)/2 would overflow near the largest double
+    neg = 0.5 * (b / r) / (1.0 - x / r)  # b / (2 (r - x)); r - x overflows near the largest double
     return np.where(x >= 0, pos, np.where(np.isneginf(x), 0.0, neg))
 
 
@@ -165,7 +165,10 @@ def _squareplus_grad(x, b):
     r = np.hypot(x, math.sqrt(b))
     ratio = np.where(np.isinf(x), np.sign(x), np.where(r == 0, 0.0, x / r))
     pos = 0.5 * (1.0 + ratio)
-    neg = np.where(np.isneginf(x), 0.0, b / (2.0 * r * (r - x)))
+    # 1 + x/r = b / (r (r - x)), written as two factors <= 1 so that nothing
+    # underflows to 0/0 (b = 0 gives 0: squareplus is then relu)
+    sb = math.sqrt(b)
+    neg = np.where(np.isneginf(x), 0.0, 0.0 * x if b == 0 else 0.5 * (sb / r) * (sb / (r - x)))
     return np.where(x >= 0, pos, neg)
 
 
@@ -306,14 +309,14 @@ class ReferenceBackend:
     def info(self) -> dict:
         return {"numpy": np.__version__, "precision": "float64 internally"}
 
-    def set_num_threads(self, n: int) -> None:  # NumPy's own ufuncs are serial
-        pass
+    def threads_for(self, n: int) -> int:  # NumPy's own ufuncs are serial
+        return 1
 
-    def forward(self, name, x, out, params):
+    def forward(self, name, x, out, params, threads=0):
         with np.errstate(all="ignore"):
             out[...] = self._forward(name, _f64(x), params)
 
-    def backward(self, name, g, x, y, out, params):
+    def backward(self, name, g, x, y, out, params, threads=0):
         with np.errstate(all="ignore"):
             res = self._backward(name, _f64(g), None if x is None else _f64(x), None if y is None else _f64(y), params)
         if isinstance(res, tuple):

@@ -1,0 +1,527 @@
+# Along-axis functions: softmax, softmin, log_softmax, sparsemax.
+# Arrays are (outer, n, inner); the reduction runs over n with stride inner.
+#
+# * inner == 1: a unit of work is one contiguous row.  Reductions keep 16
+#   independent lanes (gcc turns them into vector adds without being allowed
+#   to reassociate) summed in double and restarted every 2048 elements, so a
+#   long float32 or float64 row keeps about (128 + n/2048) eps of error.
+#   Many rows: threads take whole rows.  Few long rows: each row is split
+#   over the threads (partial max / sum per thread, then a combine).
+# * inner > 1: a unit is a tile of up to _IB adjacent columns of one outer
+#   index; every pass walks the rows of the tile and is vectorised across the
+#   columns, with per-column running max / sum in small stack buffers.
+
+cdef enum:
+    K_SOFTMAX = 0
+    K_SOFTMIN = 1
+    K_LOGSOFTMAX = 2
+    K_SPARSEMAX = 3
+    _IB = 256
+    _BLK = 2048
+    _LANES = 16
+
+# ------------------------------------------------------------ row reductions
+
+cdef floating _row_max(const floating* x, Py_ssize_t n, floating sign) noexcept nogil:
+    # max of sign*x ignoring NaN (a NaN still poisons the result through exp)
+    cdef floating acc[_LANES]
+    cdef floating v, m
+    cdef Py_ssize_t i = 0, k
+    for k in range(_LANES):
+        acc[k] = -inf_(sign)
+    while i + _LANES <= n:
+        for k in range(_LANES):
+            v = sign * x[i + k]
+            acc[k] = v if v > acc[k] else acc[k]
+        i += _LANES
+    m = acc[0]
+    for k in range(1, _LANES):
+        m = acc[k] if acc[k] > m else m
+    while i < n:
+        v = sign * x[i]
+        m = v if v > m else m
+        i += 1
+    return m
+
+
+cdef double _sum_block(const floating* v, Py_ssize_t n) noexcept nogil:
+    cdef double acc[_LANES]
+    cdef double s = 0.0
+    cdef Py_ssize_t i = 0, k
+    for k in range(_LANES):
+        acc[k] = 0.0
+    while i + _LANES <= n:
+        for k in range(_LANES):
+            acc[k] += <double>v[i + k]
+        i += _LANES
+    while i < n:
+        s += <double>v[i]
+        i += 1
+    for k in range(_LANES // 2):
+        acc[k] += acc[k + _LANES // 2]
+    for k in range(_LANES // 4):
+        acc[k] += acc[k + _LANES // 4]
+    return s + ((acc[0] + acc[2]) + (acc[1] + acc[3]))
+
+
+cdef double _dot_block(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    cdef double acc[_LANES]
+    cdef double s = 0.0
+    cdef Py_ssize_t i = 0, k
+    for k in range(_LANES):
+        acc[k] = 0.0
+    while i + _LANES <= n:
+        for k in range(_LANES):
+            acc[k] += <double>a[i + k] * <double>b[i + k]
+        i += _LANES
+    while i < n:
+        s += <double>a[i] * <double>b[i]
+        i += 1
+    for k in range(_LANES // 2):
+        acc[k] += acc[k + _LANES // 2]
+    for k in range(_LANES // 4):
+        acc[k] += acc[k + _LANES // 4]
+    return s + ((acc[0] + acc[2]) + (acc[1] + acc[3]))
+
+
+cdef double _sum(const floating* v, Py_ssize_t n) noexcept nogil:
+    cdef double s = 0.0
+    cdef Py_ssize_t b0 = 0
+    while b0 < n:
+        s += _sum_block(v + b0, n - b0 if n - b0 < _BLK else _BLK)
+        b0 += _BLK
+    return s
+
+
+cdef double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    cdef double s = 0.0
+    cdef Py_ssize_t b0 = 0
+    while b0 < n:
+        s += _dot_block(a + b0, b + b0, n - b0 if n - b0 < _BLK else _BLK)
+        b0 += _BLK
+    return s
+
+
+cdef void _exp_shift(const floating* x, floating* dst, Py_ssize_t n, floating m, floating sign) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        dst[i] = exp_(sign * x[i] - m)
+
+
+cdef double _expsum_nostore(const floating* x, Py_ssize_t n, floating m, floating sign) noexcept nogil:
+    # for log_softmax, whose out may be x itself: exp goes to a stack block
+    cdef floating tmp[_BLK]
+    cdef double s = 0.0
+    cdef Py_ssize_t b0 = 0, ln
+    while b0 < n:
+        ln = n - b0 if n - b0 < _BLK else _BLK
+        _exp_shift(x + b0, tmp, ln, m, sign)
+        s += _sum_block(tmp, ln)
+        b0 += _BLK
+    return s
+
+
+cdef void _div_by(floating* out, Py_ssize_t n, floating s) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = out[i] / s
+
+
+cdef void _log_out(const floating* x, floating* out, Py_ssize_t n, floating m, floating ls,
+                   floating sign) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = (sign * x[i] - m) - ls
+
+
+cdef void _smax_bwd_apply(const floating* g, const floating* y, floating* out, Py_ssize_t n,
+                          floating d, floating sign) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = sign * y[i] * (g[i] - d)
+
+
+cdef void _logsmax_bwd_apply(const floating* g, const floating* y, floating* out, Py_ssize_t n,
+                             floating sg) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = g[i] - exp_(y[i]) * sg
+
+
+cdef void _sum_above(const floating* x, Py_ssize_t n, double tau, double* S, Py_ssize_t* C) noexcept nogil:
+    # sum and count of the x > tau (sparsemax support)
+    cdef double acc[_LANES]
+    cdef Py_ssize_t cnt[_LANES]
+    cdef double s = 0.0, v
+    cdef Py_ssize_t c = 0, i = 0, k
+    for k in range(_LANES):
+        acc[k] = 0.0
+        cnt[k] = 0
+    while i + _LANES <= n:
+        for k in range(_LANES):
+            v = <double>x[i + k]
+            acc[k] += v if v > tau else 0.0
+            cnt[k] += 1 if v > tau else 0
+        i += _LANES
+    while i < n:
+        v = <double>x[i]
+        if v > tau:
+            s += v
+            c += 1
+        i += 1
+    for k in range(_LANES):
+        s += acc[k]
+        c += cnt[k]
+    S[0] = s
+    C[0] = c
+
+
+cdef double _sparsemax_tau(const floating* x, Py_ssize_t n) noexcept nogil:
+    # Michelot's projection: tau = (sum of the support - 1)/|support|, the
+    # support shrinking to {x > tau} until it stops changing.  tau only grows,
+    # so each pass drops elements for good; a few passes in practice, at most
+    # n.  Sums in double.
+    cdef double tau = -INFINITY, S
+    cdef Py_ssize_t c, prev = -1, it
+    for it in range(n + 2):
+        _sum_above(x, n, tau, &S, &c)
+        if c == 0:
+            return NAN
+        if c == prev:
+            break
+        prev = c
+        tau = (S - 1.0) / <double>c
+    return tau
+
+
+cdef void _sparsemax_out(const floating* x, floating* out, Py_ssize_t n, double tau) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double v
+    for i in range(n):
+        v = <double>x[i] - tau
+        out[i] = <floating>(0.0 if v <= 0.0 else v)
+
+
+cdef void _sparsemax_bwd_row(const floating* g, const floating* y, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef double S = 0.0, mean
+    cdef Py_ssize_t c = 0, i
+    for i in range(n):
+        if y[i] > 0:
+            S += <double>g[i]
+            c += 1
+    mean = S / <double>c if c > 0 else 0.0
+    for i in range(n):
+        out[i] = <floating>(<double>g[i] - mean) if y[i] > 0 else <floating>0
+
+# ---------------------------------------------------------------- one row
+
+cdef void _row(const floating* g, const floating* x, floating* out, Py_ssize_t n, int kind,
+               bint fwd) noexcept nogil:
+    # x is the input (forward) or y (backward); rows are contiguous
+    cdef floating sign = <floating>(-1 if kind == K_SOFTMIN else 1)
+    cdef floating m
+    cdef double s
+    if kind == K_SPARSEMAX:
+        if fwd:
+            _sparsemax_out(x, out, n, _sparsemax_tau(x, n))
+        else:
+            _sparsemax_bwd_row(g, x, out, n)
+        return
+    if fwd:
+        m = _row_max(x, n, sign)
+        if kind == K_LOGSOFTMAX:
+            s = _expsum_nostore(x, n, m, sign)
+            _log_out(x, out, n, m, <floating>log(s), sign)
+        else:
+            _exp_shift(x, out, n, m, sign)
+            s = _sum(out, n)
+            _div_by(out, n, <floating>s)
+    else:
+        if kind == K_LOGSOFTMAX:
+            _logsmax_bwd_apply(g, x, out, n, <floating>_sum(g, n))
+        else:
+            _smax_bwd_apply(g, x, out, n, <floating>_dot(g, x, n), sign)
+
+# -------------------------------------------- one long row over all threads
+
+cdef void _row_par(const floating* g, const floating* x, floating* out, Py_ssize_t n, int kind,
+                   bint fwd, int nt) noexcept nogil:
+    cdef double part[64]
+    cdef floating pm[64]
+    cdef floating sign = <floating>(-1 if kind == K_SOFTMIN else 1)
+    cdef floating m
+    cdef double s
+    cdef Py_ssize_t c, st, en
+    _mark_parallel()
+    if fwd:
+        for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+            _note_team()
+            st = _split(n, nt, c)
+            en = _split(n, nt, c + 1)
+            pm[c] = _row_max(x + st, en - st, sign)
+        m = pm[0]
+        for c in range(1, nt):
+            m = pm[c] if pm[c] > m else m
+        for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+            _note_team()
+            st = _split(n, nt, c)
+            en = _split(n, nt, c + 1)
+            if kind == K_LOGSOFTMAX:
+                part[c] = _expsum_nostore(x + st, en - st, m, sign)
+            else:
+                _exp_shift(x + st, out + st, en - st, m, sign)
+                part[c] = _sum(out + st, en - st)
+        s = 0.0
+        for c in range(nt):
+            s += part[c]
+        for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+            _note_team()
+            st = _split(n, nt, c)
+            en = _split(n, nt, c + 1)
+            if kind == K_LOGSOFTMAX:
+                _log_out(x + st, out + st, en - st, m, <floating>log(s), sign)
+            else:
+                _div_by(out + st, en - st, <floating>s)
+    else:
+        for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+            _note_team()
+            st = _split(n, nt, c)
+            en = _split(n, nt, c + 1)
+            if kind == K_LOGSOFTMAX:
+                part[c] = _sum(g + st, en - st)
+            else:
+                part[c] = _dot(g + st, x + st, en - st)
+        s = 0.0
+        for c in range(nt):
+            s += part[c]
+        for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+            _note_team()
+            st = _split(n, nt, c)
+            en = _split(n, nt, c + 1)
+            if kind == K_LOGSOFTMAX:
+                _logsmax_bwd_apply(g + st, x + st, out + st, en - st, <floating>s)
+            else:
+                _smax_bwd_apply(g + st, x + st, out + st, en - st, <floating>s, sign)
+
+# ------------------------------------------------------ tile of columns
+
+cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t n,
+                Py_ssize_t inner, Py_ssize_t w, int kind, bint fwd) noexcept nogil:
+    # x, g, out point at element [o, 0, i0]; columns i0 .. i0+w-1, w <= _IB
+    cdef double A[_IB]
+    cdef double B[_IB]
+    cdef Py_ssize_t P[_IB]
+    cdef floating sign = <floating>(-1 if kind == K_SOFTMIN else 1)
+    cdef Py_ssize_t i, j, it, it2
+    cdef const floating* r
+    cdef const floating* gr
+    cdef floating* ro
+    cdef floating v
+    cdef double dv
+    cdef bint changed
+    if kind == K_SPARSEMAX:
+        if fwd:
+            # A = tau, B = support sum, P = previous support size (Michelot per column)
+            for i in range(w):
+                A[i] = -INFINITY
+                P[i] = -1
+            for it in range(n + 2):
+                for i in range(w):
+                    B[i] = 0.0
+                for j in range(n):
+                    r = x + j * inner
+                    for i in range(w):
+                        dv = <double>r[i]
+                        B[i] += dv if dv > A[i] else 0.0
+                # counts in a second sweep keep the sum loop a pure vector add
+                changed = False
+                for i in range(w):
+                    if P[i] == -2:
+                        continue
+                    j = 0
+                    for it2 in range(n):
+                        j += 1 if <double>x[it2 * inner + i] > A[i] else 0
+                    if j == 0:
+                        A[i] = NAN
+                        P[i] = -2
+                    elif j == P[i]:
+                        P[i] = -2
+                    else:
+                        P[i] = j
+                        A[i] = (B[i] - 1.0) / <double>j
+                        changed = True
+                if not changed:
+                    break
+            for j in range(n):
+                r = x + j * inner
+                ro = out + j * inner
+                for i in range(w):
+                    dv = <double>r[i] - A[i]
+                    ro[i] = <floating>(0.0 if dv <= 0.0 else dv)
+        else:
+            for i in range(w):
+                A[i] = 0.0
+                B[i] = 0.0
+            for j in range(n):
+                r = x + j * inner
+                gr = g + j * inner
+                for i in range(w):
+                    A[i] += <double>gr[i] if r[i] > 0 else 0.0
+                    B[i] += 1.0 if r[i] > 0 else 0.0
+            for i in range(w):
+                A[i] = A[i] / B[i] if B[i] > 0 else 0.0
+            for j in range(n):
+                r = x + j * inner
+                gr = g + j * inner
+                ro = out + j * inner
+                for i in range(w):
+                    ro[i] = <floating>(<double>gr[i] - A[i]) if r[i] > 0 else <floating>0
+        return
+    if fwd:
+        # A = running max (exact in double), B = sum of exp
+        for i in range(w):
+            A[i] = -INFINITY
+            B[i] = 0.0
+        for j in range(n):
+            r = x + j * inner
+            for i in range(w):
+                v = sign * r[i]
+                A[i] = <double>v if v > A[i] else A[i]
+        for j in range(n):
+            r = x + j * inner
+            if kind == K_LOGSOFTMAX:
+                for i in range(w):
+                    B[i] += <double>exp_(sign * r[i] - <floating>A[i])
+            else:
+                ro = out + j * inner
+                for i in range(w):
+                    v = exp_(sign * r[i] - <floating>A[i])
+                    ro[i] = v
+                    B[i] += <double>v
+        if kind == K_LOGSOFTMAX:
+            for i in range(w):
+                B[i] = log(B[i])
+        for j in range(n):
+            r = x + j * inner
+            ro = out + j * inner
+            if kind == K_LOGSOFTMAX:
+                for i in range(w):
+                    ro[i] = (sign * r[i] - <floating>A[i]) - <floating>B[i]
+            else:
+                for i in range(w):
+                    ro[i] = ro[i] / <floating>B[i]
+    else:
+        for i in range(w):
+            A[i] = 0.0
+        for j in range(n):
+            r = x + j * inner
+            gr = g + j * inner
+            if kind == K_LOGSOFTMAX:
+                for i in range(w):
+                    A[i] += <double>gr[i]
+            else:
+                for i in range(w):
+                    A[i] += <double>gr[i] * <double>r[i]
+        for j in range(n):
+            r = x + j * inner
+            gr = g + j * inner
+            ro = out + j * inner
+            if kind == K_LOGSOFTMAX:
+                for i in range(w):
+                    ro[i] = gr[i] - exp_(r[i]) * <floating>A[i]
+            else:
+                for i in range(w):
+                    ro[i] = sign * r[i] * (gr[i] - <floating>A[i])
+
+# ------------------------------------------------------------------ driver
+
+cdef void _axis_unit(const floating* g, const floating* x, floating* out, Py_ssize_t u,
+                     Py_ssize_t n, Py_ssize_t inner, Py_ssize_t tpo, int kind, bint fwd) noexcept nogil:
+    # unit u: row u (inner == 1) or tile (u // tpo, u % tpo)
+    cdef Py_ssize_t o, t, off, w
+    if inner == 1:
+        _row(g + u * n if g != NULL else NULL, x + u * n, out + u * n, n, kind, fwd)
+    else:
+        o = u // tpo
+        t = u - o * tpo
+        off = o * n * inner + t * _IB
+        w = inner - t * _IB
+        if w > _IB:
+            w = _IB
+        _tile(g + off if g != NULL else NULL, x + off, out + off, n, inner, w, kind, fwd)
+
+
+cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t outer,
+                Py_ssize_t n, Py_ssize_t inner, int kind, bint fwd, int nt) noexcept nogil:
+    cdef Py_ssize_t tpo = (inner + _IB - 1) // _IB
+    cdef Py_ssize_t units = outer * tpo
+    cdef Py_ssize_t u, c
+    if nt > 1 and inner == 1 and units < 2 * nt and kind != K_SPARSEMAX and n >= THRESH_AXIS:
+        for u in range(outer):
+            _row_par(g + u * n if g != NULL else NULL, x + u * n, out + u * n, n, kind, fwd, nt)
+        return
+    if nt <= 1 or units < 2:
+        for u in range(units):
+            _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd)
+        return
+    _mark_parallel()
+    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+        _note_team()
+        for u in range((units * c) // nt, (units * (c + 1)) // nt):
+            _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd)
+
+
+cdef int _run_axis(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, int kind, bint fwd, int threads) except -1:
+    cdef Py_ssize_t outer = cnp.PyArray_DIM(x, 0)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(x, 1)
+    cdef Py_ssize_t inner = cnp.PyArray_DIM(x, 2)
+    cdef int nt = _nthreads(cnp.PyArray_SIZE(x), THRESH_COSTLY, threads)
+    cdef int typ = cnp.PyArray_TYPE(x)
+    cdef void* pg = cnp.PyArray_DATA(g) if g is not None else NULL
+    cdef void* px = cnp.PyArray_DATA(x)
+    cdef void* po = cnp.PyArray_DATA(out)
+    if cnp.PyArray_SIZE(x) == 0:
+        return 0
+    if typ == cnp.NPY_FLOAT:
+        with nogil:
+            _axis(<const float*>pg, <const float*>px, <float*>po, outer, n, inner, kind, fwd, nt)
+    elif typ == cnp.NPY_DOUBLE:
+        with nogil:
+            _axis(<const double*>pg, <const double*>px, <double*>po, outer, n, inner, kind, fwd, nt)
+    else:
+        _bad_dtype(x)
+    return 0
+
+
+cdef int _axis_backward(str name, int kind, cnp.ndarray g, x, y, cnp.ndarray out, int threads) except -1:
+    # from x: recompute y first (into a fresh array: out may be g itself)
+    if y is None:
+        y = _np.empty_like(x)
+        _run_axis(None, x, y, kind, True, threads)
+    _run_axis(g, y, out, kind, False, threads)
+    return 0
+
+
+def _f_softmax(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_axis(None, x, out, K_SOFTMAX, True, threads)
+
+def _f_softmin(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_axis(None, x, out, K_SOFTMIN, True, threads)
+
+def _f_log_softmax(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_axis(None, x, out, K_LOGSOFTMAX, True, threads)
+
+def _f_sparsemax(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_axis(None, x, out, K_SPARSEMAX, True, threads)
+
+def _b_softmax(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    _axis_backward("softmax", K_SOFTMAX, g, x, y, out, threads)
+
+def _b_softmin(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    _axis_backward("softmin", K_SOFTMIN, g, x, y, out, threads)
+
+def _b_log_softmax(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    _axis_backward("log_softmax", K_LOGSOFTMAX, g, x, y, out, threads)
+
+def _b_sparsemax(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    _axis_backward("sparsemax", K_SPARSEMAX, g, x, y, out, threads)

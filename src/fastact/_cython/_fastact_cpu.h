@@ -1,0 +1,87 @@
+/* fastact Cython backend: C-level helpers shared by every ISA variant.
+ *
+ * 1. Vector math: glibc declares the libmvec variants (_ZGV...) only under
+ *    -ffast-math, which we refuse (crtfastmath.o turns on flush-to-zero for
+ *    the whole process).  Redeclaring the scalar functions with
+ *    simd("notinbranch") lets gcc call the vector variants from vectorised
+ *    loops with IEEE semantics intact.  setup.py defines FASTACT_MVEC only
+ *    when a probe program using these declarations compiled and linked.
+ * 2. CPU features, for the run-time choice of the ISA variant.
+ * 3. Build facts (flags, ISA) that info() reports.
+ */
+#ifndef FASTACT_CPU_H
+#define FASTACT_CPU_H
+
+#include <math.h>
+
+#if defined(FASTACT_MVEC) && defined(__x86_64__) && defined(__GNUC__)
+#define FA_SIMD __attribute__((simd("notinbranch")))
+FA_SIMD extern float expf(float);
+FA_SIMD extern float expm1f(float);
+FA_SIMD extern float log1pf(float);
+FA_SIMD extern float logf(float);
+FA_SIMD extern float tanhf(float);
+FA_SIMD extern float erff(float);
+FA_SIMD extern float erfcf(float);
+FA_SIMD extern double exp(double);
+FA_SIMD extern double expm1(double);
+FA_SIMD extern double log1p(double);
+FA_SIMD extern double log(double);
+FA_SIMD extern double tanh(double);
+FA_SIMD extern double erf(double);
+FA_SIMD extern double erfc(double);
+#define FASTACT_HAVE_MVEC 1
+#else
+#define FASTACT_HAVE_MVEC 0
+#endif
+
+#ifndef FASTACT_ISA
+#define FASTACT_ISA "generic"
+#endif
+#ifndef FASTACT_CFLAGS
+#define FASTACT_CFLAGS ""
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#define FASTACT_HAVE_OPENMP 1
+static int fastact_omp_version(void) { return _OPENMP; }
+static int fastact_omp_max_threads(void) { return omp_get_max_threads(); }
+static int fastact_omp_team(void) { return omp_get_num_threads(); }
+#else
+#define FASTACT_HAVE_OPENMP 0
+static int fastact_omp_version(void) { return 0; }
+static int fastact_omp_max_threads(void) { return 1; }
+static int fastact_omp_team(void) { return 1; }
+#endif
+
+/* Returns a bit set: 1 = avx2+fma, 2 = avx512 f/dq/vl/bw.  gcc's
+ * __builtin_cpu_supports also checks that the OS saves the wide registers
+ * (XCR0), so a "yes" here means the instructions are usable. */
+static int fastact_cpu_features(void)
+{
+    int f = 0;
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        f |= 1;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw")
+        && (f & 1))
+        f |= 2;
+#endif
+    return f;
+}
+
+/* MXCSR flush-to-zero / denormals-are-zero bits, for the FTZ-leak test. */
+static unsigned int fastact_mxcsr(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    unsigned int m;
+    __asm__ volatile("stmxcsr %0" : "=m"(m));
+    return m;
+#else
+    return 0;
+#endif
+}
+
+#endif

@@ -1,0 +1,592 @@
+# Body of every ISA variant of the Cython backend (_k_base, _k_avx2,
+# _k_avx512 are each one `include` of this file, compiled with different
+# flags).  The variant to use is picked at import by fastact._cython.
+#
+# Structure: scalar math in _scalar.pxi; one vectorisable loop per
+# elementwise kernel in the generated _elementwise.pxi; below, the drivers for
+# the non-elementwise kinds (axis reductions, glu, maxout, prelu, rrelu) and
+# the BACKEND object.  Python-visible entry points are plain `def` functions
+# taking ndarrays and reading data pointers through the NumPy C API, so a call
+# costs a dict lookup and a vectorcall, no buffer acquisition.
+
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+
+import os as _os
+import numpy as _np
+
+cnp.import_array()
+
+cdef extern from "_fastact_cpu.h" nogil:
+    int fastact_cpu_features()
+    unsigned int fastact_mxcsr()
+    int fastact_omp_version()
+    int fastact_omp_max_threads()
+    int fastact_omp_team()
+    const char* FASTACT_ISA
+    const char* FASTACT_CFLAGS
+    int FASTACT_HAVE_MVEC
+    int FASTACT_HAVE_OPENMP
+
+include "_scalar.pxi"
+
+# Below these sizes a call runs serially: starting the OpenMP team (about
+# 1-2 us on 2 cores) costs more than it saves.  Measured with
+# bench/cython_vs_torch.py --threshold on the development machine (2 cores,
+# AVX-512): relu-like kernels break even near 64k float32 elements,
+# transcendental ones near 4-8k.
+cdef Py_ssize_t THRESH_CHEAP = 65536
+cdef Py_ssize_t THRESH_COSTLY = 8192
+cdef Py_ssize_t THRESH_AXIS = 16384
+
+# -------------------------------------------------------------- thread control
+
+# GNU libgomp is not fork-safe: a child forked after the parent ran a
+# parallel region can hang in its first one.  After such a fork the child runs
+# everything serially.
+cdef bint _parallel_used = False
+cdef bint _serial_only = False
+cdef object _get_num_threads = None
+
+
+def _after_fork_in_child():
+    global _serial_only
+    if _parallel_used:
+        _serial_only = True
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+cdef inline void _mark_parallel() noexcept nogil:
+    global _parallel_used
+    _parallel_used = True
+
+
+# The team size of the last parallel region that ran (1 after a serial call):
+# lets tests check that `threads` is obeyed.  Written by every thread of a
+# team with the same value; a debugging aid, not synchronised across calls.
+cdef int _last_team = 1
+
+
+cdef inline void _note_team() noexcept nogil:
+    global _last_team
+    _last_team = fastact_omp_team()
+
+
+def last_team():
+    """Threads in the last kernel call's parallel region (1 if it ran serially)."""
+    return _last_team
+
+
+cdef int _nthreads(Py_ssize_t n, Py_ssize_t thresh, int threads) except -1:
+    # threads > 0: the dispatcher decided (1 = serial).  0: decide here from
+    # the measured serial threshold and fastact._config.get_num_threads().
+    global _get_num_threads
+    global _last_team
+    cdef int nt
+    _last_team = 1
+    if _serial_only or not FASTACT_HAVE_OPENMP:
+        return 1
+    if threads > 0:
+        nt = threads
+    elif n < thresh:
+        return 1
+    else:
+        if _get_num_threads is None:
+            from fastact._config import get_num_threads
+            _get_num_threads = get_num_threads
+        nt = _get_num_threads()
+    if nt < 1:
+        nt = 1
+    if nt > 64:
+        nt = 64
+    return nt
+
+
+cdef inline Py_ssize_t _split(Py_ssize_t n, Py_ssize_t parts, Py_ssize_t k) noexcept nogil:
+    # Chunk boundaries on multiples of 64 elements: no two threads write the
+    # same cache line and every chunk starts vector-aligned if the array does.
+    if k >= parts:
+        return n
+    return ((n * k) // parts) & ~(<Py_ssize_t>63)
+
+
+cdef int _bad_dtype(cnp.ndarray x) except -1:
+    raise TypeError(f"fastact cython backend: unsupported dtype {x.dtype} (float32/float64 only)")
+
+
+cdef int _no_y(str name) except -1:
+    raise ValueError(f"fastact cython backend: {name} has no y-based backward")
+
+
+include "_elementwise.pxi"
+
+# ------------------------------------------------------------------------ gelu
+
+def _f_gelu(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    if params["approximate"] == "tanh":
+        _run_u(_L_gelu_tanh_fwd_f, _L_gelu_tanh_fwd_d, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
+    else:
+        _run_u(_L_gelu_fwd_f, _L_gelu_fwd_d, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
+
+
+def _b_gelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    if y is not None:
+        _no_y("gelu")
+    if params["approximate"] == "tanh":
+        _run_b(_L_gelu_tanh_bwd_f, _L_gelu_tanh_bwd_d, g, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
+    else:
+        _run_b(_L_gelu_bwd_f, _L_gelu_bwd_d, g, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
+
+# ----------------------------------------------------------------------- rrelu
+
+cdef void _rrelu_fwd_range(const floating* x, const floating* s, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = rrelu_fwd(x[i], s[i])
+
+
+cdef void _rrelu_bwd_range(const floating* g, const floating* x, const floating* s, floating* out,
+                           Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = rrelu_bwd(g[i], x[i], s[i])
+
+
+cdef void _rrelu(const floating* g, const floating* x, const floating* s, floating* out,
+                 Py_ssize_t n, int nt, bint fwd) noexcept nogil:
+    cdef Py_ssize_t c, st, en
+    if nt <= 1:
+        if fwd:
+            _rrelu_fwd_range(x, s, out, n)
+        else:
+            _rrelu_bwd_range(g, x, s, out, n)
+        return
+    _mark_parallel()
+    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+        _note_team()
+        st = _split(n, nt, c)
+        en = _split(n, nt, c + 1)
+        if en > st:
+            if fwd:
+                _rrelu_fwd_range(x + st, s + st, out + st, en - st)
+            else:
+                _rrelu_bwd_range(g + st, x + st, s + st, out + st, en - st)
+
+
+cdef int _run_rrelu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray s, cnp.ndarray out, bint fwd, int threads) except -1:
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    cdef int nt = _nthreads(n, THRESH_CHEAP, threads)
+    cdef void* pg = cnp.PyArray_DATA(g) if g is not None else NULL
+    cdef void* px = cnp.PyArray_DATA(x)
+    cdef void* ps = cnp.PyArray_DATA(s)
+    cdef void* po = cnp.PyArray_DATA(out)
+    cdef int typ = cnp.PyArray_TYPE(x)
+    if cnp.PyArray_TYPE(s) != typ or cnp.PyArray_SIZE(s) != n:
+        raise ValueError("rrelu: slopes must have the input's dtype and size")
+    if typ == cnp.NPY_FLOAT:
+        with nogil:
+            _rrelu(<const float*>pg, <const float*>px, <const float*>ps, <float*>po, n, nt, fwd)
+    elif typ == cnp.NPY_DOUBLE:
+        with nogil:
+            _rrelu(<const double*>pg, <const double*>px, <const double*>ps, <double*>po, n, nt, fwd)
+    else:
+        _bad_dtype(x)
+    return 0
+
+
+def _f_rrelu(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_rrelu(None, x, params["slopes"], out, True, threads)
+
+
+def _b_rrelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    if y is not None:
+        _no_y("rrelu")
+    _run_rrelu(g, x, params["slopes"], out, False, threads)
+
+# ----------------------------------------------------------------------- prelu
+# x (outer, C, inner).  A thread takes a contiguous range of flat indices and
+# walks it in runs: with inner == 1 a run is a stretch of one row and the
+# weight varies along it; with inner > 1 a run shares one weight.
+
+cdef void _prelu_range(const floating* g, const floating* x, const floating* w, floating* out,
+                       double* gw, Py_ssize_t start, Py_ssize_t end, Py_ssize_t C,
+                       Py_ssize_t inner, bint fwd) noexcept nogil:
+    cdef Py_ssize_t f = start, c, seg, k
+    cdef floating wc, xv, gv
+    cdef double acc
+    while f < end:
+        if inner == 1:
+            c = f % C
+            seg = C - c
+            if seg > end - f:
+                seg = end - f
+            if fwd:
+                _rrelu_fwd_range(x + f, w + c, out + f, seg)
+            else:
+                _rrelu_bwd_range(g + f, x + f, w + c, out + f, seg)
+                for k in range(seg):
+                    xv = x[f + k]
+                    gw[c + k] += 0.0 if xv > 0 else <double>xv * <double>g[f + k]
+        else:
+            c = (f // inner) % C
+            seg = inner - f % inner
+            if seg > end - f:
+                seg = end - f
+            wc = w[c]
+            if fwd:
+                for k in range(seg):
+                    out[f + k] = rrelu_fwd(x[f + k], wc)
+            else:
+                acc = 0.0
+                for k in range(seg):
+                    xv = x[f + k]
+                    gv = g[f + k]
+                    out[f + k] = rrelu_bwd(gv, xv, wc)
+                    acc += 0.0 if xv > 0 else <double>xv * <double>gv
+                gw[c] += acc
+        f += seg
+
+
+cdef void _prelu(const floating* g, const floating* x, const floating* w, floating* out,
+                 double* part, Py_ssize_t n, Py_ssize_t C, Py_ssize_t inner, int nt,
+                 bint fwd) noexcept nogil:
+    cdef Py_ssize_t c
+    if nt <= 1:
+        _prelu_range(g, x, w, out, part, 0, n, C, inner, fwd)
+        return
+    _mark_parallel()
+    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+        _note_team()
+        _prelu_range(g, x, w, out, part + c * C, _split(n, nt, c), _split(n, nt, c + 1), C, inner, fwd)
+
+
+cdef object _run_prelu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, dict params, bint fwd, int threads):
+    cdef cnp.ndarray w = params["weight"]
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    cdef Py_ssize_t C = cnp.PyArray_DIM(x, 1)
+    cdef Py_ssize_t inner = cnp.PyArray_DIM(x, 2)
+    cdef int nt = _nthreads(n, THRESH_CHEAP, threads)
+    cdef int typ = cnp.PyArray_TYPE(x)
+    cdef cnp.ndarray part = None
+    cdef double* pp = NULL
+    cdef void* pg = cnp.PyArray_DATA(g) if g is not None else NULL
+    cdef void* px = cnp.PyArray_DATA(x)
+    cdef void* pw = cnp.PyArray_DATA(w)
+    cdef void* po = cnp.PyArray_DATA(out)
+    if cnp.PyArray_SIZE(w) != C or cnp.PyArray_TYPE(w) != typ:
+        raise ValueError("prelu: weight must have C elements of the input's dtype")
+    if not fwd:
+        part = _np.zeros((nt, C), dtype=_np.float64)
+        pp = <double*>cnp.PyArray_DATA(part)
+    if typ == cnp.NPY_FLOAT:
+        with nogil:
+            _prelu(<const float*>pg, <const float*>px, <const float*>pw, <float*>po, pp, n, C, inner, nt, fwd)
+    elif typ == cnp.NPY_DOUBLE:
+        with nogil:
+            _prelu(<const double*>pg, <const double*>px, <const double*>pw, <double*>po, pp, n, C, inner, nt, fwd)
+    else:
+        _bad_dtype(x)
+    if fwd:
+        return None
+    return part.sum(axis=0).astype(x.dtype)
+
+
+def _f_prelu(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_prelu(None, x, out, params, True, threads)
+
+
+def _b_prelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    if y is not None:
+        _no_y("prelu")
+    return _run_prelu(g, x, out, params, False, threads)
+
+# ------------------------------------------------------------------------- glu
+# forward: x (outer, 2L) viewed flat per outer row, out (outer, L), L = m*inner
+
+cdef void _glu_fwd_seg(const floating* a, const floating* b, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = glu_fwd(a[i], b[i])
+
+
+cdef void _glu_bwd_seg(const floating* g, const floating* a, const floating* b, floating* da,
+                       floating* db, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gv
+    for i in range(n):
+        gv = g[i]
+        da[i] = gv * sig_(b[i])
+        db[i] = gv * a[i] * dsig_(b[i])
+
+
+cdef void _glu_range(const floating* g, const floating* x, floating* out, Py_ssize_t start,
+                     Py_ssize_t end, Py_ssize_t L, bint fwd) noexcept nogil:
+    # flat indices of the half-size array (out for forward, g for backward)
+    cdef Py_ssize_t f = start, o, k, seg
+    while f < end:
+        o = f // L
+        k = f - o * L
+        seg = L - k
+        if seg > end - f:
+            seg = end - f
+        if fwd:
+            _glu_fwd_seg(x + o * 2 * L + k, x + o * 2 * L + L + k, out + f, seg)
+        else:
+            _glu_bwd_seg(g + f, x + o * 2 * L + k, x + o * 2 * L + L + k,
+                         out + o * 2 * L + k, out + o * 2 * L + L + k, seg)
+        f += seg
+
+
+cdef void _glu(const floating* g, const floating* x, floating* out, Py_ssize_t n, Py_ssize_t L,
+               int nt, bint fwd) noexcept nogil:
+    cdef Py_ssize_t c
+    if nt <= 1:
+        _glu_range(g, x, out, 0, n, L, fwd)
+        return
+    _mark_parallel()
+    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+        _note_team()
+        _glu_range(g, x, out, _split(n, nt, c), _split(n, nt, c + 1), L, fwd)
+
+
+cdef int _run_glu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, bint fwd, int threads) except -1:
+    cdef Py_ssize_t half = cnp.PyArray_DIM(x, 1) // 2
+    cdef Py_ssize_t L = half * cnp.PyArray_DIM(x, 2)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(x, 0) * L
+    cdef int nt = _nthreads(n, THRESH_COSTLY, threads)
+    cdef int typ = cnp.PyArray_TYPE(x)
+    cdef void* pg = cnp.PyArray_DATA(g) if g is not None else NULL
+    cdef void* px = cnp.PyArray_DATA(x)
+    cdef void* po = cnp.PyArray_DATA(out)
+    if n == 0:
+        return 0
+    if typ == cnp.NPY_FLOAT:
+        with nogil:
+            _glu(<const float*>pg, <const float*>px, <float*>po, n, L, nt, fwd)
+    elif typ == cnp.NPY_DOUBLE:
+        with nogil:
+            _glu(<const double*>pg, <const double*>px, <double*>po, n, L, nt, fwd)
+    else:
+        _bad_dtype(x)
+    return 0
+
+
+def _f_glu(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_glu(None, x, out, True, threads)
+
+
+def _b_glu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    if y is not None:
+        _no_y("glu")
+    _run_glu(g, x, out, False, threads)
+
+# ---------------------------------------------------------------------- maxout
+# x (outer, m*k, inner) -> out (outer, m, inner); group q = o*m + j owns the k
+# rows q*k .. q*k+k-1 of x (each `inner` long) and row q of out.
+
+cdef inline bint _takes(floating v, floating cur) noexcept nogil:
+    # v replaces the running max if larger, or if it is the first NaN
+    return v > cur or (v != v and cur == cur)
+
+
+cdef void _maxout_range(const floating* g, const floating* x, floating* out, Py_ssize_t q0,
+                        Py_ssize_t q1, Py_ssize_t k, Py_ssize_t inner, bint fwd) noexcept nogil:
+    cdef Py_ssize_t q, p, i, best
+    cdef const floating* r0
+    cdef const floating* r
+    cdef floating* o_
+    cdef floating v, cur
+    for q in range(q0, q1):
+        r0 = x + q * k * inner
+        if fwd:
+            o_ = out + q * inner
+            for i in range(inner):
+                o_[i] = r0[i]
+            for p in range(1, k):
+                r = r0 + p * inner
+                for i in range(inner):
+                    v = r[i]
+                    cur = o_[i]
+                    o_[i] = v if _takes(v, cur) else cur
+        else:
+            o_ = out + q * k * inner
+            for i in range(inner):
+                best = 0
+                cur = r0[i]
+                for p in range(1, k):
+                    v = r0[p * inner + i]
+                    if _takes(v, cur):
+                        best = p
+                        cur = v
+                for p in range(k):
+                    o_[p * inner + i] = g[q * inner + i] if p == best else <floating>0
+
+
+cdef void _maxout(const floating* g, const floating* x, floating* out, Py_ssize_t G, Py_ssize_t k,
+                  Py_ssize_t inner, int nt, bint fwd) noexcept nogil:
+    cdef Py_ssize_t c
+    if nt <= 1 or G < nt:
+        _maxout_range(g, x, out, 0, G, k, inner, fwd)
+        return
+    _mark_parallel()
+    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+        _note_team()
+        _maxout_range(g, x, out, (G * c) // nt, (G * (c + 1)) // nt, k, inner, fwd)
+
+
+cdef int _run_maxout(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, dict params, bint fwd, int threads) except -1:
+    cdef Py_ssize_t k = params["pieces"]
+    cdef Py_ssize_t inner = cnp.PyArray_DIM(x, 2)
+    cdef Py_ssize_t G = cnp.PyArray_DIM(x, 0) * (cnp.PyArray_DIM(x, 1) // k)
+    cdef int nt = _nthreads(cnp.PyArray_SIZE(x), THRESH_CHEAP, threads)
+    cdef int typ = cnp.PyArray_TYPE(x)
+    cdef void* pg = cnp.PyArray_DATA(g) if g is not None else NULL
+    cdef void* px = cnp.PyArray_DATA(x)
+    cdef void* po = cnp.PyArray_DATA(out)
+    if k < 1 or cnp.PyArray_DIM(x, 1) % k:
+        raise ValueError("maxout: the axis length must be a multiple of pieces")
+    if typ == cnp.NPY_FLOAT:
+        with nogil:
+            _maxout(<const float*>pg, <const float*>px, <float*>po, G, k, inner, nt, fwd)
+    elif typ == cnp.NPY_DOUBLE:
+        with nogil:
+            _maxout(<const double*>pg, <const double*>px, <double*>po, G, k, inner, nt, fwd)
+    else:
+        _bad_dtype(x)
+    return 0
+
+
+def _f_maxout(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_maxout(None, x, out, params, True, threads)
+
+
+def _b_maxout(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    if y is not None:
+        _no_y("maxout")
+    _run_maxout(g, x, out, params, False, threads)
+
+
+include "_axis.pxi"
+
+# --------------------------------------------------------------------- backend
+
+cdef dict _FWD = dict(_GEN_FWD)
+cdef dict _BWD = dict(_GEN_BWD)
+_FWD.update(gelu=_f_gelu, rrelu=_f_rrelu, prelu=_f_prelu, glu=_f_glu, maxout=_f_maxout,
+            softmax=_f_softmax, log_softmax=_f_log_softmax, softmin=_f_softmin, sparsemax=_f_sparsemax)
+_BWD.update(gelu=_b_gelu, rrelu=_b_rrelu, prelu=_b_prelu, glu=_b_glu, maxout=_b_maxout,
+            softmax=_b_softmax, log_softmax=_b_log_softmax, softmin=_b_softmin, sparsemax=_b_sparsemax)
+
+FUNCTIONS = tuple(sorted(_FWD))
+cdef frozenset _CHEAP = frozenset(_GEN_CHEAP) | {"rrelu", "prelu", "maxout"}
+
+
+def cpu_features():
+    """Bit set of usable ISA extensions: 1 = AVX2+FMA, 2 = AVX-512 (F/DQ/VL/BW)."""
+    return fastact_cpu_features()
+
+
+def mxcsr():
+    """The calling thread's MXCSR (bit 15 = flush-to-zero, bit 6 = denormals-are-zero)."""
+    return fastact_mxcsr()
+
+
+def build_info():
+    return {
+        "isa": FASTACT_ISA.decode(),
+        "cflags": FASTACT_CFLAGS.decode(),
+        "libmvec": bool(FASTACT_HAVE_MVEC),
+        "openmp": bool(FASTACT_HAVE_OPENMP),
+        "openmp_version": fastact_omp_version(),
+        "openmp_max_threads": fastact_omp_max_threads(),
+        "serial_threshold": {"cheap": THRESH_CHEAP, "costly": THRESH_COSTLY, "axis": THRESH_AXIS},
+    }
+
+
+cdef class CythonBackend:
+    """The Cython backend (see docs/backend-contract.md)."""
+
+    cdef readonly str name
+    cdef readonly str module
+
+    def __init__(self):
+        self.name = "cython"
+        self.module = __name__
+
+    def forward(self, str name, cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+        _FWD[name](x, out, params, threads)
+
+    def backward(self, str name, cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+        return _BWD[name](g, x, y, out, params, threads)
+
+    def threads_for(self, Py_ssize_t n, str name=None):
+        """Threads this backend uses for n elements when left to decide (threads=0)."""
+        return _nthreads(n, THRESH_CHEAP if name in _CHEAP else THRESH_COSTLY, 0)
+
+    def set_num_threads(self, n):
+        """Threads come from fastact._config at every call; nothing to keep here."""
+        pass
+
+    def info(self):
+        d = build_info()
+        d["module"] = self.module
+        d["serial_after_fork"] = bool(_serial_only)
+        return d
+
+    def __repr__(self):
+        return f"<fastact cython backend ({FASTACT_ISA.decode()})>"
+
+
+BACKEND = CythonBackend()
+
+
+# ------------------------------------------------------ math probe (tests)
+
+cdef void _probe_loop(const floating* x, floating* out, Py_ssize_t n, int which) noexcept nogil:
+    # the same inlined helpers the kernels use, in the same kind of loop, so
+    # tests measure the vectorised (libmvec) versions
+    cdef Py_ssize_t i
+    if which == 0:
+        for i in range(n):
+            out[i] = exp_(x[i])
+    elif which == 1:
+        for i in range(n):
+            out[i] = expm1_(x[i])
+    elif which == 2:
+        for i in range(n):
+            out[i] = log1p_(x[i])
+    elif which == 3:
+        for i in range(n):
+            out[i] = tanh_(x[i])
+    elif which == 4:
+        for i in range(n):
+            out[i] = erf_(x[i])
+    elif which == 5:
+        for i in range(n):
+            out[i] = erfc_(x[i])
+    elif which == 6:
+        for i in range(n):
+            out[i] = log_(x[i])
+
+
+_PROBES = ("exp", "expm1", "log1p", "tanh", "erf", "erfc", "log")
+
+
+def probe_math(str fn, cnp.ndarray x, cnp.ndarray out):
+    """out = fn(x) with the backend's vectorised math helper (for accuracy tests)."""
+    cdef int which = _PROBES.index(fn)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_IS_C_CONTIGUOUS(out)) or cnp.PyArray_SIZE(out) != n \
+            or cnp.PyArray_TYPE(out) != cnp.PyArray_TYPE(x):
+        raise ValueError("probe_math: contiguous x and out of one dtype and size")
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+        _probe_loop(<const float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(out), n, which)
+    elif cnp.PyArray_TYPE(x) == cnp.NPY_DOUBLE:
+        _probe_loop(<const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out), n, which)
+    else:
+        _bad_dtype(x)

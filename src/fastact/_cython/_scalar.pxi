@@ -1,0 +1,596 @@
+# Scalar math of the Cython backend: one small inline function per
+# activation and direction, fused over float/double.  The loops that call them
+# (_generated.pxi, _impl.pxi) are one per kernel, so gcc inlines these into a
+# plain counted loop and vectorises it; the transcendental calls then become
+# libmvec _ZGV... calls (see _fastact_cpu.h).
+#
+# Rules that keep the loops vectorisable and float32 in float32:
+#  * every constant is cast to <floating>, or a float32 kernel silently
+#    computes in double;
+#  * no branch around a libm call: compute both sides, then select with a
+#    conditional expression (gcc if-converts it; a call inside a branch stops
+#    vectorisation);
+#  * signatures are uniform, fwd(x, a, b), bwd(g, x, a, b), bwd_y(g, y, a, b),
+#    with a and b the activation's scalar parameters, so one generated loop
+#    shape serves every activation.  Parameters arrive as double: comparisons
+#    against them (hardtanh, threshold, shrink) are made in double, as the
+#    reference makes them, so x == float32(p) lands on the same side of a kink
+#    as in the float64 reference; arithmetic casts them to <floating>.
+#  * float32 is computed in float32.  Where the argument of an exp-like
+#    function cannot be formed exactly in float32 (beta*x, x/alpha, -x/sqrt2,
+#    the gelu-tanh cubic) and its rounding would be amplified by |argument| in
+#    a tail, the argument is formed in double and split_ returns its float32
+#    rounding error for a first-order correction.  Only a few kernels without
+#    transcendentals or needing a long series are still "wide" (double loop,
+#    see WIDE in _elementwise.pxi.in).  The zeros of the gelu/silu/swish/mish
+#    derivatives are covered by the registry's absolute bound (_CANCELLING_BWD).
+# Limits at +-inf are written as explicit selects where the plain formula
+# gives inf*0 or inf/inf.
+
+cdef extern from "_fastact_cpu.h" nogil:
+    float expf(float)
+    float expm1f(float)
+    float log1pf(float)
+    float logf(float)
+    float tanhf(float)
+    float erff(float)
+    float erfcf(float)
+    float sqrtf(float)
+    float fabsf(float)
+    float copysignf(float, float)
+    double exp(double)
+    double expm1(double)
+    double log1p(double)
+    double log(double)
+    double tanh(double)
+    double erf(double)
+    double erfc(double)
+    double sqrt(double)
+    double fabs(double)
+    double copysign(double, double)
+    double INFINITY
+    double NAN
+
+ctypedef fused floating:
+    float
+    double
+
+# ---------------------------------------------------------------- math helpers
+
+cdef inline floating exp_(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+cdef inline floating expm1_(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+cdef inline floating log1p_(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+cdef inline floating log_(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+cdef inline floating tanh_(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+cdef inline floating erf_(floating x) noexcept nogil:
+    if floating is float:
+        return erff(x)
+    else:
+        return erf(x)
+
+cdef inline floating erfc_(floating x) noexcept nogil:
+    if floating is float:
+        return erfcf(x)
+    else:
+        return erfc(x)
+
+cdef inline floating sqrt_(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+cdef inline floating fabs_(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x)
+    else:
+        return fabs(x)
+
+cdef inline floating copysign_(floating x, floating y) noexcept nogil:
+    if floating is float:
+        return copysignf(x, y)
+    else:
+        return copysign(x, y)
+
+cdef inline floating inf_(floating x) noexcept nogil:
+    return <floating>INFINITY
+
+cdef inline floating nan_to_zero_(floating r, floating x) noexcept nogil:
+    # r is a product like x*s(x) that is inf*0 = NaN only at x = +-inf, where
+    # the true limit is 0; a NaN input still gives NaN.
+    # (copysign here stops gcc 12 from vectorising the loop; a select does not)
+    return r if ((r == r) | (x != x)) else (<floating>0 if x > 0 else -(<floating>0))
+
+cdef inline floating split_(double v, floating* lo) noexcept nogil:
+    # v rounded to the dtype; for float32 also the rounding error, in lo.
+    # float32 kernels form the argument of a transcendental (beta*x, -x/sqrt2,
+    # the gelu-tanh cubic) in double, round it, evaluate the transcendental in
+    # float32 and correct to first order with lo: f(z + lo) = f(z) + f'(z)*lo.
+    # Without it the argument's rounding (0.5 ULP) is amplified by |z| in
+    # exp-like tails (40+ ULP at z = -87) -- that is why these kernels used to
+    # run entirely in double.
+    cdef floating hi = <floating>v
+    if floating is float:
+        # beyond |128| every user saturates (exp-like -> 0 / inf, sigmoid -> 0 / 1)
+        # or is linear (softplus), and lo (up to 0.5 ULP of hi) could flip a sign
+        lo[0] = <floating>(v - <double>hi) if fabsf(hi) < <float>128 else <floating>0
+    else:
+        lo[0] = 0
+    return hi
+
+cdef inline floating expnegabs_scaled_(floating x, floating* C) noexcept nogil:
+    # exp(-|x|) = result * C[0].  For x < -64 the exponent is shifted by +64
+    # (exact: x + 64 is representable) and C = exp(-64), so that x*exp(x) and
+    # friends stay accurate where exp(x) alone would be subnormal but the
+    # product is not (float32 x in [-103, -87], float64 x in [-745, -708]).
+    cdef bint big = x < -64
+    C[0] = <floating>1.6038108905486378e-28 if big else <floating>1
+    return exp_(-fabs_(x) + (<floating>64 if big else <floating>0))
+
+cdef inline floating swish_core_(floating x, floating z) noexcept nogil:
+    # x * sigmoid(z), accurate down to the smallest normal result
+    cdef floating C
+    cdef floating e = expnegabs_scaled_(z, &C)
+    cdef floating p = <floating>1 / (<floating>1 + e * C)
+    return x * p if z >= 0 else (x * e * p) * C
+
+cdef inline floating swish_core_c_(floating x, floating z, floating dz) noexcept nogil:
+    # swish_core_(x, z + dz) for the dz of split_: s(z + dz) = s(z)*(1 + (1 - s(z))*dz)
+    cdef floating C
+    cdef floating e = expnegabs_scaled_(z, &C)
+    cdef floating p = <floating>1 / (<floating>1 + e * C)
+    cdef floating r = x * p if z >= 0 else (x * e * p) * C
+    if floating is float:
+        r = r * (<floating>1 + (e * C * p if z >= 0 else p) * dz)
+    return r
+
+cdef inline floating swish_grad_core_(floating z) noexcept nogil:
+    # d/dz [z*sigmoid(z)] = s + z*s*(1-s), scaled like swish_core_
+    cdef floating C
+    cdef floating e = expnegabs_scaled_(z, &C)
+    cdef floating ec = e * C
+    cdef floating p = <floating>1 / (<floating>1 + ec)
+    cdef floating pos = p * (<floating>1 + nan_to_zero_(z * (ec * p), z))
+    cdef floating neg = (e * p * (<floating>1 + nan_to_zero_(z * p, z))) * C
+    cdef floating r = pos if z >= 0 else neg
+    # z = -inf: e*p*(1 + -inf*0...) -> the limit 0
+    return r if ((r == r) | (z != z)) else <floating>0
+
+cdef inline floating sig_(floating x) noexcept nogil:
+    # 1/(1+exp(-x)): exp overflows to inf for x << 0 and gives exactly 0.
+    return <floating>1 / (<floating>1 + exp_(-x))
+
+cdef inline floating sig_neg_(floating x) noexcept nogil:
+    # 1 - sigmoid(x) without cancellation: sigmoid(-x).
+    return <floating>1 / (<floating>1 + exp_(x))
+
+cdef inline floating dsig_(floating x) noexcept nogil:
+    # sigmoid'(x) = s*(1-s) = e/(1+e)^2 with e = exp(-|x|): symmetric, no
+    # cancellation in 1-s for large x, no overflow.
+    cdef floating e = exp_(-fabs_(x))
+    cdef floating d = <floating>1 + e
+    return e / (d * d)
+
+cdef inline floating softplus_(floating z) noexcept nogil:
+    # log1p(exp(z)) = max(z, 0) + log1p(exp(-|z|)): no overflow.
+    cdef floating m = z if z > 0 else <floating>0
+    return m + log1p_(exp_(-fabs_(z)))
+
+# ------------------------------------------------------------------- relu family
+
+cdef inline floating relu_fwd(floating x, double a, double b) noexcept nogil:
+    return <floating>0 if x < 0 else x
+
+cdef inline floating relu_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    return g if x > 0 else <floating>0
+
+cdef inline floating relu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
+    return g if y > 0 else <floating>0
+
+cdef inline floating relu6_fwd(floating x, double a, double b) noexcept nogil:
+    return <floating>0 if x < 0 else (<floating>6 if x > 6 else x)
+
+cdef inline floating relu6_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    return g if ((x > 0) & (x < 6)) else <floating>0
+
+cdef inline floating relu6_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
+    return g if ((y > 0) & (y < 6)) else <floating>0
+
+# a = negative_slope
+cdef inline floating leaky_relu_fwd(floating x, double a, double b) noexcept nogil:
+    return x if x > 0 else x * <floating>a
+
+cdef inline floating leaky_relu_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    return g if x > 0 else g * <floating>a
+
+cdef inline floating leaky_relu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
+    return g if y > 0 else g * <floating>a
+
+# rrelu (training) and prelu: the slope is per element / per channel and
+# already in the compute dtype.
+cdef inline floating rrelu_fwd(floating x, floating s) noexcept nogil:
+    return x if x > 0 else x * s
+
+cdef inline floating rrelu_bwd(floating g, floating x, floating s) noexcept nogil:
+    return g if x > 0 else g * s
+
+# a = alpha
+cdef inline floating elu_fwd(floating x, double a, double b) noexcept nogil:
+    cdef floating t = <floating>a * expm1_(x)
+    return x if x > 0 else t
+
+cdef inline floating elu_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    cdef floating t = g * <floating>a * exp_(x)
+    return g if x > 0 else t
+
+cdef inline floating elu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
+    # wide for float32: y + alpha cancels for y near -alpha
+    return g if y > 0 else g * (y + <floating>a)
+
+# selu: fixed alpha and scale (a, b unused)
+cdef inline floating selu_fwd(floating x, double a, double b) noexcept nogil:
+    cdef floating t = <floating>1.6732632423543772 * expm1_(x)
+    return <floating>1.0507009873554805 * (x if x > 0 else t)
+
+cdef inline floating selu_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    cdef floating gs = g * <floating>1.0507009873554805
+    cdef floating t = gs * <floating>1.6732632423543772 * exp_(x)
+    return gs if x > 0 else t
+
+cdef inline floating selu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
+    # scale*alpha = 1.7580993408473766; wide for float32
+    return g * <floating>1.0507009873554805 if y > 0 else g * (y + <floating>1.7580993408473766)
+
+# a = alpha
+cdef inline floating celu_fwd(floating x, double a, double b) noexcept nogil:
+    # float32: x/alpha formed in double and corrected (split_): with alpha < 0
+    # the argument is positive and expm1 amplifies its rounding by x/alpha;
+    # expm1(q + dq) = expm1(q) + (expm1(q) + 1)*dq.  alpha*(...) in double:
+    # float32 cannot hold alpha.
+    cdef floating dq, q, em, t
+    if floating is float:
+        q = split_(<double>x * (1.0 / a), &dq)
+        em = expm1_(q)
+        em = em + ((em + <floating>1) * dq if em < inf_(em) else <floating>0)   # inf*0: keep inf
+        t = <floating>(a * <double>em)
+    else:
+        t = <floating>a * expm1_(x / <floating>a)
+    return x if x > 0 else t
+
+cdef inline floating celu_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    # exp(x/alpha) amplifies the rounding of x/alpha by |x/alpha|: float32
+    # forms x/alpha in double and corrects exp(q + dq) = exp(q)*(1 + dq).
+    cdef floating dq, t
+    cdef floating q
+    if floating is float:
+        q = split_(<double>x * (1.0 / a), &dq)
+        t = g * (exp_(q) * (<floating>1 + dq))
+    else:
+        t = g * exp_(x / <floating>a)
+    return g if x > 0 else t
+
+cdef inline floating celu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
+    return g if y > 0 else g * (y / <floating>a + <floating>1)
+
+# ------------------------------------------------------------------------ gelu
+# float32 computes in float32: the forwards correct their argument's rounding
+# (split_); the backwards need no correction, the registry's absolute bound
+# (_CANCELLING_BWD, 2 ULP of 1.0) covers the tails where it would matter.
+
+cdef inline floating gelu_fwd(floating x, double a, double b) noexcept nogil:
+    # x*Phi(x), Phi(x) = erfc(-x/sqrt2)/2: erfc keeps the relative accuracy of
+    # the tiny tail for x << 0 (1 + erf(x/sqrt2) would cancel).
+    # float32: erfc(z + dz) = erfc(z)*(1 - k(z)*dz), k = 2 exp(-z^2)/(sqrt(pi) erfc(z)),
+    # approximated by z + sqrt(z^2 + 4/pi) (exact at 0 and as z -> inf, within
+    # 5% between -- ample for a correction of a few ULP).
+    cdef floating dz, zc
+    cdef floating z = split_(<double>x * -0.70710678118654752440, &dz)
+    cdef floating c = erfc_(z)
+    if floating is float:
+        # z < -4: erfc(z) = 2 - (below half an ULP), k ~ 0; the formula's
+        # 1/|z| decay would meet dz's growth ~|z| there.  z > 20: erfc = 0.
+        zc = z if z < 20 else <floating>20
+        zc = zc if zc > -4 else <floating>-4
+        c = c * (<floating>1 - (zc + sqrt_(zc * zc + <floating>1.2732395447351628)) * (dz if z > -4 else <floating>0))
+    cdef floating r = x * <floating>0.5 * c
+    return nan_to_zero_(r, x)
+
+cdef inline floating gelu_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    cdef floating cdf = <floating>0.5 * erfc_(x * <floating>-0.70710678118654752440)
+    cdef floating pdf = exp_(<floating>-0.5 * x * x) * <floating>0.39894228040143267794
+    return g * (cdf + nan_to_zero_(x * pdf, x))
+
+cdef inline floating gelu_tanh_fwd(floating x, double a, double b) noexcept nogil:
+    # (1 + tanh u)/2 = sigmoid(2u): no cancellation for x << 0.  The cubic is
+    # evaluated in double (float32: four roundings amplified by |2u| <= 87 in
+    # the tail), the sigmoid in the dtype with split_'s correction.
+    cdef double xd = x
+    cdef floating dz
+    cdef floating z = split_(1.5957691216057307118 * (xd + 0.044715 * xd * xd * xd), &dz)
+    return nan_to_zero_(swish_core_c_(x, z, dz), x)
+
+cdef inline floating gelu_tanh_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    cdef floating x2 = x * x
+    cdef floating u = <floating>0.79788456080286535588 * (x + <floating>0.044715 * x2 * x)
+    cdef floating s = sig_(<floating>2 * u)
+    # 1 - tanh(u)^2 = 4 s (1 - s), s = sigmoid(2u)
+    cdef floating sech2 = <floating>4 * dsig_(<floating>2 * u)
+    cdef floating du = <floating>0.79788456080286535588 * (<floating>1 + <floating>0.134145 * x2)
+    return g * (s + nan_to_zero_(<floating>0.5 * x * sech2 * du, x))
+
+# --------------------------------------------------------------- sigmoid family
+
+cdef inline floating sigmoid_fwd(floating x, double a, double b) noexcept nogil:
+    return sig_(x)
+
+cdef inline floating sigmoid_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    return g * dsig_(x)
+
+cdef inline floating sigmoid_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
+    return g * (y * (<floating>1 - y))
+
+cdef inline floating log_sigmoid_fwd(floating x, double a, double b) noexcept nogil:
+    # -softplus(-x) = min(x, 0) - log1p(exp(-|x|))
+    cdef floating m = x if x < 0 else <floating>0
+    return m - log1p_(exp_(-fabs_(x)))
+
+cdef inline floating log_sigmoid_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    return g * sig_neg_(x)
+
+cdef inline floating hardsigmoid_fwd(floating x, double a, double b) noexcept nogil:
+    # (x + 3)/6 rather than x/6 + 1/2: x + 3 is exact near the kink at -3
+    # float32: (x + 3)/6, exact near the kink at -3 where x/6 + 1/2 cancels;
+    # float64: the reference's own x/6 + 1/2, so both round alike.
+    cdef floating mid
+    if floating is float:
+        mid = (x + <floating>3) / <floating>6
+    else:
+        mid = x / <floating>6 + <floating>0.5
+    return <floating>0 if x <= -3 else (<floating>1 if x >= 3 else mid)
+
+cdef inline floating hardsigmoid_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    return g / <floating>6 if ((x > -3) & (x < 3)) else <floating>0
+
+cdef inline floating hardswish_fwd(floating x, double a, double b) noexcept nogil:
+    return <floating>0 if x <= -3 else (x if x >= 3 else x * (x + <floating>3) / <floating>6)
+
+cdef inline floating hardswish_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    # kinks as in the reference: 0 at x <= -3, g at x >= 3.  float32: (2x + 3)/6
+    # is exact near the zero at -1.5, where x/3 + 1/2 cancels.
+    cdef floating mid
+    if floating is float:
+        mid = (x + x + <floating>3) / <floating>6
+    else:
+        mid = x / <floating>3 + <floating>0.5
+    return <floating>0 if x <= -3 else (g * mid if x < 3 else g)
+
+cdef inline floating silu_fwd(floating x, double a, double b) noexcept nogil:
+    return nan_to_zero_(swish_core_(x, x), x)
+
+cdef inline floating silu_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    # s + x*s*(1-s), with s*(1-s) from dsig_ (no cancellation for x >> 0);
+    # (the derivative has a zero near x = -1.28: see _CANCELLING_BWD)
+    return g * swish_grad_core_(x)
+
+# a = beta; float32 cannot hold beta exactly: beta*x is formed in double (split_)
+cdef inline floating swish_fwd(floating x, double a, double b) noexcept nogil:
+    cdef floating dz
+    cdef floating z = split_(a * <double>x, &dz)
+    return nan_to_zero_(swish_core_c_(x, z, dz), z)
+
+cdef inline floating swish_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    # d/dx x*s(beta x) = s(z) + z*s(z)*(1-s(z)), z = beta*x formed in double:
+    # a beta below float32's range must not become 0 (0*inf = NaN at x = inf)
+    cdef floating dz
+    return g * swish_grad_core_(split_(a * <double>x, &dz))
+
+cdef inline floating mish_t_(floating x, floating* omt, floating* C) noexcept nogil:
+    # tanh(softplus(x)) from one exp: with E = exp(x), tanh(log(1+E)) =
+    # (E^2 + 2E)/(E^2 + 2E + 2).  For x >= 0 divide through by E^2 (e =
+    # exp(-x)) so nothing overflows; 1 - t comes out without cancellation.
+    # For x < 0 the result is t/C (see expnegabs_scaled_), C = 1 for x > -64.
+    cdef floating e = expnegabs_scaled_(x, C)
+    cdef floating ec = e * C[0]
+    cdef floating npos = <floating>1 + <floating>2 * e
+    cdef floating dpos = npos + <floating>2 * e * e
+    cdef floating dneg = ec * (ec + <floating>2) + <floating>2
+    cdef floating nneg = e * (ec + <floating>2)
+    cdef floating num = npos if x >= 0 else nneg
+    cdef floating den = dpos if x >= 0 else dneg
+    omt[0] = (<floating>2 * e * e if x >= 0 else <floating>2) / den
+    return num / den
+
+cdef inline floating mish_fwd(floating x, double a, double b) noexcept nogil:
+    cdef floating omt, C
+    cdef floating t = mish_t_(x, &omt, &C)
+    return nan_to_zero_((x * t) * C, x)
+
+cdef inline floating mish_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    # t + x*s*sech^2(sp); for x < 0 both terms carry the factor C.
+    # (zero of the derivative near x = -1.19: see _CANCELLING_BWD)
+    cdef floating omt, C
+    cdef floating tc = mish_t_(x, &omt, &C)
+    cdef floating sech2 = omt * (<floating>2 - omt)
+    cdef floating ce
+    cdef floating e = expnegabs_scaled_(x, &ce)
+    cdef floating p = <floating>1 / (<floating>1 + e * ce)
+    cdef floating sc = p if x >= 0 else e * p       # sigmoid(x) / C
+    cdef floating r = (tc + nan_to_zero_(x * sc * sech2, x)) * C
+    return g * r
+
+# ------------------------------------------------------------------------ tanh
+
+cdef inline floating tanh_fwd(floating x, double a, double b) noexcept nogil:
+    return tanh_(x)
+
+cdef inline floating tanh_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    # 1 - tanh^2 = sech^2 = 4e/(1+e)^2, e = exp(-2|x|): 1 - t*t would cancel
+    return g * (<floating>4 * dsig_(<floating>2 * x))
+
+cdef inline floating tanh_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
+    return g * ((<floating>1 - y) * (<floating>1 + y))
+
+# a = min_val, b = max_val (compared in double, see the top of the file)
+cdef inline floating hardtanh_fwd(floating x, double a, double b) noexcept nogil:
+    cdef double xd = x
+    return <floating>a if xd < a else (<floating>b if xd > b else x)
+
+cdef inline floating hardtanh_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    cdef double xd = x
+    return g if ((xd > a) & (xd < b)) else <floating>0
+
+cdef inline floating tanhshrink_fwd(floating x, double a, double b) noexcept nogil:
+    # x - tanh(x) cancels for small |x|: below 1/16 use the odd series
+    # x^3 * P(x^2) (Taylor coefficients of x - tanh x, 7 terms reach 1e-17
+    # there); above it the cancellation costs less than 1e-12 in double.
+    # Wide for float32: float32 tanh's error times |tanh(x)/(x - tanh x)|
+    # exceeds 8 ULP up to |x| ~ 2, where a float32 series would need ~20 terms.
+    cdef floating x2 = x * x
+    cdef floating sf = x * x2 * (<floating>0.33333333333333333 + x2 * (<floating>-0.13333333333333333
+        + x2 * (<floating>0.053968253968253968 + x2 * (<floating>-0.021869488536155203
+        + x2 * (<floating>0.0088632355299021966 + x2 * (<floating>-0.0035921280365724810
+        + x2 * <floating>0.0014558343870513183))))))
+    return sf if fabs_(x) < <floating>0.0625 else x - tanh_(x)
+
+cdef inline floating tanhshrink_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    cdef floating t = tanh_(x)
+    return g * (t * t)
+
+# ---------------------------------------------------------------- softplus etc.
+
+# a = beta, b = threshold.  float32: beta*x is formed in double (float32
+# cannot hold beta; the rounding of beta*x is amplified by |beta*x| in the
+# tails) and the transcendental corrected with split_'s dz; the threshold test
+# uses the double product, as the reference does.
+cdef inline floating softplus_fwd(floating x, double a, double b) noexcept nogil:
+    cdef double zd = <double>x * a
+    cdef floating dz
+    cdef floating z = split_(zd, &dz)
+    cdef floating e = exp_(-fabs_(z))
+    cdef floating m = z if z > 0 else <floating>0
+    cdef floating r = m + log1p_(e)
+    if floating is float:
+        # sp'(z) = sigmoid(z)
+        r = r + ((<floating>1 if z >= 0 else e) / (<floating>1 + e)) * dz
+        return x if zd > b else <floating>(<double>r / a)
+    else:
+        return x if zd > b else r / a
+
+cdef inline floating softplus_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    cdef double zd = <double>x * a
+    cdef floating dz
+    cdef floating z = split_(zd, &dz)
+    cdef floating e = exp_(-fabs_(z))
+    cdef floating p = <floating>1 / (<floating>1 + e)
+    cdef floating s = p if z >= 0 else e * p
+    if floating is float:
+        s = s * (<floating>1 + (e * p if z >= 0 else p) * dz)
+    cdef floating r = g * s
+    return g if zd > b else r
+
+cdef inline floating softplus_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
+    # -g*expm1(-beta*y); expm1(w + dw) = expm1(w) + (expm1(w) + 1)*dw
+    cdef floating dw
+    cdef floating w = split_(-a * <double>y, &dw)
+    cdef floating em = expm1_(w)
+    if floating is float:
+        em = em + ((em + <floating>1) * dw if em < inf_(em) else <floating>0)   # inf*0: keep inf
+    cdef floating r = -g * em
+    return g if <double>y * a > b else r
+
+cdef inline floating softsign_fwd(floating x, double a, double b) noexcept nogil:
+    cdef floating r = x / (<floating>1 + fabs_(x))
+    return r if fabs_(x) != inf_(x) else (<floating>1 if x > 0 else <floating>-1)
+
+cdef inline floating softsign_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    cdef floating d = <floating>1 + fabs_(x)
+    return g / (d * d)
+
+# a = lambd
+cdef inline floating hardshrink_fwd(floating x, double a, double b) noexcept nogil:
+    cdef double xd = x
+    return <floating>0 if ((xd >= -a) & (xd <= a)) else x
+
+cdef inline floating hardshrink_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    cdef double xd = x
+    return <floating>0 if ((xd >= -a) & (xd <= a)) else g
+
+cdef inline floating softshrink_fwd(floating x, double a, double b) noexcept nogil:
+    # x -+ lambd in double: near the kink it cancels, and float32 cannot hold lambd
+    cdef double xd = x
+    return <floating>(xd - a) if xd > a else (<floating>(xd + a) if xd < -a else <floating>0 * x)
+
+cdef inline floating softshrink_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    cdef double xd = x
+    return <floating>0 if ((xd >= -a) & (xd <= a)) else g
+
+# a = threshold, b = value
+cdef inline floating threshold_fwd(floating x, double a, double b) noexcept nogil:
+    cdef double xd = x
+    return <floating>b if xd <= a else x
+
+cdef inline floating threshold_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    # written as the reference writes it: a NaN input passes the gradient
+    cdef double xd = x
+    return <floating>0 if xd <= a else g
+
+# a = b (the squareplus parameter)
+cdef inline floating sqp_r_(floating x, floating b) noexcept nogil:
+    # sqrt(x^2 + b) without overflowing x^2: beyond 1e18 (float32) / 1e150
+    # (float64) b is far below half an ULP of x^2.
+    cdef floating ax = fabs_(x)
+    cdef floating big
+    if floating is float:
+        big = <floating>1e18
+    else:
+        big = <floating>1e150
+    # b == 0: r = |x| exactly, also where x*x underflows
+    return sqrt_(x * x + b) if ((ax < big) & (b != 0)) else ax
+
+cdef inline floating squareplus_fwd(floating x, double a, double b) noexcept nogil:
+    # x < 0: (x + r)/2 cancels; b/(2(r - x)) is the same value without it.
+    cdef floating bb = <floating>a
+    cdef floating r = sqp_r_(x, bb)
+    cdef floating pos = x * <floating>0.5 + r * <floating>0.5   # no overflow near the max
+    # r - x overflows near the max: b/(2(r - x)) = ((b/2)/r) / (1 - x/r), and 0 at -inf
+    cdef floating neg = ((bb * <floating>0.5) / r) / (<floating>1 - x / r)
+    neg = <floating>0 if x == -inf_(x) else neg
+    return pos if x >= 0 else neg
+
+cdef inline floating squareplus_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    cdef floating bb = <floating>a
+    cdef floating r = sqp_r_(x, bb)
+    cdef floating q = (x / r if x < inf_(x) else <floating>1) if r != 0 else <floating>0
+    cdef floating pos = g * ((<floating>1 + q) * <floating>0.5)
+    cdef floating neg = g * ((bb / (<floating>2 * r)) / (r - x))   # r*(r-x) may overflow
+    return pos if x >= 0 else neg
+
+# ------------------------------------------------------------------------- glu
+
+cdef inline floating glu_fwd(floating a, floating b) noexcept nogil:
+    return a * sig_(b)

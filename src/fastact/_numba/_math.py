@@ -1,0 +1,574 @@
+"""Vectorisable transcendental functions for the Numba kernels, per dtype.
+
+Style rule: in ``a if c else b`` both arms are plain values computed
+beforehand. numba lowers a conditional expression to branches; LLVM turns a
+branch into a select (and the loop into packed code) only when the arms are
+cheap, so an expensive arm inside the ternary leaves the loop scalar
+(measured: softplus, gelu and tanhshrink were not vectorised until this).
+
+Numba >= 0.62 has no SVML: ``math.exp`` and friends inside a loop stay scalar
+libm calls (PERF-NOTES: ten times slower than torch). Everything here is
+branch-free arithmetic -- range reduction, a polynomial, the power of two built
+from exponent bits -- so LLVM turns a loop over it into packed ymm/zmm code.
+Edges (NaN, +-inf, overflow, underflow) are handled by selects, never branches.
+
+Each public function is a Python stub with a Numba ``@overload`` that picks the
+float32 or float64 implementation by argument type, so kernels write one
+formula for both dtypes and float32 stays float32 (every constant is pre-cast
+to the dtype; ``cst(x, v)`` does the same for kernel constants).
+
+Measured maximum errors (``tests/test_numba_math.py`` measures and asserts
+them; "rel" = max |a - r|/|r| over wide random ranges plus edges, r the
+float64/libm value rounded to the dtype, so float32 figures include that
+final rounding; 1 float32 ULP is 6e-8..1.2e-7):
+
+==========  ============================  ===============  ===============
+function    domain                        float32 max rel  float64 max rel
+==========  ============================  ===============  ===============
+exp         all (0 / inf / subnormal ok)  1.2e-7           2.2e-16
+expm1       all                           1.2e-7           2.4e-16
+log         positive                      1.2e-7           2.2e-16
+log1p       >= -1                         1.2e-7           2.2e-16
+tanh        all                           1.9e-7           4.3e-16
+erf         all                           3.3e-7           2.6e-15
+erfc        all, relative in the tail     3.5e-7           1.4e-14
+phi         all, relative in the tail     3.5e-7           1.8e-13 (*)
+sigmoid     all                           2.1e-7           2.8e-16
+softplus    all                           1.7e-7           4.2e-16
+tanhshrink  all                           4.2e-7           6.7e-16
+==========  ============================  ===============  ===============
+
+(*) against erfc(-x/sqrt2) in float64, whose own rounding of x/sqrt2 costs
+up to ~x*x*eps; phi itself splits x*x exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.core.extending import intrinsic, overload, register_jitable
+
+__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32"]
+
+
+# ---------------------------------------------------------------- bit casts
+@intrinsic
+def _as_int(typingctx, x):
+    """Reinterpret the bits of a float as the signed integer of the same width."""
+    if x == types.float32:
+        sig, ity = types.int32(types.float32), ir.IntType(32)
+    elif x == types.float64:
+        sig, ity = types.int64(types.float64), ir.IntType(64)
+    else:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ity)
+
+    return sig, codegen
+
+
+@intrinsic
+def _as_f32(typingctx, i):
+    if not isinstance(i, types.Integer):
+        return None
+    sig = types.float32(i)
+
+    def codegen(context, builder, signature, args):
+        v = context.cast(builder, args[0], signature.args[0], types.int32)
+        return builder.bitcast(v, ir.FloatType())
+
+    return sig, codegen
+
+
+@intrinsic
+def _as_f64(typingctx, i):
+    if not isinstance(i, types.Integer):
+        return None
+    sig = types.float64(i)
+
+    def codegen(context, builder, signature, args):
+        v = context.cast(builder, args[0], signature.args[0], types.int64)
+        return builder.bitcast(v, ir.DoubleType())
+
+    return sig, codegen
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a*b + c with one rounding (llvm.fma: one instruction on FMA hardware)."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+    sig = a(a, a, a)
+
+    def codegen(context, builder, signature, args):
+        ty = args[0].type
+        name = "llvm.fma.f32" if isinstance(ty, ir.FloatType) else "llvm.fma.f64"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty, ty, ty]), name)
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+# --------------------------------------------------------------- constants
+@register_jitable(error_model="numpy")
+def mul0(a, b):
+    """a*b, but 0 where either factor is 0 (the limit, not inf*0 = NaN)."""
+    r = a * b
+    # | not `or`: no short-circuit branch, so loops around this still vectorise
+    return cst(r, 0.0) if (a == 0) | (b == 0) else r
+
+
+def is_f32(x):
+    """Compile-time True for float32 arguments (a constant after typing)."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+@overload(is_f32, inline="always")
+def _ol_is_f32(x):
+    flag = x == types.float32
+
+    def impl(x):
+        return flag
+
+    return impl
+
+
+def cst(x, v):
+    """``v`` as a constant of ``x``'s float type (avoids float64 promotion)."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+@overload(cst, inline="always")
+def _ol_cst(x, v):
+    if isinstance(x, types.Float):
+        t = x
+
+        def impl(x, v):
+            return t(v)
+
+        return impl
+    return None
+
+
+# ----------------------------------------------------- per-dtype constants
+# erfc tail: erfc(a) = exp(-a^2) * t * P(t), t = 1/(1 + a/2), for a >= 0.5;
+# coefficients from _fitpoly.py (fit error 2.8e-9 for float32 over a <= 10.5,
+# 1.4e-14 for float64 over a <= 28).
+_ERFC_TAIL_F32 = (0.28208733719301377, 0.2822984472982009, 0.24446011948764523, 0.19170134969088445,
+                  0.023159140130169835, 0.14174856887902676, -0.2566974118947711, 0.04920255066985728,
+                  0.07396109933147231, -0.03195061546469092)
+_ERFC_TAIL_F64 = (0.28209479185067354, 0.28209478596710325, 0.24683313773314394, 0.17630539319341423,
+                  0.0837969537429322, -0.004860455373361965, -0.05381675258415669, -0.0672016515639436,
+                  0.04260152355382511, -0.05885862199464925, 0.21264493414825886, -0.10014740428736117,
+                  -0.19112428641591414, 0.10890353017172892, 0.16603021469383988, -0.07021664897217428,
+                  -0.15011713960577672, 0.03125235090672787, 0.1365994387782483, -0.018482335781632397,
+                  -0.1329981364090858, 0.10258425718844706, -0.023918409574828194)
+
+# (x - tanh x)/x^3 as a polynomial in x^2 on |x| <= 1 (_fitpoly.fit_tanhshrink;
+# fit error 5.7e-9 float32, 6.7e-16 float64).
+_TANHSHRINK_F32 = (0.3333333314218495, -0.133333092993745, 0.053963205367326364, -0.02182832614059469,
+                   0.008694428049327107, -0.0032018741006155952, 0.0009199668306444121, -0.00014179554321511683)
+_TANHSHRINK_F64 = (0.33333333333333326, -0.13333333333330682, 0.05396825396627332, -0.021869488477589568,
+                   0.008863234621243865, -0.0035921195019091023, 0.0014557817123675937, -0.0005898026415413137,
+                   0.00023844370376852977, -9.53914076182684e-05, 3.67778324044431e-05, -1.287364982227659e-05,
+                   3.69020311628293e-06, -7.360571416045797e-07, 7.374065684175237e-08)
+
+
+def _taylor_expq(n):
+    # (e^r - 1 - r)/r^2 = sum_{k>=0} r^k/(k+2)!; on |r| <= ln2/2 the truncated
+    # Taylor series is already within an ULP (float32: 6 terms, float64: 12).
+    from math import factorial
+
+    return tuple(1.0 / factorial(k + 2) for k in range(n))
+
+
+def _atanh_r(n):
+    # log(1+f) = f - s*(f - R(s^2)), s = f/(2+f), R = sum_{k>=1} 2 s^(2k)/(2k+1)
+    return tuple(2.0 / (2 * k + 1) for k in range(1, n + 1))
+
+
+def _erf_taylor(n):
+    # erf(a) = 2/sqrt(pi) * sum_k (-1)^k a^(2k+1) / (k! (2k+1)), used for a < 0.5
+    from math import factorial, pi, sqrt
+
+    return tuple(2.0 / sqrt(pi) * (-1) ** k / (factorial(k) * (2 * k + 1)) for k in range(n))
+
+
+_SPECS = {
+    "f32": dict(
+        T=np.float32, I=np.int32, as_float=_as_f32, mant=23, bias=127,
+        magic=1.5 * 2.0**23, exp_lo=-104.0, exp_hi=89.0, em1_lo=-30.0,
+        ln2hi=0.693145751953125, ln2lo=1.428606765330187e-06,
+        expq=_taylor_expq(6), logr=_atanh_r(4), erf_small=_erf_taylor(8),
+        erfc_tail=_ERFC_TAIL_F32, tanhshrink=_TANHSHRINK_F32, erfc_max=10.5, split_mask=-4096, sqrt_half_bits=0x3F3504F3,
+        min_normal=float(np.finfo(np.float32).tiny),
+    ),
+    "f64": dict(
+        T=np.float64, I=np.int64, as_float=_as_f64, mant=52, bias=1023,
+        magic=1.5 * 2.0**52, exp_lo=-746.0, exp_hi=710.0, em1_lo=-60.0,
+        ln2hi=6.93147180369123816490e-01, ln2lo=1.90821492927058770002e-10,
+        expq=_taylor_expq(12), logr=_atanh_r(10), erf_small=_erf_taylor(13),
+        erfc_tail=_ERFC_TAIL_F64, tanhshrink=_TANHSHRINK_F64, erfc_max=27.5, split_mask=-(2**27), sqrt_half_bits=0x3FE6A09E667F3BCD,
+        min_normal=float(np.finfo(np.float64).tiny),
+    ),
+}
+
+
+# error_model='numpy' matters most: with numba's default ('python') every
+# division gets a zero check that can raise, the helper becomes an
+# out-of-line call returning a status, and the loop around it stays scalar
+# (measured on erf/erfc/phi/softplus_hilo). IR-level inlining on top keeps
+# LLVM from leaving the bigger helpers as calls.
+JIT_OPTS = {"error_model": "numpy", "fastmath": {"contract"}}
+
+
+def _inline(fn):
+    # a fresh decorator each time: register_jitable pops 'inline' from its kwargs
+    return register_jitable(**JIT_OPTS)(fn)
+
+
+def _build(spec):
+    """Return the float32 or float64 implementations as plain Python functions.
+
+    They close over constants already cast to the dtype, so Numba types every
+    literal as that dtype; overloads below hand them to Numba.
+    """
+    T, I = spec["T"], spec["I"]
+    as_float = spec["as_float"]
+    MANT = I(spec["mant"])
+    BIAS = I(spec["bias"])
+    MAGIC = T(spec["magic"])
+    MAGIC_BITS = I(np.array(spec["magic"], dtype=T).view(I))
+    EXP_LO, EXP_HI, EM1_LO = T(spec["exp_lo"]), T(spec["exp_hi"]), T(spec["em1_lo"])
+    LOG2E = T(1.4426950408889634)
+    LN2HI, LN2LO = T(spec["ln2hi"]), T(spec["ln2lo"])
+    EXPQ = tuple(T(c) for c in spec["expq"])[::-1]
+    LOGR = tuple(T(c) for c in spec["logr"])[::-1]
+    ERF_SMALL = tuple(T(c) for c in spec["erf_small"])[::-1]
+    ERFC_TAIL = tuple(T(c) for c in spec["erfc_tail"])[::-1]
+    TANHSHRINK = tuple(T(c) for c in spec["tanhshrink"])[::-1]
+    SPLIT_MASK = I(spec["split_mask"])
+    SQRT_HALF_BITS = I(spec["sqrt_half_bits"])
+    MANT_MASK = I((1 << spec["mant"]) - 1)
+    ONE_BITS = I(np.array(1.0, dtype=T).view(I))
+    ZERO, HALF, ONE, TWO = T(0), T(0.5), T(1), T(2)
+    INF, NAN = T(np.inf), T(np.nan)
+    ERF_SPLIT = T(0.5)
+    ERFC_MAX = T(spec["erfc_max"])
+    GAUSS_MAX = T(spec["erfc_max"] * 1.5)
+    INV_SQRT2 = T(0.7071067811865476)
+    INV_SQRT_2PI = T(0.3989422804014327)
+
+    # Straight-line Horner code, generated per coefficient tuple: a loop over
+    # a constant tuple was not always unrolled, and an inner loop left in the
+    # body keeps LLVM from vectorising the element loop (erf/phi were scalar).
+    _hcache = {}
+
+    def make_horner(coeffs):
+        key = tuple(float(c) for c in coeffs)
+        if key not in _hcache:
+            g = {f"C{i}": c for i, c in enumerate(coeffs)}
+            src = "def h(t):\n    acc = C0\n"
+            src += "".join(f"    acc = acc * t + C{i}\n" for i in range(1, len(coeffs)))
+            src += "    return acc\n"
+            exec(src, g)
+            _hcache[key] = _inline(g["h"])
+        return _hcache[key]
+
+    H_EXPQ, H_LOGR = make_horner(EXPQ), make_horner(LOGR)
+    H_ERF_SMALL, H_ERFC_TAIL = make_horner(ERF_SMALL), make_horner(ERFC_TAIL)
+    H_TANHSHRINK = make_horner(TANHSHRINK)
+
+    def pow2(k):
+        # 2**k for integer k in the normal range, straight from the exponent bits.
+        return as_float((k + BIAS) << MANT)
+
+    pow2 = _inline(pow2)
+
+    def reduce(x):
+        # x = k*ln2 + r, |r| <= ln2/2. The magic-number add rounds to an
+        # integer without fptosi (NaN-safe, vectorises); k comes from the bits.
+        t = x * LOG2E + MAGIC
+        kf = t - MAGIC
+        k = _as_int(t) - MAGIC_BITS
+        r = (x - kf * LN2HI) - kf * LN2LO
+        return k, r
+
+    reduce = _inline(reduce)
+
+    def expm1_r(r):
+        return r + (r * r) * H_EXPQ(r)
+
+    expm1_r = _inline(expm1_r)
+
+    def exp_hilo(hi, lo):
+        # exp(hi + lo) with |lo| << |hi|: lo joins after the exact reduction of
+        # hi, so a hi that is exact (e.g. -a*a split) loses nothing.
+        # Outside the range lo cannot matter, and once hi is clamped it would
+        # no longer be small next to it.
+        lo = lo if (hi >= EXP_LO) & (hi <= EXP_HI) else ZERO
+        hi = EXP_LO if hi < EXP_LO else hi
+        hi = EXP_HI if hi > EXP_HI else hi
+        k, r = reduce(hi)
+        p = ONE + expm1_r(r + lo)
+        # Two factors keep 2**k1 and 2**k2 normal for results that overflow or
+        # are subnormal.
+        k1 = k >> 1
+        return p * pow2(k1) * pow2(k - k1)
+
+    exp_hilo = _inline(exp_hilo)
+
+    @_inline
+    def exp(x):
+        return exp_hilo(x, ZERO)
+
+    @_inline
+    def expm1(x):
+        x = EM1_LO if x < EM1_LO else x
+        x = EXP_HI if x > EXP_HI else x
+        k, r = reduce(x)
+        p = expm1_r(r)
+        k1 = k >> 1
+        k2 = k - k1
+        s2 = pow2(k2)
+        # 2**k * (p + 1) - 1 = 2**k1 * (2**k2 * p + (2**k2 - 2**-k1)); the
+        # difference is exact for |k| below the mantissa width, so no
+        # cancellation for small arguments (k = 0 gives p itself).
+        r = pow2(k1) * (s2 * p + (s2 - pow2(-k1)))
+        return x if x == ZERO else r  # keeps the sign of zero
+
+    def log1p_f(f):
+        # log(1+f) for f in [sqrt(.5)-1, sqrt(2)-1]
+        s = f / (TWO + f)
+        z = s * s
+        return f - s * (f - z * H_LOGR(z))
+
+    log1p_f = _inline(log1p_f)
+
+    def log_w(w, c):
+        # log(w) + c for w normal and positive; c a small correction term.
+        ix = _as_int(w) + (ONE_BITS - SQRT_HALF_BITS)
+        e = (ix >> MANT) - BIAS
+        m = as_float((ix & MANT_MASK) + SQRT_HALF_BITS)
+        f = m - ONE
+        ef = T(e)
+        return ef * LN2HI + ((log1p_f(f) + c) + ef * LN2LO)
+
+    log_w = _inline(log_w)
+
+    @_inline
+    def log(x):
+        r = log_w(x, ZERO)
+        r = -INF if x == ZERO else r
+        r = NAN if x < ZERO else r
+        r = x if x == INF else r
+        return x if x != x else r
+
+    @_inline
+    def log1p(x):
+        w = ONE + x
+        # (x - (w - 1)) is the rounding error of 1 + x; dividing by w turns it
+        # into the first-order correction of log(w).
+        c = (x - (w - ONE)) / w
+        r = log_w(w, c)
+        r = -INF if w == ZERO else r
+        r = NAN if w < ZERO else r
+        r = x if x == INF else r
+        r = x if x != x else r
+        return r
+
+    @_inline
+    def tanh(x):
+        a = abs(x)
+        e = expm1(-(a + a))
+        t = -e / (TWO + e)
+        return math.copysign(t, x)
+
+    def erfc_pos(a):
+        # erfc(a) for a >= ERF_SPLIT (NaN-safe, 0 for large a). exp(-a*a) is
+        # formed from an exactly squared head of a, otherwise the rounding of
+        # a*a would cost a*a*eps relative error in the tail.
+        a = ERFC_MAX if a > ERFC_MAX else a  # beyond: erfc underflows to 0
+        ah = as_float(_as_int(a) & SPLIT_MASK)
+        lo = -(a - ah) * (a + ah)
+        t = ONE / (ONE + HALF * a)
+        return exp_hilo(-(ah * ah), lo) * (t * H_ERFC_TAIL(t))
+
+    erfc_pos = _inline(erfc_pos)
+
+    def erf_small(a):
+        return a * H_ERF_SMALL(a * a)
+
+    erf_small = _inline(erf_small)
+
+    @_inline
+    def erf(x):
+        a = abs(x)
+        big = ONE - erfc_pos(a)
+        small = erf_small(a)
+        r = small if a < ERF_SPLIT else big
+        return math.copysign(r, x)
+
+    @_inline
+    def erfc(x):
+        a = abs(x)
+        tail = erfc_pos(a)
+        small = ONE - math.copysign(erf_small(a), x)
+        big = TWO - tail if x < ZERO else tail
+        r = big if a >= ERF_SPLIT else small
+        return r if x == x else x
+
+    @_inline
+    def phi(x):
+        # Normal CDF 0.5*erfc(-x/sqrt2) with relative accuracy in the left tail.
+        # The tail's exp(-x*x/2) is split on x itself: rounding x/sqrt2 first
+        # would cost |x|^2 * eps relative error.
+        z = x * INV_SQRT2
+        a = abs(z)
+        t = ONE / (ONE + HALF * a)
+        tail = HALF * gauss(x) * (t * H_ERFC_TAIL(t))
+        mid = HALF + HALF * math.copysign(erf_small(a), z)
+        big = ONE - tail if z > ZERO else tail
+        r = big if a >= ERF_SPLIT else mid
+        return r if x == x else x
+
+    @_inline
+    @_inline
+    def tanhshrink(x):
+        # x - tanh(x) cancels for small |x|: a fitted series there, the plain
+        # difference (relative error <= ~4 ULP) from |x| = 1 on.
+        z = x * x
+        series = (x * z) * H_TANHSHRINK(z)
+        direct = x - tanh(x)
+        return series if abs(x) < ONE else direct
+
+    @_inline
+    def normpdf(x):
+        # exp(-x*x/2)/sqrt(2pi) with the square split like erfc_pos, so the
+        # tail keeps its relative accuracy.
+        return gauss(x) * INV_SQRT_2PI
+
+    @_inline
+    def gauss(x):
+        # exp(-x*x/2), x*x split into an exact head and a small tail.
+        a = abs(x)
+        a = GAUSS_MAX if a > GAUSS_MAX else a  # beyond: 0; also inf-inf
+        ah = as_float(_as_int(a) & SPLIT_MASK)
+        lo = -HALF * ((a - ah) * (a + ah))
+        return exp_hilo(-HALF * (ah * ah), lo)
+
+    @_inline
+    def sigmoid2(x):
+        # (s(x), 1 - s(x)), both without cancellation.
+        e = exp(-abs(x))
+        d = ONE / (ONE + e)
+        ed = e * d
+        return (d, ed) if x >= ZERO else (ed, d)
+
+    def sigmoid_hilo(hi, lo):
+        # (s(z), 1 - s(z)) for z = hi + lo, |lo| <= ulp(hi): the tail keeps
+        # lo, which a rounded z = beta*x would have lost (|z|*eps relative).
+        a = abs(hi)
+        alo = lo if hi >= ZERO else -lo
+        e = exp_hilo(-a, -alo)
+        d = ONE / (ONE + e)
+        ed = e * d
+        return (d, ed) if hi >= ZERO else (ed, d)
+
+    sigmoid_hilo = _inline(sigmoid_hilo)
+
+    def softplus_hilo(hi, lo):
+        a = abs(hi)
+        alo = lo if hi >= ZERO else -lo
+        s = hi + lo
+        m = s if hi > ZERO else ZERO
+        r = m + log1p(exp_hilo(-a, -alo))
+        return r if hi == hi else hi
+
+    softplus_hilo = _inline(softplus_hilo)
+
+    def two_prod(a, b):
+        # a*b = hi + lo exactly (b split in two for a parameter rounded to T).
+        hi = a * b
+        return hi, fma(a, b, -hi)
+
+    two_prod = _inline(two_prod)
+
+    def sigmoid(x):
+        # e = exp(-|x|) never overflows; e/(1+e) for x < 0 keeps the
+        # subnormal tail that 1/(1+exp(-x)) would flush.
+        e = exp(-abs(x))
+        num = ONE if x >= ZERO else e
+        r = num / (ONE + e)
+        return r if x == x else x
+
+    @_inline
+    def softplus(x):
+        # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): never overflows.
+        m = x if x > ZERO else ZERO
+        r = m + log1p(exp(-abs(x)))
+        return r if x == x else x
+
+    return dict(exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
+                phi=phi, sigmoid=sigmoid, softplus=softplus, normpdf=normpdf, sigmoid2=sigmoid2, tanhshrink=tanhshrink,
+                gauss=gauss, exp_hilo=exp_hilo, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
+                two_prod=two_prod)
+
+
+_IMPL = {types.float32: _build(_SPECS["f32"]), types.float64: _build(_SPECS["f64"])}
+
+
+def _stub(name, doc):
+    def f(x):
+        raise NotImplementedError("only callable from Numba code")
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+
+    @overload(f, jit_options=JIT_OPTS, inline="always")
+    def _ol(x):
+        impls = _IMPL.get(x)
+        return None if impls is None else impls[name]
+
+    return f
+
+
+def _stub2(name, doc):
+    # overload insists on the implementation's argument names: reuse them.
+    import inspect
+
+    an, bn = list(inspect.signature(_IMPL[types.float32][name]).parameters)
+    ns = {}
+    exec(f"def f({an}, {bn}):\n    raise NotImplementedError('only callable from Numba code')\n"
+         f"def ol({an}, {bn}):\n    impls = IMPL.get({an})\n"
+         f"    return None if impls is None or {an} != {bn} else impls[NAME]\n", {"IMPL": _IMPL, "NAME": name}, ns)
+    f = ns["f"]
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+    overload(f, jit_options=JIT_OPTS, inline="always")(ns["ol"])
+    return f
+
+
+exp = _stub("exp", "e**x; 0 below the underflow point, inf above overflow, NaN kept.")
+expm1 = _stub("expm1", "e**x - 1 without cancellation near 0.")
+log = _stub("log", "Natural log of a positive normal number (0 -> -inf, <0 -> NaN).")
+log1p = _stub("log1p", "log(1 + x) without cancellation near 0.")
+tanh = _stub("tanh", "Hyperbolic tangent via expm1(-2|x|); odd, keeps -0.")
+erf = _stub("erf", "Error function.")
+erfc = _stub("erfc", "Complementary error function, relatively accurate in the right tail.")
+phi = _stub("phi", "Standard normal CDF, relatively accurate in the left tail.")
+sigmoid = _stub("sigmoid", "1/(1 + e**-x), no overflow.")
+softplus = _stub("softplus", "log(1 + e**x), no overflow.")
+normpdf = _stub("normpdf", "Standard normal density, relatively accurate in the tails.")
+sigmoid2 = _stub("sigmoid2", "(s(x), 1 - s(x)), both relatively accurate.")
+tanhshrink = _stub("tanhshrink", "x - tanh(x) without cancellation near 0.")
+gauss = _stub("gauss", "exp(-x*x/2), relatively accurate in the tails.")
+exp_hilo = _stub2("exp_hilo", "exp(hi + lo) for an argument carried as two floats.")
+sigmoid_hilo = _stub2("sigmoid_hilo", "(s(z), 1 - s(z)) for z = hi + lo.")
+softplus_hilo = _stub2("softplus_hilo", "log(1 + e**z) for z = hi + lo.")
+two_prod = _stub2("two_prod", "(hi, lo) with hi + lo = a*b exactly (FMA).")

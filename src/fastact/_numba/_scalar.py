@@ -1,0 +1,487 @@
+"""Per-activation scalar arithmetic for the Numba backend.
+
+Every elementwise activation ``<name>`` defines up to three small functions
+
+* ``fwd_<name>(x, p0, p1, p2, p3)``      -> y
+* ``bwd_<name>(g, x, p0, p1, p2, p3)``   -> dL/dx from the input
+* ``bwdy_<name>(g, y, p0, p1, p2, p3)``  -> dL/dx from the output (where valid)
+
+and ``PARAMS[name]``: the parameter names (in p0..p3 order) or a function
+``(params, T) -> tuple`` of derived parameters in dtype ``T``. ``_kernels.py`` builds the loops
+around these by name, so adding an activation means adding functions here
+and nothing else in this backend.
+
+Parameters arrive already cast to the array dtype and constants go through
+``cst(x, v)``, so float32 stays float32. Formulas follow
+``docs/backend-contract.md``; where the literal formula loses accuracy
+(1 - s for s near 1, 1 + tanh(u) for u near -inf, exp(-x^2/2) in the tail)
+an algebraically equal, cancellation-free form is used instead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from numba.core.extending import register_jitable
+
+
+def jit(fn):
+    # error_model='numpy': no zero-division checks, so no exception paths that
+    # would keep the helper out of line and the loop scalar.
+    # inline='always': numba inlines at its IR level; LLVM's inliner left the
+    # bigger bodies (erf, softplus) as calls, which kept the loop scalar.
+    return register_jitable(error_model="numpy", fastmath={"contract"}, inline="always")(fn)
+
+
+from . import _math as M
+from ._math import cst
+
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+GELU_K0 = 0.7978845608028654  # sqrt(2/pi)
+GELU_C = 0.044715
+
+
+
+_SPLITS = {}
+
+
+def _split(v, T):
+    """v as hi + lo in dtype T: y + hi + lo is exact where y + v would cancel.
+
+    Memoised: it runs on every call and parameter values repeat.
+    """
+    r = _SPLITS.get((v, T))
+    if r is None:
+        hi = T(v)
+        r = (hi, T(v - float(hi)))
+        if len(_SPLITS) < 4096:
+            _SPLITS[(v, T)] = r
+    return r
+
+
+_SELU = {T: (T(SELU_ALPHA), T(SELU_SCALE)) + _split(SELU_ALPHA * SELU_SCALE, T) for T in (np.float32, np.float64)}
+
+PARAMS = {
+    "relu": (), "relu6": (), "leaky_relu": ("negative_slope",),
+    "elu": lambda p, T: _split(p["alpha"], T),
+    "selu": lambda p, T: _SELU[T],
+    "celu": lambda p, T: _split(p["alpha"], T),
+    "gelu_none": (), "gelu_tanh": (), "sigmoid": (), "log_sigmoid": (), "hardsigmoid": (),
+    "hardswish": (), "silu": (), "swish": lambda p, T: _split(p["beta"], T), "mish": (), "tanh": (),
+    "hardtanh": ("min_val", "max_val"), "softplus": lambda p, T: _split(p["beta"], T) + (T(p["threshold"]),), "softsign": (),
+    "hardshrink": lambda p, T: _split(p["lambd"], T), "softshrink": lambda p, T: _split(p["lambd"], T), "tanhshrink": (),
+    "threshold": ("threshold", "value"), "squareplus": lambda p, T: (T(p["b"]), T(math.sqrt(p["b"]))),
+}
+
+
+# ------------------------------------------------------------- relu family
+@jit
+def fwd_relu(x, p0, p1, p2, p3):
+    return cst(x, 0.0) if x < 0 else x
+
+
+@jit
+def bwd_relu(g, x, p0, p1, p2, p3):
+    return g if x > 0 else cst(g, 0.0)
+
+
+bwdy_relu = bwd_relu
+
+
+@jit
+def fwd_relu6(x, p0, p1, p2, p3):
+    six = cst(x, 6.0)
+    return cst(x, 0.0) if x < 0 else (six if x > six else x)
+
+
+@jit
+def bwd_relu6(g, x, p0, p1, p2, p3):
+    return g if (x > 0) & (x < cst(x, 6.0)) else cst(g, 0.0)
+
+
+bwdy_relu6 = bwd_relu6
+
+
+@jit
+def fwd_leaky_relu(x, p0, p1, p2, p3):
+    return x if x > 0 else x * p0
+
+
+@jit
+def bwd_leaky_relu(g, x, p0, p1, p2, p3):
+    return g if x > 0 else g * p0
+
+
+bwdy_leaky_relu = bwd_leaky_relu
+
+
+@jit
+def fwd_hardtanh(x, p0, p1, p2, p3):
+    return p0 if x < p0 else (p1 if x > p1 else x)
+
+
+@jit
+def bwd_hardtanh(g, x, p0, p1, p2, p3):
+    return g if (x > p0) & (x < p1) else cst(g, 0.0)
+
+
+@jit
+def fwd_threshold(x, p0, p1, p2, p3):
+    return p1 if x <= p0 else x
+
+
+@jit
+def bwd_threshold(g, x, p0, p1, p2, p3):
+    return cst(g, 0.0) if x <= p0 else g
+
+
+# lambda arrives split (p0 + p1 = lambda): x - p0 is exact near the kink, so
+# comparing it with p1 compares x with the unrounded lambda, and x - p0 - p1
+# keeps the digits a rounded lambda would lose.
+@jit
+def _in_dead_zone(x, p0, p1):
+    return ((x - p0) <= p1) & ((x + p0) >= -p1)
+
+
+@jit
+def fwd_hardshrink(x, p0, p1, p2, p3):
+    return cst(x, 0.0) if _in_dead_zone(x, p0, p1) else x
+
+
+@jit
+def bwd_hardshrink(g, x, p0, p1, p2, p3):
+    return cst(g, 0.0) if _in_dead_zone(x, p0, p1) else g
+
+
+@jit
+def fwd_softshrink(x, p0, p1, p2, p3):
+    # 0*x keeps NaN (and the sign of zero) in the dead zone.
+    d = x - p0
+    e = x + p0
+    return d - p1 if d > p1 else (e + p1 if e < -p1 else cst(x, 0.0) * x)
+
+
+bwd_softshrink = bwd_hardshrink
+
+
+@jit
+def fwd_hardsigmoid(x, p0, p1, p2, p3):
+    three = cst(x, 3.0)
+    # float32: (x+3)/6 is exact near the kink at -3 where x/6 + 1/2 cancels;
+    # float64 keeps the reference's x/6 + 1/2 (differences there are ~1e-11).
+    mid = (x + three) / cst(x, 6.0) if M.is_f32(x) else x / cst(x, 6.0) + cst(x, 0.5)
+    return cst(x, 0.0) if x <= -three else (cst(x, 1.0) if x >= three else mid)
+
+
+@jit
+def bwd_hardsigmoid(g, x, p0, p1, p2, p3):
+    three = cst(x, 3.0)
+    d = g / cst(g, 6.0)
+    return d if (x > -three) & (x < three) else cst(g, 0.0)
+
+
+@jit
+def fwd_hardswish(x, p0, p1, p2, p3):
+    three = cst(x, 3.0)
+    return cst(x, 0.0) if x <= -three else (x if x >= three else x * (x + three) / cst(x, 6.0))
+
+
+@jit
+def bwd_hardswish(g, x, p0, p1, p2, p3):
+    # x/3 + 1/2 as (2x + 3)/6: exact numerator near the zero at x = -1.5.
+    three = cst(x, 3.0)
+    d = (x + x + three) / cst(x, 6.0) if M.is_f32(x) else x / three + cst(x, 0.5)
+    return cst(g, 0.0) if x <= -three else (g * d if x < three else g)
+
+
+# -------------------------------------------------------------- elu family
+@jit
+def fwd_elu(x, p0, p1, p2, p3):
+    neg = p0 * M.expm1(x)
+    return x if x > 0 else neg
+
+
+@jit
+def bwd_elu(g, x, p0, p1, p2, p3):
+    neg = g * p0 * M.exp(x)
+    return g if x > 0 else neg
+
+
+@jit
+def bwdy_elu(g, y, p0, p1, p2, p3):
+    return g if y > 0 else g * ((y + p0) + p1)
+
+
+@jit
+def fwd_selu(x, p0, p1, p2, p3):
+    neg = p0 * M.expm1(x)
+    return p1 * (x if x > 0 else neg)
+
+
+@jit
+def bwd_selu(g, x, p0, p1, p2, p3):
+    neg = g * p1 * p0 * M.exp(x)
+    return g * p1 if x > 0 else neg
+
+
+@jit
+def bwdy_selu(g, y, p0, p1, p2, p3):
+    return g * p1 if y > 0 else g * ((y + p2) + p3)
+
+
+@jit
+def fwd_celu(x, p0, p1, p2, p3):
+    neg = (p0 + p1) * M.expm1(x / (p0 + p1))
+    return x if x > 0 else neg
+
+
+@jit
+def bwd_celu(g, x, p0, p1, p2, p3):
+    # exp(x/alpha) with the quotient's rounding error (and alpha's, p1) carried
+    # as a low part: a rounded x/alpha costs |x/alpha|*eps relative error.
+    q = x / p0
+    r = (M.fma(-q, p0, x) - q * p1) / p0
+    r = r if r == r else cst(r, 0.0)  # x = -inf: inf - inf
+    neg = g * M.exp_hilo(q, r)
+    return g if x > 0 else neg
+
+
+@jit
+def bwdy_celu(g, y, p0, p1, p2, p3):
+    # y/alpha + 1 = (y + alpha)/alpha, with alpha split to avoid cancellation
+    d = ((y + p0) + p1) / (p0 + p1) if M.is_f32(y) else y / p0 + cst(y, 1.0)
+    return g if y > 0 else g * d
+
+
+# ------------------------------------------------------------ smooth ones
+@jit
+def fwd_gelu_none(x, p0, p1, p2, p3):
+    return M.mul0(x, M.phi(x))
+
+
+@jit
+def bwd_gelu_none(g, x, p0, p1, p2, p3):
+    return g * (M.phi(x) + M.mul0(x, M.normpdf(x)))
+
+
+@jit
+def _gelu_tanh_s(x):
+    # 0.5*(1 + tanh(u)) = sigmoid(2u): no cancellation for u -> -inf.
+    u = cst(x, GELU_K0) * (x + cst(x, GELU_C) * (x * x * x))
+    return M.sigmoid2(u + u)
+
+
+@jit
+def fwd_gelu_tanh(x, p0, p1, p2, p3):
+    s, _ = _gelu_tanh_s(x)
+    return M.mul0(x, s)
+
+
+@jit
+def bwd_gelu_tanh(g, x, p0, p1, p2, p3):
+    # 0.5*(1+t) = s and 0.5*x*(1-t^2) = 2*x*s*(1-s).
+    s, oms = _gelu_tanh_s(x)
+    k = cst(x, GELU_K0) * (cst(x, 1.0) + cst(x, 3.0 * GELU_C) * (x * x))
+    d = s + cst(x, 2.0) * x * (s * oms) * k
+    d = d if s != 0 else s
+    return g * d
+
+
+@jit
+def fwd_sigmoid(x, p0, p1, p2, p3):
+    return M.sigmoid(x)
+
+
+@jit
+def bwd_sigmoid(g, x, p0, p1, p2, p3):
+    # s*(1-s) from both accurate halves; 1 - s itself cancels for s near 1.
+    s, oms = M.sigmoid2(x)
+    return g * (s * oms)
+
+
+@jit
+def bwdy_sigmoid(g, y, p0, p1, p2, p3):
+    return g * y * (cst(y, 1.0) - y)
+
+
+@jit
+def fwd_log_sigmoid(x, p0, p1, p2, p3):
+    return -M.softplus(-x)
+
+
+@jit
+def bwd_log_sigmoid(g, x, p0, p1, p2, p3):
+    return g * M.sigmoid(-x)
+
+
+@jit
+def fwd_silu(x, p0, p1, p2, p3):
+    return M.mul0(x, M.sigmoid(x))
+
+
+@jit
+def bwd_silu(g, x, p0, p1, p2, p3):
+    s, oms = M.sigmoid2(x)
+    return g * (s + M.mul0(M.mul0(x, s), oms))
+
+
+@jit
+def _beta_x(x, p0, p1):
+    # beta*x = hi + lo (beta = p0 + p1): keeps the sigmoid tail accurate.
+    hi, lo = M.two_prod(p0, x)
+    lo = lo + p1 * x
+    return hi, (lo if lo == lo else cst(lo, 0.0))  # x = +-inf: inf - inf
+
+
+@jit
+def fwd_swish(x, p0, p1, p2, p3):
+    hi, lo = _beta_x(x, p0, p1)
+    s, _ = M.sigmoid_hilo(hi, lo)
+    return M.mul0(x, s)
+
+
+@jit
+def bwd_swish(g, x, p0, p1, p2, p3):
+    hi, lo = _beta_x(x, p0, p1)
+    s, oms = M.sigmoid_hilo(hi, lo)
+    return g * (s + M.mul0(p0 * M.mul0(x, s), oms))
+
+
+@jit
+def _mish_t(x):
+    # tanh(log1p(e^x)) = n/(n+2) with n = e^x (e^x + 2); 1 - t^2 = 4(n+1)/(n+2)^2.
+    # Beyond x = 20 both are 1 and 0 to working precision (and n would overflow).
+    e = M.exp(x)
+    n = e * (e + cst(x, 2.0))
+    d = n + cst(x, 2.0)
+    big = x > cst(x, 20.0)
+    t = n / d
+    t = cst(x, 1.0) if big else t
+    omt2 = cst(x, 4.0) * (n + cst(x, 1.0)) / (d * d)
+    omt2 = cst(x, 0.0) if big else omt2
+    return t, omt2
+
+
+@jit
+def fwd_mish(x, p0, p1, p2, p3):
+    t, _ = _mish_t(x)
+    r = M.mul0(x, t)
+    return r if x == x else x
+
+
+@jit
+def bwd_mish(g, x, p0, p1, p2, p3):
+    t, omt2 = _mish_t(x)
+    return g * (t + M.mul0(M.mul0(x, M.sigmoid(x)), omt2))
+
+
+@jit
+def fwd_tanh(x, p0, p1, p2, p3):
+    return M.tanh(x)
+
+
+@jit
+def bwd_tanh(g, x, p0, p1, p2, p3):
+    # 1 - t^2 = 4e/(1+e)^2 with e = exp(-2|x|): no cancellation for large |x|.
+    a = abs(x)
+    e = M.exp(-(a + a))
+    d = cst(x, 1.0) + e
+    return g * (cst(x, 4.0) * e / (d * d))
+
+
+@jit
+def bwdy_tanh(g, y, p0, p1, p2, p3):
+    return g * ((cst(y, 1.0) - y) * (cst(y, 1.0) + y))
+
+
+# p0 + p1 = beta (split), p2 = threshold
+@jit
+def _above(x, p0, p1, p2):
+    # x*beta > threshold decided in float64: a float32 product can round
+    # across the threshold (or underflow to 0 for subnormal x).
+    return np.float64(x) * (np.float64(p0) + np.float64(p1)) > np.float64(p2)
+
+
+@jit
+def fwd_softplus(x, p0, p1, p2, p3):
+    hi, lo = _beta_x(x, p0, p1)
+    sp = M.softplus_hilo(hi, lo) / p0
+    return x if _above(x, p0, p1, p2) else sp
+
+
+@jit
+def bwd_softplus(g, x, p0, p1, p2, p3):
+    hi, lo = _beta_x(x, p0, p1)
+    s, _ = M.sigmoid_hilo(hi, lo)
+    gs = g * s
+    return g if _above(x, p0, p1, p2) else gs
+
+
+@jit
+def bwdy_softplus(g, y, p0, p1, p2, p3):
+    d = -g * M.expm1(-p0 * y)
+    return g if y * p0 > p2 else d
+
+
+@jit
+def fwd_softsign(x, p0, p1, p2, p3):
+    a = abs(x)
+    r = x / (cst(x, 1.0) + a)
+    one = math.copysign(cst(x, 1.0), x)
+    return one if a == cst(x, math.inf) else r
+
+
+@jit
+def bwd_softsign(g, x, p0, p1, p2, p3):
+    d = cst(x, 1.0) + abs(x)
+    return g / (d * d)
+
+
+@jit
+def fwd_tanhshrink(x, p0, p1, p2, p3):
+    return M.tanhshrink(x)
+
+
+@jit
+def bwd_tanhshrink(g, x, p0, p1, p2, p3):
+    t = M.tanh(x)
+    return g * (t * t)
+
+
+@jit
+def _squareplus_r(x, c):
+    # hypot(x, c) with c = sqrt(b): scaled by the larger term so x*x neither
+    # overflows (|x| ~ 1e20 in float32) nor underflows (tiny x with b = 0).
+    a = abs(x)
+    m = a if a > c else c
+    m = m if m > 0 else cst(x, 1.0)
+    u = a / m
+    v = c / m
+    r = m * math.sqrt(u * u + v * v)
+    return a if a == cst(x, math.inf) else r
+
+
+@jit
+def fwd_squareplus(x, p0, p1, p2, p3):
+    r = _squareplus_r(x, p1)
+    # b/(2(r - x)) with r - x = r(1 - x/r): r - x itself overflows near the max
+    neg = (p0 * cst(x, 0.5) / r) / (cst(x, 1.0) - x / r)
+    neg = cst(x, 0.0) if x == -cst(x, math.inf) else neg
+    pos = x * cst(x, 0.5) + r * cst(x, 0.5)
+    return neg if x < 0 else pos
+
+
+@jit
+def bwd_squareplus(g, x, p0, p1, p2, p3):
+    r = _squareplus_r(x, p1)
+    # 1 + x/r = b/(r(r - x)) as two factors <= 1: nothing overflows or
+    # underflows to 0/0; b = 0 is relu, whose negative side has slope 0.
+    neg = g * (cst(x, 0.5) * (p1 / r) * (p1 / (r - x)))
+    neg = (g * cst(x, 0.0) if x == x else x) if p0 == 0 else neg  # 0 (relu's slope), but NaN stays NaN
+    ratio = math.copysign(cst(x, 1.0), x) if abs(x) == cst(x, math.inf) else x / r
+    ratio = cst(x, 0.0) if r == 0 else ratio
+    pos = g * (cst(x, 1.0) + ratio) * cst(x, 0.5)
+    return pos if x >= 0 else neg  # NaN takes the neg branch, as in the reference

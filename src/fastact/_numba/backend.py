@@ -1,0 +1,375 @@
+"""The Numba backend object (see ``docs/backend-contract.md``).
+
+Per call, Python does: one dict lookup for the handler, casting the parameters
+to the array dtype, and a size test choosing the serial or the ``prange``
+kernel. Everything that can be decided once is decided at import.
+
+Thread and fork safety
+----------------------
+* Before a parallel kernel runs, ``numba.set_num_threads`` gets the count from
+  ``fastact._config.get_num_threads()`` (or the dispatcher's request). numba's
+  setting is thread-local, so it is set in the calling thread, and only when
+  it changes (a thread-local int remembers the last value). Setting it inside
+  the kernel would be free but makes the kernel uncacheable.
+* numba's workqueue layer aborts the process when two Python threads run a
+  parallel region at once. When that layer is the one numba picked, parallel
+  calls go through a non-blocking lock; a caller that does not get it runs the
+  serial kernel instead of waiting. omp and tbb are thread-safe: no lock.
+* GNU OpenMP cannot run a parallel region in a child forked after the parent
+  started its thread pool (the child hangs or dies). ``os.register_at_fork``
+  switches a forked child to the serial kernels for good once the parent has
+  run a parallel kernel.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numba
+import numpy as np
+
+from .. import _config
+from . import _kernels as K
+from . import _scalar as S
+
+# Serial below these sizes. Measured with bench/numba_vs_torch.py --threshold
+# (float32, 2 threads, idle moments of a shared 2-core box): the parallel
+# kernel overtook the serial one at 2**16 for relu (serial 5.8 us vs parallel
+# 5.6 us; 2**15: 4.1 vs 5.6) and at 2**13 for sigmoid (4.9 vs 4.9; 2**14:
+# 9.4 vs 7.3). Functions without a transcendental behave like relu, the rest
+# like sigmoid or costlier. Launching a parallel region costs ~3 us here.
+SERIAL_MAX = 1 << 13
+SERIAL_MAX_CHEAP = 1 << 16
+CHEAP = {"relu", "relu6", "leaky_relu", "hardtanh", "threshold", "hardshrink", "softshrink",
+         "hardsigmoid", "hardswish", "rrelu"}
+# Row kernels (softmax family, glu, maxout, prelu): total elements below
+# which the serial kernel runs; not measured separately yet.
+SERIAL_MAX_ROWS = 1 << 14
+
+
+class _State:
+    parallel_ok = True  # False in a forked child after parallel use
+    parallel_used = False
+    layer = None  # numba threading layer, known after the first parallel call
+    lock = None  # set when the layer is workqueue
+
+
+_state = _State()
+_init_lock = threading.Lock()
+
+
+def _after_fork_in_child():
+    if _state.parallel_used:
+        _state.parallel_ok = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _start_parallel():
+    """Start numba's thread pool once and learn which layer it chose."""
+    with _init_lock:
+        if _state.layer is None:
+            a = np.zeros(1, dtype=np.float64)
+            K.parallel_copy(a, a, 1)
+            try:
+                layer = numba.threading_layer()
+            except ValueError:  # pragma: no cover
+                layer = "unknown"
+            _state.lock = threading.Lock() if layer == "workqueue" else None
+            _state.layer = layer
+            _state.parallel_used = True
+
+
+def _threads(size, limit, requested):
+    """Thread count for a parallel call, or 0 when the call must run serially.
+
+    ``requested`` is the caller's count (the dispatcher's tuning table); 0
+    means: parallel above ``limit`` elements with ``get_num_threads()``.
+    """
+    if requested:
+        n = requested
+    elif size <= limit:
+        return 0
+    else:
+        n = _config.get_num_threads()
+    if not _state.parallel_ok:
+        return 0
+    if n > _MAXT:
+        n = _MAXT
+    if n < 2:
+        return 0
+    if _state.layer is None:
+        _start_parallel()
+    return n
+
+
+_MAXT = numba.config.NUMBA_NUM_THREADS
+
+
+
+_tls = threading.local()
+
+
+def _set_threads(n):
+    # numba's count is per calling thread; only call into numba on a change.
+    if getattr(_tls, "n", 0) != n:
+        numba.set_num_threads(n)
+        _tls.n = n
+
+
+def _run(kpar, kser, args, n):
+    """Run the parallel kernel with ``n`` threads (or the serial one under contention)."""
+    _set_threads(n)
+    lock = _state.lock
+    if lock is None:
+        return kpar(*args, n)
+    if lock.acquire(blocking=False):
+        try:
+            return kpar(*args, n)
+        finally:
+            lock.release()
+    return kser(*args)
+
+
+_ZEROS = {np.float32: (np.float32(0),) * 4, np.float64: (0.0,) * 4}
+
+
+def _pgetter(spec):
+    """params dict -> (p0, p1, p2, p3) in the array's scalar type; lean, it runs per call."""
+    if callable(spec):
+        def get(params, T):
+            v = spec(params, T)
+            return v + _ZEROS[T][len(v):]
+        return get
+    names = tuple(spec)
+    if not names:
+        return lambda params, T: _ZEROS[T]
+    if len(names) == 1:
+        (a,) = names
+        return lambda params, T: (T(params[a]),) + _ZEROS[T][1:]
+    a, b = names
+    return lambda params, T: (T(params[a]), T(params[b])) + _ZEROS[T][2:]
+
+
+def _ew_handler(kser, kpar, pget, limit):
+    def h(a, out, params, threads):
+        p0, p1, p2, p3 = pget(params, a.dtype.type)
+        if a.shape[0] > limit or threads > 1:
+            n = _threads(a.shape[0], limit, threads)
+            if n:
+                _run(kpar, kser, (a, out, p0, p1, p2, p3), n)
+                return
+        kser(a, out, p0, p1, p2, p3)
+
+    return h
+
+
+def _ew2_handler(kser, kpar, pget, limit):
+    def h(a, b, out, params, threads):
+        p0, p1, p2, p3 = pget(params, a.dtype.type)
+        if a.shape[0] > limit or threads > 1:
+            n = _threads(a.shape[0], limit, threads)
+            if n:
+                _run(kpar, kser, (a, b, out, p0, p1, p2, p3), n)
+                return
+        kser(a, b, out, p0, p1, p2, p3)
+
+    return h
+
+
+class NumbaBackend:
+    name = "numba"
+
+    def __init__(self):
+        self._fwd = {}
+        self._bwd_x = {}
+        self._bwd_y = {}
+        for op, spec in S.PARAMS.items():
+            pget = _pgetter(spec)
+            lim = SERIAL_MAX_CHEAP if op in CHEAP else SERIAL_MAX
+            self._fwd[op] = _ew_handler(*K._instantiate("fwd_" + op, 1), pget, lim)
+            self._bwd_x[op] = _ew2_handler(*K._instantiate("bwd_" + op, 2), pget, lim)
+            if hasattr(S, "bwdy_" + op):
+                self._bwd_y[op] = _ew2_handler(*K._instantiate("bwdy_" + op, 2), pget, lim)
+        zero = _pgetter(())
+        rr_f = _ew2_handler(*K._instantiate("fwd_rrelu", 2), zero, SERIAL_MAX_CHEAP)
+        self._rrelu_bwd = K._instantiate("bwd_rrelu", 3)
+        self._fwd["rrelu"] = lambda x, out, p, th: rr_f(x, p["slopes"], out, p, th)
+
+    # ------------------------------------------------------------ forward
+    def threads_for(self, n):
+        """Threads this backend uses for ``n`` elements when left to decide (costly functions)."""
+        if n <= SERIAL_MAX or not _state.parallel_ok:
+            return 1
+        return max(1, min(_config.get_num_threads(), _MAXT))
+
+    def forward(self, name, x, out, params, threads=0):
+        h = self._fwd.get(name)
+        if h is not None:
+            h(x, out, params, threads)
+            return None
+        if name == "gelu":
+            self._fwd["gelu_tanh" if params["approximate"] == "tanh" else "gelu_none"](x, out, params, threads)
+        elif name in _SOFTMAX_MODES:
+            sign, mode = _SOFTMAX_MODES[name]
+            _softmax_forward(x, out, x.dtype.type(sign), mode, threads)
+        elif name == "sparsemax":
+            _call(K._sparsemax_fwd, K._sparsemax_fwd_serial, (x, out), x.size, threads)
+        elif name == "glu":
+            o, m2, inner = x.shape
+            L = (m2 // 2) * inner
+            _call(K._glu_fwd, K._glu_fwd_serial, (x.reshape(o, 2, L), out.reshape(o, L)), out.size, threads)
+        elif name == "maxout":
+            k = int(params["pieces"])
+            o, mk, inner = x.shape
+            R = o * (mk // k)
+            _call(K._maxout_fwd, K._maxout_fwd_serial, (x.reshape(R, k, inner), out.reshape(R, inner)), x.size, threads)
+        elif name == "prelu":
+            w = params["weight"]
+            _call(K._prelu_fwd, K._prelu_fwd_serial, (x, w, out), x.size, threads)
+        else:
+            raise KeyError(f"numba backend: unknown activation {name!r}")
+        return None
+
+    # ----------------------------------------------------------- backward
+    def backward(self, name, g, x, y, out, params, threads=0):
+        if name == "gelu":
+            name = "gelu_tanh" if params["approximate"] == "tanh" else "gelu_none"
+        if x is not None:
+            h = self._bwd_x.get(name)
+            if h is not None:
+                h(g, x, out, params, threads)
+                return None
+        else:
+            h = self._bwd_y.get(name)
+            if h is not None:
+                h(g, y, out, params, threads)
+                return None
+        if name in _SOFTMAX_MODES:
+            sign, mode = _SOFTMAX_MODES[name]
+            if y is None:
+                y = np.empty_like(x)
+                _softmax_forward(x, y, x.dtype.type(sign), mode, threads)
+            _softmax_backward(g, y, out, y.dtype.type(sign), mode, threads)
+        elif name == "sparsemax":
+            if y is None:
+                y = np.empty_like(x)
+                _call(K._sparsemax_fwd, K._sparsemax_fwd_serial, (x, y), x.size, threads)
+            _call(K._sparsemax_bwd, K._sparsemax_bwd_serial, (g, y, out), y.size, threads)
+        elif name == "glu":
+            o, m2, inner = x.shape
+            L = (m2 // 2) * inner
+            _call(K._glu_bwd, K._glu_bwd_serial, (g.reshape(o, L), x.reshape(o, 2, L), out.reshape(o, 2, L)),
+                  g.size, threads)
+        elif name == "maxout":
+            k = int(params["pieces"])
+            o, mk, inner = x.shape
+            R = o * (mk // k)
+            _call(K._maxout_bwd, K._maxout_bwd_serial,
+                  (g.reshape(R, inner), x.reshape(R, k, inner), out.reshape(R, k, inner)), x.size, threads)
+        elif name == "prelu":
+            w = params["weight"]
+            gw = _call(K._prelu_bwd, K._prelu_bwd_serial, (g, x, w, out), x.size, threads)
+            return gw.astype(x.dtype)
+        elif name == "rrelu":
+            s = params["slopes"]
+            z = x.dtype.type(0)
+            kser, kpar = self._rrelu_bwd
+            n = _threads(x.shape[0], SERIAL_MAX_CHEAP, threads)
+            if n:
+                _run(kpar, kser, (g, x, s, out, z, z, z, z), n)
+            else:
+                kser(g, x, s, out, z, z, z, z)
+        else:
+            raise KeyError(f"numba backend: unknown activation {name!r} (or no y-based backward)")
+        return None
+
+    # -------------------------------------------------------------- misc
+    def set_num_threads(self, n):
+        return _config.set_num_threads(n)
+
+    def info(self):
+        import llvmlite.binding as ll
+
+        cpu = ll.get_host_cpu_name()
+        feats = ll.get_host_cpu_features()
+        simd = "avx512f" if feats.get("avx512f") else "avx2" if feats.get("avx2") else "sse2"
+        return {
+            "numba": numba.__version__,
+            "threading_layer": _state.layer or f"not started yet (priority {numba.config.THREADING_LAYER_PRIORITY})",
+            "threads": min(_config.get_num_threads(), _MAXT),
+            "max_threads": _MAXT,
+            "parallel": "disabled in this forked child" if not _state.parallel_ok else "enabled",
+            "serial_below": {"default": SERIAL_MAX, "cheap": SERIAL_MAX_CHEAP, "rows": SERIAL_MAX_ROWS},
+            "cpu": cpu,
+            "simd": simd,
+            "vector_width_bits": 512 if feats.get("avx512f") and cpu not in _PREFER_256 else 256 if simd != "sse2" else 128,
+            "cache_dir": _cache_dir(),
+        }
+
+
+# LLVM's tuning for these CPUs prefers 256-bit vectors even with AVX-512
+# (verified in the kernels' assembly on znver4: ymm).
+_PREFER_256 = {"znver4", "znver5", "skylake-avx512", "cascadelake", "cooperlake", "icelake-server",
+               "icelake-client", "tigerlake", "sapphirerapids", "rocketlake", "alderlake"}
+
+
+def _cache_dir():
+    d = os.environ.get("NUMBA_CACHE_DIR") or getattr(numba.config, "CACHE_DIR", "")
+    if d:
+        return d
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
+    return here
+
+
+_SOFTMAX_MODES = {"softmax": (1, 0), "log_softmax": (1, 1), "softmin": (-1, 0)}
+
+
+def _call(kpar, kser, args, size, threads):
+    n = _threads(size, SERIAL_MAX_ROWS, threads)
+    if n:
+        return _run(kpar, kser, args, n)
+    return kser(*args)
+
+
+def _nchunk(outer, n, nthreads):
+    # Enough chunks per row to give every thread work when rows are few.
+    if outer >= nthreads:
+        return 1
+    per = -(-nthreads // outer)
+    return max(1, min(per, n // 4096))
+
+
+def _softmax_forward(x, out, sign, mode, threads):
+    outer, n, inner = x.shape
+    nt = _threads(x.size, SERIAL_MAX_ROWS, threads)
+    if inner == 1:
+        x2, o2 = x.reshape(outer, n), out.reshape(outer, n)
+        if nt:
+            nchunk = _nchunk(outer, n, nt)
+            _run(lambda *a: K._softmax_rows(*a[:-1], nchunk, a[-1]), K._softmax_rows_serial, (x2, o2, sign, mode), nt)
+        else:
+            K._softmax_rows_serial(x2, o2, sign, mode)
+    else:
+        if nt:
+            _run(K._softmax_cols, K._softmax_cols_serial, (x, out, sign, mode), nt)
+        else:
+            K._softmax_cols_serial(x, out, sign, mode)
+
+
+def _softmax_backward(g, y, out, sign, mode, threads):
+    outer, n, inner = y.shape
+    nt = _threads(y.size, SERIAL_MAX_ROWS, threads)
+    if nt and inner == 1 and outer < nt:
+        nchunk = _nchunk(outer, n, nt)
+        _run(lambda *a: K._softmax_bwd_rows(*a[:-1], nchunk, a[-1]), K._softmax_bwd_serial, (g, y, out, sign, mode), nt)
+    elif nt:
+        _run(K._softmax_bwd, K._softmax_bwd_serial, (g, y, out, sign, mode), nt)
+    else:
+        K._softmax_bwd_serial(g, y, out, sign, mode)
+
+
+BACKEND = NumbaBackend()

@@ -1,0 +1,371 @@
+"""Behaviour specific to the Cython backend: floating-point environment, GIL,
+threads, fork, ISA dispatch and the accuracy of its vectorised math.
+
+The generic conformance tests (every function against the reference) live in
+test_conformance.py and already run this backend.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import fastact
+import fastact._config as fa_config
+from fastact import _backends
+
+cy = pytest.importorskip("fastact._cython", reason="Cython backend not built")
+B = cy.BACKEND
+
+
+def _mxcsr_ftz_daz(mod) -> tuple[bool, bool]:
+    m = mod.mxcsr()
+    return bool(m & (1 << 15)), bool(m & (1 << 6))
+
+
+# ------------------------------------------------------------ FTZ / DAZ leak
+
+
+def test_no_flush_to_zero_leak():
+    """Importing fastact and running kernels on every backend keeps subnormals.
+
+    -ffast-math on a shared object links crtfastmath.o, which sets FTZ/DAZ in
+    MXCSR at load time for the whole process.  The build never uses it; this
+    proves it after every backend has loaded and run.
+    """
+    x = np.linspace(-3, 3, 100_001).astype(np.float32)
+    for name in _backends.BACKEND_NAMES:
+        if name == "auto" or not _backends.available(name)[0]:
+            continue
+        with fastact.use_backend(name):
+            fastact.gelu(x)
+            fastact.softmax(x.reshape(101, -1) if x.size % 101 == 0 else x)
+    tiny32 = np.float32(1e-39)  # subnormal
+    assert tiny32 != 0
+    assert tiny32 * np.float32(1) != 0
+    assert np.finfo(np.float64).tiny / 2 > 0
+    # vectorised NumPy arithmetic (SIMD loops honour MXCSR too)
+    arr = np.full(64, 1e-39, dtype=np.float32)
+    assert np.all(arr * np.float32(1.0) != 0)
+    assert np.all(np.full(64, 5e-324) + 0.0 > 0)
+    # operands that are subnormal are not treated as zero (DAZ)
+    assert np.float32(1e-39) + np.float32(1e-39) == np.float32(2e-39)
+    if os.uname().machine in ("x86_64", "AMD64"):
+        ftz, daz = _mxcsr_ftz_daz(cy._module)
+        assert not ftz and not daz, f"MXCSR={cy._module.mxcsr():#x}"
+
+
+def test_no_fast_math_in_flags():
+    flags = B.info()["cflags"]
+    assert "fast-math" not in flags and "-Ofast" not in flags
+    assert "march=native" not in flags
+
+
+def test_subnormals_survive_kernels():
+    for dt, sub in ((np.float32, 1e-40), (np.float64, 1e-310)):
+        x = np.full(1000, sub, dtype=dt)
+        out = np.empty_like(x)
+        B.forward("relu", x, out, {})
+        assert np.all(out == x) and np.all(out > 0)
+        B.forward("hardtanh", x, out, {"min_val": -1.0, "max_val": 1.0})
+        assert np.all(out == x)
+
+
+# ----------------------------------------------------------------------- GIL
+
+
+def test_gil_released_during_kernel():
+    """A Python thread keeps running while another runs a long kernel."""
+    x = np.random.default_rng(0).standard_normal(8_000_000).astype(np.float64)
+    out = np.empty_like(x)
+    t0 = time.perf_counter()
+    B.forward("gelu", x, out, {"approximate": "none"}, 1)
+    single = time.perf_counter() - t0
+    if single < 0.02:
+        pytest.skip("kernel too fast on this machine to observe the GIL")
+
+    done = threading.Event()
+    window = []
+
+    def work():
+        s = time.perf_counter()
+        for _ in range(3):
+            B.forward("gelu", x, out, {"approximate": "none"}, 1)
+        window.append((s, time.perf_counter()))
+        done.set()
+
+    th = threading.Thread(target=work)
+    stamps = []
+    th.start()
+    while not done.is_set():
+        stamps.append(time.perf_counter())
+        sum(range(200))  # pure-Python work that needs the GIL
+    th.join()
+    s, e = window[0]
+    inside = [t for t in stamps if s <= t <= e]
+    gaps = np.diff(inside) if len(inside) > 1 else np.array([e - s])
+    # with the GIL held, the main thread would stall for a whole kernel call
+    assert len(inside) > 100, f"main thread made {len(inside)} steps in {e - s:.3f}s"
+    assert gaps.max() < single * 0.8, f"largest stall {gaps.max():.4f}s vs kernel {single:.4f}s"
+
+
+# ------------------------------------------------------------------- threads
+
+
+@pytest.mark.parametrize("name,params", [("relu", {}), ("sigmoid", {}), ("gelu", {"approximate": "none"}),
+                                         ("softplus", {"beta": 1.0, "threshold": 20.0})])
+def test_thread_counts_give_identical_elementwise_results(name, params):
+    x = np.random.default_rng(1).standard_normal(300_001).astype(np.float32)
+    ref = np.empty_like(x)
+    B.forward(name, x, ref, params, 1)
+    for nt in (2, 3, 7):
+        out = np.empty_like(x)
+        B.forward(name, x, out, params, nt)
+        np.testing.assert_array_equal(out, ref)
+
+
+def test_long_row_softmax_parallel_matches_serial():
+    x = np.random.default_rng(2).standard_normal((1, 1_000_000, 1))
+    a = np.empty_like(x)
+    b = np.empty_like(x)
+    B.forward("softmax", x, a, {}, 1)
+    B.forward("softmax", x, b, {}, 2)
+    np.testing.assert_allclose(a, b, rtol=1e-13, atol=0)
+    assert abs(a.sum() - 1) < 1e-12
+
+
+def _kind_cases():
+    """(name, params, x, forward-out shape, grad shape, y-based?) for every kind of driver."""
+    rng = np.random.default_rng(7)
+    n = 300_000
+    x1 = rng.standard_normal(n).astype(np.float32)
+    rows = rng.standard_normal((300, 1000, 1)).astype(np.float32)
+    cases = [
+        ("relu", {}, x1, x1.shape, x1.shape, False),
+        ("gelu", {"approximate": "none"}, x1, x1.shape, x1.shape, False),
+        ("sigmoid", {}, x1, x1.shape, x1.shape, True),
+        ("rrelu", {"slopes": np.full(n, 0.2, np.float32)}, x1, x1.shape, x1.shape, False),
+        ("prelu", {"weight": np.full(64, 0.25, np.float32)},
+         rng.standard_normal((5000, 64, 1)).astype(np.float32), (5000, 64, 1), (5000, 64, 1), False),
+        ("softmax", {}, rows, rows.shape, rows.shape, True),
+        ("log_softmax", {}, rng.standard_normal((1, n, 1)).astype(np.float32), (1, n, 1), (1, n, 1), True),
+        ("softmin", {}, rng.standard_normal((30, 100, 100)).astype(np.float32), (30, 100, 100), (30, 100, 100), True),
+        ("sparsemax", {}, rows, rows.shape, rows.shape, True),
+        ("glu", {}, rows, (300, 500, 1), (300, 500, 1), False),
+        ("maxout", {"pieces": 2}, rows, (300, 500, 1), (300, 500, 1), False),
+    ]
+    return cases
+
+
+@pytest.mark.skipif(not B.info()["openmp"], reason="built without OpenMP")
+@pytest.mark.parametrize("case", _kind_cases(), ids=lambda c: c[0])
+def test_threads_argument_is_obeyed(case):
+    """threads=1 runs the serial kernel, threads=n a parallel region of n threads
+    (forward, backward from x and from y), whatever the backend would choose."""
+    name, params, x, fshape, gshape, y_ok = case
+    mod = __import__(B.module, fromlist=["last_team"])
+    g = np.random.default_rng(8).standard_normal(gshape).astype(x.dtype)
+    for nt in (1, 2, 3):
+        out = np.empty(fshape, x.dtype)
+        B.forward(name, x, out, params, nt)
+        assert mod.last_team() == nt, f"{name} forward threads={nt}"
+        grad = np.empty(x.shape, x.dtype)
+        B.backward(name, g, x, None, grad, params, nt)
+        assert mod.last_team() == nt, f"{name} backward threads={nt}"
+        if y_ok:
+            B.backward(name, g, None, out, grad, params, nt)
+            assert mod.last_team() == nt, f"{name} backward from y threads={nt}"
+
+
+@pytest.mark.skipif(not B.info()["openmp"], reason="built without OpenMP")
+def test_public_layer_threads_reach_the_kernel():
+    """fastact.set_num_threads reaches the Cython kernels through the dispatcher."""
+    mod = __import__(B.module, fromlist=["last_team"])
+    x = np.random.default_rng(9).standard_normal(2_000_000).astype(np.float32)
+    old = fa_config.get_num_threads()
+    try:
+        with fastact.use_backend("cython"):
+            for nt in (1, 2):
+                fa_config.set_num_threads(nt)
+                fastact.sigmoid(x)
+                assert mod.last_team() == nt
+                fastact.sigmoid_backward(x, x=x)
+                assert mod.last_team() == nt
+            fastact.sigmoid(x[:100])
+            assert mod.last_team() == 1  # below the serial threshold
+    finally:
+        fa_config.set_num_threads(None)
+        assert fa_config.get_num_threads() == old
+
+
+def test_threads_follow_config():
+    old = fa_config.get_num_threads()
+    try:
+        fa_config.set_num_threads(1)
+        assert B.threads_for(10**7) == 1
+        fa_config.set_num_threads(2)
+        expected = 2 if B.info()["openmp"] else 1
+        assert B.threads_for(10**7) == expected
+        assert B.threads_for(10) == 1  # below the serial threshold
+    finally:
+        fa_config.set_num_threads(None)
+        assert fa_config.get_num_threads() == old
+
+
+def test_concurrent_calls_from_python_threads():
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal(200_000).astype(np.float32) for _ in range(4)]
+    expected = []
+    for x in xs:
+        o = np.empty_like(x)
+        B.forward("silu", x, o, {}, 1)
+        expected.append(o)
+    errors = []
+
+    def run(i):
+        for _ in range(20):
+            o = np.empty_like(xs[i])
+            B.forward("silu", xs[i], o, {}, 2)
+            if not np.array_equal(o, expected[i]):
+                errors.append(i)
+
+    ths = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    assert not errors
+
+
+# ---------------------------------------------------------------------- fork
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_works_after_parallel_parent():
+    """GNU libgomp can hang a child forked after the parent used its pool."""
+    code = r"""
+import os, sys, numpy as np
+import fastact._cython as cy
+B = cy.BACKEND
+x = np.random.default_rng(0).standard_normal(2_000_000).astype(np.float32)
+o = np.empty_like(x)
+B.forward("sigmoid", x, o, {}, 2)          # parent starts the OpenMP pool
+pid = os.fork()
+if pid == 0:
+    o2 = np.empty_like(x)
+    B.forward("sigmoid", x, o2, {}, 2)      # would need the pool
+    ok = np.array_equal(o, o2) and B.info()["serial_after_fork"]
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p])
+    r = subprocess.run([sys.executable, "-c", code], env=env, timeout=120, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+# ----------------------------------------------------------------- ISA choice
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def test_isa_dispatch_picks_the_widest_supported():
+    flags = _cpu_flags()
+    if not flags:
+        pytest.skip("no /proc/cpuinfo")
+    forced = os.environ.get("FASTACT_CYTHON_ISA", "auto")
+    built = set(cy.available_isas())
+    if {"avx512f", "avx512dq", "avx512vl", "avx512bw", "avx2", "fma"} <= flags and "avx512" in built:
+        expected = "avx512"
+    elif {"avx2", "fma"} <= flags and "avx2" in built:
+        expected = "avx2"
+    else:
+        expected = "base"
+    if forced not in ("", "auto"):
+        expected = forced
+    assert cy.ISA == expected
+    assert B.info()["isa"] == expected
+
+
+def test_every_isa_variant_agrees():
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal(10_001) * 4).astype(np.float32)
+    results = {}
+    for isa in cy.available_isas():
+        be = cy.load_variant(isa)
+        out = np.empty_like(x)
+        be.forward("gelu", x, out, {"approximate": "none"})
+        results[isa] = out
+    base = results["base"]
+    for isa, r in results.items():
+        np.testing.assert_allclose(r, base, rtol=2e-6, atol=1e-38, err_msg=isa)
+
+
+# ------------------------------------------------------- vectorised math
+
+
+# Max relative error of the math helpers as compiled into the kernels (glibc
+# libmvec when available), measured against NumPy float64 (float32) or
+# math-module / NumPy values (float64) on the grids below, on the development
+# machine (AVX-512, glibc 2.36):
+#   float32: exp 1.1e-7, expm1 1.2e-7, log1p 1.2e-7, tanh 1.2e-7, erf 1.2e-7,
+#            erfc 2.3e-7 (all <= 2 ULP)
+#   float64: exp 2.2e-16, expm1 2.2e-16, log1p 2.2e-16, tanh 2.2e-16,
+#            erf 2.2e-16, erfc 4.4e-16
+# libmvec documents <= 4 ULP; the assertions allow 4 ULP.
+_GRIDS = {
+    "exp": (-87.0, 88.0),
+    "expm1": (-20.0, 20.0),
+    "log1p": (-0.99, 1e4),
+    "tanh": (-10.0, 10.0),
+    "erf": (-5.0, 5.0),
+    "erfc": (-3.0, 9.0),
+}
+
+
+def _ref64(fn, x):
+    import math
+
+    if fn in ("erf", "erfc"):
+        f = getattr(math, fn)
+        return np.array([f(v) for v in x])
+    return getattr(np, fn)(x)
+
+
+@pytest.mark.parametrize("fn", sorted(_GRIDS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vectorised_math_accuracy(fn, dtype):
+    lo, hi = _GRIDS[fn]
+    x = np.linspace(lo, hi, 200_003).astype(dtype)
+    out = np.empty_like(x)
+    cy._module.probe_math(fn, x, out)
+    ref = _ref64(fn, x.astype(np.float64))
+    tiny = np.finfo(dtype).tiny
+    keep = np.abs(ref) > tiny
+    rel = np.abs(out.astype(np.float64)[keep] - ref[keep]) / np.abs(ref[keep])
+    eps = np.finfo(dtype).eps
+    bound = 4 * eps if dtype == np.float32 else 8 * eps  # float64 ref itself is ~1 ULP
+    assert rel.max() <= bound, f"{fn} {np.dtype(dtype).name}: max rel err {rel.max():.3g}"
+
+
+def test_info_reports_build():
+    info = cy.info()
+    for key in ("isa", "cflags", "libmvec", "openmp", "isa_selected"):
+        assert key in info
+    assert info["isa_selected"] == cy.ISA

@@ -1,0 +1,167 @@
+"""Numba-specific behaviour of the numba backend.
+
+Whether results are right is the conformance suite's job; this file checks
+what only this backend has: lazy import, the on-disk cache, no compile on a new
+parameter value, serial and parallel kernels agreeing, several Python threads
+at once, fork safety, and that the hot loops are vectorised.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from fastact._numba import BACKEND  # noqa: E402
+from fastact._numba import _kernels as K  # noqa: E402
+
+SRC = os.path.join(os.path.dirname(__file__), "..", "src")
+
+
+def _run_py(code, env=None, timeout=300):
+    e = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=e, timeout=timeout)
+
+
+def test_import_fastact_does_not_import_numba():
+    r = _run_py("import sys, fastact; print('numba' in sys.modules)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
+
+
+def test_cache_is_hit_by_a_second_process(tmp_path):
+    code = """
+        import numpy as np
+        from fastact._numba import BACKEND, _kernels as K
+        x = np.linspace(-3, 3, 50000, dtype=np.float32)
+        BACKEND.forward("gelu", x, np.empty_like(x), {"approximate": "none"}, 1)
+        BACKEND.forward("gelu", x, np.empty_like(x), {"approximate": "none"}, 2)
+        s, p = K.INSTANCES[("fwd_gelu_none", 1)]
+        print(sum(s.stats.cache_hits.values()), sum(s.stats.cache_misses.values()),
+              sum(p.stats.cache_hits.values()), sum(p.stats.cache_misses.values()))
+    """
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    first = _run_py(code, env)
+    assert first.returncode == 0, first.stderr
+    second = _run_py(code, env)
+    assert second.returncode == 0, second.stderr
+    hits_s, miss_s, hits_p, miss_p = map(int, second.stdout.split())
+    assert (hits_s, miss_s, hits_p, miss_p) == (1, 0, 1, 0), second.stdout
+    assert "Cannot cache" not in first.stderr + second.stderr
+
+
+def test_new_parameter_value_does_not_compile():
+    x = np.linspace(-2, 2, 1000, dtype=np.float32)
+    out = np.empty_like(x)
+    BACKEND.forward("leaky_relu", x, out, {"negative_slope": 0.1})
+    s, _ = K.INSTANCES[("fwd_leaky_relu", 1)]
+    n = len(s.signatures)
+    for slope in (0.2, 0.3, 1e-5):
+        BACKEND.forward("leaky_relu", x, out, {"negative_slope": slope})
+        np.testing.assert_array_equal(out, np.where(x > 0, x, x * np.float32(slope)))
+    assert len(s.signatures) == n
+
+
+@pytest.mark.parametrize("name,params", [("relu", {}), ("gelu", {"approximate": "none"}), ("mish", {}),
+                                         ("softplus", {"beta": 2.0, "threshold": 20.0})])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_serial_and_parallel_kernels_agree(name, params, dtype):
+    x = np.random.default_rng(0).standard_normal(300_001).astype(dtype) * 4
+    a, b = np.empty_like(x), np.empty_like(x)
+    BACKEND.forward(name, x, a, params, 1)
+    BACKEND.forward(name, x, b, params, 2)
+    np.testing.assert_array_equal(a, b)
+    g = np.ones_like(x)
+    BACKEND.backward(name, g, x, None, a, params, 1)
+    BACKEND.backward(name, g, x, None, b, params, 2)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(1, 300_000, 1), (3, 100_000, 1), (40, 500, 30)])
+def test_softmax_single_long_row_matches_serial(shape):
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    for name in ("softmax", "log_softmax", "softmin"):
+        a, b = np.empty_like(x), np.empty_like(x)
+        BACKEND.forward(name, x, a, {}, 1)
+        BACKEND.forward(name, x, b, {}, 2)
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-7)
+        g = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+        r1, r2 = np.empty_like(x), np.empty_like(x)
+        BACKEND.backward(name, g, None, a, r1, {}, 1)
+        BACKEND.backward(name, g, None, a, r2, {}, 2)
+        np.testing.assert_allclose(r1, r2, rtol=2e-6, atol=1e-6)
+
+
+def test_many_python_threads_at_once():
+    x = np.random.default_rng(3).standard_normal(400_000).astype(np.float32)
+    expect = np.empty_like(x)
+    BACKEND.forward("gelu", x, expect, {"approximate": "none"}, 1)
+
+    def work(_):
+        out = np.empty_like(x)
+        for _ in range(5):
+            BACKEND.forward("gelu", x, out, {"approximate": "none"})
+        return np.array_equal(out, expect)
+
+    with ThreadPoolExecutor(4) as ex:
+        assert all(ex.map(work, range(8)))
+
+
+def test_forked_child_can_still_compute():
+    code = """
+        import os, sys, numpy as np
+        from fastact._numba import BACKEND
+        x = np.random.default_rng(0).standard_normal(500_000).astype(np.float32)
+        out = np.empty_like(x)
+        BACKEND.forward("sigmoid", x, out, {})  # parallel kernels run in the parent
+        expect = out.copy()
+        pid = os.fork()
+        if pid == 0:
+            o = np.empty_like(x)
+            BACKEND.forward("sigmoid", x, o, {})
+            BACKEND.forward("relu", x, o, {}, 2)
+            os._exit(0 if BACKEND.info()["parallel"].startswith("disabled") else 3)
+        _, status = os.waitpid(pid, 0)
+        import multiprocessing as mp
+        ctx = mp.get_context("fork")
+        with ctx.Pool(2) as pool:
+            res = pool.map(np.sum, [x] * 2)
+        print(os.waitstatus_to_exitcode(status), len(res))
+    """
+    r = _run_py(code, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["0", "2"]
+
+
+def test_info():
+    info = BACKEND.info()
+    for key in ("threading_layer", "simd", "vector_width_bits", "cache_dir", "threads"):
+        assert key in info
+
+
+@pytest.mark.parametrize("op,arity", [("fwd_sigmoid", 1), ("fwd_gelu_none", 1), ("bwd_gelu_none", 2),
+                                      ("fwd_mish", 1), ("fwd_softplus", 1), ("bwd_tanh", 2), ("fwd_elu", 1)])
+def test_hot_loops_are_vectorised(op, arity):
+    """Packed ymm/zmm arithmetic and no libm call in the serial float32 loop."""
+    ks, _ = K._instantiate(op, arity, cache=False)  # uncached: inspect_asm needs the compiled code
+    x = np.linspace(-4, 4, 64, dtype=np.float32)
+    z = np.float32(1)
+    if arity == 1:
+        ks(x, np.empty_like(x), z, z, z, z)
+    else:
+        ks(x, x, np.empty_like(x), z, z, z, z)
+    asm = ks.inspect_asm(ks.signatures[0])
+    packed = re.findall(r"\bv(?:fmadd|fmsub|fnmadd|mul|add|sub|div)\w*ps\s+%[yz]mm", asm)
+    assert len(packed) >= 8, f"{op}: loop not vectorised"
+    libm = re.findall(r"call\w*\s+\S*(?:expf|exp|logf|log1p|tanhf|erff|erfcf)\b", asm)
+    assert not libm, f"{op}: calls libm {libm}"
