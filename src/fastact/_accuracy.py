@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import _backends
+from ._progress import Progress
 from ._registry import ELEMENTWISE, SPECS, Spec
 
 __all__ = ["add_arguments", "run", "measure", "ulp_distance", "Row"]
@@ -229,49 +230,6 @@ def elementwise_rows() -> list[tuple[Spec, dict]]:
     return rows
 
 
-class _Progress:
-    """A one-line progress bar on stderr (when stderr is not a terminal: a line per 10%, or per minute)."""
-
-    def __init__(self, total: int, enabled: bool, stream=None):
-        self.total = max(total, 1)
-        self.done = 0
-        self.enabled = enabled
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.t0 = time.monotonic()
-        self.last_decile = -1
-        self.last_line = self.t0
-
-    def step(self, what: str, n: int = 1) -> None:
-        self.done += n
-        if not self.enabled:
-            return
-        frac = self.done / self.total
-        elapsed = time.monotonic() - self.t0
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
-        width = 30
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        line = f"[{bar}] {100 * frac:5.1f}%  {_fmt_time(elapsed)} elapsed, {_fmt_time(eta)} left  {what}"
-        if self.tty:
-            self.stream.write("\r" + line[:160].ljust(160))
-            if self.done >= self.total:
-                self.stream.write("\n")
-            self.stream.flush()
-        else:
-            decile = int(frac * 10)
-            now = time.monotonic()
-            if decile != self.last_decile or now - self.last_line > 60:
-                self.last_decile = decile
-                self.last_line = now
-                self.stream.write(line + "\n")
-                self.stream.flush()
-
-
-def _fmt_time(s: float) -> str:
-    s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
 def measure(
     rows: list[tuple[Spec, dict]],
     backends: list[str],
@@ -299,7 +257,7 @@ def measure(
         total += len(rows) * count_chunks(n_fwd, chunk)
     if "backward" in directions:
         total += len(rows) * count_chunks(backward_samples, min(chunk, backward_samples))
-    bar = _Progress(total, progress)
+    bar = Progress(total, "accuracy", enabled=progress)
     results: list[Row] = []
     for spec, extra in rows:
         params = _full_params(spec, extra)

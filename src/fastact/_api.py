@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _backends, _interop
-from ._registry import AXIS, ELEMENTWISE, GLU, MAXOUT, PRELU, REQUIRED, RRELU, SPECS, Spec, get_spec
+from ._registry import AXIS, ELEMENTWISE, GLU, PRELU, REQUIRED, RRELU, SPECS, Spec, get_spec
 
 __all__ = ["FORWARD", "BACKWARD", "forward", "backward", "explain", "make_public_functions"]
 

@@ -25,6 +25,9 @@ import sys
 import time
 from typing import Any, Iterable
 
+from ._progress import Progress
+from ._tuning import _cpu_model
+
 DEFAULT_SIZE = 1_000_000
 # Per contender and case: keep calling until this much time is spent (after
 # the warm-up). 40 ms gives dozens of rounds for a 1e6 float32 call, so the
@@ -227,44 +230,6 @@ def time_call(call, budget: float, quick: bool = False) -> dict:
     }
 
 
-class Progress:
-    """A progress bar on stderr, redrawn in place on a terminal; elsewhere one
-    line per tenth so that logs stay readable. No dependency."""
-
-    def __init__(self, total: int, enabled: bool = True, stream=None):
-        self.total = max(total, 1)
-        self.done = 0
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = time.perf_counter()
-        self._next_line = 0.1
-
-    def step(self, label: str) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        frac = self.done / self.total
-        elapsed = time.perf_counter() - self.start
-        if self.tty:
-            width = 30
-            fill = int(width * frac)
-            bar = "#" * fill + "." * (width - fill)
-            msg = f"\r[{bar}] {self.done}/{self.total} {elapsed:5.1f}s {label[:40]:<40}"
-            self.stream.write(msg)
-            self.stream.flush()
-        elif frac >= self._next_line or self.done == self.total:
-            self.stream.write(f"bench: {self.done}/{self.total} ({elapsed:.1f}s) {label}\n")
-            self.stream.flush()
-            while self._next_line <= frac:
-                self._next_line += 0.1
-
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def measure(cases: Iterable, backends: list[str], peers: list[str], budget: float = DEFAULT_BUDGET,
             quick: bool = False, progress: bool = True, failures: list | None = None) -> list[dict]:
     """Time every contender of every case; one record per (case, contender).
@@ -277,7 +242,7 @@ def measure(cases: Iterable, backends: list[str], peers: list[str], budget: floa
     cases = list(cases)
     P.configure_threads(_config.get_num_threads())
     per_case = len(backends) + len(peers)
-    bar = Progress(len(cases) * per_case, enabled=progress)
+    bar = Progress(len(cases) * per_case, "bench", enabled=progress)
     records = []
     failures = [] if failures is None else failures
     try:
@@ -322,17 +287,6 @@ def _record(case, contender, stats: dict) -> dict:
 # ---------------------------------------------------------------- metadata
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_info() -> dict:
     """Machine, versions, threads and date: the table's footnote."""
     import numpy as np
@@ -363,7 +317,7 @@ def machine_info() -> dict:
         load = None
     return {
         "load": load,
-        "cpu": _cpu_name(),
+        "cpu": _cpu_model(),
         "cpus": _config.cpu_count(),
         "threads": _config.get_num_threads(),
         "system": f"{platform.system()} {platform.release()}",

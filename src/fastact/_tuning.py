@@ -19,7 +19,6 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 import warnings
 from bisect import bisect_left as _bisect_left
@@ -27,6 +26,7 @@ from functools import partial
 from pathlib import Path
 
 from . import _config
+from ._progress import Progress
 
 FORMAT = 1
 # The size ladder: a call of n elements uses the entry of the first rung >= n.
@@ -220,25 +220,6 @@ def _time_call(fn, budget: float = 0.02, reps_min: int = 3) -> float:
     return best
 
 
-class _Progress:
-    def __init__(self, total: int, label: str, stream=None):
-        self.total, self.done, self.label = max(total, 1), 0, label
-        self.stream = stream or sys.stderr
-        self.t0 = time.perf_counter()
-
-    def step(self, what: str = "") -> None:
-        self.done += 1
-        frac = self.done / self.total
-        width = 30
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / frac - elapsed if frac else 0
-        self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {elapsed:5.0f}s eta {eta:4.0f}s {what:<28.28}")
-        self.stream.flush()
-        if self.done >= self.total:
-            self.stream.write("\n")
-
-
 def _cases(spec, n, dtype, rng):
     """(forward args, backward args) as the backends receive them, for n elements."""
     import numpy as np
@@ -295,7 +276,7 @@ def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progres
     thread_options = (1, nthreads) if nthreads > 1 else (1,)
     rng = np.random.default_rng(0)
     total = len(specs) * 2 * len(dtypes) * len(sizes)
-    bar = _Progress(total, "tuning", stream) if progress else None
+    bar = Progress(total, "tuning", enabled=progress, stream=stream)
     entries: dict[str, list] = {}
     for spec in specs:
         for dtype in dtypes:
@@ -320,8 +301,7 @@ def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progres
                     # PARALLEL, not the count: set_num_threads keeps its precedence
                     best = (t, bname, 1 if th == 1 else PARALLEL)
                     rungs.append([n, best[1], best[2]])
-                    if bar:
-                        bar.step(f"{spec.name} {direction} {dtype} {n:.0e}")
+                    bar.step(f"{spec.name} {direction} {dtype} {n:.0e}")
                 entries[f"{spec.name}/{direction}/{dtype}/C"] = rungs
     return entries
 
