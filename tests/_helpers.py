@@ -18,6 +18,17 @@ from fastact import _backends
 from fastact._registry import AXIS, ELEMENTWISE, GLU, MAXOUT, PRELU, RRELU, SPECS, Spec
 
 BACKENDS = [name for name in _backends.BACKEND_NAMES if name != "auto"]
+
+# Where the fastact under test lives (the installed package in CI, src/ in a
+# checkout): subprocesses get it first on PYTHONPATH so they test the same one.
+FASTACT_PATH = os.path.dirname(os.path.dirname(os.path.abspath(fastact.__file__)))
+
+
+def subprocess_env(**extra) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = FASTACT_PATH + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
 REQUIRED_BACKENDS = {b.strip() for b in os.environ.get("FASTACT_REQUIRE_BACKENDS", "").split(",") if b.strip()}
 FLOAT_DTYPES = ["float16", "float32", "float64"]
 

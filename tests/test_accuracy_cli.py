@@ -13,7 +13,7 @@ import pytest
 
 from fastact import _accuracy, _backends
 
-from _helpers import BACKENDS, REQUIRED_BACKENDS
+from _helpers import BACKENDS, REQUIRED_BACKENDS, subprocess_env
 
 
 def test_ulp_distance_counts_representable_floats():
@@ -83,8 +83,7 @@ ROW = re.compile(r"^\| (?P<f>[^|]+) \| (?P<d>forward|backward) \| (?P<b>\w+) \| 
 
 def test_quick_run_prints_the_table_within_targets(tmp_path):
     backends = _accel_backends()
-    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
-    env = dict(os.environ, PYTHONPATH=src + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = subprocess_env()
     out_json = tmp_path / "acc.json"
     proc = subprocess.run(
         [sys.executable, "-m", "fastact", "accuracy", "--quick", "--samples", "2**18", "--backward-samples", "2**16",

@@ -30,7 +30,7 @@ import pytest
 
 import fastact
 
-from _helpers import BACKENDS
+from _helpers import BACKENDS, FASTACT_PATH
 
 MiB = 1 << 20
 SLACK = 8 * MiB  # page-granular noise, allocator arenas, tracemalloc's own tables
@@ -176,8 +176,7 @@ def _child(backend: str, n: int, dtypes: list[str], info: bool) -> dict:
 
 def _run_child(backend: str, n: int, dtypes, info: bool = False) -> dict:
     env = dict(os.environ)
-    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = FASTACT_PATH + os.pathsep + env.get("PYTHONPATH", "")
     here = os.path.dirname(os.path.abspath(__file__))
     code = (
         f"import sys, json; sys.path.insert(0, {here!r}); import test_memory as t; "

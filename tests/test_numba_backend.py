@@ -22,13 +22,10 @@ pytest.importorskip("numba")
 
 from fastact._numba import BACKEND  # noqa: E402
 from fastact._numba import _kernels as K  # noqa: E402
-
-SRC = os.path.join(os.path.dirname(__file__), "..", "src")
-
+from _helpers import subprocess_env  # noqa: E402
 
 def _run_py(code, env=None, timeout=300):
-    e = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
-    e.update(env or {})
+    e = subprocess_env(**(env or {}))
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           env=e, timeout=timeout)
 

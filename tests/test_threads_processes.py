@@ -34,7 +34,7 @@ import pytest
 import fastact
 from fastact import _backends, _config
 
-from _helpers import BACKENDS, REQUIRED_BACKENDS
+from _helpers import BACKENDS, REQUIRED_BACKENDS, FASTACT_PATH
 
 CHILD_TIMEOUT = 120  # seconds; generous: a spawned child imports numba and loads cached kernels
 LARGE = 300_000  # past every backend's serial threshold: the parallel kernels run
@@ -53,8 +53,7 @@ def _available_backends():
 
 def _env():
     env = dict(os.environ)
-    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = FASTACT_PATH + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
