@@ -186,9 +186,7 @@ def _resolve(key):
             _table = _tuning.load_table()
     name, direction, char, contiguous, bucket = key
     dtype = "float32" if char == "f" else "float64"
-    entry = _table.entries.get((name, direction, dtype, "C" if contiguous else "S", bucket))
-    if entry is None and not contiguous:
-        entry = _table.entries.get((name, direction, dtype, "C", bucket))
+    entry = _table.lookup(name, direction, dtype, contiguous, bucket)
     if entry is not None:
         wanted, threads = entry
         mode = "serial" if threads == 1 else "parallel"

@@ -372,8 +372,3 @@ class ReferenceBackend:
 
 
 BACKEND = ReferenceBackend()
-
-# The pure formulas, for tests and for the dispatcher's fallbacks.
-ELEMENTWISE_FORWARD = _EW_FWD
-ELEMENTWISE_DERIVATIVE = _EW_BWD
-ELEMENTWISE_DERIVATIVE_Y = _EW_BWD_Y

@@ -146,21 +146,21 @@ def builtin_table() -> "Table":
         state = "built-in table (measured on the development machine; run `python -m fastact tune` for yours)"
     except (OSError, ValueError, KeyError, TypeError):
         entries, state = {}, "no built-in table: first available backend"
-    return Table(entries, "built-in table", state)
+    return Table(entries, state)
 
 
 class Table:
     """A loaded table: (name, direction, dtype, layout, bucket) -> (backend, threads)."""
 
-    def __init__(self, entries: dict, source: str, state: str):
+    def __init__(self, entries: dict, state: str):
         self.entries = entries
-        self.source = source
         self.state = state
 
-    def lookup(self, name: str, direction: str, dtype: str, contiguous: bool, n: int):
-        hit = self.entries.get((name, direction, dtype, "C" if contiguous else "S", bucket(n)))
+    def lookup(self, name: str, direction: str, dtype: str, contiguous: bool, rung: int):
+        """(backend, threads) for a call, or None; a strided call without its own entry takes the contiguous one."""
+        hit = self.entries.get((name, direction, dtype, "C" if contiguous else "S", rung))
         if hit is None and not contiguous:
-            hit = self.entries.get((name, direction, dtype, "C", bucket(n)))
+            hit = self.entries.get((name, direction, dtype, "C", rung))
         return hit
 
 
@@ -198,7 +198,7 @@ def load_table() -> Table:
         changed = sorted(k for k in set(key) | set(doc.get("key", {})) if key.get(k) != doc.get("key", {}).get(k))
         builtin.state = f"table {path} is for another machine or version ({', '.join(changed)} changed): built-in table"
         return builtin
-    return Table(entries, f"tuned table {path}", f"tuned table {path} ({doc.get('created', '?')})")
+    return Table(entries, f"tuned table {path} ({doc.get('created', '?')})")
 
 
 # --------------------------------------------------------------- measuring
