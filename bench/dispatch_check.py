@@ -22,30 +22,8 @@ import time
 import numpy as np
 
 import fastact
-from fastact import _backends, _tuning
-from fastact._registry import AXIS, GLU, MAXOUT, PRELU, RRELU, SPECS
-
-
-def _case(spec, n, dtype, rng):
-    params = {p.name: p.default for p in spec.forward_params() if not p.required and p.kind not in ("rng", "array")}
-    if spec.name == "threshold":
-        params.update(threshold=0.5, value=0.0)
-    if spec.kind == RRELU:
-        params["training"] = False
-    if spec.kind in (AXIS, GLU, MAXOUT):
-        cols = 2 if n < 64 else 64 if n < 65536 else 1024
-        x = rng.standard_normal((max(1, n // cols), cols)).astype(dtype)
-        if spec.kind == MAXOUT:
-            params["pieces"] = 2
-    elif spec.kind == PRELU:
-        ch = 8 if n >= 8 else 1
-        x = rng.standard_normal((max(1, n // ch), ch)).astype(dtype)
-        params["weight"] = rng.uniform(0, 0.5, ch).astype(dtype)
-    else:
-        x = rng.standard_normal(n).astype(dtype)
-    y = fastact.forward(spec.name, x, **params)
-    g = rng.standard_normal(y.shape).astype(dtype)
-    return x, g, params
+from fastact import _backends, _peers, _tuning
+from fastact._registry import SPECS
 
 
 def _best(fn, reps):
@@ -57,12 +35,7 @@ def _best(fn, reps):
     return best
 
 
-def _compare(spec, direction, x, g, params, backends, rounds, reps):
-    def call():
-        if direction == "forward":
-            return fastact.forward(spec.name, x, **params)
-        return fastact.backward(spec.name, g, x, **params)
-
+def _compare(call, backends, rounds, reps):
     times = {b: math.inf for b in backends + ["auto"]}
     for b in times:  # warm-up (compiles)
         with fastact.use_backend(b):
@@ -84,7 +57,6 @@ def main(argv=None) -> int:
     specs = [s for s in SPECS if args.functions is None or s.name in args.functions.split(",")]
     sizes = [int(float(v)) for v in args.sizes.split(",")]
     backends = [b for b in _tuning.ACCELERATED if _backends.available(b)[0]]
-    rng = np.random.default_rng(0)
     print(f"tuning: {_tuning.load_table().state}", file=sys.stderr)
     print("| function | direction | dtype | size | " + " | ".join(f"{b} µs" for b in backends)
           + " | auto µs | auto / best |")
@@ -96,10 +68,11 @@ def main(argv=None) -> int:
     for spec in specs:
         for dtype in args.dtypes.split(","):
             for n in sizes:
-                x, g, params = _case(spec, n, np.dtype(dtype), rng)
                 reps = 20 if n <= 10**5 else 3
                 for direction in ("forward", "backward"):
-                    t = _compare(spec, direction, x, g, params, backends, args.rounds, reps)
+                    # the main benchmark's inputs (fastact._peers), so both measure the same calls
+                    call = _peers.fastact_call(_peers.make_case(spec, direction, dtype, n))
+                    t = _compare(call, backends, args.rounds, reps)
                     best = min(t[b] for b in backends)
                     r = t["auto"] / best
                     ratios.append(r)
