@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact import _backends, _tuning
+from fastact import _backends, _config, _tuning
 
 
 def _run(code: str, **env) -> subprocess.CompletedProcess:
@@ -41,8 +41,41 @@ def _rungs(backend, threads):
 
 
 def test_bucket_ladder():
-    assert [_tuning.LADDER[_tuning.bucket(n)] for n in (1, 10, 11, 100, 999, 1000, 5000, 10**7, 10**9)] == [
-        10, 10, 100, 100, 1000, 1000, 10_000, 10**7, 10**7]
+    # the rung nearest on a log scale, decided by the bit length
+    assert [_tuning.LADDER[_tuning.bucket(n)] for n in (1, 10, 11, 31, 32, 100, 999, 1000, 5000, 10**7, 10**9, 2**70)] == [
+        10, 10, 10, 10, 100, 100, 1000, 1000, 10_000, 10**7, 10**7, 10**7]
+    for b in range(1, 64):  # every size of one bit length shares the rung
+        assert _tuning.bucket(2 ** (b - 1)) == _tuning.bucket(2**b - 1)
+
+
+def test_memo_follows_thread_setting_and_backend_switch(tuning_file, monkeypatch):
+    # auto resolves each key once and the public functions read that memo inline:
+    # a new thread setting, set_backend and use_backend must all still take effect.
+    _table(tuning_file, {"relu/forward/float32/C": _rungs("numpy", _tuning.PARALLEL)})
+    from fastact._reference import BACKEND as ref
+
+    calls = []
+    monkeypatch.setattr(ref, "forward", lambda *a, _f=ref.forward: calls.append(a[-1]) or _f(*a), raising=False)
+    x = np.linspace(-1, 1, 1000, dtype=np.float32)
+    saved = _config._explicit  # None (the environment's count) or a set_num_threads value
+    fastact.set_num_threads(1)
+    try:
+        fastact.relu(x)
+        fastact.set_num_threads(2)
+        fastact.relu(x)
+        assert calls == [1, 2] and fastact.explain("relu", x)["threads"] == 2
+        with fastact.use_backend("numba" if _backends.available("numba")[0] else "cython"):
+            np.testing.assert_array_equal(fastact.relu(x), np.maximum(x, 0))
+        old = fastact.set_backend("cython" if _backends.available("cython")[0] else "numba")
+        try:
+            np.testing.assert_array_equal(fastact.relu(x), np.maximum(x, 0))
+        finally:
+            fastact.set_backend(old)
+        assert calls == [1, 2]  # neither forced call went to the memo's numpy entry
+        fastact.relu(x)
+        assert calls == [1, 2, 2]
+    finally:
+        fastact.set_num_threads(saved)
 
 
 def test_explain_reports_forced_backends():

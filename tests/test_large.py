@@ -48,8 +48,9 @@ def _big():
 
 @pytest.mark.parametrize("name", ["sigmoid", "gelu", "relu6"])
 def test_elementwise_in_place_beyond_2_31(backend, name):
-    if backend == "numpy":
-        pytest.skip("the reference computes in float64: a 17 GB temporary")
+    # the numpy backend too: it computes elementwise calls in float64 blocks, not in one 17 GB temporary
+    if backend == "numpy" and name == "gelu":
+        pytest.skip("the reference's erfc is a per-element libm call: tens of minutes at this size")
     x = _big()
     idx = _sample_index()
     xin = x[idx].copy()
@@ -62,8 +63,6 @@ def test_elementwise_in_place_beyond_2_31(backend, name):
 
 def test_backward_in_place_beyond_2_31(backend):
     """g and y: two 8.6 GB arrays; y-based sigmoid backward written into g."""
-    if backend == "numpy":
-        pytest.skip("the reference computes in float64: a 17 GB temporary")
     y = _big()
     np.abs(y, out=y)
     y *= np.float32(1 / 16)  # in (0, 1): a sigmoid output
@@ -79,7 +78,7 @@ def test_backward_in_place_beyond_2_31(backend):
 def test_softmax_one_row_beyond_2_31(backend):
     """One row longer than 2**31: the reduction and the row offsets need 64-bit indices."""
     if backend == "numpy":
-        pytest.skip("the reference computes in float64: a 17 GB temporary")
+        pytest.skip("the reference computes a row in float64: a 17 GB temporary for this one")
     x = _big()
     pat = _pattern().astype(np.float64)
     # the row holds the block N // BLOCK times: sum exp(x - max) = reps * sum over one block

@@ -300,16 +300,23 @@ def _contiguous_1d(a: np.ndarray) -> np.ndarray | None:
 
 def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
     # The hot path: a contiguous float32/float64 array, elementwise, allocating or in-place.
-    if type(x) is np.ndarray and spec.kind == ELEMENTWISE and (out is None or out is x):
+    # Every step here is paid by a one-element call; keep it to attribute reads and one choose().
+    if type(x) is np.ndarray and (out is None or out is x) and spec.kind == ELEMENTWISE:
         dt = x.dtype
-        if (dt is _F32 or dt is _F64) and x.size and (out is None or x.flags.writeable):
-            xf = _contiguous_1d(x)
-            if xf is not None:
-                p = _resolve_params(spec, _FWD_PARAMS[spec.name], values, spec.name)
-                res = np.empty_like(x) if out is None else x
-                be, th = _backends.choose(spec, "forward", dt, x.size, True)
-                be.forward(spec.name, xf, xf if out is not None else _contiguous_1d(res), p, th)
-                return res
+        if dt is _F32 or dt is _F64:
+            n = x.size
+            fl = x.flags
+            if n and (fl.c_contiguous or fl.f_contiguous) and (out is None or fl.writeable):
+                prm = _FWD_PARAMS[spec.name]
+                p = _resolve_params(spec, prm, values, spec.name) if prm else {}
+                xf = x if x.ndim == 1 else x.ravel("K")
+                be, th = _backends.choose(spec, "forward", dt, n, True)
+                if out is None:
+                    res = np.empty_like(x)
+                    be.forward(spec.name, xf, res if res.ndim == 1 else res.ravel("K"), p, th)
+                    return res
+                be.forward(spec.name, xf, xf, p, th)
+                return x
     if not _all_numpy(x, out) and _interop.foreign(x, out):
         return _interop.forward(spec, x, out, values)
     fname = f"fastact.{spec.name}"
@@ -500,6 +507,40 @@ def _signature_parts(params, backward: bool):
     return pos, kw
 
 
+def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
+    """The allocating call on a contiguous float32/float64 array, inlined into the public function.
+
+    A one-element call is all overhead, so this path does no more than the
+    checks that select it, the parameter checks, one ``_pick`` and the kernel
+    call; everything else (in-place, ``out=``, other dtypes and layouts,
+    foreign arrays) goes on to ``_forward``.
+    """
+    k32, k64 = (spec.name, "forward", "f", True), (spec.name, "forward", "d", True)
+    ns.update(_ndarray=np.ndarray, _F32=_F32, _F64=_F64, _empty_like=np.empty_like, _pick=_backends.pick,
+              _B=_backends, _ctx=_backends._context.get, _k32=k32, _k64=k64,
+              _m32=_backends.memo(k32), _m64=_backends.memo(k64),
+              _check=_resolve_params, _prm=tuple(params), _name=spec.name)
+    p = f"_check(_spec, _prm, {values}, _name)" if params else "{}"
+    return (
+        "    if type(x) is _ndarray and out is None:\n"
+        "        dt = x.dtype\n"
+        "        if dt is _F32 or dt is _F64:\n"
+        "            n = x.size\n"
+        "            fl = x.flags\n"
+        "            if n and (fl.c_contiguous or fl.f_contiguous):\n"
+        f"                p = {p}\n"
+        # auto's memo read inline (what _backends.pick does first), else the full pick
+        "                hit = (_m32 if dt is _F32 else _m64)[n.bit_length()] if _B._plain and _ctx() is None else None\n"
+        "                be, th = hit or _pick(_k32 if dt is _F32 else _k64, n)\n"
+        "                res = _empty_like(x)\n"
+        "                if x.ndim == 1:\n"
+        "                    be.forward(_name, x, res, p, th)\n"
+        "                else:\n"
+        "                    be.forward(_name, x.ravel('K'), res.ravel('K'), p, th)\n"
+        "                return res\n"
+    )
+
+
 def _make(spec: Spec, backward: bool) -> Callable:
     params = spec.backward_params() if backward else spec.forward_params()
     pos, kw = _signature_parts(params, backward)
@@ -533,6 +574,8 @@ def _make(spec: Spec, backward: bool) -> Callable:
     fn_name = spec.name + ("_backward" if backward else "")
     if backward:
         body = f"    return _run(_spec, grad_output, x, y, out, {values})\n"
+    elif spec.kind == ELEMENTWISE:
+        body = _fast_forward_body(spec, params, values, ns) + f"    return _run(_spec, x, out, {values})\n"
     else:
         body = f"    return _run(_spec, x, out, {values})\n"
     src = f"def {fn_name}({', '.join(args)}):\n{body}"

@@ -102,6 +102,9 @@ def _from_env() -> str:
 _global = _from_env()
 _global_source = "FASTACT_BACKEND" if _global != "auto" else "default"
 _env_unchecked = _global != "auto"  # availability is checked at first use, not at import
+# True when the global setting is plain auto (not forced, no FASTACT_BACKEND check pending):
+# the public functions then read the memo directly unless a use_backend() context is active.
+_plain = _global == "auto"
 _context: contextvars.ContextVar[str | None] = contextvars.ContextVar("fastact_backend", default=None)
 
 
@@ -117,7 +120,7 @@ def set_backend(name: str) -> str:
     Raises ValueError for an unknown name and RuntimeError when the backend
     cannot be loaded on this machine (the message says why).
     """
-    global _global, _env_unchecked, _global_source
+    global _global, _env_unchecked, _global_source, _plain
     key = _check_name(name)
     if key != "auto":
         load(key)
@@ -125,6 +128,7 @@ def set_backend(name: str) -> str:
     _global = key
     _global_source = "set_backend()"
     _env_unchecked = False
+    _plain = key == "auto"
     return previous
 
 
@@ -143,7 +147,7 @@ def use_backend(name: str) -> Iterator[str]:
 
 def _env_fallback() -> None:
     """FASTACT_BACKEND named a backend that does not load: warn once, use auto."""
-    global _global, _env_unchecked, _global_source
+    global _global, _env_unchecked, _global_source, _plain
     with _lock:
         if not _env_unchecked:
             return
@@ -154,37 +158,67 @@ def _env_fallback() -> None:
         warnings.warn(f"fastact: FASTACT_BACKEND={_global!r} unavailable ({exc}); using 'auto'.", RuntimeWarning, stacklevel=4)
         _global = "auto"
         _global_source = "default (FASTACT_BACKEND unavailable)"
+        _plain = True
 
 
 def choose(spec, direction: str, dtype, size: int, contiguous: bool = True):
     """(backend object, threads) for one call; threads 0 lets the backend decide."""
-    if _env_unchecked:
-        _env_fallback()
+    return pick((spec.name, direction, dtype.char, contiguous), size)
+
+
+def pick(key: tuple, size: int):
+    """:func:`choose` for a prepared key (function name, direction, dtype char, contiguous).
+
+    This is on every call's path, so under ``auto`` it is one context-variable
+    read, one dict lookup and one list index: the memo maps the key to a list
+    indexed by the size's bit length, whose entries hold the backend and the
+    thread count already resolved (cleared when the table or the thread
+    setting changes).
+    """
     ctx = _context.get()
     name = ctx if ctx is not None else _global
     if name != "auto":
+        if _env_unchecked:
+            _env_fallback()
+            return pick(key, size)
         return load(name), 0
-    key = (spec.name, direction, dtype.char, contiguous, _tuning.bucket(size))
-    hit = _memo.get(key)
+    memo = _memo.get(key)
+    hit = memo[size.bit_length()] if memo is not None else None
     if hit is None:
-        hit = _resolve(key)
-    if hit[1] < 0:  # parallel: as many threads as the thread settings give
-        return hit[0], _config.get_num_threads()
+        hit = _resolve(*key, size.bit_length())
     return hit
 
 
 # auto: the tuning table, loaded at the first auto call; each key resolved once.
 _table = None
-_memo: dict = {}
-_why: dict = {}
+_memo: dict = {}  # (name, direction, char, contiguous) -> [None | (backend, threads)] * 65, see memo()
+_UNRESOLVED = (None,) * 65  # bit lengths 0..64 (numpy sizes are below 2**63)
 
 
-def _resolve(key):
+def memo(key: tuple) -> list:
+    """The memo list of ``key``, indexed by the size's bit length; the same list for the process's life.
+
+    The public functions hold these lists and read them directly (see
+    ``_api._fast_forward_body``), so forgetting choices empties them in place.
+    """
+    lst = _memo.get(key)
+    if lst is None:
+        lst = _memo.setdefault(key, list(_UNRESOLVED))
+    return lst
+
+
+def _forget() -> None:
+    for lst in _memo.values():
+        lst[:] = _UNRESOLVED
+_why: dict = {}  # (name, direction, char, contiguous, bucket) -> the reason, for explain
+
+
+def _resolve(name: str, direction: str, char: str, contiguous: bool, bits: int):
     global _table
     with _lock:
         if _table is None:
             _table = _tuning.load_table()
-    name, direction, char, contiguous, bucket = key
+    bucket = _tuning.BUCKET_OF_BITS[min(bits, 64)]
     dtype = "float32" if char == "f" else "float64"
     entry = _table.lookup(name, direction, dtype, contiguous, bucket)
     if entry is not None:
@@ -194,19 +228,21 @@ def _resolve(key):
     else:
         wanted, threads = _AUTO_ORDER[0], 0
         why = f"{_table.state}: no entry for {name} {direction} {dtype}; {wanted} with its own thread choice"
+    if threads == _tuning.PARALLEL:  # as many threads as the thread settings give (the memo is
+        threads = _config.get_num_threads()  # cleared when they change)
     order = (wanted,) + tuple(b for b in _AUTO_ORDER if b != wanted)
     for bname in order:
         try:
             be = load(bname)
         except RuntimeError:
             why += f"; {bname} unavailable ({_failed[bname]})"
-            threads = 0
             continue
         hit = (be, threads if bname == wanted else 0)
         if bname != wanted:
             why += f"; fell back to {bname}"
-        _memo[key] = hit
-        _why[key] = why
+        _why[name, direction, char, contiguous, bucket] = why
+        if bits <= 64:
+            memo((name, direction, char, contiguous))[bits] = hit
         return hit
     raise RuntimeError("no fastact backend is available")  # numpy always loads; kept for clarity
 
@@ -216,8 +252,11 @@ def reload_table() -> None:
     global _table
     with _lock:
         _table = None
-        _memo.clear()
+        _forget()
         _why.clear()
+
+
+_config.on_change(_forget)  # the thread setting changed: resolve every choice again
 
 
 def explain_choice(spec, direction: str, dtype, size: int, contiguous: bool) -> dict:
@@ -233,7 +272,7 @@ def explain_choice(spec, direction: str, dtype, size: int, contiguous: bool) -> 
         threads = 0
     else:
         be, threads = choose(spec, direction, dtype, size, contiguous)
-        why = _why[(spec.name, direction, dtype.char, contiguous, _tuning.bucket(size))]
+        why = _why[spec.name, direction, dtype.char, contiguous, _tuning.bucket(size)]
     if threads == 0:
         per = getattr(be, "threads_for", None)
         threads = per(size) if per is not None else 1

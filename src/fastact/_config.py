@@ -51,6 +51,17 @@ def _default_threads() -> tuple[int, str]:
 
 _explicit: int | None = None
 _default, _default_source = _default_threads()
+_listeners: list = []  # called after the setting changes (the dispatcher's memo)
+
+
+def on_change(callback) -> None:
+    """Call ``callback()`` whenever :func:`set_num_threads` changes the setting."""
+    _listeners.append(callback)
+
+
+def _changed() -> None:
+    for cb in _listeners:
+        cb()
 
 
 def get_num_threads() -> int:
@@ -73,6 +84,7 @@ def set_num_threads(n: int | None) -> int:
     previous = get_num_threads()
     if n is None:
         _explicit = None
+        _changed()
         return previous
     if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
         raise TypeError(f"set_num_threads: n must be an integer, got {type(n).__name__}")
@@ -80,4 +92,5 @@ def set_num_threads(n: int | None) -> int:
     if n < 1:
         raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
     _explicit = n
+    _changed()
     return previous

@@ -301,6 +301,16 @@ def _maxout_groups(x, pieces):
 # ---------------------------------------------------------------- the backend
 
 
+# Elementwise calls run in blocks of this many elements, so that the float64
+# temporaries stay small (and in cache) whatever the array's size.
+_BLOCK = 1 << 16
+
+
+def _block_params(p: dict, n: int, i: int) -> dict:
+    """The parameters for elements i..i+_BLOCK: per-element arrays (rrelu's slopes) are cut too."""
+    return {k: v[i:i + _BLOCK] if isinstance(v, np.ndarray) and v.size == n else v for k, v in p.items()}
+
+
 class ReferenceBackend:
     """NumPy formulas behind the backend contract."""
 
@@ -314,9 +324,20 @@ class ReferenceBackend:
 
     def forward(self, name, x, out, params, threads=0):
         with np.errstate(all="ignore"):
+            if name in _EW_FWD and x.size > _BLOCK:  # flat arrays (the backend contract)
+                for i in range(0, x.size, _BLOCK):
+                    out[i:i + _BLOCK] = self._forward(name, _f64(x[i:i + _BLOCK]), _block_params(params, x.size, i))
+                return
             out[...] = self._forward(name, _f64(x), params)
 
     def backward(self, name, g, x, y, out, params, threads=0):
+        if name in _EW_BWD and g.size > _BLOCK:
+            # elementwise in blocks: float64 temporaries of one block, not of the whole array
+            cut = lambda a, i: None if a is None else a[i:i + _BLOCK]  # noqa: E731
+            for i in range(0, g.size, _BLOCK):
+                self.backward(name, g[i:i + _BLOCK], cut(x, i), cut(y, i), out[i:i + _BLOCK],
+                              _block_params(params, g.size, i))
+            return None
         with np.errstate(all="ignore"):
             res = self._backward(name, _f64(g), None if x is None else _f64(x), None if y is None else _f64(y), params)
         if isinstance(res, tuple):

@@ -21,7 +21,6 @@ import os
 import platform
 import time
 import warnings
-from bisect import bisect_left as _bisect_left
 from functools import partial
 from pathlib import Path
 
@@ -29,18 +28,23 @@ from . import _config
 from ._progress import Progress
 
 FORMAT = 1
-# The size ladder: a call of n elements uses the entry of the first rung >= n.
+# The size ladder the tuner measures. A call of n elements uses the rung nearest
+# to n on a log scale, decided by n's bit length (all sizes in [2**(b-1), 2**b)
+# share the rung nearest to 2**(b - 0.5)): one list index, no search, on the
+# dispatcher's hot path.
 LADDER = (10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 ACCELERATED = ("cython", "numba")
 PARALLEL = -1  # a table's thread entry: 1 = serial, PARALLEL = all of get_num_threads()
 QUICK_FUNCTIONS = ("relu", "leaky_relu", "gelu", "sigmoid", "tanh", "silu", "softplus", "elu", "softmax", "log_softmax")
+_LAST = len(LADDER) - 1
+BUCKET_OF_BITS = tuple(
+    min(range(len(LADDER)), key=lambda i: abs(math.log2(LADDER[i]) - max(b - 0.5, 0.0))) for b in range(65)
+)
+
 
 def bucket(n: int) -> int:
-    """Index of the first rung >= n (the last rung for anything larger)."""
-    return min(_bisect_left(LADDER, n), _LAST)
-
-
-_LAST = len(LADDER) - 1
+    """Index of the ladder rung nearest to n (by n's bit length)."""
+    return BUCKET_OF_BITS[n.bit_length()] if n < 1 << 64 else _LAST
 
 
 # ---------------------------------------------------------------- the key
