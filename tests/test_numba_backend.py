@@ -84,7 +84,7 @@ def test_serial_and_parallel_kernels_agree(name, params, dtype):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("shape", [(1, 300_000, 1), (3, 100_000, 1), (40, 500, 30)])
+@pytest.mark.parametrize("shape", [(1, 300_000, 1), (3, 100_000, 1), (64, 1000, 1), (40, 500, 30)])
 def test_softmax_single_long_row_matches_serial(shape):
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     for name in ("softmax", "log_softmax", "softmin"):
@@ -97,6 +97,41 @@ def test_softmax_single_long_row_matches_serial(shape):
         BACKEND.backward(name, g, None, a, r1, {}, 1)
         BACKEND.backward(name, g, None, a, r2, {}, 2)
         np.testing.assert_allclose(r1, r2, rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name,shape,oshape,params", [
+    ("glu", (1, 400_000, 1), (1, 200_000, 1), {}),
+    ("glu", (3, 2000, 50), (3, 1000, 50), {}),
+    ("maxout", (1, 300_000, 1), (1, 100_000, 1), {"pieces": 3}),
+    ("maxout", (2, 600, 40), (2, 300, 40), {"pieces": 2}),
+])
+def test_row_kernels_serial_and_parallel_agree(name, shape, oshape, params):
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    x.flat[7] = np.nan
+    a, b = np.empty(oshape, np.float32), np.empty(oshape, np.float32)
+    BACKEND.forward(name, x, a, params, 1)
+    BACKEND.forward(name, x, b, params, 2)
+    np.testing.assert_array_equal(a, b)
+    g = np.random.default_rng(5).standard_normal(oshape).astype(np.float32)
+    r1, r2 = np.empty_like(x), np.empty_like(x)
+    BACKEND.backward(name, g, x, None, r1, params, 1)
+    BACKEND.backward(name, g, x, None, r2, params, 2)
+    np.testing.assert_array_equal(r1, r2)
+
+
+def test_softmax_max_pass_orders_nan_and_inf():
+    # the max runs on integer keys: a NaN anywhere in a row makes the row NaN,
+    # -inf entries give 0, a row of equal values is uniform.
+    x = np.zeros((4, 1000, 1), np.float32)
+    x[0, 10, 0] = np.nan
+    x[1, 20, 0] = -np.nan
+    x[2, ::2, 0] = -np.inf
+    out = np.empty_like(x)
+    BACKEND.forward("softmax", x, out, {})
+    assert np.isnan(out[0]).all() and np.isnan(out[1]).all()
+    np.testing.assert_array_equal(out[2, ::2, 0], 0)
+    np.testing.assert_allclose(out[2, 1::2, 0], 1 / 500, rtol=1e-6)
+    np.testing.assert_allclose(out[3], 1 / 1000, rtol=1e-6)
 
 
 def test_many_python_threads_at_once():

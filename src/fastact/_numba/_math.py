@@ -52,7 +52,7 @@ from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload, register_jitable
 
-__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32"]
+__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32", "order_key", "from_order_key"]
 
 
 # ---------------------------------------------------------------- bit casts
@@ -255,6 +255,8 @@ def _build(spec):
     SPLIT_MASK = I(spec["split_mask"])
     SQRT_HALF_BITS = I(spec["sqrt_half_bits"])
     MANT_MASK = I((1 << spec["mant"]) - 1)
+    SIGN_SHIFT = I(spec["mant"] + (8 if spec["mant"] == 23 else 11))
+    ABS_MASK = I(np.iinfo(I).max)
     ONE_BITS = I(np.array(1.0, dtype=T).view(I))
     ZERO, HALF, ONE, TWO = T(0), T(0.5), T(1), T(2)
     INF, NAN = T(np.inf), T(np.nan)
@@ -492,6 +494,15 @@ def _build(spec):
 
     softplus_hilo = _inline(softplus_hilo)
 
+    def order_key(x):
+        # An integer that orders like x (-0 just below +0; a positive NaN
+        # above +inf, a negative NaN below -inf). An integer max reduction
+        # vectorises without fast-math; a float one does not (NaN ordering).
+        i = _as_int(x)
+        return i ^ ((i >> SIGN_SHIFT) & ABS_MASK)
+
+    order_key = _inline(order_key)
+
     def two_prod(a, b):
         # a*b = hi + lo exactly (b split in two for a parameter rounded to T).
         hi = a * b
@@ -517,7 +528,8 @@ def _build(spec):
     return dict(exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
                 phi=phi, sigmoid=sigmoid, softplus=softplus, normpdf=normpdf, sigmoid2=sigmoid2, tanhshrink=tanhshrink,
                 gauss=gauss, exp_hilo=exp_hilo, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
-                two_prod=two_prod)
+                two_prod=two_prod, order_key=order_key,
+                from_order_key=_inline(lambda k, like: as_float(k ^ ((k >> SIGN_SHIFT) & ABS_MASK))))
 
 
 _IMPL = {types.float32: _build(_SPECS["f32"]), types.float64: _build(_SPECS["f64"])}
@@ -572,3 +584,15 @@ exp_hilo = _stub2("exp_hilo", "exp(hi + lo) for an argument carried as two float
 sigmoid_hilo = _stub2("sigmoid_hilo", "(s(z), 1 - s(z)) for z = hi + lo.")
 softplus_hilo = _stub2("softplus_hilo", "log(1 + e**z) for z = hi + lo.")
 two_prod = _stub2("two_prod", "(hi, lo) with hi + lo = a*b exactly (FMA).")
+order_key = _stub("order_key", "Integer with the order of x (same width); see from_order_key.")
+
+
+def from_order_key(k, like):
+    """The float of ``like``'s type whose ``order_key`` is k (numba may widen k)."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+@overload(from_order_key, jit_options=JIT_OPTS, inline="always")
+def _ol_from_order_key(k, like):
+    impls = _IMPL.get(like)
+    return None if impls is None or not isinstance(k, types.Integer) else impls["from_order_key"]

@@ -285,7 +285,11 @@ def bwd_gelu_tanh(g, x, p0, p1, p2, p3):
     # 0.5*(1+t) = s and 0.5*x*(1-t^2) = 2*x*s*(1-s).
     s, oms = _gelu_tanh_s(x)
     k = cst(x, GELU_K0) * (cst(x, 1.0) + cst(x, 3.0 * GELU_C) * (x * x))
-    d = s + cst(x, 2.0) * x * (s * oms) * k
+    # At |x| ~ 1e19 k (from x*x) overflows while s*(1-s) is 0: the term's
+    # limit is 0, not inf*0 = NaN (a NaN x still propagates through s).
+    t = cst(x, 2.0) * x * (s * oms) * k
+    t = cst(x, 0.0) if (s * oms == 0) & (s == s) else t
+    d = s + t
     d = d if s != 0 else s
     return g * d
 

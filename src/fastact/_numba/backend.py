@@ -1,8 +1,10 @@
 """The Numba backend object (see ``docs/backend-contract.md``).
 
-Per call, Python does: one dict lookup for the handler, casting the parameters
-to the array dtype, and a size test choosing the serial or the ``prange``
-kernel. Everything that can be decided once is decided at import.
+Per call, Python does: one dict lookup for the handler, the parameters in the
+array dtype (derived ones memoised), and a size test choosing the serial or
+the ``prange`` kernel; a serial call goes straight to the compiled entry point
+(``_entry``), skipping the dispatcher's argument typing. Everything that can be
+decided once is decided at import or on the first call per dtype.
 
 Thread and fork safety
 ----------------------
@@ -34,17 +36,19 @@ from . import _kernels as K
 from . import _scalar as S
 
 # Serial below these sizes. Measured with bench/numba_vs_torch.py --threshold
-# (float32, 2 threads, idle moments of a shared 2-core box): the parallel
-# kernel overtook the serial one at 2**16 for relu (serial 5.8 us vs parallel
-# 5.6 us; 2**15: 4.1 vs 5.6) and at 2**13 for sigmoid (4.9 vs 4.9; 2**14:
-# 9.4 vs 7.3). Functions without a transcendental behave like relu, the rest
-# like sigmoid or costlier. Launching a parallel region costs ~3 us here.
+# (float32, 2 threads, shared 2-core znver4 box, 2026-11-23, after the
+# entry-point fast path): relu serial/parallel 2**15: 3.5/4.8 us, 2**16:
+# 5.8/5.3 us, 2**17: 13.1/9.0 us -- the cut-over sits at ~2**16; sigmoid
+# 2**13: 4.8/4.9 us (a tie), 2**14: 9.2/7.2 us. Functions without a
+# transcendental behave like relu, the rest like sigmoid or costlier.
+# Launching a parallel region costs ~2.5-3 us here (parallel time at 2**10).
 SERIAL_MAX = 1 << 13
 SERIAL_MAX_CHEAP = 1 << 16
 CHEAP = {"relu", "relu6", "leaky_relu", "hardtanh", "threshold", "hardshrink", "softshrink",
          "hardsigmoid", "hardswish", "rrelu"}
 # Row kernels (softmax family, glu, maxout, prelu): total elements below
-# which the serial kernel runs; not measured separately yet.
+# which the serial kernel runs; not measured separately yet (the row work per
+# element is sigmoid-like or costlier, so 2**14 is on the safe side).
 SERIAL_MAX_ROWS = 1 << 14
 
 
@@ -138,11 +142,23 @@ _ZEROS = {np.float32: (np.float32(0),) * 4, np.float64: (0.0,) * 4}
 
 
 def _pgetter(spec):
-    """params dict -> (p0, p1, p2, p3) in the array's scalar type; lean, it runs per call."""
+    """params dict -> (p0, p1, p2, p3) in the array's scalar type; lean, it runs per call.
+
+    Derived parameters (split constants) are memoised on the parameter values:
+    computing them took ~1 us per call (softplus), a lookup ~0.1 us.
+    """
     if callable(spec):
+        memo = {}
+
         def get(params, T):
-            v = spec(params, T)
-            return v + _ZEROS[T][len(v):]
+            key = (T, *params.values())
+            v = memo.get(key)
+            if v is None:
+                v = spec(params, T)
+                v = v + _ZEROS[T][len(v):]
+                if len(memo) < 1024:
+                    memo[key] = v
+            return v
         return get
     names = tuple(spec)
     if not names:
@@ -154,28 +170,65 @@ def _pgetter(spec):
     return lambda params, T: (T(params[a]), T(params[b])) + _ZEROS[T][2:]
 
 
+def _entry(disp, args):
+    """The compiled entry point ``disp`` chose for ``args``, or ``disp`` itself.
+
+    A numba dispatcher spends ~0.25 us per call typing its six arguments and
+    picking the overload -- a quarter of a 1e3-element forward. The backend
+    contract fixes everything but the dtype (1-D, C-contiguous, aligned), so
+    the serial entry point is looked up once per dtype and called directly.
+    A readonly x only changes the typing, not the data model, so the entry
+    point compiled for either serves both. If numba's internals change, this
+    quietly falls back to the dispatcher.
+    """
+    try:
+        sig = tuple(numba.typeof(v) for v in args)
+        cres = disp.overloads.get(sig)
+        if cres is not None and callable(cres.entry_point):
+            return cres.entry_point
+    except Exception:  # pragma: no cover - numba internals moved
+        pass
+    return disp
+
+
 def _ew_handler(kser, kpar, pget, limit):
+    fast = {}  # scalar type -> serial entry point
+
     def h(a, out, params, threads):
-        p0, p1, p2, p3 = pget(params, a.dtype.type)
-        if a.shape[0] > limit or threads > 1:
+        T = a.dtype.type
+        p = pget(params, T)
+        if threads > 1 or a.shape[0] > limit:
             n = _threads(a.shape[0], limit, threads)
             if n:
-                _run(kpar, kser, (a, out, p0, p1, p2, p3), n)
+                _run(kpar, kser, (a, out) + p, n)
                 return
-        kser(a, out, p0, p1, p2, p3)
+        f = fast.get(T)
+        if f is not None:
+            f(a, out, *p)
+        else:
+            kser(a, out, *p)
+            fast[T] = _entry(kser, (a, out) + p)
 
     return h
 
 
 def _ew2_handler(kser, kpar, pget, limit):
+    fast = {}
+
     def h(a, b, out, params, threads):
-        p0, p1, p2, p3 = pget(params, a.dtype.type)
-        if a.shape[0] > limit or threads > 1:
+        T = a.dtype.type
+        p = pget(params, T)
+        if threads > 1 or a.shape[0] > limit:
             n = _threads(a.shape[0], limit, threads)
             if n:
-                _run(kpar, kser, (a, b, out, p0, p1, p2, p3), n)
+                _run(kpar, kser, (a, b, out) + p, n)
                 return
-        kser(a, b, out, p0, p1, p2, p3)
+        f = fast.get(T)
+        if f is not None:
+            f(a, b, out, *p)
+        else:
+            kser(a, b, out, *p)
+            fast[T] = _entry(kser, (a, b, out) + p)
 
     return h
 
@@ -219,9 +272,7 @@ class NumbaBackend:
         elif name == "sparsemax":
             _call(K._sparsemax_fwd, K._sparsemax_fwd_serial, (x, out), x.size, threads)
         elif name == "glu":
-            o, m2, inner = x.shape
-            L = (m2 // 2) * inner
-            _call(K._glu_fwd, K._glu_fwd_serial, (x.reshape(o, 2, L), out.reshape(o, L)), out.size, threads)
+            _call(K._glu_fwd, K._glu_fwd_serial, (x, out), out.size, threads)
         elif name == "maxout":
             k = int(params["pieces"])
             o, mk, inner = x.shape
@@ -260,10 +311,7 @@ class NumbaBackend:
                 _call(K._sparsemax_fwd, K._sparsemax_fwd_serial, (x, y), x.size, threads)
             _call(K._sparsemax_bwd, K._sparsemax_bwd_serial, (g, y, out), y.size, threads)
         elif name == "glu":
-            o, m2, inner = x.shape
-            L = (m2 // 2) * inner
-            _call(K._glu_bwd, K._glu_bwd_serial, (g.reshape(o, L), x.reshape(o, 2, L), out.reshape(o, 2, L)),
-                  g.size, threads)
+            _call(K._glu_bwd, K._glu_bwd_serial, (g, x, out), g.size, threads)
         elif name == "maxout":
             k = int(params["pieces"])
             o, mk, inner = x.shape
@@ -347,29 +395,39 @@ def _softmax_forward(x, out, sign, mode, threads):
     outer, n, inner = x.shape
     nt = _threads(x.size, SERIAL_MAX_ROWS, threads)
     if inner == 1:
-        x2, o2 = x.reshape(outer, n), out.reshape(outer, n)
-        if nt:
+        if not nt:
+            K._softmax_rows_serial(x, out, sign, mode)
+        elif outer >= nt:
+            _run(K._softmax_rows, K._softmax_rows_serial, (x, out, sign, mode), nt)
+        else:
             nchunk = _nchunk(outer, n, nt)
-            _run(lambda *a: K._softmax_rows(*a[:-1], nchunk, a[-1]), K._softmax_rows_serial, (x2, o2, sign, mode), nt)
-        else:
-            K._softmax_rows_serial(x2, o2, sign, mode)
+            _run(K._softmax_rows_split, _serial_split, (x, out, sign, mode, nchunk), nt)
+    elif nt:
+        _run(K._softmax_cols, K._softmax_cols_serial, (x, out, sign, mode), nt)
     else:
-        if nt:
-            _run(K._softmax_cols, K._softmax_cols_serial, (x, out, sign, mode), nt)
-        else:
-            K._softmax_cols_serial(x, out, sign, mode)
+        K._softmax_cols_serial(x, out, sign, mode)
 
 
 def _softmax_backward(g, y, out, sign, mode, threads):
     outer, n, inner = y.shape
     nt = _threads(y.size, SERIAL_MAX_ROWS, threads)
-    if nt and inner == 1 and outer < nt:
-        nchunk = _nchunk(outer, n, nt)
-        _run(lambda *a: K._softmax_bwd_rows(*a[:-1], nchunk, a[-1]), K._softmax_bwd_serial, (g, y, out, sign, mode), nt)
-    elif nt:
-        _run(K._softmax_bwd, K._softmax_bwd_serial, (g, y, out, sign, mode), nt)
-    else:
+    if not nt:
         K._softmax_bwd_serial(g, y, out, sign, mode)
+    elif inner != 1:
+        _run(K._softmax_bwd, K._softmax_bwd_serial, (g, y, out, sign, mode), nt)
+    elif outer >= nt:
+        _run(K._softmax_bwd_rows, K._softmax_bwd_serial, (g, y, out, sign, mode), nt)
+    else:
+        nchunk = _nchunk(outer, n, nt)
+        _run(K._softmax_bwd_rows_split, _serial_split_bwd, (g, y, out, sign, mode, nchunk), nt)
+
+
+def _serial_split(x, out, sign, mode, nchunk):
+    K._softmax_rows_serial(x, out, sign, mode)
+
+
+def _serial_split_bwd(g, y, out, sign, mode, nchunk):
+    K._softmax_bwd_serial(g, y, out, sign, mode)
 
 
 BACKEND = NumbaBackend()
