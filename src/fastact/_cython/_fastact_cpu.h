@@ -35,6 +35,12 @@ FA_SIMD extern double erfc(double);
 #define FASTACT_HAVE_MVEC 0
 #endif
 
+/* Bit casts for the float32 math helpers of _scalar.pxi (exponent
+ * extraction and 2^n construction).  A union is the cast gcc vectorises. */
+#include <stdint.h>
+static inline int32_t fastact_f2i(float f) { union { float f; int32_t i; } u; u.f = f; return u.i; }
+static inline float fastact_i2f(int32_t i) { union { float f; int32_t i; } u; u.i = i; return u.f; }
+
 #ifndef FASTACT_ISA
 #define FASTACT_ISA "generic"
 #endif

@@ -50,6 +50,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     double copysign(double, double)
     double INFINITY
     double NAN
+    int fastact_f2i(float)
+    float fastact_i2f(int)
 
 ctypedef fused floating:
     float
@@ -57,9 +59,77 @@ ctypedef fused floating:
 
 # ---------------------------------------------------------------- math helpers
 
+# float32 exp and log1p are written out here rather than called from
+# libmvec: inlined into the loop they vectorise to straight-line FMA code with
+# no call, no spill and no special-case slow path.  Measured on the
+# development machine (AVX-512, one thread, 1e5 float32 in L2): libmvec expf
+# 40 us, log1pf 560 us (its AVX-512 variant falls back to scalar calls);
+# these: see the note at each.  Errors against float64 on the grids of
+# tests/test_cython_backend.py::test_vectorised_math_accuracy: see each note.
+
+cdef inline float _expf(float x) noexcept nogil:
+    # exp(x) = 2^k * exp(r), k = round(x/ln2), r = x - k*ln2 in [-ln2/2, ln2/2]
+    # (ln2 in two parts: k*_LN2_HI is exact for |k| < 256), exp(r) by its
+    # Taylor polynomial to r^7 (truncation 5e-9 relative), 2^k applied as two
+    # exact factors 2^(k//2) * 2^(k - k//2) so that a subnormal result is
+    # rounded once and an overflowing one becomes inf.  The clamp to
+    # [-110, 90] keeps k in range (exp saturates to 0 / inf beyond); NaN
+    # passes through the selects and the polynomial.  Max error 1.0e-7
+    # relative (<= 1 ULP), 0.12 us per 1e3 elements per thread (AVX-512).
+    cdef float xc = <float>90 if x > <float>90 else x
+    xc = <float>-110 if xc < <float>-110 else xc
+    # round to nearest by the 1.5*2^23 shifter (no rint call, vectorises on SSE2 too)
+    cdef float kf = (xc * <float>1.4426950408889634 + <float>12582912.0) - <float>12582912.0
+    cdef float r = (xc - kf * <float>0.693145751953125) - kf * <float>1.4286068203094172e-06
+    cdef float p = <float>1 + r * (<float>1 + r * (<float>0.5 + r * (<float>0.16666666666666666
+        + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
+        + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984))))))
+    cdef int k = <int>(kf if kf == kf else <float>0)
+    cdef int k1 = k >> 1
+    return (p * fastact_i2f((k1 + 127) << 23)) * fastact_i2f((k - k1 + 127) << 23)
+
+
+cdef inline float _log1pf_r(float x, float* ru) noexcept nogil:
+    # log1p(x), and 1/(1 + x) in ru (softplus reuses it for sigmoid).
+    # u = 1 + x rounded, c = its rounding error relative to u (log(u + e) =
+    # log(u) + e/u); u = 2^k * m with m in [sqrt(1/2), sqrt(2)) from the bits;
+    # log(m) = log(1 + f) = 2 atanh(s), s = f/(2 + f), written as
+    # f - s*(f - 2*(s^2/3 + s^4/5 + ...)) so that the rounding of s enters
+    # only the small correction (|s| <= 0.172; truncation after s^10:
+    # 2e-11 relative).  One division serves s and 1/u:
+    # q = 1/((2 + f)*m), s = f*m*q, 1/u = 2^-k*(2 + f)*q -- divisions are
+    # what this loop is bound by (vdivps is 5-10x an FMA).  Exact for
+    # |x| < 2^-25 (u = 1, c = x).  Max error 1.2e-7 relative (<= 1 ULP) on
+    # the test grid.
+    cdef float u = <float>1 + x
+    cdef int ix = fastact_f2i(u) - 0x3f3504f3
+    cdef int k = ix >> 23
+    cdef float m = fastact_i2f((ix & 0x7fffff) + 0x3f3504f3)
+    cdef float f = m - <float>1
+    cdef float d2 = <float>2 + f
+    cdef float q = <float>1 / (d2 * m)
+    cdef float s = f * (m * q)
+    cdef float rinv = (d2 * q) * fastact_i2f((127 - k) << 23)
+    cdef float c = (x - (u - <float>1)) * rinv
+    cdef float z = s * s
+    cdef float t = z * (<float>0.6666666666666666 + z * (<float>0.4 + z * (<float>0.2857142857142857
+        + z * (<float>0.2222222222222222 + z * <float>0.18181818181818182))))
+    cdef float kf = <float>k
+    cdef float r = kf * <float>0.693145751953125 + ((f - s * (f - t)) + (kf * <float>1.4286068203094172e-06 + c))
+    ru[0] = rinv
+    r = r if x < <float>INFINITY else x             # +inf (c would be inf - inf)
+    r = r if u != 0 else -<float>INFINITY           # x = -1
+    return r if x >= <float>-1 else <float>NAN      # x < -1 (a NaN x stays NaN)
+
+
+cdef inline float _log1pf(float x) noexcept nogil:
+    cdef float ru
+    return _log1pf_r(x, &ru)
+
+
 cdef inline floating exp_(floating x) noexcept nogil:
     if floating is float:
-        return expf(x)
+        return _expf(x)
     else:
         return exp(x)
 
@@ -71,7 +141,7 @@ cdef inline floating expm1_(floating x) noexcept nogil:
 
 cdef inline floating log1p_(floating x) noexcept nogil:
     if floating is float:
-        return log1pf(x)
+        return _log1pf(x)
     else:
         return log1p(x)
 
@@ -302,22 +372,58 @@ cdef inline floating celu_bwd_y(floating g, floating y, double a, double b) noex
 # (split_); the backwards need no correction, the registry's absolute bound
 # (_CANCELLING_BWD, 2 ULP of 1.0) covers the tails where it would matter.
 
+cdef inline double _gelu_phi_f(float x, double* E) noexcept nogil:
+    # Phi(x) (the normal cdf) in double for a float32 x, and E = exp(-x^2/2),
+    # for gelu's float32 forward.  libmvec erfcf made that forward 6 ULP
+    # (fastact accuracy --quick); this is 1.8-2.4 ULP at about the same speed.
+    # With a = |x|/sqrt2:
+    #   erfc(a) = exp(-a^2) * erfcx(a),  erfcx(a) = h(w)/(a + 2), w = (a-2)/(a+2)
+    # h: a degree-10 polynomial in w, fitted by relative least squares to
+    # erfcx(a)*(a+2) on a in [0, 10.5] (max relative error 3.6e-9; beyond
+    # 10.5 exp(-a^2) is 0 in float32).  Where double is needed was found by
+    # emulating the float32 steps in NumPy (max 2.4 ULP for gelu on 2e6
+    # points of [-13.5, 6]; all-float32 gave 10.6 ULP):
+    #  * exp in float32 (_expf), its argument a^2 in double split hi + lo:
+    #    exp(-(hi + lo)) = exp(-hi)*(1 - lo);
+    #  * 1/(a + 2): float32 division + one Newton step in double (a double
+    #    division costs 2 of these);
+    #  * h: float32 Horner for (h(w) - h0)/w, the last step in double.
+    # The double steps cost: on this CPU each is 2 zmm ops, and the loop ends
+    # up as slow as libmvec erfcf (2.2 ns per element and thread, 1e5) --
+    # 3x torch's erf-based gelu, which is not accurate in the tail.
+    # Phi = erfc(a)/2 for x <= 0, 1 - erfc(a)/2 above.  a clamped at 20
+    # (erfc and exp are 0 there: keeps inf finite; NaN passes the select).
+    cdef double xd = x
+    cdef double ad = fabs(xd) * 0.70710678118654752440
+    ad = 20.0 if ad > 20.0 else ad
+    cdef double a2 = ad * ad
+    cdef float hi = <float>a2
+    cdef float lo = <float>(a2 - <double>hi)
+    cdef double e = <double>_expf(-hi) * (1.0 - <double>lo)
+    cdef float af = <float>ad
+    cdef double q = <double>(<float>1 / (af + <float>2))
+    q = q * (2.0 - (ad + 2.0) * q)
+    cdef double w = (ad - 2.0) * q
+    cdef float wf = <float>w
+    cdef float p = <float>-0.6871606941820938 + wf * (<float>0.2794717513279136
+        + wf * (<float>-0.03644187138455584 + wf * (<float>-0.021505506677782046
+        + wf * (<float>0.006476633343959381 + wf * (<float>0.0030620020550058465
+        + wf * (<float>-0.0008345273907741169 + wf * (<float>-0.0005926987555168806
+        + wf * (<float>4.964303668144587e-05 + wf * <float>7.093383223562695e-05))))))))
+    cdef double h = 1.0215827089237293 + w * <double>p
+    cdef double hc = 0.5 * e * h * q         # erfc(a)/2
+    E[0] = e
+    return hc if xd <= 0 else 1.0 - hc
+
+
 cdef inline floating gelu_fwd(floating x, double a, double b) noexcept nogil:
     # x*Phi(x), Phi(x) = erfc(-x/sqrt2)/2: erfc keeps the relative accuracy of
-    # the tiny tail for x << 0 (1 + erf(x/sqrt2) would cancel).
-    # float32: erfc(z + dz) = erfc(z)*(1 - k(z)*dz), k = 2 exp(-z^2)/(sqrt(pi) erfc(z)),
-    # approximated by z + sqrt(z^2 + 4/pi) (exact at 0 and as z -> inf, within
-    # 5% between -- ample for a correction of a few ULP).
-    cdef floating dz, zc
-    cdef floating z = split_(<double>x * -0.70710678118654752440, &dz)
-    cdef floating c = erfc_(z)
+    # the tiny tail for x << 0 (1 + erf(x/sqrt2) would cancel).  float32: in
+    # double with one final rounding (_gelu_phi_f); float64: libm erfc.
+    cdef double E
     if floating is float:
-        # z < -4: erfc(z) = 2 - (below half an ULP), k ~ 0; the formula's
-        # 1/|z| decay would meet dz's growth ~|z| there.  z > 20: erfc = 0.
-        zc = z if z < 20 else <floating>20
-        zc = zc if zc > -4 else <floating>-4
-        c = c * (<floating>1 - (zc + sqrt_(zc * zc + <floating>1.2732395447351628)) * (dz if z > -4 else <floating>0))
-    cdef floating r = x * <floating>0.5 * c
+        return nan_to_zero_(<floating>(<double>x * _gelu_phi_f(x, &E)), x)
+    cdef floating r = x * <floating>0.5 * erfc_(x * <floating>-0.70710678118654752440)
     return nan_to_zero_(r, x)
 
 cdef inline floating gelu_bwd(floating g, floating x, double a, double b) noexcept nogil:
@@ -457,8 +563,17 @@ cdef inline floating tanh_bwd_y(floating g, floating y, double a, double b) noex
 
 # a = min_val, b = max_val (compared in double, see the top of the file)
 cdef inline floating hardtanh_fwd(floating x, double a, double b) noexcept nogil:
+    # float32 compares with af = float32(a) (nearest), which gives the same
+    # result as comparing in double: if af > a, no float32 lies in [a, af);
+    # if af < a, the one float32 where the tests disagree is x = af, and
+    # there both return af.  Same for b.  (Saves the widening to double.)
     cdef double xd = x
-    return <floating>a if xd < a else (<floating>b if xd > b else x)
+    cdef floating af = <floating>a
+    cdef floating bf = <floating>b
+    if floating is float:
+        return af if x < af else (bf if x > bf else x)
+    else:
+        return af if xd < a else (bf if xd > b else x)
 
 cdef inline floating hardtanh_bwd(floating g, floating x, double a, double b) noexcept nogil:
     cdef double xd = x
@@ -493,12 +608,15 @@ cdef inline floating softplus_fwd(floating x, double a, double b) noexcept nogil
     cdef floating z = split_(zd, &dz)
     cdef floating e = exp_(-fabs_(z))
     cdef floating m = z if z > 0 else <floating>0
-    cdef floating r = m + log1p_(e)
+    cdef floating r, ru
     if floating is float:
-        # sp'(z) = sigmoid(z)
-        r = r + ((<floating>1 if z >= 0 else e) / (<floating>1 + e)) * dz
-        return x if zd > b else <floating>(<double>r / a)
+        # sp'(z) = sigmoid(z) = (1 or e)/(1 + e); 1/(1 + e) comes with the log1p.
+        # 1/beta is a loop invariant: a multiply, not a division, per element.
+        r = m + _log1pf_r(e, &ru)
+        r = r + ((<floating>1 if z >= 0 else e) * ru) * dz
+        return x if zd > b else <floating>(<double>r * (1.0 / a))
     else:
+        r = m + log1p_(e)
         return x if zd > b else r / a
 
 cdef inline floating softplus_bwd(floating g, floating x, double a, double b) noexcept nogil:
@@ -543,7 +661,8 @@ cdef inline floating hardshrink_bwd(floating g, floating x, double a, double b) 
 cdef inline floating softshrink_fwd(floating x, double a, double b) noexcept nogil:
     # x -+ lambd in double: near the kink it cancels, and float32 cannot hold lambd
     cdef double xd = x
-    return <floating>(xd - a) if xd > a else (<floating>(xd + a) if xd < -a else <floating>0 * x)
+    cdef double r = xd - (a if xd > 0 else -a)
+    return <floating>r if fabs(xd) > a else <floating>0 * x
 
 cdef inline floating softshrink_bwd(floating g, floating x, double a, double b) noexcept nogil:
     cdef double xd = x
