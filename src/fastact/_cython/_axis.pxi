@@ -1,7 +1,7 @@
 # Along-axis functions: softmax, softmin, log_softmax, sparsemax.
 # Arrays are (outer, n, inner); the reduction runs over n with stride inner.
 #
-# * inner == 1: a unit of work is one contiguous row.  Reductions keep 16
+# * inner == 1: a unit of work is one contiguous row.  Reductions keep 64
 #   independent lanes (gcc turns them into vector adds without being allowed
 #   to reassociate) summed in double and restarted every 2048 elements, so a
 #   long float32 or float64 row keeps about (128 + n/2048) eps of error.
@@ -19,69 +19,76 @@ cdef enum:
     _IB = 256
     _BLK = 2048
     _LANES = 16
+    _VL = 64
 
 # ------------------------------------------------------------ row reductions
 
+# _VL = 64 independent lanes: the inner lane loop is not unrolled away (gcc
+# fully peels only up to 16 iterations) and is loop-vectorised as a plain
+# elementwise update of acc[]; 16 lanes went to SLP, which left _row_max
+# scalar in the AVX-512 build and gave _sum_block only two vector
+# accumulators (bound by the latency of vaddpd).
+
 cdef floating _row_max(const floating* x, Py_ssize_t n, floating sign) noexcept nogil:
     # max of sign*x ignoring NaN (a NaN still poisons the result through exp)
-    cdef floating acc[_LANES]
-    cdef floating v, m
-    cdef Py_ssize_t i = 0, k
-    for k in range(_LANES):
+    cdef floating acc[_VL]
+    cdef floating v
+    cdef Py_ssize_t i = 0, k, h
+    for k in range(_VL):
         acc[k] = -inf_(sign)
-    while i + _LANES <= n:
-        for k in range(_LANES):
+    while i + _VL <= n:
+        for k in range(_VL):
             v = sign * x[i + k]
             acc[k] = v if v > acc[k] else acc[k]
-        i += _LANES
-    m = acc[0]
-    for k in range(1, _LANES):
-        m = acc[k] if acc[k] > m else m
-    while i < n:
-        v = sign * x[i]
-        m = v if v > m else m
-        i += 1
-    return m
+        i += _VL
+    # the tail goes to lanes 0 .. n-i-1 (a vectorisable loop, not a scalar one)
+    for k in range(n - i):
+        v = sign * x[i + k]
+        acc[k] = v if v > acc[k] else acc[k]
+    h = _VL // 2
+    while h >= 1:
+        for k in range(h):
+            acc[k] = acc[k + h] if acc[k + h] > acc[k] else acc[k]
+        h = h // 2
+    return acc[0]
+
+
+cdef inline double _fold_lanes(double* acc) noexcept nogil:
+    # pairwise sum of the _VL lanes
+    cdef Py_ssize_t k, h = _VL // 2
+    while h >= 4:
+        for k in range(h):
+            acc[k] += acc[k + h]
+        h = h // 2
+    return (acc[0] + acc[2]) + (acc[1] + acc[3])
 
 
 cdef double _sum_block(const floating* v, Py_ssize_t n) noexcept nogil:
-    cdef double acc[_LANES]
-    cdef double s = 0.0
+    cdef double acc[_VL]
     cdef Py_ssize_t i = 0, k
-    for k in range(_LANES):
+    for k in range(_VL):
         acc[k] = 0.0
-    while i + _LANES <= n:
-        for k in range(_LANES):
+    while i + _VL <= n:
+        for k in range(_VL):
             acc[k] += <double>v[i + k]
-        i += _LANES
-    while i < n:
-        s += <double>v[i]
-        i += 1
-    for k in range(_LANES // 2):
-        acc[k] += acc[k + _LANES // 2]
-    for k in range(_LANES // 4):
-        acc[k] += acc[k + _LANES // 4]
-    return s + ((acc[0] + acc[2]) + (acc[1] + acc[3]))
+        i += _VL
+    for k in range(n - i):
+        acc[k] += <double>v[i + k]
+    return _fold_lanes(acc)
 
 
 cdef double _dot_block(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
-    cdef double acc[_LANES]
-    cdef double s = 0.0
+    cdef double acc[_VL]
     cdef Py_ssize_t i = 0, k
-    for k in range(_LANES):
+    for k in range(_VL):
         acc[k] = 0.0
-    while i + _LANES <= n:
-        for k in range(_LANES):
+    while i + _VL <= n:
+        for k in range(_VL):
             acc[k] += <double>a[i + k] * <double>b[i + k]
-        i += _LANES
-    while i < n:
-        s += <double>a[i] * <double>b[i]
-        i += 1
-    for k in range(_LANES // 2):
-        acc[k] += acc[k + _LANES // 2]
-    for k in range(_LANES // 4):
-        acc[k] += acc[k + _LANES // 4]
-    return s + ((acc[0] + acc[2]) + (acc[1] + acc[3]))
+        i += _VL
+    for k in range(n - i):
+        acc[k] += <double>a[i + k] * <double>b[i + k]
+    return _fold_lanes(acc)
 
 
 cdef double _sum(const floating* v, Py_ssize_t n) noexcept nogil:
@@ -121,10 +128,18 @@ cdef double _expsum_nostore(const floating* x, Py_ssize_t n, floating m, floatin
     return s
 
 
-cdef void _div_by(floating* out, Py_ssize_t n, floating s) noexcept nogil:
+cdef void _div_by(floating* out, Py_ssize_t n, double s) noexcept nogil:
+    # out / s.  float32: times the double reciprocal, rounded once (a product
+    # in double, no vector division; error 0.5 ULP + 2^-29 relative)
     cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = out[i] / s
+    cdef double r = 1.0 / s
+    cdef floating sf = <floating>s
+    if floating is float:
+        for i in range(n):
+            out[i] = <floating>(<double>out[i] * r)
+    else:
+        for i in range(n):
+            out[i] = out[i] / sf
 
 
 cdef void _log_out(const floating* x, floating* out, Py_ssize_t n, floating m, floating ls,
@@ -235,7 +250,7 @@ cdef void _row(const floating* g, const floating* x, floating* out, Py_ssize_t n
         else:
             _exp_shift(x, out, n, m, sign)
             s = _sum(out, n)
-            _div_by(out, n, <floating>s)
+            _div_by(out, n, s)
     else:
         if kind == K_LOGSOFTMAX:
             _logsmax_bwd_apply(g, x, out, n, <floating>_sum(g, n))
@@ -281,7 +296,7 @@ cdef void _row_par(const floating* g, const floating* x, floating* out, Py_ssize
             if kind == K_LOGSOFTMAX:
                 _log_out(x + st, out + st, en - st, m, <floating>log(s), sign)
             else:
-                _div_by(out + st, en - st, <floating>s)
+                _div_by(out + st, en - st, s)
     else:
         for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
             _note_team()

@@ -227,7 +227,8 @@ cdef inline floating swish_core_(floating x, floating z) noexcept nogil:
     cdef floating C
     cdef floating e = expnegabs_scaled_(z, &C)
     cdef floating p = <floating>1 / (<floating>1 + e * C)
-    return x * p if z >= 0 else (x * e * p) * C
+    # z >= 0: (x*1*p)*1 = x*p; z < 0: (x*e*p)*C -- one chain, selected operand
+    return ((x * (<floating>1 if z >= 0 else e)) * p) * C
 
 cdef inline floating swish_core_c_(floating x, floating z, floating dz) noexcept nogil:
     # swish_core_(x, z + dz) for the dz of split_: s(z + dz) = s(z)*(1 + (1 - s(z))*dz)
@@ -240,14 +241,16 @@ cdef inline floating swish_core_c_(floating x, floating z, floating dz) noexcept
     return r
 
 cdef inline floating swish_grad_core_(floating z) noexcept nogil:
-    # d/dz [z*sigmoid(z)] = s + z*s*(1-s), scaled like swish_core_
+    # d/dz [z*sigmoid(z)] = s + z*s*(1-s), scaled like swish_core_:
+    # z >= 0: s = p, 1-s = ec*p; z < 0: s = e*p*C, 1-s = p (C = 1 for z > -64).
+    # One chain on selected operands (same roundings as evaluating both sides).
     cdef floating C
     cdef floating e = expnegabs_scaled_(z, &C)
     cdef floating ec = e * C
     cdef floating p = <floating>1 / (<floating>1 + ec)
-    cdef floating pos = p * (<floating>1 + nan_to_zero_(z * (ec * p), z))
-    cdef floating neg = (e * p * (<floating>1 + nan_to_zero_(z * p, z))) * C
-    cdef floating r = pos if z >= 0 else neg
+    cdef floating sa = p if z >= 0 else e * p
+    cdef floating om = ec * p if z >= 0 else p
+    cdef floating r = (sa * (<floating>1 + nan_to_zero_(z * om, z))) * C
     # z = -inf: e*p*(1 + -inf*0...) -> the limit 0
     return r if ((r == r) | (z != z)) else <floating>0
 
@@ -483,7 +486,12 @@ cdef inline floating hardsigmoid_bwd(floating g, floating x, double a, double b)
     return g / <floating>6 if ((x > -3) & (x < 3)) else <floating>0
 
 cdef inline floating hardswish_fwd(floating x, double a, double b) noexcept nogil:
-    return <floating>0 if x <= -3 else (x if x >= 3 else x * (x + <floating>3) / <floating>6)
+    # float32: times float32(1/6) instead of / 6 (a multiply, not a vector
+    # division): adds at most ~1 ULP to the 1.5 of x*(x + 3)/6
+    if floating is float:
+        return <floating>0 if x <= -3 else (x if x >= 3 else (x * (x + <floating>3)) * <floating>0.16666666666666666)
+    else:
+        return <floating>0 if x <= -3 else (x if x >= 3 else x * (x + <floating>3) / <floating>6)
 
 cdef inline floating hardswish_bwd(floating g, floating x, double a, double b) noexcept nogil:
     # kinks as in the reference: 0 at x <= -3, g at x >= 3.  float32: (2x + 3)/6
@@ -496,7 +504,16 @@ cdef inline floating hardswish_bwd(floating g, floating x, double a, double b) n
     return <floating>0 if x <= -3 else (g * mid if x < 3 else g)
 
 cdef inline floating silu_fwd(floating x, double a, double b) noexcept nogil:
-    return nan_to_zero_(swish_core_(x, x), x)
+    # x below lo (-200 float32, -800 float64) is clamped to lo (NaN passes):
+    # the result rounds to -0 either way, and x*e stays finite*0, so x = -inf
+    # needs no NaN fix-up (x = +inf: inf*1*1 = inf)
+    cdef floating lo
+    if floating is float:
+        lo = <floating>-200
+    else:
+        lo = <floating>-800
+    cdef floating xc = lo if x < lo else x
+    return swish_core_(xc, xc)
 
 cdef inline floating silu_bwd(floating g, floating x, double a, double b) noexcept nogil:
     # s + x*s*(1-s), with s*(1-s) from dsig_ (no cancellation for x >> 0);
@@ -650,13 +667,43 @@ cdef inline floating softsign_bwd(floating g, floating x, double a, double b) no
     return g / (d * d)
 
 # a = lambd
+cdef inline bint le_bound_f_(float x, float af, bint dn) noexcept nogil:
+    # x <= a for float32 x, with af = float32(a) (nearest) and dn = (af <= a):
+    # if af > a no float32 lies in [a, af), so x <= a <=> x < af; else x <= af.
+    # (a = NaN: false, as in double; |a| beyond float32: af = +-inf, still right)
+    return (x < af) | ((x == af) & dn)
+
 cdef inline floating hardshrink_fwd(floating x, double a, double b) noexcept nogil:
     cdef double xd = x
-    return <floating>0 if ((xd >= -a) & (xd <= a)) else x
+    cdef float af = <float>a
+    cdef bint dn = <double>af <= a
+    if floating is float:
+        # -a <= x <= a  <=>  |x| <= a (both false for a < 0 or NaN), compared
+        # in float32 with the same results as in double (le_bound_f_)
+        return <floating>0 if le_bound_f_(fabsf(x), af, dn) else x
+    else:
+        return <floating>0 if ((xd >= -a) & (xd <= a)) else x
 
 cdef inline floating hardshrink_bwd(floating g, floating x, double a, double b) noexcept nogil:
     cdef double xd = x
-    return <floating>0 if ((xd >= -a) & (xd <= a)) else g
+    cdef float af = <float>a
+    cdef bint dn = <double>af <= a
+    if floating is float:
+        return <floating>0 if le_bound_f_(fabsf(x), af, dn) else g
+    else:
+        return <floating>0 if ((xd >= -a) & (xd <= a)) else g
+
+cdef inline bint softshrink_f32_ok_(double a) noexcept nogil:
+    # lambd exact in float32: then |x| > lambd and x -+ lambd in float32 give
+    # the double results (one rounding of x -+ lambd; double rounding through
+    # double is innocuous for float32 +-)
+    return <double><float>a == a
+
+cdef inline float softshrink_fwd_f32_(float x, double a, double b) noexcept nogil:
+    # softshrink_fwd for float32 x when softshrink_f32_ok_(a)
+    cdef float af = <float>a
+    cdef float r = x - (af if x > 0 else -af)
+    return r if fabsf(x) > af else <float>0 * x
 
 cdef inline floating softshrink_fwd(floating x, double a, double b) noexcept nogil:
     # x -+ lambd in double: near the kink it cancels, and float32 cannot hold lambd
@@ -665,8 +712,7 @@ cdef inline floating softshrink_fwd(floating x, double a, double b) noexcept nog
     return <floating>r if fabs(xd) > a else <floating>0 * x
 
 cdef inline floating softshrink_bwd(floating g, floating x, double a, double b) noexcept nogil:
-    cdef double xd = x
-    return <floating>0 if ((xd >= -a) & (xd <= a)) else g
+    return hardshrink_bwd(g, x, a, b)
 
 # a = threshold, b = value
 cdef inline floating threshold_fwd(floating x, double a, double b) noexcept nogil:
