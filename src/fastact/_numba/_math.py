@@ -52,7 +52,7 @@ from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload, register_jitable
 
-__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32", "order_key", "from_order_key"]
+__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "exp_parts", "exp_up", "tail_scale", "mul_sigmoid_hilo", "mul_phi", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32", "order_key", "from_order_key"]
 
 
 # ---------------------------------------------------------------- bit casts
@@ -264,6 +264,9 @@ def _build(spec):
     ERFC_MAX = T(spec["erfc_max"])
     GAUSS_MAX = T(spec["erfc_max"] * 1.5)
     INV_SQRT2 = T(0.7071067811865476)
+    HALF_INV_SQRT2 = T(0.3535533905932738)
+    TAIL_S = I(26 if spec["mant"] == 23 else 64)
+    TAIL_INV = T(2.0 ** -(26 if spec["mant"] == 23 else 64))
     INV_SQRT_2PI = T(0.3989422804014327)
 
     # Straight-line Horner code, generated per coefficient tuple: a loop over
@@ -308,22 +311,66 @@ def _build(spec):
 
     expm1_r = _inline(expm1_r)
 
-    def exp_hilo(hi, lo):
-        # exp(hi + lo) with |lo| << |hi|: lo joins after the exact reduction of
-        # hi, so a hi that is exact (e.g. -a*a split) loses nothing.
-        # Outside the range lo cannot matter, and once hi is clamped it would
-        # no longer be small next to it.
+    def exp_parts(hi, lo):
+        # exp(hi + lo) = p * s1 * s2 with p in [sqrt(.5), sqrt(2)] and s1, s2
+        # normal powers of two (two factors: 2**k alone is not representable
+        # where the result overflows or is subnormal). |lo| << |hi|: lo joins
+        # after the exact reduction of hi, so a hi that is exact (e.g. -a*a
+        # split) loses nothing. Outside the range lo cannot matter, and once
+        # hi is clamped it would no longer be small next to it.
         lo = lo if (hi >= EXP_LO) & (hi <= EXP_HI) else ZERO
         hi = EXP_LO if hi < EXP_LO else hi
         hi = EXP_HI if hi > EXP_HI else hi
         k, r = reduce(hi)
         p = ONE + expm1_r(r + lo)
-        # Two factors keep 2**k1 and 2**k2 normal for results that overflow or
-        # are subnormal.
         k1 = k >> 1
-        return p * pow2(k1) * pow2(k - k1)
+        return p, pow2(k1), pow2(k - k1)
+
+    exp_parts = _inline(exp_parts)
+
+    def exp_hilo(hi, lo):
+        p, s1, s2 = exp_parts(hi, lo)
+        return p * s1 * s2
 
     exp_hilo = _inline(exp_hilo)
+
+    def exp_up(hi, lo):
+        # exp(hi + lo) * 2**TAIL_S for hi <= ~60 (float32), clamped at EXP_LO:
+        # normal (no lost digits) wherever exp itself is normal or subnormal.
+        lo = lo if hi >= EXP_LO else ZERO
+        hi = EXP_LO if hi < EXP_LO else hi
+        k, r = reduce(hi)
+        return (ONE + expm1_r(r + lo)) * pow2(k + TAIL_S)
+
+    exp_up = _inline(exp_up)
+
+    def tail_scale(x):
+        return TAIL_INV
+
+    tail_scale = _inline(tail_scale)
+
+    def mul_sigmoid_hilo(m, hi, lo):
+        # m * s(z), z = hi + lo, with the mul0 convention (0 where m or s(z)
+        # is 0). For z < 0, s(z) = p*2^k/(1 + e): m*p/(1 + e) is formed first
+        # and the power of two applied last, so a product that is normal does
+        # not pass through a subnormal s(z) (which keeps only a few digits:
+        # silu at x = -91 lost 46 ULP that way).
+        # exp(-|z|) = E * 2**-S with E = p*2**(k+S) normal down to EXP_LO
+        # (|m| * 2**S would overflow only for |m| > ~2**(maxexp - S - 1)).
+        a = abs(hi)
+        alo = lo if hi >= ZERO else -lo
+        big_e = exp_up(-a, -alo)
+        e = big_e * TAIL_INV
+        pos = hi >= ZERO
+        me = m * big_e
+        num = m if pos else me  # plain-value arms: a select, not a branch
+        v = num / (ONE + e)
+        vs = v * TAIL_INV
+        r = v if pos else vs
+        # below EXP_LO, exp_parts clamped: s(z)*|m| is 0 for any finite m
+        return ZERO if (hi < EXP_LO) | (m == ZERO) else r
+
+    mul_sigmoid_hilo = _inline(mul_sigmoid_hilo)
 
     @_inline
     def exp(x):
@@ -440,14 +487,52 @@ def _build(spec):
         return r if x == x else x
 
     @_inline
-    @_inline
     def tanhshrink(x):
-        # x - tanh(x) cancels for small |x|: a fitted series there, the plain
-        # difference (relative error <= ~4 ULP) from |x| = 1 on.
+        # x - tanh(x) cancels for small |x|: a fitted series there. From
+        # |x| = 1 on, |x| - tanh|x| = (|x| - 1) + 2E/(1 + E), E = exp(-2|x|):
+        # |x| - 1 is exact and both terms are >= 0, so nothing cancels (the
+        # plain difference lost up to 8 ULP just above |x| = 1).
         z = x * x
         series = (x * z) * H_TANHSHRINK(z)
-        direct = x - tanh(x)
-        return series if abs(x) < ONE else direct
+        a = abs(x)
+        e = exp(-(a + a))
+        direct = math.copysign((a - ONE) + (e + e) / (ONE + e), x)
+        return series if a < ONE else direct
+
+    def mul3(a, b, c):
+        # a*b*c with about one rounding: a*b = h + l exactly (FMA), then h*c + l*c.
+        h = a * b
+        return fma(h, c, fma(a, b, -h) * c)
+
+    mul3 = _inline(mul3)
+
+    @_inline
+    def mul_phi(m, x):
+        # m * phi(x) (mul0 convention). In the left tail the power of two of
+        # exp(-x*x/2) is applied after the product with m, so a normal result
+        # does not pass through a subnormal phi(x) (gelu at x = -13: 8 ULP).
+        z = x * INV_SQRT2
+        a = abs(z)
+        ax = abs(x)
+        # 1 + |x|/(2 sqrt2) in one rounding (not via the rounded z)
+        t = ONE / fma(ax, HALF_INV_SQRT2, ONE)
+        axc = GAUSS_MAX if ax > GAUSS_MAX else ax
+        ah = as_float(_as_int(axc) & SPLIT_MASK)
+        lo = -HALF * ((axc - ah) * (axc + ah))
+        g = -HALF * (ah * ah)
+        big_e = exp_up(g, lo)
+        q = HALF * (t * H_ERFC_TAIL(t))
+        tail = (big_e * TAIL_INV) * q
+        tail_m = mul3(m, big_e, q) * TAIL_INV
+        tail_m = ZERO if g < EXP_LO else tail_m  # beyond: 0 (exp_up clamped)
+        mid = HALF + HALF * math.copysign(erf_small(a), z)
+        left = (z < ZERO) & (a >= ERF_SPLIT)
+        ph = ONE - tail if a >= ERF_SPLIT else mid
+        r = m * ph
+        r = ZERO if ph == ZERO else r
+        r = tail_m if left else r
+        r = ZERO if m == ZERO else r
+        return r if x == x else x
 
     @_inline
     def normpdf(x):
@@ -527,7 +612,7 @@ def _build(spec):
 
     return dict(exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
                 phi=phi, sigmoid=sigmoid, softplus=softplus, normpdf=normpdf, sigmoid2=sigmoid2, tanhshrink=tanhshrink,
-                gauss=gauss, exp_hilo=exp_hilo, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
+                gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, mul_phi=mul_phi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
                 two_prod=two_prod, order_key=order_key,
                 from_order_key=_inline(lambda k, like: as_float(k ^ ((k >> SIGN_SHIFT) & ABS_MASK))))
 
@@ -552,13 +637,16 @@ def _stub(name, doc):
 
 def _stub2(name, doc):
     # overload insists on the implementation's argument names: reuse them.
+    # Any number of arguments, all of one float type.
     import inspect
 
-    an, bn = list(inspect.signature(_IMPL[types.float32][name]).parameters)
+    names = list(inspect.signature(_IMPL[types.float32][name]).parameters)
+    args = ", ".join(names)
+    same = " or ".join(f"{names[0]} != {b}" for b in names[1:]) or "False"
     ns = {}
-    exec(f"def f({an}, {bn}):\n    raise NotImplementedError('only callable from Numba code')\n"
-         f"def ol({an}, {bn}):\n    impls = IMPL.get({an})\n"
-         f"    return None if impls is None or {an} != {bn} else impls[NAME]\n", {"IMPL": _IMPL, "NAME": name}, ns)
+    exec(f"def f({args}):\n    raise NotImplementedError('only callable from Numba code')\n"
+         f"def ol({args}):\n    impls = IMPL.get({names[0]})\n"
+         f"    return None if impls is None or {same} else impls[NAME]\n", {"IMPL": _IMPL, "NAME": name}, ns)
     f = ns["f"]
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc
@@ -583,6 +671,11 @@ gauss = _stub("gauss", "exp(-x*x/2), relatively accurate in the tails.")
 exp_hilo = _stub2("exp_hilo", "exp(hi + lo) for an argument carried as two floats.")
 sigmoid_hilo = _stub2("sigmoid_hilo", "(s(z), 1 - s(z)) for z = hi + lo.")
 softplus_hilo = _stub2("softplus_hilo", "log(1 + e**z) for z = hi + lo.")
+exp_parts = _stub2("exp_parts", "(p, s1, s2) with exp(hi + lo) = p*s1*s2, s1 and s2 normal powers of two.")
+exp_up = _stub2("exp_up", "exp(hi + lo) * 2**S (S = 26 float32, 64 float64; tail_scale(x) = 2**-S), hi <= ~60, kept normal.")
+tail_scale = _stub("tail_scale", "2**-S for exp_up, in x's type.")
+mul_sigmoid_hilo = _stub2("mul_sigmoid_hilo", "m * sigmoid(hi + lo) without a subnormal intermediate (0 where m is 0).")
+mul_phi = _stub2("mul_phi", "m * phi(x) without a subnormal intermediate in the left tail (0 where m is 0).")
 two_prod = _stub2("two_prod", "(hi, lo) with hi + lo = a*b exactly (FMA).")
 order_key = _stub("order_key", "Integer with the order of x (same width); see from_order_key.")
 

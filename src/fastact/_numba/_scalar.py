@@ -259,7 +259,8 @@ def bwdy_celu(g, y, p0, p1, p2, p3):
 # ------------------------------------------------------------ smooth ones
 @jit
 def fwd_gelu_none(x, p0, p1, p2, p3):
-    return M.mul0(x, M.phi(x))
+    # x*phi(x) with the tail's power of two applied last (no subnormal phi).
+    return M.mul_phi(x, x)
 
 
 @jit
@@ -274,10 +275,48 @@ def _gelu_tanh_s(x):
     return M.sigmoid2(u + u)
 
 
+def _hl(v):
+    hi = np.float32(v)
+    return float(hi), float(np.float32(v - float(hi)))
+
+
+GELU_A = _hl(2.0 * GELU_K0)  # 2u = A*x + B*x^3, A and B as float32 hi + lo
+GELU_B = _hl(2.0 * GELU_K0 * GELU_C)
+
+
+@jit
+def _gelu_tanh_2u(x):
+    # 2u as hi + lo. In the left tail s = sigmoid(2u) ~ exp(2u) with |2u| up
+    # to ~90, so a rounded float32 u costs |2u|*eps relative error (125 ULP
+    # at x = -9.1): float32 forms it in double-float arithmetic (FMA error
+    # terms, split constants; all packed float32, no float64 conversion).
+    # float64 keeps the plain formula.
+    if M.is_f32(x):
+        ah, al = cst(x, GELU_A[0]), cst(x, GELU_A[1])
+        bh, bl = cst(x, GELU_B[0]), cst(x, GELU_B[1])
+        x2 = x * x
+        x2l = M.fma(x, x, -x2)
+        x3 = x2 * x
+        x3l = M.fma(x2, x, -x3) + x2l * x
+        t1 = ah * x
+        t1l = M.fma(ah, x, -t1) + al * x
+        t2 = bh * x3
+        t2l = M.fma(bh, x3, -t2) + (bh * x3l + bl * x3)
+        s = t1 + t2  # two_sum
+        bb = s - t1
+        err = (t1 - (s - bb)) + (t2 - bb)
+        lo = err + (t1l + t2l)
+        lo = lo if lo == lo else cst(x, 0.0)  # |x^3| overflows: inf - inf
+        return s, lo
+    else:
+        u = cst(x, GELU_K0) * (x + cst(x, GELU_C) * (x * x * x))
+        return u + u, cst(x, 0.0)
+
+
 @jit
 def fwd_gelu_tanh(x, p0, p1, p2, p3):
-    s, _ = _gelu_tanh_s(x)
-    return M.mul0(x, s)
+    hi, lo = _gelu_tanh_2u(x)
+    return M.mul_sigmoid_hilo(x, hi, lo)
 
 
 @jit
@@ -323,7 +362,8 @@ def bwd_log_sigmoid(g, x, p0, p1, p2, p3):
 
 @jit
 def fwd_silu(x, p0, p1, p2, p3):
-    return M.mul0(x, M.sigmoid(x))
+    # x*sigmoid(x) without a subnormal sigmoid in the left tail
+    return M.mul_sigmoid_hilo(x, x, cst(x, 0.0))
 
 
 @jit
@@ -343,8 +383,7 @@ def _beta_x(x, p0, p1):
 @jit
 def fwd_swish(x, p0, p1, p2, p3):
     hi, lo = _beta_x(x, p0, p1)
-    s, _ = M.sigmoid_hilo(hi, lo)
-    return M.mul0(x, s)
+    return M.mul_sigmoid_hilo(x, hi, lo)
 
 
 @jit
@@ -371,8 +410,27 @@ def _mish_t(x):
 
 @jit
 def fwd_mish(x, p0, p1, p2, p3):
-    t, _ = _mish_t(x)
-    r = M.mul0(x, t)
+    # x*n/(n + 2) with n = e(e + 2), e = exp(x). For x < 0 the numerator
+    # uses exp(x)*2**S and the 2**-S goes on last, so a normal result does
+    # not pass through a subnormal e (46 ULP at x = -91).
+    two = cst(x, 2.0)
+    xe = cst(x, 20.0) if x > cst(x, 20.0) else x  # beyond 20 the result is x
+    big_e = M.exp_up(xe, cst(x, 0.0))  # exp(x) * 2**S, normal
+    sc = M.tail_scale(x)
+    e = big_e * sc
+    n = e * (e + two)
+    d = n + two
+    big = x > cst(x, 20.0)
+    left = x < 0
+    num_neg = (x * big_e) * (e + two)
+    num_pos = x * n
+    num = num_neg if left else num_pos  # plain-value arms: stays a select
+    v = num / d  # one division for both sides
+    vs = v * sc
+    v = vs if left else v
+    r = x if big else v
+    lim = cst(x, -104.0) if M.is_f32(x) else cst(x, -746.0)  # _math's EXP_LO: exp clamped below
+    r = cst(x, 0.0) if (x < lim) | (x == 0) else r  # the product is 0 there
     return r if x == x else x
 
 
