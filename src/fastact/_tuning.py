@@ -24,6 +24,8 @@ import warnings
 from functools import partial
 from pathlib import Path
 
+import numpy as _np
+
 from . import _config
 from ._progress import Progress
 
@@ -228,6 +230,7 @@ def _cases(spec, n, dtype, rng):
     """(forward args, backward args) as the backends receive them, for n elements."""
     import numpy as np
 
+    from . import _peers
     from ._registry import AXIS, GLU, MAXOUT, PRELU, RRELU
 
     params = {}
@@ -240,21 +243,20 @@ def _cases(spec, n, dtype, rng):
         params = {"lower": 0.125, "upper": 1 / 3, "training": True, "slopes": rng.uniform(0.1, 0.3, n).astype(dtype)}
     if spec.name == "maxout":
         params["pieces"] = 2
+    # the geometry of the benchmarks' cases (fastact._peers: rows of ROW along the last
+    # axis, prelu (N, 32 channels, L)), shrunk to n elements below one row, as the
+    # backends receive them (3-D)
+    shape, _ = _peers._shape_for(spec, n)
     if spec.kind in (AXIS, GLU, MAXOUT):
-        cols = 2 if n < 64 else 64 if n < 65536 else 1024
-        rows = max(1, n // cols)
+        cols = min(_peers.ROW, max(2, n - n % 2))
+        rows = max(1, round(n / cols))
         x = rng.standard_normal((rows, cols, 1)).astype(dtype)
         params["axis"] = -1
-        if spec.kind == GLU:
-            gshape = (rows, cols // 2, 1)
-        elif spec.kind == MAXOUT:
-            gshape = (rows, cols // 2, 1)
-        else:
-            gshape = x.shape
+        gshape = (rows, cols // 2, 1) if spec.kind in (GLU, MAXOUT) else x.shape
     elif spec.kind == PRELU:
-        ch = 8 if n >= 8 else 1
-        x = rng.standard_normal((max(1, n // ch // 1), ch, 1)).astype(dtype)
-        params["weight"] = rng.uniform(0, 0.5, ch).astype(dtype)
+        shape = shape if n >= shape[1] else (1, n, 1)
+        x = rng.standard_normal(shape).astype(dtype)
+        params["weight"] = rng.uniform(0, 0.5, shape[1]).astype(dtype)
         gshape = x.shape
     else:
         x = rng.standard_normal(n).astype(dtype)
@@ -263,6 +265,16 @@ def _cases(spec, n, dtype, rng):
     g = rng.standard_normal(gshape).astype(dtype)
     gout = np.empty_like(x)
     return params, x, out, g, gout
+
+
+def _alloc_forward(be, name, x, like, params, threads):
+    out = _np.empty_like(like)
+    be.forward(name, x, out, params, threads)
+
+
+def _alloc_backward(be, name, g, x, like, params, threads):
+    out = _np.empty_like(like)
+    be.backward(name, g, x, None, out, params, threads)
 
 
 def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progress=True, stream=None) -> dict:
@@ -292,10 +304,11 @@ def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progres
                     for bname in backends:
                         be = _backends.load(bname)
                         for th in thread_options:
+                            # allocating, like the public call: a fresh output's pages are part of the cost
                             if direction == "forward":
-                                calls[bname, th] = partial(be.forward, spec.name, x, out, params, th)
+                                calls[bname, th] = partial(_alloc_forward, be, spec.name, x, out, params, th)
                             else:
-                                calls[bname, th] = partial(be.backward, spec.name, g, x, None, gout, params, th)
+                                calls[bname, th] = partial(_alloc_backward, be, spec.name, g, x, gout, params, th)
                     # rounds interleave the candidates, so a burst of load elsewhere hits them alike
                     times = dict.fromkeys(calls, math.inf)
                     for _ in range(3):
