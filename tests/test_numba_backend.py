@@ -20,6 +20,7 @@ import pytest
 
 pytest.importorskip("numba")
 
+import fastact  # noqa: E402
 from fastact._numba import BACKEND  # noqa: E402
 from fastact._numba import _kernels as K  # noqa: E402
 from _helpers import subprocess_env  # noqa: E402
@@ -197,3 +198,15 @@ def test_hot_loops_are_vectorised(op, arity):
     assert len(packed) >= 8, f"{op}: loop not vectorised"
     libm = re.findall(r"call\w*\s+\S*(?:expf|exp|logf|log1p|tanhf|erff|erfcf)\b", asm)
     assert not libm, f"{op}: calls libm {libm}"
+
+
+def test_threshold_compares_with_the_unrounded_threshold():
+    # float32(1e-30) is just above 1e-30: it must pass the threshold, not be replaced by value
+    # (found by the hypothesis property test); a threshold beyond float32's range too
+    x = np.array([1e-30, -1e-30, 0.5, 3e38, -3e38, np.inf, -np.inf], np.float32)
+    for t in (1e-30, -1e-30, 0.5, 1e300, -1e300):
+        with fastact.use_backend("numba"):
+            got = fastact.threshold(x, t, -2.0)
+            gb = fastact.threshold_backward(np.ones_like(x), x, t, -2.0)
+        np.testing.assert_array_equal(got, np.where(x.astype(np.float64) > t, x, np.float32(-2.0)))
+        np.testing.assert_array_equal(gb, (x.astype(np.float64) > t).astype(np.float32))

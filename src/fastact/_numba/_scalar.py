@@ -62,6 +62,26 @@ def _split(v, T):
     return r
 
 
+def _floor_to(v, T):
+    """The largest T value <= v: for x of dtype T, x <= v exactly when x <= _floor_to(v, T).
+
+    (T(v) rounds to nearest and may round up past an x just above v: threshold
+    1e-30 would swallow float32(1e-30) = 1.0000000031710769e-30.)
+    """
+    r = _FLOORS.get((v, T))
+    if r is None:
+        with np.errstate(over="ignore"):  # beyond T's range: +-inf, then stepped down
+            r = T(v)
+        if float(r) > v:
+            r = np.nextafter(r, T(-np.inf))
+        if len(_FLOORS) < 4096:
+            _FLOORS[(v, T)] = r
+    return r
+
+
+_FLOORS = {}
+
+
 _SELU = {T: (T(SELU_ALPHA), T(SELU_SCALE)) + _split(SELU_ALPHA * SELU_SCALE, T) for T in (np.float32, np.float64)}
 
 PARAMS = {
@@ -73,7 +93,7 @@ PARAMS = {
     "hardswish": (), "silu": (), "swish": lambda p, T: _split(p["beta"], T), "mish": (), "tanh": (),
     "hardtanh": ("min_val", "max_val"), "softplus": lambda p, T: _split(p["beta"], T) + (T(p["threshold"]),), "softsign": (),
     "hardshrink": lambda p, T: _split(p["lambd"], T), "softshrink": lambda p, T: _split(p["lambd"], T), "tanhshrink": (),
-    "threshold": ("threshold", "value"), "squareplus": lambda p, T: (T(p["b"]), T(math.sqrt(p["b"]))),
+    "threshold": lambda p, T: (_floor_to(p["threshold"], T), T(p["value"])), "squareplus": lambda p, T: (T(p["b"]), T(math.sqrt(p["b"]))),
 }
 
 
