@@ -210,3 +210,14 @@ def test_threshold_compares_with_the_unrounded_threshold():
             gb = fastact.threshold_backward(np.ones_like(x), x, t, -2.0)
         np.testing.assert_array_equal(got, np.where(x.astype(np.float64) > t, x, np.float32(-2.0)))
         np.testing.assert_array_equal(gb, (x.astype(np.float64) > t).astype(np.float32))
+
+
+def test_hardtanh_backward_uses_the_unrounded_bounds():
+    x = np.array([1e-30, 2e-30, 0.5, -0.5], np.float32)
+    x64 = x.astype(np.float64)
+    for lo, hi in ((1e-30, 0.7), (-0.9, 0.1 + 1e-9), (-1e300, 1e300)):
+        with fastact.use_backend("numba"):
+            gb = fastact.hardtanh_backward(np.ones_like(x), x, min_val=lo, max_val=hi)
+            fw = fastact.hardtanh(x, min_val=lo, max_val=hi)
+        np.testing.assert_array_equal(gb, ((x64 > lo) & (x64 < hi)).astype(np.float32))
+        np.testing.assert_array_equal(fw, np.clip(x64, lo, hi).astype(np.float32))

@@ -82,6 +82,12 @@ def _floor_to(v, T):
 _FLOORS = {}
 
 
+def _near(v, T):
+    """T(v), rounded to nearest; beyond T's range +-inf without an overflow warning."""
+    with np.errstate(over="ignore"):
+        return T(v)
+
+
 _SELU = {T: (T(SELU_ALPHA), T(SELU_SCALE)) + _split(SELU_ALPHA * SELU_SCALE, T) for T in (np.float32, np.float64)}
 
 PARAMS = {
@@ -91,7 +97,9 @@ PARAMS = {
     "celu": lambda p, T: _split(p["alpha"], T),
     "gelu_none": (), "gelu_tanh": (), "sigmoid": (), "log_sigmoid": (), "hardsigmoid": (),
     "hardswish": (), "silu": (), "swish": lambda p, T: _split(p["beta"], T), "mish": (), "tanh": (),
-    "hardtanh": ("min_val", "max_val"), "softplus": lambda p, T: _split(p["beta"], T) + (T(p["threshold"]),), "softsign": (),
+    "hardtanh": lambda p, T: (_near(p["min_val"], T), _near(p["max_val"], T),
+                              _floor_to(p["min_val"], T), -_floor_to(-p["max_val"], T)),
+    "softplus": lambda p, T: _split(p["beta"], T) + (T(p["threshold"]),), "softsign": (),
     "hardshrink": lambda p, T: _split(p["lambd"], T), "softshrink": lambda p, T: _split(p["lambd"], T), "tanhshrink": (),
     "threshold": lambda p, T: (_floor_to(p["threshold"], T), T(p["value"])), "squareplus": lambda p, T: (T(p["b"]), T(math.sqrt(p["b"]))),
 }
@@ -143,9 +151,12 @@ def fwd_hardtanh(x, p0, p1, p2, p3):
     return p0 if x < p0 else (p1 if x > p1 else x)
 
 
+# p0, p1: min_val and max_val rounded (the clamp values); p2, p3: the largest T
+# <= min_val and the smallest T >= max_val, so that x > p2 and x < p3 are the
+# exact tests min_val < x < max_val (a rounded bound may land on x itself)
 @jit
 def bwd_hardtanh(g, x, p0, p1, p2, p3):
-    return g if (x > p0) & (x < p1) else cst(g, 0.0)
+    return g if (x > p2) & (x < p3) else cst(g, 0.0)
 
 
 @jit
