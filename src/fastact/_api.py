@@ -299,22 +299,19 @@ def _contiguous_1d(a: np.ndarray) -> np.ndarray | None:
 
 
 def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
-    # The hot path: a contiguous float32/float64 array, elementwise, allocating or in-place.
-    # Every step here is paid by a one-element call; keep it to attribute reads and one choose().
-    if type(x) is np.ndarray and (out is None or out is x) and spec.kind == ELEMENTWISE:
+    # The in-place hot path: a contiguous, writeable float32/float64 array, elementwise. (The
+    # allocating call of that kind never gets here: the public function runs it itself, see
+    # _fast_forward_body.)
+    if out is x and type(x) is np.ndarray and spec.kind == ELEMENTWISE:
         dt = x.dtype
         if dt is _F32 or dt is _F64:
             n = x.size
             fl = x.flags
-            if n and (fl.c_contiguous or fl.f_contiguous) and (out is None or fl.writeable):
+            if n and (fl.c_contiguous or fl.f_contiguous) and fl.writeable:
                 prm = _FWD_PARAMS[spec.name]
                 p = _resolve_params(spec, prm, values, spec.name) if prm else {}
                 xf = x if x.ndim == 1 else x.ravel("K")
                 be, th = _backends.choose(spec, "forward", dt, n, True)
-                if out is None:
-                    res = np.empty_like(x)
-                    be.forward(spec.name, xf, res if res.ndim == 1 else res.ravel("K"), p, th)
-                    return res
                 be.forward(spec.name, xf, xf, p, th)
                 return x
     if not _all_numpy(x, out) and _interop.foreign(x, out):

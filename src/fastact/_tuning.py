@@ -246,7 +246,6 @@ def _cases(spec, n, dtype, rng):
     # the geometry of the benchmarks' cases (fastact._peers: rows of ROW along the last
     # axis, prelu (N, 32 channels, L)), shrunk to n elements below one row, as the
     # backends receive them (3-D)
-    shape, _ = _peers._shape_for(spec, n)
     if spec.kind in (AXIS, GLU, MAXOUT):
         cols = min(_peers.ROW, max(2, n - n % 2))
         rows = max(1, round(n / cols))
@@ -254,6 +253,7 @@ def _cases(spec, n, dtype, rng):
         params["axis"] = -1
         gshape = (rows, cols // 2, 1) if spec.kind in (GLU, MAXOUT) else x.shape
     elif spec.kind == PRELU:
+        shape, _ = _peers._shape_for(spec, n)
         shape = shape if n >= shape[1] else (1, n, 1)
         x = rng.standard_normal(shape).astype(dtype)
         params["weight"] = rng.uniform(0, 0.5, shape[1]).astype(dtype)
