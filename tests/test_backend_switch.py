@@ -146,3 +146,23 @@ def test_show_config_reports_every_backend(capsys):
     for name in ("numpy", "numba", "cython", "threads"):
         assert name in text
     assert np.__version__ in text
+
+
+def test_forced_backend_applies_to_the_backward_from_y(monkeypatch):
+    # the backward from y has its own key in auto's table; a forced backend overrides it like any other
+    from fastact._reference import BACKEND as ref
+
+    seen = []
+    monkeypatch.setattr(ref, "backward", lambda *a, _f=ref.backward: seen.append(a[3] is not None) or _f(*a), raising=False)
+    y = fastact.sigmoid(np.linspace(-2, 2, 50))
+    g = np.ones_like(y)
+    with fastact.use_backend("numpy"):
+        r = fastact.sigmoid_backward(g, y=y)
+        assert fastact.explain("sigmoid", y=y)["backend"] == "numpy"
+    assert seen == [True]
+    np.testing.assert_allclose(r, y * (1 - y))
+    other = "cython" if _backends.available("cython")[0] else "numba"
+    with fastact.use_backend(other):
+        np.testing.assert_allclose(fastact.sigmoid_backward(g, y=y), y * (1 - y), rtol=1e-12)
+        assert fastact.explain("sigmoid", y=y)["backend"] == other
+    assert seen == [True]

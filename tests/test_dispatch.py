@@ -118,13 +118,28 @@ def test_a_table_for_another_machine_is_ignored(tuning_file):
     assert "another machine or version" in info["reason"] and "numpy" in info["reason"]
 
 
-@pytest.mark.parametrize("content", ["{not json", json.dumps({"format": 99}), json.dumps({"format": 1, "entries": {"x": 1}})])
+@pytest.mark.parametrize("content", [
+    "{not json",
+    json.dumps({"format": 99}),
+    json.dumps({"format": _tuning.FORMAT, "entries": {"x": 1}}),
+    json.dumps({"format": _tuning.FORMAT, "entries": {"relu/sideways/float32/C": [[10, "numpy", 1]]}}),
+])
 def test_a_corrupt_table_warns_and_uses_defaults(tuning_file, content):
     tuning_file.write_text(content)
     with pytest.warns(RuntimeWarning, match="tuning table"):
         y = fastact.sigmoid(np.zeros(4))
     assert np.all(y == 0.5)
     assert "unreadable" in fastact.explain("sigmoid", np.zeros(4))["reason"]
+
+
+def test_a_table_of_the_old_format_warns_and_uses_defaults(tuning_file):
+    # format 1 had no backward_y entries: a re-tune is needed to get them
+    doc = {"format": 1, "key": _tuning.machine_key(), "created": "test",
+           "entries": {"relu/forward/float32/C": _rungs("numpy", 1)}}
+    tuning_file.write_text(json.dumps(doc))
+    with pytest.warns(RuntimeWarning, match="format 1"):
+        info = fastact.explain("relu", np.ones(10, dtype=np.float32))
+    assert info["backend"] != "numpy" and "unreadable" in info["reason"]
 
 
 def test_an_unreadable_table_warns(tuning_file):
@@ -156,8 +171,10 @@ def test_tune_writes_a_table_that_auto_then_uses(tmp_path):
     assert "tuning [" in r.stderr  # the progress bar
     doc = json.loads(out.read_text())
     assert doc["key"] == _tuning.machine_key()
-    assert set(doc["entries"]) == {f"{f}/{d}/{t}/C" for f in ("relu", "softmax") for d in ("forward", "backward")
-                                   for t in ("float32", "float64")}
+    assert doc["format"] == _tuning.FORMAT
+    assert set(doc["entries"]) == {f"{f}/{d}/{t}/C" for f in ("relu", "softmax")
+                                   for d in ("forward", "backward", "backward_y") for t in ("float32", "float64")}
+    assert "head-to-head re-measurements" in r.stdout and "second pass" in r.stdout
     # a second, partial run merges into the table
     r = subprocess.run([sys.executable, "-m", "fastact", "tune", "--functions", "tanh", "--sizes", "10",
                         "--output", str(out)], capture_output=True, text=True, timeout=600)
@@ -167,3 +184,347 @@ def test_tune_writes_a_table_that_auto_then_uses(tmp_path):
             "print(i['reason']); print(fastact.relu(np.array([-1.0, 2.0])))")
     r = _run(code, FASTACT_TUNING_FILE=str(out))
     assert "tuned table" in r.stdout and "[0. 2.]" in r.stdout, r.stdout + r.stderr
+
+
+# ------------------------------------------------------------ backward from y
+
+
+def test_explain_backward_from_y_has_its_own_key(tuning_file, monkeypatch):
+    _table(tuning_file, {"sigmoid/backward/float32/C": _rungs("numpy", 1),
+                         "sigmoid/backward_y/float32/C": [[n, "numba", 1, "cython", 1, 0.25] for n in _tuning.LADDER]})
+    y = fastact.sigmoid(np.linspace(-3, 3, 1000, dtype=np.float32))
+    from_x = fastact.explain("sigmoid", y, backward=True)
+    assert from_x["backend"] == "numpy" and from_x["key"]["direction"] == "backward"
+    if _backends.available("numba")[0]:
+        from_y = fastact.explain("sigmoid", y=y)  # y= implies the backward
+        assert from_y["backend"] == "numba" and from_y["threads"] == 1
+        assert "backward from y" in from_y["reason"] and "runner-up cython, serial, +25.0%" in from_y["reason"]
+        assert from_y["key"] == {"function": "sigmoid", "direction": "backward_y", "dtype": "float32", "size": 1000,
+                                 "layout": "contiguous"}
+        assert fastact.explain("sigmoid", y, backward=True, y=y)["key"]["direction"] == "backward_y"  # y wins, as in the call
+    # the calls go where explain says: the numpy entry is for the backward from x only
+    from fastact._reference import BACKEND as ref
+
+    g = np.ones_like(y)
+    seen = []
+    monkeypatch.setattr(ref, "backward", lambda *a, _f=ref.backward: seen.append(a[2] is None) or _f(*a), raising=False)
+    fastact.sigmoid_backward(g, y)
+    fastact.sigmoid_backward(g, y=y)
+    assert seen == [False]  # only the call from x reached numpy
+    np.testing.assert_allclose(fastact.sigmoid_backward(g, y=y), y * (1 - y), rtol=1e-6)
+
+
+def test_explain_backward_from_y_without_an_entry_uses_the_backward_one(tuning_file):
+    _table(tuning_file, {"softmax/backward/float64/C": _rungs("numpy", 1)})
+    info = fastact.explain("softmax", y=np.full((4, 5), 0.2))
+    assert info["backend"] == "numpy" and info["key"]["direction"] == "backward_y"
+    assert "no backward from y entry" in info["reason"]
+
+
+def test_explain_refuses_y_where_the_backward_does():
+    y = np.ones(10)
+    with pytest.raises(ValueError, match="y= is not accepted"):
+        fastact.explain("gelu", y=y)
+    with pytest.raises(ValueError, match="negative_slope"):
+        fastact.explain("leaky_relu", y=y, negative_slope=-0.5)
+    with pytest.raises(ValueError, match="y= is not accepted"):
+        fastact.explain("rrelu", y=y)  # eval mode runs leaky_relu, but rrelu's backward refuses y=
+    with pytest.raises(TypeError, match="pass x"):
+        fastact.explain("sigmoid")
+    info = fastact.explain("elu", y=y.astype(np.float16))
+    assert info["key"]["direction"] == "backward_y" and info["key"]["dtype"] == "float32"
+
+
+# ---------------------------------------------------------------- the tuner
+
+
+def _scripted(script):
+    """A sample() for decide() that times nothing: each candidate's rounds come from ``script``
+    (the last value repeats), and the calls made are counted."""
+    seen = dict.fromkeys(script, 0)
+
+    def sample(call, seconds, min_calls):
+        ts = script[call]  # in these tests a candidate's call is its name
+        t = ts[min(seen[call], len(ts) - 1)]
+        seen[call] += 1
+        return t
+
+    return sample, seen
+
+
+def _decide(script):
+    sample, seen = _scripted(script)
+    return _tuning.decide({c: c for c in script}, sample, plan=(0.0, 1, 16)), seen
+
+
+def test_tuner_leaves_clear_cells_after_the_screening():
+    d, seen = _decide({"a": [1.0], "b": [1.5], "c": [2.0], "d": [3.0]})
+    assert d["winner"] == "a" and d["runner_up"] == "b" and not d["remeasured"]
+    assert seen == dict.fromkeys("abcd", _tuning.SCREEN_ROUNDS)
+    assert d["margin"] == pytest.approx(0.5)
+
+
+def test_tuner_remeasures_close_cells_head_to_head():
+    d, seen = _decide({"a": [1.0], "b": [1.02], "c": [2.0], "d": [3.0]})
+    assert d["remeasured"] and d["winner"] == "a" and d["runner_up"] == "b"
+    # only the two close ones get the extra rounds
+    assert seen == {"a": _tuning.SCREEN_ROUNDS + 16, "b": _tuning.SCREEN_ROUNDS + 16, "c": 3, "d": 3}
+    # a third candidate as close joins them
+    d, seen = _decide({"a": [1.0], "b": [1.02], "c": [1.03], "d": [3.0]})
+    assert d["remeasured"] and seen == {"a": 19, "b": 19, "c": 19, "d": 3}
+
+
+def test_tuner_head_to_head_overrides_a_lucky_screening_round():
+    # b's first round is a fluke (0.97); every later one says 1.03: the screening's best
+    # round picks b, the head-to-head picks a
+    d, _ = _decide({"a": [1.0], "b": [0.97, 1.03], "c": [2.0]})
+    assert d["remeasured"] and d["winner"] == "a" and d["runner_up"] == "b"
+    assert 0 < d["margin"] < 0.03 and d["rounds"] == _tuning.SCREEN_ROUNDS + 16
+
+
+def test_tuner_remeasures_cells_whose_rounds_spread_more_than_the_gap():
+    # b looks 10% slower, but its rounds spread by 36%: a burst of load hit all three;
+    # the head-to-head finds it 5% faster
+    d, seen = _decide({"a": [1.0], "b": [1.10, 1.5, 1.5, 0.95], "c": [2.0]})
+    assert d["remeasured"] and d["winner"] == "b" and seen["c"] == 3
+    # the same gap with steady rounds is left alone
+    d, seen = _decide({"a": [1.0], "b": [1.10], "c": [2.0]})
+    assert not d["remeasured"] and d["winner"] == "a" and seen["b"] == 3
+
+
+def test_tuner_adds_a_later_pass_to_the_earlier_one():
+    # a burst covered the whole first measurement of the parallel candidate; the second
+    # pass (on a quiet machine) joins its rounds to the first's and decides again
+    d1, _ = _decide({"serial": [1.0], "parallel": [1.6]})
+    assert d1["winner"] == "serial" and not d1["remeasured"]
+    sample, seen = _scripted({"serial": [1.0], "parallel": [0.6]})
+    d2 = _tuning.decide({"serial": "serial", "parallel": "parallel"}, sample, (0.0, 1, 16), d1["times"])
+    assert d2["winner"] == "parallel"
+    # the two passes disagree (rounds spread more than the gap): a head-to-head settles it
+    assert d2["remeasured"] and d2["rounds"] == 2 * _tuning.SCREEN_ROUNDS + 16
+    assert d2["margin"] == pytest.approx(1 / 0.6 - 1)
+
+
+def test_tuner_second_pass_corrects_a_burst(monkeypatch):
+    # the whole tuner, scripted: at its first measurement every cell's parallel cython
+    # looks slow (a burst elsewhere); measured again later it is the fastest. Only the
+    # cells up to SECOND_PASS_MAX get the second pass.
+    if not _backends.available("cython")[0] or _config.get_num_threads() < 2:
+        pytest.skip("needs cython and two threads")
+    monkeypatch.setattr(_tuning, "SECOND_PASS_MAX", 1000)
+    visits = {}
+
+    def sample(call, seconds, min_calls):
+        be, threads = call.args[0].name, call.args[-1]
+        if (be, threads) != ("cython", _config.get_num_threads()):
+            return 1.0
+        key = (call.func, call.args[2].size)  # one cell per direction and size here
+        visits[key] = visits.get(key, 0) + 1
+        return 2.0 if visits[key] <= _tuning.SCREEN_ROUNDS else 0.5
+
+    stats = {}
+    entries = _tuning.measure(["gelu"], sizes=(10, 1000, 100_000), dtypes=("float32",), progress=False,
+                              sample=sample, stats=stats)
+    for direction in ("forward", "backward"):
+        rungs = entries[f"gelu/{direction}/float32/C"]
+        assert [r[1:3] for r in rungs[:2]] == [["cython", _tuning.PARALLEL]] * 2
+        assert rungs[2][1:3] != ["cython", _tuning.PARALLEL]  # 1e5: no second pass, the burst stands
+    assert stats["cells"] == 6 and stats["second_pass"] == 4 and stats["changed"] == 4
+
+
+def test_tune_measures_backward_from_y_separately(tmp_path, monkeypatch):
+    # the whole tuner with a scripted sample(): no timing. numba serial "wins" the
+    # backward from y, cython serial everything else.
+    avail = [b for b in _tuning.ACCELERATED if _backends.available(b)[0]]
+    if len(avail) < 2:
+        pytest.skip("needs both accelerated backends")
+
+    def sample(call, seconds, min_calls):
+        be, threads = call.args[0].name, call.args[-1]
+        from_y = call.func is _tuning._alloc_backward_y
+        fast = ("numba" if from_y else "cython", 1)
+        return 1.0 if (be, threads) == fast else 2.0
+
+    stats = {}
+    entries = _tuning.measure(["sigmoid", "gelu"], sizes=(10, 1000), progress=False, sample=sample, stats=stats)
+    assert set(entries) == {f"{f}/{d}/{t}/C" for f, ds in (("sigmoid", _tuning.DIRECTIONS), ("gelu", _tuning.DIRECTIONS[:2]))
+                            for d in ds for t in ("float32", "float64")}
+    assert stats["cells"] == 20 and stats["remeasured"] == 0  # scripted: every cell is clear-cut
+    assert entries["sigmoid/backward_y/float32/C"][0][:3] == [10, "numba", 1]
+    assert entries["sigmoid/backward/float32/C"][0][:3] == [10, "cython", 1]
+    path = _tuning.save(entries, tmp_path / "t.json")
+    monkeypatch.setenv("FASTACT_TUNING_FILE", str(path))
+    _backends.reload_table()
+    try:
+        y = np.full(1000, 0.5, dtype=np.float32)
+        assert fastact.explain("sigmoid", y=y)["backend"] == "numba"
+        assert fastact.explain("sigmoid", y, backward=True)["backend"] == "cython"
+        assert "tuned table" in fastact.explain("sigmoid", y=y)["reason"]
+    finally:
+        monkeypatch.delenv("FASTACT_TUNING_FILE")
+        _backends.reload_table()
+
+
+# ------------------------------------------- the inlined backward fast path
+
+
+def _strided(a):
+    """A copy of ``a`` that is not contiguous (so the call takes the general path)."""
+    s = np.empty(a.shape + (2,), a.dtype)[..., 0]
+    s[...] = a
+    assert a.size < 2 or not (s.flags.c_contiguous or s.flags.f_contiguous)
+    return s
+
+
+def _no_general_path(monkeypatch, fn):
+    """Make the general path of the public function ``fn`` fail: what still runs took the fast path."""
+    def general(*a, **k):
+        raise AssertionError("took the general path")
+    monkeypatch.setitem(fn.__globals__, "_run", general)
+
+
+_FAST_CASES = [("sigmoid", {}), ("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.7}),
+               ("gelu", {"approximate": "tanh"}), ("tanh", {})]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,params", _FAST_CASES, ids=[c[0] for c in _FAST_CASES])
+def test_backward_fast_path_matches_the_general_path(monkeypatch, name, params, dtype):
+    rng = np.random.default_rng(5)
+    fn = fastact.BACKWARD[name] if hasattr(fastact, "BACKWARD") else getattr(fastact, name + "_backward")
+    spec = fastact._registry.get_spec(name)
+    allows_y = spec.allows_y(params)
+    for shape, order in [((1,), "C"), ((7,), "C"), ((3, 5), "C"), ((3, 5), "F"), ((), "C")]:
+        x = np.asarray(rng.standard_normal(shape) * 3, dtype=dtype, order=order)
+        g = np.asarray(rng.standard_normal(shape), dtype=dtype, order=order)
+        y = getattr(fastact, name)(x, **params)
+        forms = [("x", x)] + ([("y", y)] if allows_y else [])
+        for form, src in forms:
+            call = (lambda g, s: fn(g, s, **params)) if form == "x" else (lambda g, s: fn(g, y=s, **params))
+            general = call(_strided(g), _strided(src)) if shape and g.size > 1 else None
+            out = np.full(shape, np.nan, dtype)
+            fn(g, **{form: src}, **params, out=out)  # out= takes the general path
+            with monkeypatch.context() as m:
+                _no_general_path(m, fn)
+                fast = call(g, src)
+                backends = [b for b in ("numpy", "numba", "cython") if _backends.available(b)[0]]
+                forced = {}
+                for b in backends:
+                    with fastact.use_backend(b):
+                        forced[b] = call(g, src)
+            assert fast.dtype == np.dtype(dtype) and fast.shape == shape
+            assert fast.flags.f_contiguous == (order == "F" or len(shape) < 2)
+            np.testing.assert_array_equal(fast, out)
+            if general is not None:
+                np.testing.assert_array_equal(fast, general)
+            for b in backends:  # forced, the fast path runs that backend's kernel: the general path's result
+                with fastact.use_backend(b):
+                    ref = fn(g, **{form: src}, **params, out=np.empty(shape, dtype))
+                np.testing.assert_array_equal(forced[b], ref)
+
+
+_ERROR_CASES = [
+    ("leaky_relu", "x", {"negative_slope": "big"}, TypeError),  # parameter of the wrong type
+    ("elu", "x", {"alpha": True}, TypeError),
+    ("celu", "x", {"alpha": 0.0}, ValueError),  # parameter out of range
+    ("gelu", "x", {"approximate": "fast"}, ValueError),  # not one of the choices
+    ("gelu", "y", {}, ValueError),  # y= refused by the function
+    ("leaky_relu", "y", {"negative_slope": -0.1}, ValueError),  # y= refused for these parameters
+    ("rrelu", "y", {}, ValueError),  # rrelu's backward needs x
+    ("sigmoid", "none", {}, TypeError),  # neither x nor y
+    ("sigmoid", "shape", {}, ValueError),  # grad_output and x disagree
+    ("sigmoid", "y_shape", {}, ValueError),
+    ("sigmoid", "bad_x", {}, TypeError),  # x of a dtype fastact refuses
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,form,params,exc", _ERROR_CASES, ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(_ERROR_CASES)])
+def test_backward_fast_path_raises_what_the_general_path_raises(name, form, params, exc, dtype):
+    fn = getattr(fastact, name + "_backward")
+    g = np.linspace(-2, 2, 6, dtype=dtype)
+    x = np.linspace(-1, 3, 6, dtype=dtype)
+
+    def call(prep):
+        gg, xx = prep(g), prep(x)
+        if form == "x":
+            return fn(gg, xx, **params)
+        if form == "y":
+            return fn(gg, y=xx, **params)
+        if form == "none":
+            return fn(gg, **params)
+        if form == "shape":
+            return fn(gg, prep(np.ones(5, dtype)), **params)
+        if form == "y_shape":
+            return fn(gg, y=prep(np.ones(5, dtype)), **params)
+        return fn(gg, xx.astype(np.complex128), **params)
+
+    messages = []
+    for prep in (lambda a: a, _strided):  # contiguous (fast path), strided (general path)
+        with pytest.raises(exc) as info:
+            call(prep)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    with fastact.use_backend("numpy"):  # forced: the same error
+        with pytest.raises(exc, match=None) as info:
+            call(lambda a: a)
+    assert str(info.value) == messages[0]
+
+
+def test_backward_fast_path_keeps_the_dtype_rules():
+    # mixed dtypes, float16 and integers are not the fast path's: they promote as before
+    g32, x64 = np.ones(4, np.float32), np.linspace(-1, 1, 4)
+    assert fastact.sigmoid_backward(g32, x64).dtype == np.float64
+    assert fastact.sigmoid_backward(g32.astype(np.float16), x64.astype(np.float16)).dtype == np.float16
+    assert fastact.relu_backward(np.ones(4, np.int32), np.arange(4) - 2).dtype == np.float64
+    # one C-ordered and one F-ordered input: right values, through the general path
+    g = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    x = np.arange(6.0).reshape(2, 3) - 2
+    np.testing.assert_array_equal(fastact.relu_backward(g, x), np.where(x > 0, g, 0.0))
+
+
+def test_backward_fast_path_follows_the_memo_and_backend_switch(tuning_file, monkeypatch):
+    _table(tuning_file, {"sigmoid/backward/float32/C": _rungs("numpy", _tuning.PARALLEL),
+                         "sigmoid/backward_y/float32/C": _rungs("numpy", 1)})
+    from fastact._reference import BACKEND as ref
+
+    calls = []
+    monkeypatch.setattr(ref, "backward", lambda *a, _f=ref.backward: calls.append((a[2] is None, a[-1])) or _f(*a),
+                        raising=False)
+    _no_general_path(monkeypatch, fastact.sigmoid_backward)
+    x = np.linspace(-1, 1, 1000, dtype=np.float32)
+    y, g = fastact.sigmoid(x), np.ones(1000, np.float32)
+    other = "cython" if _backends.available("cython")[0] else "numba"
+    saved = _config._explicit
+    fastact.set_num_threads(1)
+    try:
+        fastact.sigmoid_backward(g, x)
+        fastact.sigmoid_backward(g, y=y)
+        fastact.set_num_threads(2)
+        fastact.sigmoid_backward(g, x)
+        assert calls == [(False, 1), (True, 1), (False, 2)]
+        with fastact.use_backend(other):
+            fastact.sigmoid_backward(g, x)
+            fastact.sigmoid_backward(g, y=y)
+        old = fastact.set_backend(other)
+        try:
+            fastact.sigmoid_backward(g, x)
+        finally:
+            fastact.set_backend(old)
+        assert len(calls) == 3  # the forced calls did not reach the memo's numpy entries
+        _table(tuning_file, {"sigmoid/backward/float32/C": _rungs(other, 1)})
+        _backends.reload_table()  # a new table empties the memo the function reads
+        fastact.sigmoid_backward(g, x)
+        assert len(calls) == 3
+    finally:
+        fastact.set_num_threads(saved)
+    code = ("import fastact, numpy as np\n"
+            "from fastact._reference import BACKEND as ref\n"
+            "seen = []\n"
+            "f = ref.backward\n"
+            "ref.backward = lambda *a: seen.append(1) or f(*a)\n"
+            "g = np.ones(1, np.float32)\n"
+            "fastact.sigmoid_backward(g, g); fastact.sigmoid_backward(g, y=g)\n"
+            "print(len(seen))\n")
+    r = _run(code, FASTACT_BACKEND="numpy")
+    assert r.stdout.strip() == "2", r.stdout + r.stderr

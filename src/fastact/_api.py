@@ -403,7 +403,7 @@ def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any
                 p = _resolve_params(spec, _BWD_PARAMS[spec.name], values, spec.name + "_backward")
                 if y is None or spec.allows_y(p):
                     res = np.empty_like(g) if out is None else g
-                    be, th = _backends.choose(spec, "backward", dt, g.size, True)
+                    be, th = _backends.choose(spec, "backward" if y is None else "backward_y", dt, g.size, True)
                     if y is None:
                         be.backward(spec.name, gf, sf, None, gf if out is not None else _contiguous_1d(res), p, th)
                     else:
@@ -452,7 +452,7 @@ def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any
             (gf, xf, yf, sf), of, finish = _flat_inputs([g, x_arr, y_arr, slopes], out, kd)
             if sf is not None:
                 p = dict(p, slopes=sf)
-            be, th = _backends.choose(spec, "backward", kd, src.size, src.flags.forc)
+            be, th = _backends.choose(spec, "backward" if y_arr is None else "backward_y", kd, src.size, src.flags.forc)
             be.backward(name, gf, xf, yf, of, p, th)
             if finish:
                 finish()
@@ -487,7 +487,7 @@ def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any
         geo = _axis_geometry(src.shape, axis)
         geo_g = _axis_geometry(g.shape, axis) if g.shape else (1, 1, 1)
         o3, finish = _c3_out(out, kd, geo)
-        be, th = _backends.choose(spec, "backward", kd, src.size, src.flags.c_contiguous)
+        be, th = _backends.choose(spec, "backward" if y_arr is None else "backward_y", kd, src.size, src.flags.c_contiguous)
         be.backward(name, _c3(g, kd, geo_g), _c3(x_arr, kd, geo), _c3(y_arr, kd, geo), o3, p, th)
         if finish:
             finish()
@@ -538,6 +538,65 @@ def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     )
 
 
+def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
+    """The allocating backward on contiguous float32/float64 arrays, inlined into the public function.
+
+    ``grad_output`` and ``x`` (or ``y``) of one dtype, shape and layout (both
+    C-contiguous, or both F-contiguous), no ``out=``: as in
+    :func:`_fast_forward_body`, only the checks that select the path, the
+    parameter checks, one memo read (else ``_pick``) and the kernel call. ``y=``
+    where the spec refuses it (or its parameters do) goes on to ``_backward``,
+    which raises; so does every other case.
+    """
+    keys = {(d, c): (spec.name, d, c, True) for d in ("backward", "backward_y") for c in "fd"}
+    ns.update(_ndarray=np.ndarray, _F32=_F32, _F64=_F64, _empty_like=np.empty_like, _pick=_backends.pick,
+              _B=_backends, _ctx=_backends._context.get, _check=_resolve_params, _prm=tuple(params),
+              _name=spec.name, _fname=spec.name + "_backward", _allows=spec.allows_y,
+              _kx32=keys["backward", "f"], _kx64=keys["backward", "d"],
+              _ky32=keys["backward_y", "f"], _ky64=keys["backward_y", "d"],
+              _mx32=_backends.memo(keys["backward", "f"]), _mx64=_backends.memo(keys["backward", "d"]),
+              _my32=_backends.memo(keys["backward_y", "f"]), _my64=_backends.memo(keys["backward_y", "d"]))
+    p = f"_check(_spec, _prm, {values}, _fname)" if params else "{}"
+
+    def run(from_y: bool, pad: str) -> str:
+        m, k = ("_my", "_ky") if from_y else ("_mx", "_kx")
+        xs, ys = ("None", "s") if from_y else ("s", "None")
+        xr, yr = ("None", "s.ravel('K')") if from_y else ("s.ravel('K')", "None")
+        return (
+            # auto's memo read inline (what _backends.pick does first), else the full pick
+            f"{pad}hit = ({m}32 if dt is _F32 else {m}64)[n.bit_length()] if _B._plain and _ctx() is None else None\n"
+            f"{pad}be, th = hit or _pick({k}32 if dt is _F32 else {k}64, n)\n"
+            f"{pad}res = _empty_like(grad_output)\n"
+            f"{pad}if s.ndim == 1:\n"
+            f"{pad}    be.backward(_name, grad_output, {xs}, {ys}, res, p, th)\n"
+            f"{pad}else:\n"
+            f"{pad}    be.backward(_name, grad_output.ravel('K'), {xr}, {yr}, res.ravel('K'), p, th)\n"
+            f"{pad}return res\n"
+        )
+
+    pad = " " * 24
+    body = (
+        "    if out is None and type(grad_output) is _ndarray:\n"
+        "        dt = grad_output.dtype\n"
+        "        if dt is _F32 or dt is _F64:\n"
+        "            s = x if y is None else y\n"
+        "            if type(s) is _ndarray and s.dtype is dt and grad_output.shape == s.shape:\n"
+        "                n = grad_output.size\n"
+        "                gl = grad_output.flags\n"
+        "                sl = s.flags\n"
+        "                gc = gl.c_contiguous\n"
+        "                if n and gc == sl.c_contiguous and (gc or (gl.f_contiguous and sl.f_contiguous)):\n"
+        f"                    p = {p}\n"
+        "                    if y is None:\n"
+        + run(False, pad)
+    )
+    if spec.y_ok is True:
+        body += "                    else:\n" + run(True, pad)
+    elif spec.y_ok:  # a rule on the parameters; where it refuses, _backward raises
+        body += "                    elif _allows(p):\n" + run(True, pad)
+    return body
+
+
 def _make(spec: Spec, backward: bool) -> Callable:
     params = spec.backward_params() if backward else spec.forward_params()
     pos, kw = _signature_parts(params, backward)
@@ -569,7 +628,9 @@ def _make(spec: Spec, backward: bool) -> Callable:
     args.append("out=None")
     values = "{" + ", ".join(f"{prm.name!r}: {prm.name}" for prm in params) + "}"
     fn_name = spec.name + ("_backward" if backward else "")
-    if backward:
+    if backward and spec.kind == ELEMENTWISE:
+        body = _fast_backward_body(spec, params, values, ns) + f"    return _run(_spec, grad_output, x, y, out, {values})\n"
+    elif backward:
         body = f"    return _run(_spec, grad_output, x, y, out, {values})\n"
     elif spec.kind == ELEMENTWISE:
         body = _fast_forward_body(spec, params, values, ns) + f"    return _run(_spec, x, out, {values})\n"
@@ -609,21 +670,34 @@ def backward(name: str, grad_output: Any, x: Any = None, *, y: Any = None, **par
     return BACKWARD[spec.name](grad_output, x, y=y, **params)
 
 
-def explain(name: str, x: Any, backward: bool = False, **params: Any) -> dict:
+def explain(name: str, x: Any = None, backward: bool = False, *, y: Any = None, **params: Any) -> dict:
     """Which backend and how many threads ``fastact.<name>(x, **params)`` would use, and why.
 
     With ``backward=True``, the same for ``<name>_backward`` with an input like
-    ``x``. Returns a dict: ``backend``, ``threads``, ``reason`` (a tuned table
-    entry, the built-in default, forced by ``use_backend``/``set_backend``/
+    ``x``; with ``y=`` (which implies the backward), for ``<name>_backward(g, y=y)``,
+    the backward computed from the forward's output -- a different kernel, with
+    its own entry in the tuning table (direction ``backward_y``). Returns a
+    dict: ``backend``, ``threads``, ``reason`` (a tuned table entry, the
+    built-in default, forced by ``use_backend``/``set_backend``/
     ``FASTACT_BACKEND``, or a fallback because a backend is unavailable), and
     the ``key`` the dispatcher looked up. Runs nothing.
     """
     spec = get_spec(name)
     fname = f"fastact.explain({name!r})"
-    arr = _as_array(x, fname, "x")
-    direction = "backward" if backward else "forward"
+    from_y = y is not None
+    backward = backward or from_y
+    if from_y:
+        arr = _as_array(y, fname, "y")
+    elif x is not None:
+        arr = _as_array(x, fname, "x")
+    else:
+        raise TypeError(f"{fname}: pass x (an input like the call's) or, for the backward from the output, y=")
+    direction = "backward_y" if from_y else "backward" if backward else "forward"
     values = {p.name: p.default for p in (spec.backward_params() if backward else spec.forward_params())}
     values.update(params)
+    if from_y and not spec.allows_y(values):  # as the backward itself refuses it
+        rule = spec.y_rule or "its derivative cannot be written from the output"
+        raise ValueError(f"{fname}: y= is not accepted for {spec.name} with these parameters ({rule}); pass x=")
     if spec.kind == RRELU and not values.get("training", False):
         spec = get_spec("leaky_relu")
     kd = _kernel_dtype(_float_dtype(arr.dtype))

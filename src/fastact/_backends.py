@@ -162,7 +162,11 @@ def _env_fallback() -> None:
 
 
 def choose(spec, direction: str, dtype, size: int, contiguous: bool = True):
-    """(backend object, threads) for one call; threads 0 lets the backend decide."""
+    """(backend object, threads) for one call; threads 0 lets the backend decide.
+
+    ``direction`` is ``"forward"``, ``"backward"`` (from x) or ``"backward_y"``
+    (from the forward's output): different kernels, tuned separately.
+    """
     return pick((spec.name, direction, dtype.char, contiguous), size)
 
 
@@ -220,14 +224,24 @@ def _resolve(name: str, direction: str, char: str, contiguous: bool, bits: int):
             _table = _tuning.load_table()
     bucket = _tuning.BUCKET_OF_BITS[min(bits, 64)]
     dtype = "float32" if char == "f" else "float64"
+    looked = direction
     entry = _table.lookup(name, direction, dtype, contiguous, bucket)
+    if entry is None and direction == "backward_y":
+        # a table without y entries (format 1, or a partial tune): the backward from x is the nearest kernel
+        looked = "backward"
+        entry = _table.lookup(name, looked, dtype, contiguous, bucket)
     if entry is not None:
         wanted, threads = entry
-        mode = "serial" if threads == 1 else "parallel"
-        why = f"{_table.state}: {wanted}, {mode}, fastest for {name} {direction} {dtype} near {_tuning.LADDER[bucket]:.0e}"
+        why = (f"{_table.state}: {wanted}, {_mode(threads)}, fastest for {name} {_DIRECTION_TEXT[looked]} {dtype} "
+               f"near {_tuning.LADDER[bucket]:.0e}")
+        if looked != direction:
+            why += f" (the table has no {_DIRECTION_TEXT[direction]} entry)"
+        runner = _table.runner_up(name, looked, dtype, contiguous, bucket)
+        if runner is not None:
+            why += f"; runner-up {runner[0]}, {_mode(runner[1])}, {100 * runner[2]:+.1f}%"
     else:
         wanted, threads = _AUTO_ORDER[0], 0
-        why = f"{_table.state}: no entry for {name} {direction} {dtype}; {wanted} with its own thread choice"
+        why = f"{_table.state}: no entry for {name} {_DIRECTION_TEXT[direction]} {dtype}; {wanted} with its own thread choice"
     if threads == _tuning.PARALLEL:  # as many threads as the thread settings give (the memo is
         threads = _config.get_num_threads()  # cleared when they change)
     order = (wanted,) + tuple(b for b in _AUTO_ORDER if b != wanted)
@@ -245,6 +259,13 @@ def _resolve(name: str, direction: str, char: str, contiguous: bool, bits: int):
             memo((name, direction, char, contiguous))[bits] = hit
         return hit
     raise RuntimeError("no fastact backend is available")  # numpy always loads; kept for clarity
+
+
+_DIRECTION_TEXT = {"forward": "forward", "backward": "backward from x", "backward_y": "backward from y"}
+
+
+def _mode(threads: int) -> str:
+    return "serial" if threads == 1 else "parallel"
 
 
 def reload_table() -> None:

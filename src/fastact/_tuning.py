@@ -1,7 +1,11 @@
 """The dispatcher's tuning table and ``python -m fastact tune``.
 
 ``auto`` picks, per call, a backend and a thread count from a table keyed by
-(function, direction, kernel dtype, size bucket, layout). The built-in table
+(function, direction, kernel dtype, size bucket, layout). The directions are
+``forward``, ``backward`` (from the input x) and ``backward_y`` (from the
+forward's output, ``y=``): for sigmoid, tanh, the softmax family and others
+the backward from x costs an exp or a whole forward while from y it is a few
+multiplications, so the kernels -- and their winners -- differ. The built-in table
 below was measured on a 2-core AVX-512 Xeon and is sensible elsewhere;
 ``python -m fastact tune`` measures this machine and saves a table in the
 user's cache directory, keyed by the CPU and the versions of everything that
@@ -17,8 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import os
 import platform
+import sys
 import time
 import warnings
 from functools import partial
@@ -29,7 +35,13 @@ import numpy as _np
 from . import _config
 from ._progress import Progress
 
-FORMAT = 1
+# 2: a "backward_y" direction; rungs may carry the runner-up and its margin.
+# A table of another format is ignored (with a warning) in favour of the built-in one.
+FORMAT = 2
+# The built-in table may still be format 1: that is format 2 without backward_y
+# entries (a backward_y call then uses the backward entry; see _backends._resolve).
+_BUILTIN_FORMATS = (1, FORMAT)
+DIRECTIONS = ("forward", "backward", "backward_y")
 # The size ladder the tuner measures. A call of n elements uses the rung nearest
 # to n on a log scale, decided by n's bit length (all sizes in [2**(b-1), 2**b)
 # share the rung nearest to 2**(b - 0.5)): one list index, no search, on the
@@ -42,6 +54,11 @@ _LAST = len(LADDER) - 1
 BUCKET_OF_BITS = tuple(
     min(range(len(LADDER)), key=lambda i: abs(math.log2(LADDER[i]) - max(b - 0.5, 0.0))) for b in range(65)
 )
+
+
+def directions(spec) -> tuple[str, ...]:
+    """The table directions of ``spec``: backward_y where its backward accepts y= (default parameters)."""
+    return DIRECTIONS if spec.allows_y({}) else DIRECTIONS[:2]
 
 
 def bucket(n: int) -> int:
@@ -148,19 +165,27 @@ _BUILTIN_FILE = Path(__file__).with_name("_tuning_builtin.json")
 def builtin_table() -> "Table":
     try:
         with open(_BUILTIN_FILE) as fh:
-            entries = _parse(json.load(fh))
+            doc = json.load(fh)
+        if doc.get("format") not in _BUILTIN_FORMATS:
+            raise ValueError(f"format {doc.get('format')!r}")
+        entries, detail = _parse(doc)
         state = "built-in table (measured on the development machine; run `python -m fastact tune` for yours)"
-    except (OSError, ValueError, KeyError, TypeError):
-        entries, state = {}, "no built-in table: first available backend"
-    return Table(entries, state)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        entries, detail, state = {}, {}, "no built-in table: first available backend"
+    return Table(entries, state, detail)
 
 
 class Table:
-    """A loaded table: (name, direction, dtype, layout, bucket) -> (backend, threads)."""
+    """A loaded table: (name, direction, dtype, layout, bucket) -> (backend, threads).
 
-    def __init__(self, entries: dict, state: str):
+    ``detail`` maps the same keys to (runner-up backend, its threads, its time
+    over the winner's) where the tuner recorded them (format 2), for explain.
+    """
+
+    def __init__(self, entries: dict, state: str, detail: dict | None = None):
         self.entries = entries
         self.state = state
+        self.detail = detail or {}
 
     def lookup(self, name: str, direction: str, dtype: str, contiguous: bool, rung: int):
         """(backend, threads) for a call, or None; a strided call without its own entry takes the contiguous one."""
@@ -169,14 +194,32 @@ class Table:
             hit = self.entries.get((name, direction, dtype, "C", rung))
         return hit
 
+    def runner_up(self, name: str, direction: str, dtype: str, contiguous: bool, rung: int):
+        """(backend, threads, margin) of the entry :meth:`lookup` returns, when the tuner recorded it."""
+        key = (name, direction, dtype, "C" if contiguous else "S", rung)
+        if key not in self.entries:
+            key = key[:3] + ("C", rung)
+        return self.detail.get(key)
 
-def _parse(doc: dict) -> dict:
-    entries = {}
+
+def _parse(doc: dict) -> tuple[dict, dict]:
+    """(entries, detail) of a table document; raises ValueError/KeyError/TypeError when malformed.
+
+    A rung is ``[size, backend, threads]``, optionally followed by the
+    runner-up's ``backend, threads`` and its time over the winner's.
+    """
+    entries, detail = {}, {}
     for key, rungs in doc["entries"].items():
         name, direction, dtype, layout = key.split("/")
-        for rung, backend, threads in rungs:
-            entries[(name, direction, dtype, layout, LADDER.index(int(rung)))] = (str(backend), int(threads))
-    return entries
+        if direction not in DIRECTIONS:
+            raise ValueError(f"unknown direction {direction!r} in {key!r}")
+        for rung in rungs:
+            n, backend, threads = rung[:3]
+            k = (name, direction, dtype, layout, LADDER.index(int(n)))
+            entries[k] = (str(backend), int(threads))
+            if len(rung) >= 6:
+                detail[k] = (str(rung[3]), int(rung[4]), float(rung[5]))
+    return entries, detail
 
 
 def load_table() -> Table:
@@ -193,7 +236,7 @@ def load_table() -> Table:
             doc = json.load(fh)
         if doc.get("format") != FORMAT:
             raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT}")
-        entries = _parse(doc)
+        entries, detail = _parse(doc)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         warnings.warn(f"fastact: ignoring the tuning table {str(path)!r} ({type(exc).__name__}: {exc}); "
                       "using the built-in table. Run `python -m fastact tune` to remake it.", RuntimeWarning, stacklevel=4)
@@ -204,26 +247,146 @@ def load_table() -> Table:
         changed = sorted(k for k in set(key) | set(doc.get("key", {})) if key.get(k) != doc.get("key", {}).get(k))
         builtin.state = f"table {path} is for another machine or version ({', '.join(changed)} changed): built-in table"
         return builtin
-    return Table(entries, f"tuned table {path} ({doc.get('created', '?')})")
+    return Table(entries, f"tuned table {path} ({doc.get('created', '?')})", detail)
 
 
 # --------------------------------------------------------------- measuring
 
 
-def _time_call(fn, budget: float = 0.02, reps_min: int = 3) -> float:
-    """Best time of repeated calls, after a warm-up (the warm-up compiles)."""
-    fn()
+class CpuWatch:
+    """How busy the other processes kept the CPUs while we measured (Linux; None elsewhere).
+
+    A process running on another core slows a parallel kernel far more than a
+    serial one, so a tune (or a check) on a busy machine measures that machine:
+    its serial/parallel choices are off once the load goes. ``other()`` is the
+    fraction of all CPUs' time spent by other processes since the start.
+    """
+
+    def __init__(self):
+        self.start = self._read()
+
+    @staticmethod
+    def _read():
+        try:
+            with open("/proc/stat") as fh:
+                fields = [int(v) for v in fh.readline().split()[1:]]
+            hz = os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, AttributeError):
+            return None
+        total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return total / hz, (total - idle) / hz, time.process_time()
+
+    def other(self) -> float | None:
+        now = self._read()
+        if self.start is None or now is None or now[0] <= self.start[0]:
+            return None
+        total, busy, own = (b - a for a, b in zip(self.start, now))
+        return min(1.0, max(0.0, (busy - own) / total))
+
+
+BUSY_WARNING = 0.1  # other processes' share of the CPUs above which a tune says it may be off
+
+
+def _sample(fn, budget: float, reps_min: int) -> float:
+    """Best time of repeated calls of ``fn`` for about ``budget`` seconds (at least ``reps_min``, at most 200)."""
     best = math.inf
     t_end = time.perf_counter() + budget
     reps = 0
-    while reps < reps_min or time.perf_counter() < t_end:
+    while reps < reps_min or (reps < 200 and time.perf_counter() < t_end):
         t0 = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - t0)
         reps += 1
-        if reps >= 200:
-            break
     return best
+
+
+# How one cell (function, direction, dtype, size) is measured. Screening: SCREEN_ROUNDS
+# rounds, each timing every candidate (backend x serial/parallel) once, interleaved, so
+# that a burst of load elsewhere hits them alike. Then the winner and the runner-up go
+# head to head for more rounds when they are close (within CLOSE), or when their rounds
+# spread more than the gap between them (the screening could not tell them apart). Two
+# full tunes of the screening alone disagreed on 130 of 868 cells; the re-measured
+# cells are where they did.
+SCREEN_ROUNDS = 3
+CLOSE = 0.04
+# A burst of load elsewhere can cover a whole cell (all its rounds take 10-100 ms), and
+# it hits a parallel candidate harder than a serial one: so the cells up to this size,
+# cheap to measure, get a second pass once every cell has had its first, minutes later;
+# its rounds join the first pass's and the cell is decided again.
+SECOND_PASS_MAX = 100_000
+
+
+def _plan(n: int) -> tuple[float, int, int]:
+    """(seconds per sample, minimum calls per sample, head-to-head rounds) for n elements.
+
+    Small sizes take many rounds: a sample (up to 200 calls) costs well under a
+    millisecond there. Large ones take few: one call of 1e7 elements takes 3-40 ms.
+    """
+    if n <= 10_000:
+        return 0.003, 3, 16
+    if n <= 100_000:
+        return 0.004, 3, 10
+    if n <= 1_000_000:
+        return 0.004, 2, 6
+    return 0.0, 1, 6  # one call a round: the 1e7 cells are most of a full tune's time
+
+
+def _score(ts: list) -> float:
+    """A candidate's time from its rounds: the mean of the fastest quarter (at least one).
+
+    With the three screening rounds that is the best round; after a head-to-head
+    it averages a few, so that one lucky round does not decide.
+    """
+    low = sorted(ts)[: max(1, len(ts) // 4)]
+    return sum(low) / len(low)
+
+
+def _spread(ts: list) -> float:
+    return max(ts) / min(ts) - 1.0
+
+
+def decide(calls: dict, sample=_sample, plan=(0.003, 3, 16), times: dict | None = None) -> dict:
+    """Measure one cell: ``calls`` maps each candidate to a no-argument call.
+
+    ``sample(call, seconds, min_calls)`` returns one round's time of a call.
+    ``times`` (candidate -> list of round times) holds an earlier pass's rounds
+    of the same cell, to which this one adds. Returns the ``winner``, the
+    ``runner_up``, its ``margin`` (time over the winner's, minus one), the
+    ``rounds`` the two were timed, whether the cell was ``remeasured`` head to
+    head, and the ``times``.
+    """
+    budget, reps, extra = plan
+    cands = list(calls)
+    times = times if times is not None else {}
+    for c in cands:
+        times.setdefault(c, [])
+    for r in range(SCREEN_ROUNDS):
+        for c in cands if r % 2 == 0 else cands[::-1]:
+            times[c].append(sample(calls[c], budget, reps))
+    ranked = sorted(cands, key=lambda c: _score(times[c]))
+    if len(ranked) == 1:
+        return {"winner": ranked[0], "runner_up": None, "margin": math.inf, "rounds": len(times[ranked[0]]),
+                "remeasured": False, "times": times}
+    a, b = ranked[0], ranked[1]
+    gap = _score(times[b]) / _score(times[a]) - 1.0
+    remeasured = gap < CLOSE or max(_spread(times[a]), _spread(times[b])) > gap
+    if remeasured:
+        # the two, and any other candidate as close, in alternating order (ABBA...)
+        heads = [c for c in ranked if c in (a, b) or _score(times[c]) <= _score(times[a]) * (1 + CLOSE)]
+        for r in range(extra):
+            for c in heads if r % 2 else heads[::-1]:
+                times[c].append(sample(calls[c], budget, reps))
+        heads.sort(key=lambda c: _score(times[c]))
+        a, b = heads[0], heads[1]
+    return {
+        "winner": a,
+        "runner_up": b,
+        "margin": _score(times[b]) / _score(times[a]) - 1.0,
+        "rounds": len(times[a]),
+        "remeasured": remeasured,
+        "times": times,
+    }
 
 
 def _cases(spec, n, dtype, rng):
@@ -277,8 +440,22 @@ def _alloc_backward(be, name, g, x, like, params, threads):
     be.backward(name, g, x, None, out, params, threads)
 
 
-def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progress=True, stream=None) -> dict:
-    """Time every function, direction, dtype and size on every accelerated backend, 1 and N threads."""
+def _alloc_backward_y(be, name, g, y, like, params, threads):
+    out = _np.empty_like(like)
+    be.backward(name, g, None, y, out, params, threads)
+
+
+def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progress=True, stream=None,
+            sample=_sample, stats=None) -> dict:
+    """Time every function, direction, dtype and size on every accelerated backend, 1 and N threads.
+
+    Returns the table's entries: ``"name/direction/dtype/C"`` -> rungs of
+    ``[size, backend, threads, runner-up backend, its threads, its margin]``.
+    ``sample`` times one round of a call (see :func:`decide`); ``stats``, a
+    dict, receives the number of ``cells``, of head-to-head re-measurements
+    (``remeasured``), of cells given a ``second_pass`` and of those whose
+    winner it ``changed``, and ``busy_other`` (see :class:`CpuWatch`).
+    """
     import numpy as np
 
     from . import _backends
@@ -288,38 +465,67 @@ def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progres
     backends = [b for b in ACCELERATED if _backends.available(b)[0]]
     if not backends:
         raise RuntimeError("no accelerated backend is available; nothing to tune (see `python -m fastact info`)")
+    by_name = {s.name: s for s in specs}
+    ref = _backends.load("numpy")
     nthreads = _config.get_num_threads()
     thread_options = (1, nthreads) if nthreads > 1 else (1,)
-    rng = np.random.default_rng(0)
-    total = len(specs) * 2 * len(dtypes) * len(sizes)
-    bar = Progress(total, "tuning", enabled=progress, stream=stream)
+
+    warmed: set = set()
+    name_of = operator.attrgetter("name")
+
+    def cell_calls(spec, direction, dtype, n):
+        params, x, out, g, gout = _cases(spec, n, np.dtype(dtype), np.random.default_rng(n))
+        if direction == "backward_y":
+            y = np.empty_like(x)
+            ref.forward(spec.name, x, y, params, 1)
+        calls = {}
+        for bname in backends:
+            be = _backends.load(bname)
+            for th in thread_options:
+                # allocating, like the public call: a fresh output's pages are part of the cost
+                if direction == "forward":
+                    call = partial(_alloc_forward, be, spec.name, x, out, params, th)
+                elif direction == "backward":
+                    call = partial(_alloc_backward, be, spec.name, g, x, gout, params, th)
+                else:
+                    call = partial(_alloc_backward_y, be, spec.name, g, y, gout, params, th)
+                if n <= SECOND_PASS_MAX or (name_of(spec), direction, dtype, bname, th) not in warmed:
+                    call()  # warm-up: compiles, starts the thread pool (and brings a small case into cache)
+                    warmed.add((name_of(spec), direction, dtype, bname, th))
+                # PARALLEL, not the count: set_num_threads keeps its precedence
+                calls[bname, 1 if th == 1 else PARALLEL] = call
+        return calls
+
+    cells = [(spec.name, dtype, direction, n) for spec in specs for dtype in dtypes for direction in directions(spec)
+             for n in sizes]
+    again = [c for c in cells if c[3] <= SECOND_PASS_MAX]
+    bar = Progress(len(cells) + len(again), "tuning", enabled=progress, stream=stream)
+    stats = stats if stats is not None else {}
+    stats.update(cells=len(cells), remeasured=0, second_pass=len(again), changed=0, busy_other=None)
+    watch = CpuWatch()
+    results = {}
+    for second in (False, True):
+        for cell in again if second else cells:
+            name, dtype, direction, n = cell
+            earlier = results.get(cell)
+            d = decide(cell_calls(by_name[name], direction, dtype, n), sample, _plan(n), earlier["times"] if earlier else None)
+            if earlier is not None:
+                stats["changed"] += d["winner"] != earlier["winner"]
+            if n > SECOND_PASS_MAX:
+                del d["times"]  # not needed again
+            results[cell] = d
+            stats["remeasured"] += d["remeasured"]
+            what = f"{name} {direction} {dtype} {n:.0e}"
+            bar.step(f"{what}, second pass ({stats['changed']} changed)" if second
+                     else f"{what} ({stats['remeasured']} re-measured)")
+    bar.close()
     entries: dict[str, list] = {}
-    for spec in specs:
-        for dtype in dtypes:
-            for direction in ("forward", "backward"):
-                rungs = []
-                for n in sizes:
-                    params, x, out, g, gout = _cases(spec, n, np.dtype(dtype), rng)
-                    calls = {}
-                    for bname in backends:
-                        be = _backends.load(bname)
-                        for th in thread_options:
-                            # allocating, like the public call: a fresh output's pages are part of the cost
-                            if direction == "forward":
-                                calls[bname, th] = partial(_alloc_forward, be, spec.name, x, out, params, th)
-                            else:
-                                calls[bname, th] = partial(_alloc_backward, be, spec.name, g, x, gout, params, th)
-                    # rounds interleave the candidates, so a burst of load elsewhere hits them alike
-                    times = dict.fromkeys(calls, math.inf)
-                    for _ in range(3):
-                        for cand, call in calls.items():
-                            times[cand] = min(times[cand], _time_call(call, budget=0.008))
-                    (bname, th), t = min(times.items(), key=lambda kv: kv[1])
-                    # PARALLEL, not the count: set_num_threads keeps its precedence
-                    best = (t, bname, 1 if th == 1 else PARALLEL)
-                    rungs.append([n, best[1], best[2]])
-                    bar.step(f"{spec.name} {direction} {dtype} {n:.0e}")
-                entries[f"{spec.name}/{direction}/{dtype}/C"] = rungs
+    for (name, dtype, direction, n), d in results.items():
+        rung = [n, d["winner"][0], d["winner"][1]]
+        if d["runner_up"] is not None:
+            rung += [d["runner_up"][0], d["runner_up"][1], round(d["margin"], 4)]
+        entries.setdefault(f"{name}/{direction}/{dtype}/C", []).append(rung)
+    stats["busy_other"] = watch.other()
     return entries
 
 
@@ -333,19 +539,23 @@ def _valid_doc(path: Path) -> dict | None:
     return doc if doc.get("format") == FORMAT and doc.get("key") == machine_key() else None
 
 
-def save(entries: dict, path: Path | None = None) -> Path:
+def save(entries: dict, path: Path | None = None, busy_other: float | None = None) -> Path:
     path = path or table_path()
     doc = {
         "format": FORMAT,
         "key": machine_key(),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "threads": _config.get_num_threads(),
+        # the share of the CPUs other processes used while this was measured (see CpuWatch)
+        "busy_other": None if busy_other is None else round(busy_other, 3),
         "entries": entries,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(doc, fh, indent=1)
+    head = json.dumps({k: v for k, v in doc.items() if k != "entries"})[:-1]
+    lines = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in entries.items())
+    with open(tmp, "w") as fh:  # one line per entry: two tables diff line by line
+        fh.write(f'{head},\n "entries": {{\n{lines}\n }}\n}}\n')
     os.replace(tmp, path)  # never leave a half-written table behind
     return path
 
@@ -377,7 +587,8 @@ def run(args) -> int:
             raise SystemExit(f"--sizes: {bad} not on the ladder {LADDER}")
     path = Path(args.output) if args.output else table_path()
     t0 = time.perf_counter()
-    entries = measure(functions, sizes=sizes)
+    stats: dict = {}
+    entries = measure(functions, sizes=sizes, stats=stats)
     # a partial run (--quick, --functions, --sizes) updates a valid table instead of replacing it
     previous = _valid_doc(path)
     if previous is not None:
@@ -387,11 +598,19 @@ def run(args) -> int:
             old.update({r[0]: r for r in rungs})
             merged[key] = [old[n] for n in sorted(old)]
         entries = merged
-    path = save(entries, path)
-    print(f"tuned {len(entries)} function/direction/dtype entries in {time.perf_counter() - t0:.0f} s; table: {path}")
+    path = save(entries, path, stats["busy_other"])
+    print(f"tuned {stats['cells']} cells in {time.perf_counter() - t0:.0f} s ({stats['remeasured']} head-to-head "
+          f"re-measurements of close ones; a second pass over the {stats['second_pass']} cells up to "
+          f"{SECOND_PASS_MAX:.0e} changed {stats['changed']} winners); table: {path} "
+          f"({len(entries)} function/direction/dtype entries)")
+    busy = stats["busy_other"]
+    if busy is not None and busy > BUSY_WARNING:
+        print(f"warning: other processes kept {100 * busy:.0f}% of the CPUs busy during the tune; they slow parallel "
+              "kernels more than serial ones, so the serial/parallel choices fit a busy machine. "
+              "Run it again on a quiet one.", file=sys.stderr)
     if args.show:
         for key, rungs in entries.items():
-            print(f"{key:<32} " + " ".join(f"{n:.0e}:{b}/{t}" for n, b, t in rungs))
+            print(f"{key:<34} " + " ".join(f"{r[0]:.0e}:{r[1]}/{r[2]}" for r in rungs))
     from . import _backends
 
     _backends.reload_table()
