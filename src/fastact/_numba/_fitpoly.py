@@ -63,3 +63,60 @@ if __name__ == "__main__":
         c, err = fit_tanhshrink(deg, xmax)
         print("tanhshrink", label, deg, xmax, f"max rel fit error {err:.3g}")
         print("(" + ", ".join(repr(float(v)) for v in c) + ")")
+
+
+def fit_phi_tail(degree, c32, amax=10.5, nodes=400, f32=False, interval=None):
+    """phi(-|x|) = exp(-x*x/2) * t * P(t) / 2 with t = 1/(1 + |x|*c32) on the whole line.
+
+    c32 is 1/(2*sqrt2) as the float the kernel multiplies by: the fit absorbs
+    its rounding, so the kernel's t is exactly the variable P was fitted in.
+    t runs over (1/(1 + amax/2), 1]: a = |x|/sqrt2 from 0 to amax. With f32,
+    the coefficients are fixed one at a time as float32 values and the rest
+    refitted (rounding them afterwards cost up to ~1 ULP near t = 1, where
+    the powers of t do not shrink).
+    Returns (coefficients, max rel fit error, (alpha, beta)) with
+    alpha + beta*t the least-squares line through t*F'(t)/F(t), F = t*P(t):
+    the kernel's correction for the rounding error of t.
+    """
+    c32 = mpmath.mpf(float(c32))
+    tmin, tmax = interval or (1 / (1 + amax / 2), 1.0)
+
+    def tgt(t):
+        t = mpmath.mpf(float(t))
+        a = (1 / t - 1) / (c32 * mpmath.sqrt(2))
+        return mpmath.erfc(a) * mpmath.exp(a * a) / t
+
+    k = np.arange(nodes)
+    tt = 0.5 * (tmin + tmax) + 0.5 * (tmax - tmin) * np.cos(np.pi * (k + 0.5) / nodes)
+    y = np.array([float(tgt(t)) for t in tt])
+    V = np.vander(tt, degree + 1, increasing=True)
+    fixed = []
+    while len(fixed) <= degree:
+        m = len(fixed)
+        rest = np.ones_like(y) - (V[:, :m] @ np.array(fixed, dtype=float)) / y if m else np.ones_like(y)
+        c, *_ = np.linalg.lstsq(V[:, m:] / y[:, None], rest, rcond=None)
+        if not f32:
+            fixed += list(c)
+            break
+        fixed.append(float(np.float32(c[0])))
+    c = np.array(fixed)
+    dense = np.linspace(tmin, tmax, 4001)
+    yd = np.array([float(tgt(t)) for t in dense])
+    err = np.max(np.abs(np.polyval(c[::-1], dense) / yd - 1))
+    # s(t) = d ln(t P(t)) / d ln t = 1 + t P'(t)/P(t)
+    P = np.polyval(c[::-1], dense)
+    dP = np.polyval((c[1:] * np.arange(1, degree + 1))[::-1], dense)
+    sd = 1 + dense * dP / P
+    beta, alpha = np.polyfit(dense, sd, 1)
+    return c, err, (alpha, beta), np.max(np.abs(alpha + beta * dense - sd))
+
+
+if __name__ == "__main__":
+    c32 = np.float32(0.3535533905932738)
+    c, err, (alpha, beta), serr = fit_phi_tail(10, c32, f32=True)
+    print("phi_tail f32 10", f"max rel fit error {err:.3g}; s(t) ~ {alpha!r} + {beta!r}*t, max error {serr:.3g}")
+    # the two pieces used by _math (split at t = 0.55), degree 7
+    for iv in ((1 / (1 + 10.5 / 2), 0.55), (0.55, 1.0)):
+        c, err, _, _ = fit_phi_tail(7, c32, f32=True, interval=iv)
+        print("phi_tail f32 7 on", iv, f"max rel fit error {err:.3g}")
+        print("(" + ", ".join(repr(float(v)) for v in c) + ")")

@@ -52,7 +52,7 @@ from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload, register_jitable
 
-__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "exp_parts", "exp_up", "tail_scale", "mul_sigmoid_hilo", "mul_phi", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32", "order_key", "from_order_key"]
+__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "exp_parts", "exp_up", "tail_scale", "mul_sigmoid_hilo", "mul_phi", "gelu_dphi", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32", "order_key", "from_order_key"]
 
 
 # ---------------------------------------------------------------- bit casts
@@ -96,6 +96,49 @@ def _as_f64(typingctx, i):
         return builder.bitcast(v, ir.DoubleType())
 
     return sig, codegen
+
+
+def _half_intrinsic(bits):
+    # floor(k/2) as an arithmetic shift in the lane width. Written in numba,
+    # `k >> 1` on the int64 that numba widens every int32 expression to came
+    # out as zero-extend / 64-bit add / shift / pack sequences (9 extra ops
+    # per zmm vector in the float32 exp loops).
+    nbty = types.int32 if bits == 32 else types.int64
+
+    @intrinsic
+    def half(typingctx, k):
+        if not isinstance(k, types.Integer):
+            return None
+        sig = nbty(k)
+
+        def codegen(context, builder, signature, args):
+            v = context.cast(builder, args[0], signature.args[0], nbty)
+            return builder.ashr(v, ir.Constant(ir.IntType(bits), 1))
+
+        return sig, codegen
+
+    return half
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """``a if c else b`` as one LLVM select, never a branch (numba lowers the
+    conditional expression to branches; with many of them in one loop body
+    LLVM left the loop scalar: 16x slower)."""
+    if not (isinstance(c, types.Boolean) and isinstance(a, types.Float) and a == b):
+        return None
+    sig = a(c, a, b)
+
+    def codegen(context, builder, signature, args):
+        cond = context.cast(builder, args[0], signature.args[0], types.boolean)
+        return builder.select(builder.trunc(cond, ir.IntType(1)) if cond.type != ir.IntType(1) else cond,
+                              args[1], args[2])
+
+    return sig, codegen
+
+
+_half32 = _half_intrinsic(32)
+_half64 = _half_intrinsic(64)
 
 
 @intrinsic
@@ -162,6 +205,22 @@ def _ol_cst(x, v):
 _ERFC_TAIL_F32 = (0.28208733719301377, 0.2822984472982009, 0.24446011948764523, 0.19170134969088445,
                   0.023159140130169835, 0.14174856887902676, -0.2566974118947711, 0.04920255066985728,
                   0.07396109933147231, -0.03195061546469092)
+# phi(-|x|) = exp(-x*x/2) * t * P(t) / 2, t = 1/(1 + |x|*C), C = 1/(2 sqrt2)
+# rounded to float32, on the whole line (|x|/sqrt2 <= 10.5): no small-argument
+# series next to the tail, and no rounded x/sqrt2. P is piecewise, degree 7 on
+# t < 0.55 and on t >= 0.55, the coefficients picked per lane by a select
+# (selects run beside the FMA pipes, which bound this loop; one degree-10
+# piece had 3 more FMAs). _fitpoly.fit_phi_tail(7, f32=True, interval=...):
+# float32 coefficients (halved here: they give P/2), fit errors 5.1e-10 and
+# 6.9e-10. S(t) = alpha + beta*t ~ d ln(tP)/d ln t (max error 0.08 of its
+# 1.2..2.3) corrects for t's rounding error. float32 only.
+_PHI_TAIL_SPLIT = 0.55
+_PHI_TAIL_F32_LO = (0.2820908725261688, 0.28221094608306885, 0.2453513890504837, 0.18691718578338623,
+                    0.037188876420259476, 0.12295924127101898, -0.263396292924881, 0.10768517106771469)
+_PHI_TAIL_F32_HI = (0.2853397727012634, 0.244328573346138, 0.43711042404174805, -0.360272616147995,
+                    0.9892827272415161, -0.8884474635124207, 0.3444768488407135, -0.05181826651096344)
+_PHI_TAIL_F32 = (_PHI_TAIL_F32_LO, _PHI_TAIL_F32_HI)
+_PHI_TAIL_S = (0.9807788723062507, 1.3547561399356942)
 _ERFC_TAIL_F64 = (0.28209479185067354, 0.28209478596710325, 0.24683313773314394, 0.17630539319341423,
                   0.0837969537429322, -0.004860455373361965, -0.05381675258415669, -0.0672016515639436,
                   0.04260152355382511, -0.05885862199464925, 0.21264493414825886, -0.10014740428736117,
@@ -201,19 +260,19 @@ def _erf_taylor(n):
 
 _SPECS = {
     "f32": dict(
-        T=np.float32, I=np.int32, as_float=_as_f32, mant=23, bias=127,
+        T=np.float32, I=np.int32, as_float=_as_f32, half=_half32, mant=23, bias=127,
         magic=1.5 * 2.0**23, exp_lo=-104.0, exp_hi=89.0, em1_lo=-30.0,
         ln2hi=0.693145751953125, ln2lo=1.428606765330187e-06,
         expq=_taylor_expq(6), logr=_atanh_r(4), erf_small=_erf_taylor(8),
-        erfc_tail=_ERFC_TAIL_F32, tanhshrink=_TANHSHRINK_F32, erfc_max=10.5, split_mask=-4096, sqrt_half_bits=0x3F3504F3,
+        erfc_tail=_ERFC_TAIL_F32, phi_tail=_PHI_TAIL_F32, tanhshrink=_TANHSHRINK_F32, erfc_max=10.5, split_mask=-4096, sqrt_half_bits=0x3F3504F3,
         min_normal=float(np.finfo(np.float32).tiny),
     ),
     "f64": dict(
-        T=np.float64, I=np.int64, as_float=_as_f64, mant=52, bias=1023,
+        T=np.float64, I=np.int64, as_float=_as_f64, half=_half64, mant=52, bias=1023,
         magic=1.5 * 2.0**52, exp_lo=-746.0, exp_hi=710.0, em1_lo=-60.0,
         ln2hi=6.93147180369123816490e-01, ln2lo=1.90821492927058770002e-10,
         expq=_taylor_expq(12), logr=_atanh_r(10), erf_small=_erf_taylor(13),
-        erfc_tail=_ERFC_TAIL_F64, tanhshrink=_TANHSHRINK_F64, erfc_max=27.5, split_mask=-(2**27), sqrt_half_bits=0x3FE6A09E667F3BCD,
+        erfc_tail=_ERFC_TAIL_F64, phi_tail=None, tanhshrink=_TANHSHRINK_F64, erfc_max=27.5, split_mask=-(2**27), sqrt_half_bits=0x3FE6A09E667F3BCD,
         min_normal=float(np.finfo(np.float64).tiny),
     ),
 }
@@ -232,6 +291,12 @@ def _inline(fn):
     return register_jitable(**JIT_OPTS)(fn)
 
 
+def _inline_ir(fn):
+    # inlined by numba itself: LLVM's inliner left phi_tail_parts out of line
+    # (the loop then stayed scalar, 16x slower) once its body grew.
+    return register_jitable(inline="always", **JIT_OPTS)(fn)
+
+
 def _build(spec):
     """Return the float32 or float64 implementations as plain Python functions.
 
@@ -240,6 +305,7 @@ def _build(spec):
     """
     T, I = spec["T"], spec["I"]
     as_float = spec["as_float"]
+    half = spec["half"]
     MANT = I(spec["mant"])
     BIAS = I(spec["bias"])
     MAGIC = T(spec["magic"])
@@ -288,6 +354,23 @@ def _build(spec):
     H_EXPQ, H_LOGR = make_horner(EXPQ), make_horner(LOGR)
     H_ERF_SMALL, H_ERFC_TAIL = make_horner(ERF_SMALL), make_horner(ERFC_TAIL)
     H_TANHSHRINK = make_horner(TANHSHRINK)
+    def make_horner_sel(lo, hi):
+        # Horner on one of two coefficient sets, chosen per lane by `sel`
+        # (True: lo); the arms are constants, so each pick is a select.
+        g = {"select": select}
+        for i, (a, b) in enumerate(zip(lo, hi)):
+            g[f"A{i}"], g[f"B{i}"] = a, b
+        src = "def h(t, sel):\n    acc = select(sel, A0, B0)\n"
+        src += "".join(f"    acc = acc * t + select(sel, A{i}, B{i})\n" for i in range(1, len(lo)))
+        src += "    return acc\n"
+        exec(src, g)
+        return _inline_ir(g["h"])
+
+    PHI_TAIL = spec["phi_tail"]
+    H_PHI_TAIL = (make_horner_sel(*(tuple(T(0.5 * c) for c in cs)[::-1] for cs in PHI_TAIL))
+                  if PHI_TAIL else None)
+    PHI_SPLIT = T(_PHI_TAIL_SPLIT)
+    PT_ALPHA, PT_BETA = T(_PHI_TAIL_S[0]), T(_PHI_TAIL_S[1])
 
     def pow2(k):
         # 2**k for integer k in the normal range, straight from the exponent bits.
@@ -323,7 +406,7 @@ def _build(spec):
         hi = EXP_HI if hi > EXP_HI else hi
         k, r = reduce(hi)
         p = ONE + expm1_r(r + lo)
-        k1 = k >> 1
+        k1 = half(k)
         return p, pow2(k1), pow2(k - k1)
 
     exp_parts = _inline(exp_parts)
@@ -382,7 +465,7 @@ def _build(spec):
         x = EXP_HI if x > EXP_HI else x
         k, r = reduce(x)
         p = expm1_r(r)
-        k1 = k >> 1
+        k1 = half(k)
         k2 = k - k1
         s2 = pow2(k2)
         # 2**k * (p + 1) - 1 = 2**k1 * (2**k2 * p + (2**k2 - 2**-k1)); the
@@ -506,8 +589,7 @@ def _build(spec):
 
     mul3 = _inline(mul3)
 
-    @_inline
-    def mul_phi(m, x):
+    def mul_phi_split(m, x):
         # m * phi(x) (mul0 convention). In the left tail the power of two of
         # exp(-x*x/2) is applied after the product with m, so a normal result
         # does not pass through a subnormal phi(x) (gelu at x = -13: 8 ULP).
@@ -533,6 +615,71 @@ def _build(spec):
         r = tail_m if left else r
         r = ZERO if m == ZERO else r
         return r if x == x else x
+
+    mul_phi_split = _inline(mul_phi_split)
+
+    def gelu_dphi_split(x):
+        return phi(x) + mul0(x, normpdf(x))
+
+    gelu_dphi_split = _inline(gelu_dphi_split)
+
+    def phi_tail_parts(x):
+        # (E, q, axc): phi(-|x|) = E * 2**-S * q, E = exp(-x*x/2) * 2**S kept
+        # normal (0 beyond the underflow point), axc = min(|x|, GAUSS_MAX).
+        # x*x is split exactly with an FMA. t = 1/d, d = 1 + axc*C, is
+        # rounded twice, and t*P(t) amplifies t's relative error eps by
+        # S(t) = 1.2..2.3: up to ~2.3 ULP (the old split form had 5 ULP at
+        # x = -2.2). eps is exact from two FMA residuals (1 - d is exact for
+        # d in [1, 8]) and q is corrected by S*eps.
+        ax = abs(x)
+        axc = GAUSS_MAX if ax > GAUSS_MAX else ax  # beyond: E = 0 (and no inf - inf)
+        hh = axc * axc
+        hl = fma(axc, axc, -hh)
+        g = -HALF * hh
+        big_e = exp_up(g, -HALF * hl)
+        big_e = ZERO if g < EXP_LO else big_e
+        d = fma(axc, HALF_INV_SQRT2, ONE)
+        t = ONE / d
+        e_d = fma(axc, HALF_INV_SQRT2, ONE - d)  # (1 + axc*C) - d
+        eps = fma(-e_d, t, fma(-t, d, ONE))  # t_true = t * (1 + eps)
+        q = t * H_PHI_TAIL(t, t < PHI_SPLIT)
+        q = fma(q, fma(PT_BETA, t, PT_ALPHA) * eps, q)
+        return big_e, q, axc
+
+    phi_tail_parts = _inline_ir(phi_tail_parts)
+
+    def mul_phi_one(m, x):
+        # float32: one polynomial over the whole line (see _PHI_TAIL_F32).
+        # w = m*phi(-|x|)*2**S; left: w*2**-S (power of two last: no
+        # subnormal phi on the way), right: m - w*2**-S = m*(1 - phi(-|x|)).
+        big_e, q, axc = phi_tail_parts(x)
+        w = mul3(m, big_e, q)  # one rounding: plain m*(E*q) had 4.4 ULP at x = -2.8
+        w = ZERO if big_e == ZERO else w  # x -> +-inf: phi(-|x|) is 0, not inf*0
+        left = w * TAIL_INV
+        right = fma(-w, TAIL_INV, m)
+        r = left if x < ZERO else right
+        r = ZERO if m == ZERO else r
+        return r if x == x else x
+
+    mul_phi_one = _inline(mul_phi_one)
+
+    def gelu_dphi_one(x):
+        # phi(x) + x*pdf(x) from one exp: pdf = E * 2**-S / sqrt(2 pi). Where
+        # E is 0 (|x| clamped) the x*pdf term is 0, not inf*0.
+        big_e, q, axc = phi_tail_parts(x)
+        xc = math.copysign(axc, x)
+        xp = xc * INV_SQRT_2PI
+        left = (big_e * (q + xp)) * TAIL_INV
+        right = (ONE - (big_e * TAIL_INV) * q) + (big_e * TAIL_INV) * xp
+        r = left if x < ZERO else right
+        return r if x == x else x
+
+    gelu_dphi_one = _inline(gelu_dphi_one)
+
+    if H_PHI_TAIL is not None:
+        mul_phi, gelu_dphi = mul_phi_one, gelu_dphi_one
+    else:
+        mul_phi, gelu_dphi = mul_phi_split, gelu_dphi_split
 
     @_inline
     def normpdf(x):
@@ -612,7 +759,7 @@ def _build(spec):
 
     return dict(exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
                 phi=phi, sigmoid=sigmoid, softplus=softplus, normpdf=normpdf, sigmoid2=sigmoid2, tanhshrink=tanhshrink,
-                gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, mul_phi=mul_phi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
+                gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, mul_phi=mul_phi, gelu_dphi=gelu_dphi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
                 two_prod=two_prod, order_key=order_key,
                 from_order_key=_inline(lambda k, like: as_float(k ^ ((k >> SIGN_SHIFT) & ABS_MASK))))
 
@@ -675,6 +822,7 @@ exp_parts = _stub2("exp_parts", "(p, s1, s2) with exp(hi + lo) = p*s1*s2, s1 and
 exp_up = _stub2("exp_up", "exp(hi + lo) * 2**S (S = 26 float32, 64 float64; tail_scale(x) = 2**-S), hi <= ~60, kept normal.")
 tail_scale = _stub("tail_scale", "2**-S for exp_up, in x's type.")
 mul_sigmoid_hilo = _stub2("mul_sigmoid_hilo", "m * sigmoid(hi + lo) without a subnormal intermediate (0 where m is 0).")
+gelu_dphi = _stub("gelu_dphi", "phi(x) + x * pdf(x), the derivative of x * phi(x).")
 mul_phi = _stub2("mul_phi", "m * phi(x) without a subnormal intermediate in the left tail (0 where m is 0).")
 two_prod = _stub2("two_prod", "(hi, lo) with hi + lo = a*b exactly (FMA).")
 order_key = _stub("order_key", "Integer with the order of x (same width); see from_order_key.")

@@ -6,8 +6,9 @@ Every elementwise activation ``<name>`` defines up to three small functions
 * ``bwd_<name>(g, x, p0, p1, p2, p3)``   -> dL/dx from the input
 * ``bwdy_<name>(g, y, p0, p1, p2, p3)``  -> dL/dx from the output (where valid)
 
-and ``PARAMS[name]``: the parameter names (in p0..p3 order) or a function
-``(params, T) -> tuple`` of derived parameters in dtype ``T``. ``_kernels.py`` builds the loops
+and ``PARAMS[name]``: the parameter names (in p0..p3 order, each cast to the
+array dtype) or ``_derived(names, fn)``, ``fn(values, T) -> tuple`` of derived
+parameters in dtype ``T``. ``_kernels.py`` builds the loops
 around these by name, so adding an activation means adding functions here
 and nothing else in this backend.
 
@@ -90,18 +91,29 @@ def _near(v, T):
 
 _SELU = {T: (T(SELU_ALPHA), T(SELU_SCALE)) + _split(SELU_ALPHA * SELU_SCALE, T) for T in (np.float32, np.float64)}
 
+def _derived(names, fn):
+    """A derived-parameter spec: ``fn(values, T)`` gets the values of ``names`` in order.
+
+    The backend memoises on those values, so ``fn`` runs once per distinct
+    parameter setting and dtype, not per call.
+    """
+    return (tuple(names), fn)
+
+
 PARAMS = {
     "relu": (), "relu6": (), "leaky_relu": ("negative_slope",),
-    "elu": lambda p, T: _split(p["alpha"], T),
-    "selu": lambda p, T: _SELU[T],
-    "celu": lambda p, T: _split(p["alpha"], T),
+    "elu": _derived(("alpha",), lambda v, T: _split(v[0], T)),
+    "selu": _derived((), lambda v, T: _SELU[T]),
+    "celu": _derived(("alpha",), lambda v, T: _split(v[0], T)),
     "gelu_none": (), "gelu_tanh": (), "sigmoid": (), "log_sigmoid": (), "hardsigmoid": (),
-    "hardswish": (), "silu": (), "swish": lambda p, T: _split(p["beta"], T), "mish": (), "tanh": (),
-    "hardtanh": lambda p, T: (_near(p["min_val"], T), _near(p["max_val"], T),
-                              _floor_to(p["min_val"], T), -_floor_to(-p["max_val"], T)),
-    "softplus": lambda p, T: _split(p["beta"], T) + (T(p["threshold"]),), "softsign": (),
-    "hardshrink": lambda p, T: _split(p["lambd"], T), "softshrink": lambda p, T: _split(p["lambd"], T), "tanhshrink": (),
-    "threshold": lambda p, T: (_floor_to(p["threshold"], T), T(p["value"])), "squareplus": lambda p, T: (T(p["b"]), T(math.sqrt(p["b"]))),
+    "hardswish": (), "silu": (), "swish": _derived(("beta",), lambda v, T: _split(v[0], T)), "mish": (), "tanh": (),
+    "hardtanh": _derived(("min_val", "max_val"), lambda v, T: (_near(v[0], T), _near(v[1], T),
+                                                              _floor_to(v[0], T), -_floor_to(-v[1], T))),
+    "softplus": _derived(("beta", "threshold"), lambda v, T: _split(v[0], T) + (T(v[1]),)), "softsign": (),
+    "hardshrink": _derived(("lambd",), lambda v, T: _split(v[0], T)),
+    "softshrink": _derived(("lambd",), lambda v, T: _split(v[0], T)), "tanhshrink": (),
+    "threshold": _derived(("threshold", "value"), lambda v, T: (_floor_to(v[0], T), T(v[1]))),
+    "squareplus": _derived(("b",), lambda v, T: (T(v[0]), T(math.sqrt(v[0])))),
 }
 
 
@@ -296,7 +308,7 @@ def fwd_gelu_none(x, p0, p1, p2, p3):
 
 @jit
 def bwd_gelu_none(g, x, p0, p1, p2, p3):
-    return g * (M.phi(x) + M.mul0(x, M.normpdf(x)))
+    return g * M.gelu_dphi(x)
 
 
 @jit
