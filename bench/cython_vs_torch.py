@@ -16,6 +16,21 @@ autograd's per-call overhead of a few microseconds).  The limit at 1e7 is an
 allocating 2-thread parallel copy (Numba prange, the bandwidth floor of any
 forward).  Times are the best of several repeats; ratios > 1 mean the Cython
 backend is faster.
+
+Allocation (--alloc, default ``reuse``).  An allocating call at 1e7 float32
+(40 MB) gets its result from mmap, i.e. fresh pages, and on the development
+VM (Firecracker, free-page reporting) the page faults dominate and vary from
+run to run: the allocating parallel copy took 3.8-59 ms between runs where
+the same copy into an existing array took 2.3-2.8 ms; torch's F.relu
+15-17 ms (it does not madvise huge pages as NumPy does), ours 4-55 ms.  Two
+libgomp pools were suspected and ruled out: OMP_WAIT_POLICY=passive changed
+nothing at 1e7 (and made 1e5 calls 2-5x slower), and alternating Cython and
+Numba (or torch) parallel calls cost no more than the sum of each alone.  So
+by default the script re-executes itself with glibc's malloc told to keep
+freed memory (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_ large): every
+allocating call, ours, torch's and the copy's alike, then reuses warm pages,
+as a training loop does after its first step.  ``--alloc system`` keeps the
+default allocator (numbers then include first-touch page faults).
 """
 
 from __future__ import annotations
@@ -82,6 +97,9 @@ FUNCS = {
     "sparsemax": ({"axis": -1}, None),
     "maxout": ({"pieces": 2}, None),
 }
+# torch's backward kernel for these reads y only: our x-based backward is shown
+# but not compared (the bwd(y) row is the like-for-like one)
+TORCH_Y_ONLY = ("relu", "sigmoid", "tanh", "softmax", "log_softmax")
 CHEAP = ("relu", "relu6", "leaky_relu", "hardtanh", "hardsigmoid", "threshold")
 # torch's backward for these reads the forward's output; fastact also has a
 # y-based backward: both are timed ("backward" from x, "backward_y" from y)
@@ -285,6 +303,8 @@ def run(sizes, only):
 
 
 def report(rows, copy_name):
+    print(f"\nallocator: {os.environ.get('FASTACT_BENCH_ALLOC', 'system')}; x-based backward rows of "
+          f"{', '.join(TORCH_Y_ONLY)} are not compared (torch's kernel reads y: see bwd(y))")
     print(f"\nfastact cython backend ({cy.ISA}, libmvec={B.info()['libmvec']}, "
           f"openmp={B.info()['openmp']}) vs torch {torch.__version__} ({NTHREADS} threads); float32, allocating\n")
     print("| function | dir | n | cython µs | torch µs | torch/cython | ref/cython | cython/copy |")
@@ -293,6 +313,9 @@ def report(rows, copy_name):
     slow = []
     for name, d, n, to, tt, how, tr, tc in rows:
         r = tt / to if tt else None
+        if r and d == "backward" and name in TORCH_Y_ONLY:
+            r = None  # torch's kernel is y-based: compared in the bwd(y) row
+            how = "y"
         if r:
             ratios.append(r)
             if r < 1.0:
@@ -302,7 +325,7 @@ def report(rows, copy_name):
             {"forward": "fwd", "backward": "bwd", "backward_y": "bwd(y)"}[d],
             f"{n:.0e}",
             f"{to * 1e6:.1f}",
-            f"{tt * 1e6:.1f}{' ag' if how == 'ag' else ''}" if tt else "—",
+            f"{tt * 1e6:.1f}{' ag' if how == 'ag' else ''}{' (from y)' if how == 'y' else ''}" if tt else "—",
             f"{r:.2f}" if r else "—",
             f"{tr / to:.0f}" if tr else "",
             f"{to / tc:.2f}" if n >= 10**7 else "",
@@ -351,7 +374,16 @@ if __name__ == "__main__":
     ap.add_argument("--sizes", default="1e3,1e5,1e7")
     ap.add_argument("--only", default="")
     ap.add_argument("--threshold", action="store_true")
+    ap.add_argument("--alloc", choices=("reuse", "system"), default="reuse",
+                    help="reuse: re-run with glibc malloc keeping freed memory (see the module doc)")
     a = ap.parse_args()
+    if a.alloc == "reuse" and os.environ.get("FASTACT_BENCH_ALLOC") != "reuse":
+        env = dict(os.environ, FASTACT_BENCH_ALLOC="reuse", MALLOC_MMAP_MAX_="0",
+                   MALLOC_TRIM_THRESHOLD_=str(1 << 40), MALLOC_TOP_PAD_=str(64 << 20))
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    if a.alloc == "system":
+        os.environ["FASTACT_BENCH_ALLOC"] = "system"
     if a.threshold:
         threshold_sweep()
         sys.exit(0)

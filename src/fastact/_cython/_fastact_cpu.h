@@ -41,6 +41,22 @@ FA_SIMD extern double erfc(double);
 static inline int32_t fastact_f2i(float f) { union { float f; int32_t i; } u; u.f = f; return u.i; }
 static inline float fastact_i2f(int32_t i) { union { float f; int32_t i; } u; u.i = i; return u.f; }
 
+/* a*a - p exactly, for p = float32(a*a) and |a| < 2^60 (no overflow): one FMA
+ * where the ISA has it, else Veltkamp/Dekker (a = ah + al, 12-bit halves,
+ * every partial product exact).  Both vectorise; gelu forms exp(-x^2/2)
+ * from x^2 = p + err without going through double. */
+static inline float fastact_sqr_err(float a, float p)
+{
+#if defined(__FMA__)
+    return __builtin_fmaf(a, a, -p);
+#else
+    float c = 4097.0f * a;
+    float ah = c - (c - a);
+    float al = a - ah;
+    return ((ah * ah - p) + 2.0f * ah * al) + al * al;
+#endif
+}
+
 #ifndef FASTACT_ISA
 #define FASTACT_ISA "generic"
 #endif

@@ -34,11 +34,22 @@ include "_scalar.pxi"
 
 # Below these sizes a call runs serially: starting the OpenMP team (about
 # 1-2 us on 2 cores) costs more than it saves.  Measured with
-# bench/cython_vs_torch.py --threshold on the development machine (2 cores,
-# AVX-512): relu-like kernels break even near 64k float32 elements,
-# transcendental ones near 4-8k.
-cdef Py_ssize_t THRESH_CHEAP = 65536
-cdef Py_ssize_t THRESH_COSTLY = 8192
+# bench/cython_vs_torch.py --threshold (2 cores, AMD EPYC Zen 4, AVX-512
+# variant; ratio serial time / 2-thread time, > 1: parallel wins):
+#   n        relu fwd  relu bwd  sigmoid fwd  gelu bwd  softmax fwd (rows 1024)
+#   2048     0.25      0.28      0.57         1.26      0.78
+#   4096     0.37      0.42      0.84         1.51      1.08
+#   8192     0.53      0.59      1.12         1.70      1.31
+#   16384    0.73      0.84      1.43         1.89      1.57
+#   32768    0.98      1.14      1.67         1.92      1.72
+#   65536    1.28      1.57      1.81         1.97      1.90
+# Crossovers: memory-bound kernels ~32k (relu fwd 33k, bwd 25k), exp-class
+# kernels ~6k (sigmoid), softmax rows ~3.5k (uses COSTLY), gelu (erf) below
+# 2k (HEAVY).
+cdef Py_ssize_t THRESH_CHEAP = 32768
+cdef Py_ssize_t THRESH_COSTLY = 6144
+cdef Py_ssize_t THRESH_HEAVY = 2048
+# one long row split over threads (_axis.pxi): not re-measured
 cdef Py_ssize_t THRESH_AXIS = 16384
 
 # -------------------------------------------------------------- thread control
@@ -131,7 +142,7 @@ def _f_gelu(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
     if params["approximate"] == "tanh":
         _run_u(_L_gelu_tanh_fwd_f, _L_gelu_tanh_fwd_d, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
     else:
-        _run_u(_L_gelu_fwd_f, _L_gelu_fwd_d, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
+        _run_u(_L_gelu_fwd_f, _L_gelu_fwd_d, x, out, 0.0, 0.0, THRESH_HEAVY, threads)
 
 
 def _b_gelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
@@ -140,7 +151,7 @@ def _b_gelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
     if params["approximate"] == "tanh":
         _run_b(_L_gelu_tanh_bwd_f, _L_gelu_tanh_bwd_d, g, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
     else:
-        _run_b(_L_gelu_bwd_f, _L_gelu_bwd_d, g, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
+        _run_b(_L_gelu_bwd_f, _L_gelu_bwd_d, g, x, out, 0.0, 0.0, THRESH_HEAVY, threads)
 
 # ----------------------------------------------------------------------- rrelu
 
@@ -504,7 +515,8 @@ def build_info():
         "openmp": bool(FASTACT_HAVE_OPENMP),
         "openmp_version": fastact_omp_version(),
         "openmp_max_threads": fastact_omp_max_threads(),
-        "serial_threshold": {"cheap": THRESH_CHEAP, "costly": THRESH_COSTLY, "axis": THRESH_AXIS},
+        "serial_threshold": {"cheap": THRESH_CHEAP, "costly": THRESH_COSTLY, "heavy": THRESH_HEAVY,
+                             "axis": THRESH_AXIS},
     }
 
 

@@ -52,6 +52,7 @@ cdef extern from "_fastact_cpu.h" nogil:
     double NAN
     int fastact_f2i(float)
     float fastact_i2f(int)
+    float fastact_sqr_err(float, float)
 
 ctypedef fused floating:
     float
@@ -67,7 +68,10 @@ ctypedef fused floating:
 # these: see the note at each.  Errors against float64 on the grids of
 # tests/test_cython_backend.py::test_vectorised_math_accuracy: see each note.
 
-cdef inline float _expf(float x) noexcept nogil:
+cdef inline float _expf2(float x, float lo) noexcept nogil:
+    # exp(x + lo) for a small correction lo (|lo| <= ULP(x)), e.g. the
+    # rounding error of an argument formed in float32: lo joins the reduced
+    # argument r, so it costs one add and no extra rounding of the result.
     # exp(x) = 2^k * exp(r), k = round(x/ln2), r = x - k*ln2 in [-ln2/2, ln2/2]
     # (ln2 in two parts: k*_LN2_HI is exact for |k| < 256), exp(r) by its
     # Taylor polynomial to r^7 (truncation 5e-9 relative), 2^k applied as two
@@ -80,13 +84,18 @@ cdef inline float _expf(float x) noexcept nogil:
     xc = <float>-110 if xc < <float>-110 else xc
     # round to nearest by the 1.5*2^23 shifter (no rint call, vectorises on SSE2 too)
     cdef float kf = (xc * <float>1.4426950408889634 + <float>12582912.0) - <float>12582912.0
-    cdef float r = (xc - kf * <float>0.693145751953125) - kf * <float>1.4286068203094172e-06
+    cdef float r = ((xc - kf * <float>0.693145751953125) - kf * <float>1.4286068203094172e-06) + lo
     cdef float p = <float>1 + r * (<float>1 + r * (<float>0.5 + r * (<float>0.16666666666666666
         + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
         + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984))))))
     cdef int k = <int>(kf if kf == kf else <float>0)
     cdef int k1 = k >> 1
     return (p * fastact_i2f((k1 + 127) << 23)) * fastact_i2f((k - k1 + 127) << 23)
+
+
+cdef inline float _expf(float x) noexcept nogil:
+    # exp(x); gcc folds the "+ -0.0" away (an identity, signed zeros included)
+    return _expf2(x, <float>-0.0)
 
 
 cdef inline float _log1pf_r(float x, float* ru) noexcept nogil:
@@ -375,64 +384,85 @@ cdef inline floating celu_bwd_y(floating g, floating y, double a, double b) noex
 # (split_); the backwards need no correction, the registry's absolute bound
 # (_CANCELLING_BWD, 2 ULP of 1.0) covers the tails where it would matter.
 
-cdef inline double _gelu_phi_f(float x, double* E) noexcept nogil:
-    # Phi(x) (the normal cdf) in double for a float32 x, and E = exp(-x^2/2),
-    # for gelu's float32 forward.  libmvec erfcf made that forward 6 ULP
-    # (fastact accuracy --quick); this is 1.8-2.4 ULP at about the same speed.
-    # With a = |x|/sqrt2:
-    #   erfc(a) = exp(-a^2) * erfcx(a),  erfcx(a) = h(w)/(a + 2), w = (a-2)/(a+2)
-    # h: a degree-10 polynomial in w, fitted by relative least squares to
-    # erfcx(a)*(a+2) on a in [0, 10.5] (max relative error 3.6e-9; beyond
-    # 10.5 exp(-a^2) is 0 in float32).  Where double is needed was found by
-    # emulating the float32 steps in NumPy (max 2.4 ULP for gelu on 2e6
-    # points of [-13.5, 6]; all-float32 gave 10.6 ULP):
-    #  * exp in float32 (_expf), its argument a^2 in double split hi + lo:
-    #    exp(-(hi + lo)) = exp(-hi)*(1 - lo);
-    #  * 1/(a + 2): float32 division + one Newton step in double (a double
-    #    division costs 2 of these);
-    #  * h: float32 Horner for (h(w) - h0)/w, the last step in double.
-    # The double steps cost: on this CPU each is 2 zmm ops, and the loop ends
-    # up as slow as libmvec erfcf (2.2 ns per element and thread, 1e5) --
-    # 3x torch's erf-based gelu, which is not accurate in the tail.
-    # Phi = erfc(a)/2 for x <= 0, 1 - erfc(a)/2 above.  a clamped at 20
-    # (erfc and exp are 0 there: keeps inf finite; NaN passes the select).
-    cdef double xd = x
-    cdef double ad = fabs(xd) * 0.70710678118654752440
-    ad = 20.0 if ad > 20.0 else ad
-    cdef double a2 = ad * ad
-    cdef float hi = <float>a2
-    cdef float lo = <float>(a2 - <double>hi)
-    cdef double e = <double>_expf(-hi) * (1.0 - <double>lo)
-    cdef float af = <float>ad
-    cdef double q = <double>(<float>1 / (af + <float>2))
-    q = q * (2.0 - (ad + 2.0) * q)
-    cdef double w = (ad - 2.0) * q
-    cdef float wf = <float>w
-    cdef float p = <float>-0.6871606941820938 + wf * (<float>0.2794717513279136
-        + wf * (<float>-0.03644187138455584 + wf * (<float>-0.021505506677782046
-        + wf * (<float>0.006476633343959381 + wf * (<float>0.0030620020550058465
-        + wf * (<float>-0.0008345273907741169 + wf * (<float>-0.0005926987555168806
-        + wf * (<float>4.964303668144587e-05 + wf * <float>7.093383223562695e-05))))))))
-    cdef double h = 1.0215827089237293 + w * <double>p
-    cdef double hc = 0.5 * e * h * q         # erfc(a)/2
-    E[0] = e
-    return hc if xd <= 0 else 1.0 - hc
+cdef inline float _gelu_t_f(float x, float* E) noexcept nogil:
+    # For float32 x, all in float32: E = exp(-x^2/2) and the returned
+    # t = erfcx(|x|/sqrt2)/2, so that Phi(-|x|) = erfc(|x|/sqrt2)/2 = E*t.
+    #  * exp(-x^2/2) from the exact split x^2 = hi + lo (fastact_sqr_err: one
+    #    FMA) with lo joining exp's reduced argument (_expf2): <= 1 ULP where
+    #    a rounded float32 argument is off by up to 50 ULP at x = -13.  (The
+    #    earlier version formed a^2 from a rounded a = |x|/sqrt2 and needed
+    #    double steps to stay accurate: 3x slower.)
+    #  * t = g(w)/(|x| + 2), w = (|x| - 2)/(|x| + 2) in [-1, 0.76]: g is a
+    #    degree-10 polynomial fitted (relative least squares, coefficients
+    #    rounded to float32 one by one, each rounding refitted by the rest) to
+    #    erfcx(|x|/sqrt2)*(|x| + 2)/2 on |x| in [0, 14.9]: max relative error
+    #    3e-8 (beyond 14.4 E is 0).  |x| itself, not a rounded |x|/sqrt2,
+    #    is the variable: nothing is lost before the polynomial.
+    #  * q = 1/(|x| + 2) is corrected for the rounding of the sum (dlo, exact
+    #    by Fast2Sum) and of the division (one FMA residual).
+    # Emulated in NumPy with FMA (6e6 points of [-14, 6]): gelu max 4 ULP,
+    # mean 0.44; without the q correction mean 0.49.
+    #  * E and t are returned apart: E*t is subnormal (x < -13) where
+    #    x*E*t is still normal; callers multiply x*E first.
+    # |x| clamped at 16 (E is 0 beyond 14.4: keeps inf finite; NaN passes).
+    cdef float ax = fabsf(x)
+    ax = <float>16 if ax > <float>16 else ax
+    cdef float hi = ax * ax
+    cdef float lo = fastact_sqr_err(ax, hi)
+    E[0] = _expf2(<float>-0.5 * hi, <float>-0.5 * lo)
+    cdef float d = ax + <float>2
+    cdef float dlo = (ax - d) + <float>2 if ax >= <float>2 else (<float>2 - d) + ax
+    cdef float q = <float>1 / d
+    cdef float w = (ax - <float>2) * q
+    cdef float g = <float>0.6724079847335815 + w * (<float>-0.331404447555542 + w * (<float>0.02879832684993744
+        + w * (<float>0.036720357835292816 + w * (<float>-0.00048231385881081223
+        + w * (<float>-0.006747289560735226 + w * (<float>-0.0018928895005956292
+        + w * (<float>0.0008781931246630847 + w * (<float>0.0007259075646288693
+        + w * (<float>3.3705306123010814e-05 + w * <float>-7.652521890122443e-05)))))))))
+    cdef float t = g * q
+    cdef float r = (<float>1 - q * d) - dlo * q
+    return t + t * r
+
+
+cdef inline float _gelu_fwd_f(float x) noexcept nogil:
+    # x <= 0: x*E*t, x > 0: x*(1 - E*t).  x = -inf: E = 0, -inf*0 = NaN,
+    # mapped to -0 (the limit) by nan_to_zero_.
+    cdef float E
+    cdef float t = _gelu_t_f(x, &E)
+    # The last products in double, rounded once: float32 steps there made
+    # the max 5 ULP (x = -6.09) on 2e6 points of [-8, -2]; this is the
+    # cheapest double step with an effect (E*t is normal in double).
+    cdef double p = <double>E * <double>t
+    return nan_to_zero_(<float>(<double>x * (p if x <= 0 else 1.0 - p)), x)
+
+
+cdef inline float _gelu_bwd_f(float g, float x) noexcept nogil:
+    # Phi(x) + x*pdf(x) = [x > 0] + E*(x/sqrt(2 pi) -+ t): the two terms share
+    # E (|x| clamped at 16, where E = 0: no inf*0 at +-inf)
+    cdef float E
+    cdef float t = _gelu_t_f(x, &E)
+    cdef float xl = <float>-16 if x < <float>-16 else (<float>16 if x > <float>16 else x)
+    cdef float u = xl * <float>0.39894228040143267794
+    return g * (E * (u + t) if x <= 0 else <float>1 + E * (u - t))
 
 
 cdef inline floating gelu_fwd(floating x, double a, double b) noexcept nogil:
     # x*Phi(x), Phi(x) = erfc(-x/sqrt2)/2: erfc keeps the relative accuracy of
-    # the tiny tail for x << 0 (1 + erf(x/sqrt2) would cancel).  float32: in
-    # double with one final rounding (_gelu_phi_f); float64: libm erfc.
-    cdef double E
+    # the tiny tail for x << 0 (1 + erf(x/sqrt2) would cancel).  float32:
+    # _gelu_fwd_f; float64: libm erfc.
     if floating is float:
-        return nan_to_zero_(<floating>(<double>x * _gelu_phi_f(x, &E)), x)
-    cdef floating r = x * <floating>0.5 * erfc_(x * <floating>-0.70710678118654752440)
-    return nan_to_zero_(r, x)
+        return _gelu_fwd_f(x)
+    else:
+        return nan_to_zero_(x * <floating>0.5 * erfc_(x * <floating>-0.70710678118654752440), x)
 
 cdef inline floating gelu_bwd(floating g, floating x, double a, double b) noexcept nogil:
-    cdef floating cdf = <floating>0.5 * erfc_(x * <floating>-0.70710678118654752440)
-    cdef floating pdf = exp_(<floating>-0.5 * x * x) * <floating>0.39894228040143267794
-    return g * (cdf + nan_to_zero_(x * pdf, x))
+    cdef floating cdf, pdf
+    if floating is float:
+        return _gelu_bwd_f(g, x)
+    else:
+        cdf = <floating>0.5 * erfc_(x * <floating>-0.70710678118654752440)
+        pdf = exp_(<floating>-0.5 * x * x) * <floating>0.39894228040143267794
+        return g * (cdf + nan_to_zero_(x * pdf, x))
 
 cdef inline floating gelu_tanh_fwd(floating x, double a, double b) noexcept nogil:
     # (1 + tanh u)/2 = sigmoid(2u): no cancellation for x << 0.  The cubic is
