@@ -154,6 +154,17 @@ def test_exact_limits(backend, dtype, name, params, x, expected):
     assert np.all(got == expected), f"{name}({x}) on {backend}: got {got[0]!r}, expected {expected!r}"
 
 
+def test_selu_rounds_once_near_float32_max(backend):
+    # scale*x for this x rounds to the largest float32; a float32(scale)*x
+    # product overflowed to inf (found by the exhaustive accuracy run).
+    # One step up, the exact product overflows.
+    x = np.array([3.2386221488365256e38, 3.4e38], np.float32)
+    with np.errstate(over="ignore"):
+        got = fastact.selu(np.repeat(x, 40))
+    assert np.all(got[:40] == np.finfo(np.float32).max), got[:3]
+    assert np.all(got[40:] == np.inf), got[40:43]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("spec", ELEMENTWISE_SPECS, ids=spec_ids(ELEMENTWISE_SPECS))
 def test_nan_in_gives_nan_out(spec, backend, dtype):

@@ -337,7 +337,13 @@ cdef inline floating elu_bwd_y(floating g, floating y, double a, double b) noexc
 # selu: fixed alpha and scale (a, b unused)
 cdef inline floating selu_fwd(floating x, double a, double b) noexcept nogil:
     cdef floating t = <floating>1.6732632423543772 * expm1_(x)
-    return <floating>1.0507009873554805 * (x if x > 0 else t)
+    if floating is float:
+        # x > 0: scale*x in double, rounded once.  float32(scale)*x rounds
+        # the scale first and overflowed to inf at x = 3.2386221e38, where the
+        # exact product rounds to FLT_MAX (the exhaustive accuracy run).
+        return <float>(<double>x * 1.0507009873554805) if x > 0 else <float>1.0507009873554805 * t
+    else:
+        return <floating>1.0507009873554805 * (x if x > 0 else t)
 
 cdef inline floating selu_bwd(floating g, floating x, double a, double b) noexcept nogil:
     cdef floating gs = g * <floating>1.0507009873554805

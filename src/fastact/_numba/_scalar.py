@@ -259,9 +259,19 @@ def bwdy_elu(g, y, p0, p1, p2, p3):
 
 
 @jit
+def _selu_pos(x, p1):
+    # scale*x, rounded once: float32(scale)*x rounds the scale first, and
+    # overflowed to inf at x = 3.2386221e38, where the exact product rounds to
+    # the largest float32 (the exhaustive accuracy run). float32: in float64.
+    if M.is_f32(x):
+        return np.float32(np.float64(x) * SELU_SCALE)
+    return x * p1
+
+
+@jit
 def fwd_selu(x, p0, p1, p2, p3):
-    neg = p0 * M.expm1(x)
-    return p1 * (x if x > 0 else neg)
+    neg = p1 * (p0 * M.expm1(x))
+    return _selu_pos(x, p1) if x > 0 else neg
 
 
 @jit
