@@ -423,6 +423,61 @@ def test_backward_fast_path_matches_the_general_path(monkeypatch, name, params, 
                 np.testing.assert_array_equal(forced[b], ref)
 
 
+_AXIS_FAST = ["softmax", "log_softmax", "softmin", "sparsemax"]
+_AXIS_SHAPES = [((1, 1024), -1), ((9,), 0), ((7, 5, 3), 1), ((7, 5, 3), 0), ((4, 6), -2), ((2, 3, 4), 2)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", _AXIS_FAST)
+def test_axis_fast_paths_match_the_general_path(monkeypatch, name, dtype):
+    """softmax & co. on C-contiguous arrays: the inlined forward and backward give the general path's result."""
+    rng = np.random.default_rng(11)
+    fwd, bwd = getattr(fastact, name), getattr(fastact, name + "_backward")
+    backends = [b for b in ("numpy", "numba", "cython") if _backends.available(b)[0]] + ["auto"]
+    for shape, axis in _AXIS_SHAPES:
+        x = np.asarray(rng.standard_normal(shape) * 3, dtype=dtype)
+        g = np.asarray(rng.standard_normal(shape), dtype=dtype)
+        for b in backends:
+            with fastact.use_backend(b):
+                # out= takes the general path: the reference results
+                y_ref = fwd(x, axis=axis, out=np.empty(shape, dtype))
+                dx_ref = bwd(g, x, axis=axis, out=np.empty(shape, dtype))
+                dy_ref = bwd(g, y=y_ref, axis=axis, out=np.empty(shape, dtype))
+                with monkeypatch.context() as m:
+                    _no_general_path(m, fwd)
+                    _no_general_path(m, bwd)
+                    y = fwd(x, axis=axis)
+                    dx = bwd(g, x, axis=axis)
+                    dy = bwd(g, y=y_ref, axis=axis)
+            for got, ref in ((y, y_ref), (dx, dx_ref), (dy, dy_ref)):
+                assert got.dtype == np.dtype(dtype) and got.shape == shape and got.flags.c_contiguous
+                np.testing.assert_array_equal(got, ref, err_msg=f"{name} {b} {shape} axis={axis}")
+
+
+@pytest.mark.parametrize("name", _AXIS_FAST)
+def test_axis_fast_paths_leave_the_rest_to_the_general_path(name):
+    """What the fast path does not take still works or raises as before: the general path sees it."""
+    fwd, bwd = getattr(fastact, name), getattr(fastact, name + "_backward")
+    x = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32)
+    y = fwd(x)
+    ref = fwd(np.ascontiguousarray(x))
+    np.testing.assert_array_equal(fwd(np.asfortranarray(x)), ref)  # not C-contiguous
+    np.testing.assert_array_equal(fwd(x[:, ::-1].copy()[:, ::-1]), ref)  # a view with negative strides
+    np.testing.assert_array_equal(fwd(x, axis=np.int64(-1)), ref)  # a NumPy integer axis
+    assert fwd(x.astype(np.float16)).dtype == np.float16
+    assert fwd(np.zeros((0, 3), np.float32)).shape == (0, 3)
+    with pytest.raises(ValueError, match="axis"):
+        fwd(x, axis=2)
+    with pytest.raises(ValueError, match="axis"):
+        bwd(x, y=y, axis=-3)
+    with pytest.raises(TypeError):
+        fwd(x, axis=1.0)
+    with pytest.raises(ValueError):  # grad_output and y disagree
+        bwd(x[:, :3].copy(), y=y)
+    # x and y both given: y is used, and the general path checks x
+    np.testing.assert_array_equal(bwd(x, x, y=y), bwd(x, y=y))
+
+
 _ERROR_CASES = [
     ("leaky_relu", "x", {"negative_slope": "big"}, TypeError),  # parameter of the wrong type
     ("elu", "x", {"alpha": True}, TypeError),
