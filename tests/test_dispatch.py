@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -476,6 +477,60 @@ def test_axis_fast_paths_leave_the_rest_to_the_general_path(name):
         bwd(x[:, :3].copy(), y=y)
     # x and y both given: y is used, and the general path checks x
     np.testing.assert_array_equal(bwd(x, x, y=y), bwd(x, y=y))
+
+
+_SHRINK_CASES = [("glu", {}), ("maxout", {"pieces": 2}), ("maxout", {"pieces": 3}), ("maxout", {"pieces": 1})]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,params", _SHRINK_CASES + [("prelu", {})], ids=lambda v: str(v))
+def test_glu_maxout_prelu_fast_forward_matches_the_general_path(monkeypatch, name, params, dtype):
+    rng = np.random.default_rng(13)
+    fwd = getattr(fastact, name)
+    backends = [b for b in ("numpy", "numba", "cython") if _backends.available(b)[0]] + ["auto"]
+    for shape, axis in [((1, 1020), -1), ((6,), 0), ((6, 12, 3), 1), ((12, 5, 3), 0), ((6, 6), -2), ((2, 3, 6), 2)]:
+        x = np.asarray(rng.standard_normal(shape) * 3, dtype=dtype)
+        args = dict(params, axis=axis)
+        if name == "prelu":
+            weights = [rng.uniform(-1, 1, shape[axis]).astype(dtype), np.full(1, 0.3, dtype)]
+        for b in backends:
+            for w in weights if name == "prelu" else [None]:
+                call = (lambda **k: fwd(x, w, **args, **k)) if name == "prelu" else (lambda **k: fwd(x, **args, **k))
+                with fastact.use_backend(b):
+                    ref = call(out=np.empty(fwd(np.ascontiguousarray(x), *([w] if w is not None else []), **args).shape, dtype))
+                    with monkeypatch.context() as m:
+                        _no_general_path(m, fwd)
+                        got = call()
+                assert got.dtype == np.dtype(dtype) and got.shape == ref.shape and got.flags.c_contiguous
+                np.testing.assert_array_equal(got, ref, err_msg=f"{name} {params} {b} {shape} axis={axis}")
+
+
+def test_glu_maxout_prelu_fast_forward_leave_the_rest_to_the_general_path():
+    x = np.random.default_rng(3).standard_normal((4, 6)).astype(np.float32)
+    with pytest.raises(ValueError, match="even"):
+        fastact.glu(x[:, :5].copy())
+    with pytest.raises(ValueError, match="pieces"):
+        fastact.maxout(x, 4)
+    with pytest.raises(ValueError):
+        fastact.maxout(x, 0)
+    with pytest.raises(TypeError):
+        fastact.maxout(x, 2.0)
+    w = np.full(6, 0.25, np.float32)
+    np.testing.assert_array_equal(fastact.prelu(x, w, axis=1), fastact.prelu(x, w.astype(np.float64), axis=1))
+    for bad in (np.array([0.1, np.nan, 0, 0, 0, 0], np.float32), np.array([np.inf] * 6, np.float32)):
+        with pytest.raises(ValueError, match="finite"), np.errstate(invalid="ignore"):
+            fastact.prelu(x, bad, axis=1)
+    big = np.full(6, 3e38, np.float32)  # finite and huge: the fast path, no overflow warning
+    with np.errstate(over="ignore"):
+        expected = np.where(x > 0, x, np.float32(3e38) * x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = fastact.prelu(x, big, axis=1)
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="weight has 5 elements"):
+        fastact.prelu(x, w[:5].copy(), axis=1)
+    with pytest.raises(ValueError, match="axis"):
+        fastact.prelu(x, w, axis=2)
 
 
 _ERROR_CASES = [

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _backends, _interop
-from ._registry import AXIS, ELEMENTWISE, GLU, PRELU, REQUIRED, RRELU, SPECS, Spec, get_spec
+from ._registry import AXIS, ELEMENTWISE, GLU, MAXOUT, PRELU, REQUIRED, RRELU, SPECS, Spec, get_spec
 
 __all__ = ["FORWARD", "BACKWARD", "forward", "backward", "explain", "make_public_functions"]
 
@@ -679,6 +679,69 @@ def _fast_axis_backward_body(spec: Spec, ns: dict) -> str:
     )
 
 
+def _fast_shrink_forward_body(spec: Spec, ns: dict) -> str:
+    """glu and maxout: the allocating forward on a C-contiguous float32/float64 array.
+
+    As :func:`_fast_axis_forward_body`; the output's axis is the input's
+    divided by 2 (glu) or ``pieces`` (maxout). An axis that does not divide
+    goes on to ``_forward``, which raises.
+    """
+    _axis_fast_ns(spec, ns, ("forward",))
+    glu = spec.kind == GLU
+    div = "2" if glu else "pieces"
+    params = "{'axis': axis}" if glu else "{'pieces': pieces, 'axis': axis}"
+    pieces_ok = "" if glu else " and type(pieces) is int and pieces > 0"
+    pad = " " * 16
+    return (
+        f"    if type(x) is _ndarray and out is None and type(axis) is int{pieces_ok}:\n"
+        "        dt = x.dtype\n"
+        "        if dt is _F32 or dt is _F64:\n"
+        "            n = x.size\n"
+        "            nd = x.ndim\n"
+        "            if n and -nd <= axis < nd and x.flags.c_contiguous:\n"
+        "                s = x\n"
+        + _AXIS_GEOMETRY.format(pad=pad)
+        + f"{pad}if m % {div} == 0:\n"
+        + _axis_pick("f", pad + "    ")
+        + f"{pad}    k = m // {div}\n"
+        f"{pad}    res = _empty(shape[:ax] + (k,) + shape[ax + 1:], dt)\n"
+        f"{pad}    be.forward(_name, x.reshape(g3), res.reshape((g3[0], k, g3[2])), {params}, th)\n"
+        f"{pad}    return res\n"
+    )
+
+
+def _fast_prelu_forward_body(spec: Spec, ns: dict) -> str:
+    """prelu: the allocating forward on a C-contiguous x and a 1-D weight of x's float32/float64 dtype.
+
+    The general path checks that the weight is finite with NumPy passes
+    (about 5 us); here the dot product of the weight with zeros is 0 exactly
+    when every weight is finite (inf * 0 and NaN are NaN), one BLAS call with
+    no overflow. A weight that is not finite goes on to ``_forward``, which
+    raises (after NumPy's warning about the invalid inf * 0).
+    """
+    _axis_fast_ns(spec, ns, ("forward",))
+    ns["_zeros_like"] = np.zeros_like
+    pad = " " * 16
+    return (
+        "    if type(x) is _ndarray and out is None and type(weight) is _ndarray and type(axis) is int:\n"
+        "        dt = x.dtype\n"
+        "        if (dt is _F32 or dt is _F64) and weight.dtype is dt and weight.ndim == 1:\n"
+        "            n = x.size\n"
+        "            nd = x.ndim\n"
+        "            c = weight.shape[0]\n"
+        "            if n and nd and -nd <= axis < nd and x.flags.c_contiguous and weight.flags.c_contiguous \\\n"
+        "                    and (c == 1 or x.shape[axis] == c) and weight.dot(_zeros_like(weight)) == 0:\n"
+        "                s = x\n"
+        + _AXIS_GEOMETRY.format(pad=pad)
+        + f"{pad}if c == 1:\n"
+        f"{pad}    g3 = (1, 1, n)\n"
+        + _axis_pick("f", pad)
+        + f"{pad}res = _empty(shape, dt)\n"
+        f"{pad}be.forward(_name, x.reshape(g3), res.reshape(g3), {{'weight': weight, 'axis': axis}}, th)\n"
+        f"{pad}return res\n"
+    )
+
+
 def _make(spec: Spec, backward: bool) -> Callable:
     params = spec.backward_params() if backward else spec.forward_params()
     pos, kw = _signature_parts(params, backward)
@@ -720,6 +783,10 @@ def _make(spec: Spec, backward: bool) -> Callable:
         body = _fast_forward_body(spec, params, values, ns) + f"    return _run(_spec, x, out, {values})\n"
     elif spec.kind == AXIS:
         body = _fast_axis_forward_body(spec, ns) + f"    return _run(_spec, x, out, {values})\n"
+    elif spec.kind in (GLU, MAXOUT):
+        body = _fast_shrink_forward_body(spec, ns) + f"    return _run(_spec, x, out, {values})\n"
+    elif spec.kind == PRELU:
+        body = _fast_prelu_forward_body(spec, ns) + f"    return _run(_spec, x, out, {values})\n"
     else:
         body = f"    return _run(_spec, x, out, {values})\n"
     src = f"def {fn_name}({', '.join(args)}):\n{body}"
