@@ -621,6 +621,20 @@ def _axis_pick(tag: str, pad: str) -> str:
             f"{pad}be, th = hit or _pick(_k{tag}32 if dt is _F32 else _k{tag}64, n)\n")
 
 
+def _axis_forward_head(extra: str) -> str:
+    """The checks that select an along-axis forward's fast path (``extra``: more conditions), and (outer, n, inner)."""
+    return (
+        f"    if type(x) is _ndarray and out is None and type(axis) is int{extra}:\n"
+        "        dt = x.dtype\n"
+        "        if dt is _F32 or dt is _F64:\n"
+        "            n = x.size\n"
+        "            nd = x.ndim\n"
+        "            if n and -nd <= axis < nd and x.flags.c_contiguous:\n"
+        "                s = x\n"
+        + _AXIS_GEOMETRY.format(pad=" " * 16)
+    )
+
+
 def _fast_axis_forward_body(spec: Spec, ns: dict) -> str:
     """softmax, log_softmax, softmin, sparsemax: the allocating call on a C-contiguous float32/float64 array.
 
@@ -634,14 +648,8 @@ def _fast_axis_forward_body(spec: Spec, ns: dict) -> str:
     _axis_fast_ns(spec, ns, ("forward",))
     pad = " " * 16
     return (
-        "    if type(x) is _ndarray and out is None and type(axis) is int:\n"
-        "        dt = x.dtype\n"
-        "        if dt is _F32 or dt is _F64:\n"
-        "            n = x.size\n"
-        "            nd = x.ndim\n"
-        "            if n and -nd <= axis < nd and x.flags.c_contiguous:\n"
-        "                s = x\n"
-        + _AXIS_GEOMETRY.format(pad=pad) + _axis_pick("f", pad)
+        _axis_forward_head("")
+        + _axis_pick("f", pad)
         + f"{pad}res = _empty(shape, dt)\n"
         f"{pad}be.forward(_name, x.reshape(g3), res.reshape(g3), {{'axis': axis}}, th)\n"
         f"{pad}return res\n"
@@ -693,14 +701,7 @@ def _fast_shrink_forward_body(spec: Spec, ns: dict) -> str:
     pieces_ok = "" if glu else " and type(pieces) is int and pieces > 0"
     pad = " " * 16
     return (
-        f"    if type(x) is _ndarray and out is None and type(axis) is int{pieces_ok}:\n"
-        "        dt = x.dtype\n"
-        "        if dt is _F32 or dt is _F64:\n"
-        "            n = x.size\n"
-        "            nd = x.ndim\n"
-        "            if n and -nd <= axis < nd and x.flags.c_contiguous:\n"
-        "                s = x\n"
-        + _AXIS_GEOMETRY.format(pad=pad)
+        _axis_forward_head(pieces_ok)
         + f"{pad}if m % {div} == 0:\n"
         + _axis_pick("f", pad + "    ")
         + f"{pad}    k = m // {div}\n"
