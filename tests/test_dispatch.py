@@ -505,6 +505,33 @@ def test_glu_maxout_prelu_fast_forward_matches_the_general_path(monkeypatch, nam
                 np.testing.assert_array_equal(got, ref, err_msg=f"{name} {params} {b} {shape} axis={axis}")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,params", _SHRINK_CASES + [("prelu", {})], ids=lambda v: str(v))
+def test_glu_maxout_prelu_fast_backward_matches_the_general_path(monkeypatch, name, params, dtype):
+    rng = np.random.default_rng(17)
+    fwd, bwd = getattr(fastact, name), getattr(fastact, name + "_backward")
+    backends = [b for b in ("numpy", "numba", "cython") if _backends.available(b)[0]] + ["auto"]
+    for shape, axis in [((1, 1020), -1), ((6,), 0), ((6, 12, 3), 1), ((12, 5, 3), 0), ((6, 6), -2), ((2, 3, 6), 2)]:
+        x = np.asarray(rng.standard_normal(shape) * 3, dtype=dtype)
+        args = dict(params, axis=axis)
+        weights = [rng.uniform(-1, 1, shape[axis]).astype(dtype), np.full(1, 0.3, dtype)] if name == "prelu" else [None]
+        for w in weights:
+            extra = [w] if w is not None else []
+            g = np.asarray(rng.standard_normal(fwd(x, *extra, **args).shape), dtype=dtype)
+            for b in backends:
+                with fastact.use_backend(b):
+                    ref = bwd(g, x, *extra, **args, out=np.empty(shape, dtype))  # out= takes the general path
+                    with monkeypatch.context() as m:
+                        _no_general_path(m, bwd)
+                        got = bwd(g, x, *extra, **args)
+                if name == "prelu":
+                    (got, gw), (ref, rw) = got, ref
+                    assert gw.dtype == np.dtype(dtype) and gw.shape == w.shape
+                    np.testing.assert_array_equal(gw, rw, err_msg=f"prelu grad_weight {b} {shape} axis={axis}")
+                assert got.dtype == np.dtype(dtype) and got.shape == shape and got.flags.c_contiguous
+                np.testing.assert_array_equal(got, ref, err_msg=f"{name} {params} {b} {shape} axis={axis}")
+
+
 def test_glu_maxout_prelu_fast_forward_leave_the_rest_to_the_general_path():
     x = np.random.default_rng(3).standard_normal((4, 6)).astype(np.float32)
     with pytest.raises(ValueError, match="even"):
@@ -531,6 +558,19 @@ def test_glu_maxout_prelu_fast_forward_leave_the_rest_to_the_general_path():
         fastact.prelu(x, w[:5].copy(), axis=1)
     with pytest.raises(ValueError, match="axis"):
         fastact.prelu(x, w, axis=2)
+    # the backwards: what the fast path does not take is checked by the general path
+    with pytest.raises(ValueError):
+        fastact.glu_backward(np.ones((4, 2), np.float32), x)  # grad_output of the wrong shape
+    with pytest.raises(ValueError):
+        fastact.maxout_backward(np.ones((4, 3), np.float32), x, 4)
+    with pytest.raises(ValueError):
+        fastact.glu_backward(np.ones((4, 3), np.float32), y=x)  # glu refuses y=
+    with pytest.raises(ValueError, match="finite"), np.errstate(invalid="ignore"):
+        fastact.prelu_backward(np.ones_like(x), x, np.full(6, np.inf, np.float32), axis=1)
+    with pytest.raises(ValueError):
+        fastact.prelu_backward(np.ones((4, 5), np.float32), x, w, axis=1)
+    dx, dw = fastact.prelu_backward(np.ones_like(x), x, w.astype(np.float64), axis=1)  # weight of another dtype
+    assert dx.dtype == np.float32 and dw.shape == (6,)
 
 
 _ERROR_CASES = [

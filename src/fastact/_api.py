@@ -621,15 +621,24 @@ def _axis_pick(tag: str, pad: str) -> str:
             f"{pad}be, th = hit or _pick(_k{tag}32 if dt is _F32 else _k{tag}64, n)\n")
 
 
-def _axis_forward_head(extra: str) -> str:
-    """The checks that select an along-axis forward's fast path (``extra``: more conditions), and (outer, n, inner)."""
+def _axis_forward_head(extra: str, backward: bool = False) -> str:
+    """The checks that select an along-axis fast path on x (``extra``: more conditions), and x's (outer, n, inner).
+
+    ``backward``: the backward from x, with a ``grad_output`` of x's dtype,
+    C-contiguous too. (``y=``, which glu, maxout and prelu refuse, goes on to
+    ``_backward``, which raises.)
+    """
+    g = " and grad_output.dtype is dt" if backward else ""
+    gc = " and grad_output.flags.c_contiguous" if backward else ""
+    first = ("out is None and y is None and type(grad_output) is _ndarray and type(x) is _ndarray" if backward
+             else "type(x) is _ndarray and out is None")
     return (
-        f"    if type(x) is _ndarray and out is None and type(axis) is int{extra}:\n"
+        f"    if {first} and type(axis) is int{extra}:\n"
         "        dt = x.dtype\n"
-        "        if dt is _F32 or dt is _F64:\n"
+        f"        if (dt is _F32 or dt is _F64){g}:\n"
         "            n = x.size\n"
         "            nd = x.ndim\n"
-        "            if n and -nd <= axis < nd and x.flags.c_contiguous:\n"
+        f"            if n and -nd <= axis < nd and x.flags.c_contiguous{gc}:\n"
         "                s = x\n"
         + _AXIS_GEOMETRY.format(pad=" " * 16)
     )
@@ -743,6 +752,47 @@ def _fast_prelu_forward_body(spec: Spec, ns: dict) -> str:
     )
 
 
+def _fast_shrink_backward_body(spec: Spec, ns: dict) -> str:
+    """glu and maxout: the allocating backward from x on C-contiguous arrays (see :func:`_fast_shrink_forward_body`)."""
+    _axis_fast_ns(spec, ns, ("backward",))
+    glu = spec.kind == GLU
+    div = "2" if glu else "pieces"
+    params = "{'axis': axis}" if glu else "{'pieces': pieces, 'axis': axis}"
+    pad = " " * 20
+    return (
+        _axis_forward_head("" if glu else " and type(pieces) is int and pieces > 0", backward=True)
+        + f"                k = m // {div}\n"
+        f"                if m % {div} == 0 and grad_output.shape == shape[:ax] + (k,) + shape[ax + 1:]:\n"
+        + _axis_pick("x", pad)
+        + f"{pad}res = _empty(shape, dt)\n"
+        f"{pad}be.backward(_name, grad_output.reshape((g3[0], k, g3[2])), x.reshape(g3), None, res.reshape(g3), {params}, th)\n"
+        f"{pad}return res\n"
+    )
+
+
+def _fast_prelu_backward_body(spec: Spec, ns: dict) -> str:
+    """prelu: the allocating backward on C-contiguous arrays and a 1-D weight (see :func:`_fast_prelu_forward_body`).
+
+    Returns (dL/dx, dL/dweight) as the general path does.
+    """
+    _axis_fast_ns(spec, ns, ("backward",))
+    ns.update(_zeros_like=np.zeros_like, _asarray=np.asarray)
+    pad = " " * 20
+    return (
+        _axis_forward_head(" and type(weight) is _ndarray", backward=True)
+        + "                c = weight.shape[0] if weight.ndim == 1 else 0\n"
+        "                if c and weight.dtype is dt and grad_output.shape == shape and weight.flags.c_contiguous \\\n"
+        "                        and (c == 1 or m == c) and weight.dot(_zeros_like(weight)) == 0:\n"
+        f"{pad}if c == 1:\n"
+        f"{pad}    g3 = (1, 1, n)\n"
+        + _axis_pick("x", pad)
+        + f"{pad}res = _empty(shape, dt)\n"
+        f"{pad}gw = be.backward(_name, grad_output.reshape(g3), x.reshape(g3), None, res.reshape(g3), "
+        "{'weight': weight, 'axis': axis}, th)\n"
+        f"{pad}return res, _asarray(gw, dtype=dt).reshape(weight.shape)\n"
+    )
+
+
 def _make(spec: Spec, backward: bool) -> Callable:
     params = spec.backward_params() if backward else spec.forward_params()
     pos, kw = _signature_parts(params, backward)
@@ -778,6 +828,10 @@ def _make(spec: Spec, backward: bool) -> Callable:
         body = _fast_backward_body(spec, params, values, ns) + f"    return _run(_spec, grad_output, x, y, out, {values})\n"
     elif backward and spec.kind == AXIS:
         body = _fast_axis_backward_body(spec, ns) + f"    return _run(_spec, grad_output, x, y, out, {values})\n"
+    elif backward and spec.kind in (GLU, MAXOUT):
+        body = _fast_shrink_backward_body(spec, ns) + f"    return _run(_spec, grad_output, x, y, out, {values})\n"
+    elif backward and spec.kind == PRELU:
+        body = _fast_prelu_backward_body(spec, ns) + f"    return _run(_spec, grad_output, x, y, out, {values})\n"
     elif backward:
         body = f"    return _run(_spec, grad_output, x, y, out, {values})\n"
     elif spec.kind == ELEMENTWISE:
