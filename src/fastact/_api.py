@@ -504,6 +504,24 @@ def _signature_parts(params, backward: bool):
     return pos, kw
 
 
+def _fast_ns(spec: Spec, ns: dict, directions) -> None:
+    """What the inlined fast paths read: constants, and per direction and dtype the tuning key
+    ``_k<tag>`` and auto's memo ``_m<tag>`` (tag: f forward, x backward from x, y backward from y; 32 or 64)."""
+    ns.update(_ndarray=np.ndarray, _F32=_F32, _F64=_F64, _empty=np.empty, _empty_like=np.empty_like,
+              _pick=_backends.pick, _B=_backends, _ctx=_backends._context.get, _prod=math.prod, _name=spec.name)
+    for d in directions:
+        for c, bits in (("f", "32"), ("d", "64")):
+            tag = {"forward": "f", "backward": "x", "backward_y": "y"}[d] + bits
+            key = (spec.name, d, c, True)
+            ns["_k" + tag], ns["_m" + tag] = key, _backends.memo(key)
+
+
+def _pick_src(tag: str, pad: str) -> str:
+    # auto's memo read inline (what _backends.pick does first), else the full pick
+    return (f"{pad}hit = (_m{tag}32 if dt is _F32 else _m{tag}64)[n.bit_length()] if _B._plain and _ctx() is None else None\n"
+            f"{pad}be, th = hit or _pick(_k{tag}32 if dt is _F32 else _k{tag}64, n)\n")
+
+
 def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """The allocating call on a contiguous float32/float64 array, inlined into the public function.
 
@@ -512,11 +530,8 @@ def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     call; everything else (in-place, ``out=``, other dtypes and layouts,
     foreign arrays) goes on to ``_forward``.
     """
-    k32, k64 = (spec.name, "forward", "f", True), (spec.name, "forward", "d", True)
-    ns.update(_ndarray=np.ndarray, _F32=_F32, _F64=_F64, _empty_like=np.empty_like, _pick=_backends.pick,
-              _B=_backends, _ctx=_backends._context.get, _k32=k32, _k64=k64,
-              _m32=_backends.memo(k32), _m64=_backends.memo(k64),
-              _check=_resolve_params, _prm=tuple(params), _name=spec.name)
+    _fast_ns(spec, ns, ("forward",))
+    ns.update(_check=_resolve_params, _prm=tuple(params))
     p = f"_check(_spec, _prm, {values}, _name)" if params else "{}"
     return (
         "    if type(x) is _ndarray and out is None:\n"
@@ -526,10 +541,8 @@ def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
         "            fl = x.flags\n"
         "            if n and (fl.c_contiguous or fl.f_contiguous):\n"
         f"                p = {p}\n"
-        # auto's memo read inline (what _backends.pick does first), else the full pick
-        "                hit = (_m32 if dt is _F32 else _m64)[n.bit_length()] if _B._plain and _ctx() is None else None\n"
-        "                be, th = hit or _pick(_k32 if dt is _F32 else _k64, n)\n"
-        "                res = _empty_like(x)\n"
+        + _pick_src("f", " " * 16)
+        + "                res = _empty_like(x)\n"
         "                if x.ndim == 1:\n"
         "                    be.forward(_name, x, res, p, th)\n"
         "                else:\n"
@@ -548,25 +561,16 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     where the spec refuses it (or its parameters do) goes on to ``_backward``,
     which raises; so does every other case.
     """
-    keys = {(d, c): (spec.name, d, c, True) for d in ("backward", "backward_y") for c in "fd"}
-    ns.update(_ndarray=np.ndarray, _F32=_F32, _F64=_F64, _empty_like=np.empty_like, _pick=_backends.pick,
-              _B=_backends, _ctx=_backends._context.get, _check=_resolve_params, _prm=tuple(params),
-              _name=spec.name, _fname=spec.name + "_backward", _allows=spec.allows_y,
-              _kx32=keys["backward", "f"], _kx64=keys["backward", "d"],
-              _ky32=keys["backward_y", "f"], _ky64=keys["backward_y", "d"],
-              _mx32=_backends.memo(keys["backward", "f"]), _mx64=_backends.memo(keys["backward", "d"]),
-              _my32=_backends.memo(keys["backward_y", "f"]), _my64=_backends.memo(keys["backward_y", "d"]))
+    _fast_ns(spec, ns, ("backward", "backward_y"))
+    ns.update(_check=_resolve_params, _prm=tuple(params), _fname=spec.name + "_backward", _allows=spec.allows_y)
     p = f"_check(_spec, _prm, {values}, _fname)" if params else "{}"
 
     def run(from_y: bool, pad: str) -> str:
-        m, k = ("_my", "_ky") if from_y else ("_mx", "_kx")
         xs, ys = ("None", "s") if from_y else ("s", "None")
         xr, yr = ("None", "s.ravel('K')") if from_y else ("s.ravel('K')", "None")
         return (
-            # auto's memo read inline (what _backends.pick does first), else the full pick
-            f"{pad}hit = ({m}32 if dt is _F32 else {m}64)[n.bit_length()] if _B._plain and _ctx() is None else None\n"
-            f"{pad}be, th = hit or _pick({k}32 if dt is _F32 else {k}64, n)\n"
-            f"{pad}res = _empty_like(grad_output)\n"
+            _pick_src("y" if from_y else "x", pad)
+            + f"{pad}res = _empty_like(grad_output)\n"
             f"{pad}if s.ndim == 1:\n"
             f"{pad}    be.backward(_name, grad_output, {xs}, {ys}, res, p, th)\n"
             f"{pad}else:\n"
@@ -597,15 +601,6 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     return body
 
 
-def _axis_fast_ns(spec: Spec, ns: dict, directions) -> None:
-    keys = {(d, c): (spec.name, d, c, True) for d in directions for c in "fd"}
-    ns.update(_ndarray=np.ndarray, _F32=_F32, _F64=_F64, _empty=np.empty, _pick=_backends.pick,
-              _B=_backends, _ctx=_backends._context.get, _prod=math.prod, _name=spec.name)
-    for (d, c), k in keys.items():
-        tag = {"forward": "f", "backward": "x", "backward_y": "y"}[d] + ("32" if c == "f" else "64")
-        ns["_k" + tag], ns["_m" + tag] = k, _backends.memo(k)
-
-
 # the (outer, n, inner) geometry of a non-empty C-contiguous array `s` along `axis`, inlined
 _AXIS_GEOMETRY = (
     "{pad}shape = s.shape\n"
@@ -615,13 +610,7 @@ _AXIS_GEOMETRY = (
 )
 
 
-def _axis_pick(tag: str, pad: str) -> str:
-    # auto's memo read inline (what _backends.pick does first), else the full pick
-    return (f"{pad}hit = (_m{tag}32 if dt is _F32 else _m{tag}64)[n.bit_length()] if _B._plain and _ctx() is None else None\n"
-            f"{pad}be, th = hit or _pick(_k{tag}32 if dt is _F32 else _k{tag}64, n)\n")
-
-
-def _axis_forward_head(extra: str, backward: bool = False) -> str:
+def _axis_head(extra: str, backward: bool = False) -> str:
     """The checks that select an along-axis fast path on x (``extra``: more conditions), and x's (outer, n, inner).
 
     ``backward``: the backward from x, with a ``grad_output`` of x's dtype,
@@ -644,7 +633,7 @@ def _axis_forward_head(extra: str, backward: bool = False) -> str:
     )
 
 
-def _fast_axis_forward_body(spec: Spec, ns: dict) -> str:
+def _fast_axis_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """softmax, log_softmax, softmin, sparsemax: the allocating call on a C-contiguous float32/float64 array.
 
     The general path (``_forward``) validates, normalises and reshapes in
@@ -654,25 +643,25 @@ def _fast_axis_forward_body(spec: Spec, ns: dict) -> str:
     and the kernel call on (outer, n, inner) views. Every other case goes on
     to ``_forward``, which converts or raises.
     """
-    _axis_fast_ns(spec, ns, ("forward",))
+    _fast_ns(spec, ns, ("forward",))
     pad = " " * 16
     return (
-        _axis_forward_head("")
-        + _axis_pick("f", pad)
+        _axis_head("")
+        + _pick_src("f", pad)
         + f"{pad}res = _empty(shape, dt)\n"
         f"{pad}be.forward(_name, x.reshape(g3), res.reshape(g3), {{'axis': axis}}, th)\n"
         f"{pad}return res\n"
     )
 
 
-def _fast_axis_backward_body(spec: Spec, ns: dict) -> str:
+def _fast_axis_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """The allocating backward of the softmax family on C-contiguous arrays, as :func:`_fast_axis_forward_body`.
 
     ``grad_output`` and one of ``x`` or ``y`` (not both: with both, ``_backward``
     checks ``x`` too) of one native float dtype and shape, both C-contiguous.
     """
     assert spec.y_ok is True  # the whole family accepts y=; a parameter rule would need spec.allows_y here
-    _axis_fast_ns(spec, ns, ("backward", "backward_y"))
+    _fast_ns(spec, ns, ("backward", "backward_y"))
     pad = " " * 20
     geo = _AXIS_GEOMETRY.format(pad=pad)
     return (
@@ -687,110 +676,109 @@ def _fast_axis_backward_body(spec: Spec, ns: dict) -> str:
         + geo
         + f"{pad}res = _empty(shape, dt)\n"
         f"{pad}if y is None:\n"
-        + _axis_pick("x", pad + "    ")
+        + _pick_src("x", pad + "    ")
         + f"{pad}    be.backward(_name, grad_output.reshape(g3), s.reshape(g3), None, res.reshape(g3), {{'axis': axis}}, th)\n"
         f"{pad}else:\n"
-        + _axis_pick("y", pad + "    ")
+        + _pick_src("y", pad + "    ")
         + f"{pad}    be.backward(_name, grad_output.reshape(g3), None, s.reshape(g3), res.reshape(g3), {{'axis': axis}}, th)\n"
         f"{pad}return res\n"
     )
 
 
-def _fast_shrink_forward_body(spec: Spec, ns: dict) -> str:
+def _shrink_parts(spec: Spec) -> tuple[str, str, str]:
+    """glu and maxout: (what divides the axis, the kernel's parameters, the extra checks of the head)."""
+    if spec.kind == GLU:
+        return "2", "{'axis': axis}", ""
+    return "pieces", "{'pieces': pieces, 'axis': axis}", " and type(pieces) is int and pieces > 0"
+
+
+def _fast_shrink_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """glu and maxout: the allocating forward on a C-contiguous float32/float64 array.
 
     As :func:`_fast_axis_forward_body`; the output's axis is the input's
     divided by 2 (glu) or ``pieces`` (maxout). An axis that does not divide
     goes on to ``_forward``, which raises.
     """
-    _axis_fast_ns(spec, ns, ("forward",))
-    glu = spec.kind == GLU
-    div = "2" if glu else "pieces"
-    params = "{'axis': axis}" if glu else "{'pieces': pieces, 'axis': axis}"
-    pieces_ok = "" if glu else " and type(pieces) is int and pieces > 0"
-    pad = " " * 16
+    _fast_ns(spec, ns, ("forward",))
+    div, kparams, extra = _shrink_parts(spec)
+    pad = " " * 20
     return (
-        _axis_forward_head(pieces_ok)
-        + f"{pad}if m % {div} == 0:\n"
-        + _axis_pick("f", pad + "    ")
-        + f"{pad}    k = m // {div}\n"
-        f"{pad}    res = _empty(shape[:ax] + (k,) + shape[ax + 1:], dt)\n"
-        f"{pad}    be.forward(_name, x.reshape(g3), res.reshape((g3[0], k, g3[2])), {params}, th)\n"
-        f"{pad}    return res\n"
+        _axis_head(extra)
+        + f"                if m % {div} == 0:\n"
+        + _pick_src("f", pad)
+        + f"{pad}k = m // {div}\n"
+        f"{pad}res = _empty(shape[:ax] + (k,) + shape[ax + 1:], dt)\n"
+        f"{pad}be.forward(_name, x.reshape(g3), res.reshape((g3[0], k, g3[2])), {kparams}, th)\n"
+        f"{pad}return res\n"
     )
 
 
-def _fast_prelu_forward_body(spec: Spec, ns: dict) -> str:
-    """prelu: the allocating forward on a C-contiguous x and a 1-D weight of x's float32/float64 dtype.
-
-    The general path checks that the weight is finite with NumPy passes
-    (about 5 us); here the dot product of the weight with zeros is 0 exactly
-    when every weight is finite (inf * 0 and NaN are NaN), one BLAS call with
-    no overflow. A weight that is not finite goes on to ``_forward``, which
-    raises (after NumPy's warning about the invalid inf * 0).
-    """
-    _axis_fast_ns(spec, ns, ("forward",))
-    ns["_zeros_like"] = np.zeros_like
-    pad = " " * 16
+def _fast_shrink_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
+    """glu and maxout: the allocating backward from x on C-contiguous arrays (see :func:`_fast_shrink_forward_body`)."""
+    _fast_ns(spec, ns, ("backward",))
+    div, kparams, extra = _shrink_parts(spec)
+    pad = " " * 20
     return (
-        "    if type(x) is _ndarray and out is None and type(weight) is _ndarray and type(axis) is int:\n"
-        "        dt = x.dtype\n"
-        "        if (dt is _F32 or dt is _F64) and weight.dtype is dt and weight.ndim == 1:\n"
-        "            n = x.size\n"
-        "            nd = x.ndim\n"
-        "            c = weight.shape[0]\n"
-        "            if n and nd and -nd <= axis < nd and x.flags.c_contiguous and weight.flags.c_contiguous \\\n"
-        "                    and (c == 1 or x.shape[axis] == c) and weight.dot(_zeros_like(weight)) == 0:\n"
-        "                s = x\n"
-        + _AXIS_GEOMETRY.format(pad=pad)
-        + f"{pad}if c == 1:\n"
-        f"{pad}    g3 = (1, 1, n)\n"
-        + _axis_pick("f", pad)
+        _axis_head(extra, backward=True)
+        + f"                k = m // {div}\n"
+        f"                if m % {div} == 0 and grad_output.shape == shape[:ax] + (k,) + shape[ax + 1:]:\n"
+        + _pick_src("x", pad)
+        + f"{pad}res = _empty(shape, dt)\n"
+        f"{pad}be.backward(_name, grad_output.reshape((g3[0], k, g3[2])), x.reshape(g3), None, res.reshape(g3), {kparams}, th)\n"
+        f"{pad}return res\n"
+    )
+
+
+# prelu's weight on the fast path: 1-D, of x's dtype, C-contiguous, one slope or one per channel (m),
+# and finite. The general path checks finiteness with NumPy passes (about 5 us); the dot product of
+# the weight with zeros is 0 exactly when every weight is finite (inf * 0 and NaN are NaN), one BLAS
+# call with no overflow. A weight that is not finite goes on to the general path, which raises (after
+# NumPy's warning about the invalid inf * 0). One slope applies to all of x: geometry (1, 1, n).
+_PRELU_WEIGHT = (
+    "                c = weight.shape[0] if weight.ndim == 1 else 0\n"
+    "                if c and weight.dtype is dt and weight.flags.c_contiguous and (c == 1 or m == c){extra} \\\n"
+    "                        and weight.dot(_zeros_like(weight)) == 0:\n"
+    "                    if c == 1:\n"
+    "                        g3 = (1, 1, n)\n"
+)
+
+
+def _fast_prelu_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
+    """prelu: the allocating forward on a C-contiguous x and a 1-D weight of x's float32/float64 dtype."""
+    _fast_ns(spec, ns, ("forward",))
+    ns["_zeros_like"] = np.zeros_like
+    pad = " " * 20
+    return (
+        _axis_head(" and type(weight) is _ndarray")
+        + _PRELU_WEIGHT.format(extra="")
+        + _pick_src("f", pad)
         + f"{pad}res = _empty(shape, dt)\n"
         f"{pad}be.forward(_name, x.reshape(g3), res.reshape(g3), {{'weight': weight, 'axis': axis}}, th)\n"
         f"{pad}return res\n"
     )
 
 
-def _fast_shrink_backward_body(spec: Spec, ns: dict) -> str:
-    """glu and maxout: the allocating backward from x on C-contiguous arrays (see :func:`_fast_shrink_forward_body`)."""
-    _axis_fast_ns(spec, ns, ("backward",))
-    glu = spec.kind == GLU
-    div = "2" if glu else "pieces"
-    params = "{'axis': axis}" if glu else "{'pieces': pieces, 'axis': axis}"
-    pad = " " * 20
-    return (
-        _axis_forward_head("" if glu else " and type(pieces) is int and pieces > 0", backward=True)
-        + f"                k = m // {div}\n"
-        f"                if m % {div} == 0 and grad_output.shape == shape[:ax] + (k,) + shape[ax + 1:]:\n"
-        + _axis_pick("x", pad)
-        + f"{pad}res = _empty(shape, dt)\n"
-        f"{pad}be.backward(_name, grad_output.reshape((g3[0], k, g3[2])), x.reshape(g3), None, res.reshape(g3), {params}, th)\n"
-        f"{pad}return res\n"
-    )
-
-
-def _fast_prelu_backward_body(spec: Spec, ns: dict) -> str:
-    """prelu: the allocating backward on C-contiguous arrays and a 1-D weight (see :func:`_fast_prelu_forward_body`).
-
-    Returns (dL/dx, dL/dweight) as the general path does.
-    """
-    _axis_fast_ns(spec, ns, ("backward",))
+def _fast_prelu_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
+    """prelu: the allocating backward on C-contiguous arrays and a 1-D weight; returns (dL/dx, dL/dweight)."""
+    _fast_ns(spec, ns, ("backward",))
     ns.update(_zeros_like=np.zeros_like, _asarray=np.asarray)
     pad = " " * 20
     return (
-        _axis_forward_head(" and type(weight) is _ndarray", backward=True)
-        + "                c = weight.shape[0] if weight.ndim == 1 else 0\n"
-        "                if c and weight.dtype is dt and grad_output.shape == shape and weight.flags.c_contiguous \\\n"
-        "                        and (c == 1 or m == c) and weight.dot(_zeros_like(weight)) == 0:\n"
-        f"{pad}if c == 1:\n"
-        f"{pad}    g3 = (1, 1, n)\n"
-        + _axis_pick("x", pad)
+        _axis_head(" and type(weight) is _ndarray", backward=True)
+        + _PRELU_WEIGHT.format(extra=" and grad_output.shape == shape")
+        + _pick_src("x", pad)
         + f"{pad}res = _empty(shape, dt)\n"
         f"{pad}gw = be.backward(_name, grad_output.reshape(g3), x.reshape(g3), None, res.reshape(g3), "
         "{'weight': weight, 'axis': axis}, th)\n"
         f"{pad}return res, _asarray(gw, dtype=dt).reshape(weight.shape)\n"
     )
+
+
+# kind -> the builder of the public function's inlined fast path (rrelu has none)
+_FAST_FORWARD = {ELEMENTWISE: _fast_forward_body, AXIS: _fast_axis_forward_body, GLU: _fast_shrink_forward_body,
+                 MAXOUT: _fast_shrink_forward_body, PRELU: _fast_prelu_forward_body}
+_FAST_BACKWARD = {ELEMENTWISE: _fast_backward_body, AXIS: _fast_axis_backward_body, GLU: _fast_shrink_backward_body,
+                  MAXOUT: _fast_shrink_backward_body, PRELU: _fast_prelu_backward_body}
 
 
 def _make(spec: Spec, backward: bool) -> Callable:
@@ -824,26 +812,9 @@ def _make(spec: Spec, backward: bool) -> Callable:
     args.append("out=None")
     values = "{" + ", ".join(f"{prm.name!r}: {prm.name}" for prm in params) + "}"
     fn_name = spec.name + ("_backward" if backward else "")
-    if backward and spec.kind == ELEMENTWISE:
-        body = _fast_backward_body(spec, params, values, ns) + f"    return _run(_spec, grad_output, x, y, out, {values})\n"
-    elif backward and spec.kind == AXIS:
-        body = _fast_axis_backward_body(spec, ns) + f"    return _run(_spec, grad_output, x, y, out, {values})\n"
-    elif backward and spec.kind in (GLU, MAXOUT):
-        body = _fast_shrink_backward_body(spec, ns) + f"    return _run(_spec, grad_output, x, y, out, {values})\n"
-    elif backward and spec.kind == PRELU:
-        body = _fast_prelu_backward_body(spec, ns) + f"    return _run(_spec, grad_output, x, y, out, {values})\n"
-    elif backward:
-        body = f"    return _run(_spec, grad_output, x, y, out, {values})\n"
-    elif spec.kind == ELEMENTWISE:
-        body = _fast_forward_body(spec, params, values, ns) + f"    return _run(_spec, x, out, {values})\n"
-    elif spec.kind == AXIS:
-        body = _fast_axis_forward_body(spec, ns) + f"    return _run(_spec, x, out, {values})\n"
-    elif spec.kind in (GLU, MAXOUT):
-        body = _fast_shrink_forward_body(spec, ns) + f"    return _run(_spec, x, out, {values})\n"
-    elif spec.kind == PRELU:
-        body = _fast_prelu_forward_body(spec, ns) + f"    return _run(_spec, x, out, {values})\n"
-    else:
-        body = f"    return _run(_spec, x, out, {values})\n"
+    fast = (_FAST_BACKWARD if backward else _FAST_FORWARD).get(spec.kind)
+    run = f"_run(_spec, grad_output, x, y, out, {values})" if backward else f"_run(_spec, x, out, {values})"
+    body = (fast(spec, params, values, ns) if fast else "") + f"    return {run}\n"
     src = f"def {fn_name}({', '.join(args)}):\n{body}"
     exec(src, ns)  # noqa: S102 - generated from the registry, no user input
     fn = ns[fn_name]
