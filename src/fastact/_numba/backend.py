@@ -214,18 +214,10 @@ def _ew_handler(kser, kpar, spec, limit, arity):
         n = _threads(len(arrays[0]), limit, threads)
         if not n:
             return False
-        _set_threads(n)
-        lock = _state.lock
-        if lock is not None and not lock.acquire(blocking=False):
-            return False  # workqueue busy in another thread: run serially
-        try:
-            pe = c[1]
-            if pe is None:
-                pe = c[1] = _entry(kpar, arrays + c[6] + (n,))
-            pe(*arrays, c[2], c[3], c[4], c[5], n)
-        finally:
-            if lock is not None:
-                lock.release()
+        pe = c[1]
+        if pe is None:
+            pe = c[1] = _entry(kpar, arrays + c[6] + (n,))
+        _run(pe, c[0], arrays + tuple(c[2:6]), n)  # the serial entry point when the workqueue is busy
         return True
 
     if arity == 1:
