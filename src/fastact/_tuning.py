@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import operator
 import os
 import platform
 import sys
@@ -471,7 +470,6 @@ def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progres
     thread_options = (1, nthreads) if nthreads > 1 else (1,)
 
     warmed: set = set()
-    name_of = operator.attrgetter("name")
 
     def cell_calls(spec, direction, dtype, n):
         params, x, out, g, gout = _cases(spec, n, np.dtype(dtype), np.random.default_rng(n))
@@ -489,9 +487,9 @@ def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progres
                     call = partial(_alloc_backward, be, spec.name, g, x, gout, params, th)
                 else:
                     call = partial(_alloc_backward_y, be, spec.name, g, y, gout, params, th)
-                if n <= SECOND_PASS_MAX or (name_of(spec), direction, dtype, bname, th) not in warmed:
+                if n <= SECOND_PASS_MAX or (spec.name, direction, dtype, bname, th) not in warmed:
                     call()  # warm-up: compiles, starts the thread pool (and brings a small case into cache)
-                    warmed.add((name_of(spec), direction, dtype, bname, th))
+                    warmed.add((spec.name, direction, dtype, bname, th))
                 # PARALLEL, not the count: set_num_threads keeps its precedence
                 calls[bname, 1 if th == 1 else PARALLEL] = call
         return calls
