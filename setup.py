@@ -3,6 +3,9 @@
 Metadata lives in pyproject.toml; this file only describes the extension
 modules, because what they are depends on the build machine:
 
+* fastact._fastpath: the checks that select the public functions' fast path,
+  in C (fastact._api has Python versions of them when it is not built).
+
 * The same kernel source (src/fastact/_cython/_impl.pxi) is compiled once per
   x86-64 instruction set -- baseline SSE2, AVX2+FMA, AVX-512 -- as three
   modules (_k_base, _k_avx2, _k_avx512).  fastact._cython picks one at import
@@ -206,6 +209,16 @@ def make_extensions() -> list[Extension]:
                 libraries=(["mvec", "m"] if mvec else (["m"] if unix else [])),
             )
         )
+    # the public functions' fast-path checks (fastact._api has Python versions): no ISA flags, no OpenMP
+    exts.append(
+        Extension(
+            "fastact._fastpath",
+            [os.path.join("src", "fastact", "_fastpath.pyx")],
+            include_dirs=[np.get_include()],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            extra_compile_args=COMMON_FLAGS if unix else ["/O2"],
+        )
+    )
     if unix and _is_x86_64() and not any_mvec and not os.environ.get("FASTACT_NO_MVEC"):
         _warn("glibc libmvec (>= 2.35) not found: exp/tanh/erf loops in the Cython backend stay scalar (slower).")
 

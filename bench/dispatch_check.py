@@ -224,11 +224,11 @@ def _overhead() -> None:
         chosen = be.name
         direct = lambda: kernel(be, th)  # noqa: E731
         t_auto = t_forced = t_direct = math.inf
-        for _ in range(7):
-            t_auto = min(t_auto, _best(lambda: [f() for _ in range(1000)], 5) / 1000)
+        for _ in range(25):  # short interleaved rounds: a burst of load elsewhere hits one round, not one variant
+            t_auto = min(t_auto, _best(lambda: [f() for _ in range(1000)], 2) / 1000)
             with fastact.use_backend(chosen):
-                t_forced = min(t_forced, _best(lambda: [f() for _ in range(1000)], 5) / 1000)
-            t_direct = min(t_direct, _best(lambda: [direct() for _ in range(1000)], 5) / 1000)
+                t_forced = min(t_forced, _best(lambda: [f() for _ in range(1000)], 2) / 1000)
+            t_direct = min(t_direct, _best(lambda: [direct() for _ in range(1000)], 2) / 1000)
         print(f"dispatch overhead ({direction}: {label}, 1 element, float32): auto {t_auto * 1e6:.2f} µs, "
               f"{chosen} forced {t_forced * 1e6:.2f} µs ({(t_auto - t_forced) * 1e6:+.2f} µs), "
               f"{chosen} kernel called directly {t_direct * 1e6:.2f} µs ({(t_auto - t_direct) * 1e6:+.2f} µs; "

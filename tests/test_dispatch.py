@@ -678,3 +678,57 @@ def test_backward_fast_path_follows_the_memo_and_backend_switch(tuning_file, mon
             "print(len(seen))\n")
     r = _run(code, FASTACT_BACKEND="numpy")
     assert r.stdout.strip() == "2", r.stdout + r.stderr
+
+
+def _fast_check_inputs():
+    """Arrays the fast-path checks must accept or refuse, and the pairs among them."""
+    base = np.arange(12, dtype=np.float32).reshape(3, 4)
+    f32 = [base, np.asfortranarray(base), base[:, ::2], base.T, base[:1, :1], base.ravel(), base[:, 1],
+           np.ones((), np.float32), np.empty((0, 4), np.float32), np.ones((1, 1, 5), np.float32)]
+    arrays = f32 + [a.astype(np.float64) for a in f32] + [
+        base.astype(np.float16), base.astype(np.int32), base.astype(">f4"), base.astype(np.complex64),
+        base.view(np.matrix), np.ma.masked_array(base), [1.0, 2.0], 3.0, None]
+    return arrays
+
+
+def test_compiled_fast_path_checks_agree_with_the_python_ones():
+    from fastact import _api
+
+    if _api.FASTPATH != "compiled":
+        if _backends.available("cython")[0]:
+            pytest.fail(f"the Cython backend is built but fastact._fastpath is not: {_api.FASTPATH}")
+        pytest.skip(f"fastact._fastpath is not compiled ({_api.FASTPATH}); the Python checks are the only ones")
+    m32 = [("f32", b) for b in range(65)]
+    m64 = [("f64", b) for b in range(65)]
+    m32[3] = None  # an unresolved entry
+    arrays = _fast_check_inputs()
+    for a in arrays:
+        assert _api._one(a, m32, m64) == _api._one_py(a, m32, m64), repr(a)
+        for b in arrays:
+            assert _api._pair(a, b, m32, m64) == _api._pair_py(a, b, m32, m64), (repr(a), repr(b))
+    # what they accept, spelled out once
+    base = arrays[0]
+    assert _api._one(base, m32, m64) == ("f32", 4)
+    assert _api._one(base.astype(np.float64), m32, m64) == ("f64", 4)
+    assert _api._one(base[:1, :], m32, m64) is None  # 4 elements: bit length 3
+    assert _api._one(base[:, ::2], m32, m64) is False
+    assert _api._pair(base, np.asfortranarray(base), m32, m64) is False
+    assert _api._pair(base.T, base.T.copy(), m32, m64) is False  # F-ordered and C-ordered
+    assert _api._pair(base.T, np.asfortranarray(base.T), m32, m64) == ("f32", 4)
+
+
+def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
+    """A source checkout without fastact._fastpath: the same fast paths, through the Python checks."""
+    from fastact import _api
+
+    x = np.linspace(-3, 3, 15, dtype=np.float32).reshape(3, 5)
+    g = np.ones_like(x)
+    y = fastact.sigmoid(x)
+    want = (fastact.sigmoid(x), fastact.sigmoid_backward(g, x), fastact.sigmoid_backward(g, y=y))
+    for fn in (fastact.sigmoid, fastact.sigmoid_backward):
+        monkeypatch.setitem(fn.__globals__, "_one", _api._one_py)
+        monkeypatch.setitem(fn.__globals__, "_pair", _api._pair_py)
+        _no_general_path(monkeypatch, fn)
+    got = (fastact.sigmoid(x), fastact.sigmoid_backward(g, x), fastact.sigmoid_backward(g, y=y))
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)

@@ -22,6 +22,39 @@ _F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 
+
+# The checks that select the public functions' allocating fast path, with auto's memo read:
+# False when the array(s) do not qualify, else the memo entry of the dtype at the size's bit
+# length, (backend, threads) or None. fastact._fastpath does the same in C; these are its
+# Python versions, used when it is not compiled (tests hold the two to each other).
+def _one_py(x: Any, m32: list, m64: list) -> Any:
+    if type(x) is np.ndarray:
+        dt = x.dtype
+        n = x.size
+        if (dt is _F32 or dt is _F64) and n:
+            fl = x.flags
+            if fl.c_contiguous or fl.f_contiguous:
+                return (m32 if dt is _F32 else m64)[n.bit_length()]
+    return False
+
+
+def _pair_py(g: Any, s: Any, m32: list, m64: list) -> Any:
+    if type(g) is np.ndarray and type(s) is np.ndarray and s.dtype is g.dtype and g.shape == s.shape:
+        gl, sl = g.flags, s.flags
+        gc = gl.c_contiguous
+        if gc == sl.c_contiguous and (gc or (gl.f_contiguous and sl.f_contiguous)):
+            return _one_py(g, m32, m64)
+    return False
+
+
+try:
+    from ._fastpath import one as _one, pair as _pair
+
+    FASTPATH = "compiled"
+except ImportError as _e:  # not built (a source checkout): the same checks in Python, slower
+    _one, _pair = _one_py, _pair_py
+    FASTPATH = f"Python ({type(_e).__name__}: {_e})"
+
 _BAD_KINDS = {
     "c": "complex",
     "O": "object",
@@ -525,29 +558,30 @@ def _pick_src(tag: str, pad: str) -> str:
 def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """The allocating call on a contiguous float32/float64 array, inlined into the public function.
 
-    A one-element call is all overhead, so this path does no more than the
-    checks that select it, the parameter checks, one ``_pick`` and the kernel
-    call; everything else (in-place, ``out=``, other dtypes and layouts,
-    foreign arrays) goes on to ``_forward``.
+    A one-element call is all overhead, so this path does no more than one
+    call of ``_one`` (the checks that select it and auto's memo read, in C
+    when ``fastact._fastpath`` is compiled), the parameter checks, ``_pick``
+    when the memo cannot answer, and the kernel call; everything else
+    (in-place, ``out=``, other dtypes and layouts, foreign arrays) goes on to
+    ``_forward``.
     """
     _fast_ns(spec, ns, ("forward",))
-    ns.update(_check=_resolve_params, _prm=tuple(params))
+    ns.update(_check=_resolve_params, _prm=tuple(params), _one=_one)
     p = f"_check(_spec, _prm, {values}, _name)" if params else "{}"
     return (
-        "    if type(x) is _ndarray and out is None:\n"
-        "        dt = x.dtype\n"
-        "        if dt is _F32 or dt is _F64:\n"
-        "            n = x.size\n"
-        "            fl = x.flags\n"
-        "            if n and (fl.c_contiguous or fl.f_contiguous):\n"
-        f"                p = {p}\n"
-        + _pick_src("f", " " * 16)
-        + "                res = _empty_like(x)\n"
-        "                if x.ndim == 1:\n"
-        "                    be.forward(_name, x, res, p, th)\n"
-        "                else:\n"
-        "                    be.forward(_name, x.ravel('K'), res.ravel('K'), p, th)\n"
-        "                return res\n"
+        "    if out is None:\n"
+        "        hit = _one(x, _mf32, _mf64)\n"
+        "        if hit is not False:\n"
+        f"            p = {p}\n"
+        "            if hit is None or not _B._plain or _ctx() is not None:\n"
+        "                hit = _pick(_kf32 if x.dtype is _F32 else _kf64, x.size)\n"
+        "            be, th = hit\n"
+        "            res = _empty_like(x)\n"
+        "            if x.ndim == 1:\n"
+        "                be.forward(_name, x, res, p, th)\n"
+        "            else:\n"
+        "                be.forward(_name, x.ravel('K'), res.ravel('K'), p, th)\n"
+        "            return res\n"
     )
 
 
@@ -556,48 +590,53 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
 
     ``grad_output`` and ``x`` (or ``y``) of one dtype, shape and layout (both
     C-contiguous, or both F-contiguous), no ``out=``: as in
-    :func:`_fast_forward_body`, only the checks that select the path, the
-    parameter checks, one memo read (else ``_pick``) and the kernel call. ``y=``
-    where the spec refuses it (or its parameters do) goes on to ``_backward``,
-    which raises; so does every other case.
+    :func:`_fast_forward_body`, one call of ``_pair`` for the checks and the
+    memo read, the parameter checks and the kernel call. ``y=`` where the spec
+    refuses it (or its parameters do) goes on to ``_backward``, which raises;
+    so does every other case.
     """
     _fast_ns(spec, ns, ("backward", "backward_y"))
-    ns.update(_check=_resolve_params, _prm=tuple(params), _fname=spec.name + "_backward", _allows=spec.allows_y)
+    ns.update(_check=_resolve_params, _prm=tuple(params), _fname=spec.name + "_backward", _allows=spec.allows_y,
+              _pair=_pair)
     p = f"_check(_spec, _prm, {values}, _fname)" if params else "{}"
 
     def run(from_y: bool, pad: str) -> str:
-        xs, ys = ("None", "s") if from_y else ("s", "None")
-        xr, yr = ("None", "s.ravel('K')") if from_y else ("s.ravel('K')", "None")
+        s, tag = ("y", "y") if from_y else ("x", "x")
+        xs, ys = ("None", "y") if from_y else ("x", "None")
+        xr, yr = ("None", "y.ravel('K')") if from_y else ("x.ravel('K')", "None")
         return (
-            _pick_src("y" if from_y else "x", pad)
-            + f"{pad}res = _empty_like(grad_output)\n"
-            f"{pad}if s.ndim == 1:\n"
+            f"{pad}if hit is None or not _B._plain or _ctx() is not None:\n"
+            f"{pad}    hit = _pick(_k{tag}32 if {s}.dtype is _F32 else _k{tag}64, {s}.size)\n"
+            f"{pad}be, th = hit\n"
+            f"{pad}res = _empty_like(grad_output)\n"
+            f"{pad}if {s}.ndim == 1:\n"
             f"{pad}    be.backward(_name, grad_output, {xs}, {ys}, res, p, th)\n"
             f"{pad}else:\n"
             f"{pad}    be.backward(_name, grad_output.ravel('K'), {xr}, {yr}, res.ravel('K'), p, th)\n"
             f"{pad}return res\n"
         )
 
-    pad = " " * 24
     body = (
-        "    if out is None and type(grad_output) is _ndarray:\n"
-        "        dt = grad_output.dtype\n"
-        "        if dt is _F32 or dt is _F64:\n"
-        "            s = x if y is None else y\n"
-        "            if type(s) is _ndarray and s.dtype is dt and grad_output.shape == s.shape:\n"
-        "                n = grad_output.size\n"
-        "                gl = grad_output.flags\n"
-        "                sl = s.flags\n"
-        "                gc = gl.c_contiguous\n"
-        "                if n and gc == sl.c_contiguous and (gc or (gl.f_contiguous and sl.f_contiguous)):\n"
-        f"                    p = {p}\n"
-        "                    if y is None:\n"
-        + run(False, pad)
+        "    if out is None:\n"
+        "        if y is None:\n"
+        "            hit = _pair(grad_output, x, _mx32, _mx64)\n"
+        "            if hit is not False:\n"
+        f"                p = {p}\n"
+        + run(False, " " * 16)
     )
     if spec.y_ok is True:
-        body += "                    else:\n" + run(True, pad)
+        body += ("        else:\n"
+                 "            hit = _pair(grad_output, y, _my32, _my64)\n"
+                 "            if hit is not False:\n"
+                 f"                p = {p}\n"
+                 + run(True, " " * 16))
     elif spec.y_ok:  # a rule on the parameters; where it refuses, _backward raises
-        body += "                    elif _allows(p):\n" + run(True, pad)
+        body += ("        else:\n"
+                 "            hit = _pair(grad_output, y, _my32, _my64)\n"
+                 "            if hit is not False:\n"
+                 f"                p = {p}\n"
+                 "                if _allows(p):\n"
+                 + run(True, " " * 20))
     return body
 
 

@@ -24,6 +24,7 @@ def config() -> dict:
         "cpu": _tuning._cpu_model(),
         "cpu features": " ".join(_tuning._cpu_features()),
         "tuning": _tuning.load_table().state,
+        "fast-path checks": _api_fastpath(),
         "backends": {},
     }
     for name, (ok, why) in _backends.status().items():
@@ -40,6 +41,12 @@ def config() -> dict:
             entry["why not"] = why
         info["backends"][name] = entry
     return info
+
+
+def _api_fastpath() -> str:
+    from . import _api
+
+    return _api.FASTPATH
 
 
 def _version() -> str:
