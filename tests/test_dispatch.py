@@ -293,6 +293,30 @@ def test_tuner_remeasures_cells_whose_rounds_spread_more_than_the_gap():
     assert not d["remeasured"] and d["winner"] == "a" and seen["b"] == 3
 
 
+def test_tuner_keeps_serial_at_small_sizes_unless_parallel_is_clearly_faster():
+    P = _tuning.PARALLEL
+    script = {("cython", 1): [1.0], ("cython", P): [0.95], ("numba", 1): [1.2], ("numba", P): [1.1]}
+    sample, _ = _scripted(script)
+    d = _tuning.decide({c: c for c in script}, sample, plan=(0.0, 1, 16))
+    assert d["winner"] == ("cython", P)
+    kept = _tuning.prefer_serial(d, 1000)
+    assert kept["winner"] == ("cython", 1) and kept["runner_up"] == ("cython", P)
+    assert kept["margin"] == pytest.approx(-0.05) and kept["serial_rule"]
+    assert _tuning.prefer_serial(d, 100_000) is d  # above SERIAL_BIAS_MAX the loop's winner stands
+    # parallel more than SERIAL_BIAS faster: it stays
+    script[("cython", P)] = [0.85]
+    sample, _ = _scripted(script)
+    d = _tuning.decide({c: c for c in script}, sample, plan=(0.0, 1, 16))
+    assert _tuning.prefer_serial(d, 1000)["winner"] == ("cython", P)
+
+
+def test_explain_reports_the_serial_rule(tuning_file):
+    _table(tuning_file, {"tanh/forward/float64/C": [[n, "cython", 1, "cython", _tuning.PARALLEL, -0.05]
+                                                    for n in _tuning.LADDER]})
+    info = fastact.explain("tanh", np.ones(1000))
+    assert info["threads"] == 1 and "5.0% faster in back-to-back calls" in info["reason"], info
+
+
 def test_tuner_adds_a_later_pass_to_the_earlier_one():
     # a burst covered the whole first measurement of the parallel candidate; the second
     # pass (on a quiet machine) joins its rounds to the first's and decides again

@@ -316,6 +316,35 @@ CLOSE = 0.04
 SECOND_PASS_MAX = 100_000
 
 
+# Serial is kept at small sizes unless a parallel candidate is clearly faster. The tuner
+# times each candidate in a loop of back-to-back calls, which keeps the thread pool
+# awake; a user's call between other work often finds it asleep and pays the wake-up
+# (tanh float64 at 1e3 on cython: parallel 3.4 us after a parallel call, 5.1 us after a
+# 50 ms pause; serial 4.2 and 4.05 us). Cells where parallel won the loop by a few
+# per cent went to parallel in one tune and to serial in another, and were slower
+# than serial in the public call.
+SERIAL_BIAS = 0.10
+SERIAL_BIAS_MAX = 10_000
+
+
+def prefer_serial(d: dict, n: int) -> dict:
+    """``decide``'s result with the serial rule applied: below SERIAL_BIAS_MAX elements a
+    parallel winner gives way to the fastest serial candidate unless it is more than
+    SERIAL_BIAS faster. The runner-up is then the parallel candidate, with a negative margin."""
+    a = d["winner"]
+    times = d.get("times")
+    if n > SERIAL_BIAS_MAX or a[1] == 1 or not times:
+        return d
+    serial = [c for c in times if c[1] == 1 and times[c]]
+    if not serial:
+        return d
+    s = min(serial, key=lambda c: _score(times[c]))
+    ratio = _score(times[s]) / _score(times[a])
+    if ratio - 1.0 > SERIAL_BIAS:
+        return d
+    return dict(d, winner=s, runner_up=a, margin=1.0 / ratio - 1.0, serial_rule=True)
+
+
 def _plan(n: int) -> tuple[float, int, int]:
     """(seconds per sample, minimum calls per sample, head-to-head rounds) for n elements.
 
@@ -507,6 +536,7 @@ def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progres
             name, dtype, direction, n = cell
             earlier = results.get(cell)
             d = decide(cell_calls(by_name[name], direction, dtype, n), sample, _plan(n), earlier["times"] if earlier else None)
+            d = prefer_serial(d, n)
             if earlier is not None:
                 stats["changed"] += d["winner"] != earlier["winner"]
             if n > SECOND_PASS_MAX:

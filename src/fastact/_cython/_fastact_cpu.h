@@ -57,6 +57,19 @@ static inline float fastact_sqr_err(float a, float p)
 #endif
 }
 
+/* fma(a, b, c) in float32: one instruction where the ISA has it; else in
+ * double, where a*b is exact (48 bits) and only the sum is rounded, twice
+ * (double, then float: off by one ULP in rare ties).  The callers use it for
+ * residuals that are exact either way and for corrections a ULP cannot upset. */
+static inline float fastact_fmaf(float a, float b, float c)
+{
+#if defined(__FMA__)
+    return __builtin_fmaf(a, b, c);
+#else
+    return (float)((double)a * (double)b + (double)c);
+#endif
+}
+
 #ifndef FASTACT_ISA
 #define FASTACT_ISA "generic"
 #endif

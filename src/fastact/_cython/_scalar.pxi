@@ -53,6 +53,7 @@ cdef extern from "_fastact_cpu.h" nogil:
     int fastact_f2i(float)
     float fastact_i2f(int)
     float fastact_sqr_err(float, float)
+    float fastact_fmaf(float, float, float)
 
 ctypedef fused floating:
     float
@@ -390,66 +391,87 @@ cdef inline floating celu_bwd_y(floating g, floating y, double a, double b) noex
 # (split_); the backwards need no correction, the registry's absolute bound
 # (_CANCELLING_BWD, 2 ULP of 1.0) covers the tails where it would matter.
 
-cdef inline float _gelu_t_f(float x, float* E) noexcept nogil:
-    # For float32 x, all in float32: E = exp(-x^2/2) and the returned
-    # t = erfcx(|x|/sqrt2)/2, so that Phi(-|x|) = erfc(|x|/sqrt2)/2 = E*t.
-    #  * exp(-x^2/2) from the exact split x^2 = hi + lo (fastact_sqr_err: one
-    #    FMA) with lo joining exp's reduced argument (_expf2): <= 1 ULP where
-    #    a rounded float32 argument is off by up to 50 ULP at x = -13.  (The
-    #    earlier version formed a^2 from a rounded a = |x|/sqrt2 and needed
-    #    double steps to stay accurate: 3x slower.)
-    #  * t = g(w)/(|x| + 2), w = (|x| - 2)/(|x| + 2) in [-1, 0.76]: g is a
-    #    degree-10 polynomial fitted (relative least squares, coefficients
-    #    rounded to float32 one by one, each rounding refitted by the rest) to
-    #    erfcx(|x|/sqrt2)*(|x| + 2)/2 on |x| in [0, 14.9]: max relative error
-    #    3e-8 (beyond 14.4 E is 0).  |x| itself, not a rounded |x|/sqrt2,
-    #    is the variable: nothing is lost before the polynomial.
-    #  * q = 1/(|x| + 2) is corrected for the rounding of the sum (dlo, exact
-    #    by Fast2Sum) and of the division (one FMA residual).
-    # Emulated in NumPy with FMA (6e6 points of [-14, 6]): gelu max 4 ULP,
-    # mean 0.44; without the q correction mean 0.49.
-    #  * E and t are returned apart: E*t is subnormal (x < -13) where
-    #    x*E*t is still normal; callers multiply x*E first.
-    # |x| clamped at 16 (E is 0 beyond 14.4: keeps inf finite; NaN passes).
+cdef inline float _exp_up26f(float hi, float lo) noexcept nogil:
+    # exp(hi + lo) * 2^26 for hi in [-104, 0] (callers clamp): the scale keeps
+    # the result normal where exp itself is subnormal (x*Phi(x) at x = -13 is
+    # normal, Phi(x) is not), so no digits are lost before the last product.
+    # Same reduction and polynomial as _expf2.
+    cdef float kf = (hi * <float>1.4426950408889634 + <float>12582912.0) - <float>12582912.0
+    cdef float r = ((hi - kf * <float>0.693145751953125) - kf * <float>1.4286068203094172e-06) + lo
+    cdef float p = <float>1 + r * (<float>1 + r * (<float>0.5 + r * (<float>0.16666666666666666
+        + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
+        + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984))))))
+    return p * fastact_i2f((<int>kf + (127 + 26)) << 23)
+
+
+cdef inline float _phi_tail_f(float x, float* E, float* axc) noexcept nogil:
+    # Phi(-|x|) = E * q * 2^-26 for float32 x, all in float32; returns q.
+    #  * E = exp(-x^2/2) * 2^26 from the exact split x^2 = hh + hl (one FMA),
+    #    hl joining exp's reduced argument; 0 below exp's range.
+    #  * q = t*P(t)/2 with t = 1/(1 + |x|/(2 sqrt2)) on the whole line (no
+    #    rounded x/sqrt2, no small-argument series beside it): P of degree 7,
+    #    one coefficient set for t < 0.55 and one above, picked per lane by
+    #    selects (they run beside the FMA pipes; one degree-10 set costs 3 more
+    #    FMAs).  Fit errors 5.1e-10 and 6.9e-10 (relative).
+    #  * t is rounded twice (the sum, the division) and t*P(t) amplifies its
+    #    relative error eps by S(t) = d ln(tP)/d ln t = 1.2..2.3: eps is exact
+    #    from two FMA residuals and q is corrected by S(t)*eps, S linear in t.
+    # The same construction as the Numba backend's (_numba/_math.py,
+    # phi_tail_parts), with this backend's exp.  |x| is clamped at 15.75
+    # (E is 0 beyond 14.4; no inf - inf), and NaN passes.
     cdef float ax = fabsf(x)
-    ax = <float>16 if ax > <float>16 else ax
-    cdef float hi = ax * ax
-    cdef float lo = fastact_sqr_err(ax, hi)
-    E[0] = _expf2(<float>-0.5 * hi, <float>-0.5 * lo)
-    cdef float d = ax + <float>2
-    cdef float dlo = (ax - d) + <float>2 if ax >= <float>2 else (<float>2 - d) + ax
-    cdef float q = <float>1 / d
-    cdef float w = (ax - <float>2) * q
-    cdef float g = <float>0.6724079847335815 + w * (<float>-0.331404447555542 + w * (<float>0.02879832684993744
-        + w * (<float>0.036720357835292816 + w * (<float>-0.00048231385881081223
-        + w * (<float>-0.006747289560735226 + w * (<float>-0.0018928895005956292
-        + w * (<float>0.0008781931246630847 + w * (<float>0.0007259075646288693
-        + w * (<float>3.3705306123010814e-05 + w * <float>-7.652521890122443e-05)))))))))
-    cdef float t = g * q
-    cdef float r = (<float>1 - q * d) - dlo * q
-    return t + t * r
+    cdef float a = <float>15.75 if ax > <float>15.75 else ax
+    cdef float hh = a * a
+    cdef float g = <float>-0.5 * hh
+    cdef float gc = <float>-104 if g < <float>-104 else g
+    cdef float e = _exp_up26f(gc, <float>-0.5 * fastact_sqr_err(a, hh))
+    E[0] = <float>0 if g < <float>-104 else e
+    axc[0] = a
+    cdef float d = fastact_fmaf(a, <float>0.3535533905932738, <float>1)
+    cdef float t = <float>1 / d
+    cdef float e_d = fastact_fmaf(a, <float>0.3535533905932738, <float>1 - d)
+    cdef float eps = fastact_fmaf(-e_d, t, fastact_fmaf(-t, d, <float>1))
+    cdef bint lo = t < <float>0.55
+    # P/2 (the fitted coefficients halved), highest degree first
+    cdef float acc = <float>0.05384258553385735 if lo else <float>-0.02590913325548172
+    acc = acc * t + (<float>-0.1316981464624405 if lo else <float>0.17223842442035675)
+    acc = acc * t + (<float>0.061479620635509491 if lo else <float>-0.44422373175621033)
+    acc = acc * t + (<float>0.018594438210129738 if lo else <float>0.49464136362075806)
+    acc = acc * t + (<float>0.093458592891693115 if lo else <float>-0.1801363080739975)
+    acc = acc * t + (<float>0.12267569452524185 if lo else <float>0.21855521202087402)
+    acc = acc * t + (<float>0.14110547304153442 if lo else <float>0.122164286673069)
+    acc = acc * t + (<float>0.1410454362630844 if lo else <float>0.1426698863506317)
+    cdef float q = t * acc
+    return fastact_fmaf(q, fastact_fmaf(<float>1.3547561399356942, t, <float>0.9807788723062507) * eps, q)
 
 
 cdef inline float _gelu_fwd_f(float x) noexcept nogil:
-    # x <= 0: x*E*t, x > 0: x*(1 - E*t).  x = -inf: E = 0, -inf*0 = NaN,
-    # mapped to -0 (the limit) by nan_to_zero_.
-    cdef float E
-    cdef float t = _gelu_t_f(x, &E)
-    # The last products in double, rounded once: float32 steps there made
-    # the max 5 ULP (x = -6.09) on 2e6 points of [-8, -2]; this is the
-    # cheapest double step with an effect (E*t is normal in double).
-    cdef double p = <double>E * <double>t
-    return nan_to_zero_(<float>(<double>x * (p if x <= 0 else 1.0 - p)), x)
+    # x*Phi(x): w = x*E*q in about one rounding (x*E exact as hi + lo by an
+    # FMA; plain x*(E*q) had 4.4 ULP at x = -2.8), then x < 0: w*2^-26 (the
+    # power of two last: no subnormal Phi on the way), x >= 0: x - w*2^-26 =
+    # x*(1 - Phi(-x)), one FMA.  E = 0 (|x| large, +-inf): w = 0, not inf*0.
+    # x = +-0 returns x (its sign kept); NaN returns NaN.
+    cdef float E, a
+    cdef float q = _phi_tail_f(x, &E, &a)
+    cdef float h = x * E
+    cdef float w = fastact_fmaf(h, q, fastact_fmaf(x, E, -h) * q)
+    w = <float>0 if E == 0 else w
+    cdef float r = w * <float>1.4901161193847656e-08 if x < 0 else fastact_fmaf(-w, <float>1.4901161193847656e-08, x)
+    r = x if x == 0 else r
+    return r if x == x else x
 
 
 cdef inline float _gelu_bwd_f(float g, float x) noexcept nogil:
-    # Phi(x) + x*pdf(x) = [x > 0] + E*(x/sqrt(2 pi) -+ t): the two terms share
-    # E (|x| clamped at 16, where E = 0: no inf*0 at +-inf)
-    cdef float E
-    cdef float t = _gelu_t_f(x, &E)
-    cdef float xl = <float>-16 if x < <float>-16 else (<float>16 if x > <float>16 else x)
-    cdef float u = xl * <float>0.39894228040143267794
-    return g * (E * (u + t) if x <= 0 else <float>1 + E * (u - t))
+    # Phi(x) + x*pdf(x) from the one exp: pdf = E*2^-26/sqrt(2 pi).  Where E
+    # is 0 (|x| clamped) the x*pdf term is 0, not inf*0.
+    cdef float E, a
+    cdef float q = _phi_tail_f(x, &E, &a)
+    cdef float xp = (-a if x < 0 else a) * <float>0.3989422804014327   # copysign: see nan_to_zero_
+    cdef float Es = E * <float>1.4901161193847656e-08
+    cdef float left = (E * (q + xp)) * <float>1.4901161193847656e-08
+    cdef float right = (<float>1 - Es * q) + Es * xp
+    cdef float r = left if x < 0 else right
+    return g * (r if x == x else x)
 
 
 cdef inline floating gelu_fwd(floating x, double a, double b) noexcept nogil:
@@ -539,16 +561,28 @@ cdef inline floating hardswish_bwd(floating g, floating x, double a, double b) n
         mid = x / <floating>3 + <floating>0.5
     return <floating>0 if x <= -3 else (g * mid if x < 3 else g)
 
+cdef inline float _silu_fwd_f(float x) noexcept nogil:
+    # x*sigmoid(x) in float32 from one scaled exp: E = exp(-|x|)*2^26 stays
+    # normal down to x = -104, so for x < 0 the product x*E/(1 + e) is formed
+    # first and the power of two applied last -- a normal result never
+    # passes through a subnormal sigmoid (the Numba backend's
+    # mul_sigmoid_hilo).  One exp, one division, no two-factor 2^k.  Below
+    # -104 the result rounds to -0; +inf gives inf/1; NaN passes.
+    cdef float a = fabsf(x)
+    cdef float E = _exp_up26f(-(<float>104 if a > <float>104 else a), <float>-0.0)
+    cdef bint pos = x >= 0
+    cdef float v = (x if pos else x * E) / (<float>1 + E * <float>1.4901161193847656e-08)
+    cdef float r = v if pos else v * <float>1.4901161193847656e-08
+    return <float>-0.0 if x < <float>-104 else r
+
+
 cdef inline floating silu_fwd(floating x, double a, double b) noexcept nogil:
-    # x below lo (-200 float32, -800 float64) is clamped to lo (NaN passes):
-    # the result rounds to -0 either way, and x*e stays finite*0, so x = -inf
-    # needs no NaN fix-up (x = +inf: inf*1*1 = inf)
-    cdef floating lo
+    # float64: x below -800 is clamped there (NaN passes): the result rounds
+    # to -0 either way, and x*e stays finite*0, so x = -inf needs no NaN
+    # fix-up (x = +inf: inf*1*1 = inf)
     if floating is float:
-        lo = <floating>-200
-    else:
-        lo = <floating>-800
-    cdef floating xc = lo if x < lo else x
+        return _silu_fwd_f(x)
+    cdef floating xc = <floating>-800 if x < <floating>-800 else x
     return swish_core_(xc, xc)
 
 cdef inline floating silu_bwd(floating g, floating x, double a, double b) noexcept nogil:
