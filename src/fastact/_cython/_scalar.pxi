@@ -585,9 +585,27 @@ cdef inline floating silu_fwd(floating x, double a, double b) noexcept nogil:
     cdef floating xc = <floating>-800 if x < <floating>-800 else x
     return swish_core_(xc, xc)
 
+cdef inline float _silu_grad_f(float x) noexcept nogil:
+    # s + x*s*(1-s) in float32 from the scaled exp of _silu_fwd_f, E =
+    # exp(-|x|)*2^26, e = E*2^-26, p = 1/(1 + e): x >= 0: s = p, 1-s = e*p;
+    # x < 0: s = e*p = E*p*2^-26 (the power of two last), 1-s = p.  x is
+    # clamped to +-104 inside the products (x*e is below 1e-43 beyond: no
+    # inf*0 at +-inf); below -104 the result rounds to -0.  (The derivative
+    # has a zero near x = -1.28: see _CANCELLING_BWD.)
+    cdef float a = fabsf(x)
+    cdef float E = _exp_up26f(-(<float>104 if a > <float>104 else a), <float>-0.0)
+    cdef float e = E * <float>1.4901161193847656e-08
+    cdef float p = <float>1 / (<float>1 + e)
+    cdef float xc = <float>104 if x > <float>104 else x
+    cdef float r = p * (<float>1 + (xc * e) * p) if x >= 0 else ((E * p) * (<float>1 + xc * p)) * <float>1.4901161193847656e-08
+    return <float>-0.0 if x < <float>-104 else r
+
+
 cdef inline floating silu_bwd(floating g, floating x, double a, double b) noexcept nogil:
     # s + x*s*(1-s), with s*(1-s) from dsig_ (no cancellation for x >> 0);
     # (the derivative has a zero near x = -1.28: see _CANCELLING_BWD)
+    if floating is float:
+        return g * _silu_grad_f(x)
     return g * swish_grad_core_(x)
 
 # a = beta; float32 cannot hold beta exactly: beta*x is formed in double (split_)
