@@ -333,10 +333,12 @@ def test_tuner_adds_a_later_pass_to_the_earlier_one():
 def test_tuner_second_pass_corrects_a_burst(monkeypatch):
     # the whole tuner, scripted: at its first measurement every cell's parallel cython
     # looks slow (a burst elsewhere); measured again later it is the fastest. Only the
-    # cells up to SECOND_PASS_MAX get the second pass.
+    # cells up to SECOND_PASS_MAX get the second pass (and larger ones whose first pass
+    # was close: none here, SECOND_PASS_CLOSE = 0; below, the default).
     if not _backends.available("cython")[0] or _config.get_num_threads() < 2:
         pytest.skip("needs cython and two threads")
     monkeypatch.setattr(_tuning, "SECOND_PASS_MAX", 1000)
+    monkeypatch.setattr(_tuning, "SECOND_PASS_CLOSE", 0.0)
     visits = {}
 
     def sample(call, seconds, min_calls):
@@ -355,6 +357,15 @@ def test_tuner_second_pass_corrects_a_burst(monkeypatch):
         assert [r[1:3] for r in rungs[:2]] == [["cython", _tuning.PARALLEL]] * 2
         assert rungs[2][1:3] != ["cython", _tuning.PARALLEL]  # 1e5: no second pass, the burst stands
     assert stats["cells"] == 6 and stats["second_pass"] == 4 and stats["changed"] == 4
+    # 1e5's first pass was a tie of the other candidates (margin 0): with the default
+    # SECOND_PASS_CLOSE it gets the second pass too, and the burst no longer stands
+    monkeypatch.setattr(_tuning, "SECOND_PASS_CLOSE", 0.10)
+    visits.clear()
+    entries = _tuning.measure(["gelu"], sizes=(10, 1000, 100_000), dtypes=("float32",), progress=False,
+                              sample=sample, stats=stats)
+    assert stats["second_pass"] == 6 and stats["changed"] == 6
+    assert all(r[1:3] == ["cython", _tuning.PARALLEL] for d in ("forward", "backward")
+               for r in entries[f"gelu/{d}/float32/C"])
 
 
 def test_tune_measures_backward_from_y_separately(tmp_path, monkeypatch):

@@ -312,8 +312,13 @@ CLOSE = 0.04
 # A burst of load elsewhere can cover a whole cell (all its rounds take 10-100 ms), and
 # it hits a parallel candidate harder than a serial one: so the cells up to this size,
 # cheap to measure, get a second pass once every cell has had its first, minutes later;
-# its rounds join the first pass's and the cell is decided again.
+# its rounds join the first pass's and the cell is decided again. Larger cells get it
+# when their first pass was close (margin below SECOND_PASS_CLOSE): at 1e7 a round is
+# one call, whose time is mostly the page faults of its fresh output, and a first pass
+# alone picked numba where cython was 5-12% faster (log_sigmoid, elu backward). (A
+# second pass over every cell took the tune from 3.5 to 7.5 minutes.)
 SECOND_PASS_MAX = 100_000
+SECOND_PASS_CLOSE = 0.10
 
 
 # Serial is kept at small sizes unless a parallel candidate is clearly faster. The tuner
@@ -525,13 +530,19 @@ def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progres
 
     cells = [(spec.name, dtype, direction, n) for spec in specs for dtype in dtypes for direction in directions(spec)
              for n in sizes]
-    again = [c for c in cells if c[3] <= SECOND_PASS_MAX]
-    bar = Progress(len(cells) + len(again), "tuning", enabled=progress, stream=stream)
+    small = sum(c[3] <= SECOND_PASS_MAX for c in cells)
+    # the total counts the large cells' second pass at about half of them (it is known after the first)
+    bar = Progress(len(cells) + small + (len(cells) - small) // 2, "tuning", enabled=progress, stream=stream)
     stats = stats if stats is not None else {}
-    stats.update(cells=len(cells), remeasured=0, second_pass=len(again), changed=0, busy_other=None)
+    stats.update(cells=len(cells), remeasured=0, second_pass=0, changed=0, busy_other=None)
     watch = CpuWatch()
     results = {}
+    again: list = []
     for second in (False, True):
+        if second:
+            again = [c for c in cells if c[3] <= SECOND_PASS_MAX or results[c]["margin"] < SECOND_PASS_CLOSE]
+            stats["second_pass"] = len(again)
+            bar.total = len(cells) + len(again)
         for cell in again if second else cells:
             name, dtype, direction, n = cell
             earlier = results.get(cell)
@@ -539,8 +550,6 @@ def measure(functions=None, sizes=LADDER, dtypes=("float32", "float64"), progres
             d = prefer_serial(d, n)
             if earlier is not None:
                 stats["changed"] += d["winner"] != earlier["winner"]
-            if n > SECOND_PASS_MAX:
-                del d["times"]  # not needed again
             results[cell] = d
             stats["remeasured"] += d["remeasured"]
             what = f"{name} {direction} {dtype} {n:.0e}"
@@ -629,7 +638,7 @@ def run(args) -> int:
     path = save(entries, path, stats["busy_other"])
     print(f"tuned {stats['cells']} cells in {time.perf_counter() - t0:.0f} s ({stats['remeasured']} head-to-head "
           f"re-measurements of close ones; a second pass over the {stats['second_pass']} cells up to "
-          f"{SECOND_PASS_MAX:.0e} changed {stats['changed']} winners); table: {path} "
+          f"{SECOND_PASS_MAX:.0e} or within {100 * SECOND_PASS_CLOSE:.0f}% changed {stats['changed']} winners); table: {path} "
           f"({len(entries)} function/direction/dtype entries)")
     busy = stats["busy_other"]
     if busy is not None and busy > BUSY_WARNING:
