@@ -752,6 +752,46 @@ def test_compiled_fast_path_checks_agree_with_the_python_ones():
     assert _api._pair(base.T, np.asfortranarray(base.T), m32, m64) == ("f32", 4)
 
 
+def _same_axis_result(a, b):
+    """Two results of the along-axis checks: False both, or the same entry and arrays alike."""
+    if a is False or b is False:
+        return a is b
+    if a[0] != b[0] or len(a) != len(b):
+        return False
+    for u, v in zip(a[1:], b[1:]):
+        if type(u) is not np.ndarray or u.shape != v.shape or u.dtype != v.dtype or not u.flags.c_contiguous:
+            return False
+    return all(np.shares_memory(u, v) for u, v in zip(a[1:-2], b[1:-2]))  # the views are of the inputs
+
+
+def test_compiled_axis_checks_agree_with_the_python_ones():
+    from fastact import _api
+
+    if _api.FASTPATH != "compiled":
+        if _backends.available("cython")[0]:
+            pytest.fail(f"the Cython backend is built but fastact._fastpath is not: {_api.FASTPATH}")
+        pytest.skip(f"fastact._fastpath is not compiled ({_api.FASTPATH})")
+    m32 = [("f32", b) for b in range(65)]
+    m64 = [("f64", b) for b in range(65)]
+    arrays = _fast_check_inputs() + [np.ones((2, 3, 4), np.float32), np.ones((2, 3, 4)), np.ones((4, 1), np.float32)]
+    axes = [0, 1, 2, -1, -2, -3, 3, -4, True, 1.0, None, 2**70, np.int64(1)]
+    for a in arrays:
+        for ax in axes:
+            c, p = _api._axis_forward(a, ax, m32, m64), _api._axis_forward_py(a, ax, m32, m64)
+            assert _same_axis_result(c, p), (repr(a), ax, c, p)
+            if c is not False:
+                assert c[1].base is a or c[1] is a or np.shares_memory(c[1], a)
+                assert c[1].shape == c[3].shape and c[2].shape == np.shape(a)
+            for b in arrays[:4] + [a]:
+                c, p = _api._axis_backward(a, b, ax, m32, m64), _api._axis_backward_py(a, b, ax, m32, m64)
+                assert _same_axis_result(c, p), (repr(a), repr(b), ax)
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    hit, x3, res, r3 = _api._axis_forward(x, 1, m32, m64)
+    assert hit == ("f32", 5) and x3.shape == (2, 3, 4) and res.shape == (2, 3, 4)
+    assert _api._axis_forward(x, -1, m32, m64)[1].shape == (6, 4, 1)
+    assert _api._axis_forward(x, 0, m32, m64)[1].shape == (1, 2, 12)
+
+
 def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
     """A source checkout without fastact._fastpath: the same fast paths, through the Python checks."""
     from fastact import _api
@@ -760,10 +800,15 @@ def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
     g = np.ones_like(x)
     y = fastact.sigmoid(x)
     want = (fastact.sigmoid(x), fastact.sigmoid_backward(g, x), fastact.sigmoid_backward(g, y=y))
-    for fn in (fastact.sigmoid, fastact.sigmoid_backward):
+    sm = fastact.softmax(x, axis=0)
+    want += (sm, fastact.softmax_backward(g, x, axis=0), fastact.softmax_backward(g, y=sm, axis=0))
+    for fn in (fastact.sigmoid, fastact.sigmoid_backward, fastact.softmax, fastact.softmax_backward):
         monkeypatch.setitem(fn.__globals__, "_one", _api._one_py)
         monkeypatch.setitem(fn.__globals__, "_pair", _api._pair_py)
+        monkeypatch.setitem(fn.__globals__, "_axf", _api._axis_forward_py)
+        monkeypatch.setitem(fn.__globals__, "_axb", _api._axis_backward_py)
         _no_general_path(monkeypatch, fn)
-    got = (fastact.sigmoid(x), fastact.sigmoid_backward(g, x), fastact.sigmoid_backward(g, y=y))
+    got = (fastact.sigmoid(x), fastact.sigmoid_backward(g, x), fastact.sigmoid_backward(g, y=y),
+           fastact.softmax(x, axis=0), fastact.softmax_backward(g, x, axis=0), fastact.softmax_backward(g, y=sm, axis=0))
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)

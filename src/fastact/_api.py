@@ -47,12 +47,43 @@ def _pair_py(g: Any, s: Any, m32: list, m64: list) -> Any:
     return False
 
 
+def _geometry_py(shape: tuple, axis: Any) -> tuple | None:
+    nd = len(shape)
+    if type(axis) is not int or not -nd <= axis < nd:
+        return None
+    ax = axis + nd if axis < 0 else axis
+    return (math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:]))
+
+
+# The softmax family: besides the memo entry, the (outer, n, inner) views the kernels
+# take and the result, allocated (see fastact._fastpath.axis_forward / axis_backward).
+def _axis_forward_py(x: Any, axis: Any, m32: list, m64: list) -> Any:
+    if type(x) is np.ndarray and x.flags.c_contiguous:
+        hit = _one_py(x, m32, m64)
+        g3 = _geometry_py(x.shape, axis) if hit is not False else None
+        if g3 is not None:
+            res = np.empty(x.shape, x.dtype)
+            return hit, x.reshape(g3), res, res.reshape(g3)
+    return False
+
+
+def _axis_backward_py(g: Any, s: Any, axis: Any, m32: list, m64: list) -> Any:
+    if (type(g) is np.ndarray and type(s) is np.ndarray and g.flags.c_contiguous and s.flags.c_contiguous
+            and s.dtype is g.dtype and g.shape == s.shape):
+        hit = _one_py(g, m32, m64)
+        g3 = _geometry_py(s.shape, axis) if hit is not False else None
+        if g3 is not None:
+            res = np.empty(s.shape, s.dtype)
+            return hit, g.reshape(g3), s.reshape(g3), res, res.reshape(g3)
+    return False
+
+
 try:
-    from ._fastpath import one as _one, pair as _pair
+    from ._fastpath import axis_backward as _axis_backward, axis_forward as _axis_forward, one as _one, pair as _pair
 
     FASTPATH = "compiled"
 except ImportError as _e:  # not built (a source checkout): the same checks in Python, slower
-    _one, _pair = _one_py, _pair_py
+    _one, _pair, _axis_forward, _axis_backward = _one_py, _pair_py, _axis_forward_py, _axis_backward_py
     FASTPATH = f"Python ({type(_e).__name__}: {_e})"
 
 _BAD_KINDS = {
@@ -676,20 +707,26 @@ def _fast_axis_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """softmax, log_softmax, softmin, sparsemax: the allocating call on a C-contiguous float32/float64 array.
 
     The general path (``_forward``) validates, normalises and reshapes in
-    about 5 us; a row of 1e3 elements takes the kernel 1.5 us. This path does
-    only the checks that select it (an ndarray of native float32/float64, not
-    empty, C-contiguous, no ``out=``, an ``int`` axis in range), one memo read
-    and the kernel call on (outer, n, inner) views. Every other case goes on
-    to ``_forward``, which converts or raises.
+    about 5 us; a row of 1e3 elements takes the kernel 1.5 us. This path makes
+    one call of ``_axis_forward`` (in C when ``fastact._fastpath`` is
+    compiled): the checks that select it (an ndarray of native
+    float32/float64, not empty, C-contiguous, no ``out=``, an ``int`` axis in
+    range), the memo read, the (outer, n, inner) views and the result; then
+    the kernel call. Every other case goes on to ``_forward``, which converts
+    or raises.
     """
     _fast_ns(spec, ns, ("forward",))
-    pad = " " * 16
+    ns.update(_axf=_axis_forward)
     return (
-        _axis_head("")
-        + _pick_src("f", pad)
-        + f"{pad}res = _empty(shape, dt)\n"
-        f"{pad}be.forward(_name, x.reshape(g3), res.reshape(g3), {{'axis': axis}}, th)\n"
-        f"{pad}return res\n"
+        "    if out is None:\n"
+        "        t = _axf(x, axis, _mf32, _mf64)\n"
+        "        if t is not False:\n"
+        "            hit, x3, res, r3 = t\n"
+        "            if hit is None or not _B._plain or _ctx() is not None:\n"
+        "                hit = _pick(_kf32 if x.dtype is _F32 else _kf64, x.size)\n"
+        "            be, th = hit\n"
+        "            be.forward(_name, x3, r3, {'axis': axis}, th)\n"
+        "            return res\n"
     )
 
 
@@ -701,26 +738,28 @@ def _fast_axis_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """
     assert spec.y_ok is True  # the whole family accepts y=; a parameter rule would need spec.allows_y here
     _fast_ns(spec, ns, ("backward", "backward_y"))
-    pad = " " * 20
-    geo = _AXIS_GEOMETRY.format(pad=pad)
+    ns.update(_axb=_axis_backward)
+
+    def run(from_y: bool) -> str:
+        s, tag = ("y", "y") if from_y else ("x", "x")
+        xs, ys = ("None", "s3") if from_y else ("s3", "None")
+        return (
+            f"            t = _axb(grad_output, {s}, axis, _m{tag}32, _m{tag}64)\n"
+            "            if t is not False:\n"
+            "                hit, g3, s3, res, r3 = t\n"
+            "                if hit is None or not _B._plain or _ctx() is not None:\n"
+            f"                    hit = _pick(_k{tag}32 if {s}.dtype is _F32 else _k{tag}64, {s}.size)\n"
+            "                be, th = hit\n"
+            f"                be.backward(_name, g3, {xs}, {ys}, r3, {{'axis': axis}}, th)\n"
+            "                return res\n"
+        )
+
     return (
-        "    if out is None and type(grad_output) is _ndarray and type(axis) is int and (x is None or y is None):\n"
-        "        dt = grad_output.dtype\n"
-        "        if dt is _F32 or dt is _F64:\n"
-        "            s = x if y is None else y\n"
-        "            if type(s) is _ndarray and s.dtype is dt and grad_output.shape == s.shape:\n"
-        "                n = s.size\n"
-        "                nd = s.ndim\n"
-        "                if n and -nd <= axis < nd and grad_output.flags.c_contiguous and s.flags.c_contiguous:\n"
-        + geo
-        + f"{pad}res = _empty(shape, dt)\n"
-        f"{pad}if y is None:\n"
-        + _pick_src("x", pad + "    ")
-        + f"{pad}    be.backward(_name, grad_output.reshape(g3), s.reshape(g3), None, res.reshape(g3), {{'axis': axis}}, th)\n"
-        f"{pad}else:\n"
-        + _pick_src("y", pad + "    ")
-        + f"{pad}    be.backward(_name, grad_output.reshape(g3), None, s.reshape(g3), res.reshape(g3), {{'axis': axis}}, th)\n"
-        f"{pad}return res\n"
+        "    if out is None:\n"
+        "        if y is None:\n"
+        + run(False)
+        + "        elif x is None:\n"
+        + run(True)
     )
 
 

@@ -72,3 +72,83 @@ def pair(g, s, list m32, list m64):
                 and (fa & fb & cnp.NPY_ARRAY_F_CONTIGUOUS))):
         return False
     return memo_entry(a, m32, m64)
+
+
+# ------------------------------------------------------------- along an axis
+# The softmax family (softmax, log_softmax, softmin, sparsemax): an ndarray of
+# float32/float64, non-empty and C-contiguous, with an ``int`` axis in range.
+# Besides the memo entry they return the (outer, n, inner) views the kernels
+# take and the result, allocated: False, or (entry, x3, result, result3) for
+# the forward and (entry, g3, s3, result, result3) for the backward.
+
+cdef inline object geometry(cnp.ndarray a, object axis, cnp.npy_intp* d3):
+    # 0 and the (outer, n, inner) of `a` along `axis` in d3, or False
+    if type(axis) is not int:
+        return False
+    cdef int nd = cnp.PyArray_NDIM(a)
+    cdef long ax
+    try:
+        ax = axis
+    except OverflowError:
+        return False
+    if ax < -nd or ax >= nd:
+        return False
+    if ax < 0:
+        ax += nd
+    cdef cnp.npy_intp* dims = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp outer = 1, inner = 1
+    cdef int i
+    for i in range(ax):
+        outer *= dims[i]
+    for i in range(ax + 1, nd):
+        inner *= dims[i]
+    d3[0] = outer
+    d3[1] = dims[ax]
+    d3[2] = inner
+    return 0
+
+
+cdef inline object view3(cnp.ndarray a, cnp.npy_intp* d3):
+    cdef cnp.PyArray_Dims shape
+    shape.ptr = d3
+    shape.len = 3
+    return cnp.PyArray_Newshape(a, &shape, cnp.NPY_CORDER)
+
+
+cdef inline bint plain_c(object x):
+    # an ndarray (not a subclass), C-contiguous
+    return type(x) is cnp.ndarray and (cnp.PyArray_FLAGS(<cnp.ndarray>x) & cnp.NPY_ARRAY_C_CONTIGUOUS) != 0
+
+
+def axis_forward(x, axis, list m32, list m64):
+    if not plain_c(x):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef object hit = memo_entry(a, m32, m64)
+    if hit is False:
+        return False
+    cdef cnp.npy_intp d3[3]
+    if geometry(a, axis, d3) is False:
+        return False
+    cdef cnp.ndarray res = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)
+    return (hit, view3(a, d3), res, view3(res, d3))
+
+
+def axis_backward(g, s, axis, list m32, list m64):
+    if not plain_c(g) or not plain_c(s):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>g
+    cdef cnp.ndarray b = <cnp.ndarray>s
+    cdef int nd = cnp.PyArray_NDIM(a)
+    if cnp.PyArray_DESCR(a) is not cnp.PyArray_DESCR(b) or nd != cnp.PyArray_NDIM(b):
+        return False
+    if nd and memcmp(cnp.PyArray_DIMS(a), cnp.PyArray_DIMS(b), nd * sizeof(cnp.npy_intp)):
+        return False
+    cdef object hit = memo_entry(a, m32, m64)
+    if hit is False:
+        return False
+    cdef cnp.npy_intp d3[3]
+    if geometry(b, axis, d3) is False:
+        return False
+    cdef cnp.ndarray res = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(b), cnp.PyArray_TYPE(b), 0)
+    return (hit, view3(a, d3), view3(b, d3), res, view3(res, d3))

@@ -276,8 +276,7 @@ class NumbaBackend:
         if name == "gelu":
             self._fwd["gelu_tanh" if params["approximate"] == "tanh" else "gelu_none"](x, out, params, threads)
         elif name in _SOFTMAX_MODES:
-            sign, mode = _SOFTMAX_MODES[name]
-            _softmax_forward(x, out, x.dtype.type(sign), mode, threads)
+            _softmax_forward(x, out, _SOFTMAX_SIGN[name, x.dtype.char], _SOFTMAX_MODES[name][1], threads)
         elif name == "sparsemax":
             _call(K._sparsemax_fwd, K._sparsemax_fwd_serial, (x, out), x.size, threads)
         elif name == "glu":
@@ -309,11 +308,12 @@ class NumbaBackend:
                 h(g, y, out, params, threads)
                 return None
         if name in _SOFTMAX_MODES:
-            sign, mode = _SOFTMAX_MODES[name]
+            mode = _SOFTMAX_MODES[name][1]
+            sign = _SOFTMAX_SIGN[name, g.dtype.char]
             if y is None:
                 y = np.empty_like(x)
-                _softmax_forward(x, y, x.dtype.type(sign), mode, threads)
-            _softmax_backward(g, y, out, y.dtype.type(sign), mode, threads)
+                _softmax_forward(x, y, sign, mode, threads)
+            _softmax_backward(g, y, out, sign, mode, threads)
         elif name == "sparsemax":
             if y is None:
                 y = np.empty_like(x)
@@ -383,6 +383,9 @@ def _cache_dir():
 
 
 _SOFTMAX_MODES = {"softmax": (1, 0), "log_softmax": (1, 1), "softmin": (-1, 0)}
+# the sign as a scalar of the kernel's dtype, by (name, dtype char): x.dtype.type(sign)
+# costs 0.4 us a call, a quarter of a 1e3-element softmax
+_SOFTMAX_SIGN = {(name, c): np.dtype(c).type(sign) for name, (sign, _) in _SOFTMAX_MODES.items() for c in "fd"}
 
 
 def _call(kpar, kser, args, size, threads):
