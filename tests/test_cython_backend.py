@@ -371,3 +371,28 @@ def test_info_reports_build():
     for key in ("isa", "cflags", "libmvec", "openmp", "isa_selected"):
         assert key in info
     assert info["isa_selected"] == cy.ISA
+
+
+def test_softplus_beta1_float32_kernels_match_the_general_ones():
+    # beta = 1 with a threshold float32 holds takes float32-only loops (no double
+    # steps); a threshold float32 cannot hold takes the general ones. Away from the
+    # threshold both must give the same bits (NaN inputs: a NaN, payloads may differ).
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 2**32, 1 << 18, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    x = np.concatenate([x, np.array([0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45, 88.7, -88.7, -104.0, -150.0], np.float32)])
+    x = x[~(np.abs(x) >= 19.5)]
+    g = rng.standard_normal(x.size).astype(np.float32)
+    general = 20.0 + 2.0**-40
+    for variant in cy.available_isas():
+        be = cy.load_variant(variant)
+        got, ref = np.empty_like(x), np.empty_like(x)
+        for direction in ("forward", "backward"):
+            if direction == "forward":
+                be.forward("softplus", x, got, {"beta": 1.0, "threshold": 20.0}, 1)
+                be.forward("softplus", x, ref, {"beta": 1.0, "threshold": general}, 1)
+            else:
+                be.backward("softplus", g, x, None, got, {"beta": 1.0, "threshold": 20.0}, 1)
+                be.backward("softplus", g, x, None, ref, {"beta": 1.0, "threshold": general}, 1)
+            nan = np.isnan(ref)
+            assert np.array_equal(np.isnan(got), nan), (variant, direction)
+            assert np.array_equal(got[~nan].view(np.uint32), ref[~nan].view(np.uint32)), (variant, direction)

@@ -736,6 +736,23 @@ cdef inline floating softplus_bwd(floating g, floating x, double a, double b) no
     cdef floating r = g * s
     return g if zd > b else r
 
+cdef inline bint softplus_beta1_f32_ok_(double a, double b) noexcept nogil:
+    # beta = 1 (the default) and a threshold float32 holds: z = beta*x is x
+    # itself, split_'s correction is 0, and x > threshold can be tested in
+    # float32 -- the kernels below give softplus_fwd/bwd's results bit for bit
+    # without the double steps
+    return a == 1.0 and <double><float>b == b
+
+cdef inline float softplus_fwd_beta1_f32_(float x, double a, double b) noexcept nogil:
+    cdef float ru
+    cdef float r = (x if x > 0 else <float>0) + _log1pf_r(_expf(-fabsf(x)), &ru)
+    return x if x > <float>b else r
+
+cdef inline float softplus_bwd_beta1_f32_(float g, float x, double a, double b) noexcept nogil:
+    cdef float e = _expf(-fabsf(x))
+    cdef float p = <float>1 / (<float>1 + e)
+    return g if x > <float>b else g * (p if x >= 0 else e * p)
+
 cdef inline floating softplus_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
     # -g*expm1(-beta*y); expm1(w + dw) = expm1(w) + (expm1(w) + 1)*dw
     cdef floating dw
@@ -781,7 +798,7 @@ cdef inline floating hardshrink_bwd(floating g, floating x, double a, double b) 
     else:
         return <floating>0 if ((xd >= -a) & (xd <= a)) else g
 
-cdef inline bint softshrink_f32_ok_(double a) noexcept nogil:
+cdef inline bint softshrink_f32_ok_(double a, double b) noexcept nogil:
     # lambd exact in float32: then |x| > lambd and x -+ lambd in float32 give
     # the double results (one rounding of x -+ lambd; double rounding through
     # double is innocuous for float32 +-)
