@@ -98,8 +98,9 @@ FUNCS = {
     "maxout": ({"pieces": 2}, None),
 }
 # torch's backward kernel for these reads y only: our x-based backward is shown
-# but not compared (the bwd(y) row is the like-for-like one)
-TORCH_Y_ONLY = ("relu", "sigmoid", "tanh", "softmax", "log_softmax")
+# but not compared (the bwd(y) row is the like-for-like one). softmin: torch's
+# autograd saves softmax(-x) and differentiates from it.
+TORCH_Y_ONLY = ("relu", "sigmoid", "tanh", "softmax", "log_softmax", "softmin")
 CHEAP = ("relu", "relu6", "leaky_relu", "hardtanh", "hardsigmoid", "threshold")
 # torch's backward for these reads the forward's output; fastact also has a
 # y-based backward: both are timed ("backward" from x, "backward_y" from y)

@@ -373,7 +373,7 @@ def test_info_reports_build():
     assert info["isa_selected"] == cy.ISA
 
 
-def test_softplus_beta1_float32_kernels_match_the_general_ones():
+def test_default_parameter_float32_kernels_match_the_general_ones():
     # beta = 1 with a threshold float32 holds takes float32-only loops (no double
     # steps); a threshold float32 cannot hold takes the general ones. Away from the
     # threshold both must give the same bits (NaN inputs: a NaN, payloads may differ).
@@ -386,6 +386,13 @@ def test_softplus_beta1_float32_kernels_match_the_general_ones():
     for variant in cy.available_isas():
         be = cy.load_variant(variant)
         got, ref = np.empty_like(x), np.empty_like(x)
+        # celu's backward with alpha = 1 (a float32-only loop) against alpha = 1 + 2**-40 (the
+        # general one, whose exp argument then differs from x by far less than a float32 ULP)
+        be.backward("celu", g, x, None, got, {"alpha": 1.0}, 1)
+        be.backward("celu", g, x, None, ref, {"alpha": 1.0 + 2.0**-40}, 1)
+        nan = np.isnan(ref)
+        assert np.array_equal(np.isnan(got), nan), variant
+        assert np.array_equal(got[~nan].view(np.uint32), ref[~nan].view(np.uint32)), variant
         for direction in ("forward", "backward"):
             if direction == "forward":
                 be.forward("softplus", x, got, {"beta": 1.0, "threshold": 20.0}, 1)

@@ -383,6 +383,14 @@ cdef inline floating celu_bwd(floating g, floating x, double a, double b) noexce
         t = g * exp_(x / <floating>a)
     return g if x > 0 else t
 
+cdef inline bint celu_alpha1_f32_ok_(double a, double b) noexcept nogil:
+    # alpha = 1 (the default): x/alpha is x itself and split_'s correction 0,
+    # so the kernel below gives celu_bwd's float32 results bit for bit
+    return a == 1.0
+
+cdef inline float celu_bwd_alpha1_f32_(float g, float x, double a, double b) noexcept nogil:
+    return g if x > 0 else g * _expf(x)
+
 cdef inline floating celu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
     return g if y > 0 else g * (y / <floating>a + <floating>1)
 
