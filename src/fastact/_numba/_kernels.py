@@ -53,32 +53,30 @@ def _source_hash():
 
 _HASH = _source_hash()
 
-_TEMPLATES = {
-    1: (
-        "def {name}_s(a, out, p0, p1, p2, p3):\n"
-        "    for i in range(a.shape[0]):\n"
-        "        out[i] = {op}(a[i], p0, p1, p2, p3)\n"
-        "def {name}_p(a, out, p0, p1, p2, p3, nthreads):\n"
-        "    for i in prange(a.shape[0]):\n"
-        "        out[i] = {op}(a[i], p0, p1, p2, p3)\n"
-    ),
-    2: (
-        "def {name}_s(a, b, out, p0, p1, p2, p3):\n"
-        "    for i in range(a.shape[0]):\n"
-        "        out[i] = {op}(a[i], b[i], p0, p1, p2, p3)\n"
-        "def {name}_p(a, b, out, p0, p1, p2, p3, nthreads):\n"
-        "    for i in prange(a.shape[0]):\n"
-        "        out[i] = {op}(a[i], b[i], p0, p1, p2, p3)\n"
-    ),
-    3: (
-        "def {name}_s(a, b, c, out, p0, p1, p2, p3):\n"
-        "    for i in range(a.shape[0]):\n"
-        "        out[i] = {op}(a[i], b[i], c[i], p0, p1, p2, p3)\n"
-        "def {name}_p(a, b, c, out, p0, p1, p2, p3, nthreads):\n"
-        "    for i in prange(a.shape[0]):\n"
-        "        out[i] = {op}(a[i], b[i], c[i], p0, p1, p2, p3)\n"
-    ),
-}
+# The parallel kernel runs the serial one on one contiguous span per thread (as the
+# Cython backend does): a prange over the elements themselves compiled to a loop
+# over [lo, hi) that LLVM vectorised worse -- measured at 1e6 float32, 2 threads:
+# sigmoid 494 us against 773 serial (1.56x), tanh 640 against 810 (1.27x), where the
+# Cython backend's spans gave 2.0x. The span is a view sliced from lo and looped from
+# 0 (see "span helpers" below), so it is the very loop the serial kernel runs.
+def _template(arity):
+    args = ", ".join("abc"[:arity])
+    elems = ", ".join(f"{v}[i]" for v in "abc"[:arity])
+    spans = ", ".join(f"{v}[lo:hi]" for v in "abc"[:arity])
+    return (
+        f"def {{name}}_s({args}, out, p0, p1, p2, p3):\n"
+        f"    for i in range(a.shape[0]):\n"
+        f"        out[i] = {{op}}({elems}, p0, p1, p2, p3)\n"
+        f"def {{name}}_p({args}, out, p0, p1, p2, p3, nthreads):\n"
+        f"    n = a.shape[0]\n"
+        f"    for t in prange(nthreads):\n"
+        f"        lo = t * n // nthreads\n"
+        f"        hi = (t + 1) * n // nthreads\n"
+        f"        {{name}}_s({spans}, out[lo:hi], p0, p1, p2, p3)\n"
+    )
+
+
+_TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
 
 
 INSTANCES = {}  # (op, arity) -> (serial, parallel); for tests and tools
@@ -88,10 +86,11 @@ def _instantiate(op, arity, cache=True):
     """(serial, parallel) dispatchers of the ``arity`` loop around ``_scalar.<op>``."""
     name = f"_k_{op}_{_HASH}"
     src = _TEMPLATES[arity].format(name=name, op=f"_scalar.{op}")
-    ns = {}
-    exec(compile(src, __file__, "exec"), globals(), ns)
+    ns = dict(globals())  # the parallel kernel finds the compiled serial one here
+    exec(compile(src, __file__, "exec"), ns)
     opts = dict(OPTS, cache=cache)
-    pair = njit(**opts)(ns[name + "_s"]), njit(parallel=True, **opts)(ns[name + "_p"])
+    ns[name + "_s"] = njit(**opts)(ns[name + "_s"])
+    pair = ns[name + "_s"], njit(parallel=True, **opts)(ns[name + "_p"])
     if cache:
         INSTANCES[(op, arity)] = pair
     return pair
