@@ -715,6 +715,17 @@ def test_backward_fast_path_follows_the_memo_and_backend_switch(tuning_file, mon
     assert r.stdout.strip() == "2", r.stdout + r.stderr
 
 
+def _compiled_fastpath():
+    """fastact._api, when fastact._fastpath is compiled (a failure if the Cython backend is built and it is not)."""
+    from fastact import _api
+
+    if _api.FASTPATH != "compiled":
+        if _backends.available("cython")[0]:
+            pytest.fail(f"the Cython backend is built but fastact._fastpath is not: {_api.FASTPATH}")
+        pytest.skip(f"fastact._fastpath is not compiled ({_api.FASTPATH}); the Python checks are the only ones")
+    return _api
+
+
 def _fast_check_inputs():
     """Arrays the fast-path checks must accept or refuse, and the pairs among them."""
     base = np.arange(12, dtype=np.float32).reshape(3, 4)
@@ -727,12 +738,7 @@ def _fast_check_inputs():
 
 
 def test_compiled_fast_path_checks_agree_with_the_python_ones():
-    from fastact import _api
-
-    if _api.FASTPATH != "compiled":
-        if _backends.available("cython")[0]:
-            pytest.fail(f"the Cython backend is built but fastact._fastpath is not: {_api.FASTPATH}")
-        pytest.skip(f"fastact._fastpath is not compiled ({_api.FASTPATH}); the Python checks are the only ones")
+    _api = _compiled_fastpath()
     m32 = [("f32", b) for b in range(65)]
     m64 = [("f64", b) for b in range(65)]
     m32[3] = None  # an unresolved entry
@@ -765,12 +771,7 @@ def _same_axis_result(a, b):
 
 
 def test_compiled_axis_checks_agree_with_the_python_ones():
-    from fastact import _api
-
-    if _api.FASTPATH != "compiled":
-        if _backends.available("cython")[0]:
-            pytest.fail(f"the Cython backend is built but fastact._fastpath is not: {_api.FASTPATH}")
-        pytest.skip(f"fastact._fastpath is not compiled ({_api.FASTPATH})")
+    _api = _compiled_fastpath()
     m32 = [("f32", b) for b in range(65)]
     m64 = [("f64", b) for b in range(65)]
     arrays = _fast_check_inputs() + [np.ones((2, 3, 4), np.float32), np.ones((2, 3, 4)), np.ones((4, 1), np.float32)]

@@ -54,16 +54,21 @@ def one(x, list m32, list m64):
     return memo_entry(a, m32, m64)
 
 
+cdef inline bint alike(cnp.ndarray a, cnp.ndarray b) noexcept:
+    # one dtype (the same descriptor, as `b.dtype is a.dtype`) and one shape
+    cdef int nd = cnp.PyArray_NDIM(a)
+    if cnp.PyArray_DESCR(a) is not cnp.PyArray_DESCR(b) or nd != cnp.PyArray_NDIM(b):
+        return False
+    return nd == 0 or memcmp(cnp.PyArray_DIMS(a), cnp.PyArray_DIMS(b), nd * sizeof(cnp.npy_intp)) == 0
+
+
 def pair(g, s, list m32, list m64):
     """``g`` as :func:`one` asks of ``x``, and ``s`` of its dtype and shape, both C- or both F-contiguous."""
     if type(g) is not cnp.ndarray or type(s) is not cnp.ndarray:
         return False
     cdef cnp.ndarray a = <cnp.ndarray>g
     cdef cnp.ndarray b = <cnp.ndarray>s
-    cdef int nd = cnp.PyArray_NDIM(a)
-    if cnp.PyArray_DESCR(a) is not cnp.PyArray_DESCR(b) or nd != cnp.PyArray_NDIM(b):
-        return False
-    if nd and memcmp(cnp.PyArray_DIMS(a), cnp.PyArray_DIMS(b), nd * sizeof(cnp.npy_intp)):
+    if not alike(a, b):
         return False
     cdef int fa = cnp.PyArray_FLAGS(a)
     cdef int fb = cnp.PyArray_FLAGS(b)
@@ -120,35 +125,33 @@ cdef inline bint plain_c(object x):
     return type(x) is cnp.ndarray and (cnp.PyArray_FLAGS(<cnp.ndarray>x) & cnp.NPY_ARRAY_C_CONTIGUOUS) != 0
 
 
+cdef inline object prepare(cnp.ndarray a, object axis, list m32, list m64, cnp.npy_intp* d3):
+    # the memo entry of `a` with its (outer, n, inner) along `axis` in d3, or False
+    cdef object hit = memo_entry(a, m32, m64)
+    if hit is False or geometry(a, axis, d3) is False:
+        return False
+    return hit
+
+
 def axis_forward(x, axis, list m32, list m64):
     if not plain_c(x):
         return False
     cdef cnp.ndarray a = <cnp.ndarray>x
-    cdef object hit = memo_entry(a, m32, m64)
-    if hit is False:
-        return False
     cdef cnp.npy_intp d3[3]
-    if geometry(a, axis, d3) is False:
+    cdef object hit = prepare(a, axis, m32, m64, d3)
+    if hit is False:
         return False
     cdef cnp.ndarray res = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)
     return (hit, view3(a, d3), res, view3(res, d3))
 
 
 def axis_backward(g, s, axis, list m32, list m64):
-    if not plain_c(g) or not plain_c(s):
+    if not plain_c(g) or not plain_c(s) or not alike(<cnp.ndarray>g, <cnp.ndarray>s):
         return False
     cdef cnp.ndarray a = <cnp.ndarray>g
-    cdef cnp.ndarray b = <cnp.ndarray>s
-    cdef int nd = cnp.PyArray_NDIM(a)
-    if cnp.PyArray_DESCR(a) is not cnp.PyArray_DESCR(b) or nd != cnp.PyArray_NDIM(b):
-        return False
-    if nd and memcmp(cnp.PyArray_DIMS(a), cnp.PyArray_DIMS(b), nd * sizeof(cnp.npy_intp)):
-        return False
-    cdef object hit = memo_entry(a, m32, m64)
+    cdef cnp.npy_intp d3[3]
+    cdef object hit = prepare(a, axis, m32, m64, d3)
     if hit is False:
         return False
-    cdef cnp.npy_intp d3[3]
-    if geometry(b, axis, d3) is False:
-        return False
-    cdef cnp.ndarray res = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(b), cnp.PyArray_TYPE(b), 0)
-    return (hit, view3(a, d3), view3(b, d3), res, view3(res, d3))
+    cdef cnp.ndarray res = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)
+    return (hit, view3(a, d3), view3(<cnp.ndarray>s, d3), res, view3(res, d3))
