@@ -69,13 +69,26 @@ ctypedef fused floating:
 # these: see the note at each.  Errors against float64 on the grids of
 # tests/test_cython_backend.py::test_vectorised_math_accuracy: see each note.
 
+cdef inline float _expf_reduced(float x, float lo, float* kf) noexcept nogil:
+    # exp(x + lo) = 2^k * p: returns p = exp(r) and k (a whole float) in kf,
+    # for the callers below to apply 2^k as they need.  k = round(x/ln2) by
+    # the 1.5*2^23 shifter (no rint call, vectorises on SSE2 too), r = x -
+    # k*ln2 + lo in [-ln2/2, ln2/2] (ln2 in two parts: k*_LN2_HI is exact for
+    # |k| < 256), exp(r) by its Taylor polynomial to r^7 (truncation 5e-9
+    # relative).  x must keep k in range (the callers clamp).
+    cdef float k = (x * <float>1.4426950408889634 + <float>12582912.0) - <float>12582912.0
+    cdef float r = ((x - k * <float>0.693145751953125) - k * <float>1.4286068203094172e-06) + lo
+    kf[0] = k
+    return <float>1 + r * (<float>1 + r * (<float>0.5 + r * (<float>0.16666666666666666
+        + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
+        + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984))))))
+
+
 cdef inline float _expf2(float x, float lo) noexcept nogil:
     # exp(x + lo) for a small correction lo (|lo| <= ULP(x)), e.g. the
     # rounding error of an argument formed in float32: lo joins the reduced
     # argument r, so it costs one add and no extra rounding of the result.
-    # exp(x) = 2^k * exp(r), k = round(x/ln2), r = x - k*ln2 in [-ln2/2, ln2/2]
-    # (ln2 in two parts: k*_LN2_HI is exact for |k| < 256), exp(r) by its
-    # Taylor polynomial to r^7 (truncation 5e-9 relative), 2^k applied as two
+    # exp(x) = 2^k * exp(r) (_expf_reduced), 2^k applied as two
     # exact factors 2^(k//2) * 2^(k - k//2) so that a subnormal result is
     # rounded once and an overflowing one becomes inf.  The clamp to
     # [-110, 90] keeps k in range (exp saturates to 0 / inf beyond); NaN
@@ -83,12 +96,8 @@ cdef inline float _expf2(float x, float lo) noexcept nogil:
     # relative (<= 1 ULP), 0.12 us per 1e3 elements per thread (AVX-512).
     cdef float xc = <float>90 if x > <float>90 else x
     xc = <float>-110 if xc < <float>-110 else xc
-    # round to nearest by the 1.5*2^23 shifter (no rint call, vectorises on SSE2 too)
-    cdef float kf = (xc * <float>1.4426950408889634 + <float>12582912.0) - <float>12582912.0
-    cdef float r = ((xc - kf * <float>0.693145751953125) - kf * <float>1.4286068203094172e-06) + lo
-    cdef float p = <float>1 + r * (<float>1 + r * (<float>0.5 + r * (<float>0.16666666666666666
-        + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
-        + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984))))))
+    cdef float kf
+    cdef float p = _expf_reduced(xc, lo, &kf)
     cdef int k = <int>(kf if kf == kf else <float>0)
     cdef int k1 = k >> 1
     return (p * fastact_i2f((k1 + 127) << 23)) * fastact_i2f((k - k1 + 127) << 23)
@@ -403,13 +412,14 @@ cdef inline float _exp_up26f(float hi, float lo) noexcept nogil:
     # exp(hi + lo) * 2^26 for hi in [-104, 0] (callers clamp): the scale keeps
     # the result normal where exp itself is subnormal (x*Phi(x) at x = -13 is
     # normal, Phi(x) is not), so no digits are lost before the last product.
-    # Same reduction and polynomial as _expf2.
-    cdef float kf = (hi * <float>1.4426950408889634 + <float>12582912.0) - <float>12582912.0
-    cdef float r = ((hi - kf * <float>0.693145751953125) - kf * <float>1.4286068203094172e-06) + lo
-    cdef float p = <float>1 + r * (<float>1 + r * (<float>0.5 + r * (<float>0.16666666666666666
-        + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
-        + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984))))))
+    cdef float kf
+    cdef float p = _expf_reduced(hi, lo, &kf)
     return p * fastact_i2f((<int>kf + (127 + 26)) << 23)
+
+
+cdef inline float _exp_negabs_up26f(float x) noexcept nogil:
+    # exp(-|x|) * 2^26, |x| clamped at 104 (NaN passes): silu's scaled exp
+    return _exp_up26f(-(<float>104 if fabsf(x) > <float>104 else fabsf(x)), <float>-0.0)
 
 
 cdef inline float _phi_tail_f(float x, float* E, float* axc) noexcept nogil:
@@ -576,8 +586,7 @@ cdef inline float _silu_fwd_f(float x) noexcept nogil:
     # passes through a subnormal sigmoid (the Numba backend's
     # mul_sigmoid_hilo).  One exp, one division, no two-factor 2^k.  Below
     # -104 the result rounds to -0; +inf gives inf/1; NaN passes.
-    cdef float a = fabsf(x)
-    cdef float E = _exp_up26f(-(<float>104 if a > <float>104 else a), <float>-0.0)
+    cdef float E = _exp_negabs_up26f(x)
     cdef bint pos = x >= 0
     cdef float v = (x if pos else x * E) / (<float>1 + E * <float>1.4901161193847656e-08)
     cdef float r = v if pos else v * <float>1.4901161193847656e-08
@@ -600,8 +609,7 @@ cdef inline float _silu_grad_f(float x) noexcept nogil:
     # clamped to +-104 inside the products (x*e is below 1e-43 beyond: no
     # inf*0 at +-inf); below -104 the result rounds to -0.  (The derivative
     # has a zero near x = -1.28: see _CANCELLING_BWD.)
-    cdef float a = fabsf(x)
-    cdef float E = _exp_up26f(-(<float>104 if a > <float>104 else a), <float>-0.0)
+    cdef float E = _exp_negabs_up26f(x)
     cdef float e = E * <float>1.4901161193847656e-08
     cdef float p = <float>1 / (<float>1 + e)
     cdef float xc = <float>104 if x > <float>104 else x
