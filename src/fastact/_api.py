@@ -68,13 +68,12 @@ def _axis_forward_py(x: Any, axis: Any, m32: list, m64: list) -> Any:
 
 
 def _axis_backward_py(g: Any, s: Any, axis: Any, m32: list, m64: list) -> Any:
-    if (type(g) is np.ndarray and type(s) is np.ndarray and g.flags.c_contiguous and s.flags.c_contiguous
-            and s.dtype is g.dtype and g.shape == s.shape):
-        hit = _one_py(g, m32, m64)
-        g3 = _geometry_py(s.shape, axis) if hit is not False else None
-        if g3 is not None:
-            res = np.empty(s.shape, s.dtype)
-            return hit, g.reshape(g3), s.reshape(g3), res, res.reshape(g3)
+    if type(g) is np.ndarray and type(s) is np.ndarray and s.dtype is g.dtype and g.shape == s.shape \
+            and s.flags.c_contiguous:
+        t = _axis_forward_py(g, axis, m32, m64)  # g's checks, entry, views and result serve s too
+        if t is not False:
+            hit, g3, res, r3 = t
+            return hit, g3, s.reshape(g3.shape), res, r3
     return False
 
 
@@ -586,6 +585,14 @@ def _pick_src(tag: str, pad: str) -> str:
             f"{pad}be, th = hit or _pick(_k{tag}32 if dt is _F32 else _k{tag}64, n)\n")
 
 
+def _entry_src(tag: str, s: str, pad: str) -> str:
+    # `hit` came with the checks (_one, _pair, _axis_*): the memo entry, or None when the size is not
+    # resolved yet; it stands only under plain auto, else the full pick on the array `s`
+    return (f"{pad}if hit is None or not _B._plain or _ctx() is not None:\n"
+            f"{pad}    hit = _pick(_k{tag}32 if {s}.dtype is _F32 else _k{tag}64, {s}.size)\n"
+            f"{pad}be, th = hit\n")
+
+
 def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """The allocating call on a contiguous float32/float64 array, inlined into the public function.
 
@@ -604,10 +611,8 @@ def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
         "        hit = _one(x, _mf32, _mf64)\n"
         "        if hit is not False:\n"
         f"            p = {p}\n"
-        "            if hit is None or not _B._plain or _ctx() is not None:\n"
-        "                hit = _pick(_kf32 if x.dtype is _F32 else _kf64, x.size)\n"
-        "            be, th = hit\n"
-        "            res = _empty_like(x)\n"
+        + _entry_src("f", "x", " " * 12)
+        + "            res = _empty_like(x)\n"
         "            if x.ndim == 1:\n"
         "                be.forward(_name, x, res, p, th)\n"
         "            else:\n"
@@ -632,14 +637,12 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     p = f"_check(_spec, _prm, {values}, _fname)" if params else "{}"
 
     def run(from_y: bool, pad: str) -> str:
-        s, tag = ("y", "y") if from_y else ("x", "x")
+        s = "y" if from_y else "x"  # the array, and its tag in the namespace
         xs, ys = ("None", "y") if from_y else ("x", "None")
         xr, yr = ("None", "y.ravel('K')") if from_y else ("x.ravel('K')", "None")
         return (
-            f"{pad}if hit is None or not _B._plain or _ctx() is not None:\n"
-            f"{pad}    hit = _pick(_k{tag}32 if {s}.dtype is _F32 else _k{tag}64, {s}.size)\n"
-            f"{pad}be, th = hit\n"
-            f"{pad}res = _empty_like(grad_output)\n"
+            _entry_src(s, s, pad)
+            + f"{pad}res = _empty_like(grad_output)\n"
             f"{pad}if {s}.ndim == 1:\n"
             f"{pad}    be.backward(_name, grad_output, {xs}, {ys}, res, p, th)\n"
             f"{pad}else:\n"
@@ -655,19 +658,14 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
         f"                p = {p}\n"
         + run(False, " " * 16)
     )
-    if spec.y_ok is True:
+    if spec.y_ok:
+        rule = spec.y_ok is not True  # a rule on the parameters; where it refuses, _backward raises
         body += ("        else:\n"
                  "            hit = _pair(grad_output, y, _my32, _my64)\n"
                  "            if hit is not False:\n"
                  f"                p = {p}\n"
-                 + run(True, " " * 16))
-    elif spec.y_ok:  # a rule on the parameters; where it refuses, _backward raises
-        body += ("        else:\n"
-                 "            hit = _pair(grad_output, y, _my32, _my64)\n"
-                 "            if hit is not False:\n"
-                 f"                p = {p}\n"
-                 "                if _allows(p):\n"
-                 + run(True, " " * 20))
+                 + ("                if _allows(p):\n" if rule else "")
+                 + run(True, " " * (20 if rule else 16)))
     return body
 
 
@@ -722,10 +720,8 @@ def _fast_axis_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
         "        t = _axf(x, axis, _mf32, _mf64)\n"
         "        if t is not False:\n"
         "            hit, x3, res, r3 = t\n"
-        "            if hit is None or not _B._plain or _ctx() is not None:\n"
-        "                hit = _pick(_kf32 if x.dtype is _F32 else _kf64, x.size)\n"
-        "            be, th = hit\n"
-        "            be.forward(_name, x3, r3, {'axis': axis}, th)\n"
+        + _entry_src("f", "x", " " * 12)
+        + "            be.forward(_name, x3, r3, {'axis': axis}, th)\n"
         "            return res\n"
     )
 
@@ -741,16 +737,14 @@ def _fast_axis_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     ns.update(_axb=_axis_backward)
 
     def run(from_y: bool) -> str:
-        s, tag = ("y", "y") if from_y else ("x", "x")
+        s = "y" if from_y else "x"  # the array, and its tag in the namespace
         xs, ys = ("None", "s3") if from_y else ("s3", "None")
         return (
-            f"            t = _axb(grad_output, {s}, axis, _m{tag}32, _m{tag}64)\n"
+            f"            t = _axb(grad_output, {s}, axis, _m{s}32, _m{s}64)\n"
             "            if t is not False:\n"
             "                hit, g3, s3, res, r3 = t\n"
-            "                if hit is None or not _B._plain or _ctx() is not None:\n"
-            f"                    hit = _pick(_k{tag}32 if {s}.dtype is _F32 else _k{tag}64, {s}.size)\n"
-            "                be, th = hit\n"
-            f"                be.backward(_name, g3, {xs}, {ys}, r3, {{'axis': axis}}, th)\n"
+            + _entry_src(s, s, " " * 16)
+            + f"                be.backward(_name, g3, {xs}, {ys}, r3, {{'axis': axis}}, th)\n"
             "                return res\n"
         )
 
