@@ -117,6 +117,15 @@ PARAMS = {
 }
 
 
+# Kernels for one common parameter setting: name -> (test on the derived
+# parameters (p0, p1, p2, p3), suffix). Where fwd_/bwd_<name>_<suffix> exist
+# the backend runs them instead of the general ones when the test holds; it
+# decides once per dtype and parameter setting, not per call or element.
+SPECIAL = {
+    "softplus": (lambda p: p[0] == 1 and p[1] == 0, "beta1"),
+}
+
+
 # ------------------------------------------------------------- relu family
 @jit
 def fwd_relu(x, p0, p1, p2, p3):
@@ -533,6 +542,23 @@ def bwd_softplus(g, x, p0, p1, p2, p3):
     s, _ = M.sigmoid_hilo(hi, lo)
     gs = g * s
     return g if _above(x, p0, p1, p2) else gs
+
+
+# beta = 1, the default: x*beta = x exactly, so the split product, its NaN
+# guard and the float64 threshold test drop out (x > p2 in the dtype is the
+# same test). Same results bit for bit as the general kernels (a test holds
+# them to it); picked once per dtype and parameter setting (SPECIAL).
+@jit
+def fwd_softplus_beta1(x, p0, p1, p2, p3):
+    sp = M.softplus_hilo(x, cst(x, -0.0))
+    return x if x > p2 else sp
+
+
+@jit
+def bwd_softplus_beta1(g, x, p0, p1, p2, p3):
+    s, _ = M.sigmoid_hilo(x, cst(x, -0.0))
+    gs = g * s
+    return g if x > p2 else gs
 
 
 @jit
