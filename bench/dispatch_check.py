@@ -23,6 +23,10 @@ the misses that were noise, lists the confirmed ones with what auto chose, and
 gives the geometric mean of auto/best (re-measured cells with their confirmed
 best-time ratio), and how busy other processes kept the CPUs meanwhile.
 
+Like the tuner, the check makes glibc's malloc keep freed memory (``--alloc
+system`` does not): otherwise whether a call's output gets fresh pages, whose
+faults can cost more than a cheap kernel, depends on the calls before it.
+
 The overhead lines (the forward, the backward from x, the backward from y) time
 a one-element call under ``auto``, with the backend auto chose forced, and that
 backend's kernel called directly: the difference is what the dispatch costs.
@@ -127,7 +131,12 @@ def main(argv=None) -> int:
     ap.add_argument("--confirm-rounds", type=int, default=None,
                     help="rounds of the head-to-head re-measurement of a miss (default: 3 x --rounds)")
     ap.add_argument("--overhead-only", action="store_true", help="only the dispatch overhead line")
+    ap.add_argument("--alloc", choices=("reuse", "system"), default="reuse",
+                    help="reuse (default): glibc's malloc keeps freed memory, as in `python -m fastact tune` "
+                         "(fastact._tuning.keep_freed_memory); system: as it comes")
     args = ap.parse_args(argv)
+    kept = args.alloc == "reuse" and _tuning.keep_freed_memory()
+    print(f"allocator: {'freed memory kept' if kept else 'as it comes'}", file=sys.stderr)
     if not args.overhead_only:
         _grid(args)
     _overhead()

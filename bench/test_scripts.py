@@ -27,6 +27,6 @@ def test_gil_threads_measures_both_threads(backend):
 
 
 def test_dispatch_check_runs(capsys):
-    assert dispatch_check.main(["--functions", "relu", "--sizes", "10", "--dtypes", "float32", "--rounds", "1"]) == 0
+    assert dispatch_check.main(["--functions", "relu", "--sizes", "10", "--dtypes", "float32", "--rounds", "1", "--alloc", "system"]) == 0
     out = capsys.readouterr().out
     assert "| relu | forward | float32 | 1e+01 |" in out and "dispatch overhead" in out

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -188,6 +189,35 @@ def test_tune_writes_a_table_that_auto_then_uses(tmp_path):
 
 
 # ------------------------------------------------------------ backward from y
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_tuner_can_make_the_allocator_keep_freed_memory():
+    # python -m fastact tune calls it (so does bench/dispatch_check.py): a freed
+    # 64 MB array stays in the process (resident) instead of going back to the
+    # system, so the next allocating call gets warm pages. In a subprocess: it
+    # lasts for the life of the process.
+    code = """
+        import os, sys, numpy as np
+        from fastact import _tuning
+        def rss():
+            with open("/proc/self/statm") as fh:
+                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        def after_free():
+            a = np.ones(8 << 20)  # 64 MB, touched
+            del a
+            return rss()
+        base = after_free()
+        if not _tuning.keep_freed_memory():
+            print("unsupported"); sys.exit(0)
+        kept = after_free()
+        print(kept - base)
+    """
+    r = _run(textwrap.dedent(code))
+    assert r.returncode == 0, r.stderr
+    if r.stdout.strip() == "unsupported":
+        pytest.skip("not glibc")
+    assert int(r.stdout) > 48 << 20, r.stdout
 
 
 def test_explain_backward_from_y_has_its_own_key(tuning_file, monkeypatch):

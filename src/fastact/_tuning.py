@@ -600,6 +600,35 @@ def save(entries: dict, path: Path | None = None, busy_other: float | None = Non
 # ------------------------------------------------------------------- the CLI
 
 
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for the rest of this process; False where it cannot.
+
+    For measuring processes only (``python -m fastact tune``, the benchmark
+    scripts): a kernel's time should not depend on what the allocator did
+    before. By default glibc serves a large array from fresh pages of mmap or
+    of a heap it trimmed, whose first-touch faults cost as much as a cheap
+    kernel, and whether a call gets fresh pages depends on the size and order
+    of the calls before it (its mmap threshold moves with what was freed). On
+    the 2-core development machine that made the tuner and the dispatch check
+    disagree on numba against cython at 1e5 float64 by up to 35 %, in either
+    direction between runs. With no mmap'd chunks and no trimming every
+    allocating call reuses warm pages, as a training loop does after its first
+    step; the faults of fresh pages cost both backends the same and do not
+    change which is faster. The process keeps its peak heap until it exits.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_max = -1, -2, -4
+    return bool(mallopt(m_mmap_max, 0) and mallopt(m_trim_threshold, 2**31 - 1) and mallopt(m_top_pad, 64 << 20))
+
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true", help=f"tune the common functions only ({', '.join(QUICK_FUNCTIONS)})")
     parser.add_argument("--functions", help="comma-separated function names (default: all)")
@@ -623,6 +652,7 @@ def run(args) -> int:
         if bad:
             raise SystemExit(f"--sizes: {bad} not on the ladder {LADDER}")
     path = Path(args.output) if args.output else table_path()
+    keep_freed_memory()  # see there: times that do not depend on the allocator's history
     t0 = time.perf_counter()
     stats: dict = {}
     entries = measure(functions, sizes=sizes, stats=stats)
