@@ -14,6 +14,14 @@ figure is the best of several repeats of a loop lasting >= ~20 ms. Each
 implementation is timed in its own phase (see ``bench_size``) because the two
 OpenMP pools disturb each other when interleaved.
 
+Allocation (--alloc, default ``reuse``, as in bench/cython_vs_torch.py):
+glibc's malloc keeps freed memory (fastact._tuning.keep_freed_memory), so every
+allocating call -- ours, torch's, the copy's -- reuses warm pages, as a
+training loop does after its first step. ``--alloc system`` keeps the default
+allocator: at 1e7 every call then also pays the first-touch faults of a fresh
+40 MB result, which vary from run to run on this VM and which torch pays
+without the huge pages NumPy asks for.
+
 Columns: times in microseconds; ``vs torch`` = torch time / ours (> 1: we are
 faster); ``vs numpy`` = reference time / ours; ``vs copy`` = our time / a
 Numba prange copy that also allocates its output (the bandwidth floor).
@@ -29,6 +37,7 @@ import time
 import numpy as np
 
 import fastact._config as cfg
+from fastact import _tuning
 from fastact._numba import BACKEND as NB
 from fastact._numba import _kernels as K
 
@@ -277,7 +286,11 @@ def main():
     ap.add_argument("--sizes", default="1e3,1e5,1e7")
     ap.add_argument("--only", default="")
     ap.add_argument("--threshold", action="store_true")
+    ap.add_argument("--alloc", choices=("reuse", "system"), default="reuse",
+                    help="reuse: glibc's malloc keeps freed memory (see the module doc)")
     a = ap.parse_args()
+    kept = a.alloc == "reuse" and _tuning.keep_freed_memory()
+    print(f"allocator: {'freed memory kept' if kept else 'as it comes'}", file=sys.stderr)
     only = [s for s in a.only.split(",") if s]
     if a.threshold:
         threshold(only)
