@@ -45,16 +45,18 @@ def test_cache_is_hit_by_a_second_process(tmp_path):
         BACKEND.forward("gelu", x, np.empty_like(x), {"approximate": "none"}, 1)
         BACKEND.forward("gelu", x, np.empty_like(x), {"approximate": "none"}, 2)
         s, p = K.INSTANCES[("fwd_gelu_none", 1)]
+        # the serial kernel, the parallel kernel of every unary op, and gelu's span function
         print(sum(s.stats.cache_hits.values()), sum(s.stats.cache_misses.values()),
-              sum(p.stats.cache_hits.values()), sum(p.stats.cache_misses.values()))
+              sum(p.kernel.stats.cache_hits.values()), sum(p.kernel.stats.cache_misses.values()),
+              p.spans[np.dtype(np.float32)].cache_hits)
     """
     env = {"NUMBA_CACHE_DIR": str(tmp_path)}
     first = _run_py(code, env)
     assert first.returncode == 0, first.stderr
     second = _run_py(code, env)
     assert second.returncode == 0, second.stderr
-    hits_s, miss_s, hits_p, miss_p = map(int, second.stdout.split())
-    assert (hits_s, miss_s, hits_p, miss_p) == (1, 0, 1, 0), second.stdout
+    hits_s, miss_s, hits_p, miss_p, hits_span = map(int, second.stdout.split())
+    assert (hits_s, miss_s, hits_p, miss_p, hits_span) == (1, 0, 1, 0, 1), second.stdout
     assert "Cannot cache" not in first.stderr + second.stderr
 
 
@@ -110,7 +112,7 @@ def test_special_parameter_kernels_match_the_general_ones(dtype):
             BACKEND.backward("softplus", g, x, None, pub, params, 2)
         general, _ = K.INSTANCES[(f"{direction}_softplus", len(args))]
         special, special_par = K.INSTANCES[(f"{direction}_softplus_{suffix}", len(args))]
-        assert special_par.signatures, "the backend did not run the special kernel"
+        assert special_par.spans, "the backend did not run the special kernel"
         ref, got = np.empty_like(x), np.empty_like(x)
         general(*args, ref, *pd)
         special(*args, got, *pd)
@@ -222,7 +224,7 @@ def test_info():
                                       ("fwd_mish", 1), ("fwd_softplus", 1), ("bwd_tanh", 2), ("fwd_elu", 1)])
 def test_hot_loops_are_vectorised(op, arity):
     """Packed ymm/zmm arithmetic and no libm call in the serial float32 loop."""
-    ks, _ = K._instantiate(op, arity, cache=False)  # uncached: inspect_asm needs the compiled code
+    ks, kp = K._instantiate(op, arity, cache=False)  # uncached: inspect_asm needs the compiled code
     x = np.linspace(-4, 4, 64, dtype=np.float32)
     z = np.float32(1)
     if arity == 1:
@@ -234,6 +236,11 @@ def test_hot_loops_are_vectorised(op, arity):
     assert len(packed) >= 8, f"{op}: loop not vectorised"
     libm = re.findall(r"call\w*\s+\S*(?:expf|exp|logf|log1p|tanhf|erff|erfcf)\b", asm)
     assert not libm, f"{op}: calls libm {libm}"
+    # the parallel kernel runs the same loop on each thread's span, in the op's span function
+    ll = kp.span(np.float32).inspect_llvm()
+    vector_ops = re.findall(r"= f(?:mul|add|sub|div)\b[^=]*<\d+ x float>", ll)
+    assert len(vector_ops) >= 8, f"{op}: span loop not vectorised"
+    assert not re.search(r"call[^\n]*@(?:expf|exp|logf|log1pf|tanhf|erff|erfcf)\b", ll), f"{op}: span calls libm"
 
 
 def test_threshold_compares_with_the_unrounded_threshold():

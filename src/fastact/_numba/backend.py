@@ -198,8 +198,8 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
     nk = len(names)
     n0 = names[0] if nk else None
     n1 = names[1] if nk > 1 else None
-    # dtype -> {parameter key: [serial entry, parallel entry, p0, p1, p2, p3, p as T, parallel kernel,
-    #                          (p0, p1, p2, p3), the thread count the parallel entry last ran]}
+    # dtype -> {parameter key: [serial entry, (parallel entry, span function), p0, p1, p2, p3, p as T,
+    #                          the parallel kernel (_kernels.Spans), (p0, p1, p2, p3)]}
     table = {}
 
     def prepare(arrays, params, key):
@@ -222,12 +222,12 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
             return False
         pe = c[1]
         if pe is None:
-            pe = c[1] = _entry(c[7], arrays + c[6] + (n,))
+            pe = c[1] = c[7].entry(arrays + c[6] + (n,))  # (entry point, the op's span function)
         if _state.lock is None:  # not the workqueue: call it straight (saves ~0.3 us of _run)
             _set_threads(n)
-            pe(*arrays, *c[8], n)
+            pe[0](pe[1], *arrays, *c[8], n)
         else:
-            _run(pe, c[0], arrays + c[8], n)  # the serial entry point when the workqueue is busy
+            _run(c[7], c[0], arrays + c[8], n)  # the serial entry point when the workqueue is busy
         return True
 
     if arity == 1:
