@@ -215,7 +215,7 @@ def _overhead() -> None:
     # dispatch overhead on one element: the public call under auto, against the same call
     # with the chosen backend forced, and against that backend's kernel called directly
     # (allocating its output like the public call does). The forward, the backward from x
-    # and the backward from y.
+    # and the backward from y; and a forward and a backward with parameters.
     x1 = np.ones(1, np.float32)
     g1 = np.ones(1, np.float32)
     y1 = fastact.sigmoid(x1)
@@ -226,6 +226,13 @@ def _overhead() -> None:
          lambda be, th: be.backward("sigmoid", g1, x1, None, np.empty_like(g1), {}, th)),
         ("sigmoid_backward(g, y=y)", "sigmoid", "backward_y", lambda: fastact.sigmoid_backward(g1, y=y1),
          lambda be, th: be.backward("sigmoid", g1, None, y1, np.empty_like(g1), {}, th)),
+        # with parameters: the kernel gets them as the public layer passes them (validated, defaults filled)
+        ("leaky_relu(x, negative_slope=0.1)", "leaky_relu", "forward",
+         lambda: fastact.leaky_relu(x1, negative_slope=0.1),
+         lambda be, th: be.forward("leaky_relu", x1, np.empty_like(x1), {"negative_slope": 0.1}, th)),
+        ("hardtanh_backward(g, x)", "hardtanh", "backward", lambda: fastact.hardtanh_backward(g1, x1),
+         lambda be, th: be.backward("hardtanh", g1, x1, None, np.empty_like(g1), {"min_val": -1.0, "max_val": 1.0},
+                                    th)),
     ]
     print()
     for label, name, direction, f, kernel in cases:

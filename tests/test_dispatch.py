@@ -338,6 +338,15 @@ def test_tuner_keeps_serial_at_small_sizes_unless_parallel_is_clearly_faster():
     sample, _ = _scripted(script)
     d = _tuning.decide({c: c for c in script}, sample, plan=(0.0, 1, 16))
     assert _tuning.prefer_serial(d, 1000)["winner"] == ("cython", P)
+    # 25 % faster but by less than SERIAL_WAKE (a wake-up costs time, not a fraction): serial
+    script = {("cython", 1): [5e-6], ("cython", P): [4e-6]}
+    sample, _ = _scripted(script)
+    d = _tuning.decide({c: c for c in script}, sample, plan=(0.0, 1, 16))
+    assert d["winner"] == ("cython", P) and _tuning.prefer_serial(d, 1000)["winner"] == ("cython", 1)
+    script[("cython", P)] = [2e-6]
+    sample, _ = _scripted(script)
+    d = _tuning.decide({c: c for c in script}, sample, plan=(0.0, 1, 16))
+    assert _tuning.prefer_serial(d, 1000)["winner"] == ("cython", P)
 
 
 def test_explain_reports_the_serial_rule(tuning_file):

@@ -217,3 +217,24 @@ def test_missing_required_parameter():
         fastact.threshold(np.ones(3))  # noqa: the signature itself requires them
     with pytest.raises(TypeError, match="threshold"):
         fastact.threshold_backward(np.ones(3), np.ones(3))
+
+
+def test_remembered_parameters_are_still_checked():
+    # the public functions remember parameter settings that passed (_api._check_memo):
+    # a value that hashes like a remembered one but is invalid must still raise
+    x = np.linspace(-2, 2, 16, dtype=np.float32)
+    g = np.ones_like(x)
+    for _ in range(2):  # the second round finds the first one's settings remembered
+        np.testing.assert_array_equal(fastact.leaky_relu(x, negative_slope=1), fastact.leaky_relu(x, negative_slope=1.0))
+        with pytest.raises(TypeError, match="negative_slope"):
+            fastact.leaky_relu(x, negative_slope=True)  # hashes like 1 and 1.0
+        with pytest.raises(ValueError, match="negative_slope"):
+            fastact.leaky_relu(x, negative_slope=float("nan"))
+        np.testing.assert_array_equal(fastact.hardtanh_backward(g, x, min_val=-2.0, max_val=1.0), (x > -2) & (x < 1))
+        with pytest.raises(ValueError, match="min_val"):
+            fastact.hardtanh_backward(g, x, min_val=2.0, max_val=1.0)
+        # a 0-d array (unhashable) is checked every time
+        np.testing.assert_array_equal(fastact.elu(x, alpha=np.array(0.5)), fastact.elu(x, alpha=0.5))
+    for slope in np.linspace(0.0, 1.0, 200):  # the memo stays bounded
+        fastact.leaky_relu(x, negative_slope=float(slope))
+    assert 0 < len(fastact.leaky_relu.__globals__["_pmemo"]) <= 64

@@ -239,7 +239,8 @@ def _resolve(name: str, direction: str, char: str, contiguous: bool, bits: int):
         runner = _table.runner_up(name, looked, dtype, contiguous, bucket)
         if runner is not None and runner[2] < 0:  # the tuner's serial rule (_tuning.prefer_serial)
             why += (f"; {runner[0]}, {_mode(runner[1])}, was {100 * -runner[2]:.1f}% faster in back-to-back calls, "
-                    f"under the {100 * _tuning.SERIAL_BIAS:.0f}% a sleeping thread pool can cost at this size")
+                    f"under what a sleeping thread pool can cost at this size ({100 * _tuning.SERIAL_BIAS:.0f}%, "
+                    f"at least {_tuning.SERIAL_WAKE * 1e6:.0f} µs)")
         elif runner is not None:
             why += f"; runner-up {runner[0]}, {_mode(runner[1])}, {100 * runner[2]:+.1f}%"
     else:

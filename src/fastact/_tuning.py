@@ -328,14 +328,19 @@ SECOND_PASS_CLOSE = 0.10
 # 50 ms pause; serial 4.2 and 4.05 us). Cells where parallel won the loop by a few
 # per cent went to parallel in one tune and to serial in another, and were slower
 # than serial in the public call.
+# The wake-up is a time, not a fraction: at 1e3 float64 the loop's parallel winners
+# by 10-20 % (0.5-1 us) were 11-30 % slower than serial in the dispatch check, so a
+# parallel winner must also be more than SERIAL_WAKE faster.
 SERIAL_BIAS = 0.10
+SERIAL_WAKE = 2e-6  # seconds
 SERIAL_BIAS_MAX = 10_000
 
 
 def prefer_serial(d: dict, n: int) -> dict:
     """``decide``'s result with the serial rule applied: below SERIAL_BIAS_MAX elements a
     parallel winner gives way to the fastest serial candidate unless it is more than
-    SERIAL_BIAS faster. The runner-up is then the parallel candidate, with a negative margin."""
+    SERIAL_BIAS and more than SERIAL_WAKE faster. The runner-up is then the parallel
+    candidate, with a negative margin."""
     a = d["winner"]
     times = d.get("times")
     if n > SERIAL_BIAS_MAX or a[1] == 1 or not times:
@@ -344,8 +349,9 @@ def prefer_serial(d: dict, n: int) -> dict:
     if not serial:
         return d
     s = min(serial, key=lambda c: _score(times[c]))
-    ratio = _score(times[s]) / _score(times[a])
-    if ratio - 1.0 > SERIAL_BIAS:
+    ts, ta = _score(times[s]), _score(times[a])
+    ratio = ts / ta
+    if ratio - 1.0 > SERIAL_BIAS and ts - ta > SERIAL_WAKE:
         return d
     return dict(d, winner=s, runner_up=a, margin=1.0 / ratio - 1.0, serial_rule=True)
 
