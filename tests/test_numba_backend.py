@@ -87,31 +87,33 @@ def test_serial_and_parallel_kernels_agree(name, params, dtype):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("name,params,derived", [
+    ("softplus", {"beta": 1.0, "threshold": 20.0}, (1.0, 0.0, 20.0, 0.0)),
+])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_special_parameter_kernels_match_the_general_ones(dtype):
-    # softplus with beta = 1 runs kernels without the split product
-    # (_scalar.SPECIAL); the general kernels with the same parameters must give
-    # the same bits (NaN inputs: a NaN, payloads may differ).
+def test_special_parameter_kernels_match_the_general_ones(name, params, derived, dtype):
+    # softplus with beta = 1 runs kernels with fewer steps (_scalar.SPECIAL); the
+    # general kernels with the same parameters must give the same bits (NaN inputs:
+    # a NaN, payloads may differ).
     from fastact._numba import _scalar as S
     itype, bits = (np.uint32, 32) if dtype == np.float32 else (np.uint64, 64)
     rng = np.random.default_rng(7)
     x = rng.integers(0, 2**bits - 1, 1 << 18, dtype=np.uint64).astype(itype).view(dtype)
-    specials = [0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1e-45, -1e-45, 19.99, 20.0, 20.01, 88.7, -88.7,
-                -104.0, -150.0, -745.0, 710.0]
+    specials = [0.0, -0.0, 0.5, -0.5, np.nextafter(0.5, 1), -np.nextafter(0.5, 1), np.inf, -np.inf, 5e-324, -5e-324,
+                1e-45, -1e-45, 19.99, 20.0, 20.01, 88.7, -88.7, -104.0, -150.0, -745.0, 710.0]
     x = np.concatenate([x, np.array(specials, dtype)])
     g = rng.standard_normal(x.size).astype(dtype)
-    test, suffix = S.SPECIAL["softplus"]
-    params = {"beta": 1.0, "threshold": 20.0}
-    pd = (dtype(1.0), dtype(0.0), dtype(20.0), dtype(0.0))  # the derived parameters of these
+    test, suffix = S.SPECIAL[name]
+    pd = tuple(dtype(v) for v in derived)  # the derived parameters of params
     assert test(pd)
     for direction, args in (("fwd", (x,)), ("bwd", (g, x))):
         pub = np.empty_like(x)
         if direction == "fwd":
-            BACKEND.forward("softplus", x, pub, params, 2)
+            BACKEND.forward(name, x, pub, params, 2)
         else:
-            BACKEND.backward("softplus", g, x, None, pub, params, 2)
-        general, _ = K.INSTANCES[(f"{direction}_softplus", len(args))]
-        special, special_par = K.INSTANCES[(f"{direction}_softplus_{suffix}", len(args))]
+            BACKEND.backward(name, g, x, None, pub, params, 2)
+        general, _ = K.INSTANCES[(f"{direction}_{name}", len(args))]
+        special, special_par = K.INSTANCES[(f"{direction}_{name}_{suffix}", len(args))]
         assert special_par.spans, "the backend did not run the special kernel"
         ref, got = np.empty_like(x), np.empty_like(x)
         general(*args, ref, *pd)
@@ -120,7 +122,7 @@ def test_special_parameter_kernels_match_the_general_ones(dtype):
         for r in (got, pub):
             assert np.array_equal(np.isnan(r), nan), direction
             assert np.array_equal(r[~nan].view(itype), ref[~nan].view(itype)), direction
-    assert not test((dtype(2.0), dtype(0.0), dtype(20.0), dtype(0.0)))
+    assert not test((dtype(2.0), dtype(1e-9), dtype(20.0), dtype(0.0)))
 
 
 @pytest.mark.parametrize("shape", [(1, 300_000, 1), (3, 100_000, 1), (64, 1000, 1), (40, 500, 30)])
