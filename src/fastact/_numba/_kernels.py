@@ -217,6 +217,16 @@ _scalar.fwd_rrelu = _rrelu_fwd
 _scalar.bwd_rrelu = _rrelu_bwd
 
 
+# glu's forward on its two halves, as an elementwise pair: the glu kernel calls its
+# span function per task (see _glu_fwd).
+@numba.extending.register_jitable
+def _glu_halves(a, b, p0, p1, p2, p3):
+    return a * _sigmoid(b)
+
+
+_scalar.fwd_glu_halves = _glu_halves
+
+
 # Parallel kernels take ``nthreads`` but do not call numba.set_num_threads
 # themselves: that call makes a function uncacheable ("uses dynamic globals",
 # measured); backend._run sets the count from Python just before the call.
@@ -628,7 +638,11 @@ def _glu_bwd_span(g, a, b, da, db):
 
 
 @njit(parallel=True, **OPTS)
-def _glu_fwd(x, out, nthreads):
+def _glu_fwd(x, out, f, z, nthreads):
+    # f: the address of GLU_FWD's span function for x's dtype (a * sigmoid(b) over
+    # n elements), called per task as the elementwise kernels call theirs: inlined,
+    # the sigmoid's constants were reloaded in the loop (1e5 float32: 39.7 us, torch
+    # 33.3). z: a zero of the dtype for its unused parameters.
     outer = x.shape[0]
     L = out.size // outer
     x3, o2 = x.reshape(outer, 2, L), out.reshape(outer, L)
@@ -636,7 +650,7 @@ def _glu_fwd(x, out, nthreads):
     for t in prange(outer * nc):
         o, c = t // nc, t % nc
         lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
-        _glu_fwd_span(x3[o, 0, lo:hi], x3[o, 1, lo:hi], o2[o, lo:hi])
+        _call_at(f, (_ptr(x3[o, 0], lo), _ptr(x3[o, 1], lo), _ptr(o2[o], lo), hi - lo, z, z, z, z))
 
 
 @njit(**OPTS)
@@ -646,6 +660,9 @@ def _glu_fwd_serial(x, out):
     x3, o2 = x.reshape(outer, 2, L), out.reshape(outer, L)
     for o in range(outer):
         _glu_fwd_span(x3[o, 0], x3[o, 1], o2[o])
+
+
+GLU_FWD = _instantiate("fwd_glu_halves", 2)  # (serial, Spans): _glu_fwd runs the span function
 
 
 @njit(parallel=True, **OPTS)

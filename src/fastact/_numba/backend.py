@@ -298,7 +298,14 @@ class NumbaBackend:
         elif name == "sparsemax":
             _call(K._sparsemax_fwd, K._sparsemax_fwd_serial, (x, out), x.size, threads)
         elif name == "glu":
-            _call(K._glu_fwd, K._glu_fwd_serial, (x, out), out.size, threads)
+            n = _threads(out.size, SERIAL_MAX_ROWS, threads)
+            if n:
+                at = _GLU_AT.get(x.dtype.char)
+                if at is None:
+                    at = _GLU_AT[x.dtype.char] = (K.GLU_FWD[1].span(x.dtype).address, x.dtype.type(0))
+                _run(K._glu_fwd, _glu_fwd_serial, (x, out) + at, n)
+            else:
+                K._glu_fwd_serial(x, out)
         elif name == "maxout":
             k = int(params["pieces"])
             o, mk, inner = x.shape
@@ -478,6 +485,13 @@ def _softmax_backward(g, y, out, sign, mode, threads):
     else:
         nchunk = _nchunk(outer, n, nt)
         _run(K._softmax_bwd_rows_split, _serial_split_bwd, (g, y, out, sign, mode, nchunk), nt)
+
+
+_GLU_AT = {}  # dtype char -> (the address of glu's span function, a zero of the dtype)
+
+
+def _glu_fwd_serial(x, out, f, z):
+    K._glu_fwd_serial(x, out)
 
 
 def _serial_split(x, out, sign, mode, nchunk):
