@@ -129,14 +129,15 @@ cdef double _expsum_nostore(const floating* x, Py_ssize_t n, floating m, floatin
 
 
 cdef void _div_by(floating* out, Py_ssize_t n, double s) noexcept nogil:
-    # out / s.  float32: times the double reciprocal, rounded once (a product
-    # in double, no vector division; error 0.5 ULP + 2^-29 relative)
+    # out / s.  float32: times the reciprocal rounded to float32 (no vector
+    # division, no conversions to double and back: they made the row forward
+    # 12 % slower than the Numba backend's, which does the same; error 1 ULP)
     cdef Py_ssize_t i
-    cdef double r = 1.0 / s
+    cdef float rf = <float>(1.0 / s)
     cdef floating sf = <floating>s
     if floating is float:
         for i in range(n):
-            out[i] = <floating>(<double>out[i] * r)
+            out[i] = out[i] * rf
     else:
         for i in range(n):
             out[i] = out[i] / sf
