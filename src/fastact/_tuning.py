@@ -664,6 +664,9 @@ def run(args) -> int:
     entries = measure(functions, sizes=sizes, stats=stats)
     # a partial run (--quick, --functions, --sizes) updates a valid table instead of replacing it
     previous = _valid_doc(path)
+    if previous is None and path.exists() and (functions is not None or sizes != LADDER):
+        print(f"note: {path} holds no valid table for this machine and these versions; "
+              "the partial tune replaces it instead of updating it", file=sys.stderr)
     if previous is not None:
         merged = previous["entries"]
         for key, rungs in entries.items():
