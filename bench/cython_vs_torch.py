@@ -26,8 +26,8 @@ the same copy into an existing array took 2.3-2.8 ms; torch's F.relu
 libgomp pools were suspected and ruled out: OMP_WAIT_POLICY=passive changed
 nothing at 1e7 (and made 1e5 calls 2-5x slower), and alternating Cython and
 Numba (or torch) parallel calls cost no more than the sum of each alone.  So
-by default the script re-executes itself with glibc's malloc told to keep
-freed memory (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_ large): every
+by default the script tells glibc's malloc to keep freed memory
+(fastact._tuning.keep_freed_memory, as the tuner does): every
 allocating call, ours, torch's and the copy's alike, then reuses warm pages,
 as a training loop does after its first step.  ``--alloc system`` keeps the
 default allocator (numbers then include first-touch page faults).
@@ -47,6 +47,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import fastact._config as _config  # noqa: E402
 import fastact._cython as cy  # noqa: E402
+from fastact import _tuning  # noqa: E402
 
 try:
     from fastact._reference import BACKEND as REF
@@ -54,6 +55,8 @@ except ImportError:  # pragma: no cover
     REF = None
 
 import torch  # noqa: E402
+
+ALLOC = "system"  # "reuse" once glibc's malloc keeps freed memory (__main__, --alloc)
 import torch.nn.functional as F  # noqa: E402
 
 NTHREADS = 2
@@ -304,7 +307,7 @@ def run(sizes, only):
 
 
 def report(rows, copy_name):
-    print(f"\nallocator: {os.environ.get('FASTACT_BENCH_ALLOC', 'system')}; x-based backward rows of "
+    print(f"\nallocator: {ALLOC}; x-based backward rows of "
           f"{', '.join(TORCH_Y_ONLY)} are not compared (torch's kernel reads y: see bwd(y))")
     print(f"\nfastact cython backend ({cy.ISA}, libmvec={B.info()['libmvec']}, "
           f"openmp={B.info()['openmp']}) vs torch {torch.__version__} ({NTHREADS} threads); float32, allocating\n")
@@ -376,15 +379,10 @@ if __name__ == "__main__":
     ap.add_argument("--only", default="")
     ap.add_argument("--threshold", action="store_true")
     ap.add_argument("--alloc", choices=("reuse", "system"), default="reuse",
-                    help="reuse: re-run with glibc malloc keeping freed memory (see the module doc)")
+                    help="reuse: glibc's malloc keeps freed memory (see the module doc)")
     a = ap.parse_args()
-    if a.alloc == "reuse" and os.environ.get("FASTACT_BENCH_ALLOC") != "reuse":
-        env = dict(os.environ, FASTACT_BENCH_ALLOC="reuse", MALLOC_MMAP_MAX_="0",
-                   MALLOC_TRIM_THRESHOLD_=str(1 << 40), MALLOC_TOP_PAD_=str(64 << 20))
-        sys.stdout.flush()
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
-    if a.alloc == "system":
-        os.environ["FASTACT_BENCH_ALLOC"] = "system"
+    if a.alloc == "reuse" and _tuning.keep_freed_memory():
+        ALLOC = "reuse"
     if a.threshold:
         threshold_sweep()
         sys.exit(0)

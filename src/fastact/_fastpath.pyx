@@ -113,6 +113,11 @@ cdef inline object geometry(cnp.ndarray a, object axis, cnp.npy_intp* d3):
     return 0
 
 
+cdef inline cnp.ndarray empty_c(cnp.ndarray a):
+    # a new C-contiguous array of a's shape and dtype (the result)
+    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)
+
+
 cdef inline object view3(cnp.ndarray a, cnp.npy_intp* d3):
     cdef cnp.PyArray_Dims shape
     shape.ptr = d3
@@ -141,7 +146,7 @@ def axis_forward(x, axis, list m32, list m64):
     cdef object hit = prepare(a, axis, m32, m64, d3)
     if hit is False:
         return False
-    cdef cnp.ndarray res = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)
+    cdef cnp.ndarray res = empty_c(a)
     return (hit, view3(a, d3), res, view3(res, d3))
 
 
@@ -153,5 +158,5 @@ def axis_backward(g, s, axis, list m32, list m64):
     cdef object hit = prepare(a, axis, m32, m64, d3)
     if hit is False:
         return False
-    cdef cnp.ndarray res = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)
+    cdef cnp.ndarray res = empty_c(a)
     return (hit, view3(a, d3), view3(<cnp.ndarray>s, d3), res, view3(res, d3))

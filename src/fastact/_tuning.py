@@ -634,7 +634,6 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_max, 0) and mallopt(m_trim_threshold, 2**31 - 1) and mallopt(m_top_pad, 64 << 20))
 
 
-
 def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true", help=f"tune the common functions only ({', '.join(QUICK_FUNCTIONS)})")
     parser.add_argument("--functions", help="comma-separated function names (default: all)")

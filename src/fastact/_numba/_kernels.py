@@ -148,10 +148,8 @@ class Spans:
     """The parallel kernel of one elementwise op: ``_spans<arity>`` with the op's span function.
 
     ``span(dtype)`` is the op's cfunc for that dtype, compiled (or loaded from the
-    cache) on first use; ``entry(args)`` is (the parallel kernel's entry point for
-    ``args`` = (arrays..., p0..p3, nthreads), the span function's address), for
-    the backend to call as ``entry(address, *args)``; calling the object does that
-    in one step.
+    cache) on first use; ``kernel(span.address, arrays..., p0..p3, nthreads)`` runs
+    it on every thread's span, and calling the object does that in one step.
     """
 
     def __init__(self, ns, name, arity, cache):
@@ -168,18 +166,6 @@ class Spans:
             sig = numba.types.void(*([P] * (self.arity + 1)), numba.types.intp, T, T, T, T)
             f = self.spans[dtype] = numba.cfunc(sig, **dict(OPTS, cache=self._cache))(self._ns[self._name + "_c"])
         return f
-
-    def entry(self, args):
-        f = self.span(args[0].dtype).address
-        sig = tuple(numba.typeof(v) for v in (f,) + tuple(args))
-        self.kernel.compile(sig)
-        try:
-            cres = self.kernel.overloads.get(sig)
-            if cres is not None and callable(cres.entry_point):
-                return cres.entry_point, f
-        except Exception:  # pragma: no cover - numba internals moved
-            pass
-        return self.kernel, f
 
     def __call__(self, *args):
         return self.kernel(self.span(args[0].dtype).address, *args)
@@ -625,7 +611,7 @@ def _sparsemax_bwd_serial(g, y, out):
 @njit(**OPTS)
 def _glu_fwd_span(a, b, out):
     for j in range(out.shape[0]):
-        out[j] = a[j] * _sigmoid(b[j])
+        out[j] = _glu_halves(a[j], b[j], 0.0, 0.0, 0.0, 0.0)
 
 
 @njit(**OPTS)

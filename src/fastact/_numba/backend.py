@@ -222,7 +222,8 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
             return False
         pe = c[1]
         if pe is None:
-            pe = c[1] = c[7].entry(arrays + c[6] + (n,))  # (entry point, the op's span function)
+            f = c[7].span(arrays[0].dtype).address  # the op's span function
+            pe = c[1] = (_entry(c[7].kernel, (f,) + arrays + c[6] + (n,)), f)
         if _state.lock is None:  # not the workqueue: call it straight (saves ~0.3 us of _run)
             _set_threads(n)
             pe[0](pe[1], *arrays, *c[8], n)
@@ -293,9 +294,7 @@ class NumbaBackend:
             return None
         if name == "gelu":
             self._fwd["gelu_tanh" if params["approximate"] == "tanh" else "gelu_none"](x, out, params, threads)
-        elif name in _SOFTMAX_MODES:
-            _softmax_forward(x, out, _SOFTMAX_SIGN[name, x.dtype.char], _SOFTMAX_MODES[name][1], threads)
-        elif name == "sparsemax":
+        elif name == "sparsemax":  # (the softmax family has handlers in _fwd)
             _call(K._sparsemax_fwd, K._sparsemax_fwd_serial, (x, out), x.size, threads)
         elif name == "glu":
             n = _threads(out.size, SERIAL_MAX_ROWS, threads)
