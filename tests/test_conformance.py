@@ -29,6 +29,7 @@ from _helpers import (
 )
 
 AXIS_LIKE = [s for s in SPECS if s.kind in (AXIS, GLU, MAXOUT)]
+SPECS_BY_NAME = {s.name: s for s in SPECS}
 
 
 def _as_list(r):
@@ -165,6 +166,36 @@ def test_selu_rounds_once_near_float32_max(backend):
     assert np.all(got[40:] == np.inf), got[40:43]
 
 
+# Piecewise functions whose float32 kernels compare x with a parameter in
+# float32 (its nearest float32 and a loop-invariant flag for the one input
+# where that differs from comparing in double, as the reference does).
+_CUT_CASES = [
+    ("threshold", lambda p: {"threshold": p, "value": 2.0}),
+    ("hardtanh", lambda p: {"min_val": p, "max_val": 1e39}),
+    ("hardtanh", lambda p: {"min_val": -1e39, "max_val": p}),
+    ("hardshrink", lambda p: {"lambd": abs(p)}),
+    ("softshrink", lambda p: {"lambd": abs(p)}),
+]
+
+
+@pytest.mark.parametrize("name,make", _CUT_CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(_CUT_CASES)])
+def test_float32_cuts_fall_where_the_double_comparison_puts_them(backend, name, make):
+    # The 50 float32 values either side of float32(p), for parameters float32
+    # rounds up, rounds down, holds exactly, or overflows: forward and backward
+    # must equal the reference bit for bit.
+    rng = np.random.default_rng(3)
+    for p in (0.1, 1 / 3, -0.3, 0.7, 0.5, 1e-40, 3.5e38, 1e39, -1e39):
+        c = np.float32(np.clip(p, -3.4e38, 3.4e38))
+        x = (np.arange(-50, 50, dtype=np.int32) + np.array([c]).view(np.int32)[0]).view(np.float32)
+        x = np.concatenate([x, np.float32([np.inf, -np.inf, np.nan, 0.0, -0.0])])
+        g = rng.standard_normal(x.size).astype(np.float32)
+        params = make(p)
+        for got, exp in ((fastact.forward(name, x, **params), reference_forward(name, x, **params)),
+                         (fastact.backward(name, g, x, **params), reference_backward(name, g, x, **params))):
+            same = (got == exp) | (np.isnan(got) & np.isnan(exp))
+            assert same.all(), f"{name}{params} on {backend}: x={x[~same][:3]}, got {got[~same][:3]}, expected {exp[~same][:3]}"
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("spec", ELEMENTWISE_SPECS, ids=spec_ids(ELEMENTWISE_SPECS))
 def test_nan_in_gives_nan_out(spec, backend, dtype):
@@ -197,6 +228,28 @@ def test_softmax_masked_rows(backend):
         assert sm[0, 1] == 0 and sm[2, 1] == 1 and np.isnan(sm[1]).all(), sm
         mn = fastact.softmin(-x.astype(dtype))
         np.testing.assert_allclose(mn[[0, 2]], y[[0, 2]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("axis", [1, 0])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin", "sparsemax"])
+def test_a_nan_makes_its_whole_line_nan(backend, name, axis):
+    # Lines of 300 (the row kernels) and of 3 (axis=0, the column tiles); one
+    # NaN in a line, and in another an infinity that leaves it finite (-inf;
+    # +inf for softmin, which is softmax of -x).
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        x = (rng.standard_normal((3, 300)) * 3).astype(dtype)
+        x = x if axis == 1 else np.ascontiguousarray(x.T)
+        idx = (1, 17) if axis == 1 else (17, 1)
+        x[idx] = np.nan
+        x[(2, 5) if axis == 1 else (5, 2)] = np.inf if name == "softmin" else -np.inf
+        got = fastact.forward(name, x, axis=axis)
+        exp = reference_forward(name, x, axis=axis)
+        nan_line = np.take(np.isnan(got), idx[0] if axis == 1 else idx[1], axis=1 - axis)
+        assert nan_line.all(), f"{name} on {backend} {dtype.__name__}: {nan_line.sum()} of {nan_line.size} NaN"
+        assert np.isnan(got).sum() == np.isnan(exp).sum() == nan_line.size
+        rtol, atol = bound_for(SPECS_BY_NAME[name], "forward", got.dtype)
+        assert_close(got, exp, rtol, atol, f"{name} on {backend}")
 
 
 # --------------------------------------------------------------- shapes

@@ -165,31 +165,30 @@ cdef void _logsmax_bwd_apply(const floating* g, const floating* y, floating* out
 
 
 cdef void _sum_above(const floating* x, Py_ssize_t n, double tau, double* S, Py_ssize_t* C) noexcept nogil:
-    # sum and count of the x > tau (sparsemax support)
-    cdef double acc[_LANES]
-    cdef Py_ssize_t cnt[_LANES]
-    cdef double s = 0.0, v
-    cdef Py_ssize_t c = 0, i = 0, k
-    for k in range(_LANES):
+    # sum and count of the x > tau (sparsemax support), in _VL lanes like
+    # _sum_block; the counts are doubles (exact below 2^53) so that both
+    # updates are the same vector select-and-add.  With 16 lanes and integer
+    # counts the loop stayed scalar: 1e5 float32 in rows of 1000 on one
+    # thread took 753 us against Numba's 203 (10 passes per row).
+    cdef double acc[_VL]
+    cdef double cnt[_VL]
+    cdef double v
+    cdef Py_ssize_t i = 0, k
+    for k in range(_VL):
         acc[k] = 0.0
-        cnt[k] = 0
-    while i + _LANES <= n:
-        for k in range(_LANES):
+        cnt[k] = 0.0
+    while i + _VL <= n:
+        for k in range(_VL):
             v = <double>x[i + k]
             acc[k] += v if v > tau else 0.0
-            cnt[k] += 1 if v > tau else 0
-        i += _LANES
-    while i < n:
-        v = <double>x[i]
-        if v > tau:
-            s += v
-            c += 1
-        i += 1
-    for k in range(_LANES):
-        s += acc[k]
-        c += cnt[k]
-    S[0] = s
-    C[0] = c
+            cnt[k] += 1.0 if v > tau else 0.0
+        i += _VL
+    for k in range(n - i):
+        v = <double>x[i + k]
+        acc[k] += v if v > tau else 0.0
+        cnt[k] += 1.0 if v > tau else 0.0
+    S[0] = _fold_lanes(acc)
+    C[0] = <Py_ssize_t>_fold_lanes(cnt)
 
 
 cdef double _sparsemax_tau(const floating* x, Py_ssize_t n) noexcept nogil:
@@ -199,6 +198,11 @@ cdef double _sparsemax_tau(const floating* x, Py_ssize_t n) noexcept nogil:
     # n.  Sums in double.
     cdef double tau = -INFINITY, S
     cdef Py_ssize_t c, prev = -1, it
+    cdef bint nan = False
+    for it in range(n):
+        nan |= x[it] != x[it]
+    if nan:
+        return NAN  # the whole row is NaN, as in the reference
     for it in range(n + 2):
         _sum_above(x, n, tau, &S, &c)
         if c == 0:
@@ -341,6 +345,13 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
             for i in range(w):
                 A[i] = -INFINITY
                 P[i] = -1
+            for j in range(n):
+                # a NaN makes its whole column NaN, as in the reference
+                r = x + j * inner
+                for i in range(w):
+                    if r[i] != r[i]:
+                        A[i] = NAN
+                        P[i] = -2
             for it in range(n + 2):
                 for i in range(w):
                     B[i] = 0.0

@@ -524,39 +524,54 @@ def _softmax_bwd_serial(g, y, out, sign, mode):
 
 
 # ---------------------------------------------------------------- sparsemax
+@njit(**SUM_OPTS)
+def _sum_above64(a, tau):
+    """Sum (float64) and count of the a[j] > tau: the sparsemax support."""
+    s = 0.0
+    c = 0
+    for j in range(a.shape[0]):
+        v = np.float64(a[j])
+        s += v if v > tau else 0.0
+        c += 1 if v > tau else 0
+    return s, c
+
+
+@njit(**OPTS)
+def _sparsemax_tau(a):
+    """Michelot's projection, as the Cython backend's _sparsemax_tau: tau =
+    (sum of the support - 1)/|support|, the support shrinking to {a > tau}
+    until it stops changing. tau only grows, so each pass drops elements for
+    good: a few passes in practice, at most n. NaN where the support empties
+    (a +inf in the line)."""
+    tau = -np.inf
+    prev = -1
+    for _ in range(a.shape[0] + 2):
+        s, c = _sum_above64(a, tau)
+        if c == 0:
+            return np.nan
+        if c == prev:
+            break
+        prev = c
+        tau = (s - 1.0) / c
+    return tau
+
+
 @njit(**OPTS)
 def _sparsemax_line(x, out, o, i, buf):
+    # The line is gathered into buf (contiguous, in x's dtype); a NaN in it
+    # makes the whole line NaN, as in the reference. (A sort per line, as the
+    # reference does, was 8x slower than Cython's passes: 1e5 float32 in rows
+    # of 1000, 2.8 ms against 0.34 ms.)
     n = x.shape[1]
-    for j in range(n):
-        buf[j] = x[o, j, i]
-    z = np.sort(buf)[::-1]  # NaN sorts last; descending puts it first
     has_nan = False
     for j in range(n):
-        if buf[j] != buf[j]:
-            has_nan = True
-    if has_nan:
-        for j in range(n):
-            out[o, j, i] = np.nan
-        return
-    # support size k = max{j : 1 + j*z_j > cumsum_j}; tau = (cumsum_k - 1)/k,
-    # in float64: a float32 running sum of a long row loses tau entirely.
-    cs = 0.0
-    k = 0
-    csk = 0.0
+        v = x[o, j, i]
+        buf[j] = v
+        has_nan |= v != v
+    tau = np.nan if has_nan else _sparsemax_tau(buf)
     for j in range(n):
-        zj = np.float64(z[j])
-        cs += zj
-        if 1.0 + (j + 1) * zj > cs:
-            k = j + 1
-            csk = cs
-    if k == 0 or z[0] == np.inf:
-        for j in range(n):
-            out[o, j, i] = np.nan
-        return
-    tau = (csk - 1.0) / k
-    for j in range(n):
-        v = np.float64(x[o, j, i]) - tau
-        out[o, j, i] = v if v > 0 else 0.0
+        v = np.float64(buf[j]) - tau
+        out[o, j, i] = v if v > 0 else (v if v != v else 0.0)
 
 
 @njit(parallel=True, **OPTS)

@@ -63,6 +63,20 @@ def _split(v, T):
     return r
 
 
+def _split_cut(v, T):
+    """_split for a cut at +-v (the shrinks' finite lambd >= 0).
+
+    Beyond T's range hi is T's largest finite value and lo is clamped to it
+    too: with hi = inf, x = inf gave x - hi = NaN (softshrink(inf) against
+    lambd = 3.5e38 was NaN, not inf). The cut still falls beyond every finite
+    x, as v does.
+    """
+    big = float(np.finfo(T).max)
+    if v <= big:
+        return _split(v, T)
+    return T(big), T(min(v - big, big))
+
+
 def _floor_to(v, T):
     """The largest T value <= v: for x of dtype T, x <= v exactly when x <= _floor_to(v, T).
 
@@ -110,8 +124,8 @@ PARAMS = {
     "hardtanh": _derived(("min_val", "max_val"), lambda v, T: (_near(v[0], T), _near(v[1], T),
                                                               _floor_to(v[0], T), -_floor_to(-v[1], T))),
     "softplus": _derived(("beta", "threshold"), lambda v, T: _split(v[0], T) + (T(v[1]),)), "softsign": (),
-    "hardshrink": _derived(("lambd",), lambda v, T: _split(v[0], T)),
-    "softshrink": _derived(("lambd",), lambda v, T: _split(v[0], T)), "tanhshrink": (),
+    "hardshrink": _derived(("lambd",), lambda v, T: _split_cut(v[0], T)),
+    "softshrink": _derived(("lambd",), lambda v, T: _split_cut(v[0], T)), "tanhshrink": (),
     "threshold": _derived(("threshold", "value"), lambda v, T: (_floor_to(v[0], T), T(v[1]))),
     "squareplus": _derived(("b",), lambda v, T: (T(v[0]), T(math.sqrt(v[0])))),
 }
