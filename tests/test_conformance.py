@@ -252,6 +252,30 @@ def test_a_nan_makes_its_whole_line_nan(backend, name, axis):
         assert_close(got, exp, rtol, atol, f"{name} on {backend}")
 
 
+@pytest.mark.parametrize("shape", [(3000, 7, 5), (1562, 64), (2, 3, 20000)], ids=["inner5", "inner1", "inner20000"])
+def test_prelu_layouts_large(backend, shape):
+    # The three forms of the accelerated kernels (rows with a weight per
+    # column for inner < 64, runs of one weight beyond), each big enough to
+    # run in parallel; Numba's grad_weight does not depend on the threads.
+    rng = np.random.default_rng(7)
+    spec = SPECS_BY_NAME["prelu"]
+    x = (rng.standard_normal(shape) * 3).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    w = rng.uniform(-0.5, 0.5, shape[1]).astype(np.float32)
+    _check_forward(spec, x, {"weight": w}, f"prelu{shape}")
+    _check_backward(spec, g, x, {"weight": w}, f"prelu{shape}")
+    if backend == "numba":
+        before = fastact.get_num_threads()
+        try:
+            fastact.set_num_threads(1)
+            one = fastact.prelu_backward(g, x, w)
+            fastact.set_num_threads(2)
+            two = fastact.prelu_backward(g, x, w)
+        finally:
+            fastact.set_num_threads(before)
+        assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+
+
 # --------------------------------------------------------------- shapes
 
 

@@ -109,6 +109,24 @@ cdef double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept no
     return s
 
 
+cdef double _negdot(const floating* x, const floating* g, Py_ssize_t n) noexcept nogil:
+    # sum of x*g over the x that are not > 0 (prelu's grad_weight), like _dot
+    cdef double acc[_VL]
+    cdef double v
+    cdef Py_ssize_t i = 0, k
+    for k in range(_VL):
+        acc[k] = 0.0
+    while i + _VL <= n:
+        for k in range(_VL):
+            v = <double>x[i + k]
+            acc[k] += 0.0 if x[i + k] > 0 else v * <double>g[i + k]
+        i += _VL
+    for k in range(n - i):
+        v = <double>x[i + k]
+        acc[k] += 0.0 if x[i + k] > 0 else v * <double>g[i + k]
+    return _fold_lanes(acc)
+
+
 cdef void _exp_shift(const floating* x, floating* dst, Py_ssize_t n, floating m, floating sign) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):

@@ -311,7 +311,7 @@ class NumbaBackend:
             R = o * (mk // k)
             _call(K._maxout_fwd, K._maxout_fwd_serial, (x.reshape(R, k, inner), out.reshape(R, inner)), x.size, threads)
         elif name == "prelu":
-            w = params["weight"]
+            w = K.prelu_weight(params["weight"], x.shape[2])
             _call(K._prelu_fwd, K._prelu_fwd_serial, (x, w, out), x.size, threads)
         else:
             raise KeyError(f"numba backend: unknown activation {name!r}")
@@ -352,7 +352,7 @@ class NumbaBackend:
             _call(K._maxout_bwd, K._maxout_bwd_serial,
                   (g.reshape(R, inner), x.reshape(R, k, inner), out.reshape(R, k, inner)), x.size, threads)
         elif name == "prelu":
-            w = params["weight"]
+            w = K.prelu_weight(params["weight"], x.shape[2])
             gw = _call(K._prelu_bwd, K._prelu_bwd_serial, (g, x, w, out), x.size, threads)
             return gw.astype(x.dtype)
         elif name == "rrelu":
