@@ -215,10 +215,11 @@ def _overhead() -> None:
     # dispatch overhead on one element: the public call under auto, against the same call
     # with the chosen backend forced, and against that backend's kernel called directly
     # (allocating its output like the public call does). The forward, the backward from x
-    # and the backward from y; and a forward and a backward with parameters.
+    # and the backward from y; a forward and a backward with parameters; and out=.
     x1 = np.ones(1, np.float32)
     g1 = np.ones(1, np.float32)
     y1 = fastact.sigmoid(x1)
+    o1 = np.empty(1, np.float32)
     cases = [
         ("relu(x)", "relu", "forward", lambda: fastact.relu(x1),
          lambda be, th: be.forward("relu", x1, np.empty_like(x1), {}, th)),
@@ -233,6 +234,11 @@ def _overhead() -> None:
         ("hardtanh_backward(g, x)", "hardtanh", "backward", lambda: fastact.hardtanh_backward(g1, x1),
          lambda be, th: be.backward("hardtanh", g1, x1, None, np.empty_like(g1), {"min_val": -1.0, "max_val": 1.0},
                                     th)),
+        # into a given output: the kernel writes into it too (nothing allocated on either side)
+        ("relu(x, out=o)", "relu", "forward", lambda: fastact.relu(x1, out=o1),
+         lambda be, th: be.forward("relu", x1, o1, {}, th)),
+        ("sigmoid_backward(g, x, out=o)", "sigmoid", "backward", lambda: fastact.sigmoid_backward(g1, x1, out=o1),
+         lambda be, th: be.backward("sigmoid", g1, x1, None, o1, {}, th)),
     ]
     print()
     for label, name, direction, f, kernel in cases:

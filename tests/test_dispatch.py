@@ -478,7 +478,7 @@ def test_backward_fast_path_matches_the_general_path(monkeypatch, name, params, 
             call = (lambda g, s: fn(g, s, **params)) if form == "x" else (lambda g, s: fn(g, y=s, **params))
             general = call(_strided(g), _strided(src)) if shape and g.size > 1 else None
             out = np.full(shape, np.nan, dtype)
-            fn(g, **{form: src}, **params, out=out)  # out= takes the general path
+            fn(g, **{form: _strided(src) if shape and g.size > 1 else src}, **params, out=out)
             with monkeypatch.context() as m:
                 _no_general_path(m, fn)
                 fast = call(g, src)
@@ -496,6 +496,56 @@ def test_backward_fast_path_matches_the_general_path(monkeypatch, name, params, 
                 with fastact.use_backend(b):
                     ref = fn(g, **{form: src}, **params, out=np.empty(shape, dtype))
                 np.testing.assert_array_equal(forced[b], ref)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,params", _FAST_CASES, ids=[c[0] for c in _FAST_CASES])
+def test_out_takes_the_fast_path_where_it_can(monkeypatch, name, params, dtype):
+    # out= of the input's dtype, shape and layout, writeable and apart from
+    # the inputs: the fast path, with the allocating call's result; anything
+    # else goes on to the general path, which copies overlapping inputs,
+    # refuses read-only outputs and converts layouts as before.
+    rng = np.random.default_rng(8)
+    f, b = getattr(fastact, name), getattr(fastact, name + "_backward")
+    allows_y = fastact._registry.get_spec(name).allows_y(params)
+    for shape, order in [((1,), "C"), ((33,), "C"), ((3, 5), "C"), ((3, 5), "F")]:
+        x = np.asarray(rng.standard_normal(shape) * 3, dtype=dtype, order=order)
+        g = np.asarray(rng.standard_normal(shape), dtype=dtype, order=order)
+        y, gx = f(x, **params), b(g, x, **params)
+        gy = b(g, y=y, **params) if allows_y else None
+        with monkeypatch.context() as m:
+            _no_general_path(m, f)
+            _no_general_path(m, b)
+            out = np.empty_like(x)
+            assert f(x, **params, out=out) is out
+            np.testing.assert_array_equal(out, y)
+            assert b(g, x, **params, out=out) is out
+            np.testing.assert_array_equal(out, gx)
+            if allows_y:
+                assert b(g, y=y, **params, out=out) is out
+                np.testing.assert_array_equal(out, gy)
+    # what the fast path leaves alone
+    x = (rng.standard_normal(40) * 3).astype(dtype)
+    g = rng.standard_normal(40).astype(dtype)
+    buf = np.concatenate([x, x[:1]])
+    f(buf[:-1], **params, out=buf[1:])  # overlapping: as if x had been copied
+    np.testing.assert_array_equal(buf[1:], f(x, **params))
+    buf = np.concatenate([g, g[:1]])
+    b(buf[:-1], x, **params, out=buf[1:])
+    np.testing.assert_array_equal(buf[1:], b(g, x, **params))
+    gi = g.copy()
+    assert b(gi, x, **params, out=gi) is gi  # in place into grad_output
+    np.testing.assert_array_equal(gi, b(g, x, **params))
+    ro = np.empty_like(x)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError):
+        f(x, **params, out=ro)
+    with pytest.raises(ValueError):
+        b(g, x, **params, out=ro)
+    x2 = np.asfortranarray((rng.standard_normal((4, 6)) * 3).astype(dtype))
+    o2 = np.empty((4, 6), dtype)  # C order for an F-ordered x
+    f(x2, **params, out=o2)
+    np.testing.assert_array_equal(o2, f(x2, **params))
 
 
 _AXIS_FAST = ["softmax", "log_softmax", "softmin", "sparsemax"]
@@ -786,6 +836,23 @@ def test_compiled_fast_path_checks_agree_with_the_python_ones():
         assert _api._one(a, m32, m64) == _api._one_py(a, m32, m64), repr(a)
         for b in arrays:
             assert _api._pair(a, b, m32, m64) == _api._pair_py(a, b, m32, m64), (repr(a), repr(b))
+    # the out= checks, with outputs that overlap, are read-only, or are apart
+    big = np.arange(40, dtype=np.float32)
+    ro = np.zeros((3, 4), np.float32)
+    ro.flags.writeable = False
+    outs = arrays[:6] + [big[:12].reshape(3, 4), big[4:16].reshape(3, 4), big[12:24].reshape(3, 4), ro, None]
+    ins = [big[:12].reshape(3, 4), big[12:24].reshape(3, 4), np.zeros((3, 4), np.float32), arrays[0], arrays[1]]
+    for a in ins:
+        for o in outs:
+            assert _api._into(a, o, m32, m64) == _api._into_py(a, o, m32, m64), (repr(a), repr(o))
+            for b in ins:
+                assert _api._into2(a, b, o, m32, m64) == _api._into2_py(a, b, o, m32, m64), (repr(a), repr(b), repr(o))
+    a, b = big[:12].reshape(3, 4), big[12:24].reshape(3, 4)
+    assert _api._into(a, b, m32, m64) == ("f32", 4)  # adjacent, not overlapping
+    assert _api._into(a, big[11:23].reshape(3, 4), m32, m64) is False  # one element shared
+    assert _api._into(a, ro, m32, m64) is False
+    assert _api._into2(a, b, big[24:36].reshape(3, 4), m32, m64) == ("f32", 4)
+    assert _api._into2(a, b, big[23:35].reshape(3, 4), m32, m64) is False
     # what they accept, spelled out once
     base = arrays[0]
     assert _api._one(base, m32, m64) == ("f32", 4)

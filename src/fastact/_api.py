@@ -47,6 +47,22 @@ def _pair_py(g: Any, s: Any, m32: list, m64: list) -> Any:
     return False
 
 
+def _into_py(x: Any, out: Any, m32: list, m64: list) -> Any:
+    hit = _pair_py(x, out, m32, m64)
+    if hit is False or not out.flags.writeable or np.may_share_memory(x, out):
+        return False
+    return hit
+
+
+def _into2_py(g: Any, s: Any, out: Any, m32: list, m64: list) -> Any:
+    hit = _pair_py(g, s, m32, m64)
+    if hit is False or _pair_py(g, out, m32, m64) is False or not out.flags.writeable:
+        return False
+    if np.may_share_memory(g, out) or np.may_share_memory(s, out):
+        return False
+    return hit
+
+
 def _geometry_py(shape: tuple, axis: Any) -> tuple | None:
     nd = len(shape)
     if type(axis) is not int or not -nd <= axis < nd:
@@ -78,11 +94,13 @@ def _axis_backward_py(g: Any, s: Any, axis: Any, m32: list, m64: list) -> Any:
 
 
 try:
-    from ._fastpath import axis_backward as _axis_backward, axis_forward as _axis_forward, one as _one, pair as _pair
+    from ._fastpath import axis_backward as _axis_backward, axis_forward as _axis_forward, into as _into
+    from ._fastpath import into2 as _into2, one as _one, pair as _pair
 
     FASTPATH = "compiled"
 except ImportError as _e:  # not built (a source checkout): the same checks in Python, slower
     _one, _pair, _axis_forward, _axis_backward = _one_py, _pair_py, _axis_forward_py, _axis_backward_py
+    _into, _into2 = _into_py, _into2_py
     FASTPATH = f"Python ({type(_e).__name__}: {_e})"
 
 _BAD_KINDS = {
@@ -626,46 +644,49 @@ def _entry_src(tag: str, s: str, pad: str) -> str:
 
 
 def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
-    """The allocating call on a contiguous float32/float64 array, inlined into the public function.
+    """The call on a contiguous float32/float64 array, inlined into the public function.
 
     A one-element call is all overhead, so this path does no more than one
     call of ``_one`` (the checks that select it and auto's memo read, in C
     when ``fastact._fastpath`` is compiled), the parameter checks, ``_pick``
-    when the memo cannot answer, and the kernel call; everything else
-    (in-place, ``out=``, other dtypes and layouts, foreign arrays) goes on to
+    when the memo cannot answer, and the kernel call. ``out=`` an array of
+    x's dtype, shape and layout, writeable and not overlapping x, takes the
+    same path with ``_into`` for the checks (it took 5.2 us on one element
+    through ``_forward``, against 0.8 allocating). Everything else (in-place,
+    other ``out=``, other dtypes and layouts, foreign arrays) goes on to
     ``_forward``.
     """
     _fast_ns(spec, ns, ("forward",))
-    ns.update(_check_memo=_check_memo, _pmemo={}, _prm=tuple(params), _one=_one)
-    p = _params_src(params, values, "_name", " " * 12) if params else " " * 12 + "p = {}\n"
+    ns.update(_check_memo=_check_memo, _pmemo={}, _prm=tuple(params), _one=_one, _into=_into)
+    p = _params_src(params, values, "_name", " " * 8) if params else " " * 8 + "p = {}\n"
     return (
-        "    if out is None:\n"
-        "        hit = _one(x, _mf32, _mf64)\n"
-        "        if hit is not False:\n"
+        "    hit = _one(x, _mf32, _mf64) if out is None else _into(x, out, _mf32, _mf64)\n"
+        "    if hit is not False:\n"
         + p
-        + _entry_src("f", "x", " " * 12)
-        + "            res = _empty_like(x)\n"
-        "            if x.ndim == 1:\n"
-        "                be.forward(_name, x, res, p, th)\n"
-        "            else:\n"
-        "                be.forward(_name, x.ravel('K'), res.ravel('K'), p, th)\n"
-        "            return res\n"
+        + _entry_src("f", "x", " " * 8)
+        + "        res = _empty_like(x) if out is None else out\n"
+        "        if x.ndim == 1:\n"
+        "            be.forward(_name, x, res, p, th)\n"
+        "        else:\n"
+        "            be.forward(_name, x.ravel('K'), res.ravel('K'), p, th)\n"
+        "        return res\n"
     )
 
 
 def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
-    """The allocating backward on contiguous float32/float64 arrays, inlined into the public function.
+    """The backward on contiguous float32/float64 arrays, inlined into the public function.
 
     ``grad_output`` and ``x`` (or ``y``) of one dtype, shape and layout (both
-    C-contiguous, or both F-contiguous), no ``out=``: as in
-    :func:`_fast_forward_body`, one call of ``_pair`` for the checks and the
-    memo read, the parameter checks and the kernel call. ``y=`` where the spec
-    refuses it (or its parameters do) goes on to ``_backward``, which raises;
-    so does every other case.
+    C-contiguous, or both F-contiguous), and no ``out=`` or an ``out=`` of
+    the same dtype, shape and layout, writeable and overlapping neither
+    input: as in :func:`_fast_forward_body`, one call of ``_pair`` for the
+    checks and the memo read (one more for ``out=``), the parameter checks
+    and the kernel call. ``y=`` where the spec refuses it (or its parameters
+    do) goes on to ``_backward``, which raises; so does every other case.
     """
     _fast_ns(spec, ns, ("backward", "backward_y"))
     ns.update(_check_memo=_check_memo, _pmemo={}, _prm=tuple(params), _fname=spec.name + "_backward",
-              _allows=spec.allows_y, _pair=_pair)
+              _allows=spec.allows_y, _pair=_pair, _into2=_into2)
 
     def p(pad: str) -> str:
         return _params_src(params, values, "_fname", pad) if params else pad + "p = {}\n"
@@ -676,7 +697,7 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
         xr, yr = ("None", "y.ravel('K')") if from_y else ("x.ravel('K')", "None")
         return (
             _entry_src(s, s, pad)
-            + f"{pad}res = _empty_like(grad_output)\n"
+            + f"{pad}res = _empty_like(grad_output) if out is None else out\n"
             f"{pad}if {s}.ndim == 1:\n"
             f"{pad}    be.backward(_name, grad_output, {xs}, {ys}, res, p, th)\n"
             f"{pad}else:\n"
@@ -685,21 +706,20 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
         )
 
     body = (
-        "    if out is None:\n"
-        "        if y is None:\n"
-        "            hit = _pair(grad_output, x, _mx32, _mx64)\n"
-        "            if hit is not False:\n"
-        + p(" " * 16)
-        + run(False, " " * 16)
+        "    if y is None:\n"
+        "        hit = _pair(grad_output, x, _mx32, _mx64) if out is None else _into2(grad_output, x, out, _mx32, _mx64)\n"
+        "        if hit is not False:\n"
+        + p(" " * 12)
+        + run(False, " " * 12)
     )
     if spec.y_ok:
         rule = spec.y_ok is not True  # a rule on the parameters; where it refuses, _backward raises
-        body += ("        else:\n"
-                 "            hit = _pair(grad_output, y, _my32, _my64)\n"
-                 "            if hit is not False:\n"
-                 + p(" " * 16)
-                 + ("                if _allows(p):\n" if rule else "")
-                 + run(True, " " * (20 if rule else 16)))
+        body += ("    else:\n"
+                 "        hit = _pair(grad_output, y, _my32, _my64) if out is None else _into2(grad_output, y, out, _my32, _my64)\n"
+                 "        if hit is not False:\n"
+                 + p(" " * 12)
+                 + ("            if _allows(p):\n" if rule else "")
+                 + run(True, " " * (16 if rule else 12)))
     return body
 
 
