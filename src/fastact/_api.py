@@ -175,7 +175,9 @@ def _unalias(out: np.ndarray, inputs: list, inplace_ok: int | None) -> list:
     res = []
     for i, a in enumerate(inputs):
         if a is not None and np.may_share_memory(out, a):
-            if not (i == inplace_ok and _same_array(out, a)):
+            if i == inplace_ok and _same_array(out, a):
+                a = out  # the same memory, as the same object (see _flat_inputs)
+            else:
                 a = a.copy()
         res.append(a)
     return res
@@ -267,7 +269,9 @@ def _flat_inputs(inputs: list, out: np.ndarray, kd: np.dtype):
             flat.append(np.asarray(a, dtype=kd, order=order).reshape(-1, order=order))
     direct = out.dtype == kd and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
     if direct:
-        return flat, out.reshape(-1, order=order), None
+        of = out.reshape(-1, order=order)
+        # an input that is out stays the same object as flat out: the backends see in place by identity
+        return [of if a is out and f is not None else f for a, f in zip(inputs, flat)], of, None
     tmp = np.empty(out.size, dtype=kd)
     return flat, tmp, lambda: _store(out, tmp.reshape(out.shape, order=order))
 

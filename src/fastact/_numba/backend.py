@@ -231,6 +231,18 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
             _run(c[7], c[0], arrays + c[8], n)  # the serial entry point when the workqueue is busy
         return True
 
+    def inplace(c, arrays, threads):
+        # out is one of the inputs (the same object): the span function through a buffer
+        # (_kernels.BUF), on the threads the out-of-place call would use
+        sp = c[7]
+        args = (sp.span(arrays[0].dtype).address,) + arrays + c[6]
+        m = len(arrays[0])
+        n = _threads(m, limit, threads) if threads > 1 or (threads == 0 and m > limit) else 0
+        if n:
+            _run(sp.inplace, sp.inplace_serial, args, n)
+        else:
+            sp.inplace_serial(*args)
+
     if arity == 1:
         def h(a, out, params, threads):
             k = None if nk == 0 else params[n0] if nk == 1 else (params[n0], params[n1])
@@ -238,6 +250,9 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
                 c = table[a.dtype][k]
             except (KeyError, TypeError):
                 c = prepare((a, out), params, k)
+            if out is a:
+                inplace(c, (a, out), threads)
+                return
             if (threads > 1 or (threads == 0 and len(a) > limit)) and parallel(c, (a, out), threads):
                 return
             c[0](a, out, c[2], c[3], c[4], c[5])
@@ -248,6 +263,9 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
                 c = table[a.dtype][k]
             except (KeyError, TypeError):
                 c = prepare((a, b, out), params, k)
+            if out is a or out is b:
+                inplace(c, (a, b, out), threads)
+                return
             if (threads > 1 or (threads == 0 and len(a) > limit)) and parallel(c, (a, b, out), threads):
                 return
             c[0](a, b, out, c[2], c[3], c[4], c[5])
