@@ -300,6 +300,21 @@ def test_in_place_equals_out_of_place(backend, name, params):
         np.testing.assert_array_equal(xi, gx)
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin", "prelu"])
+def test_in_place_rows_and_columns(backend, name):
+    # The row kernels (axis last) and the column kernels (axis 0 of a 2-D
+    # array, axis 1 of a 4-D one), each with out=x, against out of place.
+    rng = np.random.default_rng(10)
+    for shape, axis in [((300, 1000), 1), ((1000, 300), 0), ((4, 16, 30, 30), 1)]:
+        x = (rng.standard_normal(shape) * 3).astype(np.float32)
+        kw = {"weight": rng.uniform(-0.5, 0.5, shape[axis]).astype(np.float32), "axis": axis} if name == "prelu" \
+            else {"axis": axis}
+        expected = fastact.forward(name, x, **kw)
+        xi = x.copy()
+        assert fastact.forward(name, xi, out=xi, **kw) is xi
+        np.testing.assert_array_equal(xi, expected)
+
+
 # --------------------------------------------------------------- shapes
 
 
