@@ -28,6 +28,7 @@ import hashlib
 import os
 
 import numba
+from numba.core import cgutils
 from llvmlite import ir as llvmir
 import numpy as np
 from numba import carray, njit, prange  # noqa: F401  (carray: used by generated code)
@@ -105,6 +106,26 @@ def _same_data(typingctx, a, b):
         pa = context.make_array(sig.args[0])(context, builder, args[0]).data
         pb = context.make_array(sig.args[1])(context, builder, args[1]).data
         return builder.icmp_unsigned("==", builder.ptrtoint(pa, llvmir.IntType(64)), builder.ptrtoint(pb, llvmir.IntType(64)))
+
+    return sig, codegen
+
+
+@numba.extending.intrinsic
+def _maximum(typingctx, a, b):
+    """llvm.maximum: the larger of two floats, NaN if either is NaN.
+
+    ``m[k] = v if v > m[k] else m[k]`` stores the old value back where the
+    test fails, and LLVM turns that into a conditional store, vectorised as
+    vmaskmovps, which is microcoded on AMD CPUs (a column max over 1e5
+    float32: 48 us; with this, 8.6 us).
+    """
+    sig = a(a, b)
+
+    def codegen(context, builder, sig, args):
+        t = args[0].type
+        name = "llvm.maximum.f32" if t == llvmir.FloatType() else "llvm.maximum.f64"
+        fn = cgutils.get_or_insert_function(builder.module, llvmir.FunctionType(t, [t, t]), name)
+        return builder.call(fn, args)
 
     return sig, codegen
 
@@ -494,48 +515,54 @@ def _softmax_rows_serial(x, out, sign, mode):
 
 
 @njit(**OPTS)
-def _softmax_cols_block(x, out, o, i0, i1, sign, mode, m, s):
-    # s is float64: sums over long columns stay accurate. The loops run over
+def _softmax_cols_block(x, out, o, i0, i1, sign, mode, m, s, buf):
+    # Columns i0..i1 of x[o]: each pass runs along rows of the block, over
     # 1-D views indexed from 0 (x[o, j, i] with m[i - i0] carried numba's
-    # negative-index wraparound and ran scalar: 1e5 float32 as (1000, 100)
-    # along axis 0 took 538 us against Cython's 146).
+    # negative-index wraparound). m: the column maxima by llvm.maximum (a
+    # NaN wins; it makes its column NaN through the sums either way); s: the
+    # float64 sums, accumulated from the exps parked in buf (accumulating
+    # float64(exp(...)) in the same loop did not vectorise); softmax keeps
+    # the exps in out and scales them. 1e5 float32 as (1000, 100) along
+    # axis 0: 538 us before these changes, Cython 137.
     n = x.shape[1]
     w = i1 - i0
-    mb, sb = m[:w], s[:w]
+    mb, sb, bb = m[:w], s[:w], buf[:w]
     for k in range(w):
         mb[k] = cst(sign, -np.inf)
         sb[k] = 0.0
     for j in range(n):
         xr = x[o, j, i0:i1]
         for k in range(w):
-            v = sign * xr[k]
-            mb[k] = v if v > mb[k] else mb[k]
+            mb[k] = _maximum(mb[k], sign * xr[k])
     for j in range(n):
         xr = x[o, j, i0:i1]
         for k in range(w):
-            sb[k] += np.float64(_exp(sign * xr[k] - mb[k]))
+            bb[k] = _exp(sign * xr[k] - mb[k])
+        for k in range(w):
+            sb[k] += np.float64(bb[k])
+        if mode == 0:  # row j of x is not read again: out may be x
+            orow = out[o, j, i0:i1]
+            for k in range(w):
+                orow[k] = bb[k]
     if mode == 1:
         for k in range(w):
             sb[k] = _log(sb[k])
+        for j in range(n):
+            xr = x[o, j, i0:i1]
+            orow = out[o, j, i0:i1]
+            if _same_data(xr, orow):  # in place: one array (see _exp_shift)
+                for k in range(w):
+                    orow[k] = (sign * orow[k] - mb[k]) - cst(sign, sb[k])
+            else:
+                for k in range(w):
+                    orow[k] = (sign * xr[k] - mb[k]) - cst(sign, sb[k])
     else:
         for k in range(w):
             sb[k] = 1.0 / sb[k]
-    for j in range(n):
-        xr = x[o, j, i0:i1]
-        orow = out[o, j, i0:i1]
-        if _same_data(xr, orow):  # in place: one array (see _exp_shift)
-            xr = orow
-        _softmax_cols_finish(xr, orow, sign, mode, mb, sb)
-
-
-@njit(**OPTS)
-def _softmax_cols_finish(xr, orow, sign, mode, mb, sb):
-    if mode == 1:
-        for k in range(orow.shape[0]):
-            orow[k] = (sign * xr[k] - mb[k]) - cst(sign, sb[k])
-    else:
-        for k in range(orow.shape[0]):
-            orow[k] = _exp(sign * xr[k] - mb[k]) * cst(sign, sb[k])
+        for j in range(n):
+            orow = out[o, j, i0:i1]
+            for k in range(w):
+                orow[k] = orow[k] * cst(sign, sb[k])
 
 
 COLBLOCK = 256
@@ -549,7 +576,8 @@ def _softmax_cols(x, out, sign, mode, nthreads):
         o, b = t // nb, t % nb
         m = np.empty(COLBLOCK, dtype=x.dtype)
         s = np.empty(COLBLOCK, dtype=np.float64)
-        _softmax_cols_block(x, out, o, b * COLBLOCK, min(inner, (b + 1) * COLBLOCK), sign, mode, m, s)
+        buf = np.empty(COLBLOCK, dtype=x.dtype)
+        _softmax_cols_block(x, out, o, b * COLBLOCK, min(inner, (b + 1) * COLBLOCK), sign, mode, m, s, buf)
 
 
 @njit(**OPTS)
@@ -557,29 +585,47 @@ def _softmax_cols_serial(x, out, sign, mode):
     outer, inner = x.shape[0], x.shape[2]
     m = np.empty(COLBLOCK, dtype=x.dtype)
     s = np.empty(COLBLOCK, dtype=np.float64)
+    buf = np.empty(COLBLOCK, dtype=x.dtype)
     for o in range(outer):
         for i0 in range(0, inner, COLBLOCK):
-            _softmax_cols_block(x, out, o, i0, min(inner, i0 + COLBLOCK), sign, mode, m, s)
+            _softmax_cols_block(x, out, o, i0, min(inner, i0 + COLBLOCK), sign, mode, m, s, buf)
 
 
 # Backward from y. mode 0 (softmax/softmin): out = sign*y*(g - sum(g*y));
 # mode 1 (log_softmax): out = g - exp(y)*sum(g).
 @njit(**OPTS)
-def _bwd_line(g, y, out, o, i, n, sign, mode):
-    # inner > 1: one strided column.
-    acc = 0.0
-    if mode == 1:
-        for j in range(n):
-            acc += np.float64(g[o, j, i])
-        a = cst(sign, acc)
-        for j in range(n):
-            out[o, j, i] = g[o, j, i] - _exp(y[o, j, i]) * a
-    else:
-        for j in range(n):
-            acc += np.float64(g[o, j, i]) * np.float64(y[o, j, i])
-        a = cst(sign, acc)
-        for j in range(n):
-            out[o, j, i] = sign * (y[o, j, i] * (g[o, j, i] - a))
+def _bwd_cols_block(g, y, out, o, i0, i1, sign, mode, acc):
+    # inner > 1: columns i0..i1 of [o], along rows of the block like the
+    # forward's _softmax_cols_block (one strided column at a time took 191 us
+    # for 1e5 float32 as (1000, 100) along axis 0; Cython 49). acc: float64.
+    n = y.shape[1]
+    w = i1 - i0
+    ab = acc[:w]
+    for k in range(w):
+        ab[k] = 0.0
+    for j in range(n):
+        gr = g[o, j, i0:i1]
+        yr = y[o, j, i0:i1]
+        if mode == 1:
+            for k in range(w):
+                ab[k] += np.float64(gr[k])
+        else:
+            for k in range(w):
+                ab[k] += np.float64(gr[k]) * np.float64(yr[k])
+    for j in range(n):
+        gr = g[o, j, i0:i1]
+        yr = y[o, j, i0:i1]
+        orow = out[o, j, i0:i1]
+        if _same_data(gr, orow):  # in place: read out itself (see _exp_shift)
+            gr = orow
+        if _same_data(yr, orow):
+            yr = orow
+        if mode == 1:
+            for k in range(w):
+                orow[k] = gr[k] - _exp(yr[k]) * cst(sign, ab[k])
+        else:
+            for k in range(w):
+                orow[k] = sign * (yr[k] * (gr[k] - cst(sign, ab[k])))
 
 
 @njit(**OPTS)
@@ -600,9 +646,13 @@ def _bwd_row_finish(g, y, out, sign, mode, acc):
 
 @njit(parallel=True, **OPTS)
 def _softmax_bwd(g, y, out, sign, mode, nthreads):
+    # inner > 1: blocks of COLBLOCK columns
     outer, n, inner = y.shape
-    for t in prange(outer * inner):
-        _bwd_line(g, y, out, t // inner, t % inner, n, sign, mode)
+    nb = _cdiv(inner, COLBLOCK)
+    for t in prange(outer * nb):
+        o, b = t // nb, t % nb
+        acc = np.empty(COLBLOCK, dtype=np.float64)
+        _bwd_cols_block(g, y, out, o, b * COLBLOCK, min(inner, (b + 1) * COLBLOCK), sign, mode, acc)
 
 
 @njit(parallel=True, **OPTS)
@@ -640,9 +690,10 @@ def _softmax_bwd_serial(g, y, out, sign, mode):
         for o in range(outer):
             _bwd_row_finish(g2[o], y2[o], o2[o], sign, mode, _bwd_row_acc(g2[o], y2[o], mode))
         return
+    acc = np.empty(COLBLOCK, dtype=np.float64)
     for o in range(outer):
-        for i in range(inner):
-            _bwd_line(g, y, out, o, i, n, sign, mode)
+        for i0 in range(0, inner, COLBLOCK):
+            _bwd_cols_block(g, y, out, o, i0, min(inner, i0 + COLBLOCK), sign, mode, acc)
 
 
 # ---------------------------------------------------------------- sparsemax
