@@ -336,12 +336,19 @@ cdef void _glu_fwd_seg(const floating* a, const floating* b, floating* out, Py_s
 
 cdef void _glu_bwd_seg(const floating* g, const floating* a, const floating* b, floating* da,
                        floating* db, Py_ssize_t n) noexcept nogil:
+    # s = sigmoid(b) and 1 - s from one exp, as the Numba backend's sigmoid2
+    # (sig_ and dsig_ took two: 1e5 float32 51 us, torch 47)
     cdef Py_ssize_t i
-    cdef floating gv
+    cdef floating bv, e, p, s, oms, gs
     for i in range(n):
-        gv = g[i]
-        da[i] = gv * sig_(b[i])
-        db[i] = gv * a[i] * dsig_(b[i])
+        bv = b[i]
+        e = exp_(-fabs_(bv))
+        p = <floating>1 / (<floating>1 + e)
+        s = p if bv >= 0 else e * p
+        oms = e * p if bv >= 0 else p
+        gs = g[i] * s
+        da[i] = gs
+        db[i] = gs * a[i] * oms
 
 
 cdef void _glu_range(const floating* g, const floating* x, floating* out, Py_ssize_t start,
