@@ -38,7 +38,6 @@ from ._math import cst  # noqa: F401  (used by generated code)
 from ._math import exp as _exp
 from ._math import log as _log
 from ._math import sigmoid as _sigmoid
-from ._math import from_order_key, order_key
 from ._math import sigmoid2 as _sigmoid2
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -350,8 +349,8 @@ def _cdiv(a, b):
 # span over 5e6 elements took 14.6 ms that way, 1.85 ms as a 0-based loop.
 
 # Reductions: without reassociation LLVM will not vectorise a float sum or a
-# float max. The max becomes an integer max over order_key (integers
-# reassociate freely); the sums live in functions of their own compiled with
+# float max written as a select. The max is llvm.maximum (_maximum), which it
+# vectorises as a reduction; the sums live in functions of their own compiled with
 # 'reassoc' that hold only additions, so only the summation order changes
 # (several vector partial sums, in float64). They must stay separate
 # functions: reassoc would also apply to code inlined with them and undo the
@@ -377,13 +376,14 @@ def _dot64(a, b):
 
 @njit(**OPTS)
 def _max_scaled(x, sign):
-    """max(sign*x); a positive NaN wins (the row becomes NaN), a negative one
-    loses (it then poisons the row through the sum)."""
-    mk = order_key(sign * x[0])
+    """max(sign*x) by llvm.maximum, which LLVM vectorises as a reduction: NaN
+    if any element is NaN (the row is NaN either way, through the sums). The
+    integer max over order_key that it replaces took 24 us per 1e5 float32
+    in rows of 1000 on one thread; this, 16 us."""
+    m = sign * x[0]
     for j in range(x.shape[0]):
-        k = order_key(sign * x[j])
-        mk = k if k > mk else mk
-    return from_order_key(mk, sign)
+        m = _maximum(m, sign * x[j])
+    return m
 
 
 @njit(**OPTS)
@@ -398,12 +398,11 @@ def _sum_partials(ps):
 
 @njit(**OPTS)
 def _max_partials(pm):
-    """pm[o, 0] = max over c of pm[o, c], NaN ordered as in _max_scaled."""
+    """pm[o, 0] = max over c of pm[o, c], NaN if any is, as in _max_scaled."""
     for o in range(pm.shape[0]):
         m = pm[o, 0]
         for c in range(1, pm.shape[1]):
-            v = pm[o, c]
-            m = v if order_key(v) > order_key(m) else m
+            m = _maximum(m, pm[o, c])
         pm[o, 0] = m
 
 

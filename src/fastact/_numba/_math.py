@@ -52,7 +52,7 @@ from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload, register_jitable
 
-__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "exp_parts", "exp_up", "tail_scale", "mul_sigmoid_hilo", "mul_phi", "gelu_dphi", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32", "order_key", "from_order_key"]
+__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "exp_parts", "exp_up", "tail_scale", "mul_sigmoid_hilo", "mul_phi", "gelu_dphi", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32"]
 
 
 # ---------------------------------------------------------------- bit casts
@@ -321,8 +321,6 @@ def _build(spec):
     SPLIT_MASK = I(spec["split_mask"])
     SQRT_HALF_BITS = I(spec["sqrt_half_bits"])
     MANT_MASK = I((1 << spec["mant"]) - 1)
-    SIGN_SHIFT = I(spec["mant"] + (8 if spec["mant"] == 23 else 11))
-    ABS_MASK = I(np.iinfo(I).max)
     ONE_BITS = I(np.array(1.0, dtype=T).view(I))
     ZERO, HALF, ONE, TWO = T(0), T(0.5), T(1), T(2)
     INF, NAN = T(np.inf), T(np.nan)
@@ -726,15 +724,6 @@ def _build(spec):
 
     softplus_hilo = _inline(softplus_hilo)
 
-    def order_key(x):
-        # An integer that orders like x (-0 just below +0; a positive NaN
-        # above +inf, a negative NaN below -inf). An integer max reduction
-        # vectorises without fast-math; a float one does not (NaN ordering).
-        i = _as_int(x)
-        return i ^ ((i >> SIGN_SHIFT) & ABS_MASK)
-
-    order_key = _inline(order_key)
-
     def two_prod(a, b):
         # a*b = hi + lo exactly (b split in two for a parameter rounded to T).
         hi = a * b
@@ -760,8 +749,7 @@ def _build(spec):
     return dict(exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
                 phi=phi, sigmoid=sigmoid, softplus=softplus, normpdf=normpdf, sigmoid2=sigmoid2, tanhshrink=tanhshrink,
                 gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, mul_phi=mul_phi, gelu_dphi=gelu_dphi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
-                two_prod=two_prod, order_key=order_key,
-                from_order_key=_inline(lambda k, like: as_float(k ^ ((k >> SIGN_SHIFT) & ABS_MASK))))
+                two_prod=two_prod)
 
 
 _IMPL = {types.float32: _build(_SPECS["f32"]), types.float64: _build(_SPECS["f64"])}
@@ -825,15 +813,3 @@ mul_sigmoid_hilo = _stub2("mul_sigmoid_hilo", "m * sigmoid(hi + lo) without a su
 gelu_dphi = _stub("gelu_dphi", "phi(x) + x * pdf(x), the derivative of x * phi(x).")
 mul_phi = _stub2("mul_phi", "m * phi(x) without a subnormal intermediate in the left tail (0 where m is 0).")
 two_prod = _stub2("two_prod", "(hi, lo) with hi + lo = a*b exactly (FMA).")
-order_key = _stub("order_key", "Integer with the order of x (same width); see from_order_key.")
-
-
-def from_order_key(k, like):
-    """The float of ``like``'s type whose ``order_key`` is k (numba may widen k)."""
-    raise NotImplementedError("only callable from Numba code")
-
-
-@overload(from_order_key, jit_options=JIT_OPTS, inline="always")
-def _ol_from_order_key(k, like):
-    impls = _IMPL.get(like)
-    return None if impls is None or not isinstance(k, types.Integer) else impls["from_order_key"]
