@@ -135,6 +135,52 @@ def test_eight_threads_mixed_calls_match_serial_results():
     assert "calls" in proc.stdout, detail
 
 
+_WORKQUEUE_SCRIPT = r"""
+import numba
+import numpy as np
+from fastact._numba import BACKEND as NB
+from fastact._numba import backend as B
+
+NB.forward("relu", np.ones(300_000, np.float32), np.empty(300_000, np.float32), {}, 2)
+assert numba.threading_layer() == "workqueue", numba.threading_layer()
+bad = []
+for dt in (np.float32, np.float64):
+    x = (np.random.default_rng(0).standard_normal(300_000) * 3).astype(dt)
+    for name, p in (("leaky_relu", {"negative_slope": 0.1}), ("elu", {"alpha": 0.7}),
+                    ("hardtanh", {"min_val": -0.5, "max_val": 0.3}), ("softplus", {"beta": 2.0, "threshold": 20.0})):
+        serial = np.empty_like(x)
+        NB.forward(name, x, serial, p, 1)
+        par = np.empty_like(x)
+        NB.forward(name, x, par, p, 2)
+        B._state.lock.acquire()  # another thread in a parallel region: the serial fallback
+        try:
+            busy = np.empty_like(x)
+            NB.forward(name, x, busy, p, 2)
+        finally:
+            B._state.lock.release()
+        for label, got in (("parallel", par), ("fallback", busy)):
+            if not np.array_equal(got, serial):
+                bad.append(f"{name} {dt.__name__} {label}: {got[:3]} against {serial[:3]}")
+print("\n".join(bad) or "ok")
+raise SystemExit(1 if bad else 0)
+"""
+
+
+def test_workqueue_layer_gives_the_serial_results():
+    # Under the workqueue layer the parallel elementwise kernels are called
+    # through numba's dispatcher (with a lock), not the entry point: their
+    # parameters must reach the span function in the array's dtype (as
+    # Python floats, float32 kernels read float64 bits: leaky_relu gave 1e-20
+    # for negative x).
+    if not _backends.available("numba")[0]:
+        pytest.skip("numba is not available")
+    env = _env()
+    env["NUMBA_THREADING_LAYER"] = "workqueue"
+    proc = subprocess.run([sys.executable, "-c", _WORKQUEUE_SCRIPT], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+
+
 # ------------------------------------------------------------------- GIL
 
 

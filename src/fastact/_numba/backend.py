@@ -220,15 +220,17 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
         n = _threads(len(arrays[0]), limit, threads)
         if not n:
             return False
+        if _state.lock is not None:
+            # the workqueue: through the dispatcher (the serial entry point when busy), with p in
+            # the dtype, as the span function takes it (Python floats typed the kernel float64)
+            _run(c[7], c[0], arrays + c[6], n)
+            return True
         pe = c[1]
         if pe is None:
             f = c[7].span(arrays[0].dtype).address  # the op's span function
             pe = c[1] = (_entry(c[7].kernel, (f,) + arrays + c[6] + (n,)), f)
-        if _state.lock is None:  # not the workqueue: call it straight (saves ~0.3 us of _run)
-            _set_threads(n)
-            pe[0](pe[1], *arrays, *c[8], n)
-        else:
-            _run(c[7], c[0], arrays + c[8], n)  # the serial entry point when the workqueue is busy
+        _set_threads(n)  # call the entry point straight (saves ~0.3 us of _run)
+        pe[0](pe[1], *arrays, *c[8], n)
         return True
 
     def inplace(c, arrays, threads):
