@@ -442,7 +442,7 @@ cdef void _maxout_range(const floating* g, const floating* x, floating* out, Py_
                 for q in range(b0, b1):
                     v = x[q * k + p]
                     cur = out[q]
-                    out[q] = v if (((v > cur) | (v != v)) & (cur == cur)) else cur
+                    out[q] = v if _takes(v, cur) else cur
             b0 = b1
         return
     cdef floating bv[1024]
@@ -464,7 +464,7 @@ cdef void _maxout_range(const floating* g, const floating* x, floating* out, Py_
                 for q in range(b0, b1):
                     v = x[q * k + p]
                     cur = bv[q - b0]
-                    take = ((v > cur) | (v != v)) & (cur == cur)
+                    take = _takes(v, cur)
                     bv[q - b0] = v if take else cur
                     bi[q - b0] = <floating>p if take else bi[q - b0]
             for p in range(k):

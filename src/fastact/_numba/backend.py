@@ -238,8 +238,7 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
         # (_kernels.BUF), on the threads the out-of-place call would use
         sp = c[7]
         args = (sp.span(arrays[0].dtype).address,) + arrays + c[6]
-        m = len(arrays[0])
-        n = _threads(m, limit, threads) if threads > 1 or (threads == 0 and m > limit) else 0
+        n = _threads(len(arrays[0]), limit, threads)
         if n:
             _run(sp.inplace, sp.inplace_serial, args, n)
         else:
