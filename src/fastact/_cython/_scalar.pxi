@@ -700,7 +700,7 @@ cdef inline floating hardtanh_bwd(floating g, floating x, double a, double b) no
     cdef double xd = x
     if floating is float:
         return g if (gt_bound_f_(x, <float>a, <double><float>a > a)
-                     & lt_bound_f_(x, <float>b, <double><float>b < b)) else <floating>0
+                     & le_bound_f_(x, <float>b, <double><float>b < b)) else <floating>0
     else:
         return g if ((xd > a) & (xd < b)) else <floating>0
 
@@ -819,16 +819,14 @@ cdef inline bint le_bound_f_(float x, float af, bint dn) noexcept nogil:
     # x <= a for float32 x, with af = float32(a) (nearest) and dn = (af <= a):
     # if af > a no float32 lies in [a, af), so x <= a <=> x < af; else x <= af.
     # (a = NaN: false, as in double; |a| beyond float32: af = +-inf, still right)
+    # With dn = (af < a) the same test is x < a: x = af then lies below a
+    # exactly when af does.
     return (x < af) | ((x == af) & dn)
 
 cdef inline bint gt_bound_f_(float x, float af, bint up) noexcept nogil:
     # x > a for float32 x, af = float32(a) (nearest), up = (af > a): the
     # negation of le_bound_f_ except that NaN gives false, as in double
     return (x > af) | ((x == af) & up)
-
-cdef inline bint lt_bound_f_(float x, float bf, bint dn) noexcept nogil:
-    # x < b for float32 x, bf = float32(b) (nearest), dn = (bf < b)
-    return (x < bf) | ((x == bf) & dn)
 
 cdef inline floating hardshrink_fwd(floating x, double a, double b) noexcept nogil:
     cdef double xd = x
