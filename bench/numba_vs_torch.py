@@ -163,9 +163,10 @@ def bench_size(keys, size, rng, with_ref):
     torch's, then the reference, with a pause between the phases.
 
     Each phase makes one case's arrays at a time, from a seed of its own (the
-    same arrays in every phase). Holding all cases' arrays at once took 7 GB
-    at 1e7, and the cheap kernels then ran up to 1.5x slower than in a run of
-    a few cases (relu at 1e7: 1.50x a parallel copy against 1.01x).
+    same arrays in every phase): holding all cases' arrays at once took 7 GB
+    at 1e7. (In a full run the cheap kernels at 1e7 still measure up to 1.5x
+    slower than in a run of a few cases -- relu 1.37-1.50x a parallel copy
+    against 1.01x -- with or without this; the cause is not known.)
     """
     seeds = {k: int(rng.integers(2**32)) for k in keys}
 
