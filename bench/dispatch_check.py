@@ -7,7 +7,9 @@
 For each (function, direction, dtype, size) the public call is timed with each
 accelerated backend forced (``fastact.use_backend``) and with ``auto``,
 interleaved round by round so that a noisy machine disturbs them alike; the
-best time of each is kept. The directions are the forward, the backward from x
+best time of each is kept. Each setting is first called for ``--warmup``
+seconds, so that a cell measures the steady state a loop of calls reaches, as
+the tuner does (a Numba kernel can take hundreds of calls to get there). The directions are the forward, the backward from x
 and, where the function accepts it, the backward from y (``y=``; its own entry
 in the tuning table). The table gives auto's time over the fastest forced
 backend's (<= 1.05 is the target).
@@ -57,12 +59,27 @@ def _best(fn, reps):
     return best
 
 
-def _compare(call, backends, rounds, reps):
-    """Best time of ``call`` under each backend setting in ``backends``, in interleaved rounds."""
+def _warm(call, seconds):
+    """Call ``call`` for ``seconds`` (at least once): compiles it, and brings it to its steady state."""
+    end = time.perf_counter() + seconds
+    call()
+    while time.perf_counter() < end:
+        call()
+
+
+def _compare(call, backends, rounds, reps, warm=0.0):
+    """Best time of ``call`` under each backend setting in ``backends``, in interleaved rounds.
+
+    Each setting is first called for ``warm`` seconds (at least once). Numba's
+    softmax backward from y at 1e5 float32 took 23-25 us in its first few
+    hundred calls of a process and 17-19 us after about a thousand (Cython's
+    stayed at 20-21 from its first calls); one warm-up call measured the first
+    state, the tuner the second.
+    """
     times = {b: math.inf for b in backends}
     for b in times:  # warm-up (compiles)
         with fastact.use_backend(b):
-            call()
+            _warm(call, warm)
     for r in range(rounds):
         for b in backends if r % 2 == 0 else backends[::-1]:
             with fastact.use_backend(b):
@@ -130,6 +147,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--confirm-rounds", type=int, default=None,
                     help="rounds of the head-to-head re-measurement of a miss (default: 3 x --rounds)")
+    ap.add_argument("--warmup", type=float, default=0.03,
+                    help="seconds each backend setting is called for before a cell is timed (default 0.03; "
+                         "at least one call)")
     ap.add_argument("--overhead-only", action="store_true", help="only the dispatch overhead line")
     ap.add_argument("--alloc", choices=("reuse", "system"), default="reuse",
                     help="reuse (default): glibc's malloc keeps freed memory, as in `python -m fastact tune` "
@@ -167,7 +187,7 @@ def _grid(args) -> None:
                     if direction not in wanted:
                         continue
                     call, size = _call(spec, direction, dtype, n)
-                    t = _compare(call, backends + ["auto"], args.rounds, reps)
+                    t = _compare(call, backends + ["auto"], args.rounds, reps, args.warmup)
                     best_b = min(backends, key=t.get)
                     r = t["auto"] / t[best_b]
                     confirmed = ""

@@ -417,8 +417,10 @@ def _b_glu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
 # rows q*k .. q*k+k-1 of x (each `inner` long) and row q of out.
 
 cdef inline bint _takes(floating v, floating cur) noexcept nogil:
-    # v replaces the running max if larger, or if it is the first NaN
-    return v > cur or (v != v and cur == cur)
+    # v replaces the running max if larger, or if it is the first NaN.  The
+    # bitwise form: with `or`/`and` gcc's branches kept float64's block loop
+    # scalar (1e5 float64, k = 2, forward: 46 us, Numba 35)
+    return ((v > cur) | (v != v)) & (cur == cur)
 
 
 cdef void _maxout_range(const floating* g, const floating* x, floating* out, Py_ssize_t q0,
