@@ -113,10 +113,7 @@ def fit_phi_tail(degree, c32, amax=10.5, nodes=400, f32=False, interval=None):
 
 if __name__ == "__main__":
     c32 = np.float32(0.3535533905932738)
-    c, err, (alpha, beta), serr = fit_phi_tail(10, c32, f32=True)
-    print("phi_tail f32 10", f"max rel fit error {err:.3g}; s(t) ~ {alpha!r} + {beta!r}*t, max error {serr:.3g}")
-    # the two pieces used by _math (split at t = 0.55), degree 7
-    for iv in ((1 / (1 + 10.5 / 2), 0.55), (0.55, 1.0)):
-        c, err, _, _ = fit_phi_tail(7, c32, f32=True, interval=iv)
-        print("phi_tail f32 7 on", iv, f"max rel fit error {err:.3g}")
-        print("(" + ", ".join(repr(float(v)) for v in c) + ")")
+    # the polynomial _math and the Cython backend use: degree 11 (degree 10: 5.5e-9)
+    c, err, (alpha, beta), serr = fit_phi_tail(11, c32, f32=True)
+    print("phi_tail f32 11", f"max rel fit error {err:.3g}; s(t) ~ {alpha!r} + {beta!r}*t, max error {serr:.3g}")
+    print("(" + ", ".join(repr(float(v)) for v in c) + ")")
