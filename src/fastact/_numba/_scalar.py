@@ -444,8 +444,7 @@ def fwd_silu(x, p0, p1, p2, p3):
 
 @jit
 def bwd_silu(g, x, p0, p1, p2, p3):
-    s, oms = M.sigmoid2(x)
-    return g * (s + M.mul0(M.mul0(x, s), oms))
+    return g * M.silu_grad(x)
 
 
 @jit
