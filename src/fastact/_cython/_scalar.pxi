@@ -613,8 +613,9 @@ cdef inline float _silu_grad_f(float x) noexcept nogil:
     # exp(-|x|)*2^26, e = E*2^-26, p = 1/(1 + e): x >= 0: s = p, 1-s = e*p;
     # x < 0: s = e*p = E*p*2^-26 (the power of two last), 1-s = p.  x is
     # clamped to +-104 inside the products (x*e is below 1e-43 beyond: no
-    # inf*0 at +-inf); below -104 the result rounds to -0.  (The derivative
-    # has a zero near x = -1.28: see _CANCELLING_BWD.)
+    # inf*0 at +-inf); below -104 it returns -0 (the true value is a
+    # subnormal under 7.1e-44, within the registry's absolute bound).  (The
+    # derivative has a zero near x = -1.28: see _CANCELLING_BWD.)
     cdef float E = _exp_negabs_up26f(x)
     cdef float e = E * <float>1.4901161193847656e-08
     cdef float p = <float>1 / (<float>1 + e)
