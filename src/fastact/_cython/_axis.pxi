@@ -18,7 +18,6 @@ cdef enum:
     K_SPARSEMAX = 3
     _IB = 256
     _BLK = 2048
-    _LANES = 16
     _VL = 64
 
 # ------------------------------------------------------------ row reductions

@@ -704,12 +704,11 @@ cdef inline floating hardtanh_fwd(floating x, double a, double b) noexcept nogil
         return af if xd < a else (bf if xd > b else x)
 
 cdef inline floating hardtanh_bwd(floating g, floating x, double a, double b) noexcept nogil:
-    cdef double xd = x
     if floating is float:
         return g if (gt_bound_f_(x, <float>a, <double><float>a > a)
                      & le_bound_f_(x, <float>b, <double><float>b < b)) else <floating>0
     else:
-        return g if ((xd > a) & (xd < b)) else <floating>0
+        return g if ((x > a) & (x < b)) else <floating>0
 
 cdef inline float _tanhshrink_f(float x) noexcept nogil:
     # float32 in float32, as the Numba backend's (_numba/_math.py tanhshrink):
@@ -880,19 +879,17 @@ cdef inline floating softshrink_bwd(floating g, floating x, double a, double b) 
 # float32 compares in float32 with the double results (le_bound_f_): the
 # double comparison halved the vector width (1e5: 14.5 us against relu's 7.1)
 cdef inline floating threshold_fwd(floating x, double a, double b) noexcept nogil:
-    cdef double xd = x
     if floating is float:
         return <floating>b if le_bound_f_(x, <float>a, <double><float>a <= a) else x
     else:
-        return <floating>b if xd <= a else x
+        return <floating>b if x <= a else x
 
 cdef inline floating threshold_bwd(floating g, floating x, double a, double b) noexcept nogil:
     # written as the reference writes it: a NaN input passes the gradient
-    cdef double xd = x
     if floating is float:
         return <floating>0 if le_bound_f_(x, <float>a, <double><float>a <= a) else g
     else:
-        return <floating>0 if xd <= a else g
+        return <floating>0 if x <= a else g
 
 # a = b (the squareplus parameter)
 cdef inline floating sqp_r_(floating x, floating b) noexcept nogil:
