@@ -303,7 +303,8 @@ def test_in_place_equals_out_of_place(backend, name, params):
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin", "prelu"])
 def test_in_place_rows_and_columns(backend, name):
     # The row kernels (axis last) and the column kernels (axis 0 of a 2-D
-    # array, axis 1 of a 4-D one), each with out=x, against out of place.
+    # array, axis 1 of a 4-D one), each with out=x, against out of place; for
+    # the softmax family the backward from y too, with out=g and out=y.
     rng = np.random.default_rng(10)
     for shape, axis in [((300, 1000), 1), ((1000, 300), 0), ((4, 16, 30, 30), 1)]:
         x = (rng.standard_normal(shape) * 3).astype(np.float32)
@@ -313,6 +314,16 @@ def test_in_place_rows_and_columns(backend, name):
         xi = x.copy()
         assert fastact.forward(name, xi, out=xi, **kw) is xi
         np.testing.assert_array_equal(xi, expected)
+        if name != "prelu":
+            # the backward from y, into grad_output and into y
+            g = rng.standard_normal(shape).astype(np.float32)
+            gx = fastact.backward(name, g, y=expected, **kw)
+            gi = g.copy()
+            assert fastact.backward(name, gi, y=expected, out=gi, **kw) is gi
+            np.testing.assert_array_equal(gi, gx)
+            yi = expected.copy()
+            assert fastact.backward(name, g, y=yi, out=yi, **kw) is yi
+            np.testing.assert_array_equal(yi, gx)
 
 
 # --------------------------------------------------------------- shapes
