@@ -12,7 +12,7 @@
 cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import os as _os
 import numpy as _np
@@ -329,26 +329,33 @@ def _b_prelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
 # forward: x (outer, 2L) viewed flat per outer row, out (outer, L), L = m*inner
 
 cdef void _glu_fwd_seg(const floating* a, const floating* b, floating* out, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = glu_fwd(a[i], b[i])
+    # the elementwise loop of glu_fwd_ab: float32's with its tail (b < -80,
+    # a subnormal sigmoid, in double; TAIL in _elementwise.pxi.in)
+    if floating is float:
+        _L_glu_fwd_ab_f(a, b, out, n, 0.0, 0.0)
+    else:
+        _L_glu_fwd_ab_d(a, b, out, n, 0.0, 0.0)
 
 
 cdef void _glu_bwd_seg(const floating* g, const floating* a, const floating* b, floating* da,
                        floating* db, Py_ssize_t n) noexcept nogil:
-    # s = sigmoid(b) and 1 - s from one exp, as the Numba backend's sigmoid2
-    # (sig_ and dsig_ took two: 1e5 float32 51 us, torch 47)
+    # float32: |b| > 80 (s or 1 - s subnormal) and db = inf (g*a may have
+    # overflowed) again in double, as above
     cdef Py_ssize_t i
-    cdef floating bv, e, p, s, oms, gs
-    for i in range(n):
-        bv = b[i]
-        e = exp_(-fabs_(bv))
-        p = <floating>1 / (<floating>1 + e)
-        s = p if bv >= 0 else e * p
-        oms = e * p if bv >= 0 else p
-        gs = g[i] * s
-        da[i] = gs
-        db[i] = gs * a[i] * oms
+    cdef int hit = 0
+    cdef double dbw
+    if floating is float:
+        for i in range(n):
+            da[i] = glu_bwd(g[i], a[i], b[i], &db[i])
+            hit = hit | -<int>((fabsf(b[i]) > <float>80.0) | (fabsf(db[i]) > <float>3.4028234663852886e38))
+        if hit:
+            for i in range(n):
+                if (fabsf(b[i]) > <float>80.0) | (fabsf(db[i]) > <float>3.4028234663852886e38):
+                    da[i] = <float>glu_bwd(<double>g[i], <double>a[i], <double>b[i], &dbw)
+                    db[i] = <float>dbw
+    else:
+        for i in range(n):
+            da[i] = glu_bwd(g[i], a[i], b[i], &db[i])
 
 
 cdef void _glu_range(const floating* g, const floating* x, floating* out, Py_ssize_t start,

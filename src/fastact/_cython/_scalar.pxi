@@ -337,7 +337,8 @@ cdef inline floating elu_fwd(floating x, double a, double b) noexcept nogil:
     return x if x > 0 else t
 
 cdef inline floating elu_bwd(floating g, floating x, double a, double b) noexcept nogil:
-    cdef floating t = g * <floating>a * exp_(x)
+    # the factor alpha*e^x first: g*alpha can overflow where the product is finite
+    cdef floating t = g * (<floating>a * exp_(x))
     return g if x > 0 else t
 
 cdef inline floating elu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
@@ -356,8 +357,10 @@ cdef inline floating selu_fwd(floating x, double a, double b) noexcept nogil:
         return <floating>1.0507009873554805 * (x if x > 0 else t)
 
 cdef inline floating selu_bwd(floating g, floating x, double a, double b) noexcept nogil:
+    # scale*alpha*e^x first (scale*alpha rounded once); g*scale*alpha
+    # overflowed for |g| > 1.9e38 float32
     cdef floating gs = g * <floating>1.0507009873554805
-    cdef floating t = gs * <floating>1.6732632423543772 * exp_(x)
+    cdef floating t = g * (<floating>1.7580993408473766 * exp_(x))
     return gs if x > 0 else t
 
 cdef inline floating selu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
@@ -924,5 +927,34 @@ cdef inline floating squareplus_bwd(floating g, floating x, double a, double b) 
 
 # ------------------------------------------------------------------------- glu
 
-cdef inline floating glu_fwd(floating a, floating b) noexcept nogil:
+cdef inline floating glu_fwd_ab(floating a, floating b, double p, double q) noexcept nogil:
+    # a * sigmoid(b), in the elementwise loops' form (p, q unused)
     return a * sig_(b)
+
+cdef inline floating glu_bwd(floating g, floating a, floating b, floating* db) noexcept nogil:
+    # da = g*s (returned), db = g*a*s*(1 - s); s and 1 - s from one exp, as the
+    # Numba backend's sigmoid2 (sig_ and dsig_ took two: 1e5 float32 51 us,
+    # torch 47).  db as (g*a)*s': g*s can underflow where db is normal, and
+    # where g*a overflows (db = inf) _glu_bwd_seg computes db again in double.
+    cdef floating e = exp_(-fabs_(b))
+    cdef floating p = <floating>1 / (<floating>1 + e)
+    cdef floating s = p if b >= 0 else e * p
+    cdef floating oms = e * p if b >= 0 else p
+    db[0] = (g * a) * (s * oms)
+    return g * s
+
+# ------------------------------------------------------------- float32 tails
+# A backward g*F(x) whose factor F underflows to a subnormal in float32 keeps
+# only F's few remaining digits, or none where F flushes to 0, while the true
+# product is normal for a large g: sigmoid_bwd at g = 1e30, x = -95 is 5.5e-12
+# and came out 0.  F is normal with room to spare (e^-80 = 1.8e-35, 2^10 above
+# the smallest normal) while x stays on the near side of a cut; beyond it the
+# float32 loop computes the element again in double and rounds once (TAIL in
+# _elementwise.pxi.in; the Numba backend's _scalar.TAIL, same cuts).
+cdef inline float cut_elu_(double a) noexcept nogil:
+    # F = alpha e^x: a small alpha moves the cut up by -ln|alpha| (to 0 at most)
+    cdef double m = fabs(a)
+    if m == 0:
+        return -INFINITY
+    return <float>min(0.0, -80.0 - min(0.0, log(m)))
+

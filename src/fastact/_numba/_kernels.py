@@ -36,6 +36,7 @@ from numba import carray, njit, prange  # noqa: F401  (carray: used by generated
 from . import _scalar
 from ._math import cst  # noqa: F401  (used by generated code)
 from ._math import exp as _exp
+from ._math import is_f32 as _is_f32
 from ._math import log as _log
 from ._math import sigmoid as _sigmoid
 from ._math import sigmoid2 as _sigmoid2
@@ -82,6 +83,39 @@ def _template(arity):
 
 
 _TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
+
+# The backward loop of an op with a float32 tail (_scalar.TAIL): the float32
+# loop also notes whether any x lies beyond the cut (an or-reduction beside the
+# stores, vectorised with them), and only if one does, a second pass computes
+# those elements in float64 (parameters widened) and writes them over the first
+# pass's results. No result depends on its neighbours, and where no x is beyond
+# the cut -- every ordinary input -- the cost is the test in the loop. The
+# second pass reads x and g again: a span function never writes its inputs
+# (in place runs through a buffer, _buf2).
+_TESTS = {"abs": "abs({v}) > c", "below": "{v} < c", "above": "{v} > c"}
+
+
+def _tail_template(test, cut):
+    hit = _TESTS[test].format(v="b[i]")
+    return (
+        f"def {{name}}_f(a, b, out, p0, p1, p2, p3, c):\n"
+        f"    hit = False\n"
+        f"    for i in range(a.shape[0]):\n"
+        f"        out[i] = {{op}}(a[i], b[i], p0, p1, p2, p3)\n"
+        f"        hit |= {hit}\n"
+        f"    return hit\n"
+        f"def {{name}}_w(a, b, p0, p1, p2, p3):\n"
+        f"    return {{op}}(np.float64(a), np.float64(b), np.float64(p0), np.float64(p1), np.float64(p2),\n"
+        f"                  np.float64(p3))\n"
+        f"def {{name}}_s(a, b, out, p0, p1, p2, p3):\n"
+        f"    c = _scalar.{cut}(p0, p1, p2, p3)  # inf: float64, or no tail for these parameters\n"
+        f"    if {{name}}_f(a, b, out, p0, p1, p2, p3, c):\n"
+        f"        for i in range(a.shape[0]):\n"
+        f"            if {hit}:\n"
+        f"                out[i] = {{name}}_w(a[i], b[i], p0, p1, p2, p3)\n"
+        f"def {{name}}_c(ap, bp, outp, n, p0, p1, p2, p3):\n"
+        f"    {{name}}_s(carray(ap, n), carray(bp, n), carray(outp, n), p0, p1, p2, p3)\n"
+    )
 
 
 @numba.extending.intrinsic
@@ -291,10 +325,14 @@ INSTANCES = {}  # (op, arity) -> (serial, parallel); for tests and tools
 def _instantiate(op, arity, cache=True):
     """(serial dispatcher, parallel Spans) of the ``arity`` loop around ``_scalar.<op>``."""
     name = f"_k_{op}_{_HASH}"
-    src = _TEMPLATES[arity].format(name=name, op=f"_scalar.{op}")
+    tail = _scalar.TAIL.get(op) if arity == 2 else None
+    template = _tail_template(*tail) if tail else _TEMPLATES[arity]
+    src = template.format(name=name, op=f"_scalar.{op}")
     ns = dict(globals())  # the span function finds the compiled serial one here
     exec(compile(src, __file__, "exec"), ns)
     opts = dict(OPTS, cache=cache)
+    for part in ("_f", "_w") if tail else ():
+        ns[name + part] = njit(**opts)(ns[name + part])
     ns[name + "_s"] = njit(**opts)(ns[name + "_s"])
     pair = ns[name + "_s"], Spans(ns, name, arity, cache)
     if cache:
@@ -325,6 +363,7 @@ def _glu_halves(a, b, p0, p1, p2, p3):
 
 
 _scalar.fwd_glu_halves = _glu_halves
+_scalar.TAIL["fwd_glu_halves"] = ("below", "cut_neg80")  # a * sigmoid(b): F = sigmoid(b)
 
 
 # Parallel kernels take ``nthreads`` but do not call numba.set_num_threads
@@ -808,19 +847,47 @@ def _sparsemax_bwd_serial(g, y, out):
 # --------------------------------------------------------------------- glu
 # x viewed as (outer, 2, L): a = x[:, 0], b = x[:, 1], L = m*inner.
 
+GLU_FWD = _instantiate("fwd_glu_halves", 2)  # (serial, Spans): _glu_fwd runs the span function
+_glu_fwd_span = GLU_FWD[0]  # (a, b, out, p0..p3): the serial loop, float32 tail included
+
+
+@numba.extending.register_jitable(inline="always")
+def _glu_bwd_one(g, a, b):
+    # da = g*s, db = g*a*s*(1 - s) as (g*a)*s': g*s can underflow where db is
+    # normal, and where g*a overflows (db = inf) _glu_bwd_span computes db
+    # again in float64.
+    s, oms = _sigmoid2(b)
+    return g * s, (g * a) * (s * oms)
+
+
 @njit(**OPTS)
-def _glu_fwd_span(a, b, out):
-    for j in range(out.shape[0]):
-        out[j] = _glu_halves(a[j], b[j], 0.0, 0.0, 0.0, 0.0)
+def _glu_bwd_f(g, a, b, da, db, c, big):
+    hit = False
+    for i in range(g.shape[0]):
+        u, v = _glu_bwd_one(g[i], a[i], b[i])
+        da[i] = u
+        db[i] = v
+        hit |= (abs(b[i]) > c) | (abs(v) > big)
+    return hit
+
+
+@njit(**OPTS)
+def _glu_bwd_w(g, a, b):
+    return _glu_bwd_one(np.float64(g), np.float64(a), np.float64(b))
 
 
 @njit(**OPTS)
 def _glu_bwd_span(g, a, b, da, db):
-    for j in range(g.shape[0]):
-        s, oms = _sigmoid2(b[j])
-        gs = g[j] * s
-        da[j] = gs
-        db[j] = gs * a[j] * oms
+    # float32: |b| > 80 (s or 1 - s subnormal) and db = inf (g*a may have
+    # overflowed) again in float64, the way of _tail_template (x never
+    # overlaps out: the caller copies it).
+    f32 = _is_f32(g)
+    c = np.float32(80.0) if f32 else np.float32(np.inf)
+    big = np.float32(3.4028234663852886e38) if f32 else np.float32(np.inf)
+    if _glu_bwd_f(g, a, b, da, db, c, big):
+        for i in range(g.shape[0]):
+            if (abs(b[i]) > c) | (abs(db[i]) > big):
+                da[i], db[i] = _glu_bwd_w(g[i], a[i], b[i])
 
 
 @njit(parallel=True, **OPTS)
@@ -840,15 +907,12 @@ def _glu_fwd(x, out, f, z, nthreads):
 
 
 @njit(**OPTS)
-def _glu_fwd_serial(x, out):
+def _glu_fwd_serial(x, out, z):
     outer = x.shape[0]
     L = out.size // outer
     x3, o2 = x.reshape(outer, 2, L), out.reshape(outer, L)
     for o in range(outer):
-        _glu_fwd_span(x3[o, 0], x3[o, 1], o2[o])
-
-
-GLU_FWD = _instantiate("fwd_glu_halves", 2)  # (serial, Spans): _glu_fwd runs the span function
+        _glu_fwd_span(x3[o, 0], x3[o, 1], o2[o], z, z, z, z)
 
 
 @njit(parallel=True, **OPTS)

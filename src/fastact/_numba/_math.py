@@ -150,13 +150,13 @@ def mul0(a, b):
 
 
 def is_f32(x):
-    """Compile-time True for float32 arguments (a constant after typing)."""
+    """Compile-time True for float32 arguments, or arrays of float32 (a constant after typing)."""
     raise NotImplementedError("only callable from Numba code")
 
 
 @overload(is_f32, inline="always")
 def _ol_is_f32(x):
-    flag = x == types.float32
+    flag = (x.dtype if isinstance(x, types.Array) else x) == types.float32
 
     def impl(x):
         return flag

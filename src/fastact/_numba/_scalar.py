@@ -274,7 +274,8 @@ def fwd_elu(x, p0, p1, p2, p3):
 
 @jit
 def bwd_elu(g, x, p0, p1, p2, p3):
-    neg = g * p0 * M.exp(x)
+    # the factor alpha*e^x first: g*alpha can overflow where the product is finite
+    neg = g * (p0 * M.exp(x))
     return g if x > 0 else neg
 
 
@@ -301,7 +302,9 @@ def fwd_selu(x, p0, p1, p2, p3):
 
 @jit
 def bwd_selu(g, x, p0, p1, p2, p3):
-    neg = g * p1 * p0 * M.exp(x)
+    # scale*alpha*e^x first (p2: scale*alpha rounded once); g*scale*alpha
+    # overflowed for |g| > 1.9e38 float32, and gave inf*0 = NaN past x = -104
+    neg = g * (p2 * M.exp(x))
     return g * p1 if x > 0 else neg
 
 
@@ -639,5 +642,69 @@ def bwd_squareplus(g, x, p0, p1, p2, p3):
     neg = (g * cst(x, 0.0) if x == x else x) if p0 == 0 else neg  # 0 (relu's slope), but NaN stays NaN
     ratio = math.copysign(cst(x, 1.0), x) if abs(x) == cst(x, math.inf) else x / r
     ratio = cst(x, 0.0) if r == 0 else ratio
-    pos = g * (cst(x, 1.0) + ratio) * cst(x, 0.5)
+    pos = g * ((cst(x, 1.0) + ratio) * cst(x, 0.5))  # g*(1 + ratio) overflowed near the max
     return pos if x >= 0 else neg  # NaN takes the neg branch, as in the reference
+
+
+# ------------------------------------------------------------ float32 tails
+# A backward g*F(x) whose factor F underflows to a subnormal in float32 keeps
+# only F's few remaining digits, or none where F flushes to 0, while the true
+# product is normal for a large g: sigmoid_backward at g = 1e30, x = -95 is
+# 5.5e-12 and came out 6e-6 off (Numba) or 0 (Cython). F is normal with room to
+# spare (e^-80 = 1.8e-35, 2^10 above the smallest normal) while x stays on the
+# near side of a cut; beyond it the loop computes the element in float64, with
+# the float32 parameters widened, and rounds once (_kernels._tail_template).
+# TAIL[op] = (test, cut function of p0..p3): "abs" |x| > cut, "below" x < cut,
+# "above" x > cut; x is the op's second argument (glu: b, the gate). The cut is
+# inf where there is no tail: float64 (its F is normal far past the float32 x
+# range that matters here) and parameters with F = 0.
+@jit
+def _tail(x, c):
+    return c if M.is_f32(x) else cst(x, math.inf)
+
+
+@jit
+def cut_80(p0, p1, p2, p3):  # F ~ e^-|x|: sigmoid, log_sigmoid, selu, glu's gate
+    return _tail(p0, cst(p0, 80.0))
+
+
+@jit
+def cut_neg80(p0, p1, p2, p3):
+    return _tail(p0, cst(p0, -80.0))
+
+
+@jit
+def cut_tanh(p0, p1, p2, p3):  # F = 4 e^(-2|x|)
+    return _tail(p0, cst(p0, 40.0))
+
+
+@jit
+def cut_elu(p0, p1, p2, p3):
+    # F = alpha e^x: a small alpha moves the cut up by -ln|alpha| (to 0 at most)
+    a = abs(p0)
+    lo = min(0.0, -80.0 - min(0.0, math.log(a))) if a > 0 else -math.inf
+    return _tail(p0, cst(p0, lo))
+
+
+@jit
+def cut_celu(p0, p1, p2, p3):
+    # F = e^(x/alpha) for x <= 0: below -80 for alpha > 0 past x = -80 alpha;
+    # for alpha < 0 F grows instead, and overflows past 88|alpha|.
+    return _tail(p0, -cst(p0, 80.0) * abs(p0))
+
+
+@jit
+def cut_softplus(p0, p1, p2, p3):  # F = sigmoid(beta x), beta > 0
+    return _tail(p0, cst(p0, -80.0) / p0)
+
+
+TAIL = {
+    "bwd_sigmoid": ("abs", "cut_80"),
+    "bwd_log_sigmoid": ("above", "cut_80"),
+    "bwd_tanh": ("abs", "cut_tanh"),
+    "bwd_elu": ("below", "cut_elu"),
+    "bwd_selu": ("below", "cut_neg80"),
+    "bwd_celu": ("below", "cut_celu"),
+    "bwd_softplus": ("below", "cut_softplus"),
+    "bwd_softplus_beta1": ("below", "cut_softplus"),
+}

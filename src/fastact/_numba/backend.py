@@ -323,7 +323,7 @@ class NumbaBackend:
                     at = _GLU_AT[x.dtype.char] = (K.GLU_FWD[1].span(x.dtype).address, x.dtype.type(0))
                 _run(K._glu_fwd, _glu_fwd_serial, (x, out) + at, n)
             else:
-                K._glu_fwd_serial(x, out)
+                K._glu_fwd_serial(x, out, x.dtype.type(0))
         elif name == "maxout":
             k = int(params["pieces"])
             o, mk, inner = x.shape
@@ -509,7 +509,7 @@ _GLU_AT = {}  # dtype char -> (the address of glu's span function, a zero of the
 
 
 def _glu_fwd_serial(x, out, f, z):
-    K._glu_fwd_serial(x, out)
+    K._glu_fwd_serial(x, out, z)
 
 
 def _serial_split(x, out, sign, mode, nchunk):

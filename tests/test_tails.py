@@ -1,0 +1,116 @@
+"""Backwards g*F(x) where F is subnormal in float32, or an intermediate product overflows.
+
+sigmoid'(x) is below float32's smallest normal for x < -87; times a large
+grad_output the true product is normal again (g = 1e30, x = -95: 5.5e-12),
+and a kernel that forms F in float32 first keeps only F's few remaining digits
+(or returns 0). The kernels compute such elements in float64 (``TAIL`` in
+``_numba/_scalar.py`` and ``_cython/_elementwise.pxi.in``); these tests hold
+every backend to the reference there, and check that doing so never changes
+the result of any other element.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastact
+from fastact._registry import SPECS
+
+from _helpers import ELEMENTWISE_SPECS, assert_close, bound_for, default_params, reference_backward, reference_forward, spec_ids
+
+SPECS_BY_NAME = {s.name: s for s in SPECS}
+TINY = float(np.finfo(np.float32).tiny)
+
+# x over both tails (every float32 F of these functions turns subnormal
+# somewhere in [-200, 200]) and the ordinary range, 20001 values: above the
+# serial limit, so the parallel kernels run; the first 500 run serially.
+X = np.linspace(-200.0, 200.0, 20001).astype(np.float32)
+GRADS = [1e10, 1e30, 3e38, -3e38, 1e-30]
+# parameters off their defaults (cuts that depend on them)
+PARAMS = {"elu": [{"alpha": 1e-12}, {"alpha": 2.5}], "celu": [{"alpha": 0.3}, {"alpha": -2.0}],
+          "softplus": [{"beta": 0.5, "threshold": 30.0}, {"beta": 3.0}]}
+
+
+def _bound(spec, direction, g):
+    rtol, atol = bound_for(spec, direction, np.float32)
+    # A bound wider than the smallest normal is an absolute error of F near a
+    # zero of F (a cancellation); the error of g*F is |g| times it.
+    return rtol, (atol * abs(g) if atol > TINY else atol)
+
+
+# products that overflow float32 are inf in both, and the reference warns
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("spec", ELEMENTWISE_SPECS, ids=spec_ids(ELEMENTWISE_SPECS))
+def test_backward_with_large_grad_output(backend, spec):
+    base = default_params(spec, "backward")
+    for params in [base] + [{**base, **p} for p in PARAMS.get(spec.name, [])]:
+        for gv in GRADS:
+            for x in (X, X[:500]):
+                g = np.full_like(x, gv)
+                got = fastact.backward(spec.name, g, x, **params)
+                exp = reference_backward(spec.name, g, x, **params)
+                rtol, atol = _bound(spec, "backward", gv)
+                assert_close(got, exp, rtol, atol, f"{spec.name} {params} g={gv:g} n={x.size}", inputs=x)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("av", [1.0, 1e20, 3e38, -3e38])
+def test_glu_with_large_halves(backend, av):
+    spec = SPECS_BY_NAME["glu"]
+    x = np.stack([np.full_like(X, av), X])  # axis 0: a, then the gate b
+    got = fastact.forward("glu", x, axis=0)
+    exp = reference_forward("glu", x, axis=0)
+    assert_close(got, exp, *bound_for(spec, "forward", np.float32), f"glu a={av:g}")
+    for gv in (1.0, 1e30, 3e38, 1e-30):
+        g = np.full((1, X.size), gv, np.float32)
+        got = fastact.backward("glu", g, x, axis=0)
+        exp = reference_backward("glu", g, x, axis=0)
+        assert_close(got, exp, *bound_for(spec, "backward", np.float32), f"glu a={av:g} g={gv:g}")
+
+
+TAIL_FUNCTIONS = ["sigmoid", "log_sigmoid", "tanh", "elu", "selu", "celu", "softplus"]
+
+
+@pytest.mark.parametrize("name", TAIL_FUNCTIONS)
+def test_tail_element_leaves_the_others_alone(backend, name):
+    # An element past the cut is computed another way; the others must come
+    # out bit for bit as they do without it, in place or not.
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(50000) * 3).astype(np.float32)
+    g = rng.standard_normal(x.size).astype(np.float32)
+    plain = fastact.backward(name, g, x)
+    xt = x.copy()
+    pos = [7, 1023, 1024, 30001, x.size - 1]
+    xt[pos] = np.float32(-100.0) if name != "log_sigmoid" else np.float32(100.0)
+    mixed = fastact.backward(name, g, xt)
+    keep = np.ones(x.size, bool)
+    keep[pos] = False
+    np.testing.assert_array_equal(mixed[keep], plain[keep])
+    g2 = g.copy()
+    inplace = fastact.backward(name, g2, xt, out=g2)
+    assert inplace is g2
+    np.testing.assert_array_equal(inplace, mixed)
+    big = np.full_like(x, 1e30)
+    exp = reference_backward(name, big[pos], xt[pos])
+    assert_close(fastact.backward(name, big, xt)[pos], exp, *bound_for(SPECS_BY_NAME[name], "backward", np.float32),
+                 name)
+
+
+def test_glu_tail_element_leaves_the_others_alone(backend):
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((2, 40000)) * 3).astype(np.float32)
+    g = rng.standard_normal((1, 40000)).astype(np.float32)
+    xt = x.copy()
+    pos = [3, 1024, 25000]
+    xt[1, pos] = -100.0
+    xt[0, 9] = 3e38  # g*a overflows in float32 at g = 2 (db is finite)
+    g[0, 9] = 2.0
+    keep = np.ones(40000, bool)
+    keep[pos + [9]] = False
+    f0, f1 = fastact.forward("glu", x, axis=0), fastact.forward("glu", xt, axis=0)
+    np.testing.assert_array_equal(f1[:, keep], f0[:, keep])
+    b0, b1 = fastact.backward("glu", g, x, axis=0), fastact.backward("glu", g, xt, axis=0)
+    np.testing.assert_array_equal(b1[:, keep], b0[:, keep])
+    exp = reference_backward("glu", g, xt, axis=0)
+    assert_close(b1, exp, *bound_for(SPECS_BY_NAME["glu"], "backward", np.float32), "glu")
