@@ -340,15 +340,20 @@ cdef void _glu_fwd_seg(const floating* a, const floating* b, floating* out, Py_s
 cdef void _glu_bwd_seg(const floating* g, const floating* a, const floating* b, floating* da,
                        floating* db, Py_ssize_t n) noexcept nogil:
     # float32: |b| > 80 (s or 1 - s subnormal) and db = inf (g*a may have
-    # overflowed) again in double, as above
+    # overflowed) again in double, found by the largest keys of |b| and |db|
+    # (as the TAIL loops of _elementwise.pxi.in; x never overlaps out: the
+    # caller copies it)
     cdef Py_ssize_t i
-    cdef int hit = 0
+    cdef unsigned int u, w, mb = 0, md = 0
     cdef double dbw
     if floating is float:
         for i in range(n):
             da[i] = glu_bwd(g[i], a[i], b[i], &db[i])
-            hit = hit | -<int>((fabsf(b[i]) > <float>80.0) | (fabsf(db[i]) > <float>3.4028234663852886e38))
-        if hit:
+            u = <unsigned int>fastact_f2i(b[i]) & 0x7fffffffu
+            w = <unsigned int>fastact_f2i(db[i]) & 0x7fffffffu
+            mb = u if u > mb else mb
+            md = w if w > md else md
+        if mb > 0x42a00000u or md > 0x7f7fffffu:    # 80.0f; FLT_MAX
             for i in range(n):
                 if (fabsf(b[i]) > <float>80.0) | (fabsf(db[i]) > <float>3.4028234663852886e38):
                     da[i] = <float>glu_bwd(<double>g[i], <double>a[i], <double>b[i], &dbw)
