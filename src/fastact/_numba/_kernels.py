@@ -87,8 +87,9 @@ _TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
 
 # The backward loop of an op with a float32 tail (_scalar.TAIL): the float32
 # loop also takes the largest of a key of x's bits, an unsigned integer that
-# orders x the way the op's test does (abs: |x|; below, c < 0: the negative x
-# by magnitude, above every positive one; above: the signed order) -- one or
+# orders x the way the op's test does (abs: |x|, unsigned; below, c < 0: the
+# negative x by magnitude, above every positive one, unsigned; above: the bits
+# as a signed integer, which order the positive x) -- one or
 # two integer operations per vector beside the stores. Only if it exceeds the
 # cut's key, a second pass computes the elements beyond the cut (by the float
 # test) in float64, parameters widened, and writes them over the first pass's
@@ -100,7 +101,8 @@ _TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
 # buffer, _buf2). float64 runs the plain loop.
 _TESTS = {"abs": "abs({v}) > c", "below": "{v} < c", "above": "{v} > c"}
 _KEYS = {"abs": "np.uint32(_as_int({v}) & np.int32(0x7fffffff))", "below": "np.uint32(_as_int({v}))",
-         "above": "np.uint32(_as_int({v}) ^ np.int32(-0x80000000))"}
+         "above": "_as_int({v})"}
+_KEY0 = {"abs": "np.uint32(0)", "below": "np.uint32(0)", "above": "np.int32(-0x80000000)"}
 
 
 def _tail_template(test, cut):
@@ -108,7 +110,7 @@ def _tail_template(test, cut):
     key = _KEYS[test]
     return (
         f"def {{name}}_f(a, b, out, p0, p1, p2, p3):\n"
-        f"    m = np.uint32(0)\n"
+        f"    m = {_KEY0[test]}\n"
         f"    for i in range(a.shape[0]):\n"
         f"        out[i] = {{op}}(a[i], b[i], p0, p1, p2, p3)\n"
         f"        m = max(m, {key.format(v='b[i]')})\n"
