@@ -114,3 +114,42 @@ def test_glu_tail_element_leaves_the_others_alone(backend):
     np.testing.assert_array_equal(b1[:, keep], b0[:, keep])
     exp = reference_backward("glu", g, xt, axis=0)
     assert_close(b1, exp, *bound_for(SPECS_BY_NAME["glu"], "backward", np.float32), "glu")
+
+
+# ------------------------------------------------- along-axis edges, large values
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_sparsemax_of_large_ties(backend, axis):
+    # Five equal maxima of 3e38 share the mass: 0.2 each. Computed from the
+    # values themselves, 1 vanished next to them (an empty support: NaN).
+    row = np.concatenate([np.full(5, 3e38), np.linspace(-3.0, 3.0, 27)]).astype(np.float32)
+    x = np.stack([row, row[::-1] * np.float32(0.5), np.linspace(-1, 1, 32, dtype=np.float32)])
+    x = x if axis == -1 else np.ascontiguousarray(x.T)
+    y = fastact.forward("sparsemax", x, axis=axis)
+    top = y[0, :5] if axis == -1 else y[:5, 0]
+    np.testing.assert_allclose(top, 0.2, rtol=1e-6)
+    spec = SPECS_BY_NAME["sparsemax"]
+    assert_close(y, reference_forward("sparsemax", x, axis=axis), *bound_for(spec, "forward", np.float32), "sparsemax")
+    g = np.random.default_rng(2).uniform(-1, 1, x.shape).astype(np.float32) * np.float32(3e38)
+    got = fastact.backward("sparsemax", g, x, axis=axis)
+    assert np.isfinite(got).all()  # the mean over the support in float64: no overflow
+    assert_close(got, reference_backward("sparsemax", g, x, axis=axis), *bound_for(spec, "backward", np.float32),
+                 "sparsemax backward")
+
+
+def test_log_softmax_row_with_inf_is_nan(backend):
+    # as softmax's (and PyTorch's): inf - inf in the row
+    x = np.array([[np.inf, 1.0, -2.0], [-np.inf, 1.0, 2.0]], np.float32)
+    y = fastact.forward("log_softmax", x, axis=-1)
+    assert np.isnan(y[0]).all()
+    assert np.isnan(fastact.forward("softmax", x, axis=-1)[0]).all()
+    assert y[1, 0] == -np.inf and np.isfinite(y[1, 1:]).all()
+    assert np.isnan(fastact.backward("log_softmax", np.ones_like(x), x, axis=-1)[0]).all()
+
+
+def test_sparsemax_backward_nan_where_y_is_nan(backend):
+    y = np.array([[np.nan, np.nan, np.nan], [0.5, 0.5, 0.0]], np.float32)
+    got = fastact.backward("sparsemax", np.ones_like(y), y=y, axis=-1)
+    assert np.isnan(got[0]).all()
+    np.testing.assert_array_equal(got[1], [0.0, 0.0, 0.0])

@@ -242,13 +242,21 @@ def _log_softmax(x):
     if x.shape[1]:
         idx = np.argmax(x, axis=1)[:, None, :]
         np.put_along_axis(e, idx, 0.0, axis=1)
-    return shifted - np.log1p(np.sum(e, axis=1, keepdims=True))
+    out = shifted - np.log1p(np.sum(e, axis=1, keepdims=True))
+    # a +inf in the row (inf - inf) makes it all NaN, as softmax's and PyTorch's
+    return np.where(np.any(np.isnan(shifted), axis=1, keepdims=True), np.nan, out)
 
 
 def _sparsemax(x):
     n = x.shape[1]
     if n == 0:
         return x.copy()
+    # Shifted by the maximum (sparsemax(x + c) = sparsemax(x)): with x itself,
+    # 1 + k*z > csum lost the 1 next to large values (a row of five 3e38 had
+    # an empty support: NaN, not 0.2 each).
+    m = np.max(x, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        x = x - m  # a +inf (or only -inf) gives NaN: caught below
     z = -np.sort(-x, axis=1)  # descending
     csum = np.cumsum(z, axis=1)
     k = np.arange(1, n + 1, dtype=np.float64)[None, :, None]

@@ -181,8 +181,8 @@ cdef void _logsmax_bwd_apply(const floating* g, const floating* y, floating* out
         out[i] = g[i] - exp_(y[i]) * sg
 
 
-cdef void _sum_above(const floating* x, Py_ssize_t n, double tau, double* S, Py_ssize_t* C) noexcept nogil:
-    # sum and count of the x > tau (sparsemax support), in _VL lanes like
+cdef void _sum_above(const floating* x, Py_ssize_t n, double m, double tau, double* S, Py_ssize_t* C) noexcept nogil:
+    # sum and count of the x - m > tau (sparsemax support), in _VL lanes like
     # _sum_block; the counts are doubles (exact below 2^53) so that both
     # updates are the same vector select-and-add.  With 16 lanes and integer
     # counts the loop stayed scalar: 1e5 float32 in rows of 1000 on one
@@ -196,34 +196,38 @@ cdef void _sum_above(const floating* x, Py_ssize_t n, double tau, double* S, Py_
         cnt[k] = 0.0
     while i + _VL <= n:
         for k in range(_VL):
-            v = <double>x[i + k]
+            v = <double>x[i + k] - m
             acc[k] += v if v > tau else 0.0
             cnt[k] += 1.0 if v > tau else 0.0
         i += _VL
     for k in range(n - i):
-        v = <double>x[i + k]
+        v = <double>x[i + k] - m
         acc[k] += v if v > tau else 0.0
         cnt[k] += 1.0 if v > tau else 0.0
     S[0] = _fold_lanes(acc)
     C[0] = <Py_ssize_t>_fold_lanes(cnt)
 
 
-cdef double _sparsemax_tau(const floating* x, Py_ssize_t n) noexcept nogil:
+cdef double _sparsemax_tau(const floating* x, Py_ssize_t n, double* m) noexcept nogil:
     # Michelot's projection: tau = (sum of the support - 1)/|support|, the
     # support shrinking to {x > tau} until it stops changing.  tau only grows,
     # so each pass drops elements for good; a few passes in practice, at most
-    # n.  Sums in double.
-    cdef double tau = -INFINITY, S
+    # n.  Sums in double, of x - m with m the row's maximum (sparsemax(x + c)
+    # = sparsemax(x)): with the values themselves, 1 vanished next to them in
+    # a row of five 3e38 (tau = x, an empty support: NaN, not 0.2 each).
+    # Returns tau relative to m, and m in m[0].
+    cdef double tau = -INFINITY, S, mx = <double>_row_max(x, n, <floating>1)  # in lanes: vectorised
     cdef Py_ssize_t c, prev = -1, it
     cdef bint nan = False
     for it in range(n):
         nan |= x[it] != x[it]
+    m[0] = mx
     if nan:
         return NAN  # the whole row is NaN, as in the reference
     for it in range(n + 2):
-        _sum_above(x, n, tau, &S, &c)
+        _sum_above(x, n, mx, tau, &S, &c)
         if c == 0:
-            return NAN
+            return NAN  # a +inf, or only -inf, in the row
         if c == prev:
             break
         prev = c
@@ -231,11 +235,11 @@ cdef double _sparsemax_tau(const floating* x, Py_ssize_t n) noexcept nogil:
     return tau
 
 
-cdef void _sparsemax_out(const floating* x, floating* out, Py_ssize_t n, double tau) noexcept nogil:
+cdef void _sparsemax_out(const floating* x, floating* out, Py_ssize_t n, double m, double tau) noexcept nogil:
     cdef Py_ssize_t i
     cdef double v
     for i in range(n):
-        v = <double>x[i] - tau
+        v = (<double>x[i] - m) - tau
         out[i] = <floating>(0.0 if v <= 0.0 else v)
 
 
@@ -248,7 +252,8 @@ cdef void _sparsemax_bwd_row(const floating* g, const floating* y, floating* out
             c += 1
     mean = S / <double>c if c > 0 else 0.0
     for i in range(n):
-        out[i] = <floating>(<double>g[i] - mean) if y[i] > 0 else <floating>0
+        # NaN where y is NaN, as in the reference
+        out[i] = <floating>(<double>g[i] - mean) if y[i] > 0 else (y[i] if y[i] != y[i] else <floating>0)
 
 # ---------------------------------------------------------------- one row
 
@@ -258,9 +263,11 @@ cdef void _row(const floating* g, const floating* x, floating* out, Py_ssize_t n
     cdef floating sign = <floating>(-1 if kind == K_SOFTMIN else 1)
     cdef floating m
     cdef double s
+    cdef double tau, mx
     if kind == K_SPARSEMAX:
         if fwd:
-            _sparsemax_out(x, out, n, _sparsemax_tau(x, n))
+            tau = _sparsemax_tau(x, n, &mx)
+            _sparsemax_out(x, out, n, mx, tau)
         else:
             _sparsemax_bwd_row(g, x, out, n)
         return
@@ -347,6 +354,7 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
     # x, g, out point at element [o, 0, i0]; columns i0 .. i0+w-1, w <= _IB
     cdef double A[_IB]
     cdef double B[_IB]
+    cdef double M[_IB]
     cdef Py_ssize_t P[_IB]
     cdef floating sign = <floating>(-1 if kind == K_SOFTMIN else 1)
     cdef Py_ssize_t i, j, it, it2
@@ -358,14 +366,18 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
     cdef bint changed
     if kind == K_SPARSEMAX:
         if fwd:
-            # A = tau, B = support sum, P = previous support size (Michelot per column)
+            # A = tau, B = support sum, P = previous support size (Michelot per
+            # column), M = the column's maximum: the sums are of x - M, as in
+            # _sparsemax_tau (A is relative to M)
             for i in range(w):
                 A[i] = -INFINITY
+                M[i] = -INFINITY
                 P[i] = -1
             for j in range(n):
                 # a NaN makes its whole column NaN, as in the reference
                 r = x + j * inner
                 for i in range(w):
+                    M[i] = r[i] if r[i] > M[i] else M[i]
                     if r[i] != r[i]:
                         A[i] = NAN
                         P[i] = -2
@@ -375,7 +387,7 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
                 for j in range(n):
                     r = x + j * inner
                     for i in range(w):
-                        dv = <double>r[i]
+                        dv = <double>r[i] - M[i]
                         B[i] += dv if dv > A[i] else 0.0
                 # counts in a second sweep keep the sum loop a pure vector add
                 changed = False
@@ -384,7 +396,7 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
                         continue
                     j = 0
                     for it2 in range(n):
-                        j += 1 if <double>x[it2 * inner + i] > A[i] else 0
+                        j += 1 if <double>x[it2 * inner + i] - M[i] > A[i] else 0
                     if j == 0:
                         A[i] = NAN
                         P[i] = -2
@@ -400,7 +412,7 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
                 r = x + j * inner
                 ro = out + j * inner
                 for i in range(w):
-                    dv = <double>r[i] - A[i]
+                    dv = (<double>r[i] - M[i]) - A[i]
                     ro[i] = <floating>(0.0 if dv <= 0.0 else dv)
         else:
             for i in range(w):
@@ -419,7 +431,8 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
                 gr = g + j * inner
                 ro = out + j * inner
                 for i in range(w):
-                    ro[i] = <floating>(<double>gr[i] - A[i]) if r[i] > 0 else <floating>0
+                    # NaN where y is NaN, as in the reference
+                    ro[i] = <floating>(<double>gr[i] - A[i]) if r[i] > 0 else (r[i] if r[i] != r[i] else <floating>0)
         return
     if fwd:
         # A = running max (exact in double), B = sum of exp

@@ -764,28 +764,30 @@ def _softmax_bwd_serial(g, y, out, sign, mode):
 
 # ---------------------------------------------------------------- sparsemax
 @njit(**SUM_OPTS)
-def _sum_above64(a, tau):
-    """Sum (float64) and count of the a[j] > tau: the sparsemax support."""
+def _sum_above64(a, m, tau):
+    """Sum (float64) and count of the a[j] - m > tau: the sparsemax support."""
     s = 0.0
     c = 0
     for j in range(a.shape[0]):
-        v = np.float64(a[j])
+        v = np.float64(a[j]) - m
         s += v if v > tau else 0.0
         c += 1 if v > tau else 0
     return s, c
 
 
 @njit(**OPTS)
-def _sparsemax_tau(a):
+def _sparsemax_tau(a, m):
     """Michelot's projection, as the Cython backend's _sparsemax_tau: tau =
     (sum of the support - 1)/|support|, the support shrinking to {a > tau}
     until it stops changing. tau only grows, so each pass drops elements for
-    good: a few passes in practice, at most n. NaN where the support empties
-    (a +inf in the line)."""
+    good: a few passes in practice, at most n. The sums are of a - m, m the
+    line's maximum (sparsemax is shift-invariant; with a itself, 1 vanished
+    next to five 3e38), and tau is relative to m. NaN where the support
+    empties (a +inf in the line, or only -inf)."""
     tau = -np.inf
     prev = -1
     for _ in range(a.shape[0] + 2):
-        s, c = _sum_above64(a, tau)
+        s, c = _sum_above64(a, m, tau)
         if c == 0:
             return np.nan
         if c == prev:
@@ -802,14 +804,17 @@ def _sparsemax_line(x, out, o, i, buf):
     # reference does, was 8x slower than Cython's passes: 1e5 float32 in rows
     # of 1000, 2.8 ms against 0.34 ms.)
     n = x.shape[1]
+    if n == 0:
+        return
     has_nan = False
     for j in range(n):
         v = x[o, j, i]
         buf[j] = v
         has_nan |= v != v
-    tau = np.nan if has_nan else _sparsemax_tau(buf)
+    m = np.float64(_max_scaled(buf, cst(buf[0], 1.0)))  # vectorised (a select was not)
+    tau = np.nan if has_nan else _sparsemax_tau(buf, m)
     for j in range(n):
-        v = np.float64(buf[j]) - tau
+        v = (np.float64(buf[j]) - m) - tau
         out[o, j, i] = v if v > 0 else (v if v != v else 0.0)
 
 
@@ -832,16 +837,19 @@ def _sparsemax_fwd_serial(x, out):
 
 @njit(**OPTS)
 def _sparsemax_bwd_line(g, y, out, o, i):
+    # the mean in float64, as the Cython backend's (a float32 sum of large g
+    # overflowed); NaN where y is NaN, as in the reference
     n = y.shape[1]
-    acc = cst(y[o, 0, i], 0.0)
+    acc = 0.0
     cnt = 0
     for j in range(n):
         if y[o, j, i] > 0:
-            acc += g[o, j, i]
+            acc += np.float64(g[o, j, i])
             cnt += 1
     mean = acc / cnt if cnt > 0 else acc
     for j in range(n):
-        out[o, j, i] = g[o, j, i] - mean if y[o, j, i] > 0 else cst(mean, 0.0)
+        v = y[o, j, i]
+        out[o, j, i] = np.float64(g[o, j, i]) - mean if v > 0 else (v if v != v else 0.0)
 
 
 @njit(parallel=True, **OPTS)
