@@ -153,3 +153,44 @@ def test_sparsemax_backward_nan_where_y_is_nan(backend):
     got = fastact.backward("sparsemax", np.ones_like(y), y=y, axis=-1)
     assert np.isnan(got[0]).all()
     np.testing.assert_array_equal(got[1], [0.0, 0.0, 0.0])
+
+
+# ------------------------------------------- extreme parameters and grad_output
+
+_EXTREME = [1e-30, 1e-8, 0.3, 7.5, 1e8, 1e30, 3e38, -1e-30, -0.3, -7.5, -1e8, -1e30, 0.0]
+# x: the edge values, a grid over the exp tails, and magnitudes from 1e-30 to 1e30
+_XS = np.concatenate([np.linspace(-120, 120, 2401), np.geomspace(1e-30, 1e30, 200), -np.geomspace(1e-30, 1e30, 200),
+                      [0.0, -0.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-45, -1e-45]]).astype(np.float32)
+
+
+def _extreme_settings(spec):
+    base = default_params(spec)
+    out = [base]
+    for p in spec.params:
+        if p.kind != "float":
+            continue
+        for v in _EXTREME:
+            if spec.name == "celu" and p.name == "alpha" and v < 0:
+                continue  # known: exp(x/alpha) overflows float32 before alpha brings it back (the note on #3/#4)
+            out.append({**base, p.name: v})
+    return out
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("spec", ELEMENTWISE_SPECS, ids=spec_ids(ELEMENTWISE_SPECS))
+def test_extreme_parameters(backend, spec):
+    # softplus' threshold 0.3 (float32(0.3) is above it), alpha = 1e30 (x/alpha
+    # underflows), softsign and tanhshrink at g = 1e20 (d*d overflowed, t*t
+    # underflowed), squareplus' factors (underflowed on Numba)
+    for params in _extreme_settings(spec):
+        try:
+            exp_f = reference_forward(spec.name, _XS, **params)
+        except (ValueError, TypeError):
+            continue  # not a valid setting
+        assert_close(fastact.forward(spec.name, _XS, **params), exp_f, *bound_for(spec, "forward", np.float32),
+                     f"{spec.name} {params}", inputs=_XS)
+        for gv in (1.0, 1e20):
+            g = np.full_like(_XS, gv)
+            rtol, atol = _bound(spec, "backward", gv)
+            assert_close(fastact.backward(spec.name, g, _XS, **params), reference_backward(spec.name, g, _XS, **params),
+                         rtol, atol, f"{spec.name} backward {params} g={gv:g}", inputs=_XS)

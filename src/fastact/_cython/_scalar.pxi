@@ -374,13 +374,20 @@ cdef inline floating celu_fwd(floating x, double a, double b) noexcept nogil:
     # expm1(q + dq) = expm1(q) + (expm1(q) + 1)*dq.  alpha*(...) in double:
     # float32 cannot hold alpha.
     cdef floating dq, q, em, t
+    cdef double qd
     if floating is float:
-        q = split_(<double>x * (1.0 / a), &dq)
+        qd = <double>x * (1.0 / a)
+        q = split_(qd, &dq)
         em = expm1_(q)
         em = em + ((em + <floating>1) * dq if em < inf_(em) else <floating>0)   # inf*0: keep inf
         t = <floating>(a * <double>em)
+        # |x/alpha| < 2^-25: alpha*expm1(q) = x*(1 + q/2) rounds to x, and q
+        # may have underflowed (alpha = 1e30 gave -0 for x = -1e-30)
+        t = x if fabs(qd) < 2.9802322387695312e-08 else t
     else:
-        t = <floating>a * expm1_(x / <floating>a)
+        qd = x / <floating>a
+        t = <floating>a * expm1_(<floating>qd)
+        t = x if fabs(qd) < 5.551115123125783e-17 else t   # the same for double: 2^-54
     return x if x > 0 else t
 
 cdef inline floating celu_bwd(floating g, floating x, double a, double b) noexcept nogil:
@@ -751,7 +758,7 @@ cdef inline floating tanhshrink_fwd(floating x, double a, double b) noexcept nog
 
 cdef inline floating tanhshrink_bwd(floating g, floating x, double a, double b) noexcept nogil:
     cdef floating t = tanh_(x)
-    return g * (t * t)
+    return (g * t) * t   # t*t underflowed to 0 where g*t*t is normal
 
 # ---------------------------------------------------------------- softplus etc.
 
@@ -820,8 +827,10 @@ cdef inline floating softsign_fwd(floating x, double a, double b) noexcept nogil
     return r if fabs_(x) != inf_(x) else (<floating>1 if x > 0 else <floating>-1)
 
 cdef inline floating softsign_bwd(floating g, floating x, double a, double b) noexcept nogil:
-    cdef floating d = <floating>1 + fabs_(x)
-    return g / (d * d)
+    # g*r*r, r = 1/(1 + |x|): d*d overflowed past |x| = 1.8e19 (float32),
+    # where g/d^2 is normal for a large g
+    cdef floating r = <floating>1 / (<floating>1 + fabs_(x))
+    return (g * r) * r
 
 # a = lambd
 cdef inline bint le_bound_f_(float x, float af, bint dn) noexcept nogil:

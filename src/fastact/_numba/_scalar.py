@@ -97,6 +97,12 @@ def _floor_to(v, T):
 _FLOORS = {}
 
 
+def _split_finite(v, T):
+    """_split, but beyond T's range (+-inf, for a threshold) hi is +-inf and lo 0."""
+    hi = _near(v, T)
+    return (hi, T(0.0)) if np.isinf(hi) else _split(v, T)
+
+
 def _near(v, T):
     """T(v), rounded to nearest; beyond T's range +-inf without an overflow warning."""
     with np.errstate(over="ignore"):
@@ -123,7 +129,7 @@ PARAMS = {
     "hardswish": (), "silu": (), "swish": _derived(("beta",), lambda v, T: _split(v[0], T)), "mish": (), "tanh": (),
     "hardtanh": _derived(("min_val", "max_val"), lambda v, T: (_near(v[0], T), _near(v[1], T),
                                                               _floor_to(v[0], T), -_floor_to(-v[1], T))),
-    "softplus": _derived(("beta", "threshold"), lambda v, T: _split(v[0], T) + (T(v[1]),)), "softsign": (),
+    "softplus": _derived(("beta", "threshold"), lambda v, T: _split(v[0], T) + _split_finite(v[1], T)), "softsign": (),
     "hardshrink": _derived(("lambd",), lambda v, T: (_floor_to(v[0], T),)),
     "softshrink": _derived(("lambd",), lambda v, T: _split_cut(v[0], T) + (_floor_to(v[0], T),)), "tanhshrink": (),
     "threshold": _derived(("threshold", "value"), lambda v, T: (_floor_to(v[0], T), T(v[1]))),
@@ -136,7 +142,8 @@ PARAMS = {
 # the backend runs them instead of the general ones when the test holds; it
 # decides once per dtype and parameter setting, not per call or element.
 SPECIAL = {
-    "softplus": (lambda p: p[0] == 1 and p[1] == 0, "beta1"),
+    # beta = 1 and a threshold T holds (x > p2 in T is then the exact test)
+    "softplus": (lambda p: p[0] == 1 and p[1] == 0 and p[3] == 0, "beta1"),
 }
 
 
@@ -315,7 +322,11 @@ def bwdy_selu(g, y, p0, p1, p2, p3):
 
 @jit
 def fwd_celu(x, p0, p1, p2, p3):
-    neg = (p0 + p1) * M.expm1(x / (p0 + p1))
+    q = x / (p0 + p1)
+    neg = (p0 + p1) * M.expm1(q)
+    # |x/alpha| < 2^-25 (float64: 2^-54): alpha*expm1(q) = x*(1 + q/2) rounds
+    # to x, and q itself may have underflowed (alpha = 1e30 gave -0 for x = -1e-30)
+    neg = x if abs(q) < cst(x, 2.0 ** -25 if M.is_f32(x) else 2.0 ** -54) else neg
     return x if x > 0 else neg
 
 
@@ -541,17 +552,18 @@ def bwdy_tanh(g, y, p0, p1, p2, p3):
 
 # p0 + p1 = beta (split), p2 = threshold
 @jit
-def _above(x, p0, p1, p2):
+def _above(x, p0, p1, p2, p3):
     # x*beta > threshold decided in float64: a float32 product can round
-    # across the threshold (or underflow to 0 for subnormal x).
-    return np.float64(x) * (np.float64(p0) + np.float64(p1)) > np.float64(p2)
+    # across the threshold (or underflow to 0 for subnormal x); the threshold
+    # is p2 + p3 (split: float32(0.3) > 0.3, and x = float32(0.3) is above it).
+    return np.float64(x) * (np.float64(p0) + np.float64(p1)) > np.float64(p2) + np.float64(p3)
 
 
 @jit
 def fwd_softplus(x, p0, p1, p2, p3):
     hi, lo = _beta_x(x, p0, p1)
     sp = M.softplus_hilo(hi, lo) / p0
-    return x if _above(x, p0, p1, p2) else sp
+    return x if _above(x, p0, p1, p2, p3) else sp
 
 
 @jit
@@ -559,7 +571,7 @@ def bwd_softplus(g, x, p0, p1, p2, p3):
     hi, lo = _beta_x(x, p0, p1)
     s, _ = M.sigmoid_hilo(hi, lo)
     gs = g * s
-    return g if _above(x, p0, p1, p2) else gs
+    return g if _above(x, p0, p1, p2, p3) else gs
 
 
 # beta = 1, the default: x*beta = x exactly, so the split product, its NaN
@@ -582,7 +594,7 @@ def bwd_softplus_beta1(g, x, p0, p1, p2, p3):
 @jit
 def bwdy_softplus(g, y, p0, p1, p2, p3):
     d = -g * M.expm1(-p0 * y)
-    return g if y * p0 > p2 else d
+    return g if _above(y, p0, p1, p2, p3) else d
 
 
 @jit
@@ -595,8 +607,10 @@ def fwd_softsign(x, p0, p1, p2, p3):
 
 @jit
 def bwd_softsign(g, x, p0, p1, p2, p3):
-    d = cst(x, 1.0) + abs(x)
-    return g / (d * d)
+    # g*r*r, r = 1/(1 + |x|): d*d overflowed past |x| = 1.8e19 (float32),
+    # where g/d^2 is normal for a large g
+    r = cst(x, 1.0) / (cst(x, 1.0) + abs(x))
+    return (g * r) * r
 
 
 @jit
@@ -607,7 +621,7 @@ def fwd_tanhshrink(x, p0, p1, p2, p3):
 @jit
 def bwd_tanhshrink(g, x, p0, p1, p2, p3):
     t = M.tanh(x)
-    return g * (t * t)
+    return (g * t) * t  # t*t underflowed to 0 where g*t*t is normal
 
 
 @jit
@@ -635,6 +649,15 @@ def fwd_squareplus(x, p0, p1, p2, p3):
 
 @jit
 def bwd_squareplus(g, x, p0, p1, p2, p3):
+    # float32: in float64, rounded once, as the Cython backend's (WIDE): the
+    # factors of b/(r(r - x)) underflowed where g times them is normal
+    if M.is_f32(x):
+        return np.float32(_squareplus_bwd(np.float64(g), np.float64(x), np.float64(p0), np.float64(p1)))
+    return _squareplus_bwd(g, x, p0, p1)
+
+
+@jit
+def _squareplus_bwd(g, x, p0, p1):
     r = _squareplus_r(x, p1)
     # 1 + x/r = b/(r(r - x)) as two factors <= 1: nothing overflows or
     # underflows to 0/0; b = 0 is relu, whose negative side has slope 0.
