@@ -649,19 +649,14 @@ def fwd_squareplus(x, p0, p1, p2, p3):
 
 @jit
 def bwd_squareplus(g, x, p0, p1, p2, p3):
-    # float32: in float64, rounded once, as the Cython backend's (WIDE): the
-    # factors of b/(r(r - x)) underflowed where g times them is normal
-    if M.is_f32(x):
-        return np.float32(_squareplus_bwd(np.float64(g), np.float64(x), np.float64(p0), np.float64(p1)))
-    return _squareplus_bwd(g, x, p0, p1)
-
-
-@jit
-def _squareplus_bwd(g, x, p0, p1):
     r = _squareplus_r(x, p1)
     # 1 + x/r = b/(r(r - x)) as two factors <= 1: nothing overflows or
-    # underflows to 0/0; b = 0 is relu, whose negative side has slope 0.
-    neg = g * (cst(x, 0.5) * (p1 / r) * (p1 / (r - x)))
+    # underflows to 0/0; b = 0 is relu, whose negative side has slope 0. g
+    # first, then each factor <= 1: every partial product is at least the
+    # result (the factors' own product underflowed where g times it is normal).
+    # r - x in halves: it overflowed near the max.
+    half = cst(x, 0.5)
+    neg = ((g * half) * (p1 / r)) * ((half * p1) / (half * r - half * x))
     neg = (g * cst(x, 0.0) if x == x else x) if p0 == 0 else neg  # 0 (relu's slope), but NaN stays NaN
     ratio = math.copysign(cst(x, 1.0), x) if abs(x) == cst(x, math.inf) else x / r
     ratio = cst(x, 0.0) if r == 0 else ratio
