@@ -264,7 +264,7 @@ def _sparsemax(x):
     kmax = np.sum(support, axis=1, keepdims=True)  # the support is a prefix
     safe = np.maximum(kmax, 1)
     tau = (np.take_along_axis(csum, safe - 1, axis=1) - 1.0) / safe
-    bad = (kmax == 0) | np.any(np.isnan(x) | np.isposinf(x), axis=1, keepdims=True)
+    bad = (kmax == 0) | np.any(np.isnan(x), axis=1, keepdims=True)  # x - m: a +inf is NaN now
     tau = np.where(bad, np.nan, tau)
     return np.maximum(x - tau, 0.0) + np.where(bad, np.nan, 0.0)
 

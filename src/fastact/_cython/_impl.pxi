@@ -349,11 +349,11 @@ cdef void _glu_bwd_seg(const floating* g, const floating* a, const floating* b, 
     if floating is float:
         for i in range(n):
             da[i] = glu_bwd(g[i], a[i], b[i], &db[i])
-            u = <unsigned int>fastact_f2i(b[i]) & 0x7fffffffu
-            w = <unsigned int>fastact_f2i(db[i]) & 0x7fffffffu
+            u = abs_key_(b[i])
+            w = abs_key_(db[i])
             mb = u if u > mb else mb
             md = w if w > md else md
-        if mb > 0x42a00000u or md > 0x7f7fffffu:    # 80.0f; FLT_MAX
+        if mb > abs_key_(<float>80.0) or md > abs_key_(<float>3.4028234663852886e38):
             for i in range(n):
                 if (fabsf(b[i]) > <float>80.0) | (fabsf(db[i]) > <float>3.4028234663852886e38):
                     da[i] = <float>glu_bwd(<double>g[i], <double>a[i], <double>b[i], &dbw)

@@ -960,6 +960,10 @@ cdef inline floating glu_bwd(floating g, floating a, floating b, floating* db) n
 # the smallest normal) while x stays on the near side of a cut; beyond it the
 # float32 loop computes the element again in double and rounds once (TAIL in
 # _elementwise.pxi.in; the Numba backend's _scalar.TAIL, same cuts).
+cdef inline unsigned int abs_key_(float v) noexcept nogil:
+    # |v|'s order as an unsigned integer of its bits (the "abs" key of TAIL)
+    return <unsigned int>fastact_f2i(v) & 0x7fffffffu
+
 cdef inline float cut_elu_(double a) noexcept nogil:
     # F = alpha e^x: a small alpha moves the cut up by -ln|alpha| (to 0 at most)
     cdef double m = fabs(a)

@@ -100,8 +100,13 @@ _TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
 # again: a span function never writes its inputs (in place runs through a
 # buffer, _buf2). float64 runs the plain loop.
 _TESTS = {"abs": "abs({v}) > c", "below": "{v} < c", "above": "{v} > c"}
-_KEYS = {"abs": "np.uint32(_as_int({v}) & np.int32(0x7fffffff))", "below": "np.uint32(_as_int({v}))",
-         "above": "_as_int({v})"}
+_KEYS = {"abs": "_abs_key({v})", "below": "np.uint32(_as_int({v}))", "above": "_as_int({v})"}
+
+
+@numba.extending.register_jitable(inline="always")
+def _abs_key(v):
+    """|v|'s order as an unsigned integer of float32 bits (the "abs" key)."""
+    return np.uint32(_as_int(v) & np.int32(0x7fffffff))
 _KEY0 = {"abs": "np.uint32(0)", "below": "np.uint32(0)", "above": "np.int32(-0x80000000)"}
 
 
@@ -892,8 +897,8 @@ def _glu_bwd_f(g, a, b, da, db):
         u, v = _glu_bwd_one(g[i], a[i], b[i])
         da[i] = u
         db[i] = v
-        mb = max(mb, np.uint32(_as_int(b[i]) & np.int32(0x7fffffff)))
-        md = max(md, np.uint32(_as_int(v) & np.int32(0x7fffffff)))
+        mb = max(mb, _abs_key(b[i]))
+        md = max(md, _abs_key(v))
     return mb, md
 
 
@@ -914,7 +919,7 @@ def _glu_bwd_span(g, a, b, da, db):
     c = np.float32(80.0)
     big = np.float32(3.4028234663852886e38)
     mb, md = _glu_bwd_f(g, a, b, da, db)
-    if mb > np.uint32(_as_int(c)) or md > np.uint32(_as_int(big)):
+    if mb > _abs_key(c) or md > _abs_key(big):
         for i in range(g.shape[0]):
             if (abs(b[i]) > c) | (abs(db[i]) > big):
                 da[i], db[i] = _glu_bwd_w(g[i], a[i], b[i])

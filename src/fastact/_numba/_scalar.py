@@ -673,27 +673,22 @@ def bwd_squareplus(g, x, p0, p1, p2, p3):
 # near side of a cut; beyond it the loop computes the element in float64, with
 # the float32 parameters widened, and rounds once (_kernels._tail_template).
 # TAIL[op] = (test, cut function of p0..p3): "abs" |x| > cut, "below" x < cut,
-# "above" x > cut; x is the op's second argument (glu: b, the gate). The cut is
-# inf where there is no tail: float64 (its F is normal far past the float32 x
-# range that matters here) and parameters with F = 0.
+# "above" x > cut; x is the op's second argument (glu: b, the gate). The cut
+# functions run for float32 only (float64 runs the plain loop; its F is normal
+# far past the x that matter here); -inf: no tail for these parameters (F = 0).
 @jit
-def _tail(x, c):
-    return c if M.is_f32(x) else cst(x, math.inf)
-
-
-@jit
-def cut_80(p0, p1, p2, p3):  # F ~ e^-|x|: sigmoid, log_sigmoid, selu, glu's gate
-    return _tail(p0, cst(p0, 80.0))
+def cut_80(p0, p1, p2, p3):  # F ~ e^-|x|: sigmoid, log_sigmoid
+    return cst(p0, 80.0)
 
 
 @jit
-def cut_neg80(p0, p1, p2, p3):
-    return _tail(p0, cst(p0, -80.0))
+def cut_neg80(p0, p1, p2, p3):  # F ~ e^x: selu, glu's gate
+    return cst(p0, -80.0)
 
 
 @jit
 def cut_tanh(p0, p1, p2, p3):  # F = 4 e^(-2|x|)
-    return _tail(p0, cst(p0, 40.0))
+    return cst(p0, 40.0)
 
 
 @jit
@@ -701,19 +696,19 @@ def cut_elu(p0, p1, p2, p3):
     # F = alpha e^x: a small alpha moves the cut up by -ln|alpha| (to 0 at most)
     a = abs(p0)
     lo = min(0.0, -80.0 - min(0.0, math.log(a))) if a > 0 else -math.inf
-    return _tail(p0, cst(p0, lo))
+    return cst(p0, lo)
 
 
 @jit
 def cut_celu(p0, p1, p2, p3):
     # F = e^(x/alpha) for x <= 0: below -80 for alpha > 0 past x = -80 alpha;
     # for alpha < 0 F grows instead, and overflows past 88|alpha|.
-    return _tail(p0, -cst(p0, 80.0) * abs(p0))
+    return -cst(p0, 80.0) * abs(p0)
 
 
 @jit
 def cut_softplus(p0, p1, p2, p3):  # F = sigmoid(beta x), beta > 0
-    return _tail(p0, cst(p0, -80.0) / p0)
+    return cst(p0, -80.0) / p0
 
 
 TAIL = {
