@@ -108,7 +108,8 @@ CHEAP = ("relu", "relu6", "leaky_relu", "hardtanh", "hardsigmoid", "threshold")
 # torch's backward for these reads the forward's output; fastact also has a
 # y-based backward: both are timed ("backward" from x, "backward_y" from y)
 # against the same torch call, so the y row compares like with like.
-Y_BWD = ("relu", "sigmoid", "tanh", "elu", "softmax", "log_softmax", "softmin")
+# log_sigmoid's reads x and a buffer its forward saved; ours, the saved y.
+Y_BWD = ("relu", "sigmoid", "tanh", "elu", "log_sigmoid", "softmax", "log_softmax", "softmin")
 ROW = 1000  # row length for the along-axis functions
 
 # torch backward kernels: f(g, t, y) -> tensor
@@ -229,6 +230,11 @@ def torch_backward(name, x, params):
         g = torch.randn_like(y)
         f = TORCH_BWD[name]
         return (lambda: f(g, t, y)), "aten"
+    if name == "log_sigmoid":
+        # the kernel reads x and the buffer (exp(-|x|)) its forward saved
+        y, buf = aten.log_sigmoid_forward(t)
+        g = torch.randn_like(y)
+        return (lambda: aten.log_sigmoid_backward(g, t, buf)), "aten"
     if name == "prelu":
         w = torch.from_numpy(params["weight"])
         g = torch.randn_like(t)

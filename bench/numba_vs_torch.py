@@ -8,7 +8,9 @@ BACKEND.forward(name, x, out, params)`` against ``F.<fn>(t)``. Backward uses
 the ATen backward kernel where one exists (``torch.ops.aten.<fn>_backward``,
 which allocates its result like ours) -- not autograd, whose graph bookkeeping
 would flatter us. Where torch's kernel takes the forward output (sigmoid, tanh,
-softmax family) ours gets ``y=`` as well, so both do the same work.
+softmax family) ours gets ``y=`` as well, so both do the same work; log_sigmoid's
+takes x and a buffer its forward saved, ours the saved output y (one array less
+to read, one formula: -g*expm1(y)).
 Kernels are compiled (and torch warmed up) before anything is timed; each
 figure is the best of several repeats of a loop lasting >= ~20 ms. Each
 implementation is timed in its own phase (see ``bench_size``) because the two
@@ -66,8 +68,9 @@ CASES = {
     "gelu_tanh": ({"approximate": "tanh"}, lambda t: F.gelu(t, approximate="tanh"),
                   lambda g, t, y: A.gelu_backward(g, t, approximate="tanh"), False),
     "sigmoid": ({}, torch.sigmoid, lambda g, t, y: A.sigmoid_backward(g, y), True),
-    # F.logsigmoid is log_sigmoid_forward, which also returns the buffer its backward needs
-    "log_sigmoid": ({}, lambda t: A.log_sigmoid_forward(t), lambda g, t, y: A.log_sigmoid_backward(g, t, y[1]), False),
+    # F.logsigmoid is log_sigmoid_forward, which also returns the buffer its
+    # backward reads (with x): ours reads the saved output y instead
+    "log_sigmoid": ({}, lambda t: A.log_sigmoid_forward(t), lambda g, t, y: A.log_sigmoid_backward(g, t, y[1]), True),
     "hardsigmoid": ({}, F.hardsigmoid, lambda g, t, y: A.hardsigmoid_backward(g, t), False),
     "hardswish": ({}, F.hardswish, lambda g, t, y: A.hardswish_backward(g, t), False),
     "silu": ({}, F.silu, lambda g, t, y: A.silu_backward(g, t), False),

@@ -170,8 +170,6 @@ def _extreme_settings(spec):
         if p.kind != "float":
             continue
         for v in _EXTREME:
-            if spec.name == "celu" and p.name == "alpha" and v < 0:
-                continue  # known: exp(x/alpha) overflows float32 before alpha brings it back (the note on #3/#4)
             out.append({**base, p.name: v})
     return out
 
@@ -194,3 +192,21 @@ def test_extreme_parameters(backend, spec):
             rtol, atol = _bound(spec, "backward", gv)
             assert_close(fastact.backward(spec.name, g, _XS, **params), reference_backward(spec.name, g, _XS, **params),
                          rtol, atol, f"{spec.name} backward {params} g={gv:g}", inputs=_XS)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_celu_negative_alpha_large_argument(backend, dtype):
+    # alpha < 0: q = x/alpha > 0 and exp(q) overflows before alpha brings the
+    # result back (float32: alpha = -0.0218, x = -2 is -1.35e38, was -inf), and
+    # a rounded q cost q*eps (alpha = -0.0234375, x = -1: 1.2e-6). Cases found
+    # by test_properties; the window is scaled to each dtype's overflow point.
+    spec = SPECS_BY_NAME["celu"]
+    top = 88.72 if dtype == np.float32 else 709.78
+    for alpha in (-0.02182832614059469, -0.0234375, -0.3, -1e-8):
+        q = np.concatenate([np.linspace(0.0, top - np.log(abs(alpha)) + 2.0, 4001), [20.0, 40.0, 42.67, 1e4]])
+        x = np.concatenate([(-q * abs(alpha)).astype(dtype), np.array([-np.inf, np.nan, -0.0], dtype)])
+        exp = reference_forward("celu", x, alpha=alpha)
+        assert np.isfinite(exp[:4001][q[:4001] > top + 0.5]).any()  # the window past exp's overflow is sampled
+        assert_close(fastact.forward("celu", x, alpha=alpha), exp, *bound_for(spec, "forward", dtype),
+                     f"celu alpha={alpha}", inputs=x)

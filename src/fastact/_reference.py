@@ -126,6 +126,16 @@ def _where_pos(x, a, b):
     return np.where(x > 0, a, b)
 
 
+def _celu_neg(x, alpha):
+    # alpha*expm1(x/alpha) for x <= 0. With alpha < 0, q = x/alpha >= 0 and
+    # exp(q) overflows past q = 709.8 where alpha*exp(q) need not (|alpha| <
+    # 1); from q = 40 on expm1(q) = exp(q) in float64, taken as (alpha*e)*e
+    # with e = exp(q/2).
+    q = np.where(x > 0, 0.0, x / alpha)
+    e = np.exp(q * 0.5)
+    return np.where(q > 40, (alpha * e) * e, alpha * np.expm1(q))
+
+
 _EW_FWD = {
     "relu": lambda x, p: np.where(x < 0, 0.0, x),
     "relu6": lambda x, p: np.where(x < 0, 0.0, np.where(x > 6, 6.0, x)),
@@ -133,7 +143,7 @@ _EW_FWD = {
     "rrelu": lambda x, p: _where_pos(x, x, x * p["slopes"]),
     "elu": lambda x, p: _where_pos(x, x, p["alpha"] * np.expm1(np.minimum(x, 0.0))),
     "selu": lambda x, p: SELU_SCALE * _where_pos(x, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
-    "celu": lambda x, p: _where_pos(x, x, p["alpha"] * np.expm1(np.where(x > 0, 0.0, x / p["alpha"]))),
+    "celu": lambda x, p: _where_pos(x, x, _celu_neg(x, p["alpha"])),
     "gelu": lambda x, p: gelu_erf(x) if p["approximate"] == "none" else gelu_tanh(x),
     "sigmoid": lambda x, p: sigmoid(x),
     "log_sigmoid": lambda x, p: -softplus1(-x),
@@ -218,6 +228,7 @@ _EW_BWD_Y = {  # derivative written from y = f(x)
     "selu": lambda y, p: _where_pos(y, SELU_SCALE, y + SELU_SCALE * SELU_ALPHA),
     "celu": lambda y, p: _where_pos(y, 1.0, y / p["alpha"] + 1.0),
     "sigmoid": lambda y, p: y * (1.0 - y),
+    "log_sigmoid": lambda y, p: -np.expm1(y),
     "tanh": lambda y, p: (1.0 - y) * (1.0 + y),
     "softplus": lambda y, p: np.where(y * p["beta"] > p["threshold"], 1.0, -np.expm1(-p["beta"] * y)),
 }

@@ -144,6 +144,8 @@ PARAMS = {
 SPECIAL = {
     # beta = 1 and a threshold T holds (x > p2 in T is then the exact test)
     "softplus": (lambda p: p[0] == 1 and p[1] == 0 and p[3] == 0, "beta1"),
+    # alpha < 0: the forward's exp(x/alpha) grows (fwd_celu_neg)
+    "celu": (lambda p: p[0] < 0, "neg"),
 }
 
 
@@ -321,22 +323,58 @@ def bwdy_selu(g, y, p0, p1, p2, p3):
 
 
 @jit
-def fwd_celu(x, p0, p1, p2, p3):
-    q = x / (p0 + p1)
-    neg = (p0 + p1) * M.expm1(q)
+def _celu_q(x, p0, p1):
+    # (q, r): x/alpha = q + r, r the quotient's rounding error (and alpha's,
+    # p1). A rounded x/alpha costs |x/alpha|*eps relative error in exp(x/alpha).
+    q = x / p0
+    r = (M.fma(-q, p0, x) - q * p1) / p0
+    ok = (r == r) & (abs(q) < cst(q, math.inf))  # q = +-inf: inf - inf
+    return q, (r if ok else cst(r, 0.0))
+
+
+@jit
+def _celu_neg(x, q, r, p0, p1):
+    # alpha*expm1(q + r) = alpha*(expm1(q) + (expm1(q) + 1)*r): with alpha < 0
+    # the argument is positive and the plain x/alpha cost up to 1.2e-6
+    # (x/alpha = 42.7).
+    em = M.expm1(q)
+    big = em == cst(em, math.inf)
+    em1 = em if big else em + (em + cst(em, 1.0)) * r  # inf*0: keep inf
+    neg = p0 * em1 + (cst(em, 0.0) if big else p1 * em1)  # inf: no inf - inf
     # |x/alpha| < 2^-25 (float64: 2^-54): alpha*expm1(q) = x*(1 + q/2) rounds
     # to x, and q itself may have underflowed (alpha = 1e30 gave -0 for x = -1e-30)
-    neg = x if abs(q) < cst(x, 2.0 ** -25 if M.is_f32(x) else 2.0 ** -54) else neg
+    return x if abs(q) < cst(x, 2.0 ** -25 if M.is_f32(x) else 2.0 ** -54) else neg
+
+
+@jit
+def fwd_celu(x, p0, p1, p2, p3):
+    q, r = _celu_q(x, p0, p1)
+    return x if x > 0 else _celu_neg(x, q, r, p0, p1)
+
+
+@jit
+def fwd_celu_neg(x, p0, p1, p2, p3):
+    # alpha < 0 (SPECIAL): for x <= 0, q = x/alpha >= 0 and exp(q) grows. Past
+    # q = 88.7 (float32) it overflows where alpha*exp(q) need not (|alpha| <
+    # 1: alpha = -0.022, x = -2 is -1.35e38). From q = 20 (float64: 40) on,
+    # expm1(q) is exp(q) to working precision, taken as exp(q/2) = p*s1*s2
+    # (exact powers of two s1, s2) and formed as alpha*p*p, then times s1,
+    # s1, s2, s2: growing from |alpha| to the result, so nothing overflows
+    # before the result does (q beyond exp_parts' clamp: it overflows for any
+    # normal alpha).
+    q, r = _celu_q(x, p0, p1)
+    p, s1, s2 = M.exp_parts(q * cst(q, 0.5), r * cst(r, 0.5))
+    big = ((((((p0 * p + p1 * p) * p) * s1) * s1) * s2) * s2)
+    neg = big if q > cst(q, 20.0 if M.is_f32(q) else 40.0) else _celu_neg(x, q, r, p0, p1)
     return x if x > 0 else neg
 
 
 @jit
 def bwd_celu(g, x, p0, p1, p2, p3):
-    # exp(x/alpha) with the quotient's rounding error (and alpha's, p1) carried
-    # as a low part: a rounded x/alpha costs |x/alpha|*eps relative error.
-    q = x / p0
-    r = (M.fma(-q, p0, x) - q * p1) / p0
-    r = r if r == r else cst(r, 0.0)  # x = -inf: inf - inf
+    # exp(x/alpha) with the quotient's rounding error carried as a low part.
+    # For alpha < 0 exp overflows past x/alpha = 88.7 where g*exp may not:
+    # the float32 tail pass (TAIL, cut -80|alpha|) computes those in float64.
+    q, r = _celu_q(x, p0, p1)
     neg = g * M.exp_hilo(q, r)
     return g if x > 0 else neg
 
@@ -450,6 +488,13 @@ def fwd_log_sigmoid(x, p0, p1, p2, p3):
 @jit
 def bwd_log_sigmoid(g, x, p0, p1, p2, p3):
     return g * M.sigmoid(-x)
+
+
+@jit
+def bwdy_log_sigmoid(g, y, p0, p1, p2, p3):
+    # sigmoid(-x) = 1 - exp(y): -expm1(y) keeps y's relative accuracy where
+    # y -> 0- (x large, where 1 - exp(y) would cancel)
+    return -g * M.expm1(y)
 
 
 @jit
