@@ -448,11 +448,13 @@ cdef inline floating celu_fwd(floating x, double a, double b) noexcept nogil:
         s1 = fastact_i2f((k1 + 127) << 23)
         s2 = fastact_i2f((k - k1 + 127) << 23)
         big = (((<float>(a * <double>p * <double>p) * s1) * s1) * s2) * s2
+        big = small if x > 0 else big  # x > 0: x itself (alpha > 0 gives q > 20 there too)
         return big if q > <float>20 else small
     else:
         q = x / <floating>a
         e = exp_(q * <floating>0.5)
         big = (<floating>a * e) * e
+        big = small if x > 0 else big
         return big if q > <floating>40 else small
 
 cdef inline floating celu_bwd(floating g, floating x, double a, double b) noexcept nogil:
