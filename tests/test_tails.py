@@ -210,3 +210,22 @@ def test_celu_negative_alpha_large_argument(backend, dtype):
         assert np.isfinite(exp[:4001][q[:4001] > top + 0.5]).any()  # the window past exp's overflow is sampled
         assert_close(fastact.forward("celu", x, alpha=alpha), exp, *bound_for(spec, "forward", dtype),
                      f"celu alpha={alpha}", inputs=x)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("alpha", [1e40, -1e40, 1e300])
+def test_celu_alpha_beyond_float32(backend, alpha):
+    # celu sees only x/alpha: an alpha float32 cannot hold still gives the
+    # reference's answer (Numba: float32(1e40) was inf, celu(-3e38) came out
+    # -3e38 instead of -2.955e38, with an overflow warning)
+    spec = SPECS_BY_NAME["celu"]
+    x = np.concatenate([-np.geomspace(1e-30, 3e38, 2000), np.geomspace(1e-30, 3e38, 20), [0.0, -0.0, np.nan]]).astype(np.float32)
+    g = np.full_like(x, 0.7)
+    exp_f = reference_forward("celu", x, alpha=alpha)
+    y = exp_f.astype(np.float32)
+    assert_close(fastact.forward("celu", x, alpha=alpha), exp_f, *bound_for(spec, "forward", np.float32), f"celu {alpha}", inputs=x)
+    rtol, atol = bound_for(spec, "backward", np.float32)
+    assert_close(fastact.backward("celu", g, x, alpha=alpha), reference_backward("celu", g, x, alpha=alpha), rtol, atol,
+                 f"celu backward {alpha}", inputs=x)
+    assert_close(fastact.backward("celu", g, y=y, alpha=alpha), reference_backward("celu", g, y=y, alpha=alpha), rtol, atol,
+                 f"celu backward from y {alpha}", inputs=y)

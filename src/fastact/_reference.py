@@ -130,10 +130,13 @@ def _celu_neg(x, alpha):
     # alpha*expm1(x/alpha) for x <= 0. With alpha < 0, q = x/alpha >= 0 and
     # exp(q) overflows past q = 709.8 where alpha*exp(q) need not (|alpha| <
     # 1); from q = 40 on expm1(q) = exp(q) in float64, taken as (alpha*e)*e
-    # with e = exp(q/2).
+    # with e = exp(q/2). Where |q| < 2^-54, alpha*expm1(q) = x*(1 + q/2)
+    # rounds to x (and q may have underflowed: alpha = 1e300 gave -0 for x =
+    # -1e-30).
     q = np.where(x > 0, 0.0, x / alpha)
     e = np.exp(q * 0.5)
-    return np.where(q > 40, (alpha * e) * e, alpha * np.expm1(q))
+    r = np.where(q > 40, (alpha * e) * e, alpha * np.expm1(q))
+    return np.where(np.abs(q) < 2.0**-54, x, r)
 
 
 _EW_FWD = {

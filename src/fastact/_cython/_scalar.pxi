@@ -393,7 +393,9 @@ cdef inline floating selu_bwd_y(floating g, floating y, double a, double b) noex
     return g * <floating>1.0507009873554805 if y > 0 else g * (y + <floating>1.7580993408473766)
 
 # a = alpha
-cdef inline floating celu_fwd_pos(floating x, double a, double b) noexcept nogil:
+cdef inline floating celu_neg_(floating x, double a) noexcept nogil:
+    # alpha*expm1(x/alpha) for x <= 0 and any alpha a double holds (celu_fwd's
+    # part below its large-argument branch).
     # float32: x/alpha formed in double and corrected (split_): with alpha < 0
     # the argument is positive and expm1 amplifies its rounding by x/alpha;
     # expm1(q + dq) = expm1(q) + (expm1(q) + 1)*dq.  alpha*(...) in double:
@@ -413,15 +415,40 @@ cdef inline floating celu_fwd_pos(floating x, double a, double b) noexcept nogil
         qd = x / <floating>a
         t = <floating>a * expm1_(<floating>qd)
         t = x if fabs(qd) < 5.551115123125783e-17 else t   # the same for double: 2^-54
-    return x if x > 0 else t
+    return t
 
 cdef inline bint celu_alpha_pos_ok_(double a, double b) noexcept nogil:
-    # alpha > 0: x/alpha <= 0 where x <= 0, so celu_fwd's large-argument
-    # branch is never taken and celu_fwd_pos gives its results bit for bit
-    return a > 0
+    # 2^-100 <= alpha <= 2^100: x/alpha <= 0 where x <= 0, so celu_fwd's
+    # large-argument branch is never taken, and float32 holds alpha with room
+    # for x/alpha's residual: celu_fwd_pos, all float32
+    return a >= 7.888609052210118e-31 and a <= 1.2676506002282294e+30
+
+cdef inline floating celu_fwd_pos(floating x, double a, double b) noexcept nogil:
+    # float32: alpha = ah + al and x/alpha = q + r, q = x*(1/ah) and r from
+    # an FMA residual, so q's rounding (and 1/ah's) is carried in r (the Numba
+    # backend's _celu_q and _celu_neg): alpha*expm1(q + r) =
+    # alpha*(expm1(q) + (expm1(q) + 1)*r), all in float32 (the double form,
+    # celu_neg_, took 2x the time).  q <= 0 here, so expm1 stays finite.
+    cdef float ah, al, inv, q, r, em, t
+    if floating is float:
+        ah = <float>a
+        al = <float>(a - <double>ah)
+        inv = <float>1 / ah   # loop-invariant: the loop multiplies
+        q = x * inv
+        r = (fastact_fmaf(-q, ah, x) - q * al) * inv
+        r = r if ((r == r) & (fabsf(q) < inf_(q))) else <float>0   # x = -inf: inf - inf
+        em = expm1_(q)
+        em = em + (em + <float>1) * r
+        t = ah * em + al * em
+        # |x/alpha| < 2^-25: alpha*expm1(q) = x*(1 + q/2) rounds to x, and q
+        # may have underflowed (alpha = 1e30 gave -0 for x = -1e-30)
+        t = x if fabsf(q) < <float>2.9802322387695312e-08 else t
+        return x if x > 0 else t
+    else:
+        return x if x > 0 else celu_neg_(x, a)
 
 cdef inline floating celu_fwd(floating x, double a, double b) noexcept nogil:
-    # Any alpha (alpha > 0 runs celu_fwd_pos, FAST).  alpha < 0: for x <= 0,
+    # Any alpha (most alpha > 0 run celu_fwd_pos, FAST).  alpha < 0: for x <= 0,
     # q = x/alpha >= 0 and exp(q) grows; past q = 88.7 (float32) it overflows
     # where alpha*exp(q) need not (|alpha| < 1: alpha = -0.022, x = -2 is
     # -1.35e38).  From q = 20 (double: 40) on, expm1(q) is exp(q) to working
@@ -429,8 +456,8 @@ cdef inline floating celu_fwd(floating x, double a, double b) noexcept nogil:
     # alpha*p*p in double and then applies 2^k1, 2^k1, 2^k2, 2^k2 (exact,
     # growing from |alpha| to the result: nothing overflows before the
     # result does); double, (alpha*E)*E with E = exp(q/2).  The Numba
-    # backend's fwd_celu_neg, the same design.
-    cdef floating small = celu_fwd_pos(x, a, b)
+    # backend's fwd_celu_wide, the same design.
+    cdef floating small = x if x > 0 else celu_neg_(x, a)
     cdef floating dq, q, h, p, s1, s2, big, e
     cdef double qd
     cdef float kf
@@ -448,7 +475,7 @@ cdef inline floating celu_fwd(floating x, double a, double b) noexcept nogil:
         s1 = fastact_i2f((k1 + 127) << 23)
         s2 = fastact_i2f((k - k1 + 127) << 23)
         big = (((<float>(a * <double>p * <double>p) * s1) * s1) * s2) * s2
-        big = small if x > 0 else big  # x > 0: x itself (alpha > 0 gives q > 20 there too)
+        big = small if x > 0 else big  # x > 0: x itself (alpha > 0 gives q > 20 there)
         return big if q > <float>20 else small
     else:
         q = x / <floating>a

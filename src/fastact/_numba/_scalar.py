@@ -109,6 +109,19 @@ def _near(v, T):
         return T(v)
 
 
+def _celu_params(a, T):
+    """(alpha hi, alpha lo, 2^-S, 2^S): celu only sees x/alpha, so an alpha beyond
+    float32's range is scaled, alpha = (hi + lo)*2^S, and x*2^-S takes its place
+    (alpha = 1e40: float32(alpha) was inf, x/inf = 0, and celu(-3e38) came out
+    -3e38 instead of -2.955e38, with an overflow warning). Past 2^160 |x/alpha|
+    < 2^-32 for every float32 x, and alpha is clamped there.
+    """
+    if T is np.float32 and abs(a) > 2.0**100:
+        a = math.copysign(min(abs(a), 2.0**160), a)
+        return _split(a * 2.0**-64, T) + (T(2.0**-64), T(2.0**64))
+    return _split(a, T) + (T(1.0), T(1.0))
+
+
 _SELU = {T: (T(SELU_ALPHA), T(SELU_SCALE)) + _split(SELU_ALPHA * SELU_SCALE, T) for T in (np.float32, np.float64)}
 
 def _derived(names, fn):
@@ -124,7 +137,7 @@ PARAMS = {
     "relu": (), "relu6": (), "leaky_relu": ("negative_slope",),
     "elu": _derived(("alpha",), lambda v, T: _split(v[0], T)),
     "selu": _derived((), lambda v, T: _SELU[T]),
-    "celu": _derived(("alpha",), lambda v, T: _split(v[0], T)),
+    "celu": _derived(("alpha",), lambda v, T: _celu_params(v[0], T)),
     "gelu_none": (), "gelu_tanh": (), "sigmoid": (), "log_sigmoid": (), "hardsigmoid": (),
     "hardswish": (), "silu": (), "swish": _derived(("beta",), lambda v, T: _split(v[0], T)), "mish": (), "tanh": (),
     "hardtanh": _derived(("min_val", "max_val"), lambda v, T: (_near(v[0], T), _near(v[1], T),
@@ -144,8 +157,9 @@ PARAMS = {
 SPECIAL = {
     # beta = 1 and a threshold T holds (x > p2 in T is then the exact test)
     "softplus": (lambda p: p[0] == 1 and p[1] == 0 and p[3] == 0, "beta1"),
-    # alpha < 0: the forward's exp(x/alpha) grows (fwd_celu_neg)
-    "celu": (lambda p: p[0] < 0, "neg"),
+    # alpha < 0 (the forward's exp(x/alpha) grows) or beyond float32's range
+    # (scaled by _celu_params): fwd_celu_wide
+    "celu": (lambda p: p[0] < 0 or p[3] != 1, "wide"),
 }
 
 
@@ -326,21 +340,22 @@ def bwdy_selu(g, y, p0, p1, p2, p3):
 def _celu_q(x, p0, p1):
     # (q, r): x/alpha = q + r, r the quotient's rounding error (and alpha's,
     # p1). A rounded x/alpha costs |x/alpha|*eps relative error in exp(x/alpha).
-    q = x / p0
-    r = (M.fma(-q, p0, x) - q * p1) / p0
+    inv = cst(x, 1.0) / p0  # loop-invariant: the loop multiplies; q's rounding goes into r
+    q = x * inv
+    r = (M.fma(-q, p0, x) - q * p1) * inv
     ok = (r == r) & (abs(q) < cst(q, math.inf))  # q = +-inf: inf - inf
     return q, (r if ok else cst(r, 0.0))
 
 
 @jit
-def _celu_neg(x, q, r, p0, p1):
+def _celu_neg(x, q, r, p0, p1, p3):
     # alpha*expm1(q + r) = alpha*(expm1(q) + (expm1(q) + 1)*r): with alpha < 0
     # the argument is positive and the plain x/alpha cost up to 1.2e-6
     # (x/alpha = 42.7).
     em = M.expm1(q)
     big = em == cst(em, math.inf)
     em1 = em if big else em + (em + cst(em, 1.0)) * r  # inf*0: keep inf
-    neg = p0 * em1 + (cst(em, 0.0) if big else p1 * em1)  # inf: no inf - inf
+    neg = (p0 * em1 + (cst(em, 0.0) if big else p1 * em1)) * p3  # inf: no inf - inf; p3: _celu_params
     # |x/alpha| < 2^-25 (float64: 2^-54): alpha*expm1(q) = x*(1 + q/2) rounds
     # to x, and q itself may have underflowed (alpha = 1e30 gave -0 for x = -1e-30)
     return x if abs(q) < cst(x, 2.0 ** -25 if M.is_f32(x) else 2.0 ** -54) else neg
@@ -348,13 +363,15 @@ def _celu_neg(x, q, r, p0, p1):
 
 @jit
 def fwd_celu(x, p0, p1, p2, p3):
+    # 0 < alpha <= 2^100 in float32 (else fwd_celu_wide): p2 = p3 = 1 (the
+    # scaling's two multiplies cost 25 % here)
     q, r = _celu_q(x, p0, p1)
-    return x if x > 0 else _celu_neg(x, q, r, p0, p1)
+    return x if x > 0 else _celu_neg(x, q, r, p0, p1, cst(x, 1.0))
 
 
 @jit
-def fwd_celu_neg(x, p0, p1, p2, p3):
-    # alpha < 0 (SPECIAL): for x <= 0, q = x/alpha >= 0 and exp(q) grows. Past
+def fwd_celu_wide(x, p0, p1, p2, p3):
+    # Any alpha (SPECIAL: alpha < 0 or scaled by _celu_params). alpha < 0: for x <= 0, q = x/alpha >= 0 and exp(q) grows. Past
     # q = 88.7 (float32) it overflows where alpha*exp(q) need not (|alpha| <
     # 1: alpha = -0.022, x = -2 is -1.35e38). From q = 20 (float64: 40) on,
     # expm1(q) is exp(q) to working precision, taken as exp(q/2) = p*s1*s2
@@ -362,10 +379,11 @@ def fwd_celu_neg(x, p0, p1, p2, p3):
     # s1, s2, s2: growing from |alpha| to the result, so nothing overflows
     # before the result does (q beyond exp_parts' clamp: it overflows for any
     # normal alpha).
-    q, r = _celu_q(x, p0, p1)
+    q, r = _celu_q(x * p2, p0, p1)
     p, s1, s2 = M.exp_parts(q * cst(q, 0.5), r * cst(r, 0.5))
     big = ((((((p0 * p + p1 * p) * p) * s1) * s1) * s2) * s2)
-    neg = big if q > cst(q, 20.0 if M.is_f32(q) else 40.0) else _celu_neg(x, q, r, p0, p1)
+    # (q > 20 means |alpha| < 1: p3 = 1 there)
+    neg = big if q > cst(q, 20.0 if M.is_f32(q) else 40.0) else _celu_neg(x, q, r, p0, p1, p3)
     return x if x > 0 else neg
 
 
@@ -374,7 +392,7 @@ def bwd_celu(g, x, p0, p1, p2, p3):
     # exp(x/alpha) with the quotient's rounding error carried as a low part.
     # For alpha < 0 exp overflows past x/alpha = 88.7 where g*exp may not:
     # the float32 tail pass (TAIL, cut -80|alpha|) computes those in float64.
-    q, r = _celu_q(x, p0, p1)
+    q, r = _celu_q(x * p2, p0, p1)
     neg = g * M.exp_hilo(q, r)
     return g if x > 0 else neg
 
@@ -382,7 +400,7 @@ def bwd_celu(g, x, p0, p1, p2, p3):
 @jit
 def bwdy_celu(g, y, p0, p1, p2, p3):
     # y/alpha + 1 = (y + alpha)/alpha, with alpha split to avoid cancellation
-    d = ((y + p0) + p1) / (p0 + p1) if M.is_f32(y) else y / p0 + cst(y, 1.0)
+    d = ((y * p2 + p0) + p1) / (p0 + p1) if M.is_f32(y) else y / p0 + cst(y, 1.0)  # p2: _celu_params
     return g if y > 0 else g * d
 
 
@@ -747,8 +765,9 @@ def cut_elu(p0, p1, p2, p3):
 @jit
 def cut_celu(p0, p1, p2, p3):
     # F = e^(x/alpha) for x <= 0: below -80 for alpha > 0 past x = -80 alpha;
-    # for alpha < 0 F grows instead, and overflows past 88|alpha|.
-    return -cst(p0, 80.0) * abs(p0)
+    # for alpha < 0 F grows instead, and overflows past 88|alpha|. alpha =
+    # |p0|*p3 (_celu_params); beyond float32's range the cut is -inf: no tail.
+    return -cst(p0, 80.0) * abs(p0) * p3
 
 
 @jit
