@@ -56,8 +56,8 @@ def _split(v, T):
     """
     r = _SPLITS.get((v, T))
     if r is None:
-        hi = T(v)
-        r = (hi, T(v - float(hi)))
+        hi = T(v)  # beyond T's range +-inf (backend.prepare silences the warning), lo 0: no inf - inf
+        r = (hi, T(v - float(hi)) if np.isfinite(hi) else T(0.0))
         if len(_SPLITS) < 4096:
             _SPLITS[(v, T)] = r
     return r

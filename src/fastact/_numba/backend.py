@@ -204,7 +204,8 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
 
     def prepare(arrays, params, key):
         T = arrays[0].dtype.type
-        p = derive(tuple(params[n] for n in names), T)
+        with np.errstate(over="ignore", invalid="ignore"):  # a parameter beyond T's range: +-inf, no warning
+            p = derive(tuple(params[n] for n in names), T)
         ks, kp = (special[1], special[2]) if special is not None and special[0](p) else (kser, kpar)
         pf = tuple(float(v) for v in p)
         c = [_entry(ks, arrays + p), None, *pf, p, kp, pf]
