@@ -69,19 +69,37 @@ ctypedef fused floating:
 # these: see the note at each.  Errors against float64 on the grids of
 # tests/test_cython_backend.py::test_vectorised_math_accuracy: see each note.
 
-cdef inline float _expf_reduced(float x, float lo, float* kf) noexcept nogil:
-    # exp(x + lo) = 2^k * p: returns p = exp(r) and k (a whole float) in kf,
-    # for the callers below to apply 2^k as they need.  k = round(x/ln2) by
-    # the 1.5*2^23 shifter (no rint call, vectorises on SSE2 too), r = x -
-    # k*ln2 + lo in [-ln2/2, ln2/2] (ln2 in two parts: k*_LN2_HI is exact for
-    # |k| < 256), exp(r) by its Taylor polynomial to r^7 (truncation 5e-9
-    # relative).  x must keep k in range (the callers clamp).
+cdef inline float _expf_arg(float x, float lo, float* kf) noexcept nogil:
+    # exp's argument reduction: k = round(x/ln2) (a whole float, in kf) by the
+    # 1.5*2^23 shifter (no rint call, vectorises on SSE2 too), and r = x -
+    # k*ln2 + lo in [-ln2/2, ln2/2] returned (ln2 in two parts: k*_LN2_HI is
+    # exact for |k| < 256).  x must keep k in range (the callers clamp).
     cdef float k = (x * <float>1.4426950408889634 + <float>12582912.0) - <float>12582912.0
-    cdef float r = ((x - k * <float>0.693145751953125) - k * <float>1.4286068203094172e-06) + lo
     kf[0] = k
+    return ((x - k * <float>0.693145751953125) - k * <float>1.4286068203094172e-06) + lo
+
+
+cdef inline float _expf_reduced(float x, float lo, float* kf) noexcept nogil:
+    # exp(x + lo) = 2^k * p: returns p = exp(r) and k in kf (_expf_arg), for
+    # the callers below to apply 2^k as they need; exp(r) by its Taylor
+    # polynomial to r^7 (truncation 5e-9 relative).
+    cdef float r = _expf_arg(x, lo, kf)
     return <float>1 + r * (<float>1 + r * (<float>0.5 + r * (<float>0.16666666666666666
         + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
         + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984))))))
+
+
+cdef inline float _expf_parts(float x, float lo, float* s1, float* s2) noexcept nogil:
+    # exp(x + lo) = p * s1 * s2: p = exp(r) (_expf_reduced), s1 = 2^(k//2) and
+    # s2 = 2^(k - k//2) exact powers of two, normal while the caller's clamp
+    # keeps |k| <= 256.  NaN gives k = 0 (p carries the NaN).
+    cdef float kf
+    cdef float p = _expf_reduced(x, lo, &kf)
+    cdef int k = <int>(kf if kf == kf else <float>0)
+    cdef int k1 = k >> 1
+    s1[0] = fastact_i2f((k1 + 127) << 23)
+    s2[0] = fastact_i2f((k - k1 + 127) << 23)
+    return p
 
 
 cdef inline float _expf2(float x, float lo) noexcept nogil:
@@ -96,11 +114,9 @@ cdef inline float _expf2(float x, float lo) noexcept nogil:
     # relative (<= 1 ULP), 0.12 us per 1e3 elements per thread (AVX-512).
     cdef float xc = <float>90 if x > <float>90 else x
     xc = <float>-110 if xc < <float>-110 else xc
-    cdef float kf
-    cdef float p = _expf_reduced(xc, lo, &kf)
-    cdef int k = <int>(kf if kf == kf else <float>0)
-    cdef int k1 = k >> 1
-    return (p * fastact_i2f((k1 + 127) << 23)) * fastact_i2f((k - k1 + 127) << 23)
+    cdef float s1, s2
+    cdef float p = _expf_parts(xc, lo, &s1, &s2)
+    return (p * s1) * s2
 
 
 cdef inline float _expf(float x) noexcept nogil:
@@ -110,7 +126,7 @@ cdef inline float _expf(float x) noexcept nogil:
 
 cdef inline float _expm1f(float x) noexcept nogil:
     # expm1(x) = 2^k (q + 1) - 1, q = expm1(r) = r + r^2 (1/2 + r/6 + ...)
-    # (Taylor to r^7, r as in _expf_reduced), formed as 2^k1 (2^k2 q +
+    # (Taylor to r^7, r from _expf_arg), formed as 2^k1 (2^k2 q +
     # (2^k2 - 2^-k1)), k1 = k//2, k2 = k - k1: the difference is exact for
     # |k| < 24, so no cancellation near 0 (k = 0 gives q itself) and the
     # powers of two stay normal.  Clamped to [-30, 89] (expm1 is -1 to
@@ -121,8 +137,8 @@ cdef inline float _expm1f(float x) noexcept nogil:
     # accuracy rows of those forwards the same or better.
     cdef float xc = <float>89 if x > <float>89 else x
     xc = <float>-30 if xc < <float>-30 else xc
-    cdef float k = (xc * <float>1.4426950408889634 + <float>12582912.0) - <float>12582912.0
-    cdef float r = (xc - k * <float>0.693145751953125) - k * <float>1.4286068203094172e-06
+    cdef float k
+    cdef float r = _expf_arg(xc, <float>-0.0, &k)
     cdef float q = r + (r * r) * (<float>0.5 + r * (<float>0.16666666666666666
         + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
         + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984)))))
@@ -406,7 +422,7 @@ cdef inline floating celu_neg_(floating x, double a) noexcept nogil:
         qd = <double>x * (1.0 / a)
         q = split_(qd, &dq)
         em = expm1_(q)
-        em = em + ((em + <floating>1) * dq if em < inf_(em) else <floating>0)   # inf*0: keep inf
+        em = em + (em + <floating>1) * dq   # finite: celu_fwd takes its large-argument branch from q = 20
         t = <floating>(a * <double>em)
         # |x/alpha| < 2^-25: alpha*expm1(q) = x*(1 + q/2) rounds to x, and q
         # may have underflowed (alpha = 1e30 gave -0 for x = -1e-30)
@@ -447,16 +463,15 @@ cdef inline floating celu_fwd(floating x, double a, double b) noexcept nogil:
     # q = x/alpha >= 0 and exp(q) grows; past q = 88.7 (float32) it overflows
     # where alpha*exp(q) need not (|alpha| < 1: alpha = -0.022, x = -2 is
     # -1.35e38).  From q = 20 (double: 40) on, expm1(q) is exp(q) to working
-    # precision: float32 takes exp(q/2) = p*2^k (_expf_reduced), forms
-    # alpha*p*p in double and then applies 2^k1, 2^k1, 2^k2, 2^k2 (exact,
+    # precision: float32 takes exp(q/2) = p*s1*s2 (_expf_parts), forms
+    # alpha*p*p in double and then applies s1, s1, s2, s2 (exact,
     # growing from |alpha| to the result: nothing overflows before the
     # result does); double, (alpha*E)*E with E = exp(q/2).  The Numba
     # backend's fwd_celu_wide, the same design.
     cdef floating small = x if x > 0 else celu_neg_(x, a)
-    cdef floating dq, q, h, p, s1, s2, big, e
+    cdef floating dq, q, h, p, big, e
+    cdef float s1, s2
     cdef double qd
-    cdef float kf
-    cdef int k, k1
     if floating is float:
         qd = <double>x * (1.0 / a)
         q = <float>qd
@@ -464,11 +479,7 @@ cdef inline floating celu_fwd(floating x, double a, double b) noexcept nogil:
         h = q * <float>0.5
         h = <float>89 if h > <float>89 else h
         h = <float>0 if h < <float>0 else h
-        p = _expf_reduced(h, dq * <float>0.5, &kf)
-        k = <int>(kf if kf == kf else <float>0)
-        k1 = k >> 1
-        s1 = fastact_i2f((k1 + 127) << 23)
-        s2 = fastact_i2f((k - k1 + 127) << 23)
+        p = _expf_parts(h, dq * <float>0.5, &s1, &s2)
         big = (((<float>(a * <double>p * <double>p) * s1) * s1) * s2) * s2
         big = small if x > 0 else big  # x > 0: x itself (alpha > 0 gives q > 20 there)
         return big if q > <float>20 else small

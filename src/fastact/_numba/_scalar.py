@@ -97,12 +97,6 @@ def _floor_to(v, T):
 _FLOORS = {}
 
 
-def _split_finite(v, T):
-    """_split, but beyond T's range (+-inf, for a threshold) hi is +-inf and lo 0."""
-    hi = _near(v, T)
-    return (hi, T(0.0)) if np.isinf(hi) else _split(v, T)
-
-
 def _near(v, T):
     """T(v), rounded to nearest; beyond T's range +-inf without an overflow warning."""
     with np.errstate(over="ignore"):
@@ -142,7 +136,7 @@ PARAMS = {
     "hardswish": (), "silu": (), "swish": _derived(("beta",), lambda v, T: _split(v[0], T)), "mish": (), "tanh": (),
     "hardtanh": _derived(("min_val", "max_val"), lambda v, T: (_near(v[0], T), _near(v[1], T),
                                                               _floor_to(v[0], T), -_floor_to(-v[1], T))),
-    "softplus": _derived(("beta", "threshold"), lambda v, T: _split(v[0], T) + _split_finite(v[1], T)), "softsign": (),
+    "softplus": _derived(("beta", "threshold"), lambda v, T: _split(v[0], T) + _split(v[1], T)), "softsign": (),
     "hardshrink": _derived(("lambd",), lambda v, T: (_floor_to(v[0], T),)),
     "softshrink": _derived(("lambd",), lambda v, T: _split_cut(v[0], T) + (_floor_to(v[0], T),)), "tanhshrink": (),
     "threshold": _derived(("threshold", "value"), lambda v, T: (_floor_to(v[0], T), T(v[1]))),
@@ -351,11 +345,11 @@ def _celu_q(x, p0, p1):
 def _celu_neg(x, q, r, p0, p1, p3):
     # alpha*expm1(q + r) = alpha*(expm1(q) + (expm1(q) + 1)*r): with alpha < 0
     # the argument is positive and the plain x/alpha cost up to 1.2e-6
-    # (x/alpha = 42.7).
+    # (x/alpha = 42.7). Only for q <= 20 (fwd_celu_wide takes its large-
+    # argument branch beyond), so expm1(q) is finite. p3: _celu_params.
     em = M.expm1(q)
-    big = em == cst(em, math.inf)
-    em1 = em if big else em + (em + cst(em, 1.0)) * r  # inf*0: keep inf
-    neg = (p0 * em1 + (cst(em, 0.0) if big else p1 * em1)) * p3  # inf: no inf - inf; p3: _celu_params
+    em1 = em + (em + cst(em, 1.0)) * r
+    neg = (p0 * em1 + p1 * em1) * p3
     # |x/alpha| < 2^-25 (float64: 2^-54): alpha*expm1(q) = x*(1 + q/2) rounds
     # to x, and q itself may have underflowed (alpha = 1e30 gave -0 for x = -1e-30)
     return x if abs(q) < cst(x, 2.0 ** -25 if M.is_f32(x) else 2.0 ** -54) else neg
@@ -376,9 +370,10 @@ def fwd_celu(x, p0, p1, p2, p3):
 
 @jit
 def fwd_celu_wide(x, p0, p1, p2, p3):
-    # Any alpha (SPECIAL: alpha < 0 or scaled by _celu_params). alpha < 0: for x <= 0, q = x/alpha >= 0 and exp(q) grows. Past
-    # q = 88.7 (float32) it overflows where alpha*exp(q) need not (|alpha| <
-    # 1: alpha = -0.022, x = -2 is -1.35e38). From q = 20 (float64: 40) on,
+    # Any alpha (SPECIAL: alpha < 0 or scaled by _celu_params). alpha < 0:
+    # for x <= 0, q = x/alpha >= 0 and exp(q) grows. Past q = 88.7 (float32)
+    # it overflows where alpha*exp(q) need not (|alpha| < 1: alpha = -0.022,
+    # x = -2 is -1.35e38). From q = 20 (float64: 40) on,
     # expm1(q) is exp(q) to working precision, taken as exp(q/2) = p*s1*s2
     # (exact powers of two s1, s2) and formed as alpha*p*p, then times s1,
     # s1, s2, s2: growing from |alpha| to the result, so nothing overflows
