@@ -30,3 +30,11 @@ def test_dispatch_check_runs(capsys):
     assert dispatch_check.main(["--functions", "relu", "--sizes", "10", "--dtypes", "float32", "--rounds", "1", "--alloc", "system"]) == 0
     out = capsys.readouterr().out
     assert "| relu | forward | float32 | 1e+01 |" in out and "dispatch overhead" in out
+
+
+def test_short_rows_runs(capsys):
+    import short_rows
+
+    assert short_rows.main(["--size", "64", "--rows", "2,40", "--target", "0.0001"]) == 0
+    out = capsys.readouterr().out
+    assert "| softmax | 2 | fwd |" in out and "| log_softmax | 40 | bwd |" in out

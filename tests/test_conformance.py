@@ -252,6 +252,36 @@ def test_a_nan_makes_its_whole_line_nan(backend, name, axis):
         assert_close(got, exp, rtol, atol, f"{name} on {backend}")
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 12, 13, 32, 33])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+def test_short_rows_in_blocks(backend, name, n):
+    # Rows of at most 32 (the backward: 12) go through blocks of 128 rows
+    # copied transposed (Numba SHORT_N / SHORT_B, Cython _SN / _SB): 300 rows
+    # are two full blocks and a partial one; 20000 rows of 7 or 12 split over
+    # the threads. Lines with NaN, +inf and only -inf keep their reference
+    # result; out= the input itself must give the same bits.
+    rng = np.random.default_rng(n)
+    spec = SPECS_BY_NAME[name]
+    for rows in (300, 20000 if n in (7, 12) else 3):
+        for dtype in (np.float32, np.float64):
+            x = (rng.standard_normal((rows, n)) * 4).astype(dtype)
+            x[1, 0] = np.nan
+            x[2, -1] = np.inf
+            if rows > 3:
+                x[3] = -np.inf
+            what = f"{name} rows of {n} x {rows} {dtype.__name__} on {backend}"
+            y = _check_forward(spec, x, {"axis": -1}, what)
+            xi = x.copy()
+            fastact.forward(name, xi, axis=-1, out=xi)
+            np.testing.assert_array_equal(xi, y, err_msg=what + " in place")
+            g = rng.standard_normal(x.shape).astype(dtype)
+            _check_backward(spec, g, x, {"axis": -1}, what + " backward", y=y)
+            gi = g.copy()
+            b = fastact.backward(name, g, y=y, axis=-1)
+            fastact.backward(name, gi, y=y, axis=-1, out=gi)
+            np.testing.assert_array_equal(gi, b, err_msg=what + " backward in place")
+
+
 @pytest.mark.parametrize("shape", [(3000, 7, 5), (1562, 64), (2, 3, 20000)], ids=["inner5", "inner1", "inner20000"])
 def test_prelu_layouts_large(backend, shape):
     # The three forms of the accelerated kernels (rows with a weight per

@@ -403,3 +403,41 @@ def test_default_parameter_float32_kernels_match_the_general_ones():
             nan = np.isnan(ref)
             assert np.array_equal(np.isnan(got), nan), (variant, direction)
             assert np.array_equal(got[~nan].view(np.uint32), ref[~nan].view(np.uint32)), (variant, direction)
+
+
+# ------------------------------------------------------------ inlining
+
+
+def test_math_helpers_are_inlined_in_every_variant():
+    """No ``cdef inline`` helper of _scalar.pxi is left as a function of its own.
+
+    gcc stops inlining once the translation unit has grown past a limit
+    (setup.py's INLINE_FLAGS raise it); a helper called out of line from a
+    vectorised loop makes that loop scalar -- it once left exp out of line in
+    the row softmax, three times slower, with every result still right.
+    """
+    import re
+    import shutil
+
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("nm (binutils) is not installed")
+    here = os.path.dirname(cy.__file__)
+    with open(os.path.join(here, "_scalar.pxi")) as f:
+        helpers = set(re.findall(r"^cdef inline [\w ]*?\b(\w+)\(", f.read(), re.M))
+    assert "_expf2" in helpers and len(helpers) > 50
+    sos = [os.path.join(here, n) for n in os.listdir(here) if n.startswith("_k_") and n.endswith((".so", ".pyd"))]
+    if not sos:
+        pytest.skip("no compiled kernel variants next to the sources")
+    sym = re.compile(r"^__pyx_(?:fuse_\d+__pyx_)?f_\d+fastact_\d+_cython_\d+_k_[a-z0-9]+_(\w+?)(?:\.\w+\.\d+)*$")
+    for so in sos:
+        out = subprocess.run([nm, so], capture_output=True, text=True, check=True).stdout
+        names = set()
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == "t":
+                m = sym.match(parts[2])
+                if m:
+                    names.add(m.group(1))
+        assert names, f"no Cython functions recognised in {so}'s symbols"
+        assert not (helpers & names), f"{os.path.basename(so)}: out of line: {sorted(helpers & names)}"

@@ -435,6 +435,29 @@ cdef inline bint _takes(floating v, floating cur) noexcept nogil:
     return ((v > cur) | (v != v)) & (cur == cur)
 
 
+cdef void _maxout_fwd_cols(const floating* x, floating* out, Py_ssize_t q0, Py_ssize_t q1,
+                           Py_ssize_t k) noexcept nogil:
+    # the forward with the channel axis last: a k-long scan per group would
+    # be scalar, so the loops run across a block of groups (stride k)
+    # instead, as the Numba backend's _maxout_cols (1e5 float32, k = 2: 256
+    # -> 30 us). A function of its own: as a branch of _maxout_range its
+    # speed hung on gcc cloning that function per constant (1e5 float32 as
+    # (100, 1000), k = 2: 16 us with the clone, 23.5 without).
+    cdef Py_ssize_t q, p, b0, b1
+    cdef floating v, cur
+    b0 = q0
+    while b0 < q1:
+        b1 = b0 + 4096 if b0 + 4096 < q1 else q1
+        for q in range(b0, b1):
+            out[q] = x[q * k]
+        for p in range(1, k):
+            for q in range(b0, b1):
+                v = x[q * k + p]
+                cur = out[q]
+                out[q] = v if _takes(v, cur) else cur
+        b0 = b1
+
+
 cdef void _maxout_range(const floating* g, const floating* x, floating* out, Py_ssize_t q0,
                         Py_ssize_t q1, Py_ssize_t k, Py_ssize_t inner, bint fwd) noexcept nogil:
     cdef Py_ssize_t q, p, i, best
@@ -444,20 +467,7 @@ cdef void _maxout_range(const floating* g, const floating* x, floating* out, Py_
     cdef floating v, cur
     cdef Py_ssize_t b0, b1
     if fwd and inner == 1:
-        # the channel axis last: a k-long scan per group would be scalar, so
-        # the loops run across a block of groups (stride k) instead, as the
-        # Numba backend's _maxout_cols (1e5 float32, k = 2: 256 -> 30 us)
-        b0 = q0
-        while b0 < q1:
-            b1 = b0 + 4096 if b0 + 4096 < q1 else q1
-            for q in range(b0, b1):
-                out[q] = x[q * k]
-            for p in range(1, k):
-                for q in range(b0, b1):
-                    v = x[q * k + p]
-                    cur = out[q]
-                    out[q] = v if _takes(v, cur) else cur
-            b0 = b1
+        _maxout_fwd_cols(x, out, q0, q1, k)
         return
     cdef floating bv[1024]
     cdef floating bi[1024]   # the index, as a float: one vector width throughout

@@ -461,7 +461,8 @@ def _softmax_handler(name):
     entries = {}  # dtype char -> (serial entry point, the sign in that dtype)
 
     def h(x, out, params, threads):
-        serial = x.shape[2] == 1 and (threads == 1 or (threads == 0 and x.size <= SERIAL_MAX_ROWS))
+        serial = (x.shape[2] == 1 and (x.shape[1] > K.SHORT_N or x.shape[0] == 1)  # short rows: _softmax_forward
+                  and (threads == 1 or (threads == 0 and x.size <= SERIAL_MAX_ROWS)))
         if serial:
             e = entries.get(x.dtype.char)
             if e is not None:
@@ -478,7 +479,12 @@ def _softmax_handler(name):
 def _softmax_forward(x, out, sign, mode, threads):
     outer, n, inner = x.shape
     nt = _threads(x.size, SERIAL_MAX_ROWS, threads)
-    if inner == 1:
+    if inner == 1 and n <= K.SHORT_N and outer > 1:
+        if nt:
+            _run(K._softmax_short, K._softmax_short_serial, (x, out, sign, mode), nt)
+        else:
+            K._softmax_short_serial(x, out, sign, mode)
+    elif inner == 1:
         if not nt:
             K._softmax_rows_serial(x, out, sign, mode)
         elif outer >= nt:
