@@ -4,9 +4,9 @@
 
 The main benches (numba_vs_torch.py, cython_vs_torch.py) use rows of 1000.
 Short rows -- a softmax over 10 classes for a batch of 10000 -- cost per row
-more than per element, and rows of at most 32 (the backward: 12) take a path
-of their own (blocks of rows copied transposed; see _kernels.SHORT_N and
-_axis.pxi's _SN). Every call allocates its result; backward is from y, against
+more than per element, and forward rows of at most 24 (Cython's backward: 12)
+take a path of their own (blocks of rows copied transposed; see
+_kernels.SHORT_N and _axis.pxi's _SN). Every call allocates its result; backward is from y, against
 ATen's ``_softmax_backward_data`` / ``_log_softmax_backward_data``. Columns:
 times in microseconds, ``vs torch`` = torch time / ours (> 1: we are faster).
 """

@@ -252,14 +252,16 @@ def test_a_nan_makes_its_whole_line_nan(backend, name, axis):
         assert_close(got, exp, rtol, atol, f"{name} on {backend}")
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 12, 13, 32, 33])
+@pytest.mark.parametrize("n", [1, 2, 7, 12, 13, 24, 25, 33])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
 def test_short_rows_in_blocks(backend, name, n):
-    # Rows of at most 32 (the backward: 12) go through blocks of 128 rows
-    # copied transposed (Numba SHORT_N / SHORT_B, Cython _SN / _SB): 300 rows
-    # are two full blocks and a partial one; 20000 rows of 7 or 12 split over
-    # the threads. Lines with NaN, +inf and only -inf keep their reference
-    # result; out= the input itself must give the same bits.
+    # Forward rows of at most 24 (Cython's backward: 12) go through blocks of
+    # 128 rows copied transposed (Numba SHORT_N / SHORT_B, Cython _SN /
+    # _SN_BWD / _SB); longer ones through the row passes, log_softmax's in
+    # chunks of 64 rows (LOGCHUNK, _LC) with 8-lane sums in Cython. 300 rows
+    # are two full blocks and a partial one; 20000 rows of 7 or 12 split
+    # over the threads. Lines with NaN, +inf and only -inf keep their
+    # reference result; out= the input itself must give the same bits.
     rng = np.random.default_rng(n)
     spec = SPECS_BY_NAME[name]
     for rows in (300, 20000 if n in (7, 12) else 3):

@@ -19,11 +19,12 @@ cdef enum:
     _IB = 256
     _BLK = 2048
     _VL = 64
-    _SN = 32
+    _SN = 24
     _SN_BWD = 12
     _SB = 128
     _VS = 8
     _SHORT_ROW = 256
+    _LC = 64
 
 # ------------------------------------------------------------ row reductions
 
@@ -205,7 +206,7 @@ cdef double _expsum_nostore(const floating* x, Py_ssize_t n, floating m, floatin
     while b0 < n:
         ln = n - b0 if n - b0 < _BLK else _BLK
         _exp_shift(x + b0, tmp, ln, m, sign)
-        s += _sum_block(tmp, ln)
+        s += _sum(tmp, ln)
         b0 += _BLK
     return s
 
@@ -555,22 +556,58 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
                 for i in range(w):
                     ro[i] = sign * r[i] * (gr[i] - <floating>A[i])
 
+# --------------------------------------- log_softmax forward, rows < 256
+# By chunks of _LC rows: each row's max and sum of exps, then the chunk's
+# logs in one vectorised loop (float32: log1p of s - 1, formed in double,
+# with _log1pf), then the rows. As the Numba backend's _rows_range (which
+# logs a chunk's float64 sums with its vectorised log). 1e5 float32, 2
+# threads, a libm log per row -> this: rows of 32 113 -> 94 us, of 64 88 ->
+# 78.
+
+cdef void _log_sums(const double* s, floating* ls, Py_ssize_t c) noexcept nogil:
+    cdef Py_ssize_t k
+    if floating is float:
+        for k in range(c):
+            ls[k] = _log1pf(<float>(s[k] - 1.0))
+    else:
+        for k in range(c):
+            ls[k] = log(s[k])
+
+
+cdef void _logsmax_rows(const floating* x, floating* out, Py_ssize_t r0, Py_ssize_t r1,
+                        Py_ssize_t n) noexcept nogil:
+    cdef floating ms[_LC]
+    cdef double ss[_LC]
+    cdef floating ls[_LC]
+    cdef Py_ssize_t c0 = r0, c, k
+    while c0 < r1:
+        c = r1 - c0 if r1 - c0 < _LC else _LC
+        for k in range(c):
+            ms[k] = _row_max(x + (c0 + k) * n, n, <floating>1)
+            ss[k] = _expsum_nostore(x + (c0 + k) * n, n, ms[k], <floating>1)
+        _log_sums(ss, ls, c)
+        for k in range(c):
+            _log_out(x + (c0 + k) * n, out + (c0 + k) * n, n, ms[k], ls[k], <floating>1)
+        c0 += c
+
+
 # ----------------------------------------------------------- short rows
-# inner == 1, n <= _SN (the backward: _SN_BWD): per row, the passes are too
-# short for their vector loops (rows of 10: 55 ns a row against torch's 20).
-# A block of _SB rows is copied transposed into (n, _SB) scratch, _tile runs
-# on it vectorised across the rows, and the result is copied back: the same
-# arithmetic as inner > 1, and out may be an input (a block is read whole
-# first). As the Numba backend's _short_fwd_blocks, whose rows, without
-# 64-lane reductions, overtake the blocks sooner (SHORT_N = 24, and never in
-# the backward). Measured, 1e5 float32, 2 threads, rows -> blocks: softmax
-# forward rows of 10 320 -> 111 us, of 32 99 -> 111 (log_softmax 159 ->
-# 118); backward rows of 10 111 -> 75, of 16 46 -> 44.
+# inner == 1, n <= _SN (the backward: _SN_BWD <= _SN): per row, the passes
+# are too short for their vector loops (rows of 10: 55 ns a row against
+# torch's 20). A block of _SB rows is copied transposed into (n, _SB)
+# scratch, _tile runs on it vectorised across the rows, and the result is
+# copied back: the same arithmetic as inner > 1, and out may be an input (a
+# block is read whole first). As the Numba backend's _short_fwd_blocks
+# (whose backward rows beat the blocks at every length). Measured, 1e5
+# float32, 2 threads, rows (8-lane sums, chunked logs) -> blocks: softmax
+# forward rows of 10 317 -> 122 us, of 16 147 -> 126, of 24 114 -> 110, of
+# 32 97 -> 110 (log_softmax of 24 109 -> 120: so _SN = 24); backward rows
+# of 10 111 -> 75, of 16 46 -> 44.
 
 cdef void _short_block(const floating* g, const floating* x, floating* out, Py_ssize_t b,
                        Py_ssize_t n, int kind, bint fwd) noexcept nogil:
     # the b <= _SB rows of n <= _SN elements at x (g, out)
-    cdef floating tx[_SN * _SB]
+    cdef floating tx[_SN * _SB]   # n <= _SN always (the caller's test)
     cdef floating tg[_SN * _SB]
     cdef floating to[_SN * _SB]
     cdef Py_ssize_t r, j
@@ -619,7 +656,7 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
     cdef Py_ssize_t units = outer * tpo
     cdef Py_ssize_t u, c
     cdef Py_ssize_t nbk = (outer + _SB - 1) // _SB
-    if inner == 1 and n <= (_SN if fwd else _SN_BWD) and outer > 1 and kind != K_SPARSEMAX:
+    if inner == 1 and n <= (_SN if fwd else _SN_BWD) and n <= _SN and outer > 1 and kind != K_SPARSEMAX:
         if nt <= 1 or nbk < 2:
             _short_blocks(g, x, out, 0, nbk, outer, n, kind, fwd)
             return
@@ -627,6 +664,15 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
         for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
             _note_team()
             _short_blocks(g, x, out, (nbk * c) // nt, (nbk * (c + 1)) // nt, outer, n, kind, fwd)
+        return
+    if fwd and kind == K_LOGSOFTMAX and inner == 1 and n < _SHORT_ROW and outer > 1:
+        if nt <= 1 or outer < 2 * nt:
+            _logsmax_rows(x, out, 0, outer, n)
+            return
+        _mark_parallel()
+        for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+            _note_team()
+            _logsmax_rows(x, out, (outer * c) // nt, (outer * (c + 1)) // nt, n)
         return
     if nt > 1 and inner == 1 and units < 2 * nt and kind != K_SPARSEMAX and n >= THRESH_AXIS:
         for u in range(outer):
