@@ -460,8 +460,11 @@ def _softmax_handler(name):
     mode = _SOFTMAX_MODES[name][1]
     entries = {}  # dtype char -> (serial entry point, the sign in that dtype)
 
+    short_n = K.SHORT_N
+
     def h(x, out, params, threads):
-        serial = (x.shape[2] == 1 and (x.shape[1] > K.SHORT_N or x.shape[0] == 1)  # short rows: _softmax_forward
+        sh = x.shape
+        serial = (sh[2] == 1 and (sh[1] > short_n or sh[0] == 1)  # short rows: _softmax_forward
                   and (threads == 1 or (threads == 0 and x.size <= SERIAL_MAX_ROWS)))
         if serial:
             e = entries.get(x.dtype.char)
