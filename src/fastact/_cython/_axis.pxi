@@ -2,11 +2,14 @@
 # Arrays are (outer, n, inner); the reduction runs over n with stride inner.
 #
 # * inner == 1: a unit of work is one contiguous row.  Reductions keep 64
-#   independent lanes (gcc turns them into vector adds without being allowed
-#   to reassociate) summed in double and restarted every 2048 elements, so a
-#   long float32 or float64 row keeps about (128 + n/2048) eps of error.
-#   Many rows: threads take whole rows.  Few long rows: each row is split
-#   over the threads (partial max / sum per thread, then a combine).
+#   independent lanes (8 in rows under _SHORT_ROW, and in the dot; gcc
+#   turns them into vector adds without being allowed to reassociate) summed
+#   in double and restarted every 2048 elements, so a long float32 or
+#   float64 row keeps about (256 + n/2048) eps of error.  Many rows: threads
+#   take whole rows (rows under _SHORT_ROW in one loop per range of rows:
+#   _logsmax_rows, _bwd_rows; rows of at most _SN in transposed blocks).
+#   Few long rows: each row is split over the threads (partial max / sum per
+#   thread, then a combine).
 # * inner > 1: a unit is a tile of up to _IB adjacent columns of one outer
 #   index; every pass walks the rows of the tile and is vectorised across the
 #   columns, with per-column running max / sum in small stack buffers.
@@ -34,9 +37,9 @@ cdef enum:
 # scalar in the AVX-512 build and gave _sum_block only two vector
 # accumulators (bound by the latency of vaddpd).
 
-# Rows shorter than _SHORT_ROW use _VS = 8 lanes instead (the *_short
-# functions): setting up and folding 64 lanes cost more than a short row's
-# arithmetic. 1e5 float32, 2 threads: softmax backward rows of 32 91 -> 30
+# Rows shorter than _SHORT_ROW use _VS = 8 lanes instead (_row_max_short,
+# _sum_short; the dot, _dot_block, at every length): setting up and folding
+# 64 lanes cost more than a short row's arithmetic. 1e5 float32, 2 threads: softmax backward rows of 32 91 -> 30
 # us, of 64 53 -> 23; forward rows of 64 114 -> 78.
 
 cdef inline double _fold_lanes(double* acc, Py_ssize_t lanes) noexcept nogil:
@@ -84,7 +87,11 @@ cdef double _sum_short(const floating* v, Py_ssize_t n) noexcept nogil:
     return _fold_lanes(acc, _VS)
 
 
-cdef double _dot_short(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+cdef double _dot_block(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    # _VS lanes for every length (blocks of _BLK): the dot's loop is bound by its
+    # loads and conversions more than by two vector accumulators' latency, and
+    # 64 lanes cost their set-up and fold (1e5 float32 softmax backward, rows
+    # of 1000, one thread: 35.7 -> 31.0 us)
     cdef double acc[_VS]
     cdef Py_ssize_t i = 0, k
     for k in range(_VS):
@@ -138,20 +145,6 @@ cdef double _sum_block(const floating* v, Py_ssize_t n) noexcept nogil:
     return _fold_lanes(acc, _VL)
 
 
-cdef double _dot_block(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
-    cdef double acc[_VL]
-    cdef Py_ssize_t i = 0, k
-    for k in range(_VL):
-        acc[k] = 0.0
-    while i + _VL <= n:
-        for k in range(_VL):
-            acc[k] += <double>a[i + k] * <double>b[i + k]
-        i += _VL
-    for k in range(n - i):
-        acc[k] += <double>a[i + k] * <double>b[i + k]
-    return _fold_lanes(acc, _VL)
-
-
 cdef double _sum(const floating* v, Py_ssize_t n) noexcept nogil:
     cdef double s = 0.0
     cdef Py_ssize_t b0 = 0
@@ -166,8 +159,6 @@ cdef double _sum(const floating* v, Py_ssize_t n) noexcept nogil:
 cdef double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
     cdef double s = 0.0
     cdef Py_ssize_t b0 = 0
-    if n < _SHORT_ROW:
-        return _dot_short(a, b, n)
     while b0 < n:
         s += _dot_block(a + b0, b + b0, n - b0 if n - b0 < _BLK else _BLK)
         b0 += _BLK
@@ -608,7 +599,7 @@ cdef void _bwd_rows(const floating* g, const floating* y, floating* out, Py_ssiz
     else:
         for o in range(r0, r1):
             _smax_bwd_apply(g + o * n, y + o * n, out + o * n, n,
-                            <floating>_dot_short(g + o * n, y + o * n, n), sign)
+                            <floating>_dot_block(g + o * n, y + o * n, n), sign)
 
 
 # ----------------------------------------------------------- short rows
