@@ -332,6 +332,57 @@ def test_in_place_equals_out_of_place(backend, name, params):
         np.testing.assert_array_equal(xi, gx)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", ELEMENTWISE_SPECS + [SPECS_BY_NAME["glu"]], ids=spec_ids(ELEMENTWISE_SPECS) + ["glu"])
+def test_element_alone_as_in_the_array(spec, backend, dtype):
+    # An element's result does not depend on its neighbours, the array's
+    # length or its place in it: f(x[i:i+1]) == f(x)[i], bit for bit, and the
+    # same with one thread or two. (Cython's float64 loops call libmvec's
+    # vector exp/tanh/... in their vector body and libm's scalar ones in the
+    # remainder, which differ in the last bit: the remainder goes through a
+    # padded buffer, _PAD in _elementwise.pxi.in.)
+    rng = np.random.default_rng(12)
+    params = {"training": False} if spec.kind == RRELU else None
+    if spec.kind == GLU:
+        x, p = (rng.standard_normal(106) * 4).astype(dtype), {"axis": -1}
+    else:
+        x, p = make_case(spec, rng, dtype=dtype, size=53, params=params)
+        x = (x * 4).astype(dtype)
+    g = rng.standard_normal(x.shape if spec.kind != GLU else (x.shape[0] // 2,)).astype(dtype)
+    f = lambda v: fastact.forward(spec.name, v, **p)  # noqa: E731
+    b = lambda gg, v: fastact.backward(spec.name, gg, v, **p)  # noqa: E731
+    if spec.kind == GLU:  # the two halves of each element
+        h = x.shape[0] // 2
+        pair = lambda i: np.array([x[i], x[h + i]], dtype)  # noqa: E731
+        alone_f = np.concatenate([f(pair(i)) for i in range(h)])
+        alone_b = [np.concatenate(r) for r in zip(*[_as_list(b(g[i:i + 1], pair(i))) for i in range(h)])]
+        whole_b = _as_list(b(g, x))[0]
+        np.testing.assert_array_equal(f(x), alone_f)
+        np.testing.assert_array_equal(whole_b[:h], alone_b[0][0::2])
+        np.testing.assert_array_equal(whole_b[h:], alone_b[0][1::2])
+        return
+    alone_f = np.concatenate([f(x[i:i + 1]) for i in range(x.size)])
+    alone_b = np.concatenate([b(g[i:i + 1], x[i:i + 1]) for i in range(x.size)])
+    np.testing.assert_array_equal(f(x), alone_f)
+    np.testing.assert_array_equal(f(x[5:]), alone_f[5:])
+    np.testing.assert_array_equal(b(g, x), alone_b)
+    np.testing.assert_array_equal(b(g[3:], x[3:]), alone_b[3:])
+    big = np.resize(x, 200_003)  # past the serial threshold: chunk edges at odd places
+    gb = np.resize(g, 200_003)
+    before = fastact.get_num_threads()
+    try:
+        fastact.set_num_threads(1)
+        one = f(big), b(gb, big)
+        fastact.set_num_threads(2)
+        two = f(big), b(gb, big)
+    finally:
+        fastact.set_num_threads(before)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+    np.testing.assert_array_equal(two[0][:53], alone_f)
+    np.testing.assert_array_equal(two[1][:53], alone_b)
+
+
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin", "prelu"])
 def test_in_place_rows_and_columns(backend, name):
     # The row kernels (axis last) and the column kernels (axis 0 of a 2-D

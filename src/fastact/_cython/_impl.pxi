@@ -332,13 +332,36 @@ cdef void _glu_fwd_seg(const floating* a, const floating* b, floating* out, Py_s
     # the elementwise loop of glu_fwd_ab: float32's with its tail (b < -80,
     # a subnormal sigmoid, in double; TAIL in _elementwise.pxi.in)
     if floating is float:
-        _L_glu_fwd_ab_f(a, b, out, n, 0.0, 0.0)
+        _whole_b_f(_L_glu_fwd_ab_f, a, b, out, n, 0.0, 0.0)
     else:
-        _L_glu_fwd_ab_d(a, b, out, n, 0.0, 0.0)
+        _whole_b_d(_L_glu_fwd_ab_d, a, b, out, n, 0.0, 0.0)
 
 
 cdef void _glu_bwd_seg(const floating* g, const floating* a, const floating* b, floating* da,
                        floating* db, Py_ssize_t n) noexcept nogil:
+    # _glu_bwd_loop with the last n % _PAD elements padded (_whole_b_* of
+    # _elementwise.pxi.in: no result depends on its place)
+    cdef Py_ssize_t m = n - n % _PAD, i
+    cdef floating gb[_PAD]
+    cdef floating ab[_PAD]
+    cdef floating bb[_PAD]
+    cdef floating dab[_PAD]
+    cdef floating dbb[_PAD]
+    if m > 0:
+        _glu_bwd_loop(g, a, b, da, db, m)
+    if m == n:
+        return
+    for i in range(_PAD):
+        gb[i] = g[m + i] if m + i < n else g[m]
+        ab[i] = a[m + i] if m + i < n else a[m]
+        bb[i] = b[m + i] if m + i < n else b[m]
+    _glu_bwd_loop(gb, ab, bb, dab, dbb, _PAD)
+    memcpy(da + m, dab, (n - m) * sizeof(floating))
+    memcpy(db + m, dbb, (n - m) * sizeof(floating))
+
+
+cdef void _glu_bwd_loop(const floating* g, const floating* a, const floating* b, floating* da,
+                        floating* db, Py_ssize_t n) noexcept nogil:
     # float32: |b| > 80 (s or 1 - s subnormal) and db = inf (g*a may have
     # overflowed) again in double, found by the largest keys of |b| and |db|
     # (as the TAIL loops of _elementwise.pxi.in; x never overlaps out: the
