@@ -222,6 +222,40 @@ def test_info():
         assert key in info
 
 
+def test_zmm_preference_follows_the_cpu_and_the_user():
+    """On the CPUs of fastact._numba.WIDE_CPUS, numba gets -prefer-256-bit and the hot loop uses zmm;
+    NUMBA_CPU_FEATURES or FASTACT_NUMBA_ZMM=0 leave numba's choice alone."""
+    import llvmlite.binding as ll
+
+    code = """
+        import numpy as np, numba, fastact
+        from fastact._numba import BACKEND, _kernels as K
+        info = BACKEND.info()
+        ks, kp = K._instantiate("fwd_sigmoid", 1, cache=False)
+        z = np.float32(1)
+        x = np.linspace(-4, 4, 64, dtype=np.float32)
+        ks(x, np.empty_like(x), z, z, z, z)
+        asm = ks.inspect_asm(ks.signatures[0])
+        print(repr(numba.config.CPU_FEATURES is not None), info["vector_width_bits"], info["cpu_features"].split(",")[0],
+              int("zmm" in asm))
+    """
+    wide = ll.get_host_cpu_name() in __import__("fastact._numba", fromlist=["WIDE_CPUS"]).WIDE_CPUS \
+        and bool(ll.get_host_cpu_features().get("avx512f"))
+    r = _run_py(code)
+    assert r.returncode == 0, r.stderr
+    set_, width, feats, zmm = r.stdout.split()
+    assert set_ == repr(wide) and feats == "host"
+    if wide:
+        assert width == "512" and zmm == "1"
+    r = _run_py(code, env={"FASTACT_NUMBA_ZMM": "0"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == "False" and r.stdout.split()[2] == "host"
+    own = ll.get_host_cpu_features().flatten()
+    r = _run_py(code, env={"NUMBA_CPU_FEATURES": own})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[2] == "NUMBA_CPU_FEATURES"
+
+
 @pytest.mark.parametrize("op,arity", [("fwd_sigmoid", 1), ("fwd_gelu_none", 1), ("bwd_gelu_none", 2),
                                       ("fwd_mish", 1), ("fwd_softplus", 1), ("bwd_tanh", 2), ("fwd_elu", 1)])
 def test_hot_loops_are_vectorised(op, arity):

@@ -407,15 +407,38 @@ class NumbaBackend:
             "serial_below": {"default": SERIAL_MAX, "cheap": SERIAL_MAX_CHEAP, "rows": SERIAL_MAX_ROWS},
             "cpu": cpu,
             "simd": simd,
-            "vector_width_bits": 512 if feats.get("avx512f") and cpu not in _PREFER_256 else 256 if simd != "sse2" else 128,
+            "vector_width_bits": _vector_width(cpu, feats, simd),
+            "cpu_features": "host, -prefer-256-bit (fastact: FASTACT_NUMBA_ZMM)" if _zmm_set() else
+                            "NUMBA_CPU_FEATURES" if numba.config.CPU_FEATURES else "host",
             "cache_dir": _cache_dir(),
         }
 
 
 # LLVM's tuning for these CPUs prefers 256-bit vectors even with AVX-512
-# (verified in the kernels' assembly on znver4: ymm).
+# (verified in the kernels' assembly on znver4 and emeraldrapids: ymm), unless
+# the features end in -prefer-256-bit (fastact/_numba/__init__.py).
 _PREFER_256 = {"znver4", "znver5", "skylake-avx512", "cascadelake", "cooperlake", "icelake-server",
-               "icelake-client", "tigerlake", "sapphirerapids", "rocketlake", "alderlake"}
+               "icelake-client", "tigerlake", "sapphirerapids", "emeraldrapids", "graniterapids",
+               "graniterapids-d", "diamondrapids", "rocketlake", "alderlake"}
+
+
+def _zmm_set():
+    from . import cpu_features
+
+    return cpu_features is not None and numba.config.CPU_FEATURES == cpu_features
+
+
+def _vector_width(cpu, feats, simd):
+    if simd == "sse2":
+        return 128
+    if not feats.get("avx512f"):
+        return 256
+    chosen = numba.config.CPU_FEATURES or ""
+    if chosen and "+avx512f" not in chosen.split(","):
+        return 256
+    if "-prefer-256-bit" in chosen.split(",") or cpu not in _PREFER_256:
+        return 512
+    return 256
 
 
 def _cache_dir():
