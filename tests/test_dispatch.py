@@ -113,6 +113,21 @@ def test_a_tuned_table_is_used(tuning_file):
     assert "no entry for sigmoid" in fastact.explain("sigmoid", x)["reason"]
 
 
+def test_the_built_in_table_follows_the_cpu(monkeypatch):
+    # each shipped table is chosen on the CPU (model and SIMD features) it was measured on; any
+    # other CPU gets the first; every shipped table parses and names a backend for every cell
+    docs = [json.loads(f.read_text()) for f in _tuning._BUILTIN_FILES]
+    assert len({(d["key"]["cpu"], tuple(d["key"]["features"])) for d in docs}) == len(docs)
+    for f, d in zip(_tuning._BUILTIN_FILES, docs):
+        monkeypatch.setattr(_tuning, "_cpu_model", lambda d=d: d["key"]["cpu"])
+        monkeypatch.setattr(_tuning, "_cpu_features", lambda d=d: list(d["key"]["features"]))
+        t = _tuning.builtin_table()
+        assert f.name in t.state and t.entries
+        assert {b for b, _ in t.entries.values()} <= {"numpy", "numba", "cython"}
+    monkeypatch.setattr(_tuning, "_cpu_model", lambda: "no such CPU")
+    assert _tuning._BUILTIN_FILES[0].name in _tuning.builtin_table().state
+
+
 def test_a_table_for_another_machine_is_ignored(tuning_file):
     key = dict(_tuning.machine_key(), numpy="0.0.1")
     _table(tuning_file, {"relu/forward/float32/C": _rungs("numpy", 1)}, key=key)

@@ -155,20 +155,48 @@ def table_path() -> Path:
 
 # ----------------------------------------------------------------- built in
 
-# The built-in table: `python -m fastact tune` run on the development machine
-# (2-core AMD Zen 4, AVX-512), shipped as package data. Its key is not checked:
-# it is the default for any machine until that machine has its own table.
-_BUILTIN_FILE = Path(__file__).with_name("_tuning_builtin.json")
+# The built-in tables: `python -m fastact tune` run on the development
+# machines, shipped as package data. The backends' balance depends on the CPU:
+# on the 2-core AMD EPYC (AVX2) of _tuning_builtin.json Numba's ymm loops and
+# Cython's AVX2 build were close, on the 2-core Intel Xeon with AVX-512 of
+# _tuning_builtin_avx512.json Cython's zmm build with libmvec wins more rows
+# (tanh forward float32 at 1e5: 1.4x). The table whose key has this machine's
+# CPU model and SIMD features is the default; on any other machine, the first
+# one. The rest of the key is not checked: the default holds until the machine
+# has its own table.
+_BUILTIN_FILES = (Path(__file__).with_name("_tuning_builtin.json"),
+                  Path(__file__).with_name("_tuning_builtin_avx512.json"))
+_BUILTIN_FILE = _BUILTIN_FILES[0]
+
+
+def _builtin_doc() -> tuple[dict, Path]:
+    """The built-in table's document for this CPU (see _BUILTIN_FILES) and its file."""
+    docs = []
+    for f in _BUILTIN_FILES:
+        try:
+            with open(f) as fh:
+                docs.append((json.load(fh), f))
+        except (OSError, ValueError):
+            continue
+    if not docs:
+        raise OSError("no built-in table")
+    here = (_cpu_model(), _cpu_features())
+    for doc, f in docs:
+        key = doc.get("key") or {}
+        if (key.get("cpu"), key.get("features")) == here:
+            return doc, f
+    return docs[0]
 
 
 def builtin_table() -> "Table":
     try:
-        with open(_BUILTIN_FILE) as fh:
-            doc = json.load(fh)
+        doc, f = _builtin_doc()
         if doc.get("format") not in _BUILTIN_FORMATS:
             raise ValueError(f"format {doc.get('format')!r}")
         entries, detail = _parse(doc)
-        state = "built-in table (measured on the development machine; run `python -m fastact tune` for yours)"
+        where = (doc.get("key") or {}).get("cpu", "?")
+        state = (f"built-in table {f.name} (measured on the development machine, {where}; "
+                 "run `python -m fastact tune` for yours)")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         entries, detail, state = {}, {}, "no built-in table: first available backend"
     return Table(entries, state, detail)
