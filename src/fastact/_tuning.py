@@ -166,26 +166,25 @@ def table_path() -> Path:
 # has its own table.
 _BUILTIN_FILES = (Path(__file__).with_name("_tuning_builtin.json"),
                   Path(__file__).with_name("_tuning_builtin_avx512.json"))
-_BUILTIN_FILE = _BUILTIN_FILES[0]
 
 
 def _builtin_doc() -> tuple[dict, Path]:
     """The built-in table's document for this CPU (see _BUILTIN_FILES) and its file."""
-    docs = []
+    here = (_cpu_model(), _cpu_features())
+    first = None
     for f in _BUILTIN_FILES:
         try:
             with open(f) as fh:
-                docs.append((json.load(fh), f))
+                doc = json.load(fh)
         except (OSError, ValueError):
             continue
-    if not docs:
-        raise OSError("no built-in table")
-    here = (_cpu_model(), _cpu_features())
-    for doc, f in docs:
         key = doc.get("key") or {}
         if (key.get("cpu"), key.get("features")) == here:
             return doc, f
-    return docs[0]
+        first = first or (doc, f)
+    if first is None:
+        raise OSError("no built-in table")
+    return first
 
 
 def builtin_table() -> "Table":
@@ -252,12 +251,11 @@ def _parse(doc: dict) -> tuple[dict, dict]:
 def load_table() -> Table:
     """The tuned table for this machine if there is a valid one, else the built-in defaults."""
     path = table_path()
-    builtin = builtin_table()
     if not path.exists():
         if os.environ.get("FASTACT_TUNING_FILE"):
             warnings.warn(f"fastact: FASTACT_TUNING_FILE={str(path)!r} does not exist; using the built-in table",
                           RuntimeWarning, stacklevel=4)
-        return builtin
+        return builtin_table()
     try:
         with open(path) as fh:
             doc = json.load(fh)
@@ -267,11 +265,13 @@ def load_table() -> Table:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         warnings.warn(f"fastact: ignoring the tuning table {str(path)!r} ({type(exc).__name__}: {exc}); "
                       "using the built-in table. Run `python -m fastact tune` to remake it.", RuntimeWarning, stacklevel=4)
+        builtin = builtin_table()
         builtin.state = f"unreadable table {path}: built-in table"
         return builtin
     key = machine_key()
     if doc.get("key") != key:
         changed = sorted(k for k in set(key) | set(doc.get("key", {})) if key.get(k) != doc.get("key", {}).get(k))
+        builtin = builtin_table()
         builtin.state = f"table {path} is for another machine or version ({', '.join(changed)} changed): built-in table"
         return builtin
     return Table(entries, f"tuned table {path} ({doc.get('created', '?')})", detail)

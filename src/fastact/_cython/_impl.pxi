@@ -341,7 +341,7 @@ cdef void _glu_bwd_seg(const floating* g, const floating* a, const floating* b, 
                        floating* db, Py_ssize_t n) noexcept nogil:
     # _glu_bwd_loop with the last n % _PAD elements padded (_whole_b_* of
     # _elementwise.pxi.in: no result depends on its place)
-    cdef Py_ssize_t m = n - n % _PAD, i
+    cdef Py_ssize_t m = n - n % _PAD
     cdef floating gb[_PAD]
     cdef floating ab[_PAD]
     cdef floating bb[_PAD]
@@ -351,10 +351,9 @@ cdef void _glu_bwd_seg(const floating* g, const floating* a, const floating* b, 
         _glu_bwd_loop(g, a, b, da, db, m)
     if m == n:
         return
-    for i in range(_PAD):
-        gb[i] = g[m + i] if m + i < n else g[m]
-        ab[i] = a[m + i] if m + i < n else a[m]
-        bb[i] = b[m + i] if m + i < n else b[m]
+    _pad_tail(g + m, gb, n - m)
+    _pad_tail(a + m, ab, n - m)
+    _pad_tail(b + m, bb, n - m)
     _glu_bwd_loop(gb, ab, bb, dab, dbb, _PAD)
     memcpy(da + m, dab, (n - m) * sizeof(floating))
     memcpy(db + m, dbb, (n - m) * sizeof(floating))

@@ -38,7 +38,7 @@ if _cache_dir is not None:
 # user chose features (NUMBA_CPU_FEATURES or NUMBA_CPU_NAME) or set
 # FASTACT_NUMBA_ZMM=0. It is numba's setting for the whole process: numba code
 # of the user's compiled after this also prefers 512-bit vectors (same results,
-# elementwise; README, "Numba backend").
+# elementwise; README, "Numba's vector width").
 WIDE_CPUS = frozenset({"icelake-server", "sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d",
                        "diamondrapids"})
 
