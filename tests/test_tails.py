@@ -148,6 +148,35 @@ def test_log_softmax_row_with_inf_is_nan(backend):
     assert np.isnan(fastact.backward("log_softmax", np.ones_like(x), x, axis=-1)[0]).all()
 
 
+# exact arguments x - max (max 0) whose softmax is a float32 subnormal, and two
+# that underflow to 0; the rest of a row is filler
+_SUBNORMAL_ROW = np.array([0.0, -87.5, -88.25, -90.0, -95.5, -100.0, -101.75, -103.0, -103.25,
+                           -103.875, -104.5, -120.0, -np.inf], np.float32)
+_LAYOUTS = {"blocks": (20, 400), "rows": (40, 60), "long rows": (300, 8), "one row": (400_000, 1)}
+
+
+@pytest.mark.parametrize("layout", [*_LAYOUTS, "columns"])
+@pytest.mark.parametrize("name", ["softmax", "softmin"])
+def test_softmax_subnormal_outputs_round_once(backend, name, layout):
+    # exp(x - max) * (1/sum) where the result is a float32 subnormal: within
+    # half a subnormal step of the exact value, plus a few ULP relative to it.
+    # Formed from a subnormal exp (two roundings) it was off by up to 1.36 steps.
+    n, rows = _LAYOUTS.get(layout, (40, 60))
+    filler = np.linspace(-1.0, -60.0, n - len(_SUBNORMAL_ROW)).astype(np.float32)
+    x = np.tile(np.concatenate([_SUBNORMAL_ROW, filler]), (rows, 1))
+    axis = -1
+    if layout == "columns":
+        x, axis = np.ascontiguousarray(x.T), 0
+    sign = 1.0 if name == "softmax" else -1.0
+    y = fastact.forward(name, x * np.float32(sign), axis=axis)
+    e = np.exp(x.astype(np.float64))
+    ref = e / e.sum(axis=axis, keepdims=True)
+    step = 2.0 ** -149
+    err = np.abs(y.astype(np.float64) - ref)
+    assert (err <= 0.5 * step + 4 * 2.0**-24 * ref).all(), float(np.max(err / step))
+    assert (y[ref < step / 2] == 0).all()
+
+
 def test_sparsemax_backward_nan_where_y_is_nan(backend):
     y = np.array([[np.nan, np.nan, np.nan], [0.5, 0.5, 0.0]], np.float32)
     got = fastact.backward("sparsemax", np.ones_like(y), y=y, axis=-1)

@@ -183,10 +183,37 @@ cdef double _negdot(const floating* x, const floating* g, Py_ssize_t n) noexcept
     return _fold_lanes(acc, _VL)
 
 
+# The forward's exps have arguments <= 0 (x - max; NaN passes): float32 forms
+# them as exp * 2^26 with one power of two (_exp_up26f), normal down to exp's
+# underflow, instead of _expf's two-sided clamp and two-factor 2^k.  softmax's
+# e/s does not see the scale (out = e * (1/s) rounds once, also where it is
+# subnormal); log_softmax scales its double sum back by the exact _up_inv
+# before the log.  float64 keeps libmvec's exp (scale 1).  As the Numba
+# backend's _exp_scaled.  Outputs are bit for bit as before except subnormal
+# softmax outputs, now rounded once.  1e5 float32, one thread: rows of 1000
+# softmax 69.5 -> 50 us, log_softmax 74 -> 55; rows of 100 135 -> 115 and
+# 188 -> 170.
+
+cdef inline floating _exp_up(floating v) noexcept nogil:
+    if floating is float:
+        return _exp_up26f(<float>-104 if v < <float>-104 else v, <float>-0.0)
+    else:
+        return exp(v)
+
+
+cdef inline double _up_inv(floating v) noexcept nogil:
+    # 1/scale of _exp_up for v's type
+    if floating is float:
+        return 1.4901161193847656e-08
+    else:
+        return 1.0
+
+
 cdef void _exp_shift(const floating* x, floating* dst, Py_ssize_t n, floating m, floating sign) noexcept nogil:
+    # dst = _exp_up(sign*x - m): exps scaled by 1/_up_inv
     cdef Py_ssize_t i
     for i in range(n):
-        dst[i] = exp_(sign * x[i] - m)
+        dst[i] = _exp_up(sign * x[i] - m)
 
 
 cdef double _expsum_nostore(const floating* x, Py_ssize_t n, floating m, floating sign) noexcept nogil:
@@ -199,7 +226,7 @@ cdef double _expsum_nostore(const floating* x, Py_ssize_t n, floating m, floatin
         _exp_shift(x + b0, tmp, ln, m, sign)
         s += _sum(tmp, ln)
         b0 += _BLK
-    return s
+    return s * _up_inv(m)
 
 
 cdef void _div_by(floating* out, Py_ssize_t n, double s) noexcept nogil:
@@ -505,16 +532,16 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
             r = x + j * inner
             if kind == K_LOGSOFTMAX:
                 for i in range(w):
-                    B[i] += <double>exp_(sign * r[i] - <floating>A[i])
+                    B[i] += <double>_exp_up(sign * r[i] - <floating>A[i])
             else:
                 ro = out + j * inner
                 for i in range(w):
-                    v = exp_(sign * r[i] - <floating>A[i])
+                    v = _exp_up(sign * r[i] - <floating>A[i])
                     ro[i] = v
                     B[i] += <double>v
         if kind == K_LOGSOFTMAX:
             for i in range(w):
-                B[i] = log(B[i])
+                B[i] = log(B[i] * _up_inv(sign))
         for j in range(n):
             r = x + j * inner
             ro = out + j * inner
