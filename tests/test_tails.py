@@ -152,16 +152,17 @@ def test_log_softmax_row_with_inf_is_nan(backend):
 # that underflow to 0; the rest of a row is filler
 _SUBNORMAL_ROW = np.array([0.0, -87.5, -88.25, -90.0, -95.5, -100.0, -101.75, -103.0, -103.25,
                            -103.875, -104.5, -120.0, -np.inf], np.float32)
-_LAYOUTS = {"blocks": (20, 400), "rows": (40, 60), "long rows": (300, 8), "one row": (400_000, 1)}
+_LAYOUTS = {"blocks": (20, 400), "rows": (40, 60), "long rows": (300, 8), "one row": (400_000, 1),
+            "columns": (40, 60)}
 
 
-@pytest.mark.parametrize("layout", [*_LAYOUTS, "columns"])
+@pytest.mark.parametrize("layout", list(_LAYOUTS))
 @pytest.mark.parametrize("name", ["softmax", "softmin"])
 def test_softmax_subnormal_outputs_round_once(backend, name, layout):
     # exp(x - max) * (1/sum) where the result is a float32 subnormal: within
     # half a subnormal step of the exact value, plus a few ULP relative to it.
     # Formed from a subnormal exp (two roundings) it was off by up to 1.36 steps.
-    n, rows = _LAYOUTS.get(layout, (40, 60))
+    n, rows = _LAYOUTS[layout]
     filler = np.linspace(-1.0, -60.0, n - len(_SUBNORMAL_ROW)).astype(np.float32)
     x = np.tile(np.concatenate([_SUBNORMAL_ROW, filler]), (rows, 1))
     axis = -1

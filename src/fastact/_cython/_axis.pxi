@@ -195,8 +195,9 @@ cdef double _negdot(const floating* x, const floating* g, Py_ssize_t n) noexcept
 # 188 -> 170.
 
 cdef inline floating _exp_up(floating v) noexcept nogil:
+    # float32: silu's scaled exp, exp(-|v|) * 2^26, is exp(v) * 2^26 for v <= 0
     if floating is float:
-        return _exp_up26f(<float>-104 if v < <float>-104 else v, <float>-0.0)
+        return _exp_negabs_up26f(v)
     else:
         return exp(v)
 
