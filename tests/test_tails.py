@@ -259,3 +259,30 @@ def test_celu_alpha_beyond_float32(backend, alpha):
                  f"celu backward {alpha}", inputs=x)
     assert_close(fastact.backward("celu", g, y=y, alpha=alpha), reference_backward("celu", g, y=y, alpha=alpha), rtol, atol,
                  f"celu backward from y {alpha}", inputs=y)
+
+
+# (name, direction) whose float32 result, g = 1, is a subnormal on a stretch of
+# each tail; 200001 values over [-110, 110], above the serial limit
+_SUBNORMAL_RESULTS = [("sigmoid", "forward"), ("softplus", "forward"), ("sigmoid", "backward"),
+                      ("log_sigmoid", "backward"), ("tanh", "backward")]
+
+
+@pytest.mark.parametrize("name, direction", _SUBNORMAL_RESULTS, ids=[f"{n}-{d}" for n, d in _SUBNORMAL_RESULTS])
+def test_subnormal_results_are_kept(backend, name, direction):
+    # Within half a subnormal step of the reference, plus a few ULP relative to
+    # it: not flushed to 0. The Cython sigmoid, 1/(1 + exp(-x)), gave 0 for x
+    # in [-104, -87.3] (exp(-x) overflowed), 2.1e6 steps off.
+    x = np.linspace(-110.0, 110.0, 200_001).astype(np.float32)
+    g = np.ones_like(x)
+    with np.errstate(over="ignore", under="ignore"):
+        if direction == "forward":
+            y = fastact.forward(name, x)
+            ref = reference_forward(name, x.astype(np.float64))
+        else:
+            y = fastact.backward(name, g, x)
+            ref = reference_backward(name, g.astype(np.float64), x.astype(np.float64))
+    sub = np.abs(ref) < TINY
+    assert sub.sum() > 10_000
+    err = np.abs(y[sub].astype(np.float64) - ref[sub])
+    step = 2.0 ** -149
+    assert (err <= 0.5 * step + 4 * 2.0**-24 * np.abs(ref[sub])).all(), float(np.max(err / step))

@@ -52,7 +52,7 @@ from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload, register_jitable
 
-__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "exp_parts", "exp_up", "tail_scale", "mul_sigmoid_hilo", "silu_grad", "mul_phi", "gelu_dphi", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32"]
+__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "exp_parts", "exp_up", "exp_neg", "tail_scale", "mul_sigmoid_hilo", "silu_grad", "mul_phi", "gelu_dphi", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32"]
 
 
 # ---------------------------------------------------------------- bit casts
@@ -248,6 +248,7 @@ _SPECS = {
         ln2hi=0.693145751953125, ln2lo=1.428606765330187e-06,
         expq=_taylor_expq(6), logr=_atanh_r(4), erf_small=_erf_taylor(8),
         erfc_tail=_ERFC_TAIL_F32, phi_tail=_PHI_TAIL_F32, tanhshrink=_TANHSHRINK_F32, erfc_max=10.5, split_mask=-4096, sqrt_half_bits=0x3F3504F3,
+        tanh_max=9.5,
         min_normal=float(np.finfo(np.float32).tiny),
     ),
     "f64": dict(
@@ -256,6 +257,7 @@ _SPECS = {
         ln2hi=6.93147180369123816490e-01, ln2lo=1.90821492927058770002e-10,
         expq=_taylor_expq(12), logr=_atanh_r(10), erf_small=_erf_taylor(13),
         erfc_tail=_ERFC_TAIL_F64, phi_tail=None, tanhshrink=_TANHSHRINK_F64, erfc_max=27.5, split_mask=-(2**27), sqrt_half_bits=0x3FE6A09E667F3BCD,
+        tanh_max=19.5,
         min_normal=float(np.finfo(np.float64).tiny),
     ),
 }
@@ -294,6 +296,7 @@ def _build(spec):
     MAGIC = T(spec["magic"])
     MAGIC_BITS = I(np.array(spec["magic"], dtype=T).view(I))
     EXP_LO, EXP_HI, EM1_LO = T(spec["exp_lo"]), T(spec["exp_hi"]), T(spec["em1_lo"])
+    TANH_MAX = T(spec["tanh_max"])
     LOG2E = T(1.4426950408889634)
     LN2HI, LN2LO = T(spec["ln2hi"]), T(spec["ln2lo"])
     EXPQ = tuple(T(c) for c in spec["expq"])[::-1]
@@ -393,6 +396,14 @@ def _build(spec):
         return (ONE + expm1_r(r + lo)) * pow2(k + TAIL_S)
 
     exp_up = _inline(exp_up)
+
+    def exp_neg(hi, lo):
+        # exp(hi + lo) for hi <= 0 (or NaN): exp_up's one power of two, then
+        # 2**-S. Bit for bit exp_hilo's value there (both round p*2**k once,
+        # normal or subnormal), without its upper clamp and split power.
+        return exp_up(hi, lo) * TAIL_INV
+
+    exp_neg = _inline(exp_neg)
 
     def tail_scale(x):
         return TAIL_INV
@@ -502,12 +513,25 @@ def _build(spec):
         r = x if x != x else r
         return r
 
+    def exp_neg2(a):
+        # exp(-2a) = s*(1 + p) for a in [0, TANH_MAX] (callers clamp there,
+        # where tanh rounds to 1: float32 8.7, float64 18.8; NaN passes in p):
+        # -2a = k ln2 + r with k >= -56, so s = 2**k is one normal power and
+        # s - 1 is exact while k is above -(mantissa + 1). The general exp's
+        # second clamp and split power are not needed.
+        k, r = reduce(-(a + a))
+        return pow2(k), expm1_r(r)
+
+    exp_neg2 = _inline(exp_neg2)
+
     @_inline
     def tanh(x):
+        # tanh|x| = -m/(2 + m), m = expm1(-2|x|) = s*p + (s - 1); copysign
+        # keeps -0.
         a = abs(x)
-        e = expm1(-(a + a))
-        t = -e / (TWO + e)
-        return math.copysign(t, x)
+        s, p = exp_neg2(TANH_MAX if a > TANH_MAX else a)
+        m = s * p + (s - ONE)
+        return math.copysign(-m / (TWO + m), x)
 
     def erfc_pos(a):
         # erfc(a) for a >= ERF_SPLIT (NaN-safe, 0 for large a). exp(-a*a) is
@@ -517,7 +541,7 @@ def _build(spec):
         ah = as_float(_as_int(a) & SPLIT_MASK)
         lo = -(a - ah) * (a + ah)
         t = ONE / (ONE + HALF * a)
-        return exp_hilo(-(ah * ah), lo) * (t * H_ERFC_TAIL(t))
+        return exp_neg(-(ah * ah), lo) * (t * H_ERFC_TAIL(t))
 
     erfc_pos = _inline(erfc_pos)
 
@@ -566,7 +590,8 @@ def _build(spec):
         z = x * x
         series = (x * z) * H_TANHSHRINK(z)
         a = abs(x)
-        e = exp(-(a + a))
+        s, p = exp_neg2(TANH_MAX if a > TANH_MAX else a)  # E/(1 + E) < eps (a - 1) there
+        e = s * p + s
         direct = math.copysign((a - ONE) + (e + e) / (ONE + e), x)
         return series if a < ONE else direct
 
@@ -684,12 +709,12 @@ def _build(spec):
         a = GAUSS_MAX if a > GAUSS_MAX else a  # beyond: 0; also inf-inf
         ah = as_float(_as_int(a) & SPLIT_MASK)
         lo = -HALF * ((a - ah) * (a + ah))
-        return exp_hilo(-HALF * (ah * ah), lo)
+        return exp_neg(-HALF * (ah * ah), lo)
 
     @_inline
     def sigmoid2(x):
         # (s(x), 1 - s(x)), both without cancellation.
-        e = exp(-abs(x))
+        e = exp_neg(-abs(x), ZERO)
         d = ONE / (ONE + e)
         ed = e * d
         return (d, ed) if x >= ZERO else (ed, d)
@@ -699,7 +724,7 @@ def _build(spec):
         # lo, which a rounded z = beta*x would have lost (|z|*eps relative).
         a = abs(hi)
         alo = lo if hi >= ZERO else -lo
-        e = exp_hilo(-a, -alo)
+        e = exp_neg(-a, -alo)
         d = ONE / (ONE + e)
         ed = e * d
         return (d, ed) if hi >= ZERO else (ed, d)
@@ -711,7 +736,7 @@ def _build(spec):
         alo = lo if hi >= ZERO else -lo
         s = hi + lo
         m = s if hi > ZERO else ZERO
-        r = m + log1p(exp_hilo(-a, -alo))
+        r = m + log1p(exp_neg(-a, -alo))
         return r if hi == hi else hi
 
     softplus_hilo = _inline(softplus_hilo)
@@ -726,7 +751,7 @@ def _build(spec):
     def sigmoid(x):
         # e = exp(-|x|) never overflows; e/(1+e) for x < 0 keeps the
         # subnormal tail that 1/(1+exp(-x)) would flush.
-        e = exp(-abs(x))
+        e = exp_neg(-abs(x), ZERO)
         num = ONE if x >= ZERO else e
         r = num / (ONE + e)
         return r if x == x else x
@@ -735,12 +760,12 @@ def _build(spec):
     def softplus(x):
         # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): never overflows.
         m = x if x > ZERO else ZERO
-        r = m + log1p(exp(-abs(x)))
+        r = m + log1p(exp_neg(-abs(x), ZERO))
         return r if x == x else x
 
     return dict(exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
                 phi=phi, sigmoid=sigmoid, softplus=softplus, normpdf=normpdf, sigmoid2=sigmoid2, tanhshrink=tanhshrink,
-                gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, silu_grad=silu_grad, mul_phi=mul_phi, gelu_dphi=gelu_dphi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
+                gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, exp_neg=exp_neg, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, silu_grad=silu_grad, mul_phi=mul_phi, gelu_dphi=gelu_dphi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
                 two_prod=two_prod)
 
 
@@ -800,6 +825,7 @@ sigmoid_hilo = _stub2("sigmoid_hilo", "(s(z), 1 - s(z)) for z = hi + lo.")
 softplus_hilo = _stub2("softplus_hilo", "log(1 + e**z) for z = hi + lo.")
 exp_parts = _stub2("exp_parts", "(p, s1, s2) with exp(hi + lo) = p*s1*s2, s1 and s2 normal powers of two.")
 exp_up = _stub2("exp_up", "exp(hi + lo) * 2**S (S = 26 float32, 64 float64; tail_scale(x) = 2**-S), hi <= ~60, kept normal.")
+exp_neg = _stub2("exp_neg", "exp(hi + lo) for hi <= 0: exp_hilo's value, one power of two.")
 tail_scale = _stub("tail_scale", "2**-S for exp_up, in x's type.")
 mul_sigmoid_hilo = _stub2("mul_sigmoid_hilo", "m * sigmoid(hi + lo) without a subnormal intermediate (0 where m is 0).")
 gelu_dphi = _stub("gelu_dphi", "phi(x) + x * pdf(x), the derivative of x * phi(x).")

@@ -603,7 +603,7 @@ def fwd_tanh(x, p0, p1, p2, p3):
 def bwd_tanh(g, x, p0, p1, p2, p3):
     # 1 - t^2 = 4e/(1+e)^2 with e = exp(-2|x|): no cancellation for large |x|.
     a = abs(x)
-    e = M.exp(-(a + a))
+    e = M.exp_neg(-(a + a), cst(x, 0.0))
     d = cst(x, 1.0) + e
     return g * (cst(x, 4.0) * e / (d * d))
 
