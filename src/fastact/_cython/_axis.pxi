@@ -26,6 +26,7 @@ cdef enum:
     _SN_BWD = 12
     _SB = 128
     _VS = 8
+    _VD = 32
     _SHORT_ROW = 256
     _LC = 64
 
@@ -88,10 +89,9 @@ cdef double _sum_short(const floating* v, Py_ssize_t n) noexcept nogil:
 
 
 cdef double _dot_block(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
-    # _VS lanes for every length (blocks of _BLK): the dot's loop is bound by its
-    # loads and conversions more than by two vector accumulators' latency, and
-    # 64 lanes cost their set-up and fold (1e5 float32 softmax backward, rows
-    # of 1000, one thread: 35.7 -> 31.0 us)
+    # _VS lanes (short rows, _bwd_rows): 64 lanes cost their set-up and fold
+    # there (1e5 float32 softmax backward, rows of 1000, one thread: 35.7 ->
+    # 31.0 us when every row took this)
     cdef double acc[_VS]
     cdef Py_ssize_t i = 0, k
     for k in range(_VS):
@@ -103,6 +103,22 @@ cdef double _dot_block(const floating* a, const floating* b, Py_ssize_t n) noexc
     for k in range(n - i):
         acc[k] += <double>a[i + k] * <double>b[i + k]
     return _fold_lanes(acc, _VS)
+
+
+cdef double _dot_block_wide(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    # _VD lanes (rows of _SHORT_ROW and more, blocks of _BLK): with _VS the
+    # loop was bound by the latency of its one vector accumulator
+    cdef double acc[_VD]
+    cdef Py_ssize_t i = 0, k
+    for k in range(_VD):
+        acc[k] = 0.0
+    while i + _VD <= n:
+        for k in range(_VD):
+            acc[k] += <double>a[i + k] * <double>b[i + k]
+        i += _VD
+    for k in range(n - i):
+        acc[k] += <double>a[i + k] * <double>b[i + k]
+    return _fold_lanes(acc, _VD)
 
 
 cdef floating _row_max(const floating* x, Py_ssize_t n, floating sign) noexcept nogil:
@@ -160,7 +176,7 @@ cdef double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept no
     cdef double s = 0.0
     cdef Py_ssize_t b0 = 0
     while b0 < n:
-        s += _dot_block(a + b0, b + b0, n - b0 if n - b0 < _BLK else _BLK)
+        s += _dot_block_wide(a + b0, b + b0, n - b0 if n - b0 < _BLK else _BLK)
         b0 += _BLK
     return s
 
