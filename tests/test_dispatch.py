@@ -912,6 +912,29 @@ def test_compiled_axis_checks_agree_with_the_python_ones():
     assert hit == ("f32", 5) and x3.shape == (2, 3, 4) and res.shape == (2, 3, 4)
     assert _api._axis_forward(x, -1, m32, m64)[1].shape == (6, 4, 1)
     assert _api._axis_forward(x, 0, m32, m64)[1].shape == (1, 2, 12)
+    # out=: used as the result when it is a C-contiguous ndarray of the input's dtype and shape,
+    # writeable and apart from the inputs; anything else is refused (the general path takes it)
+    big = np.zeros(80, np.float32)
+    ro = np.zeros((2, 3, 4), np.float32)
+    ro.flags.writeable = False
+    g = np.ones((2, 3, 4), np.float32)
+    outs = [np.empty((2, 3, 4), np.float32), big[:24].reshape(2, 3, 4), big[23:47].reshape(2, 3, 4),
+            np.empty((2, 3, 4), np.float64), np.empty((2, 4, 3), np.float32), np.empty((4, 3, 2), np.float32).T,
+            ro, np.ma.masked_array(np.empty((2, 3, 4), np.float32)), x, g, [0.0] * 24]
+    ins = [x, big[:24].reshape(2, 3, 4), big[24:48].reshape(2, 3, 4)]
+    for a in ins:
+        for o in outs:
+            c, p = _api._axis_forward(a, 1, m32, m64, o), _api._axis_forward_py(a, 1, m32, m64, o)
+            assert _same_axis_result(c, p), (repr(a), repr(o))
+            assert c is False or (c[2] is o and np.shares_memory(c[3], o))
+            for b in ins + [g]:
+                c, p = _api._axis_backward(a, b, 1, m32, m64, o), _api._axis_backward_py(a, b, 1, m32, m64, o)
+                assert _same_axis_result(c, p), (repr(a), repr(b), repr(o))
+                assert c is False or c[3] is o
+    assert _api._axis_forward(x, 1, m32, m64, outs[0])[2] is outs[0]
+    assert _api._axis_forward(big[:24].reshape(2, 3, 4), 1, m32, m64, outs[2]) is False  # one element shared
+    assert _api._axis_forward(big[:24].reshape(2, 3, 4), 1, m32, m64, big[24:48].reshape(2, 3, 4)) is not False
+    assert _api._axis_backward(g, x, 1, m32, m64, x) is False and _api._axis_backward(g, x, 1, m32, m64, ro) is False
 
 
 def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
@@ -933,4 +956,11 @@ def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
     got = (fastact.sigmoid(x), fastact.sigmoid_backward(g, x), fastact.sigmoid_backward(g, y=y),
            fastact.softmax(x, axis=0), fastact.softmax_backward(g, x, axis=0), fastact.softmax_backward(g, y=sm, axis=0))
     for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    # out= on the softmax family's fast path
+    outs = [np.empty_like(x) for _ in range(3)]
+    got = (fastact.softmax(x, axis=0, out=outs[0]), fastact.softmax_backward(g, x, axis=0, out=outs[1]),
+           fastact.softmax_backward(g, y=sm, axis=0, out=outs[2]))
+    for a, o, b in zip(got, outs, want[3:]):
+        assert a is o
         np.testing.assert_array_equal(a, b)

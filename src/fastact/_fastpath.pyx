@@ -114,8 +114,11 @@ def into2(g, s, out, list m32, list m64):
 # The softmax family (softmax, log_softmax, softmin, sparsemax): an ndarray of
 # float32/float64, non-empty and C-contiguous, with an ``int`` axis in range.
 # Besides the memo entry they return the (outer, n, inner) views the kernels
-# take and the result, allocated: False, or (entry, x3, result, result3) for
-# the forward and (entry, g3, s3, result, result3) for the backward.
+# take and the result, allocated or ``out``: False, or (entry, x3, result,
+# result3) for the forward and (entry, g3, s3, result, result3) for the
+# backward.  ``out`` qualifies as a plain C-contiguous ndarray of the input's
+# dtype and shape, writeable and apart from the inputs (else False: the
+# general path takes it, in-place calls included).
 
 cdef inline object geometry(cnp.ndarray a, object axis, cnp.npy_intp* d3):
     # 0 and the (outer, n, inner) of `a` along `axis` in d3, or False
@@ -169,25 +172,36 @@ cdef inline object prepare(cnp.ndarray a, object axis, list m32, list m64, cnp.n
     return hit
 
 
-def axis_forward(x, axis, list m32, list m64):
+cdef inline bint out_for(object out, cnp.ndarray a):
+    # out= for a result like `a`: a plain C-contiguous ndarray of a's dtype and
+    # shape, writeable and apart from a
+    return (plain_c(out) and alike(a, <cnp.ndarray>out) and writeable(<cnp.ndarray>out)
+            and apart(a, <cnp.ndarray>out))
+
+
+def axis_forward(x, axis, list m32, list m64, out=None):
     if not plain_c(x):
         return False
     cdef cnp.ndarray a = <cnp.ndarray>x
+    if out is not None and not out_for(out, a):
+        return False
     cdef cnp.npy_intp d3[3]
     cdef object hit = prepare(a, axis, m32, m64, d3)
     if hit is False:
         return False
-    cdef cnp.ndarray res = empty_c(a)
+    cdef cnp.ndarray res = empty_c(a) if out is None else <cnp.ndarray>out
     return (hit, view3(a, d3), res, view3(res, d3))
 
 
-def axis_backward(g, s, axis, list m32, list m64):
+def axis_backward(g, s, axis, list m32, list m64, out=None):
     if not plain_c(g) or not plain_c(s) or not alike(<cnp.ndarray>g, <cnp.ndarray>s):
         return False
     cdef cnp.ndarray a = <cnp.ndarray>g
+    if out is not None and not (out_for(out, a) and apart(<cnp.ndarray>s, <cnp.ndarray>out)):
+        return False
     cdef cnp.npy_intp d3[3]
     cdef object hit = prepare(a, axis, m32, m64, d3)
     if hit is False:
         return False
-    cdef cnp.ndarray res = empty_c(a)
+    cdef cnp.ndarray res = empty_c(a) if out is None else <cnp.ndarray>out
     return (hit, view3(a, d3), view3(<cnp.ndarray>s, d3), res, view3(res, d3))
