@@ -2,7 +2,7 @@
 # Arrays are (outer, n, inner); the reduction runs over n with stride inner.
 #
 # * inner == 1: a unit of work is one contiguous row.  Reductions keep 64
-#   independent lanes (8 in rows under _SHORT_ROW, and in the dot; gcc
+#   independent lanes (8 in rows under _SHORT_RED, and in the dot; gcc
 #   turns them into vector adds without being allowed to reassociate) summed
 #   in double and restarted every 2048 elements, so a long float32 or
 #   float64 row keeps about (256 + n/2048) eps of error.  Many rows: threads
@@ -28,6 +28,7 @@ cdef enum:
     _VS = 8
     _VD = 32
     _SHORT_ROW = 256
+    _SHORT_RED = 64
     _LC = 64
 
 # ------------------------------------------------------------ row reductions
@@ -38,10 +39,14 @@ cdef enum:
 # scalar in the AVX-512 build and gave _sum_block only two vector
 # accumulators (bound by the latency of vaddpd).
 
-# Rows shorter than _SHORT_ROW use _VS = 8 lanes instead (_row_max_short,
-# _sum_short; the dot, _dot_block, at every length): setting up and folding
-# 64 lanes cost more than a short row's arithmetic. 1e5 float32, 2 threads: softmax backward rows of 32 91 -> 30
-# us, of 64 53 -> 23; forward rows of 64 114 -> 78.
+# Rows shorter than _SHORT_RED use _VS = 8 lanes instead (_row_max_short,
+# _sum_short; the short rows' dot, _dot_block, under _SHORT_ROW): setting up
+# and folding 64 lanes cost more than a short row's arithmetic. 1e5 float32,
+# 2 threads: softmax backward rows of 32 91 -> 30 us, of 64 53 -> 23; forward
+# rows of 64 114 -> 78.  From 64 elements on the 8 lanes' one accumulator
+# costs more (1e5 float32 on one thread, _SHORT_RED 256 -> 64: softmax rows
+# of 64 151 -> 103 us, of 128 126 -> 77, of 48 the same; with _exp_shift's
+# padded tail).
 
 cdef inline double _fold_lanes(double* acc, Py_ssize_t lanes) noexcept nogil:
     # pairwise sum of the lanes (a power of two >= 4)
@@ -126,7 +131,7 @@ cdef floating _row_max(const floating* x, Py_ssize_t n, floating sign) noexcept 
     cdef floating acc[_VL]
     cdef floating v
     cdef Py_ssize_t i = 0, k, h
-    if n < _SHORT_ROW:
+    if n < _SHORT_RED:
         return _row_max_short(x, n, sign)
     for k in range(_VL):
         acc[k] = -inf_(sign)
@@ -164,7 +169,7 @@ cdef double _sum_block(const floating* v, Py_ssize_t n) noexcept nogil:
 cdef double _sum(const floating* v, Py_ssize_t n) noexcept nogil:
     cdef double s = 0.0
     cdef Py_ssize_t b0 = 0
-    if n < _SHORT_ROW:
+    if n < _SHORT_RED:
         return _sum_short(v, n)
     while b0 < n:
         s += _sum_block(v + b0, n - b0 if n - b0 < _BLK else _BLK)
@@ -226,11 +231,27 @@ cdef inline double _up_inv(floating v) noexcept nogil:
         return 1.0
 
 
-cdef void _exp_shift(const floating* x, floating* dst, Py_ssize_t n, floating m, floating sign) noexcept nogil:
-    # dst = _exp_up(sign*x - m): exps scaled by 1/_up_inv
+cdef inline void _exp_shift_loop(const floating* x, floating* dst, Py_ssize_t n, floating m,
+                                 floating sign) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
         dst[i] = _exp_up(sign * x[i] - m)
+
+
+cdef void _exp_shift(const floating* x, floating* dst, Py_ssize_t n, floating m, floating sign) noexcept nogil:
+    # dst = _exp_up(sign*x - m): exps scaled by 1/_up_inv.  The last n % _PAD
+    # through a padded buffer (_pad_tail), one vector: gcc's epilogue did them
+    # as scalar exps (1e5 float32 softmax on one thread, rows of 255: 137 ->
+    # 88 us, with _SHORT_RED; rows of 100: log_softmax backward 114 -> 99)
+    cdef Py_ssize_t r = n % _PAD
+    cdef Py_ssize_t k = n - r
+    cdef floating xb[_PAD]
+    cdef floating ob[_PAD]
+    _exp_shift_loop(x, dst, k, m, sign)
+    if r:
+        _pad_tail(x + k, xb, r)
+        _exp_shift_loop(&xb[0], &ob[0], _PAD, m, sign)
+        memcpy(dst + k, &ob[0], r * sizeof(floating))
 
 
 cdef double _expsum_nostore(const floating* x, Py_ssize_t n, floating m, floating sign) noexcept nogil:
@@ -275,11 +296,27 @@ cdef void _smax_bwd_apply(const floating* g, const floating* y, floating* out, P
         out[i] = sign * y[i] * (g[i] - d)
 
 
-cdef void _logsmax_bwd_apply(const floating* g, const floating* y, floating* out, Py_ssize_t n,
-                             floating sg) noexcept nogil:
+cdef inline void _logsmax_bwd_loop(const floating* g, const floating* y, floating* out, Py_ssize_t n,
+                                   floating sg) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
         out[i] = g[i] - exp_(y[i]) * sg
+
+
+cdef void _logsmax_bwd_apply(const floating* g, const floating* y, floating* out, Py_ssize_t n,
+                             floating sg) noexcept nogil:
+    # g - exp(y)*sg, the last n % _PAD padded as in _exp_shift
+    cdef Py_ssize_t r = n % _PAD
+    cdef Py_ssize_t k = n - r
+    cdef floating gb[_PAD]
+    cdef floating yb[_PAD]
+    cdef floating ob[_PAD]
+    _logsmax_bwd_loop(g, y, out, k, sg)
+    if r:
+        _pad_tail(g + k, gb, r)
+        _pad_tail(y + k, yb, r)
+        _logsmax_bwd_loop(&gb[0], &yb[0], &ob[0], _PAD, sg)
+        memcpy(out + k, &ob[0], r * sizeof(floating))
 
 
 cdef void _sum_above(const floating* x, Py_ssize_t n, double m, double tau, double* S, Py_ssize_t* C) noexcept nogil:
