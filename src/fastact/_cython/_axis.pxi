@@ -2,7 +2,8 @@
 # Arrays are (outer, n, inner); the reduction runs over n with stride inner.
 #
 # * inner == 1: a unit of work is one contiguous row.  Reductions keep 64
-#   independent lanes (8 in rows under _SHORT_RED, and in the dot; gcc
+#   independent lanes (8 in rows under _SHORT_RED and in the short rows'
+#   dot, 32 in the long rows' dot; gcc
 #   turns them into vector adds without being allowed to reassociate) summed
 #   in double and restarted every 2048 elements, so a long float32 or
 #   float64 row keeps about (256 + n/2048) eps of error.  Many rows: threads
