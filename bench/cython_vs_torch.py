@@ -158,6 +158,13 @@ def _parallel_copy():
     try:
         import numba
 
+        # numba's pool started by fastact's Numba backend, which turns off the
+        # nested parallelism numba's omp layer turns on at its start (see
+        # fastact/_numba/backend.py): started here by this copy, it made
+        # torch.tanh at 1e5, sharing the libgomp, 100x slower (3.4 ms)
+        from fastact._numba import backend as _nb
+
+        _nb._start_parallel()
         numba.set_num_threads(NTHREADS)
 
         @numba.njit(parallel=True, cache=False)

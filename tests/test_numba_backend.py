@@ -216,6 +216,37 @@ def test_forked_child_can_still_compute():
     assert r.stdout.split() == ["0", "2"]
 
 
+_NESTING_CODE = """
+    import ctypes, os, numpy as np
+    try:
+        import fastact._cython  # its libgomp.so.1 first: torch, loaded after it, would share it
+    except ImportError:
+        pass
+    from fastact._numba import BACKEND
+    from fastact._numba import backend as nb
+    x = np.ones(500_000, np.float32)
+    BACKEND.forward("relu", x, np.empty_like(x), {}, 2)  # starts numba's pool
+    lib = ctypes.CDLL("libgomp.so.1")  # the runtime the next library linking libgomp.so.1 gets
+    print(nb._state.layer, lib.omp_get_max_active_levels(), sorted(nb._gomp_levels().values()))
+"""
+
+
+def test_numba_omp_start_leaves_nested_parallelism_off():
+    # numba's omp layer sets libgomp's max-active-levels to 255 when its pool
+    # starts; a library sharing that libgomp whose kernels nest parallel
+    # regions (torch.tanh) then oversubscribed the cores (100x slower). The
+    # backend puts it back, unless the user asked for nesting.
+    r = _run_py(_NESTING_CODE, timeout=120)
+    assert r.returncode == 0, r.stderr
+    layer, level, levels = r.stdout.strip().split(maxsplit=2)
+    if layer != "omp":
+        pytest.skip(f"numba's threading layer is {layer}, not omp")
+    assert level == "1" and levels in ("[1]", "[1, 1]"), r.stdout
+    r = _run_py(_NESTING_CODE, env={"OMP_MAX_ACTIVE_LEVELS": "3"}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split(maxsplit=2)[1] != "1", r.stdout  # the user's setting (or numba's) stands
+
+
 def test_info():
     info = BACKEND.info()
     for key in ("threading_layer", "simd", "vector_width_bits", "cache_dir", "threads"):
