@@ -2,7 +2,7 @@
 # Arrays are (outer, n, inner); the reduction runs over n with stride inner.
 #
 # * inner == 1: a unit of work is one contiguous row.  Reductions keep 64
-#   independent lanes (8 in rows under _SHORT_RED and in the short rows'
+#   independent lanes (8 in rows under _SHORT_RED but 64, and in the short rows'
 #   dot, 32 in the long rows' dot; gcc
 #   turns them into vector adds without being allowed to reassociate) summed
 #   in double and restarted every 2048 elements, so a long float32 or
@@ -29,7 +29,7 @@ cdef enum:
     _VS = 8
     _VD = 32
     _SHORT_ROW = 256
-    _SHORT_RED = 64
+    _SHORT_RED = 128
     _LC = 64
 
 # ------------------------------------------------------------ row reductions
@@ -44,10 +44,13 @@ cdef enum:
 # _sum_short; the short rows' dot, _dot_block, under _SHORT_ROW): setting up
 # and folding 64 lanes cost more than a short row's arithmetic. 1e5 float32,
 # 2 threads: softmax backward rows of 32 91 -> 30 us, of 64 53 -> 23; forward
-# rows of 64 114 -> 78.  From 64 elements on the 8 lanes' one accumulator
-# costs more (1e5 float32 on one thread, _SHORT_RED 256 -> 64: softmax rows
-# of 64 151 -> 103 us, of 128 126 -> 77, of 48 the same; with _exp_shift's
-# padded tail).
+# rows of 64 114 -> 78.  From _SHORT_RED = 128 elements on, and at 64
+# exactly (one whole step), the 8 lanes' one accumulator costs more than the
+# 64 lanes' set-up and fold; between them the 64 lanes' remainder loops cost
+# more (1e5 float32 softmax on one thread against 8 lanes up to 255: rows of
+# 64 122 -> 104 us, of 128 135 -> 74, of 200 117 -> 81, of 255 127 -> 73;
+# rows of 65 and 97 as before -- with the 64 lanes from 64 on they were
+# 1.3-1.5x slower).
 
 cdef inline double _fold_lanes(double* acc, Py_ssize_t lanes) noexcept nogil:
     # pairwise sum of the lanes (a power of two >= 4)
@@ -132,7 +135,7 @@ cdef floating _row_max(const floating* x, Py_ssize_t n, floating sign) noexcept 
     cdef floating acc[_VL]
     cdef floating v
     cdef Py_ssize_t i = 0, k, h
-    if n < _SHORT_RED:
+    if n < _SHORT_RED and n != _VL:
         return _row_max_short(x, n, sign)
     for k in range(_VL):
         acc[k] = -inf_(sign)
@@ -170,7 +173,7 @@ cdef double _sum_block(const floating* v, Py_ssize_t n) noexcept nogil:
 cdef double _sum(const floating* v, Py_ssize_t n) noexcept nogil:
     cdef double s = 0.0
     cdef Py_ssize_t b0 = 0
-    if n < _SHORT_RED:
+    if n < _SHORT_RED and n != _VL:
         return _sum_short(v, n)
     while b0 < n:
         s += _sum_block(v + b0, n - b0 if n - b0 < _BLK else _BLK)
@@ -241,18 +244,25 @@ cdef inline void _exp_shift_loop(const floating* x, floating* dst, Py_ssize_t n,
 
 cdef void _exp_shift(const floating* x, floating* dst, Py_ssize_t n, floating m, floating sign) noexcept nogil:
     # dst = _exp_up(sign*x - m): exps scaled by 1/_up_inv.  The last n % _PAD
-    # through a padded buffer (_pad_tail), one vector: gcc's epilogue did them
-    # as scalar exps (1e5 float32 softmax on one thread, rows of 255: 137 ->
-    # 88 us, with _SHORT_RED; rows of 100: log_softmax backward 114 -> 99)
+    # as one more vector, not in gcc's epilogue (scalar exps; 1e5 float32
+    # softmax on one thread, rows of 255: 137 -> 88 us, with _SHORT_RED):
+    # over the row's last _PAD elements, some computed again to the same
+    # bits, where the row has them and dst is not x; else through a padded
+    # buffer (_pad_tail; its copies made rows of 25-97 10-47 % slower
+    # wherever it ran).
     cdef Py_ssize_t r = n % _PAD
     cdef Py_ssize_t k = n - r
     cdef floating xb[_PAD]
     cdef floating ob[_PAD]
     _exp_shift_loop(x, dst, k, m, sign)
-    if r:
-        _pad_tail(x + k, xb, r)
-        _exp_shift_loop(&xb[0], &ob[0], _PAD, m, sign)
-        memcpy(dst + k, &ob[0], r * sizeof(floating))
+    if r == 0:
+        return
+    if n >= _PAD and <const floating*>dst != x:
+        _exp_shift_loop(x + n - _PAD, dst + n - _PAD, _PAD, m, sign)
+        return
+    _pad_tail(x + k, xb, r)
+    _exp_shift_loop(&xb[0], &ob[0], _PAD, m, sign)
+    memcpy(dst + k, &ob[0], r * sizeof(floating))
 
 
 cdef double _expsum_nostore(const floating* x, Py_ssize_t n, floating m, floating sign) noexcept nogil:
@@ -306,18 +316,22 @@ cdef inline void _logsmax_bwd_loop(const floating* g, const floating* y, floatin
 
 cdef void _logsmax_bwd_apply(const floating* g, const floating* y, floating* out, Py_ssize_t n,
                              floating sg) noexcept nogil:
-    # g - exp(y)*sg, the last n % _PAD padded as in _exp_shift
+    # g - exp(y)*sg, the last n % _PAD as in _exp_shift
     cdef Py_ssize_t r = n % _PAD
     cdef Py_ssize_t k = n - r
     cdef floating gb[_PAD]
     cdef floating yb[_PAD]
     cdef floating ob[_PAD]
     _logsmax_bwd_loop(g, y, out, k, sg)
-    if r:
-        _pad_tail(g + k, gb, r)
-        _pad_tail(y + k, yb, r)
-        _logsmax_bwd_loop(&gb[0], &yb[0], &ob[0], _PAD, sg)
-        memcpy(out + k, &ob[0], r * sizeof(floating))
+    if r == 0:
+        return
+    if n >= _PAD and <const floating*>out != g and <const floating*>out != y:
+        _logsmax_bwd_loop(g + n - _PAD, y + n - _PAD, out + n - _PAD, _PAD, sg)
+        return
+    _pad_tail(g + k, gb, r)
+    _pad_tail(y + k, yb, r)
+    _logsmax_bwd_loop(&gb[0], &yb[0], &ob[0], _PAD, sg)
+    memcpy(out + k, &ob[0], r * sizeof(floating))
 
 
 cdef void _sum_above(const floating* x, Py_ssize_t n, double m, double tau, double* S, Py_ssize_t* C) noexcept nogil:
