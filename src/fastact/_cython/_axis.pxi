@@ -52,6 +52,11 @@ cdef enum:
 # rows of 65 and 97 as before -- with the 64 lanes from 64 on they were
 # 1.3-1.5x slower).
 
+cdef inline bint _short_red(Py_ssize_t n) noexcept nogil:
+    # a row that _row_max and _sum reduce in _VS lanes (see above)
+    return n < _SHORT_RED and n != _VL
+
+
 cdef inline double _fold_lanes(double* acc, Py_ssize_t lanes) noexcept nogil:
     # pairwise sum of the lanes (a power of two >= 4)
     cdef Py_ssize_t k, h = lanes // 2
@@ -135,7 +140,7 @@ cdef floating _row_max(const floating* x, Py_ssize_t n, floating sign) noexcept 
     cdef floating acc[_VL]
     cdef floating v
     cdef Py_ssize_t i = 0, k, h
-    if n < _SHORT_RED and n != _VL:
+    if _short_red(n):
         return _row_max_short(x, n, sign)
     for k in range(_VL):
         acc[k] = -inf_(sign)
@@ -173,7 +178,7 @@ cdef double _sum_block(const floating* v, Py_ssize_t n) noexcept nogil:
 cdef double _sum(const floating* v, Py_ssize_t n) noexcept nogil:
     cdef double s = 0.0
     cdef Py_ssize_t b0 = 0
-    if n < _SHORT_RED and n != _VL:
+    if _short_red(n):
         return _sum_short(v, n)
     while b0 < n:
         s += _sum_block(v + b0, n - b0 if n - b0 < _BLK else _BLK)

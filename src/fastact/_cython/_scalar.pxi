@@ -129,12 +129,17 @@ cdef inline float _exp_up26f(float hi, float lo) noexcept nogil:
     return p * fastact_i2f((<int>kf + (127 + 26)) << 23)
 
 
+cdef inline float _exp_negabs_up26f(float x) noexcept nogil:
+    # exp(-|x|) * 2^26, |x| clamped at 104 (NaN passes): silu's scaled exp
+    return _exp_up26f(-(<float>104 if fabsf(x) > <float>104 else fabsf(x)), <float>-0.0)
+
+
 cdef inline float _expf_neg(float x) noexcept nogil:
-    # exp(x) for x <= 0 (or NaN): _expf's value bit for bit -- both round
-    # p*2^k once, normal or subnormal, and both give 0 below -104 -- with one
-    # power of two (_exp_up26f's, then 2^-26 exactly or into the subnormals)
-    # instead of two, and no upper clamp.
-    return _exp_up26f(<float>-104 if x < <float>-104 else x, <float>-0.0) * <float>1.4901161193847656e-08
+    # exp(x) for x <= 0 (or NaN), where exp(-|x|) is exp(x): _expf's value bit
+    # for bit -- both round p*2^k once, normal or subnormal, and both give 0
+    # below -104 -- with one power of two (_exp_up26f's, then 2^-26 exactly
+    # or into the subnormals) instead of two, and no upper clamp.
+    return _exp_negabs_up26f(x) * <float>1.4901161193847656e-08
 
 
 cdef inline float _expf(float x) noexcept nogil:
@@ -546,11 +551,6 @@ cdef inline floating celu_bwd_y(floating g, floating y, double a, double b) noex
 # float32 computes in float32: the forwards correct their argument's rounding
 # (split_); the backwards need no correction, the registry's absolute bound
 # (_CANCELLING_BWD, 2 ULP of 1.0) covers the tails where it would matter.
-
-cdef inline float _exp_negabs_up26f(float x) noexcept nogil:
-    # exp(-|x|) * 2^26, |x| clamped at 104 (NaN passes): silu's scaled exp
-    return _exp_up26f(-(<float>104 if fabsf(x) > <float>104 else fabsf(x)), <float>-0.0)
-
 
 cdef inline float _phi_tail_f(float x, float* E, float* axc) noexcept nogil:
     # Phi(-|x|) = E * q * 2^-26 for float32 x, all in float32; returns q.

@@ -112,11 +112,13 @@ def _gomp_levels():
 
 def _restore_gomp_levels(before):
     """After numba's omp layer started: max-active-levels as before (see the module doc); the levels now."""
-    if "OMP_NESTED" in os.environ or "OMP_MAX_ACTIVE_LEVELS" in os.environ:
-        return _gomp_levels()
+    user = "OMP_NESTED" in os.environ or "OMP_MAX_ACTIVE_LEVELS" in os.environ
+    now = {}
     for k, lib in _gomp_loaded().items():
-        lib.omp_set_max_active_levels(before.get(k, 1))
-    return _gomp_levels()
+        if not user:
+            lib.omp_set_max_active_levels(before.get(k, 1))
+        now[k] = lib.omp_get_max_active_levels()
+    return now
 
 
 def _start_parallel():
