@@ -324,16 +324,17 @@ def test_every_isa_variant_agrees():
 # libmvec when available), measured against NumPy float64 (float32) or
 # math-module / NumPy values (float64) on the grids below, on the development
 # machine (AVX-512, glibc 2.36):
-#   float32: exp 1.1e-7, expm1 1.1e-7 (own, 2026-12-01), log1p 1.2e-7, tanh 1.2e-7, erf 1.2e-7,
+#   float32: exp 1.1e-7, expm1 1.1e-7 (own, 2026-12-01), expm1_neg (own) 1.1e-7, log1p 1.2e-7, tanh 1.2e-7, erf 1.2e-7,
 #            erfc 2.3e-7 (all <= 2 ULP)
-#   float64: exp 2.2e-16, expm1 2.2e-16, log1p 2.2e-16, tanh 2.2e-16,
+#   float64: exp 2.2e-16, expm1 and expm1_neg 2.2e-16, log1p 2.2e-16, tanh 2.2e-16,
 #            erf 2.2e-16, erfc 4.4e-16
 # float32 exp, expm1 and log1p are fastact's own inlined code (_scalar.pxi:
-# _expf, _expm1f, _log1pf), the rest libmvec.  libmvec documents <= 4 ULP; the assertions
+# _expf, _expm1f, _expm1f_neg, _log1pf), the rest libmvec.  libmvec documents <= 4 ULP; the assertions
 # allow 4 ULP.
 _GRIDS = {
     "exp": (-87.0, 88.0),
     "expm1": (-20.0, 20.0),
+    "expm1_neg": (-32.0, 1.0),  # expm1(min(x, 0))
     "log1p": (-0.99, 1e4),
     "tanh": (-10.0, 10.0),
     "erf": (-5.0, 5.0),
@@ -347,6 +348,8 @@ def _ref64(fn, x):
     if fn in ("erf", "erfc"):
         f = getattr(math, fn)
         return np.array([f(v) for v in x])
+    if fn == "expm1_neg":
+        return np.expm1(np.minimum(x, 0.0))
     return getattr(np, fn)(x)
 
 

@@ -21,6 +21,7 @@ from fastact._numba import _math as M  # noqa: E402
 BOUNDS = {
     "exp": (1.2e-7, 2.3e-16),
     "expm1": (1.2e-7, 2.7e-16),
+    "expm1_neg": (1.2e-7, 2.7e-16),
     "log1p": (1.2e-7, 2.3e-16),
     "log": (1.2e-7, 2.3e-16),
     "tanh": (2.4e-7, 4.5e-16),
@@ -56,7 +57,7 @@ def _tanhshrink64(x):
 
 
 TRUTH = {
-    "exp": np.exp, "expm1": np.expm1, "log1p": np.log1p, "log": np.log, "tanh": np.tanh,
+    "exp": np.exp, "expm1": np.expm1, "expm1_neg": lambda x: np.expm1(np.minimum(x, 0.0)), "log1p": np.log1p, "log": np.log, "tanh": np.tanh,
     "erf": _erf64, "erfc": _erfc64, "phi": lambda x: 0.5 * _erfc64(-x / math.sqrt(2)),
     "sigmoid": _sigmoid64, "softplus": lambda x: np.logaddexp(0.0, x), "tanhshrink": _tanhshrink64,
 }
@@ -131,14 +132,15 @@ def test_edges(dtype):
     f = np.finfo(dtype)
     x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1000.0, -1000.0], dtype=dtype)
     res = {}
-    for name in ("exp", "expm1", "tanh", "sigmoid", "softplus", "erf", "erfc"):
+    for name in ("exp", "expm1", "expm1_neg", "tanh", "sigmoid", "softplus", "erf", "erfc"):
         out = np.empty_like(x)
         _kernel(name)(x, out)
         res[name] = out
         assert np.isnan(out[0]), f"{name}(nan) must be nan"
     assert list(res["exp"][1:]) == [np.inf, 0.0, 1.0, 1.0, np.inf, 0.0]
     assert list(res["expm1"][1:]) == [np.inf, -1.0, 0.0, 0.0, np.inf, -1.0]
-    assert np.signbit(res["expm1"][4]) and np.signbit(res["tanh"][4])  # -0 kept
+    assert list(res["expm1_neg"][1:]) == [0.0, -1.0, 0.0, 0.0, 0.0, -1.0]
+    assert np.signbit(res["expm1"][4]) and np.signbit(res["expm1_neg"][4]) and np.signbit(res["tanh"][4])  # -0 kept
     assert list(res["tanh"][1:]) == [1.0, -1.0, 0.0, 0.0, 1.0, -1.0]
     assert list(res["sigmoid"][1:]) == [1.0, 0.0, 0.5, 0.5, 1.0, 0.0]
     assert list(res["softplus"][[1, 2, 5, 6]]) == [np.inf, 0.0, 1000.0, 0.0]

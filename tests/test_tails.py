@@ -286,3 +286,16 @@ def test_subnormal_results_are_kept(backend, name, direction):
     err = np.abs(y[sub].astype(np.float64) - ref[sub])
     step = 2.0 ** -149
     assert (err <= 0.5 * step + 4 * 2.0**-24 * np.abs(ref[sub])).all(), float(np.max(err / step))
+
+
+def test_log_sigmoid_backward_from_y_above_zero(backend):
+    # log_sigmoid's y is never above 0; such a y counts as 0 (the limit at x =
+    # +inf: derivative 0) on every backend, as in the reference -- the
+    # compiled kernels compute expm1(min(y, 0)) with one power of two
+    for dtype in (np.float32, np.float64):
+        y = np.array([0.5, 3.0, 1e30, np.inf, 0.0, -0.0, np.nan, -1e-30, -1.0, -20.0, -np.inf], dtype)
+        g = np.full_like(y, 2.0)
+        exp = reference_backward("log_sigmoid", g, y=y)
+        got = fastact.backward("log_sigmoid", g, y=y)
+        assert np.array_equal(got[:5], np.zeros(5, dtype)), got
+        assert_close(got, exp, *bound_for(SPECS_BY_NAME["log_sigmoid"], "backward", dtype), "log_sigmoid y > 0", inputs=y)

@@ -231,7 +231,8 @@ _EW_BWD_Y = {  # derivative written from y = f(x)
     "selu": lambda y, p: _where_pos(y, SELU_SCALE, y + SELU_SCALE * SELU_ALPHA),
     "celu": lambda y, p: _where_pos(y, 1.0, y / p["alpha"] + 1.0),
     "sigmoid": lambda y, p: y * (1.0 - y),
-    "log_sigmoid": lambda y, p: -np.expm1(y),
+    # y <= 0 always; a y above 0 (no output of log_sigmoid) counts as 0, the limit at x = +inf
+    "log_sigmoid": lambda y, p: -np.expm1(np.minimum(y, 0.0)),
     "tanh": lambda y, p: (1.0 - y) * (1.0 + y),
     "softplus": lambda y, p: np.where(y * p["beta"] > p["threshold"], 1.0, -np.expm1(-p["beta"] * y)),
 }

@@ -690,9 +690,12 @@ cdef void _probe_loop(const floating* x, floating* out, Py_ssize_t n, int which)
     elif which == 6:
         for i in range(n):
             out[i] = log_(x[i])
+    elif which == 7:
+        for i in range(n):
+            out[i] = expm1neg_(x[i])
 
 
-_PROBES = ("exp", "expm1", "log1p", "tanh", "erf", "erfc", "log")
+_PROBES = ("exp", "expm1", "log1p", "tanh", "erf", "erfc", "log", "expm1_neg")
 
 
 def probe_math(str fn, cnp.ndarray x, cnp.ndarray out):

@@ -147,6 +147,15 @@ cdef inline float _expf(float x) noexcept nogil:
     return _expf2(x, <float>-0.0)
 
 
+cdef inline float _expm1f_reduced(float x, float* kf) noexcept nogil:
+    # expm1(r) for x = k ln2 + r (_expf_arg; k in kf): r + r^2 (1/2 + r/6
+    # + ...), Taylor to r^7
+    cdef float r = _expf_arg(x, <float>-0.0, kf)
+    return r + (r * r) * (<float>0.5 + r * (<float>0.16666666666666666
+        + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
+        + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984)))))
+
+
 cdef inline float _expm1f(float x) noexcept nogil:
     # expm1(x) = 2^k (q + 1) - 1, q = expm1(r) = r + r^2 (1/2 + r/6 + ...)
     # (Taylor to r^7, r from _expf_arg), formed as 2^k1 (2^k2 q +
@@ -161,15 +170,38 @@ cdef inline float _expm1f(float x) noexcept nogil:
     cdef float xc = <float>89 if x > <float>89 else x
     xc = <float>-30 if xc < <float>-30 else xc
     cdef float k
-    cdef float r = _expf_arg(xc, <float>-0.0, &k)
-    cdef float q = r + (r * r) * (<float>0.5 + r * (<float>0.16666666666666666
-        + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
-        + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984)))))
+    cdef float q = _expm1f_reduced(xc, &k)
     cdef int ki = <int>(k if k == k else <float>0)
     cdef int k1 = ki >> 1
     cdef float s2 = fastact_i2f((ki - k1 + 127) << 23)
     cdef float res = fastact_i2f((k1 + 127) << 23) * (s2 * q + (s2 - fastact_i2f((127 - k1) << 23)))
     return x if x == 0 else res
+
+
+cdef inline float _expm1f_neg(float x) noexcept nogil:
+    # expm1(min(x, 0)), for arguments that are never positive (elu and its
+    # family below 0, log_sigmoid's backward from y <= 0): clamped to
+    # [-30, 0], k is in [-44, 0], so s = 2^k is one normal power of two and
+    # s - 1 is exact while k >= -25; one FMA rounds s q + (s - 1) (below,
+    # s - 1 rounds to -1 and s q is under half an ULP of 1).  _expm1f's
+    # second power of two, its upper clamp and three integer ops are not
+    # needed.  x > 0 gives +0 (expm1(0)); -0 and NaN are kept.  The Numba
+    # backend's expm1_neg.
+    # The clamp on the bits, so that it is two vector ops and no NaN reaches
+    # k: an arithmetic shift zeroes x with its sign bit clear (+0 for x >= 0
+    # and such NaNs), and as unsigned integers the floats with the sign bit
+    # set grow with |x| (-inf and the other NaNs above all), so an unsigned
+    # min with -30's bits is the lower clamp.  (With float selects gcc
+    # constant-folded each clamped case into its own blends: 38 instructions
+    # a vector against 33.)
+    cdef int xi = fastact_f2i(x)
+    cdef unsigned int u = <unsigned int>(xi & (xi >> 31))
+    u = u if u < 0xC1F00000u else 0xC1F00000u
+    cdef float k
+    cdef float q = _expm1f_reduced(fastact_i2f(<int>u), &k)
+    cdef float s = fastact_i2f((<int>k + 127) << 23)
+    cdef float res = fastact_fmaf(s, q, s - <float>1)
+    return res if (x < 0) | (x > 0) else x
 
 
 cdef inline float _log1pf_r(float x, float* ru) noexcept nogil:
@@ -228,6 +260,13 @@ cdef inline floating expm1_(floating x) noexcept nogil:
         return _expm1f(x)
     else:
         return expm1(x)
+
+cdef inline floating expm1neg_(floating x) noexcept nogil:
+    # expm1(min(x, 0))
+    if floating is float:
+        return _expm1f_neg(x)
+    else:
+        return expm1(<double>0 if x > 0 else x)
 
 cdef inline floating log1p_(floating x) noexcept nogil:
     if floating is float:
@@ -408,12 +447,14 @@ cdef inline floating rrelu_bwd(floating g, floating x, floating s) noexcept nogi
 
 # a = alpha
 cdef inline floating elu_fwd(floating x, double a, double b) noexcept nogil:
-    cdef floating t = <floating>a * expm1_(x)
+    cdef floating t = <floating>a * expm1neg_(x)
     return x if x > 0 else t
 
 cdef inline floating elu_bwd(floating g, floating x, double a, double b) noexcept nogil:
-    # the factor alpha*e^x first: g*alpha can overflow where the product is finite
-    cdef floating t = g * (<floating>a * exp_(x))
+    # the factor alpha*e^x first: g*alpha can overflow where the product is
+    # finite.  e^x by expneg_ (one power of two, no upper clamp), the same
+    # bits where it is taken (x <= 0)
+    cdef floating t = g * (<floating>a * expneg_(x))
     return g if x > 0 else t
 
 cdef inline floating elu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
@@ -422,7 +463,7 @@ cdef inline floating elu_bwd_y(floating g, floating y, double a, double b) noexc
 
 # selu: fixed alpha and scale (a, b unused)
 cdef inline floating selu_fwd(floating x, double a, double b) noexcept nogil:
-    cdef floating t = <floating>1.6732632423543772 * expm1_(x)
+    cdef floating t = <floating>1.6732632423543772 * expm1neg_(x)
     if floating is float:
         # x > 0: scale*x in double, rounded once.  float32(scale)*x rounds
         # the scale first and overflowed to inf at x = 3.2386221e38, where the
@@ -435,7 +476,7 @@ cdef inline floating selu_bwd(floating g, floating x, double a, double b) noexce
     # scale*alpha*e^x first (scale*alpha rounded once); g*scale*alpha
     # overflowed for |g| > 1.9e38 float32
     cdef floating gs = g * <floating>1.0507009873554805
-    cdef floating t = g * (<floating>1.7580993408473766 * exp_(x))
+    cdef floating t = g * (<floating>1.7580993408473766 * expneg_(x))   # elu_bwd's e^x
     return gs if x > 0 else t
 
 cdef inline floating selu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
@@ -483,7 +524,7 @@ cdef inline floating celu_fwd_pos(floating x, double a, double b) noexcept nogil
         al = <float>(a - <double>ah)
         inv = <float>1 / ah   # loop-invariant: the loop multiplies
         q = x * inv
-        em = expm1_(q)
+        em = expm1neg_(q)
         t = ah * em + al * em
         # |x/alpha| < 2^-25: alpha*expm1(q) = x*(1 + q/2) rounds to x, and q
         # may have underflowed (alpha = 1e30 gave -0 for x = -1e-30)
@@ -542,7 +583,7 @@ cdef inline bint celu_alpha1_f32_ok_(double a, double b) noexcept nogil:
     return a == 1.0
 
 cdef inline float celu_bwd_alpha1_f32_(float g, float x, double a, double b) noexcept nogil:
-    return g if x > 0 else g * _expf(x)
+    return g if x > 0 else g * _expf_neg(x)   # elu_bwd's e^x
 
 cdef inline floating celu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
     return g if y > 0 else g * (y / <floating>a + <floating>1)
@@ -685,8 +726,9 @@ cdef inline floating log_sigmoid_bwd(floating g, floating x, double a, double b)
 
 cdef inline floating log_sigmoid_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
     # sigmoid(-x) = 1 - exp(y): -expm1(y) keeps y's relative accuracy where
-    # y -> 0- (x large, where 1 - exp(y) would cancel)
-    return -g * expm1_(y)
+    # y -> 0- (x large, where 1 - exp(y) would cancel). y <= 0 (a y above 0
+    # is no output of log_sigmoid: it counts as 0, the limit at x = +inf)
+    return -g * expm1neg_(y)
 
 cdef inline floating hardsigmoid_fwd(floating x, double a, double b) noexcept nogil:
     # (x + 3)/6 rather than x/6 + 1/2: x + 3 is exact near the kink at -3

@@ -151,8 +151,8 @@ PARAMS = {
 SPECIAL = {
     # beta = 1 and a threshold T holds (x > p2 in T is then the exact test)
     "softplus": (lambda p: p[0] == 1 and p[1] == 0 and p[3] == 0, "beta1"),
-    # alpha < 0 (the forward's exp(x/alpha) grows) or beyond float32's range
-    # (scaled by _celu_params): fwd_celu_wide
+    # alpha < 0 (exp(x/alpha) grows) or beyond float32's range (scaled by
+    # _celu_params): fwd_celu_wide, bwd_celu_wide
     "celu": (lambda p: p[0] < 0 or p[3] != 1, "wide"),
 }
 
@@ -285,14 +285,16 @@ def bwd_hardswish(g, x, p0, p1, p2, p3):
 # -------------------------------------------------------------- elu family
 @jit
 def fwd_elu(x, p0, p1, p2, p3):
-    neg = p0 * M.expm1(x)
+    neg = p0 * M.expm1_neg(x)
     return x if x > 0 else neg
 
 
 @jit
 def bwd_elu(g, x, p0, p1, p2, p3):
-    # the factor alpha*e^x first: g*alpha can overflow where the product is finite
-    neg = g * (p0 * M.exp(x))
+    # the factor alpha*e^x first: g*alpha can overflow where the product is
+    # finite. e^x as e^-|x| (exp_neg: one power of two), the same bits where
+    # it is taken (x <= 0)
+    neg = g * (p0 * M.exp_neg(-abs(x), cst(x, 0.0)))
     return g if x > 0 else neg
 
 
@@ -313,7 +315,7 @@ def _selu_pos(x, p1):
 
 @jit
 def fwd_selu(x, p0, p1, p2, p3):
-    neg = p1 * (p0 * M.expm1(x))
+    neg = p1 * (p0 * M.expm1_neg(x))
     return _selu_pos(x, p1) if x > 0 else neg
 
 
@@ -321,7 +323,7 @@ def fwd_selu(x, p0, p1, p2, p3):
 def bwd_selu(g, x, p0, p1, p2, p3):
     # scale*alpha*e^x first (p2: scale*alpha rounded once); g*scale*alpha
     # overflowed for |g| > 1.9e38 float32, and gave inf*0 = NaN past x = -104
-    neg = g * (p2 * M.exp(x))
+    neg = g * (p2 * M.exp_neg(-abs(x), cst(x, 0.0)))  # bwd_elu's e^x
     return g * p1 if x > 0 else neg
 
 
@@ -362,7 +364,7 @@ def fwd_celu(x, p0, p1, p2, p3):
     # and the residual r (and the scaling p2, p3) would only cost time (30 %
     # at 1e6).
     q = x * (cst(x, 1.0) / p0)
-    em = M.expm1(q)
+    em = M.expm1_neg(q)
     neg = p0 * em + p1 * em
     neg = x if abs(q) < cst(x, 2.0 ** -25 if M.is_f32(x) else 2.0 ** -54) else neg
     return x if x > 0 else neg
@@ -389,9 +391,19 @@ def fwd_celu_wide(x, p0, p1, p2, p3):
 
 @jit
 def bwd_celu(g, x, p0, p1, p2, p3):
-    # exp(x/alpha) with the quotient's rounding error carried as a low part.
-    # For alpha < 0 exp overflows past x/alpha = 88.7 where g*exp may not:
-    # the float32 tail pass (TAIL, cut -80|alpha|) computes those in float64.
+    # alpha > 0, not scaled (else bwd_celu_wide): q = x/alpha <= 0 where it
+    # is taken, so exp_neg (one power of two) gives bwd_celu_wide's bits
+    q, r = _celu_q(x, p0, p1)
+    neg = g * M.exp_neg(-abs(q), r)
+    return g if x > 0 else neg
+
+
+@jit
+def bwd_celu_wide(g, x, p0, p1, p2, p3):
+    # Any alpha. exp(x/alpha) with the quotient's rounding error carried as a
+    # low part. For alpha < 0 exp overflows past x/alpha = 88.7 where g*exp
+    # may not: the float32 tail pass (TAIL, cut -80|alpha|) computes those in
+    # float64.
     q, r = _celu_q(x * p2, p0, p1)
     neg = g * M.exp_hilo(q, r)
     return g if x > 0 else neg
@@ -511,8 +523,9 @@ def bwd_log_sigmoid(g, x, p0, p1, p2, p3):
 @jit
 def bwdy_log_sigmoid(g, y, p0, p1, p2, p3):
     # sigmoid(-x) = 1 - exp(y): -expm1(y) keeps y's relative accuracy where
-    # y -> 0- (x large, where 1 - exp(y) would cancel)
-    return -g * M.expm1(y)
+    # y -> 0- (x large, where 1 - exp(y) would cancel). y <= 0 (a y above 0
+    # is no output of log_sigmoid: it counts as 0, the limit at x = +inf)
+    return -g * M.expm1_neg(y)
 
 
 @jit
@@ -782,6 +795,7 @@ TAIL = {
     "bwd_elu": ("below", "cut_elu"),
     "bwd_selu": ("below", "cut_neg80"),
     "bwd_celu": ("below", "cut_celu"),
+    "bwd_celu_wide": ("below", "cut_celu"),
     "bwd_softplus": ("below", "cut_softplus"),
     "bwd_softplus_beta1": ("below", "cut_softplus"),
 }
