@@ -8,7 +8,8 @@
 #   in double and restarted every 2048 elements, so a long float32 or
 #   float64 row keeps about (256 + n/2048) eps of error.  Many rows: threads
 #   take whole rows (rows under _SHORT_ROW in one loop per range of rows:
-#   _logsmax_rows, _bwd_rows; rows of at most _SN in transposed blocks).
+#   _logsmax_rows, _bwd_rows; rows of at most _SN, float32 forward rows
+#   of at most _SN_TR, in transposed blocks).
 #   Few long rows: each row is split over the threads (partial max / sum per
 #   thread, then a combine).
 # * inner > 1: a unit is a tile of up to _IB adjacent columns of one outer
@@ -24,6 +25,8 @@ cdef enum:
     _BLK = 2048
     _VL = 64
     _SN = 24
+    _SN_TR = 63
+    _SCR = 4096
     _SN_BWD = 12
     _SB = 128
     _VS = 8
@@ -715,34 +718,99 @@ cdef void _bwd_rows(const floating* g, const floating* y, floating* out, Py_ssiz
 # forward rows of 10 317 -> 122 us, of 16 147 -> 126, of 24 114 -> 110, of
 # 32 97 -> 110 (log_softmax of 24 109 -> 120: so _SN = 24); backward rows
 # of 10 111 -> 75, of 16 46 -> 44.
+# float32 forward rows of 16 to _SN_TR = 63 elements (AVX-512 build): the
+# copies are 16 x 16 register transposes (fastact_transpose16f; a row's last
+# 16 columns taken again where n % 16 != 0), which made blocks win up to 63;
+# blocks of 128 rows, of 64 from 33 elements on (_SCR-element scratch).
+# Against the scalar copies and the row passes, 1e5 float32, one thread,
+# best of 4 alternating rounds, us, softmax / log_softmax: rows of 16 230 ->
+# 108 / 243 -> 103, of 25 319 -> 115 / 318 -> 107, of 32 165 -> 108 / 147 ->
+# 100, of 48 127 -> 118 / 136 -> 107, of 49 177 -> 117 / 171 -> 108, of 63
+# 155 -> 120 / 182 -> 109.  At 64 the rows stay (a whole 64-lane step:
+# blocks 106 -> 121), and from 65 on blocks of 32 or fewer rows lost to
+# them in softmax (rows of 80 115 -> 148, of 127 120 -> 161).  Rows under
+# 16 keep the scalar copies (a 16-wide read would run past the last row).
+
+cdef inline bint _tr16(floating* dummy, Py_ssize_t n) noexcept nogil:
+    # float32 blocks go through 16 x 16 register transposes (AVX-512 build,
+    # rows of 16 elements or more)
+    if floating is float:
+        return FASTACT_HAVE_TRANSPOSE16 != 0 and n >= 16
+    else:
+        return False
+
+
+cdef inline Py_ssize_t _short_n(floating* dummy, bint fwd) noexcept nogil:
+    # the longest row the blocks take: _SN_TR for the float32 forward with
+    # the register transposes, else _SN (_SN_BWD backward)
+    if floating is float:
+        if fwd and FASTACT_HAVE_TRANSPOSE16 != 0:
+            return _SN_TR
+    return _SN if fwd else _SN_BWD
+
+
+cdef inline Py_ssize_t _short_rows(Py_ssize_t n) noexcept nogil:
+    # rows in a block of n-element rows: _SB, or as many multiples of 16 as
+    # the _SCR-element scratch holds (64 rows of up to 64)
+    cdef Py_ssize_t sb = _SCR // n
+    return _SB if sb >= _SB else sb - sb % 16
+
+
+cdef void _transpose_in(const floating* x, floating* t, Py_ssize_t b, Py_ssize_t n,
+                        Py_ssize_t sb) noexcept nogil:
+    # t[j * sb + r] = x[r * n + j] for the block's b rows of n elements
+    cdef Py_ssize_t r = 0, j, j0
+    if _tr16(t, n):
+        while r + 16 <= b:
+            j0 = 0
+            while j0 < n:
+                j = j0 if j0 + 16 <= n else n - 16   # the last 16 columns, some again
+                fastact_transpose16f(<const float*>(x + r * n + j), n, <float*>(t + j * sb + r), sb)
+                j0 += 16
+            r += 16
+    for r in range(r, b):
+        for j in range(n):
+            t[j * sb + r] = x[r * n + j]
+
+
+cdef void _transpose_out(const floating* t, floating* out, Py_ssize_t b, Py_ssize_t n,
+                         Py_ssize_t sb) noexcept nogil:
+    # out[r * n + j] = t[j * sb + r]
+    cdef Py_ssize_t r = 0, j, j0
+    if _tr16(<floating*>t, n):
+        while r + 16 <= b:
+            j0 = 0
+            while j0 < n:
+                j = j0 if j0 + 16 <= n else n - 16
+                fastact_transpose16f(<const float*>(t + j * sb + r), sb, <float*>(out + r * n + j), n)
+                j0 += 16
+            r += 16
+    for r in range(r, b):
+        for j in range(n):
+            out[r * n + j] = t[j * sb + r]
+
 
 cdef void _short_block(const floating* g, const floating* x, floating* out, Py_ssize_t b,
-                       Py_ssize_t n, int kind, bint fwd) noexcept nogil:
-    # the b <= _SB rows of n <= _SN elements at x (g, out)
-    cdef floating tx[_SN * _SB]   # n <= _SN always (the caller's test)
-    cdef floating tg[_SN * _SB]
-    cdef floating to[_SN * _SB]
-    cdef Py_ssize_t r, j
-    for r in range(b):
-        for j in range(n):
-            tx[j * _SB + r] = x[r * n + j]
+                       Py_ssize_t n, Py_ssize_t sb, int kind, bint fwd) noexcept nogil:
+    # the b <= sb rows of n elements at x (g, out); n * sb <= _SCR
+    cdef floating tx[_SCR]
+    cdef floating tg[_SCR]
+    cdef floating to[_SCR]
+    _transpose_in(x, &tx[0], b, n, sb)
     if g != NULL:
-        for r in range(b):
-            for j in range(n):
-                tg[j * _SB + r] = g[r * n + j]
-    _tile(&tg[0] if g != NULL else NULL, &tx[0], &to[0], n, _SB, b, kind, fwd)
-    for r in range(b):
-        for j in range(n):
-            out[r * n + j] = to[j * _SB + r]
+        _transpose_in(g, &tg[0], b, n, sb)
+    _tile(&tg[0] if g != NULL else NULL, &tx[0], &to[0], n, sb, b, kind, fwd)
+    _transpose_out(&to[0], out, b, n, sb)
 
 
 cdef void _short_blocks(const floating* g, const floating* x, floating* out, Py_ssize_t k0,
                         Py_ssize_t k1, Py_ssize_t outer, Py_ssize_t n, int kind, bint fwd) noexcept nogil:
+    cdef Py_ssize_t sb = _short_rows(n)
     cdef Py_ssize_t k, off, b
     for k in range(k0, k1):
-        off = k * _SB * n
-        b = outer - k * _SB if outer - k * _SB < _SB else _SB
-        _short_block(g + off if g != NULL else NULL, x + off, out + off, b, n, kind, fwd)
+        off = k * sb * n
+        b = outer - k * sb if outer - k * sb < sb else sb
+        _short_block(g + off if g != NULL else NULL, x + off, out + off, b, n, sb, kind, fwd)
 
 # ------------------------------------------------------------------ driver
 
@@ -767,8 +835,9 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
     cdef Py_ssize_t tpo = (inner + _IB - 1) // _IB
     cdef Py_ssize_t units = outer * tpo
     cdef Py_ssize_t u, c
-    cdef Py_ssize_t nbk = (outer + _SB - 1) // _SB
-    if inner == 1 and n <= (_SN if fwd else _SN_BWD) and n <= _SN and outer > 1 and kind != K_SPARSEMAX:
+    cdef Py_ssize_t nbk
+    if inner == 1 and n <= _short_n(<floating*>x, fwd) and outer > 1 and kind != K_SPARSEMAX:
+        nbk = (outer + _short_rows(n) - 1) // _short_rows(n)
         if nt <= 1 or nbk < 2:
             _short_blocks(g, x, out, 0, nbk, outer, n, kind, fwd)
             return

@@ -70,6 +70,63 @@ static inline float fastact_fmaf(float a, float b, float c)
 #endif
 }
 
+/* A 16 x 16 block of float32 transposed: dst[c * ds + r] = src[r * ss + c]
+ * for r, c < 16 (strides in elements; the two blocks must not overlap).  The
+ * softmax family's short rows (_axis.pxi, _short_block) turn a block of rows
+ * into columns with it and back: as a scalar loop that was half their time.
+ * Sixteen row loads, four rounds of sixteen two-vector shuffles, sixteen
+ * stores: round s (8, 4, 2, 1) pairs rows i and i + s and exchanges their
+ * off-diagonal s x s sub-blocks, which after the four rounds is the
+ * transpose: one vpermt2ps a shuffle (gcc's generic vectors).  AVX-512 only:
+ * with narrower vectors gcc lowers the 64-byte shuffles to element moves,
+ * and the callers keep their scalar loop (FASTACT_HAVE_TRANSPOSE16 0). */
+#if defined(__GNUC__) && defined(__AVX512F__)
+typedef float fastact_v16f __attribute__((vector_size(64)));
+typedef int32_t fastact_v16i __attribute__((vector_size(64)));
+#define FASTACT_TR_PAIR(r, i, s, lo, hi)                                         \
+    do {                                                                         \
+        fastact_v16f a_ = r[i], b_ = r[(i) + (s)];                               \
+        r[i] = __builtin_shuffle(a_, b_, lo);                                    \
+        r[(i) + (s)] = __builtin_shuffle(a_, b_, hi);                            \
+    } while (0)
+#define FASTACT_TR_ROUND(r, s, i0, i1, i2, i3, i4, i5, i6, i7, lo, hi)           \
+    do {                                                                         \
+        FASTACT_TR_PAIR(r, i0, s, lo, hi); FASTACT_TR_PAIR(r, i1, s, lo, hi);    \
+        FASTACT_TR_PAIR(r, i2, s, lo, hi); FASTACT_TR_PAIR(r, i3, s, lo, hi);    \
+        FASTACT_TR_PAIR(r, i4, s, lo, hi); FASTACT_TR_PAIR(r, i5, s, lo, hi);    \
+        FASTACT_TR_PAIR(r, i6, s, lo, hi); FASTACT_TR_PAIR(r, i7, s, lo, hi);    \
+    } while (0)
+static inline void fastact_transpose16f(const float* src, long ss, float* dst, long ds)
+{
+    const fastact_v16i lo8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    const fastact_v16i hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+    const fastact_v16i lo4 = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
+    const fastact_v16i hi4 = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
+    const fastact_v16i lo2 = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
+    const fastact_v16i hi2 = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
+    const fastact_v16i lo1 = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
+    const fastact_v16i hi1 = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+    fastact_v16f r[16];
+    for (int i = 0; i < 16; i++)
+        __builtin_memcpy(&r[i], src + i * ss, sizeof(fastact_v16f));
+    FASTACT_TR_ROUND(r, 8, 0, 1, 2, 3, 4, 5, 6, 7, lo8, hi8);
+    FASTACT_TR_ROUND(r, 4, 0, 1, 2, 3, 8, 9, 10, 11, lo4, hi4);
+    FASTACT_TR_ROUND(r, 2, 0, 1, 4, 5, 8, 9, 12, 13, lo2, hi2);
+    FASTACT_TR_ROUND(r, 1, 0, 2, 4, 6, 8, 10, 12, 14, lo1, hi1);
+    for (int i = 0; i < 16; i++)
+        __builtin_memcpy(dst + i * ds, &r[i], sizeof(fastact_v16f));
+}
+#define FASTACT_HAVE_TRANSPOSE16 1
+#else
+static inline void fastact_transpose16f(const float* src, long ss, float* dst, long ds)
+{
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++)
+            dst[c * ds + r] = src[r * ss + c];
+}
+#define FASTACT_HAVE_TRANSPOSE16 0
+#endif
+
 #ifndef FASTACT_ISA
 #define FASTACT_ISA "generic"
 #endif

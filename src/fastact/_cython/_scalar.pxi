@@ -54,6 +54,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     float fastact_i2f(int)
     float fastact_sqr_err(float, float)
     float fastact_fmaf(float, float, float)
+    void fastact_transpose16f(const float*, long, float*, long)
+    int FASTACT_HAVE_TRANSPOSE16
 
 ctypedef fused floating:
     float
