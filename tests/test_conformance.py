@@ -252,14 +252,15 @@ def test_a_nan_makes_its_whole_line_nan(backend, name, axis):
         assert_close(got, exp, rtol, atol, f"{name} on {backend}")
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 12, 13, 16, 24, 25, 33, 40, 63, 64])
+@pytest.mark.parametrize("n", [1, 2, 7, 12, 13, 16, 20, 23, 24, 25, 33, 40, 63, 64])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
 def test_short_rows_in_blocks(backend, name, n):
     # Forward rows of at most 24 (Cython's backward: 12; Cython's float32
-    # forward: 63, from 16 on by 16 x 16 register transposes with the last
-    # 16 columns taken again, in blocks of 128 rows to 32 elements, 64 rows
+    # forward: 63 and backward: 23 but 16, by 16 x 16 register transposes,
+    # with the last 16 columns taken again or, under 16, reads and writes
+    # into the next rows; in blocks of 128 rows to 32 elements, 64 rows
     # beyond) go through blocks of rows copied transposed (Numba SHORT_N /
-    # SHORT_B, Cython _SN / _SN_BWD / _SN_TR / _SB); longer ones through the
+    # SHORT_B, Cython _SN / _SN_BWD / _SN_TR / _SN_TR_BWD / _SB); longer ones through the
     # row passes, log_softmax's in chunks of 64 rows (LOGCHUNK, _LC) with
     # 8-lane sums in Cython. 300 rows are full blocks and a partial one whose
     # last 12 rows are no whole group of 16; 20000 rows of 7, 12 or 40 split
@@ -267,7 +268,7 @@ def test_short_rows_in_blocks(backend, name, n):
     # reference result; out= the input itself must give the same bits.
     rng = np.random.default_rng(n)
     spec = SPECS_BY_NAME[name]
-    for rows in (300, 20000 if n in (7, 12, 40) else 3):
+    for rows in (300, 20000 if n in (7, 12, 20, 40) else 3):
         for dtype in (np.float32, np.float64):
             x = (rng.standard_normal((rows, n)) * 4).astype(dtype)
             x[1, 0] = np.nan

@@ -26,6 +26,7 @@ cdef enum:
     _VL = 64
     _SN = 24
     _SN_TR = 63
+    _SN_TR_BWD = 23
     _SCR = 4096
     _SN_BWD = 12
     _SB = 128
@@ -729,24 +730,39 @@ cdef void _bwd_rows(const floating* g, const floating* y, floating* out, Py_ssiz
 # 155 -> 120 / 182 -> 109.  At 64 the rows stay (a whole 64-lane step:
 # blocks 106 -> 121), and from 65 on blocks of 32 or fewer rows lost to
 # them in softmax (rows of 80 115 -> 148, of 127 120 -> 161).  Rows under
-# 16 keep the scalar copies (a 16-wide read would run past the last row).
+# 16 take the transposes too, 16 elements from each row's start (into the
+# next rows) for every group of 16 rows whose reads and writes stay inside
+# the block, the scalar copies for the rest: rows of 4 267 -> 160 / 312 ->
+# 177, of 10 191 -> 125 / 190 -> 126.  The float32 backward blocks go up to
+# _SN_TR_BWD = 23 elements but 16 (one whole vector, where the row passes
+# win; so do they at 24 and beyond), against the row passes and the scalar
+# copies, softmax / log_softmax backward from y: rows of 7 199 -> 101 / 234
+# -> 137, of 13 192 -> 75 / 467 -> 109 (the row passes' padded tail), of
+# 20 129 -> 73 / 130 -> 107.
 
 cdef inline bint _tr16(floating* dummy, Py_ssize_t n) noexcept nogil:
-    # float32 blocks go through 16 x 16 register transposes (AVX-512 build,
-    # rows of 16 elements or more)
+    # float32 blocks go through 16 x 16 register transposes (AVX-512 build)
     if floating is float:
-        return FASTACT_HAVE_TRANSPOSE16 != 0 and n >= 16
+        return FASTACT_HAVE_TRANSPOSE16 != 0 and n >= 2
     else:
         return False
 
 
-cdef inline Py_ssize_t _short_n(floating* dummy, bint fwd) noexcept nogil:
-    # the longest row the blocks take: _SN_TR for the float32 forward with
-    # the register transposes, else _SN (_SN_BWD backward)
+cdef inline bint _tr16_group(Py_ssize_t r, Py_ssize_t b, Py_ssize_t n) noexcept nogil:
+    # rows r .. r+15 of a block of b rows of n go through the transposes: the
+    # 16 elements from the start of each (the row, then the next rows' first
+    # 16 - n where n < 16) stay inside the block
+    return (r + 15) * n + (n if n >= 16 else 16) <= b * n
+
+
+cdef inline bint _short_ok(floating* dummy, Py_ssize_t n, bint fwd) noexcept nogil:
+    # rows of n go through the blocks: float32 with the register transposes
+    # up to _SN_TR (forward) or _SN_TR_BWD except 16 (backward: the row
+    # passes' one whole vector beats them), else up to _SN (_SN_BWD)
     if floating is float:
-        if fwd and FASTACT_HAVE_TRANSPOSE16 != 0:
-            return _SN_TR
-    return _SN if fwd else _SN_BWD
+        if FASTACT_HAVE_TRANSPOSE16 != 0:
+            return n <= _SN_TR if fwd else (n <= _SN_TR_BWD and n != 16)
+    return n <= (_SN if fwd else _SN_BWD)
 
 
 cdef inline Py_ssize_t _short_rows(Py_ssize_t n) noexcept nogil:
@@ -759,12 +775,13 @@ cdef inline Py_ssize_t _short_rows(Py_ssize_t n) noexcept nogil:
 cdef void _transpose_in(const floating* x, floating* t, Py_ssize_t b, Py_ssize_t n,
                         Py_ssize_t sb) noexcept nogil:
     # t[j * sb + r] = x[r * n + j] for the block's b rows of n elements
+    # (n < 16: t's rows n .. 15 get the next rows' elements; _tile ignores them)
     cdef Py_ssize_t r = 0, j, j0
     if _tr16(t, n):
-        while r + 16 <= b:
+        while _tr16_group(r, b, n):
             j0 = 0
             while j0 < n:
-                j = j0 if j0 + 16 <= n else n - 16   # the last 16 columns, some again
+                j = j0 if j0 + 16 <= n else (n - 16 if n >= 16 else 0)   # the last 16 columns, some again
                 fastact_transpose16f(<const float*>(x + r * n + j), n, <float*>(t + j * sb + r), sb)
                 j0 += 16
             r += 16
@@ -776,12 +793,14 @@ cdef void _transpose_in(const floating* x, floating* t, Py_ssize_t b, Py_ssize_t
 cdef void _transpose_out(const floating* t, floating* out, Py_ssize_t b, Py_ssize_t n,
                          Py_ssize_t sb) noexcept nogil:
     # out[r * n + j] = t[j * sb + r]
+    # (n < 16: each row's 16 stores run into the next rows, which the stores
+    # after them, the next group's or the scalar loop's, write again)
     cdef Py_ssize_t r = 0, j, j0
     if _tr16(<floating*>t, n):
-        while r + 16 <= b:
+        while _tr16_group(r, b, n):
             j0 = 0
             while j0 < n:
-                j = j0 if j0 + 16 <= n else n - 16
+                j = j0 if j0 + 16 <= n else (n - 16 if n >= 16 else 0)
                 fastact_transpose16f(<const float*>(t + j * sb + r), sb, <float*>(out + r * n + j), n)
                 j0 += 16
             r += 16
@@ -836,7 +855,7 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
     cdef Py_ssize_t units = outer * tpo
     cdef Py_ssize_t u, c
     cdef Py_ssize_t nbk
-    if inner == 1 and n <= _short_n(<floating*>x, fwd) and outer > 1 and kind != K_SPARSEMAX:
+    if inner == 1 and _short_ok(<floating*>x, n, fwd) and outer > 1 and kind != K_SPARSEMAX:
         nbk = (outer + _short_rows(n) - 1) // _short_rows(n)
         if nt <= 1 or nbk < 2:
             _short_blocks(g, x, out, 0, nbk, outer, n, kind, fwd)
