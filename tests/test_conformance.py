@@ -255,16 +255,18 @@ def test_a_nan_makes_its_whole_line_nan(backend, name, axis):
 @pytest.mark.parametrize("n", [1, 2, 7, 12, 13, 16, 20, 23, 24, 25, 33, 40, 63, 64])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
 def test_short_rows_in_blocks(backend, name, n):
-    # Forward rows of at most 24 (Cython's backward: 12; Cython's float32
-    # forward: 63 and backward: 23 but 16, by 16 x 16 register transposes,
-    # with the last 16 columns taken again or, under 16, reads and writes
-    # into the next rows; in blocks of 128 rows to 32 elements, 64 rows
-    # beyond) go through blocks of rows copied transposed (Numba SHORT_N /
-    # SHORT_B, Cython _SN / _SN_BWD / _SN_TR / _SN_TR_BWD / _SB); longer ones through the
-    # row passes, log_softmax's in chunks of 64 rows (LOGCHUNK, _LC) with
-    # 8-lane sums in Cython. 300 rows are full blocks and a partial one whose
-    # last 12 rows are no whole group of 16; 20000 rows of 7, 12 or 40 split
-    # over the threads. Lines with NaN, +inf and only -inf keep their
+    # Forward rows of at most 63 on Numba (SHORT_N, blocks of SHORT_B rows)
+    # go through blocks of rows copied transposed; on Cython forward rows of
+    # at most 24 and backward rows of at most 12 (_SN, _SN_BWD, blocks of
+    # _SB rows), float32 with AVX-512 forward rows of at most 63 and
+    # backward rows of at most 23 but 16 (_SN_TR, _SN_TR_BWD) by 16 x 16
+    # register transposes -- the last 16 columns taken again, or under 16
+    # reads and writes into the next rows -- in blocks of 128 rows to 32
+    # elements, 64 beyond. Longer ones go through the row passes,
+    # log_softmax's in chunks of 64 rows (LOGCHUNK, _LC) with 8-lane sums in
+    # Cython. 300 rows are full blocks and a partial one whose last 12 rows
+    # are no whole group of 16; 20000 rows of 7, 12, 20 or 40 split over the
+    # threads. Lines with NaN, +inf and only -inf keep their
     # reference result; out= the input itself must give the same bits.
     rng = np.random.default_rng(n)
     spec = SPECS_BY_NAME[name]

@@ -890,7 +890,15 @@ def _softmax_bwd_serial(g, y, out, sign, mode):
 # of 16 125 -> 109, of 24 108 -> 107, of 32 89 -> 108. The backward has no
 # exp in its softmax form, and its rows (_bwd_rows_range) beat the blocks
 # at every length measured (rows of 2: 128 against 195 us).
-SHORT_N = 24
+# SHORT_N 24 -> 63 (2026-12-01; the rows' loops leave up to 63 elements to
+# their scalar remainder, LLVM vectorising by 64: 16 lanes, interleaved 4):
+# 1e5 float32, one thread, rows -> blocks, best of 3, softmax / log_softmax:
+# rows of 25 269 -> 135 / 317 -> 134, of 32 174 -> 137 / 214 -> 135, of 48
+# 163 -> 135 / 183 -> 132, of 63 286 -> 145 / 294 -> 142; two threads, best
+# of 5, rows of 32 88 -> 75 / 103 -> 75, of 48 91 -> 80 / 94 -> 79. At 64
+# (a whole vector step) the rows win, 132 against 144; at 100 (51 kB of
+# scratch, past L1) by 200 to 274.
+SHORT_N = 63
 SHORT_B = 128
 
 
