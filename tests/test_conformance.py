@@ -252,11 +252,12 @@ def test_a_nan_makes_its_whole_line_nan(backend, name, axis):
         assert_close(got, exp, rtol, atol, f"{name} on {backend}")
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 12, 13, 16, 20, 23, 24, 25, 33, 40, 63, 64])
+@pytest.mark.parametrize("n", [1, 2, 7, 12, 13, 16, 20, 23, 24, 25, 33, 40, 63, 64, 65, 72, 100, 127])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
 def test_short_rows_in_blocks(backend, name, n):
-    # Forward rows of at most 63 on Numba (SHORT_N, blocks of SHORT_B rows)
-    # go through blocks of rows copied transposed; on Cython forward rows of
+    # Forward rows of at most 63 on Numba, and of 72-127 (short_ok, blocks
+    # of SHORT_B rows, fewer past SHORT_SCRATCH elements) go through blocks
+    # of rows copied transposed; on Cython forward rows of
     # at most 24 and backward rows of at most 12 (_SN, _SN_BWD, blocks of
     # _SB rows), float32 with AVX-512 forward rows of at most 63 and
     # backward rows of at most 23 but 16 (_SN_TR, _SN_TR_BWD) by 16 x 16
@@ -270,7 +271,7 @@ def test_short_rows_in_blocks(backend, name, n):
     # reference result; out= the input itself must give the same bits.
     rng = np.random.default_rng(n)
     spec = SPECS_BY_NAME[name]
-    for rows in (300, 20000 if n in (7, 12, 20, 40) else 3):
+    for rows in (300, 20000 if n in (7, 12, 20, 40, 100) else 3):
         for dtype in (np.float32, np.float64):
             x = (rng.standard_normal((rows, n)) * 4).astype(dtype)
             x[1, 0] = np.nan

@@ -898,8 +898,30 @@ def _softmax_bwd_serial(g, y, out, sign, mode):
 # of 5, rows of 32 88 -> 75 / 103 -> 75, of 48 91 -> 80 / 94 -> 79. At 64
 # (a whole vector step) the rows win, 132 against 144; at 100 (51 kB of
 # scratch, past L1) by 200 to 274.
-SHORT_N = 63
+# Then up to SHORT_N = 127 (short_ok), in blocks of at most SHORT_SCRATCH
+# elements (_short_rows: 64 rows of 100 or 127), but rows of 64-71, whose
+# scalar remainder is short: one thread, best of 4, rows -> blocks, softmax
+# / log_softmax: rows of 100 186 -> 157 / 199 -> 148, of 127 210 -> 167 /
+# 216 -> 157; two threads, best of 5: rows of 80 87 -> 84 / 91 -> 82, of
+# 100 105 -> 86 / 102 -> 79, of 127 107 -> 91 / 112 -> 85; rows of 65
+# (rows kept) 73 against 84.
+SHORT_N = 127
 SHORT_B = 128
+SHORT_SCRATCH = 8192  # elements: blocks of fewer rows past 64 elements (L1)
+
+
+def short_ok(n):
+    # rows of n elements go through the blocks: up to 63, and up to SHORT_N
+    # where the rows' loops would leave 8 or more of the n % 64 to their
+    # scalar remainder (at 64-71 the rows win)
+    return n <= 63 or (n <= SHORT_N and n % 64 >= 8)
+
+
+@njit(**OPTS)
+def _short_rows(n):
+    # rows a block: SHORT_B, fewer (a multiple of 16) where SHORT_B rows of
+    # n would pass SHORT_SCRATCH elements
+    return min(SHORT_B, max(16, (SHORT_SCRATCH // n) // 16 * 16))
 
 
 @njit(**OPTS)
@@ -922,13 +944,14 @@ def _short_out(t, b, o2, r0):
 @njit(**OPTS)
 def _short_fwd_blocks(x2, o2, k0, k1, sign, mode):
     n = x2.shape[1]
-    t = np.empty((1, n, SHORT_B), dtype=x2.dtype)
-    m = np.empty(SHORT_B, dtype=x2.dtype)
-    s = np.empty(SHORT_B, dtype=np.float64)
-    buf = np.empty(SHORT_B, dtype=x2.dtype)
+    sb = _short_rows(n)
+    t = np.empty((1, n, sb), dtype=x2.dtype)
+    m = np.empty(sb, dtype=x2.dtype)
+    s = np.empty(sb, dtype=np.float64)
+    buf = np.empty(sb, dtype=x2.dtype)
     for k in range(k0, k1):
-        r0 = k * SHORT_B
-        b = min(x2.shape[0] - r0, SHORT_B)
+        r0 = k * sb
+        b = min(x2.shape[0] - r0, sb)
         _short_in(x2, r0, b, t)
         _softmax_cols_block(t, t, 0, 0, b, sign, mode, m, s, buf)
         _short_out(t, b, o2, r0)
@@ -938,7 +961,7 @@ def _short_fwd_blocks(x2, o2, k0, k1, sign, mode):
 def _softmax_short(x, out, sign, mode, nthreads):
     outer, n = x.shape[0], x.shape[1]
     x2, o2 = x.reshape(outer, n), out.reshape(outer, n)
-    nb = _cdiv(outer, SHORT_B)
+    nb = _cdiv(outer, _short_rows(n))
     for t in prange(nthreads):
         _short_fwd_blocks(x2, o2, t * nb // nthreads, (t + 1) * nb // nthreads, sign, mode)
 
@@ -946,7 +969,7 @@ def _softmax_short(x, out, sign, mode, nthreads):
 @njit(**OPTS)
 def _softmax_short_serial(x, out, sign, mode):
     outer, n = x.shape[0], x.shape[1]
-    _short_fwd_blocks(x.reshape(outer, n), out.reshape(outer, n), 0, _cdiv(outer, SHORT_B), sign, mode)
+    _short_fwd_blocks(x.reshape(outer, n), out.reshape(outer, n), 0, _cdiv(outer, _short_rows(n)), sign, mode)
 
 
 # ---------------------------------------------------------------- sparsemax

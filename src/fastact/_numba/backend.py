@@ -537,11 +537,11 @@ def _softmax_handler(name):
     mode = _SOFTMAX_MODES[name][1]
     entries = {}  # dtype char -> (serial entry point, the sign in that dtype)
 
-    short_n = K.SHORT_N
+    short_ok = K.short_ok
 
     def h(x, out, params, threads):
         sh = x.shape
-        serial = (sh[2] == 1 and (sh[1] > short_n or sh[0] == 1)  # short rows: _softmax_forward
+        serial = (sh[2] == 1 and (not short_ok(sh[1]) or sh[0] == 1)  # short rows: _softmax_forward
                   and (threads == 1 or (threads == 0 and x.size <= SERIAL_MAX_ROWS)))
         if serial:
             e = entries.get(x.dtype.char)
@@ -559,7 +559,7 @@ def _softmax_handler(name):
 def _softmax_forward(x, out, sign, mode, threads):
     outer, n, inner = x.shape
     nt = _threads(x.size, SERIAL_MAX_ROWS, threads)
-    if inner == 1 and n <= K.SHORT_N and outer > 1:
+    if inner == 1 and K.short_ok(n) and outer > 1:
         if nt:
             _run(K._softmax_short, K._softmax_short_serial, (x, out, sign, mode), nt)
         else:
