@@ -28,6 +28,8 @@ cdef enum:
     _SN_TR = 63
     _SN_TR_BWD = 23
     _SCR = 4096
+    _SN_TR_LOG = 127
+    _SCR_LOG = 8192
     _SN_BWD = 12
     _SB = 128
     _VS = 8
@@ -739,6 +741,12 @@ cdef void _bwd_rows(const floating* g, const floating* y, floating* out, Py_ssiz
 # copies, softmax / log_softmax backward from y: rows of 7 199 -> 101 / 234
 # -> 137, of 13 192 -> 75 / 467 -> 109 (the row passes' padded tail), of
 # 20 129 -> 73 / 130 -> 107.
+# log_softmax forward rows of 72 to _SN_TR_LOG = 127 but those whose n % 64
+# is under 8 go through blocks too, of up to _SCR_LOG elements (80 rows of
+# 100, 64 of 127): one thread, best of 4, rows of 72 160 -> 119 us, of 100
+# 162 -> 113, of 127 137 -> 123; two threads rows of 72 91 -> 65, of 100
+# 80 -> 64.  softmax there lost to its row passes (1.09-1.13x), and rows of
+# 33-63 in blocks of 128 (1.08-1.13x).
 
 cdef inline bint _tr16(floating* dummy, Py_ssize_t n) noexcept nogil:
     # float32 blocks go through 16 x 16 register transposes (AVX-512 build)
@@ -755,20 +763,25 @@ cdef inline bint _tr16_group(Py_ssize_t r, Py_ssize_t b, Py_ssize_t n) noexcept 
     return (r + 15) * n + (n if n >= 16 else 16) <= b * n
 
 
-cdef inline bint _short_ok(floating* dummy, Py_ssize_t n, bint fwd) noexcept nogil:
+cdef inline bint _short_ok(floating* dummy, Py_ssize_t n, bint fwd, int kind) noexcept nogil:
     # rows of n go through the blocks: float32 with the register transposes
-    # up to _SN_TR (forward) or _SN_TR_BWD except 16 (backward: the row
-    # passes' one whole vector beats them), else up to _SN (_SN_BWD)
+    # up to _SN_TR (forward; log_softmax also up to _SN_TR_LOG where the
+    # row passes' 64-lane steps leave 8 or more), or up to _SN_TR_BWD but
+    # 16 (backward: the row passes' one whole vector beats them); else up
+    # to _SN (_SN_BWD)
     if floating is float:
         if FASTACT_HAVE_TRANSPOSE16 != 0:
-            return n <= _SN_TR if fwd else (n <= _SN_TR_BWD and n != 16)
+            if not fwd:
+                return n <= _SN_TR_BWD and n != 16
+            return n <= _SN_TR or (kind == K_LOGSOFTMAX and n <= _SN_TR_LOG and n % 64 >= 8)
     return n <= (_SN if fwd else _SN_BWD)
 
 
 cdef inline Py_ssize_t _short_rows(Py_ssize_t n) noexcept nogil:
     # rows in a block of n-element rows: _SB, or as many multiples of 16 as
-    # the _SCR-element scratch holds (64 rows of up to 64)
-    cdef Py_ssize_t sb = _SCR // n
+    # the _SCR-element scratch holds (64 rows of up to 64), _SCR_LOG past 63
+    # (log_softmax: 80 rows of 100, 64 of 127)
+    cdef Py_ssize_t sb = (_SCR if n <= _SN_TR else _SCR_LOG) // n
     return _SB if sb >= _SB else sb - sb % 16
 
 
@@ -811,10 +824,11 @@ cdef void _transpose_out(const floating* t, floating* out, Py_ssize_t b, Py_ssiz
 
 cdef void _short_block(const floating* g, const floating* x, floating* out, Py_ssize_t b,
                        Py_ssize_t n, Py_ssize_t sb, int kind, bint fwd) noexcept nogil:
-    # the b <= sb rows of n elements at x (g, out); n * sb <= _SCR
-    cdef floating tx[_SCR]
+    # the b <= sb rows of n elements at x (g, out); n * sb <= _SCR_LOG, and
+    # <= _SCR where there is a g (the backward's rows are short)
+    cdef floating tx[_SCR_LOG]
     cdef floating tg[_SCR]
-    cdef floating to[_SCR]
+    cdef floating to[_SCR_LOG]
     _transpose_in(x, &tx[0], b, n, sb)
     if g != NULL:
         _transpose_in(g, &tg[0], b, n, sb)
@@ -855,7 +869,7 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
     cdef Py_ssize_t units = outer * tpo
     cdef Py_ssize_t u, c
     cdef Py_ssize_t nbk
-    if inner == 1 and _short_ok(<floating*>x, n, fwd) and outer > 1 and kind != K_SPARSEMAX:
+    if inner == 1 and _short_ok(<floating*>x, n, fwd, kind) and outer > 1 and kind != K_SPARSEMAX:
         nbk = (outer + _short_rows(n) - 1) // _short_rows(n)
         if nt <= 1 or nbk < 2:
             _short_blocks(g, x, out, 0, nbk, outer, n, kind, fwd)
