@@ -785,41 +785,35 @@ cdef inline Py_ssize_t _short_rows(Py_ssize_t n) noexcept nogil:
     return _SB if sb >= _SB else sb - sb % 16
 
 
-cdef void _transpose_in(const floating* x, floating* t, Py_ssize_t b, Py_ssize_t n,
-                        Py_ssize_t sb) noexcept nogil:
-    # t[j * sb + r] = x[r * n + j] for the block's b rows of n elements
-    # (n < 16: t's rows n .. 15 get the next rows' elements; _tile ignores them)
+cdef void _transpose(const floating* src, floating* dst, Py_ssize_t b, Py_ssize_t n,
+                     Py_ssize_t sb, bint to_rows) noexcept nogil:
+    # The block's b rows of n elements (row-major, stride n) and its columns
+    # (t[j * sb + r]): into the columns, t = dst[j * sb + r] = src[r * n + j],
+    # or back into the rows (to_rows), dst[r * n + j] = src[j * sb + r].
+    # n < 16: the 16 elements at each row's start run into the next rows --
+    # into the columns, t's rows n .. 15 get their elements (_tile ignores
+    # them); back, the stores after them, the next group's or the scalar
+    # loop's, write those rows again.
     cdef Py_ssize_t r = 0, j, j0
-    if _tr16(t, n):
+    if _tr16(dst, n):
         while _tr16_group(r, b, n):
             j0 = 0
             while j0 < n:
                 j = j0 if j0 + 16 <= n else (n - 16 if n >= 16 else 0)   # the last 16 columns, some again
-                fastact_transpose16f(<const float*>(x + r * n + j), n, <float*>(t + j * sb + r), sb)
+                if to_rows:
+                    fastact_transpose16f(<const float*>(src + j * sb + r), sb, <float*>(dst + r * n + j), n)
+                else:
+                    fastact_transpose16f(<const float*>(src + r * n + j), n, <float*>(dst + j * sb + r), sb)
                 j0 += 16
             r += 16
-    for r in range(r, b):
-        for j in range(n):
-            t[j * sb + r] = x[r * n + j]
-
-
-cdef void _transpose_out(const floating* t, floating* out, Py_ssize_t b, Py_ssize_t n,
-                         Py_ssize_t sb) noexcept nogil:
-    # out[r * n + j] = t[j * sb + r]
-    # (n < 16: each row's 16 stores run into the next rows, which the stores
-    # after them, the next group's or the scalar loop's, write again)
-    cdef Py_ssize_t r = 0, j, j0
-    if _tr16(<floating*>t, n):
-        while _tr16_group(r, b, n):
-            j0 = 0
-            while j0 < n:
-                j = j0 if j0 + 16 <= n else (n - 16 if n >= 16 else 0)
-                fastact_transpose16f(<const float*>(t + j * sb + r), sb, <float*>(out + r * n + j), n)
-                j0 += 16
-            r += 16
-    for r in range(r, b):
-        for j in range(n):
-            out[r * n + j] = t[j * sb + r]
+    if to_rows:
+        for r in range(r, b):
+            for j in range(n):
+                dst[r * n + j] = src[j * sb + r]
+    else:
+        for r in range(r, b):
+            for j in range(n):
+                dst[j * sb + r] = src[r * n + j]
 
 
 cdef void _short_block(const floating* g, const floating* x, floating* out, Py_ssize_t b,
@@ -829,16 +823,17 @@ cdef void _short_block(const floating* g, const floating* x, floating* out, Py_s
     cdef floating tx[_SCR_LOG]
     cdef floating tg[_SCR]
     cdef floating to[_SCR_LOG]
-    _transpose_in(x, &tx[0], b, n, sb)
+    _transpose(x, &tx[0], b, n, sb, False)
     if g != NULL:
-        _transpose_in(g, &tg[0], b, n, sb)
+        _transpose(g, &tg[0], b, n, sb, False)
     _tile(&tg[0] if g != NULL else NULL, &tx[0], &to[0], n, sb, b, kind, fwd)
-    _transpose_out(&to[0], out, b, n, sb)
+    _transpose(&to[0], out, b, n, sb, True)
 
 
 cdef void _short_blocks(const floating* g, const floating* x, floating* out, Py_ssize_t k0,
-                        Py_ssize_t k1, Py_ssize_t outer, Py_ssize_t n, int kind, bint fwd) noexcept nogil:
-    cdef Py_ssize_t sb = _short_rows(n)
+                        Py_ssize_t k1, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t sb, int kind,
+                        bint fwd) noexcept nogil:
+    # blocks k0 .. k1 of sb rows (_short_rows(n))
     cdef Py_ssize_t k, off, b
     for k in range(k0, k1):
         off = k * sb * n
@@ -868,16 +863,17 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
     cdef Py_ssize_t tpo = (inner + _IB - 1) // _IB
     cdef Py_ssize_t units = outer * tpo
     cdef Py_ssize_t u, c
-    cdef Py_ssize_t nbk
+    cdef Py_ssize_t nbk, sb
     if inner == 1 and _short_ok(<floating*>x, n, fwd, kind) and outer > 1 and kind != K_SPARSEMAX:
-        nbk = (outer + _short_rows(n) - 1) // _short_rows(n)
+        sb = _short_rows(n)
+        nbk = (outer + sb - 1) // sb
         if nt <= 1 or nbk < 2:
-            _short_blocks(g, x, out, 0, nbk, outer, n, kind, fwd)
+            _short_blocks(g, x, out, 0, nbk, outer, n, sb, kind, fwd)
             return
         _mark_parallel()
         for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
             _note_team()
-            _short_blocks(g, x, out, (nbk * c) // nt, (nbk * (c + 1)) // nt, outer, n, kind, fwd)
+            _short_blocks(g, x, out, (nbk * c) // nt, (nbk * (c + 1)) // nt, outer, n, sb, kind, fwd)
         return
     if not fwd and kind != K_SPARSEMAX and inner == 1 and n < _SHORT_ROW and outer > 1:
         if nt <= 1 or outer < 2 * nt:

@@ -195,7 +195,7 @@ cdef inline float _expm1f_neg(float x) noexcept nogil:
     # set grow with |x| (-inf and the other NaNs above all), so an unsigned
     # min with -30's bits is the lower clamp.  (With float selects gcc
     # constant-folded each clamped case into its own blends: 38 instructions
-    # a vector against 33.)
+    # a vector against 27.)
     cdef int xi = fastact_f2i(x)
     cdef unsigned int u = <unsigned int>(xi & (xi >> 31))
     u = u if u < 0xC1F00000u else 0xC1F00000u

@@ -537,11 +537,12 @@ def _softmax_handler(name):
     mode = _SOFTMAX_MODES[name][1]
     entries = {}  # dtype char -> (serial entry point, the sign in that dtype)
 
-    short_ok = K.short_ok
+    short_n, short_ok = K.SHORT_N, K.short_ok
 
     def h(x, out, params, threads):
         sh = x.shape
-        serial = (sh[2] == 1 and (not short_ok(sh[1]) or sh[0] == 1)  # short rows: _softmax_forward
+        # short rows (K.short_ok, asked only up to SHORT_N): _softmax_forward
+        serial = (sh[2] == 1 and (sh[1] > short_n or not short_ok(sh[1]) or sh[0] == 1)
                   and (threads == 1 or (threads == 0 and x.size <= SERIAL_MAX_ROWS)))
         if serial:
             e = entries.get(x.dtype.char)
