@@ -117,3 +117,56 @@ if __name__ == "__main__":
     c, err, (alpha, beta), serr = fit_phi_tail(11, c32, f32=True)
     print("phi_tail f32 11", f"max rel fit error {err:.3g}; s(t) ~ {alpha!r} + {beta!r}*t, max error {serr:.3g}")
     print("(" + ", ".join(repr(float(v)) for v in c) + ")")
+
+
+# The Cython AVX-512 build's float32 gelu forward (_fastact_cpu.h,
+# fastact_gelu_v): x * phi(x) from tables of 32 polynomials, one per interval
+# of width W centred on c_i, picked per lane with vpermt2ps (32 entries, two
+# registers per coefficient).
+#   x >= -4.1875: phi(c_i + u), c_i = (i - 13) * 5/16, degree 6;
+#   x < -4.1875: phi(x) = exp(-x*x/2) * m(x), m(x) = erfcx(-x/sqrt2)/2,
+#   m(c_i + u), c_i = -(i + 12) * 11/32 (x down to -14.9), degree 4.
+GELU_TABLES = {"phi": (lambda i: (i - 13) * 0.3125, 0.3125, 6, lambda v: mpmath.ncdf(v)),
+               "tail": (lambda i: -(i + 12) * 0.34375, 0.34375, 4,
+                        lambda v: mpmath.erfc(-v / mpmath.sqrt(2)) / 2 * mpmath.exp(v * v / 2))}
+
+
+def fit_gelu_table(which, margin=1.03, nodes=200):
+    """Per interval i, f(c_i + u) on |u| <= margin*W/2 in relative error.
+
+    The coefficients are fixed one at a time as float32 values, lowest
+    first, and the rest refitted (as fit_phi_tail). Returns a (degree + 2,
+    32) float32 array (row 0: the centres c_i, row 1 + j: the coefficients of
+    u**j) and the largest relative fit error.
+    """
+    centre, width, degree, f = GELU_TABLES[which]
+    h = width / 2 * margin
+    k = np.arange(nodes)
+    uu = h * np.cos(np.pi * (k + 0.5) / nodes)
+    dense = np.linspace(-h, h, 1001)
+    V = np.vander(uu, degree + 1, increasing=True)
+    tab = np.zeros((degree + 2, 32), np.float32)
+    worst = 0.0
+    for i in range(32):
+        c = centre(i)
+        y = np.array([float(f(mpmath.mpf(c) + mpmath.mpf(float(u)))) for u in uu])
+        fixed = []
+        while len(fixed) <= degree:
+            m = len(fixed)
+            rest = np.ones_like(y) - ((V[:, :m] @ np.array(fixed)) / y if m else 0)
+            cf, *_ = np.linalg.lstsq(V[:, m:] / y[:, None], rest, rcond=None)
+            fixed.append(float(np.float32(cf[0])))
+        tab[0, i] = c
+        tab[1:, i] = fixed
+        yd = np.array([float(f(mpmath.mpf(c) + mpmath.mpf(float(u)))) for u in dense])
+        worst = max(worst, float(np.max(np.abs(np.polyval(np.array(fixed)[::-1], dense) / yd - 1))))
+    return tab, worst
+
+
+if __name__ == "__main__":
+    for which in GELU_TABLES:
+        tab, err = fit_gelu_table(which)
+        print(f"gelu table {which}, degree {tab.shape[0] - 2}: max rel fit error {err:.3g}")
+        for j, row in enumerate(tab):
+            label = "c_i" if j == 0 else f"u^{j - 1}"
+            print(f"    {{/* {label} */ " + ", ".join(np.format_float_scientific(v, unique=True) + "f" for v in row) + "},")
