@@ -325,7 +325,8 @@ def _gelu_table_inputs():
     f32 = np.float32
     edges = [(i - 13) * 0.3125 + s * 0.15625 for i in range(32) for s in (-1, 0, 1)]
     edges += [-(i + 12) * 0.34375 + s * 0.171875 for i in range(32) for s in (-1, 0, 1)]
-    edges += [-4.1875, 5.75, 5.78125, -14.9, -13.2, -13.0, -12.5]
+    edges += [(i - 12) * 0.34375 + s * 0.171875 for i in range(32) for s in (-1, 0, 1)]  # backward's
+    edges += [-4.1875, -4.125, 5.75, 5.78125, 6.5, 6.703125, -14.9, -13.2, -13.0, -12.5]
     up = down = np.array(edges, f32)
     near = [up]
     for _ in range(3):  # three float32 steps either way
@@ -338,13 +339,16 @@ def _gelu_table_inputs():
 
 
 def test_gelu_tables_accuracy_and_lanes():
-    # float32 gelu forward: the AVX-512 variant's tables (_fastact_cpu.h,
-    # fastact_gelu_f32), the other variants' exp-based loop. Every variant
-    # within the 4 ULP target of the correctly rounded x * phi(x) where that
-    # is normal (the exhaustive measurement: python -m fastact accuracy),
-    # within the smallest normal where it is not; and a lane's result does
-    # not depend on its neighbours (tail lanes, which need the exp, mixed
-    # into vectors of table lanes) nor on its place in a partial last vector.
+    # float32 gelu forward and backward: the AVX-512 variant's tables
+    # (_fastact_cpu.h, fastact_gelu_f32 / _bwd_f32), the other variants'
+    # exp-based loops. Every variant within the 4 ULP target of the correctly
+    # rounded x * phi(x) where that is normal (the exhaustive measurement:
+    # python -m fastact accuracy), within the smallest normal where it is
+    # not; the backward (grad 1) within its 8 ULP target away from its zero
+    # crossing at -0.75 and everywhere within the registry's bound; and a
+    # lane's result does not depend on its neighbours (tail lanes, which need
+    # the exp, mixed into vectors of table lanes) nor on its place in a
+    # partial last vector.
     from fastact._accuracy import ulp_distance
     from fastact._reference import BACKEND as REF
 
@@ -355,6 +359,13 @@ def test_gelu_tables_accuracy_and_lanes():
     r32 = ref64.astype(np.float32)
     normal = np.abs(r32) >= np.finfo(np.float32).tiny
     nan = np.isnan(r32)
+    dref = np.empty(x.shape, np.float64)
+    with np.errstate(invalid="ignore"):
+        REF.backward("gelu", np.ones(x.shape), x.astype(np.float64), None, dref, {"approximate": "none"})
+    d32 = dref.astype(np.float32)
+    dnormal = np.abs(d32) >= np.finfo(np.float32).tiny
+    dnan = np.isnan(d32)
+    g = np.random.default_rng(17).standard_normal(x.size).astype(np.float32)
     rng = np.random.default_rng(16)
     perm = rng.permutation(x.size)
     for isa in cy.available_isas():
@@ -376,6 +387,30 @@ def test_gelu_tables_accuracy_and_lanes():
         inplace = x.copy()
         be.forward("gelu", inplace, inplace, {"approximate": "none"}, 1)
         np.testing.assert_array_equal(inplace, out, err_msg=isa)
+
+        # backward, grad 1 against phi(x) + x pdf(x); then a random grad
+        gx = np.empty_like(x)
+        be.backward("gelu", np.ones_like(x), x, None, gx, {"approximate": "none"}, 1)
+        assert np.array_equal(np.isnan(gx), dnan), isa
+        far = dnormal & ((x < -1.0) | (x > -0.5))
+        ulp = ulp_distance(gx[far], d32[far])
+        assert ulp.max() <= 8, (isa, x[far][ulp.argmax()], int(ulp.max()))
+        fin = np.isfinite(dref)
+        assert np.all(np.abs(gx[fin] - dref[fin]) <= 1e-6 * np.abs(dref[fin]) + 2.4e-7), isa
+        gx = np.empty_like(x)
+        be.backward("gelu", g, x, None, gx, {"approximate": "none"}, 1)
+        mixed = np.empty_like(x)
+        be.backward("gelu", g[perm], x[perm], None, mixed, {"approximate": "none"}, 2)
+        np.testing.assert_array_equal(mixed, gx[perm], err_msg=isa)
+        for n in range(1, 18):
+            part = np.empty(n, np.float32)
+            be.backward("gelu", g[-n:], x[-n:], None, part, {"approximate": "none"}, 1)
+            np.testing.assert_array_equal(part, gx[-n:], err_msg=f"{isa} n={n}")
+        for which in ("g", "x"):
+            gi, xi = g.copy(), x.copy()
+            dst = gi if which == "g" else xi
+            be.backward("gelu", gi, xi, None, dst, {"approximate": "none"}, 1)
+            np.testing.assert_array_equal(dst, gx, err_msg=f"{isa} in place on {which}")
 
 
 # ------------------------------------------------------- vectorised math

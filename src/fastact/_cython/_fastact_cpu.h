@@ -121,10 +121,10 @@ static inline void fastact_transpose16f(const float* src, long ss, float* dst, l
 }
 #define FASTACT_HAVE_TRANSPOSE16 1
 
-/* float32 gelu forward, x * phi(x), for the AVX-512 build: phi from tables
- * of polynomials, 32 intervals each, a lane's coefficients picked with
- * vpermt2ps (32 entries in two registers).  Coefficients and fit errors:
- * _numba/_fitpoly.py, fit_gelu_table.
+/* float32 gelu, forward x * phi(x) and backward g * (phi(x) + x pdf(x)),
+ * for the AVX-512 build: from tables of polynomials, 32 intervals each, a
+ * lane's coefficients picked with vpermt2ps (32 entries in two registers).
+ * Coefficients and fit errors: _numba/_fitpoly.py, fit_gelu_table.
  *
  * x >= -4.1875 (fastact_gelu_phi_v): phi(x) = P_i(x - c_i) on intervals of
  * width 5/16 centred on c_i = (i - 13) * 5/16, degree 6 (fit error 6.0e-8).
@@ -135,7 +135,14 @@ static inline void fastact_transpose16f(const float* src, long ss, float* dst, l
  * +inf.  8 permutes, 7 FMAs and 4 other operations a vector, against about
  * 56 for the exp-based kernel of _scalar.pxi (gelu_fwd).
  *
- * x < -4.1875 and NaN (fastact_gelu_tail_v): phi(x) = exp(-x^2/2) * m(x),
+ * Backward, x >= -4.125 (fastact_gelu_dphi_v): phi(x) + x pdf(x) = D_i(x - e_i)
+ * on intervals of width 11/32 centred on e_i = (i - 12) * 11/32, degree 6
+ * (fit error 5.9e-8, absolute below 1e-4 around its zero at -0.75); x is
+ * clamped to 6.5, where it rounds to 1.
+ *
+ * x < -4.1875 (backward -4.125) and NaN (fastact_gelu_tail_w):
+ * phi(x) = exp(-x^2/2) * m(x), and phi(x) + x pdf(x) = exp(-x^2/2) *
+ * (m(x) + x / sqrt(2 pi)),
  * m = Q_i(x - d_i) on intervals of width 11/32 centred on
  * d_i = -(i + 12) * 11/32, degree 4 (fit error 5.5e-8).  x is clamped to
  * -14.9, where the result underflows to 0 (gelu(-inf) = -0); x*x is split
@@ -147,11 +154,21 @@ static const float fastact_gelu_phi[8][32] __attribute__((aligned(64))) = {
     {/* c_i */ -4.0625e+00f, -3.75e+00f, -3.4375e+00f, -3.125e+00f, -2.8125e+00f, -2.5e+00f, -2.1875e+00f, -1.875e+00f, -1.5625e+00f, -1.25e+00f, -9.375e-01f, -6.25e-01f, -3.125e-01f, 0.e+00f, 3.125e-01f, 6.25e-01f, 9.375e-01f, 1.25e+00f, 1.5625e+00f, 1.875e+00f, 2.1875e+00f, 2.5e+00f, 2.8125e+00f, 3.125e+00f, 3.4375e+00f, 3.75e+00f, 4.0625e+00f, 4.375e+00f, 4.6875e+00f, 5.e+00f, 5.3125e+00f, 5.625e+00f},
     {/* u^0 */ 2.4274974e-05f, 8.8417284e-05f, 2.9355535e-04f, 8.890253e-04f, 2.4579011e-03f, 6.2096654e-03f, 1.4353022e-02f, 3.039636e-02f, 5.9085123e-02f, 1.0564978e-01f, 1.742507e-01f, 2.6598552e-01f, 3.7733027e-01f, 5.e-01f, 6.226697e-01f, 7.3401445e-01f, 8.257493e-01f, 8.9435023e-01f, 9.4091487e-01f, 9.6960366e-01f, 9.8564696e-01f, 9.937903e-01f, 9.975421e-01f, 9.99111e-01f, 9.9970645e-01f, 9.999116e-01f, 9.9997574e-01f, 9.999939e-01f, 9.999986e-01f, 9.999997e-01f, 9.9999994e-01f, 1.e+00f},
     {/* u^1 */ 1.04023755e-04f, 3.5259573e-04f, 1.083952e-03f, 3.022258e-03f, 7.6426053e-03f, 1.75283e-02f, 3.646083e-02f, 6.878628e-02f, 1.17697015e-01f, 1.8264909e-01f, 2.570739e-01f, 3.2816097e-01f, 3.7993062e-01f, 3.989423e-01f, 3.7993062e-01f, 3.2816097e-01f, 2.570739e-01f, 1.8264909e-01f, 1.17697015e-01f, 6.878628e-02f, 3.646083e-02f, 1.75283e-02f, 7.6426053e-03f, 3.022258e-03f, 1.083952e-03f, 3.5259573e-04f, 1.0402376e-04f, 2.783406e-05f, 6.754747e-06f, 1.4867237e-06f, 2.9678372e-07f, 5.37327e-08f},
-    {/* u^2 */ 2.1129793e-04f, 6.6111685e-04f, 1.8630454e-03f, 4.722284e-03f, 1.0747426e-02f, 2.1910338e-02f, 3.9878923e-02f, 6.4487405e-02f, 9.195071e-02f, 1.1415475e-01f, 1.2050487e-01f, 1.0255348e-01f, 5.9366677e-02f, 2.4038176e-08f, -5.935747e-02f, -1.0254431e-01f, -1.205003e-01f, -1.1415702e-01f, -9.19484e-02f, -6.449315e-02f, -3.987432e-02f, -2.190847e-02f, -1.0742608e-02f, -4.72908e-03f, -1.8638098e-03f, -6.6840526e-04f, -2.1620409e-04f, -5.8400605e-05f, -1.9509032e-05f, -2.0444169e-07f, 9.2247944e-07f, -3.0160134e-06f},
+    {/* u^2 */ 2.1129793e-04f, 6.6111685e-04f, 1.8630454e-03f, 4.722284e-03f, 1.0747426e-02f, 2.1910338e-02f, 3.9878923e-02f, 6.4487405e-02f, 9.195071e-02f, 1.1415475e-01f, 1.2050487e-01f, 1.0255348e-01f, 5.9366677e-02f, 2.4038178e-08f, -5.935747e-02f, -1.0254431e-01f, -1.205003e-01f, -1.1415702e-01f, -9.19484e-02f, -6.449315e-02f, -3.987432e-02f, -2.190847e-02f, -1.0742608e-02f, -4.72908e-03f, -1.8638098e-03f, -6.6840526e-04f, -2.1620409e-04f, -5.8400605e-05f, -1.9509032e-05f, -2.0444169e-07f, 9.2247944e-07f, -3.0160134e-06f},
     {/* u^3 */ 2.687827e-04f, 7.676141e-04f, 1.9540691e-03f, 4.415358e-03f, 8.802047e-03f, 1.533751e-02f, 2.3001917e-02f, 2.8839758e-02f, 2.8274182e-02f, 1.7122379e-02f, -5.188788e-03f, -3.3329204e-02f, -5.7138857e-02f, -6.6491365e-02f, -5.7138857e-02f, -3.3329207e-02f, -5.1887943e-03f, 1.7122386e-02f, 2.8274188e-02f, 2.883976e-02f, 2.3001919e-02f, 1.533751e-02f, 8.802047e-03f, 4.415358e-03f, 1.954069e-03f, 7.676138e-04f, 2.6878156e-04f, 8.414674e-05f, 2.3607372e-05f, 5.9455915e-06f, 1.346123e-06f, 2.7428422e-07f},
-    {/* u^4 */ 2.3780882e-04f, 6.094898e-04f, 1.3685764e-03f, 2.6619863e-03f, 4.39674e-03f, 5.9370524e-03f, 5.941156e-03f, 2.7496663e-03f, -4.274505e-03f, -1.3604266e-02f, -2.141294e-02f, -2.2543523e-02f, -1.4552677e-02f, -2.9683563e-06f, 1.3841841e-02f, 2.1836817e-02f, 2.1060934e-02f, 1.3778432e-02f, 4.0957257e-03f, -2.3064753e-03f, -6.2967613e-03f, -6.0812505e-03f, -4.7687297e-03f, -2.137232e-03f, -1.3095383e-03f, -4.6680238e-05f, 1.410453e-04f, -2.738835e-04f, 2.5894717e-04f, -2.7802895e-04f, -1.3376103e-04f, 2.2085897e-04f},
-    {/* u^5 */ 1.539132e-04f, 3.4327313e-04f, 6.485985e-04f, 9.996416e-04f, 1.1457058e-03f, 6.51981e-04f, -8.689136e-04f, -3.2775016e-03f, -5.546218e-03f, -5.936549e-03f, -3.183045e-03f, 2.2222702e-03f, 7.6733544e-03f, 9.96625e-03f, 7.673353e-03f, 2.222437e-03f, -3.1827576e-03f, -5.9368797e-03f, -5.5464627e-03f, -3.2775828e-03f, -8.689945e-04f, 6.5198104e-04f, 1.145706e-03f, 9.996416e-04f, 6.4860884e-04f, 3.4328602e-04f, 1.5394847e-04f, 5.962966e-05f, 2.0188572e-05f, 6.0210805e-06f, 1.5902268e-06f, 3.7341846e-07f},
-    {/* u^6 */ 7.109753e-05f, 1.3168313e-04f, 1.9248777e-04f, 1.7537431e-04f, -2.7873664e-05f, -5.811644e-04f, -1.2905195e-03f, -9.1917213e-04f, -9.947931e-04f, -9.6361106e-04f, 4.8118415e-03f, 8.56528e-03f, 6.6060117e-03f, 8.183584e-05f, 9.077205e-03f, 7.0042484e-03f, 2.9363036e-03f, -2.8598737e-03f, 4.9456623e-03f, -8.8532e-03f, 9.136654e-03f, 3.761624e-03f, 8.234427e-03f, -1.1752481e-02f, -1.4952144e-03f, -1.2548714e-02f, -8.429619e-03f, 4.2033996e-03f, -6.277447e-03f, 5.9795193e-03f, 2.9133267e-03f, -4.880874e-03f},
+    {/* u^4 */ 2.3780882e-04f, 6.094898e-04f, 1.3685764e-03f, 2.6619863e-03f, 4.39674e-03f, 5.9370524e-03f, 5.941156e-03f, 2.7496663e-03f, -4.274505e-03f, -1.3604266e-02f, -2.141294e-02f, -2.2543523e-02f, -1.4552677e-02f, -2.9683565e-06f, 1.3841841e-02f, 2.1836817e-02f, 2.1060934e-02f, 1.3778432e-02f, 4.0957257e-03f, -2.3064753e-03f, -6.2967613e-03f, -6.0812505e-03f, -4.7687297e-03f, -2.137232e-03f, -1.3095383e-03f, -4.6680238e-05f, 1.410453e-04f, -2.738835e-04f, 2.5894717e-04f, -2.7802895e-04f, -1.3376103e-04f, 2.2085897e-04f},
+    {/* u^5 */ 1.539132e-04f, 3.4327313e-04f, 6.485985e-04f, 9.996416e-04f, 1.1457058e-03f, 6.51981e-04f, -8.689136e-04f, -3.2775016e-03f, -5.546218e-03f, -5.936549e-03f, -3.183045e-03f, 2.2222702e-03f, 7.6733544e-03f, 9.96625e-03f, 7.673353e-03f, 2.222437e-03f, -3.1827576e-03f, -5.9368797e-03f, -5.5464627e-03f, -3.2775828e-03f, -8.689945e-04f, 6.5198104e-04f, 1.145706e-03f, 9.996416e-04f, 6.4860884e-04f, 3.4328602e-04f, 1.5394847e-04f, 5.962966e-05f, 2.0188572e-05f, 6.0210805e-06f, 1.5902268e-06f, 3.7341854e-07f},
+    {/* u^6 */ 7.109753e-05f, 1.3168313e-04f, 1.9248777e-04f, 1.7537431e-04f, -2.7873664e-05f, -5.811644e-04f, -1.2905195e-03f, -9.1917213e-04f, -9.947931e-04f, -9.6361106e-04f, 4.8118415e-03f, 8.56528e-03f, 6.6060117e-03f, 8.1835846e-05f, 9.077205e-03f, 7.0042484e-03f, 2.9363036e-03f, -2.8598737e-03f, 4.9456623e-03f, -8.8532e-03f, 9.136654e-03f, 3.761624e-03f, 8.234427e-03f, -1.1752481e-02f, -1.4952144e-03f, -1.2548714e-02f, -8.429619e-03f, 4.2033996e-03f, -6.277447e-03f, 5.9795193e-03f, 2.9133267e-03f, -4.880874e-03f},
+};
+static const float fastact_gelu_dphi[8][32] __attribute__((aligned(64))) = {
+    {/* c_i */ -4.125e+00f, -3.78125e+00f, -3.4375e+00f, -3.09375e+00f, -2.75e+00f, -2.40625e+00f, -2.0625e+00f, -1.71875e+00f, -1.375e+00f, -1.03125e+00f, -6.875e-01f, -3.4375e-01f, 0.e+00f, 3.4375e-01f, 6.875e-01f, 1.03125e+00f, 1.375e+00f, 1.71875e+00f, 2.0625e+00f, 2.40625e+00f, 2.75e+00f, 3.09375e+00f, 3.4375e+00f, 3.78125e+00f, 4.125e+00f, 4.46875e+00f, 4.8125e+00f, 5.15625e+00f, 5.5e+00f, 5.84375e+00f, 6.1875e+00f, 6.53125e+00f},
+    {/* u^0 */ -3.136926e-04f, -1.1072189e-03f, -3.4325295e-03f, -9.316027e-03f, -2.2027534e-02f, -4.5024917e-02f, -7.8499824e-02f, -1.1371814e-01f, -1.2857614e-01f, -9.052514e-02f, 2.9339544e-02f, 2.3624833e-01f, 5.e-01f, 7.637517e-01f, 9.7066045e-01f, 1.0905252e+00f, 1.1285762e+00f, 1.1137182e+00f, 1.0784998e+00f, 1.0450249e+00f, 1.0220275e+00f, 1.0093161e+00f, 1.0034325e+00f, 1.0011072e+00f, 1.0003136e+00f, 1.0000782e+00f, 1.0000172e+00f, 1.0000033e+00f, 1.0000006e+00f, 1.0000001e+00f, 1.e+00f, 1.e+00f},
+    {/* u^1 */ -1.2093651e-03f, -3.8547856e-03f, -1.0640511e-02f, -2.5217433e-02f, -5.058294e-02f, -8.361088e-02f, -1.07182026e-01f, -8.6901985e-02f, 1.6954482e-02f, 2.1953197e-01f, 4.8107284e-01f, 7.076733e-01f, 7.978845e-01f, 7.076733e-01f, 4.8107287e-01f, 2.1953197e-01f, 1.6954482e-02f, -8.6901985e-02f, -1.07182026e-01f, -8.361088e-02f, -5.058294e-02f, -2.5217433e-02f, -1.0640511e-02f, -3.8547853e-03f, -1.2093651e-03f, -3.304309e-04f, -7.893424e-05f, -1.6532565e-05f, -3.0424737e-06f, -4.927609e-07f, -7.032825e-08f, -8.854403e-09f},
+    {/* u^2 */ -2.1620872e-03f, -6.102727e-03f, -1.4562332e-02f, -2.8704049e-02f, -4.454428e-02f, -4.7510576e-02f, -1.2451071e-02f, 8.186642e-02f, 2.2479856e-01f, 3.54933e-01f, 3.8191286e-01f, 2.509019e-01f, 5.704328e-08f, -2.5090566e-01f, -3.8191128e-01f, -3.5493478e-01f, -2.2480236e-01f, -8.187022e-02f, 1.245868e-02f, 4.7522e-02f, 4.4554748e-02f, 2.8688826e-02f, 1.4566727e-02f, 6.103496e-03f, 2.175608e-03f, 6.6558906e-04f, 1.8238665e-04f, 3.9995284e-05f, 1.9801341e-06f, -6.867689e-06f, 3.1888208e-06f, 3.8224368e-07f},
+    {/* u^3 */ -2.341362e-03f, -5.6602587e-03f, -1.1004837e-02f, -1.588236e-02f, -1.2509363e-02f, 1.1053139e-02f, 6.08847e-02f, 1.2071555e-01f, 1.4622223e-01f, 9.037292e-02f, -4.8022673e-02f, -1.997324e-01f, -2.659529e-01f, -1.9973242e-01f, -4.8026416e-02f, 9.037291e-02f, 1.4622225e-01f, 1.2071555e-01f, 6.08847e-02f, 1.1053142e-02f, -1.2509359e-02f, -1.5882364e-02f, -1.100484e-02f, -5.660285e-03f, -2.3413622e-03f, -8.059951e-04f, -2.351553e-04f, -5.879695e-05f, -1.2691778e-05f, -2.3774046e-06f, -3.87924e-07f, -5.529814e-08f},
+    {/* u^4 */ -1.666078e-03f, -3.2167078e-03f, -4.289965e-03f, -1.8516601e-03f, 8.333801e-03f, 2.6894506e-02f, 4.3685302e-02f, 3.76432e-02f, -6.938821e-03f, -7.4862644e-02f, -1.174819e-01f, -9.013395e-02f, -5.807277e-06f, 9.037142e-02f, 1.1739535e-01f, 7.4972674e-02f, 7.181168e-03f, -3.740084e-02f, -4.417094e-02f, -2.7624177e-02f, -9.002175e-03f, 2.8235042e-03f, 4.0096315e-03f, 3.1677505e-03f, 8.032536e-04f, 7.1539915e-05f, -4.3979005e-04f, 8.8900815e-06f, 3.8458328e-04f, 5.274507e-04f, -1.8984775e-04f, -2.2557786e-05f},
+    {/* u^5 */ -7.6623756e-04f, -9.371765e-04f, 2.3159735e-05f, 3.3221382e-03f, 8.686963e-03f, 1.1836339e-02f, 5.224509e-03f, -1.4323245e-02f, -3.5919916e-02f, -3.7387516e-02f, -6.833862e-03f, 3.7954222e-02f, 5.931104e-02f, 3.7955303e-02f, -6.7389444e-03f, -3.7387244e-02f, -3.592045e-02f, -1.4323246e-02f, 5.22451e-03f, 1.1836236e-02f, 8.686827e-03f, 3.3222742e-03f, 2.3261133e-05f, -9.365505e-04f, -7.66229e-04f, -3.975971e-04f, -1.5706824e-04f, -5.017399e-05f, -1.3338346e-05f, -2.9994842e-06f, -5.765911e-07f, -9.54263e-08f},
+    {/* u^6 */ -1.810384e-04f, 6.972834e-05f, 9.062043e-04f, 2.1523065e-03f, 2.585284e-03f, 6.033157e-05f, -5.9806705e-03f, -1.1884102e-02f, -6.8852296e-03f, 7.1758768e-03f, 2.0339336e-02f, 2.1008404e-02f, 1.3213491e-04f, -2.531049e-02f, -1.894498e-02f, -9.133922e-03f, 2.4681494e-03f, 7.4665574e-03f, 1.483621e-02f, 1.32504525e-02f, 9.605687e-03f, -1.987643e-02f, 4.203496e-03f, 8.212464e-04f, 1.5912887e-02f, 1.11572845e-02f, 1.2184435e-02f, 1.006815e-03f, -6.73297e-03f, -9.559815e-03f, 3.471683e-03f, 4.1286382e-04f},
 };
 static const float fastact_gelu_tail[6][32] __attribute__((aligned(64))) = {
     {/* c_i */ -4.125e+00f, -4.46875e+00f, -4.8125e+00f, -5.15625e+00f, -5.5e+00f, -5.84375e+00f, -6.1875e+00f, -6.53125e+00f, -6.875e+00f, -7.21875e+00f, -7.5625e+00f, -7.90625e+00f, -8.25e+00f, -8.59375e+00f, -8.9375e+00f, -9.28125e+00f, -9.625e+00f, -9.96875e+00f, -1.03125e+01f, -1.065625e+01f, -1.1e+01f, -1.134375e+01f, -1.16875e+01f, -1.203125e+01f, -1.2375e+01f, -1.271875e+01f, -1.30625e+01f, -1.340625e+01f, -1.375e+01f, -1.409375e+01f, -1.44375e+01f, -1.478125e+01f},
@@ -181,7 +198,16 @@ static inline __m512 fastact_gelu_phi_v(__m512 v)
     __m512 u = _mm512_sub_ps(xc, fastact_tab_pick(fastact_gelu_phi[0], k));
     return _mm512_mul_ps(v, fastact_tab_poly(fastact_gelu_phi, 6, k, u));
 }
-static inline __m512 fastact_gelu_tail_v(__m512 v)
+static inline __m512 fastact_gelu_dphi_v(__m512 v)
+{
+    __m512 xc = _mm512_min_ps(v, _mm512_set1_ps(6.5f));
+    __m512i k = _mm512_castps_si512(_mm512_fmadd_ps(xc, _mm512_set1_ps(2.90909091f), _mm512_set1_ps(12582912.0f + 12.0f)));
+    __m512 u = _mm512_sub_ps(xc, fastact_tab_pick(fastact_gelu_dphi[0], k));
+    return fastact_tab_poly(fastact_gelu_dphi, 6, k, u);
+}
+/* x < -4.125: returns w and sets kf with x phi(x) = w * 2^kf (bwd = 0) or
+ * phi(x) + x pdf(x) = w * 2^kf (bwd = 1), where kf is far below 0. */
+static inline __m512 fastact_gelu_tail_w(__m512 v, int bwd, __m512* kf_out)
 {
     __m512 xc = _mm512_max_ps(_mm512_set1_ps(-14.9f), v);  /* NaN: v */
     /* exp(-x^2/2) = 2^k e^r: x^2 = h + l exactly, r = -h/2 - k ln2 - l/2 */
@@ -203,7 +229,20 @@ static inline __m512 fastact_gelu_tail_v(__m512 v)
     __m512i k = _mm512_castps_si512(_mm512_fmadd_ps(xc, _mm512_set1_ps(-2.90909091f), _mm512_set1_ps(12582912.0f - 12.0f)));
     __m512 u = _mm512_sub_ps(xc, fastact_tab_pick(fastact_gelu_tail[0], k));
     __m512 m = fastact_tab_poly(fastact_gelu_tail, 4, k, u);
-    return _mm512_scalef_ps(_mm512_mul_ps(_mm512_mul_ps(xc, m), e), kf);
+    *kf_out = kf;
+    /* pdf(x) = exp(-x^2/2) / sqrt(2 pi) */
+    return bwd ? _mm512_mul_ps(_mm512_fmadd_ps(xc, _mm512_set1_ps(0.398942280f), m), e) : _mm512_mul_ps(_mm512_mul_ps(xc, m), e);
+}
+/* forward (bwd = 0): x * phi(x); backward: g * (phi(x) + x pdf(x)) */
+static inline __m512 fastact_gelu_lane_v(__m512 v, __m512 gv, int bwd)
+{
+    return bwd ? _mm512_mul_ps(gv, fastact_gelu_dphi_v(v)) : fastact_gelu_phi_v(v);
+}
+static inline __m512 fastact_gelu_tail_lane_v(__m512 v, __m512 gv, int bwd)
+{
+    __m512 kf;
+    __m512 w = fastact_gelu_tail_w(v, bwd, &kf);
+    return bwd ? _mm512_mul_ps(gv, _mm512_scalef_ps(w, kf)) : _mm512_scalef_ps(w, kf);
 }
 /* Block by block (FASTACT_GELU_BLOCK elements): every lane through the phi
  * table; the tail lanes' x compressed (vcompressps) into tx, so the tail's
@@ -216,25 +255,33 @@ static inline __m512 fastact_gelu_tail_v(__m512 v)
  * tail lanes (sparse); after one with, it moves every vector's, empty or not
  * (a branch taken 73 % of the time mispredicts). */
 #define FASTACT_GELU_BLOCK 1024
-static inline int fastact_gelu_block(const float* x, float* out, long n, int sparse)
+/* always inlined: g == 0 (forward) and sparse must be constants in each copy */
+static inline __attribute__((always_inline)) int fastact_gelu_block(const float* g, const float* x, float* out, long n, int sparse, float lo_)
 {
-    /* n a multiple of 16 */
-    float tx[FASTACT_GELU_BLOCK + 16];
+    /* n a multiple of 16; g != 0: the backward (its tail lanes' g moved along) */
+    float tx[FASTACT_GELU_BLOCK + 16], tg[FASTACT_GELU_BLOCK + 16];
     __mmask16 tm[FASTACT_GELU_BLOCK / 16];
+    const __m512 lo = _mm512_set1_ps(lo_);
+    const int bwd = g != 0;
+    __m512 gv = _mm512_setzero_ps();
     int nt = 0;
     for (long j = 0; j < n; j += 16) {
         __m512 v = _mm512_loadu_ps(x + j);
-        __mmask16 t = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-4.1875f), _CMP_NGE_UQ);  /* x < -4.1875, NaN */
+        if (bwd)
+            gv = _mm512_loadu_ps(g + j);
+        __mmask16 t = _mm512_cmp_ps_mask(v, lo, _CMP_NGE_UQ);  /* x < lo or NaN */
         tm[j / 16] = t;
         if (!sparse || t) {  /* the whole vector is stored: tx[nt, nt + 16) is always set */
             _mm512_storeu_ps(tx + nt, _mm512_maskz_compress_ps(t, v));
+            if (bwd)
+                _mm512_storeu_ps(tg + nt, _mm512_maskz_compress_ps(t, gv));
             nt += __builtin_popcount(t);
         }
-        _mm512_storeu_ps(out + j, fastact_gelu_phi_v(v));
+        _mm512_storeu_ps(out + j, fastact_gelu_lane_v(v, gv, bwd));
     }
     if (nt) {
         for (int i = 0; i < nt; i += 16)
-            _mm512_storeu_ps(tx + i, fastact_gelu_tail_v(_mm512_loadu_ps(tx + i)));
+            _mm512_storeu_ps(tx + i, fastact_gelu_tail_lane_v(_mm512_loadu_ps(tx + i), bwd ? _mm512_loadu_ps(tg + i) : gv, bwd));
         int k = 0;
         for (long j = 0; j < n; j += 16) {
             __mmask16 t = tm[j / 16];
@@ -246,24 +293,31 @@ static inline int fastact_gelu_block(const float* x, float* out, long n, int spa
     }
     return nt;
 }
-static inline void fastact_gelu_f32(const float* x, float* out, long n)
+static inline __attribute__((always_inline)) void fastact_gelu_run(const float* g, const float* x, float* out, long n)
 {
+    const float lo_ = g ? -4.125f : -4.1875f;  /* where the dphi / phi table ends */
+    const int bwd = g != 0;
     int sparse = 1;
     long n16 = n & ~15L;
     for (long b = 0; b < n16; b += FASTACT_GELU_BLOCK) {
         long nb = n16 - b < FASTACT_GELU_BLOCK ? n16 - b : FASTACT_GELU_BLOCK;
-        sparse = (sparse ? fastact_gelu_block(x + b, out + b, nb, 1) : fastact_gelu_block(x + b, out + b, nb, 0)) == 0;
+        const float* gb = bwd ? g + b : 0;
+        sparse = (sparse ? fastact_gelu_block(gb, x + b, out + b, nb, 1, lo_)
+                         : fastact_gelu_block(gb, x + b, out + b, nb, 0, lo_)) == 0;
     }
     if (n16 < n) {  /* the last n % 16 */
         __mmask16 in = (__mmask16)((1u << (n - n16)) - 1u);
         __m512 v = _mm512_maskz_loadu_ps(in, x + n16);
-        __mmask16 t = _mm512_mask_cmp_ps_mask(in, v, _mm512_set1_ps(-4.1875f), _CMP_NGE_UQ);
-        __m512 r = fastact_gelu_phi_v(v);
+        __m512 gv = bwd ? _mm512_maskz_loadu_ps(in, g + n16) : _mm512_setzero_ps();
+        __mmask16 t = _mm512_mask_cmp_ps_mask(in, v, _mm512_set1_ps(lo_), _CMP_NGE_UQ);
+        __m512 r = fastact_gelu_lane_v(v, gv, bwd);
         if (t)
-            r = _mm512_mask_blend_ps(t, r, fastact_gelu_tail_v(v));
+            r = _mm512_mask_blend_ps(t, r, fastact_gelu_tail_lane_v(v, gv, bwd));
         _mm512_mask_storeu_ps(out + n16, in, r);
     }
 }
+static inline void fastact_gelu_f32(const float* x, float* out, long n) { fastact_gelu_run(0, x, out, n); }
+static inline void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n) { fastact_gelu_run(g, x, out, n); }
 #define FASTACT_HAVE_GELU_TAB 1
 #else
 static inline void fastact_transpose16f(const float* src, long ss, float* dst, long ds)
@@ -274,6 +328,7 @@ static inline void fastact_transpose16f(const float* src, long ss, float* dst, l
 }
 #define FASTACT_HAVE_TRANSPOSE16 0
 static inline void fastact_gelu_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
+static inline void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
 #define FASTACT_HAVE_GELU_TAB 0
 #endif
 

@@ -31,6 +31,7 @@ cdef extern from "_fastact_cpu.h" nogil:
     int FASTACT_HAVE_OPENMP
     int FASTACT_HAVE_GELU_TAB
     void fastact_gelu_f32(const float* x, float* out, long n)
+    void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n)
 
 include "_scalar.pxi"
 
@@ -51,7 +52,7 @@ include "_scalar.pxi"
 cdef Py_ssize_t THRESH_CHEAP = 32768
 cdef Py_ssize_t THRESH_COSTLY = 6144
 cdef Py_ssize_t THRESH_HEAVY = 2048
-# float32 gelu forward from the tables (AVX-512 build, _fastact_cpu.h):
+# float32 gelu from the tables (AVX-512 build, _fastact_cpu.h), forward:
 # serial / 2-thread time 0.61 at 4096, 0.88-1.17 at 8192, 1.02-1.06 at 16384,
 # 1.25-1.31 at 32768 (Intel Xeon, AVX-512, 2026-12-01)
 cdef Py_ssize_t THRESH_GELU_TAB = 12288
@@ -150,6 +151,11 @@ cdef void _L_gelu_fwd_f_tab(const float* x, float* out, Py_ssize_t n, double a, 
     fastact_gelu_f32(x, out, n)
 
 
+cdef void _L_gelu_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    # the same for the backward (fastact_gelu_bwd_f32)
+    fastact_gelu_bwd_f32(g, x, out, n)
+
+
 def _f_gelu(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
     if params["approximate"] == "tanh":
         _run_u(_L_gelu_tanh_fwd_f, _L_gelu_tanh_fwd_d, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
@@ -165,7 +171,9 @@ def _b_gelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
     if params["approximate"] == "tanh":
         _run_b(_L_gelu_tanh_bwd_f, _L_gelu_tanh_bwd_d, g, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
     else:
-        _run_b(_L_gelu_bwd_f, _L_gelu_bwd_d, g, x, out, 0.0, 0.0, THRESH_HEAVY, threads)
+        _run_b(_L_gelu_bwd_f_tab if FASTACT_HAVE_GELU_TAB else _L_gelu_bwd_f, _L_gelu_bwd_d, g, x, out, 0.0, 0.0,
+               THRESH_GELU_TAB if FASTACT_HAVE_GELU_TAB and cnp.PyArray_TYPE(g) == cnp.NPY_FLOAT else THRESH_HEAVY,
+               threads)
 
 # ----------------------------------------------------------------------- rrelu
 

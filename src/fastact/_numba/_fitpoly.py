@@ -124,22 +124,25 @@ if __name__ == "__main__":
 # of width W centred on c_i, picked per lane with vpermt2ps (32 entries, two
 # registers per coefficient).
 #   x >= -4.1875: phi(c_i + u), c_i = (i - 13) * 5/16, degree 6;
-#   x < -4.1875: phi(x) = exp(-x*x/2) * m(x), m(x) = erfcx(-x/sqrt2)/2,
+#   backward, x >= -4.125: phi(x) + x * pdf(x), c_i = (i - 12) * 11/32, degree 6
+#   (relative error, but absolute below 1e-4: it crosses 0 at x = -0.75);
+#   x < -4.125 (both): phi(x) = exp(-x*x/2) * m(x), m(x) = erfcx(-x/sqrt2)/2,
 #   m(c_i + u), c_i = -(i + 12) * 11/32 (x down to -14.9), degree 4.
-GELU_TABLES = {"phi": (lambda i: (i - 13) * 0.3125, 0.3125, 6, lambda v: mpmath.ncdf(v)),
+GELU_TABLES = {"phi": (lambda i: (i - 13) * 0.3125, 0.3125, 6, lambda v: mpmath.ncdf(v), 0.0),
+               "dphi": (lambda i: (i - 12) * 0.34375, 0.34375, 6, lambda v: mpmath.ncdf(v) + v * mpmath.npdf(v), 1e-4),
                "tail": (lambda i: -(i + 12) * 0.34375, 0.34375, 4,
-                        lambda v: mpmath.erfc(-v / mpmath.sqrt(2)) / 2 * mpmath.exp(v * v / 2))}
+                        lambda v: mpmath.erfc(-v / mpmath.sqrt(2)) / 2 * mpmath.exp(v * v / 2), 0.0)}
 
 
 def fit_gelu_table(which, margin=1.03, nodes=200):
-    """Per interval i, f(c_i + u) on |u| <= margin*W/2 in relative error.
+    """Per interval i, f(c_i + u) on |u| <= margin*W/2 in relative error (absolute below the table's floor).
 
     The coefficients are fixed one at a time as float32 values, lowest
     first, and the rest refitted (as fit_phi_tail). Returns a (degree + 2,
     32) float32 array (row 0: the centres c_i, row 1 + j: the coefficients of
     u**j) and the largest relative fit error.
     """
-    centre, width, degree, f = GELU_TABLES[which]
+    centre, width, degree, f, floor = GELU_TABLES[which]
     h = width / 2 * margin
     k = np.arange(nodes)
     uu = h * np.cos(np.pi * (k + 0.5) / nodes)
@@ -150,16 +153,18 @@ def fit_gelu_table(which, margin=1.03, nodes=200):
     for i in range(32):
         c = centre(i)
         y = np.array([float(f(mpmath.mpf(c) + mpmath.mpf(float(u)))) for u in uu])
+        w = np.copysign(np.maximum(np.abs(y), floor), y)  # relative, absolute near a zero
         fixed = []
         while len(fixed) <= degree:
             m = len(fixed)
-            rest = np.ones_like(y) - ((V[:, :m] @ np.array(fixed)) / y if m else 0)
-            cf, *_ = np.linalg.lstsq(V[:, m:] / y[:, None], rest, rcond=None)
+            rest = (y - (V[:, :m] @ np.array(fixed) if m else 0)) / w
+            cf, *_ = np.linalg.lstsq(V[:, m:] / w[:, None], rest, rcond=None)
             fixed.append(float(np.float32(cf[0])))
         tab[0, i] = c
         tab[1:, i] = fixed
         yd = np.array([float(f(mpmath.mpf(c) + mpmath.mpf(float(u)))) for u in dense])
-        worst = max(worst, float(np.max(np.abs(np.polyval(np.array(fixed)[::-1], dense) / yd - 1))))
+        wd = np.maximum(np.abs(yd), floor)
+        worst = max(worst, float(np.max(np.abs(np.polyval(np.array(fixed)[::-1], dense) - yd) / wd)))
     return tab, worst
 
 
