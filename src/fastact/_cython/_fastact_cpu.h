@@ -183,9 +183,14 @@ static inline __m512 fastact_tab_pick(const float* row, __m512i k)
 {
     return _mm512_permutex2var_ps(_mm512_load_ps(row), k, _mm512_load_ps(row + 16));
 }
-/* sum_j t[1 + j][k] u^j, j <= deg, by Horner (t[0]: the centres) */
-static inline __m512 fastact_tab_poly(const float (*t)[32], int deg, __m512i k, __m512 u)
+/* Table t's polynomial for the interval of x: k = round(x * inv_w) + i0,
+ * read from the low bits of x * inv_w + shift (shift = 1.5 * 2^23 + i0),
+ * then sum_j t[1 + j][k] u^j, j <= deg, u = x - t[0][k] (the centre), by
+ * Horner. */
+static inline __m512 fastact_tab_at(const float (*t)[32], int deg, __m512 x, float inv_w, float shift)
 {
+    __m512i k = _mm512_castps_si512(_mm512_fmadd_ps(x, _mm512_set1_ps(inv_w), _mm512_set1_ps(shift)));
+    __m512 u = _mm512_sub_ps(x, fastact_tab_pick(t[0], k));
     __m512 p = fastact_tab_pick(t[deg + 1], k);
     for (int j = deg; j >= 1; j--)
         p = _mm512_fmadd_ps(p, u, fastact_tab_pick(t[j], k));
@@ -194,16 +199,12 @@ static inline __m512 fastact_tab_poly(const float (*t)[32], int deg, __m512i k, 
 static inline __m512 fastact_gelu_phi_v(__m512 v)
 {
     __m512 xc = _mm512_min_ps(v, _mm512_set1_ps(5.75f));
-    __m512i k = _mm512_castps_si512(_mm512_fmadd_ps(xc, _mm512_set1_ps(3.2f), _mm512_set1_ps(12582912.0f + 13.0f)));
-    __m512 u = _mm512_sub_ps(xc, fastact_tab_pick(fastact_gelu_phi[0], k));
-    return _mm512_mul_ps(v, fastact_tab_poly(fastact_gelu_phi, 6, k, u));
+    return _mm512_mul_ps(v, fastact_tab_at(fastact_gelu_phi, 6, xc, 3.2f, 12582912.0f + 13.0f));
 }
 static inline __m512 fastact_gelu_dphi_v(__m512 v)
 {
     __m512 xc = _mm512_min_ps(v, _mm512_set1_ps(6.5f));
-    __m512i k = _mm512_castps_si512(_mm512_fmadd_ps(xc, _mm512_set1_ps(2.90909091f), _mm512_set1_ps(12582912.0f + 12.0f)));
-    __m512 u = _mm512_sub_ps(xc, fastact_tab_pick(fastact_gelu_dphi[0], k));
-    return fastact_tab_poly(fastact_gelu_dphi, 6, k, u);
+    return fastact_tab_at(fastact_gelu_dphi, 6, xc, 2.90909091f, 12582912.0f + 12.0f);
 }
 /* x < -4.125: returns w and sets kf with x phi(x) = w * 2^kf (bwd = 0) or
  * phi(x) + x pdf(x) = w * 2^kf (bwd = 1), where kf is far below 0. */
@@ -226,9 +227,7 @@ static inline __m512 fastact_gelu_tail_w(__m512 v, int bwd, __m512* kf_out)
     q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.66666667e-1f));
     q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.5f));
     __m512 e = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(r, r), q, r), _mm512_set1_ps(1.0f));
-    __m512i k = _mm512_castps_si512(_mm512_fmadd_ps(xc, _mm512_set1_ps(-2.90909091f), _mm512_set1_ps(12582912.0f - 12.0f)));
-    __m512 u = _mm512_sub_ps(xc, fastact_tab_pick(fastact_gelu_tail[0], k));
-    __m512 m = fastact_tab_poly(fastact_gelu_tail, 4, k, u);
+    __m512 m = fastact_tab_at(fastact_gelu_tail, 4, xc, -2.90909091f, 12582912.0f - 12.0f);
     *kf_out = kf;
     /* pdf(x) = exp(-x^2/2) / sqrt(2 pi) */
     return bwd ? _mm512_mul_ps(_mm512_fmadd_ps(xc, _mm512_set1_ps(0.398942280f), m), e) : _mm512_mul_ps(_mm512_mul_ps(xc, m), e);

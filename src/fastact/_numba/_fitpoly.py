@@ -119,8 +119,8 @@ if __name__ == "__main__":
     print("(" + ", ".join(repr(float(v)) for v in c) + ")")
 
 
-# The Cython AVX-512 build's float32 gelu forward (_fastact_cpu.h,
-# fastact_gelu_v): x * phi(x) from tables of 32 polynomials, one per interval
+# The Cython AVX-512 build's float32 gelu, forward and backward
+# (_fastact_cpu.h, fastact_gelu_f32 / _bwd_f32): from tables of 32 polynomials, one per interval
 # of width W centred on c_i, picked per lane with vpermt2ps (32 entries, two
 # registers per coefficient).
 #   x >= -4.1875: phi(c_i + u), c_i = (i - 13) * 5/16, degree 6;
