@@ -19,7 +19,7 @@ import pytest
 import fastact
 import fastact._config as fa_config
 from fastact import _backends
-from fastact._registry import get_spec
+from _helpers import check_gelu_f32
 
 cy = pytest.importorskip("fastact._cython", reason="Cython backend not built")
 B = cy.BACKEND
@@ -318,101 +318,12 @@ def test_every_isa_variant_agrees():
         np.testing.assert_allclose(r, base, rtol=2e-6, atol=1e-38, err_msg=isa)
 
 
-def _gelu_table_inputs():
-    # Both tables' interval edges (phi: centres (i - 13) * 5/16, tail:
-    # -(i + 12) * 11/32, half a width either side) with their float32
-    # neighbours, the switch between them at -4.1875, the clamps (5.75,
-    # -14.9), the underflow, specials, a dense grid and random bit patterns.
-    f32 = np.float32
-    edges = [(i - 13) * 0.3125 + s * 0.15625 for i in range(32) for s in (-1, 0, 1)]
-    edges += [-(i + 12) * 0.34375 + s * 0.171875 for i in range(32) for s in (-1, 0, 1)]
-    edges += [(i - 12) * 0.34375 + s * 0.171875 for i in range(32) for s in (-1, 0, 1)]  # backward's
-    edges += [-4.1875, -4.125, 5.75, 5.78125, 6.5, 6.703125, -14.9, -13.2, -13.0, -12.5]
-    up = down = np.array(edges, f32)
-    near = [up]
-    for _ in range(3):  # three float32 steps either way
-        up, down = np.nextafter(up, f32(np.inf)), np.nextafter(down, f32(-np.inf))
-        near += [up, down]
-    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, -1e-38, 3e38, -3e38], f32)
-    rng = np.random.default_rng(15)
-    bits = rng.integers(0, 2**32, 1 << 16, dtype=np.uint64).astype(np.uint32).view(f32)
-    return np.concatenate(near + [specials, np.linspace(-16, 8, 100_003).astype(f32), bits])
-
-
 def test_gelu_tables_accuracy_and_lanes():
     # float32 gelu forward and backward: the AVX-512 variant's tables
     # (_fastact_cpu.h, fastact_gelu_f32 / _bwd_f32), the other variants'
-    # exp-based loops. Every variant within the 4 ULP target of the correctly
-    # rounded x * phi(x) where that is normal (the exhaustive measurement:
-    # python -m fastact accuracy), within the smallest normal where it is
-    # not; the backward (grad 1) within its 8 ULP target away from its zero
-    # crossing at -0.75 and everywhere within the registry's bound; and a
-    # lane's result does not depend on its neighbours (tail lanes, which need
-    # the exp, mixed into vectors of table lanes) nor on its place in a
-    # partial last vector.
-    from fastact._accuracy import ulp_distance
-    from fastact._reference import BACKEND as REF
-
-    x = _gelu_table_inputs()
-    ref64 = np.empty(x.shape, np.float64)
-    with np.errstate(invalid="ignore"):  # signalling NaNs among the random bits
-        REF.forward("gelu", x.astype(np.float64), ref64, {"approximate": "none"})
-    r32 = ref64.astype(np.float32)
-    normal = np.abs(r32) >= np.finfo(np.float32).tiny
-    nan = np.isnan(r32)
-    dref = np.empty(x.shape, np.float64)
-    with np.errstate(invalid="ignore"):
-        REF.backward("gelu", np.ones(x.shape), x.astype(np.float64), None, dref, {"approximate": "none"})
-    d32 = dref.astype(np.float32)
-    dnormal = np.abs(d32) >= np.finfo(np.float32).tiny
-    dnan = np.isnan(d32)
-    rtol, atol = get_spec("gelu").bound("backward", "float32")
-    g = np.random.default_rng(17).standard_normal(x.size).astype(np.float32)
-    rng = np.random.default_rng(16)
-    perm = rng.permutation(x.size)
+    # exp-based loops; checks in _helpers.check_gelu_f32.
     for isa in cy.available_isas():
-        be = cy.load_variant(isa)
-        out = np.empty_like(x)
-        be.forward("gelu", x, out, {"approximate": "none"}, 1)
-        assert np.array_equal(np.isnan(out), nan), isa
-        ulp = ulp_distance(out[normal], r32[normal])
-        assert ulp.max() <= 4, (isa, x[normal][ulp.argmax()], int(ulp.max()))
-        small = ~normal & ~nan
-        assert np.all(np.abs(out[small].astype(np.float64) - ref64[small]) <= np.finfo(np.float32).tiny), isa
-        mixed = np.empty_like(x)
-        be.forward("gelu", x[perm], mixed, {"approximate": "none"}, 2)
-        np.testing.assert_array_equal(mixed, out[perm], err_msg=isa)
-        for n in range(1, 18):  # every length of a partial last vector
-            part = np.empty(n, np.float32)
-            be.forward("gelu", x[-n:], part, {"approximate": "none"}, 1)
-            np.testing.assert_array_equal(part, out[-n:], err_msg=f"{isa} n={n}")
-        inplace = x.copy()
-        be.forward("gelu", inplace, inplace, {"approximate": "none"}, 1)
-        np.testing.assert_array_equal(inplace, out, err_msg=isa)
-
-        # backward, grad 1 against phi(x) + x pdf(x); then a random grad
-        gx = np.empty_like(x)
-        be.backward("gelu", np.ones_like(x), x, None, gx, {"approximate": "none"}, 1)
-        assert np.array_equal(np.isnan(gx), dnan), isa
-        far = dnormal & ((x < -1.0) | (x > -0.5))
-        ulp = ulp_distance(gx[far], d32[far])
-        assert ulp.max() <= 8, (isa, x[far][ulp.argmax()], int(ulp.max()))
-        fin = np.isfinite(dref)
-        assert np.all(np.abs(gx[fin] - dref[fin]) <= rtol * np.abs(dref[fin]) + atol), isa
-        gx = np.empty_like(x)
-        be.backward("gelu", g, x, None, gx, {"approximate": "none"}, 1)
-        mixed = np.empty_like(x)
-        be.backward("gelu", g[perm], x[perm], None, mixed, {"approximate": "none"}, 2)
-        np.testing.assert_array_equal(mixed, gx[perm], err_msg=isa)
-        for n in range(1, 18):
-            part = np.empty(n, np.float32)
-            be.backward("gelu", g[-n:], x[-n:], None, part, {"approximate": "none"}, 1)
-            np.testing.assert_array_equal(part, gx[-n:], err_msg=f"{isa} n={n}")
-        for which in ("g", "x"):
-            gi, xi = g.copy(), x.copy()
-            dst = gi if which == "g" else xi
-            be.backward("gelu", gi, xi, None, dst, {"approximate": "none"}, 1)
-            np.testing.assert_array_equal(dst, gx, err_msg=f"{isa} in place on {which}")
+        check_gelu_f32(cy.load_variant(isa), isa)
 
 
 # ------------------------------------------------------- vectorised math

@@ -23,7 +23,7 @@ pytest.importorskip("numba")
 import fastact  # noqa: E402
 from fastact._numba import BACKEND  # noqa: E402
 from fastact._numba import _kernels as K  # noqa: E402
-from _helpers import subprocess_env  # noqa: E402
+from _helpers import check_gelu_f32, gelu_table_inputs, subprocess_env  # noqa: E402
 
 def _run_py(code, env=None, timeout=300):
     e = subprocess_env(**(env or {}))
@@ -285,6 +285,50 @@ def test_zmm_preference_follows_the_cpu_and_the_user():
     r = _run_py(code, env={"NUMBA_CPU_FEATURES": own})
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[2] == "NUMBA_CPU_FEATURES"
+
+
+def _same_bits(a, b):
+    return np.array_equal(a.view(np.uint32), b.view(np.uint32)) or np.array_equal(a, b, equal_nan=True)
+
+
+def test_gelu_float32_tables():
+    """float32 gelu: on CPUs with AVX-512 from the tables of polynomials (_gelu_tab), bit for bit the Cython
+    AVX-512 variant's (the same tables read from its header, the same operations); elsewhere the exp-based
+    loop. Either way within its targets, lanes independent, partial vectors and in place (check_gelu_f32)."""
+    from fastact._numba import _gelu_tab
+
+    assert _gelu_tab.ENABLED == _gelu_tab._targets_avx512()  # the header's tables were found
+    out, gx = check_gelu_f32(BACKEND, "numba")
+    if not _gelu_tab.ENABLED:
+        return
+    tabs = _gelu_tab.read_tables()
+    assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32)}
+    cy = pytest.importorskip("fastact._cython", reason="Cython backend not built: nothing to compare with")
+    if "avx512" not in cy.available_isas():
+        return
+    be = cy.load_variant("avx512")
+    x = gelu_table_inputs()
+    g = np.random.default_rng(17).standard_normal(x.size).astype(np.float32)  # check_gelu_f32's grad
+    ref, gref = np.empty_like(x), np.empty_like(x)
+    be.forward("gelu", x, ref, {"approximate": "none"}, 1)
+    be.backward("gelu", g, x, None, gref, {"approximate": "none"}, 1)
+    assert _same_bits(out, ref) and _same_bits(gx, gref)
+
+
+def test_gelu_float32_without_the_tables():
+    """FASTACT_NUMBA_ZMM=0 (or a CPU without AVX-512): the exp-based loop, within the same targets."""
+    code = f"""
+        import sys
+        sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+        from fastact._numba import BACKEND, _gelu_tab, _kernels as K
+        from _helpers import check_gelu_f32
+        assert not _gelu_tab.ENABLED and not K.TABLE_OPS
+        check_gelu_f32(BACKEND, "numba, exp loop")
+        print("ok")
+    """
+    r = _run_py(code, env={"FASTACT_NUMBA_ZMM": "0"}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
 
 
 @pytest.mark.parametrize("op,arity", [("fwd_sigmoid", 1), ("fwd_gelu_none", 1), ("bwd_gelu_none", 2),

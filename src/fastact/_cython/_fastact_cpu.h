@@ -149,7 +149,12 @@ static inline void fastact_transpose16f(const float* src, long ss, float* dst, l
  * exactly with an FMA so exp keeps its relative accuracy; 2^k is applied by
  * vscalefps, which rounds once into the subnormals.  Which of the two
  * computes a lane depends on its x alone: a result never depends on the
- * neighbours of its element. */
+ * neighbours of its element.
+ *
+ * The Numba backend reads the three tables below from this file
+ * (_numba/_gelu_tab.py, read_tables: a row per line, its label in a comment,
+ * then 32 numbers) and emits the same operations in LLVM IR: keep the two in
+ * step (tests/test_numba_backend.py compares their results bit for bit). */
 static const float fastact_gelu_phi[8][32] __attribute__((aligned(64))) = {
     {/* c_i */ -4.0625e+00f, -3.75e+00f, -3.4375e+00f, -3.125e+00f, -2.8125e+00f, -2.5e+00f, -2.1875e+00f, -1.875e+00f, -1.5625e+00f, -1.25e+00f, -9.375e-01f, -6.25e-01f, -3.125e-01f, 0.e+00f, 3.125e-01f, 6.25e-01f, 9.375e-01f, 1.25e+00f, 1.5625e+00f, 1.875e+00f, 2.1875e+00f, 2.5e+00f, 2.8125e+00f, 3.125e+00f, 3.4375e+00f, 3.75e+00f, 4.0625e+00f, 4.375e+00f, 4.6875e+00f, 5.e+00f, 5.3125e+00f, 5.625e+00f},
     {/* u^0 */ 2.4274974e-05f, 8.8417284e-05f, 2.9355535e-04f, 8.890253e-04f, 2.4579011e-03f, 6.2096654e-03f, 1.4353022e-02f, 3.039636e-02f, 5.9085123e-02f, 1.0564978e-01f, 1.742507e-01f, 2.6598552e-01f, 3.7733027e-01f, 5.e-01f, 6.226697e-01f, 7.3401445e-01f, 8.257493e-01f, 8.9435023e-01f, 9.4091487e-01f, 9.6960366e-01f, 9.8564696e-01f, 9.937903e-01f, 9.975421e-01f, 9.99111e-01f, 9.9970645e-01f, 9.999116e-01f, 9.9997574e-01f, 9.999939e-01f, 9.999986e-01f, 9.999997e-01f, 9.9999994e-01f, 1.e+00f},

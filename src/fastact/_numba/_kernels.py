@@ -33,6 +33,7 @@ from llvmlite import ir as llvmir
 import numpy as np
 from numba import carray, njit, prange  # noqa: F401  (carray: used by generated code)
 
+from . import _gelu_tab  # noqa: F401  (used by generated code)
 from . import _scalar
 from ._math import cst  # noqa: F401  (used by generated code)
 from ._math import _as_int  # noqa: F401  (used by generated code)
@@ -50,9 +51,11 @@ OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"}, nogil=True)
 
 def _source_hash():
     h = hashlib.sha256()
-    for fn in ("_math.py", "_scalar.py", "_kernels.py"):
+    for fn in ("_math.py", "_scalar.py", "_kernels.py", "_gelu_tab.py"):
         with open(os.path.join(_HERE, fn), "rb") as f:
             h.update(f.read())
+    if _gelu_tab.ENABLED:  # its coefficients
+        h.update(repr({k: v.tolist() for k, v in _gelu_tab.TABLES.items()}).encode())
     return h.hexdigest()[:10]
 
 
@@ -71,21 +74,29 @@ _HASH = _source_hash()
 # Measured at 1e6 float32: sigmoid 962 us on one thread of the parallel kernel
 # against 776 serial; called through the pointer 813, and 416 on two threads
 # (481 inlined). One parallel kernel per arity (_spans1/2/3) serves every op.
-def _template(arity):
+def _template(arity, table=None):
     args = ", ".join("abc"[:arity])
     elems = ", ".join(f"{v}[i]" for v in "abc"[:arity])
     ptrs = ", ".join(f"{v}p" for v in "abc"[:arity])
     views = ", ".join(f"carray({v}p, n)" for v in "abc"[:arity])
+    # table: a function of _gelu_tab that computes the span where it applies
+    # (float32 on AVX-512) and returns whether it did
+    guard = f"    if not _gelu_tab.{table}({args}, out):\n" if table else ""
+    ind = "    " if table else ""
     return (
         f"def {{name}}_s({args}, out, p0, p1, p2, p3):\n"
-        f"    for i in range(a.shape[0]):\n"
-        f"        out[i] = {{op}}({elems}, p0, p1, p2, p3)\n"
+        f"{guard}"
+        f"{ind}    for i in range(a.shape[0]):\n"
+        f"{ind}        out[i] = {{op}}({elems}, p0, p1, p2, p3)\n"
         f"def {{name}}_c({ptrs}, outp, n, p0, p1, p2, p3):\n"
         f"    {{name}}_s({views}, carray(outp, n), p0, p1, p2, p3)\n"
     )
 
 
 _TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
+
+# gelu's float32 loops on CPUs with AVX-512: tables of polynomials (_gelu_tab).
+TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd"} if _gelu_tab.ENABLED else {}
 
 # The backward loop of an op with a float32 tail (_scalar.TAIL): the float32
 # loop also takes the largest of a key of x's bits, an unsigned integer that
@@ -346,9 +357,10 @@ INSTANCES = {}  # (op, arity) -> (serial, parallel); for tests and tools
 
 def _instantiate(op, arity, cache=True):
     """(serial dispatcher, parallel Spans) of the ``arity`` loop around ``_scalar.<op>``."""
-    name = f"_k_{op}_{_HASH}"
+    table = TABLE_OPS.get((op, arity))
+    name = f"_k_{op}_{_HASH}" + ("_tab" if table else "")
     tail = _scalar.TAIL.get(op) if arity == 2 else None
-    template = _tail_template(*tail) if tail else _TEMPLATES[arity]
+    template = _tail_template(*tail) if tail else _template(arity, table) if table else _TEMPLATES[arity]
     src = template.format(name=name, op=f"_scalar.{op}")
     ns = dict(globals())  # the span function finds the compiled serial one here
     exec(compile(src, __file__, "exec"), ns)
