@@ -259,6 +259,11 @@ static inline __m512 fastact_gelu_tail_lane_v(__m512 v, __m512 gv, int bwd)
  * tail lanes (sparse); after one with, it moves every vector's, empty or not
  * (a branch taken 73 % of the time mispredicts). */
 #define FASTACT_GELU_BLOCK 1024
+/* Elements ahead that the first pass prefetches (x, g, out): the hardware
+ * prefetchers stop at 4 KB pages (a block) and fetch nothing while a block's
+ * tail is computed.  Numba's kernel, same scheme, 1e7 float32, two threads,
+ * x ~ N(0, 3), interleaved runs: 5.2 -> 3.7 ms (x and g only: 4.5). */
+#define FASTACT_GELU_PREFETCH 512
 /* always inlined: g == 0 (forward) and sparse must be constants in each copy */
 static inline __attribute__((always_inline)) int fastact_gelu_block(const float* g, const float* x, float* out, long n, int sparse, float lo_)
 {
@@ -270,6 +275,10 @@ static inline __attribute__((always_inline)) int fastact_gelu_block(const float*
     __m512 gv = _mm512_setzero_ps();
     int nt = 0;
     for (long j = 0; j < n; j += 16) {
+        __builtin_prefetch(x + j + FASTACT_GELU_PREFETCH, 0, 3);
+        __builtin_prefetch(out + j + FASTACT_GELU_PREFETCH, 1, 3);
+        if (bwd)
+            __builtin_prefetch(g + j + FASTACT_GELU_PREFETCH, 0, 3);
         __m512 v = _mm512_loadu_ps(x + j);
         if (bwd)
             gv = _mm512_loadu_ps(g + j);

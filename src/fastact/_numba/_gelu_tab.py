@@ -50,6 +50,11 @@ from numba.core.extending import intrinsic, overload
 
 HEADER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_cython", "_fastact_cpu.h")
 BLOCK = 1024
+# The pass prefetches this many elements ahead (x, g and out): the hardware
+# prefetchers stop at 4 KB pages (a block), and fetch nothing while a block's
+# tail is computed. 1e7 float32 on two threads, x ~ N(0, 3), interleaved
+# runs: 5.2 -> 3.7 ms (only x and g: 4.5; 256 to 2048 ahead alike).
+PREFETCH = 512
 
 # (table, degree, 1/width, 1.5 * 2**23 + index of the interval at 0, clamp): _fastact_cpu.h
 PHI = ("phi", 6, 3.2, 12582912.0 + 13.0, 5.75)
@@ -163,6 +168,13 @@ def _loads(b, ptr, j, lanes):
     return b.call(_fn(b.module, "llvm.masked.load.v16f32.p0", V, [PV, I32, VM, V]), [p, ALIGN, lanes, _splat(0.0)])
 
 
+def _prefetch(b, ptr, j, write):
+    """Prefetch ptr[j + PREFETCH] into L1, for reading or writing."""
+    fn = _fn(b.module, "llvm.prefetch.p0", ir.VoidType(), [ir.PointerType(ir.IntType(8)), I32, I32, I32])
+    p = b.bitcast(b.gep(ptr, [b.add(j, ir.Constant(I64, PREFETCH))]), ir.PointerType(ir.IntType(8)))
+    b.call(fn, [p, ir.Constant(I32, write), ir.Constant(I32, 3), ir.Constant(I32, 1)])
+
+
 def _stores(b, val, ptr, j, lanes):
     p = b.bitcast(b.gep(ptr, [j]), PV)
     if lanes is None:
@@ -206,6 +218,11 @@ def _pass_fn(mod, bwd, sparse):
         nt = cgutils.alloca_once_value(b, ir.Constant(I64, 0))
 
         def body(j, lanes):
+            if lanes is None:
+                _prefetch(b, x, j, 0)
+                _prefetch(b, out, j, 1)
+                if bwd:
+                    _prefetch(b, g, j, 0)
             v = _loads(b, x, j, lanes)
             gv = _loads(b, g, j, lanes) if bwd else None
             t = b.fcmp_unordered("<", v, _splat(LO[bwd]))  # x below the table or NaN
