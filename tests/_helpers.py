@@ -290,3 +290,44 @@ def check_gelu_f32(be, what):
         be.backward("gelu", gi, xi, None, dst, {"approximate": "none"}, 1)
         np.testing.assert_array_equal(dst, gx, err_msg=f"{what} in place on {which}")
     return out, gx
+
+
+def check_tanh_f32(be, what):
+    """float32 tanh on backend object ``be`` (the Numba backend's table of
+    polynomials on AVX-512, or an exp-based loop): within 2 ULP of the
+    correctly rounded tanh (the exhaustive measurement over all 2**32 inputs
+    found 2) on the table's interval edges and their float32 neighbours, the
+    clamp, specials, a dense grid and random bit patterns; -0 stays -0; every
+    partial last vector and in place give the same results. Returns them."""
+    from fastact._accuracy import ulp_distance
+
+    f32 = np.float32
+    edges = np.array([i * 0.3125 + s * 0.15625 for i in range(32) for s in (-1, 0, 1)] + [9.0109, 9.75, 9.84375], f32)
+    up = down = edges
+    near = [edges]
+    for _ in range(3):
+        up, down = np.nextafter(up, f32(np.inf)), np.nextafter(down, f32(-np.inf))
+        near += [up, down]
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, -1e-38, 3e38, -3e38], f32)
+    bits = np.random.default_rng(18).integers(0, 2**32, 1 << 16, dtype=np.uint64).astype(np.uint32).view(f32)
+    x = np.concatenate(near + [-e for e in near] + [specials, np.linspace(-12, 12, 100_001).astype(f32), bits])
+    with np.errstate(invalid="ignore"):
+        r = np.tanh(x.astype(np.float64)).astype(f32)
+    out = np.empty_like(x)
+    be.forward("tanh", x, out, {}, 1)
+    nan = np.isnan(r)
+    assert np.array_equal(np.isnan(out), nan), what
+    ulp = ulp_distance(out[~nan], r[~nan])
+    assert ulp.max() <= 2, (what, x[~nan][ulp.argmax()], int(ulp.max()))
+    assert np.array_equal(np.signbit(out[x == 0]), np.signbit(x[x == 0])), what
+    both = np.empty_like(x)
+    be.forward("tanh", x, both, {}, 2)
+    np.testing.assert_array_equal(both, out, err_msg=what)
+    for n in range(1, 18):
+        part = np.empty(n, f32)
+        be.forward("tanh", x[-n:], part, {}, 1)
+        np.testing.assert_array_equal(part, out[-n:], err_msg=f"{what} n={n}")
+    inplace = x.copy()
+    be.forward("tanh", inplace, inplace, {}, 1)
+    np.testing.assert_array_equal(inplace, out, err_msg=what)
+    return out

@@ -23,7 +23,7 @@ pytest.importorskip("numba")
 import fastact  # noqa: E402
 from fastact._numba import BACKEND  # noqa: E402
 from fastact._numba import _kernels as K  # noqa: E402
-from _helpers import check_gelu_f32, gelu_table_inputs, subprocess_env  # noqa: E402
+from _helpers import check_gelu_f32, check_tanh_f32, gelu_table_inputs, subprocess_env  # noqa: E402
 
 def _run_py(code, env=None, timeout=300):
     e = subprocess_env(**(env or {}))
@@ -288,20 +288,23 @@ def test_zmm_preference_follows_the_cpu_and_the_user():
 
 
 def _same_bits(a, b):
-    return np.array_equal(a.view(np.uint32), b.view(np.uint32)) or np.array_equal(a, b, equal_nan=True)
+    """float32 arrays equal bit for bit (signs of zero included), NaN where the other is NaN."""
+    nan = np.isnan(a)
+    return np.array_equal(nan, np.isnan(b)) and np.array_equal(a.view(np.uint32)[~nan], b.view(np.uint32)[~nan])
 
 
 def test_gelu_float32_tables():
-    """float32 gelu: on CPUs with AVX-512 from the tables of polynomials (_gelu_tab), bit for bit the Cython
+    """float32 gelu: on CPUs with AVX-512 from the tables of polynomials (_tab), bit for bit the Cython
     AVX-512 variant's (the same tables read from its header, the same operations); elsewhere the exp-based
     loop. Either way within its targets, lanes independent, partial vectors and in place (check_gelu_f32)."""
-    from fastact._numba import _gelu_tab
+    from fastact._numba import _tab
 
-    assert _gelu_tab.ENABLED == _gelu_tab._targets_avx512()  # the header's tables were found
+    assert _tab.ENABLED == _tab._targets_avx512()  # the header's tables were found
+    assert BACKEND.info()["tables"].startswith("float32" if _tab.ENABLED else "none")
     out, gx = check_gelu_f32(BACKEND, "numba")
-    if not _gelu_tab.ENABLED:
+    if not _tab.ENABLED:
         return
-    tabs = _gelu_tab.read_tables()
+    tabs = _tab.read_tables()
     assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32)}
     cy = pytest.importorskip("fastact._cython", reason="Cython backend not built: nothing to compare with")
     if "avx512" not in cy.available_isas():
@@ -315,15 +318,26 @@ def test_gelu_float32_tables():
     assert _same_bits(out, ref) and _same_bits(gx, gref)
 
 
-def test_gelu_float32_without_the_tables():
-    """FASTACT_NUMBA_ZMM=0 (or a CPU without AVX-512): the exp-based loop, within the same targets."""
+def test_tanh_float32_table():
+    """float32 tanh: on CPUs with AVX-512 from _tab's table of polynomials (all 2**32 inputs within 2 ULP,
+    measured), elsewhere the exp-based loop; checks in check_tanh_f32."""
+    from fastact._numba import _tab
+
+    assert (("fwd_tanh", 1) in K.TABLE_OPS) == _tab.ENABLED
+    check_tanh_f32(BACKEND, "numba")
+
+
+def test_float32_without_the_tables():
+    """FASTACT_NUMBA_ZMM=0 (or a CPU without AVX-512): the exp-based loops of gelu and tanh, within the same
+    targets."""
     code = f"""
         import sys
         sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
-        from fastact._numba import BACKEND, _gelu_tab, _kernels as K
-        from _helpers import check_gelu_f32
-        assert not _gelu_tab.ENABLED and not K.TABLE_OPS
+        from fastact._numba import BACKEND, _tab, _kernels as K
+        from _helpers import check_gelu_f32, check_tanh_f32
+        assert not _tab.ENABLED and not K.TABLE_OPS and BACKEND.info()["tables"] == "none: exp-based loops"
         check_gelu_f32(BACKEND, "numba, exp loop")
+        check_tanh_f32(BACKEND, "numba, exp loop")
         print("ok")
     """
     r = _run_py(code, env={"FASTACT_NUMBA_ZMM": "0"}, timeout=600)

@@ -152,7 +152,7 @@ static inline void fastact_transpose16f(const float* src, long ss, float* dst, l
  * neighbours of its element.
  *
  * The Numba backend reads the three tables below from this file
- * (_numba/_gelu_tab.py, read_tables: a row per line, its label in a comment,
+ * (_numba/_tab.py, read_tables: a row per line, its label in a comment,
  * then 32 numbers) and emits the same operations in LLVM IR: keep the two in
  * step (tests/test_numba_backend.py compares their results bit for bit). */
 static const float fastact_gelu_phi[8][32] __attribute__((aligned(64))) = {

@@ -119,34 +119,41 @@ if __name__ == "__main__":
     print("(" + ", ".join(repr(float(v)) for v in c) + ")")
 
 
-# The Cython AVX-512 build's float32 gelu, forward and backward
-# (_fastact_cpu.h, fastact_gelu_f32 / _bwd_f32): from tables of 32 polynomials, one per interval
-# of width W centred on c_i, picked per lane with vpermt2ps (32 entries, two
-# registers per coefficient).
+# Tables of 32 polynomials, one per interval of width W centred on c_i, picked
+# per lane with vpermt2ps (32 entries, two registers per coefficient).
+# The Cython AVX-512 build's float32 gelu, forward and backward (_fastact_cpu.h,
+# fastact_gelu_f32 / _bwd_f32; the Numba backend's _tab reads them from there):
 #   x >= -4.1875: phi(c_i + u), c_i = (i - 13) * 5/16, degree 6;
 #   backward, x >= -4.125: phi(x) + x * pdf(x), c_i = (i - 12) * 11/32, degree 6
 #   (relative error, but absolute below 1e-4: it crosses 0 at x = -0.75);
 #   x < -4.125 (both): phi(x) = exp(-x*x/2) * m(x), m(x) = erfcx(-x/sqrt2)/2,
 #   m(c_i + u), c_i = -(i + 12) * 11/32 (x down to -14.9), degree 4.
-GELU_TABLES = {"phi": (lambda i: (i - 13) * 0.3125, 0.3125, 6, lambda v: mpmath.ncdf(v), 0.0),
-               "dphi": (lambda i: (i - 12) * 0.34375, 0.34375, 6, lambda v: mpmath.ncdf(v) + v * mpmath.npdf(v), 1e-4),
-               "tail": (lambda i: -(i + 12) * 0.34375, 0.34375, 4,
-                        lambda v: mpmath.erfc(-v / mpmath.sqrt(2)) / 2 * mpmath.exp(v * v / 2), 0.0)}
+# The Numba backend's float32 tanh on AVX-512 (_tab.TANH): tanh(c_i + u) for
+# |x|, c_i = i * 5/16, degree 6, u^0 fixed at 0 on the first interval (relative
+# error at tiny x); from i = 30 (|x| >= 9.22) tanh rounds to 1 and those
+# intervals are the constant 1 (set in _tab, not fitted).
+TABLES = {"phi": (lambda i: (i - 13) * 0.3125, 0.3125, 6, lambda v: mpmath.ncdf(v), 0.0),
+          "dphi": (lambda i: (i - 12) * 0.34375, 0.34375, 6, lambda v: mpmath.ncdf(v) + v * mpmath.npdf(v), 1e-4),
+          "tail": (lambda i: -(i + 12) * 0.34375, 0.34375, 4,
+                   lambda v: mpmath.erfc(-v / mpmath.sqrt(2)) / 2 * mpmath.exp(v * v / 2), 0.0),
+          "tanh": (lambda i: i * 0.3125, 0.3125, 6, lambda v: mpmath.tanh(v), 0.0)}
+GELU_TABLES = ("phi", "dphi", "tail")
 
 
-def fit_gelu_table(which, margin=1.03, nodes=200):
+def fit_table(which, margin=1.03, nodes=200):
     """Per interval i, f(c_i + u) on |u| <= margin*W/2 in relative error (absolute below the table's floor).
 
     The coefficients are fixed one at a time as float32 values, lowest
-    first, and the rest refitted (as fit_phi_tail). Returns a (degree + 2,
-    32) float32 array (row 0: the centres c_i, row 1 + j: the coefficients of
-    u**j) and the largest relative fit error.
+    first, and the rest refitted (as fit_phi_tail); where f(c_i) = 0 the
+    constant term is 0. Returns a (degree + 2, 32) float32 array (row 0: the
+    centres c_i, row 1 + j: the coefficients of u**j) and the largest
+    relative fit error.
     """
-    centre, width, degree, f, floor = GELU_TABLES[which]
+    centre, width, degree, f, floor = TABLES[which]
     h = width / 2 * margin
     k = np.arange(nodes)
-    uu = h * np.cos(np.pi * (k + 0.5) / nodes)
-    dense = np.linspace(-h, h, 1001)
+    uu = h * np.cos(np.pi * (k + 0.5) / nodes)  # never 0
+    dense = np.linspace(-h, h, 1000)  # an even count: no u = 0 either
     V = np.vander(uu, degree + 1, increasing=True)
     tab = np.zeros((degree + 2, 32), np.float32)
     worst = 0.0
@@ -154,7 +161,7 @@ def fit_gelu_table(which, margin=1.03, nodes=200):
         c = centre(i)
         y = np.array([float(f(mpmath.mpf(c) + mpmath.mpf(float(u)))) for u in uu])
         w = np.copysign(np.maximum(np.abs(y), floor), y)  # relative, absolute near a zero
-        fixed = []
+        fixed = [0.0] if f(mpmath.mpf(c)) == 0 else []
         while len(fixed) <= degree:
             m = len(fixed)
             rest = (y - (V[:, :m] @ np.array(fixed) if m else 0)) / w
@@ -168,10 +175,15 @@ def fit_gelu_table(which, margin=1.03, nodes=200):
     return tab, worst
 
 
+def fit_gelu_table(which, margin=1.03, nodes=200):
+    """fit_table for one of the gelu tables (GELU_TABLES)."""
+    return fit_table(which, margin, nodes)
+
+
 if __name__ == "__main__":
-    for which in GELU_TABLES:
-        tab, err = fit_gelu_table(which)
-        print(f"gelu table {which}, degree {tab.shape[0] - 2}: max rel fit error {err:.3g}")
+    for which in TABLES:
+        tab, err = fit_table(which)
+        print(f"table {which}, degree {tab.shape[0] - 2}: max rel fit error {err:.3g}")
         for j, row in enumerate(tab):
             label = "c_i" if j == 0 else f"u^{j - 1}"
             print(f"    {{/* {label} */ " + ", ".join(np.format_float_scientific(v, unique=True) + "f" for v in row) + "},")

@@ -33,7 +33,7 @@ from llvmlite import ir as llvmir
 import numpy as np
 from numba import carray, njit, prange  # noqa: F401  (carray: used by generated code)
 
-from . import _gelu_tab  # noqa: F401  (used by generated code)
+from . import _tab  # noqa: F401  (used by generated code)
 from . import _scalar
 from ._math import cst  # noqa: F401  (used by generated code)
 from ._math import _as_int  # noqa: F401  (used by generated code)
@@ -51,11 +51,11 @@ OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"}, nogil=True)
 
 def _source_hash():
     h = hashlib.sha256()
-    for fn in ("_math.py", "_scalar.py", "_kernels.py", "_gelu_tab.py"):
+    for fn in ("_math.py", "_scalar.py", "_kernels.py", "_tab.py"):
         with open(os.path.join(_HERE, fn), "rb") as f:
             h.update(f.read())
-    if _gelu_tab.ENABLED:  # its coefficients
-        h.update(repr({k: v.tolist() for k, v in _gelu_tab.TABLES.items()}).encode())
+    if _tab.ENABLED:  # its coefficients
+        h.update(repr({k: v.tolist() for k, v in _tab.TABLES.items()}).encode())
     return h.hexdigest()[:10]
 
 
@@ -79,9 +79,9 @@ def _template(arity, table=None):
     elems = ", ".join(f"{v}[i]" for v in "abc"[:arity])
     ptrs = ", ".join(f"{v}p" for v in "abc"[:arity])
     views = ", ".join(f"carray({v}p, n)" for v in "abc"[:arity])
-    # table: a function of _gelu_tab that computes the span where it applies
+    # table: a function of _tab that computes the span where it applies
     # (float32 on AVX-512) and returns whether it did
-    guard = f"    if not _gelu_tab.{table}({args}, out):\n" if table else ""
+    guard = f"    if not _tab.{table}({args}, out):\n" if table else ""
     ind = "    " if table else ""
     return (
         f"def {{name}}_s({args}, out, p0, p1, p2, p3):\n"
@@ -95,8 +95,8 @@ def _template(arity, table=None):
 
 _TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
 
-# gelu's float32 loops on CPUs with AVX-512: tables of polynomials (_gelu_tab).
-TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd"} if _gelu_tab.ENABLED else {}
+# float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's and tanh's forward.
+TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh"} if _tab.ENABLED else {}
 
 # The backward loop of an op with a float32 tail (_scalar.TAIL): the float32
 # loop also takes the largest of a key of x's bits, an unsigned integer that
