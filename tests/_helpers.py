@@ -293,12 +293,14 @@ def check_gelu_f32(be, what):
 
 
 def check_tanh_f32(be, what):
-    """float32 tanh on backend object ``be`` (the Numba backend's table of
-    polynomials on AVX-512, or an exp-based loop): within 2 ULP of the
+    """float32 tanh on backend object ``be`` (the table of polynomials of the
+    Cython AVX-512 variant and of the Numba backend on AVX-512, libmvec's
+    tanhf, or Numba's exp-based loop): within 2 ULP of the
     correctly rounded tanh (the exhaustive measurement over all 2**32 inputs
     found 2) on the table's interval edges and their float32 neighbours, the
     clamp, specials, a dense grid and random bit patterns; -0 stays -0; every
-    partial last vector and in place give the same results. Returns them."""
+    partial last vector and in place give the same results. Returns the
+    results and the inputs."""
     from fastact._accuracy import ulp_distance
 
     f32 = np.float32
@@ -330,4 +332,4 @@ def check_tanh_f32(be, what):
     inplace = x.copy()
     be.forward("tanh", inplace, inplace, {}, 1)
     np.testing.assert_array_equal(inplace, out, err_msg=what)
-    return out
+    return out, x

@@ -19,7 +19,7 @@ import pytest
 import fastact
 import fastact._config as fa_config
 from fastact import _backends
-from _helpers import check_gelu_f32
+from _helpers import check_gelu_f32, check_tanh_f32
 
 cy = pytest.importorskip("fastact._cython", reason="Cython backend not built")
 B = cy.BACKEND
@@ -324,6 +324,14 @@ def test_gelu_tables_accuracy_and_lanes():
     # exp-based loops; checks in _helpers.check_gelu_f32.
     for isa in cy.available_isas():
         check_gelu_f32(cy.load_variant(isa), isa)
+
+
+def test_tanh_table_accuracy_and_lanes():
+    # float32 tanh: the AVX-512 variant's table (_fastact_cpu.h,
+    # fastact_tanh_f32), the other variants' libmvec tanhf; checks in
+    # _helpers.check_tanh_f32 (2 ULP, signs of zero, partial vectors, in place).
+    for isa in cy.available_isas():
+        check_tanh_f32(cy.load_variant(isa), isa)
 
 
 # ------------------------------------------------------- vectorised math

@@ -305,7 +305,7 @@ def test_gelu_float32_tables():
     if not _tab.ENABLED:
         return
     tabs = _tab.read_tables()
-    assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32)}
+    assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32), "tanh": (8, 32)}
     cy = pytest.importorskip("fastact._cython", reason="Cython backend not built: nothing to compare with")
     if "avx512" not in cy.available_isas():
         return
@@ -319,12 +319,20 @@ def test_gelu_float32_tables():
 
 
 def test_tanh_float32_table():
-    """float32 tanh: on CPUs with AVX-512 from _tab's table of polynomials (all 2**32 inputs within 2 ULP,
-    measured), elsewhere the exp-based loop; checks in check_tanh_f32."""
+    """float32 tanh: on CPUs with AVX-512 from the header's table of polynomials (all 2**32 inputs within 2 ULP,
+    measured), bit for bit the Cython AVX-512 variant's; elsewhere the exp-based loop; checks in check_tanh_f32."""
     from fastact._numba import _tab
 
     assert (("fwd_tanh", 1) in K.TABLE_OPS) == _tab.ENABLED
-    check_tanh_f32(BACKEND, "numba")
+    out, x = check_tanh_f32(BACKEND, "numba")
+    if not _tab.ENABLED:
+        return
+    cy = pytest.importorskip("fastact._cython", reason="Cython backend not built: nothing to compare with")
+    if "avx512" not in cy.available_isas():
+        return
+    ref = np.empty_like(x)
+    cy.load_variant("avx512").forward("tanh", x, ref, {}, 1)
+    assert _same_bits(out, ref)
 
 
 def test_float32_without_the_tables():

@@ -237,6 +237,41 @@ static inline __m512 fastact_gelu_tail_w(__m512 v, int bwd, __m512* kf_out)
     /* pdf(x) = exp(-x^2/2) / sqrt(2 pi) */
     return bwd ? _mm512_mul_ps(_mm512_fmadd_ps(xc, _mm512_set1_ps(0.398942280f), m), e) : _mm512_mul_ps(_mm512_mul_ps(xc, m), e);
 }
+/* float32 tanh (AVX-512 build): tanh(|x|) = T_i(|x| - c_i) on intervals of
+ * width 5/16 centred on c_i = i * 5/16, degree 6 (_numba/_fitpoly.py,
+ * fit_table("tanh"): fit error 3.7e-8; the first interval's constant term 0,
+ * so tiny and subnormal x keep their relative accuracy; the last two
+ * intervals, |x| >= 9.22 where tanh rounds to 1, the constant 1), |x|
+ * clamped to 9.75 (NaN stays NaN: vminps returns its second operand), x's
+ * sign put back.  All 2**32 inputs within 2 ULP.  One pass, no tail.  The
+ * Numba backend reads this table too (_numba/_tab.py). */
+static const float fastact_tanh_tab[8][32] __attribute__((aligned(64))) = {
+    {/* c_i */ 0.e+00f, 3.125e-01f, 6.25e-01f, 9.375e-01f, 1.25e+00f, 1.5625e+00f, 1.875e+00f, 2.1875e+00f, 2.5e+00f, 2.8125e+00f, 3.125e+00f, 3.4375e+00f, 3.75e+00f, 4.0625e+00f, 4.375e+00f, 4.6875e+00f, 5.e+00f, 5.3125e+00f, 5.625e+00f, 5.9375e+00f, 6.25e+00f, 6.5625e+00f, 6.875e+00f, 7.1875e+00f, 7.5e+00f, 7.8125e+00f, 8.125e+00f, 8.4375e+00f, 8.75e+00f, 9.0625e+00f, 9.375e+00f, 9.6875e+00f},
+    {/* u^0 */ 0.e+00f, 3.0270973e-01f, 5.545997e-01f, 7.340715e-01f, 8.4828365e-01f, 9.1582453e-01f, 9.5404524e-01f, 9.751367e-01f, 9.866143e-01f, 9.928128e-01f, 9.9614656e-01f, 9.9793553e-01f, 9.9889445e-01f, 9.9940807e-01f, 9.9968314e-01f, 9.9983037e-01f, 9.999092e-01f, 9.999514e-01f, 9.99974e-01f, 9.9998605e-01f, 9.9999255e-01f, 9.99996e-01f, 9.9999785e-01f, 9.9999887e-01f, 9.999994e-01f, 9.999997e-01f, 9.999998e-01f, 9.999999e-01f, 9.9999994e-01f, 1.e+00f, 1.e+00f, 1.e+00f},
+    {/* u^1 */ 1.e+00f, 9.083668e-01f, 6.9241923e-01f, 4.6113902e-01f, 2.8041485e-01f, 1.612654e-01f, 8.979764e-02f, 4.910842e-02f, 2.6592227e-02f, 1.4322755e-02f, 7.69209e-03f, 4.1246624e-03f, 2.2098923e-03f, 1.1834782e-03f, 6.3364446e-04f, 3.3921542e-04f, 1.8158324e-04f, 9.71986e-05f, 5.2027837e-05f, 2.7848831e-05f, 1.4906502e-05f, 7.978903e-06f, 4.270807e-06f, 2.2860006e-06f, 1.2236086e-06f, 6.5495067e-07f, 3.5056988e-07f, 1.8764655e-07f, 1.0043996e-07f, 5.376164e-08f, 0.e+00f, 0.e+00f},
+    {/* u^2 */ 3.222092e-17f, -2.7497125e-01f, -3.8400942e-01f, -3.3850092e-01f, -2.3787397e-01f, -1.4768721e-01f, -8.566358e-02f, -4.7887113e-02f, -2.6232796e-02f, -1.4225216e-02f, -7.671418e-03f, -4.114787e-03f, -2.2106376e-03f, -1.1767546e-03f, -6.378131e-04f, -3.3522423e-04f, -1.8708421e-04f, -1.0420398e-04f, -6.0252245e-05f, -2.0752354e-05f, -1.5739712e-05f, -6.727406e-06f, -1.0704518e-06f, -5.533036e-06f, -6.0907805e-06f, -9.7518305e-06f, 7.3942726e-07f, 7.653327e-06f, 2.7981991e-06f, -8.3564355e-06f, 0.e+00f, 0.e+00f},
+    {/* u^3 */ -3.3331773e-01f, -2.1954976e-01f, -1.7852124e-02f, 9.477218e-02f, 1.08314425e-01f, 8.1505105e-02f, 5.180229e-02f, 3.0327387e-02f, 1.7020974e-02f, 9.343261e-03f, 5.0688228e-03f, 2.7327174e-03f, 1.4683721e-03f, 7.87571e-04f, 4.2202589e-04f, 2.2602426e-04f, 1.2102101e-04f, 6.478918e-05f, 3.468227e-05f, 1.8564944e-05f, 9.937359e-06f, 5.3191234e-06f, 2.8471525e-06f, 1.5239692e-06f, 8.157248e-07f, 4.3662666e-07f, 2.3371035e-07f, 1.250961e-07f, 6.6959416e-08f, 3.584082e-08f, 0.e+00f, 0.e+00f},
+    {/* u^4 */ -1.1671812e-15f, 1.5809178e-01f, 1.3743526e-01f, 4.2645063e-02f, -1.2384805e-02f, -2.5691625e-02f, -2.1438278e-02f, -1.3634759e-02f, -8.3161015e-03f, -4.119181e-03f, -1.8025805e-03f, -1.4600675e-03f, -4.847307e-04f, -8.579349e-04f, 1.2665054e-04f, -4.1668085e-04f, 3.6555546e-04f, 5.0891377e-04f, 6.1783293e-04f, -5.572239e-04f, 5.937836e-05f, -9.9294506e-05f, -2.4854616e-04f, 2.4996605e-04f, 3.7542282e-04f, 7.022196e-04f, -8.428366e-05f, -6.055226e-04f, -2.2385901e-04f, 6.410934e-04f, 0.e+00f, 0.e+00f},
+    {/* u^5 */ 1.3139859e-01f, 4.542788e-02f, -5.3715777e-02f, -5.2788652e-02f, -1.94304e-02f, -4.4836907e-04f, 4.5764744e-03f, 4.246851e-03f, 2.8604253e-03f, 1.7132947e-03f, 9.709656e-04f, 5.355709e-04f, 2.907022e-04f, 1.5719968e-04f, 8.437703e-05f, 4.5355726e-05f, 2.4286559e-05f, 1.29984555e-05f, 6.9604225e-06f, 3.727347e-06f, 1.9952067e-06f, 1.0689981e-06f, 5.719403e-07f, 3.0635522e-07f, 1.6395131e-07f, 8.775295e-08f, 4.6948614e-08f, 2.5132486e-08f, 1.3443961e-08f, 7.1952737e-09f, 0.e+00f, 0.e+00f},
+    {/* u^6 */ 1.81623e-15f, -7.1164556e-02f, -1.4013367e-02f, 3.0359786e-02f, 1.0689347e-02f, 1.1658711e-02f, 1.3320903e-02f, -1.4073342e-04f, 5.2021546e-03f, -9.700874e-03f, -1.5582803e-02f, 2.1443926e-03f, -5.5269534e-03f, 1.0208776e-02f, -7.4716364e-03f, 6.686185e-03f, -9.407518e-03f, -1.1946603e-02f, -1.4015571e-02f, 1.2087524e-02f, -1.4202939e-03f, 2.1316174e-03f, 5.4518604e-03f, -5.5316966e-03f, -8.29168e-03f, -1.5497306e-02f, 1.8568834e-03f, 1.3357731e-02f, 4.938063e-03f, -1.4144284e-02f, 0.e+00f, 0.e+00f},
+};
+static inline __m512 fastact_tanh_v(__m512 v)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 ac = _mm512_min_ps(_mm512_set1_ps(9.75f), _mm512_andnot_ps(sign, v));
+    __m512 p = fastact_tab_at(fastact_tanh_tab, 6, ac, 3.2f, 12582912.0f);
+    return _mm512_or_ps(_mm512_andnot_ps(sign, p), _mm512_and_ps(sign, v));  /* copysign(p, x) */
+}
+static inline void fastact_tanh_f32(const float* x, float* out, long n)
+{
+    long j = 0;
+    for (; j + 16 <= n; j += 16)
+        _mm512_storeu_ps(out + j, fastact_tanh_v(_mm512_loadu_ps(x + j)));
+    if (j < n) {
+        __mmask16 in = (__mmask16)((1u << (n - j)) - 1u);
+        _mm512_mask_storeu_ps(out + j, in, fastact_tanh_v(_mm512_maskz_loadu_ps(in, x + j)));
+    }
+}
 /* forward (bwd = 0): x * phi(x); backward: g * (phi(x) + x pdf(x)) */
 static inline __m512 fastact_gelu_lane_v(__m512 v, __m512 gv, int bwd)
 {
@@ -331,8 +366,9 @@ static inline __attribute__((always_inline)) void fastact_gelu_run(const float* 
 }
 static inline void fastact_gelu_f32(const float* x, float* out, long n) { fastact_gelu_run(0, x, out, n); }
 static inline void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n) { fastact_gelu_run(g, x, out, n); }
-#define FASTACT_HAVE_GELU_TAB 1
+#define FASTACT_HAVE_TABLES 1
 #else
+static inline void fastact_tanh_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_transpose16f(const float* src, long ss, float* dst, long ds)
 {
     for (int r = 0; r < 16; r++)
@@ -342,7 +378,7 @@ static inline void fastact_transpose16f(const float* src, long ss, float* dst, l
 #define FASTACT_HAVE_TRANSPOSE16 0
 static inline void fastact_gelu_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
-#define FASTACT_HAVE_GELU_TAB 0
+#define FASTACT_HAVE_TABLES 0
 #endif
 
 #ifndef FASTACT_ISA

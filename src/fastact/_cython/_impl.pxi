@@ -29,9 +29,10 @@ cdef extern from "_fastact_cpu.h" nogil:
     const char* FASTACT_CFLAGS
     int FASTACT_HAVE_MVEC
     int FASTACT_HAVE_OPENMP
-    int FASTACT_HAVE_GELU_TAB
+    int FASTACT_HAVE_TABLES
     void fastact_gelu_f32(const float* x, float* out, long n)
     void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n)
+    void fastact_tanh_f32(const float* x, float* out, long n)
 
 include "_scalar.pxi"
 
@@ -56,6 +57,8 @@ cdef Py_ssize_t THRESH_HEAVY = 2048
 # serial / 2-thread time 0.61 at 4096, 0.88-1.17 at 8192, 1.02-1.06 at 16384,
 # 1.25-1.31 at 32768 (Intel Xeon, AVX-512, 2026-12-01)
 cdef Py_ssize_t THRESH_GELU_TAB = 12288
+# float32 tanh from its table: about the gelu table's cost per element
+cdef Py_ssize_t THRESH_TANH_TAB = 12288
 # one long row split over threads (_axis.pxi): not re-measured
 cdef Py_ssize_t THRESH_AXIS = 16384
 
@@ -160,8 +163,8 @@ def _f_gelu(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
     if params["approximate"] == "tanh":
         _run_u(_L_gelu_tanh_fwd_f, _L_gelu_tanh_fwd_d, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
     else:
-        _run_u(_L_gelu_fwd_f_tab if FASTACT_HAVE_GELU_TAB else _L_gelu_fwd_f, _L_gelu_fwd_d, x, out, 0.0, 0.0,
-               THRESH_GELU_TAB if FASTACT_HAVE_GELU_TAB and cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT else THRESH_HEAVY,
+        _run_u(_L_gelu_fwd_f_tab if FASTACT_HAVE_TABLES else _L_gelu_fwd_f, _L_gelu_fwd_d, x, out, 0.0, 0.0,
+               THRESH_GELU_TAB if FASTACT_HAVE_TABLES and cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT else THRESH_HEAVY,
                threads)
 
 
@@ -171,9 +174,21 @@ def _b_gelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
     if params["approximate"] == "tanh":
         _run_b(_L_gelu_tanh_bwd_f, _L_gelu_tanh_bwd_d, g, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
     else:
-        _run_b(_L_gelu_bwd_f_tab if FASTACT_HAVE_GELU_TAB else _L_gelu_bwd_f, _L_gelu_bwd_d, g, x, out, 0.0, 0.0,
-               THRESH_GELU_TAB if FASTACT_HAVE_GELU_TAB and cnp.PyArray_TYPE(g) == cnp.NPY_FLOAT else THRESH_HEAVY,
+        _run_b(_L_gelu_bwd_f_tab if FASTACT_HAVE_TABLES else _L_gelu_bwd_f, _L_gelu_bwd_d, g, x, out, 0.0, 0.0,
+               THRESH_GELU_TAB if FASTACT_HAVE_TABLES and cnp.PyArray_TYPE(g) == cnp.NPY_FLOAT else THRESH_HEAVY,
                threads)
+
+# ----------------------------------------------------------------------- tanh
+
+cdef void _L_tanh_fwd_f_tab(const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    # AVX-512 build: tanh from a table of polynomials (_fastact_cpu.h,
+    # fastact_tanh_f32) instead of libmvec's tanhf.
+    fastact_tanh_f32(x, out, n)
+
+
+def _f_tanh_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_u(_L_tanh_fwd_f_tab, _L_tanh_fwd_d, x, out, 0.0, 0.0,
+           THRESH_TANH_TAB if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT else THRESH_COSTLY, threads)
 
 # ----------------------------------------------------------------------- rrelu
 
@@ -616,6 +631,8 @@ include "_axis.pxi"
 
 cdef dict _FWD = dict(_GEN_FWD)
 cdef dict _BWD = dict(_GEN_BWD)
+if FASTACT_HAVE_TABLES:
+    _FWD["tanh"] = _f_tanh_tab
 _FWD.update(gelu=_f_gelu, rrelu=_f_rrelu, prelu=_f_prelu, glu=_f_glu, maxout=_f_maxout,
             softmax=_f_softmax, log_softmax=_f_log_softmax, softmin=_f_softmin, sparsemax=_f_sparsemax)
 _BWD.update(gelu=_b_gelu, rrelu=_b_rrelu, prelu=_b_prelu, glu=_b_glu, maxout=_b_maxout,

@@ -128,10 +128,10 @@ if __name__ == "__main__":
 #   (relative error, but absolute below 1e-4: it crosses 0 at x = -0.75);
 #   x < -4.125 (both): phi(x) = exp(-x*x/2) * m(x), m(x) = erfcx(-x/sqrt2)/2,
 #   m(c_i + u), c_i = -(i + 12) * 11/32 (x down to -14.9), degree 4.
-# The Numba backend's float32 tanh on AVX-512 (_tab.TANH): tanh(c_i + u) for
+# float32 tanh on AVX-512, both backends (_fastact_cpu.h, fastact_tanh_tab): tanh(c_i + u) for
 # |x|, c_i = i * 5/16, degree 6, u^0 fixed at 0 on the first interval (relative
 # error at tiny x); from i = 30 (|x| >= 9.22) tanh rounds to 1 and those
-# intervals are the constant 1 (set in _tab, not fitted).
+# intervals are the constant 1 (set in the header, not fitted).
 TABLES = {"phi": (lambda i: (i - 13) * 0.3125, 0.3125, 6, lambda v: mpmath.ncdf(v), 0.0),
           "dphi": (lambda i: (i - 12) * 0.34375, 0.34375, 6, lambda v: mpmath.ncdf(v) + v * mpmath.npdf(v), 1e-4),
           "tail": (lambda i: -(i + 12) * 0.34375, 0.34375, 4,

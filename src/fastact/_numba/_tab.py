@@ -1,8 +1,8 @@
 """float32 kernels from tables of polynomials picked per lane, for CPUs with
-AVX-512: gelu, forward and backward -- the Numba side of the Cython build's
-``fastact_gelu_f32`` / ``fastact_gelu_bwd_f32`` (``_cython/_fastact_cpu.h``;
-the scheme, intervals and fit errors are described there) -- and tanh's
-forward (``TANH_TABLE`` below; the Cython backend's tanh is libmvec's).
+AVX-512: gelu, forward and backward, and tanh's forward -- the Numba side of
+the Cython build's ``fastact_gelu_f32`` / ``fastact_gelu_bwd_f32`` /
+``fastact_tanh_f32`` (``_cython/_fastact_cpu.h``; the scheme, intervals and
+fit errors are described there).
 
 Why LLVM IR here: the tables' 32 polynomials are picked per lane with
 ``vpermt2ps`` (32 entries in two registers). LLVM's vectoriser cannot produce
@@ -10,9 +10,9 @@ a per-lane permute from scalar code -- an indexed load from a table became 7
 ``vgatherdps`` a vector, slower than the exp kernel it was to replace (190
 against 125 us at 1e5 on one thread). So the kernels' loops are written in
 vector LLVM IR (``llvm.x86.avx512.vpermi2var.ps.512`` and friends), emitted by
-the intrinsics below. gelu's are one operation for each of the C header's
-intrinsics, and their results bit for bit the Cython kernel's (checked over
-all 2**32 inputs, forward and backward); gelu's driver, ``fwd_f32`` /
+the intrinsics below, one operation for each of the C header's intrinsics:
+the results are bit for bit the Cython kernels' (checked over all 2**32
+inputs, gelu forward and backward, tanh). gelu's driver, ``fwd_f32`` /
 ``bwd_f32``, is Numba code.
 
 gelu runs one block of ``BLOCK`` elements at a time, as the Cython kernel does:
@@ -30,7 +30,7 @@ each vector and moves only those with tail lanes ("sparse"); after one with,
 it moves every vector's without a test (x ~ N(0, 3): 73 % of the vectors of
 16 hold a tail lane, a branch that mispredicts).
 
-gelu's coefficients are read from the Cython header (installed with the
+The coefficients are read from the Cython header (installed with the
 package), so both backends use the same numbers. tanh needs no tail: one pass,
 tanh(|x|) from its table and x's sign. The kernels are used only when Numba
 compiles for a CPU with AVX-512F (``ENABLED``); elsewhere, and for float64,
@@ -66,19 +66,23 @@ DPHI = ("dphi", 6, 2.90909091, 12582912.0 + 12.0, 6.5)
 LO = {False: -4.1875, True: -4.125}
 
 
+# the header's tables, by the names used here
+C_NAMES = {"phi": "fastact_gelu_phi", "dphi": "fastact_gelu_dphi", "tail": "fastact_gelu_tail", "tanh": "fastact_tanh_tab"}
+
+
 def read_tables(path=HEADER):
-    """{'phi', 'dphi', 'tail'}: the header's float32 tables, rows (centres, u^0, u^1, ...) x 32."""
+    """{'phi', 'dphi', 'tail', 'tanh'}: the header's float32 tables, rows (centres, u^0, u^1, ...) x 32."""
     with open(path) as f:
         text = f.read()
     out = {}
-    for name in ("phi", "dphi", "tail"):
-        m = re.search(r"fastact_gelu_%s\[(\d+)\]\[32\][^=]*=\s*\{(.*?)\n\};" % name, text, re.S)
+    for name, cname in C_NAMES.items():
+        m = re.search(r"%s\[(\d+)\]\[32\][^=]*=\s*\{(.*?)\n\};" % cname, text, re.S)
         if m is None:
-            raise ValueError(f"fastact_gelu_{name} not found in {path}")
+            raise ValueError(f"{cname} not found in {path}")
         rows = re.findall(r"\{/\*[^*]*\*/(.*?)\}", m.group(2))
         tab = np.array([[float(v.strip().rstrip("f")) for v in r.split(",")] for r in rows], dtype=np.float32)
         if tab.shape != (int(m.group(1)), 32):
-            raise ValueError(f"fastact_gelu_{name} in {path}: shape {tab.shape}")
+            raise ValueError(f"{cname} in {path}: shape {tab.shape}")
         out[name] = tab
     return out
 
@@ -103,71 +107,11 @@ except (OSError, ValueError):
     TABLES = None
 ENABLED = TABLES is not None
 
-# tanh(|x|) = P_i(|x| - c_i) on intervals of 5/16 centred on c_i = i * 5/16,
-# degree 6 (_fitpoly.fit_table("tanh"), fit error 3.7e-8; the first
-# interval's constant term 0, so tiny and subnormal x keep their relative
-# accuracy); the last two intervals (|x| >= 9.22, where tanh rounds to 1) are
-# the constant 1 and |x| is clamped to 9.75 (+-inf: +-1). 8 permutes, 7 FMAs
-# and 4 other operations a vector; the exp-based loop (_math.tanh) has an exp
-# and a division.
-TANH_TABLE = np.array([
-    [  # c_i
-        0.0, 0.3125, 0.625, 0.9375, 1.25, 1.5625, 1.875, 2.1875, 2.5, 2.8125, 3.125, 3.4375, 3.75, 4.0625, 4.375,
-        4.6875, 5.0, 5.3125, 5.625, 5.9375, 6.25, 6.5625, 6.875, 7.1875, 7.5, 7.8125, 8.125, 8.4375, 8.75, 9.0625,
-        9.375, 9.6875,
-    ],
-    [  # u^0
-        0.0, 0.30270973, 0.5545997, 0.7340715, 0.84828365, 0.91582453, 0.95404524, 0.9751367, 0.9866143, 0.9928128,
-        0.99614656, 0.99793553, 0.99889445, 0.99940807, 0.99968314, 0.99983037, 0.9999092, 0.9999514, 0.999974,
-        0.99998605, 0.99999255, 0.999996, 0.99999785, 0.99999887, 0.9999994, 0.9999997, 0.9999998, 0.9999999,
-        0.99999994, 1.0, 1.0, 1.0,
-    ],
-    [  # u^1
-        1.0, 0.9083668, 0.69241923, 0.46113902, 0.28041485, 0.1612654, 0.08979764, 0.04910842, 0.026592227,
-        0.014322755, 0.00769209, 0.0041246624, 0.0022098923, 0.0011834782, 6.3364446e-04, 3.3921542e-04,
-        1.8158324e-04, 9.71986e-05, 5.2027837e-05, 2.7848831e-05, 1.4906502e-05, 7.978903e-06, 4.270807e-06,
-        2.2860006e-06, 1.2236086e-06, 6.5495067e-07, 3.5056988e-07, 1.8764655e-07, 1.0043996e-07, 5.376164e-08, 0.0,
-        0.0,
-    ],
-    [  # u^2
-        3.222092e-17, -0.27497125, -0.38400942, -0.33850092, -0.23787397, -0.14768721, -0.08566358, -0.047887113,
-        -0.026232796, -0.014225216, -0.007671418, -0.004114787, -0.0022106376, -0.0011767546, -6.378131e-04,
-        -3.3522423e-04, -1.8708421e-04, -1.0420398e-04, -6.0252245e-05, -2.0752354e-05, -1.5739712e-05,
-        -6.727406e-06, -1.0704518e-06, -5.533036e-06, -6.0907805e-06, -9.7518305e-06, 7.3942726e-07, 7.653327e-06,
-        2.7981991e-06, -8.3564355e-06, 0.0, 0.0,
-    ],
-    [  # u^3
-        -0.33331773, -0.21954976, -0.017852124, 0.09477218, 0.108314425, 0.081505105, 0.05180229, 0.030327387,
-        0.017020974, 0.009343261, 0.0050688228, 0.0027327174, 0.0014683721, 7.87571e-04, 4.2202589e-04,
-        2.2602426e-04, 1.2102101e-04, 6.478918e-05, 3.468227e-05, 1.8564944e-05, 9.937359e-06, 5.3191234e-06,
-        2.8471525e-06, 1.5239692e-06, 8.157248e-07, 4.3662666e-07, 2.3371035e-07, 1.250961e-07, 6.6959416e-08,
-        3.584082e-08, 0.0, 0.0,
-    ],
-    [  # u^4
-        -1.1671812e-15, 0.15809178, 0.13743526, 0.042645063, -0.012384805, -0.025691625, -0.021438278, -0.013634759,
-        -0.0083161015, -0.004119181, -0.0018025805, -0.0014600675, -4.847307e-04, -8.579349e-04, 1.2665054e-04,
-        -4.1668085e-04, 3.6555546e-04, 5.0891377e-04, 6.1783293e-04, -5.572239e-04, 5.937836e-05, -9.9294506e-05,
-        -2.4854616e-04, 2.4996605e-04, 3.7542282e-04, 7.022196e-04, -8.428366e-05, -6.055226e-04, -2.2385901e-04,
-        6.410934e-04, 0.0, 0.0,
-    ],
-    [  # u^5
-        0.13139859, 0.04542788, -0.053715777, -0.052788652, -0.0194304, -4.4836907e-04, 0.0045764744, 0.004246851,
-        0.0028604253, 0.0017132947, 9.709656e-04, 5.355709e-04, 2.907022e-04, 1.5719968e-04, 8.437703e-05,
-        4.5355726e-05, 2.4286559e-05, 1.29984555e-05, 6.9604225e-06, 3.727347e-06, 1.9952067e-06, 1.0689981e-06,
-        5.719403e-07, 3.0635522e-07, 1.6395131e-07, 8.775295e-08, 4.6948614e-08, 2.5132486e-08, 1.3443961e-08,
-        7.1952737e-09, 0.0, 0.0,
-    ],
-    [  # u^6
-        1.81623e-15, -0.071164556, -0.014013367, 0.030359786, 0.010689347, 0.011658711, 0.013320903, -1.4073342e-04,
-        0.0052021546, -0.009700874, -0.015582803, 0.0021443926, -0.0055269534, 0.010208776, -0.0074716364,
-        0.006686185, -0.009407518, -0.011946603, -0.014015571, 0.012087524, -0.0014202939, 0.0021316174,
-        0.0054518604, -0.0055316966, -0.00829168, -0.015497306, 0.0018568834, 0.013357731, 0.004938063,
-        -0.014144284, 0.0, 0.0,
-    ],
-], dtype=np.float32)
+# tanh (forward): tanh(|x|) from its table (fastact_tanh_tab: intervals of 5/16
+# from 0, degree 6, the last two the constant 1), |x| clamped to 9.75, x's sign
+# put back; one pass. 8 permutes, 7 FMAs and 5 other operations a vector; the
+# exp-based loop (_math.tanh) has an exp and a division.
 TANH = ("tanh", 6, 3.2, 12582912.0, 9.75)  # (table, degree, 1/width, shift, clamp), as PHI
-if ENABLED:
-    TABLES["tanh"] = TANH_TABLE
 
 # ------------------------------------------------------------------ LLVM IR
 F32, I1, I16, I32, I64 = ir.FloatType(), ir.IntType(1), ir.IntType(16), ir.IntType(32), ir.IntType(64)
