@@ -67,7 +67,8 @@ LO = {False: -4.1875, True: -4.125}
 
 
 # the header's tables, by the names used here
-C_NAMES = {"phi": "fastact_gelu_phi", "dphi": "fastact_gelu_dphi", "tail": "fastact_gelu_tail", "tanh": "fastact_tanh_tab"}
+C_NAMES = {"phi": "fastact_gelu_phi", "dphi": "fastact_gelu_dphi", "tail": "fastact_gelu_tail",
+           "tanh": "fastact_tanh_tab"}
 
 
 def read_tables(path=HEADER):
@@ -403,43 +404,31 @@ def _make_expand(bwd):
     return tab_expand
 
 
-def _make_tail(bwd):
+def _on_two_arrays(make_fn):
+    """An intrinsic f(a, b, n), a and b 1-D contiguous float32 arrays: the IR
+    function make_fn(module) called on their data and n."""
+
     @intrinsic
-    def tab_tail(typingctx, tx, tg, n):
-        """tx[:n] (n a multiple of 16) replaced by the results for the tail lanes whose x (and g) it holds."""
-        if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (tx, tg)):
+    def call(typingctx, a, b, n):
+        if not all(isinstance(v, types.Array) and v.dtype == types.float32 for v in (a, b)):
             return None
-        sig = types.void(tx, tg, n)
+        sig = types.void(a, b, n)
 
         def codegen(context, builder, sig, args):
-            atx, atg, n = args
-            ptrs = [_data(context, builder, sig.args[0], atx), _data(context, builder, sig.args[1], atg)]
-            builder.call(_tail_fn(builder.module, bwd), ptrs + [n])
+            ptrs = [_data(context, builder, sig.args[i], args[i]) for i in (0, 1)]
+            builder.call(make_fn(builder.module), ptrs + [args[2]])
             return context.get_dummy_value()
 
         return sig, codegen
 
-    return tab_tail
+    return call
 
 
 _pass_f, _pass_b = _make_pass(False), _make_pass(True)
-_tail_f, _tail_b = _make_tail(False), _make_tail(True)
-
-
-@intrinsic
-def _tanh_span(typingctx, x, out, n):
-    """out[:n] = tanh(x[:n]), both 1-D contiguous float32."""
-    if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (x, out)):
-        return None
-    sig = types.void(x, out, n)
-
-    def codegen(context, builder, sig, args):
-        ax, aout, n = args
-        ptrs = [_data(context, builder, sig.args[0], ax), _data(context, builder, sig.args[1], aout)]
-        builder.call(_tanh_fn(builder.module), ptrs + [n])
-        return context.get_dummy_value()
-
-    return sig, codegen
+# tx[:n] (n a multiple of 16) replaced by the results of the tail lanes whose x (and g: tg) it holds
+_tail_f = _on_two_arrays(lambda mod: _tail_fn(mod, False))
+_tail_b = _on_two_arrays(lambda mod: _tail_fn(mod, True))
+_tanh_span = _on_two_arrays(_tanh_fn)  # out[:n] = tanh(x[:n])
 _expand_f, _expand_b = _make_expand(False), _make_expand(True)
 
 OPTS = dict(error_model="numpy", fastmath={"contract"}, nogil=True)
