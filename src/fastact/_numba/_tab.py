@@ -431,10 +431,13 @@ _tail_b = _on_two_arrays(lambda mod: _tail_fn(mod, True))
 _tanh_span = _on_two_arrays(_tanh_fn)  # out[:n] = tanh(x[:n])
 _expand_f, _expand_b = _make_expand(False), _make_expand(True)
 
+# Not cached on their own: they are compiled into the kernels of _kernels that
+# call them, whose cache names carry a hash of the tables (a cached fwd_f32
+# would keep old tables after an edit of the header alone).
 OPTS = dict(error_model="numpy", fastmath={"contract"}, nogil=True)
 
 
-@numba.njit(cache=True, **OPTS)
+@numba.njit(**OPTS)
 def fwd_f32(x, out):
     """out = gelu(x), float32, 1-D contiguous, out not x."""
     n = x.shape[0]
@@ -449,7 +452,7 @@ def fwd_f32(x, out):
         sparse = nt == 0
 
 
-@numba.njit(cache=True, **OPTS)
+@numba.njit(**OPTS)
 def bwd_f32(g, x, out):
     """out = g * gelu'(x), float32, 1-D contiguous, out neither g nor x."""
     n = x.shape[0]
