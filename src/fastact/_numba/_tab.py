@@ -257,7 +257,7 @@ def _pass_fn(mod, bwd, sparse):
     return _define(mod, name, ir.FunctionType(I64, [PF, PF, PF, I64, PF, PF]), build)
 
 
-# the tail's table: x clamped to TAIL_MIN, where the result is 0
+# the tail's table, as PHI; x is clamped from below to -14.9, where the result is 0
 TAIL = ("tail", 4, -2.90909091, 12582912.0 - 12.0, -14.9)
 # exp(r) = 1 + r + r^2 q(r), q: Taylor, 6 terms (|r| <= 0.35: < 1e-8), highest first
 EXP_Q = (1.98412698e-4, 1.38888889e-3, 8.33333333e-3, 4.16666667e-2, 1.66666667e-1, 0.5)
