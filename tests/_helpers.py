@@ -195,6 +195,20 @@ def out_dtype(x_dtype) -> np.dtype:
     return dt if dt.kind == "f" else np.result_type(dt, np.float16)
 
 
+F32_SPECIALS = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, -1e-38, 3e38, -3e38], np.float32)
+
+
+def with_neighbours(edges, steps=3):
+    """[edges, edges one float32 step up, one down, two up, two down, ...]: a table's interval edges and the
+    inputs either side of them."""
+    up = down = edges
+    out = [edges]
+    for _ in range(steps):
+        up, down = np.nextafter(up, np.float32(np.inf)), np.nextafter(down, np.float32(-np.inf))
+        out += [up, down]
+    return out
+
+
 def gelu_table_inputs():
     # Both tables' interval edges (phi: centres (i - 13) * 5/16, tail:
     # -(i + 12) * 11/32, half a width either side) with their float32
@@ -205,15 +219,10 @@ def gelu_table_inputs():
     edges += [-(i + 12) * 0.34375 + s * 0.171875 for i in range(32) for s in (-1, 0, 1)]
     edges += [(i - 12) * 0.34375 + s * 0.171875 for i in range(32) for s in (-1, 0, 1)]  # backward's
     edges += [-4.1875, -4.125, 5.75, 5.78125, 6.5, 6.703125, -14.9, -13.2, -13.0, -12.5]
-    up = down = np.array(edges, f32)
-    near = [up]
-    for _ in range(3):  # three float32 steps either way
-        up, down = np.nextafter(up, f32(np.inf)), np.nextafter(down, f32(-np.inf))
-        near += [up, down]
-    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, -1e-38, 3e38, -3e38], f32)
+    near = with_neighbours(np.array(edges, f32))
     rng = np.random.default_rng(15)
     bits = rng.integers(0, 2**32, 1 << 16, dtype=np.uint64).astype(np.uint32).view(f32)
-    return np.concatenate(near + [specials, np.linspace(-16, 8, 100_003).astype(f32), bits])
+    return np.concatenate(near + [F32_SPECIALS, np.linspace(-16, 8, 100_003).astype(f32), bits])
 
 
 def check_gelu_f32(be, what):
@@ -227,7 +236,7 @@ def check_gelu_f32(be, what):
     lane's result does not depend on its neighbours (tail lanes, which need
     the exp, mixed into vectors of table lanes) nor on its place in a partial
     last vector; in place on x (g) gives the same. Returns the forward and
-    backward (random grad) results on gelu_table_inputs()."""
+    backward (random grad) results, the inputs (gelu_table_inputs()) and the grad."""
     from fastact._accuracy import ulp_distance
     from fastact._reference import BACKEND as REF
 
@@ -289,7 +298,7 @@ def check_gelu_f32(be, what):
         dst = gi if which == "g" else xi
         be.backward("gelu", gi, xi, None, dst, {"approximate": "none"}, 1)
         np.testing.assert_array_equal(dst, gx, err_msg=f"{what} in place on {which}")
-    return out, gx
+    return out, gx, x, g
 
 
 def check_tanh_f32(be, what):
@@ -305,14 +314,9 @@ def check_tanh_f32(be, what):
 
     f32 = np.float32
     edges = np.array([i * 0.3125 + s * 0.15625 for i in range(32) for s in (-1, 0, 1)] + [9.0109, 9.75, 9.84375], f32)
-    up = down = edges
-    near = [edges]
-    for _ in range(3):
-        up, down = np.nextafter(up, f32(np.inf)), np.nextafter(down, f32(-np.inf))
-        near += [up, down]
-    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, -1e-38, 3e38, -3e38], f32)
+    near = with_neighbours(edges)
     bits = np.random.default_rng(18).integers(0, 2**32, 1 << 16, dtype=np.uint64).astype(np.uint32).view(f32)
-    x = np.concatenate(near + [-e for e in near] + [specials, np.linspace(-12, 12, 100_001).astype(f32), bits])
+    x = np.concatenate(near + [-e for e in near] + [F32_SPECIALS, np.linspace(-12, 12, 100_001).astype(f32), bits])
     with np.errstate(invalid="ignore"):
         r = np.tanh(x.astype(np.float64)).astype(f32)
     out = np.empty_like(x)

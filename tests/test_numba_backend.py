@@ -23,7 +23,7 @@ pytest.importorskip("numba")
 import fastact  # noqa: E402
 from fastact._numba import BACKEND  # noqa: E402
 from fastact._numba import _kernels as K  # noqa: E402
-from _helpers import check_gelu_f32, check_tanh_f32, gelu_table_inputs, subprocess_env  # noqa: E402
+from _helpers import check_gelu_f32, check_tanh_f32, subprocess_env  # noqa: E402
 
 def _run_py(code, env=None, timeout=300):
     e = subprocess_env(**(env or {}))
@@ -287,6 +287,12 @@ def test_zmm_preference_follows_the_cpu_and_the_user():
     assert r.stdout.split()[2] == "NUMBA_CPU_FEATURES"
 
 
+def _cython_avx512():
+    """The Cython backend's AVX-512 variant, or None where this CPU cannot run it (skip: not built)."""
+    cy = pytest.importorskip("fastact._cython", reason="Cython backend not built: nothing to compare with")
+    return cy.load_variant("avx512") if "avx512" in cy.available_isas() else None
+
+
 def _same_bits(a, b):
     """float32 arrays equal bit for bit (signs of zero included), NaN where the other is NaN."""
     nan = np.isnan(a)
@@ -301,17 +307,14 @@ def test_gelu_float32_tables():
 
     assert _tab.ENABLED == _tab._targets_avx512()  # the header's tables were found
     assert BACKEND.info()["tables"].startswith("float32" if _tab.ENABLED else "none")
-    out, gx = check_gelu_f32(BACKEND, "numba")
+    out, gx, x, g = check_gelu_f32(BACKEND, "numba")
     if not _tab.ENABLED:
         return
     tabs = _tab.read_tables()
     assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32), "tanh": (8, 32)}
-    cy = pytest.importorskip("fastact._cython", reason="Cython backend not built: nothing to compare with")
-    if "avx512" not in cy.available_isas():
+    be = _cython_avx512()
+    if be is None:
         return
-    be = cy.load_variant("avx512")
-    x = gelu_table_inputs()
-    g = np.random.default_rng(17).standard_normal(x.size).astype(np.float32)  # check_gelu_f32's grad
     ref, gref = np.empty_like(x), np.empty_like(x)
     be.forward("gelu", x, ref, {"approximate": "none"}, 1)
     be.backward("gelu", g, x, None, gref, {"approximate": "none"}, 1)
@@ -327,11 +330,11 @@ def test_tanh_float32_table():
     out, x = check_tanh_f32(BACKEND, "numba")
     if not _tab.ENABLED:
         return
-    cy = pytest.importorskip("fastact._cython", reason="Cython backend not built: nothing to compare with")
-    if "avx512" not in cy.available_isas():
+    be = _cython_avx512()
+    if be is None:
         return
     ref = np.empty_like(x)
-    cy.load_variant("avx512").forward("tanh", x, ref, {}, 1)
+    be.forward("tanh", x, ref, {}, 1)
     assert _same_bits(out, ref)
 
 
