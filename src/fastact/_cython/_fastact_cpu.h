@@ -124,7 +124,7 @@ static inline void fastact_transpose16f(const float* src, long ss, float* dst, l
 /* float32 gelu, forward x * phi(x) and backward g * (phi(x) + x pdf(x)),
  * for the AVX-512 build: from tables of polynomials, 32 intervals each, a
  * lane's coefficients picked with vpermt2ps (32 entries in two registers).
- * Coefficients and fit errors: _numba/_fitpoly.py, fit_gelu_table.
+ * Coefficients and fit errors: _numba/_fitpoly.py, fit_table.
  *
  * x >= -4.1875 (fastact_gelu_phi_v): phi(x) = P_i(x - c_i) on intervals of
  * width 5/16 centred on c_i = (i - 13) * 5/16, degree 6 (fit error 6.0e-8).

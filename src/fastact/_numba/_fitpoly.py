@@ -137,7 +137,6 @@ TABLES = {"phi": (lambda i: (i - 13) * 0.3125, 0.3125, 6, lambda v: mpmath.ncdf(
           "tail": (lambda i: -(i + 12) * 0.34375, 0.34375, 4,
                    lambda v: mpmath.erfc(-v / mpmath.sqrt(2)) / 2 * mpmath.exp(v * v / 2), 0.0),
           "tanh": (lambda i: i * 0.3125, 0.3125, 6, lambda v: mpmath.tanh(v), 0.0)}
-GELU_TABLES = ("phi", "dphi", "tail")
 
 
 def fit_table(which, margin=1.03, nodes=200):
@@ -173,11 +172,6 @@ def fit_table(which, margin=1.03, nodes=200):
         wd = np.maximum(np.abs(yd), floor)
         worst = max(worst, float(np.max(np.abs(np.polyval(np.array(fixed)[::-1], dense) - yd) / wd)))
     return tab, worst
-
-
-def fit_gelu_table(which, margin=1.03, nodes=200):
-    """fit_table for one of the gelu tables (GELU_TABLES)."""
-    return fit_table(which, margin, nodes)
 
 
 if __name__ == "__main__":
