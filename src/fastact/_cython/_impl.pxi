@@ -159,13 +159,17 @@ cdef void _L_gelu_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize
     fastact_gelu_bwd_f32(g, x, out, n)
 
 
+cdef inline Py_ssize_t _gelu_thresh(cnp.ndarray a):
+    # serial below this: the tables' threshold where they run (float32), else the exp kernel's
+    return THRESH_GELU_TAB if FASTACT_HAVE_TABLES and cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT else THRESH_HEAVY
+
+
 def _f_gelu(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
     if params["approximate"] == "tanh":
         _run_u(_L_gelu_tanh_fwd_f, _L_gelu_tanh_fwd_d, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
     else:
         _run_u(_L_gelu_fwd_f_tab if FASTACT_HAVE_TABLES else _L_gelu_fwd_f, _L_gelu_fwd_d, x, out, 0.0, 0.0,
-               THRESH_GELU_TAB if FASTACT_HAVE_TABLES and cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT else THRESH_HEAVY,
-               threads)
+               _gelu_thresh(x), threads)
 
 
 def _b_gelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
@@ -175,8 +179,7 @@ def _b_gelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
         _run_b(_L_gelu_tanh_bwd_f, _L_gelu_tanh_bwd_d, g, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
     else:
         _run_b(_L_gelu_bwd_f_tab if FASTACT_HAVE_TABLES else _L_gelu_bwd_f, _L_gelu_bwd_d, g, x, out, 0.0, 0.0,
-               THRESH_GELU_TAB if FASTACT_HAVE_TABLES and cnp.PyArray_TYPE(g) == cnp.NPY_FLOAT else THRESH_HEAVY,
-               threads)
+               _gelu_thresh(g), threads)
 
 # ----------------------------------------------------------------------- tanh
 
