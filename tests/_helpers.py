@@ -337,3 +337,109 @@ def check_tanh_f32(be, what):
     be.forward("tanh", inplace, inplace, {}, 1)
     np.testing.assert_array_equal(inplace, out, err_msg=what)
     return out, x
+
+
+def check_log_sigmoid_bwd_f32(be, what, bound=2):
+    """float32 log_sigmoid backward on backend object ``be``, from x (g *
+    sigmoid(-x)) and from y (-g * expm1(min(y, 0))): the tables of
+    polynomials of the Cython AVX-512 variant and of the Numba backend on
+    AVX-512, or the exp-based loops. Within ``bound`` ULP of the correctly
+    rounded float64 product on the tables' interval edges and their float32
+    neighbours (x: |x| = (i +- 1/2) / 2, the switch to the exp tail at 15.5,
+    its clamp at 192; y: -(i +- 1/2) * 9/16, the clamp at -17.7), where
+    expm1 rounds to -1, specials, grids and random bit patterns, with g of
+    every magnitude up to 3e38 (the tail scales last: g * sigmoid(-x) stays
+    exact where sigmoid(-x) is subnormal); signs of zero as the reference
+    (but from y = -0, where the exp loops keep -0 and the reference's
+    np.minimum(-0, 0) gives +0);
+    2 threads, every partial last vector and in place give the same
+    results. Returns {"x": (out, g, x), "y": (out, g, y)}."""
+    from fastact._accuracy import ulp_distance
+
+    f32 = np.float32
+    rng = np.random.default_rng(19)
+    bits = rng.integers(0, 2**32, 1 << 16, dtype=np.uint64).astype(np.uint32).view(f32)
+    xe = np.array([(i + s * 0.5) * 0.5 for i in range(32) for s in (-1, 0, 1)] + [15.5, 17.33, 87.3, 88.7, 103.9, 150.0,
+                                                                                 192.0, 200.0], f32)
+    ye = np.array([-(i + s * 0.5) * 0.5625 for i in range(32) for s in (-1, 0, 1)] + [-17.33, -17.7, -17.8, -30.0], f32)
+    cases = {
+        "x": np.concatenate(with_neighbours(xe) + [-e for e in with_neighbours(xe)]
+                            + [F32_SPECIALS, np.linspace(-40, 40, 100_001).astype(f32), bits]),
+        "y": np.concatenate(with_neighbours(ye) + [-e for e in with_neighbours(ye)]
+                            + [F32_SPECIALS, np.linspace(-25, 5, 100_001).astype(f32), -np.abs(bits), bits]),
+    }
+    res = {}
+    for kind, v in cases.items():
+        n = v.size
+        g = (rng.standard_normal(n) * np.exp2(rng.integers(-60, 60, n))).astype(f32)
+        g[: n // 8] = f32(3e38) * np.sign(g[: n // 8])
+        g[n // 8: n // 4] = 1
+        with np.errstate(all="ignore"):  # the random bits' signalling NaNs
+            v64, g64 = v.astype(np.float64), g.astype(np.float64)
+            if kind == "x":
+                r = (g64 * np.where(v64 >= 0, np.exp(-v64) / (1 + np.exp(-v64)), 1 / (1 + np.exp(v64)))).astype(f32)
+            else:
+                r = (g64 * -np.expm1(np.minimum(v64, 0.0))).astype(f32)
+        xy = (v, None) if kind == "x" else (None, v)
+        out = np.empty_like(v)
+        be.backward("log_sigmoid", g, *xy, out, {}, 1)
+        nan = np.isnan(r)
+        assert np.array_equal(np.isnan(out), nan), (what, kind, v[np.isnan(out) != nan][:5])
+        ulp = ulp_distance(out[~nan], r[~nan])
+        worst = int(ulp.argmax())
+        assert ulp[worst] <= bound, (what, kind, v[~nan][worst], g[~nan][worst], int(ulp[worst]))
+        zero = (r == 0) & ((v != 0) | (kind == "x"))  # y = -0: the reference's np.minimum(-0, 0) is +0
+        assert np.array_equal(np.signbit(out[zero]), np.signbit(r[zero])), (what, kind)
+        both = np.empty_like(v)
+        be.backward("log_sigmoid", g, *xy, both, {}, 2)
+        np.testing.assert_array_equal(both, out, err_msg=f"{what} {kind}")
+        for m in range(1, 18):
+            part = np.empty(m, f32)
+            be.backward("log_sigmoid", g[-m:], *(a if a is None else a[-m:] for a in xy), part, {}, 1)
+            np.testing.assert_array_equal(part, out[-m:], err_msg=f"{what} {kind} n={m}")
+        for which in ("g", kind):
+            gi, vi = g.copy(), v.copy()
+            dst = gi if which == "g" else vi
+            be.backward("log_sigmoid", gi, *((vi, None) if kind == "x" else (None, vi)), dst, {}, 1)
+            np.testing.assert_array_equal(dst, out, err_msg=f"{what} {kind} in place on {which}")
+        res[kind] = (out, g, v)
+    return res
+
+
+def check_sigmoid_f32(be, what, bound=2):
+    """float32 sigmoid forward on backend object ``be`` (on AVX-512 the table
+    of sigmoid(-|x|) that log_sigmoid's backward uses, at -x; else the
+    exp-based loops): within ``bound`` ULP of the correctly rounded sigmoid on
+    the table's interval edges and their float32 neighbours (|x| = (i +- 1/2)
+    / 2), the switch to the exp tail at |x| = 15.5, the subnormal results
+    below x = -87.3, specials, a grid and random bit patterns; 2 threads,
+    every partial last vector and in place give the same results. Returns the
+    results and the inputs."""
+    from fastact._accuracy import ulp_distance
+
+    f32 = np.float32
+    edges = np.array([(i + s * 0.5) * 0.5 for i in range(32) for s in (-1, 0, 1)] + [15.5, 17.33, 87.3, 88.7, 103.3,
+                                                                                    103.9, 104.0, 192.0], f32)
+    near = with_neighbours(edges)
+    bits = np.random.default_rng(20).integers(0, 2**32, 1 << 16, dtype=np.uint64).astype(np.uint32).view(f32)
+    x = np.concatenate(near + [-e for e in near] + [F32_SPECIALS, np.linspace(-110, 110, 100_001).astype(f32), bits])
+    with np.errstate(all="ignore"):
+        x64 = x.astype(np.float64)
+        r = np.where(x64 >= 0, 1 / (1 + np.exp(-x64)), np.exp(x64) / (1 + np.exp(x64))).astype(f32)
+    out = np.empty_like(x)
+    be.forward("sigmoid", x, out, {}, 1)
+    nan = np.isnan(r)
+    assert np.array_equal(np.isnan(out), nan), what
+    ulp = ulp_distance(out[~nan], r[~nan])
+    assert ulp.max() <= bound, (what, x[~nan][ulp.argmax()], int(ulp.max()))
+    both = np.empty_like(x)
+    be.forward("sigmoid", x, both, {}, 2)
+    np.testing.assert_array_equal(both, out, err_msg=what)
+    for n in range(1, 18):
+        part = np.empty(n, f32)
+        be.forward("sigmoid", x[-n:], part, {}, 1)
+        np.testing.assert_array_equal(part, out[-n:], err_msg=f"{what} n={n}")
+    inplace = x.copy()
+    be.forward("sigmoid", inplace, inplace, {}, 1)
+    np.testing.assert_array_equal(inplace, out, err_msg=what)
+    return out, x

@@ -19,7 +19,7 @@ import pytest
 import fastact
 import fastact._config as fa_config
 from fastact import _backends
-from _helpers import check_gelu_f32, check_tanh_f32
+from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_tanh_f32
 
 cy = pytest.importorskip("fastact._cython", reason="Cython backend not built")
 B = cy.BACKEND
@@ -332,6 +332,15 @@ def test_tanh_table_accuracy_and_lanes():
     # _helpers.check_tanh_f32 (2 ULP, signs of zero, partial vectors, in place).
     for isa in cy.available_isas():
         check_tanh_f32(cy.load_variant(isa), isa)
+
+
+def test_log_sigmoid_bwd_tables_accuracy_and_lanes():
+    # float32 log_sigmoid backward, from x and from y: the AVX-512 variant's
+    # tables (_fastact_cpu.h, fastact_log_sigmoid_bwd_f32 / _bwdy_f32; 2 ULP
+    # on these inputs), the other variants' exp-based loops (3 ULP: x = 9.57,
+    # g = 111); checks in _helpers.check_log_sigmoid_bwd_f32.
+    for isa in cy.available_isas():
+        check_log_sigmoid_bwd_f32(cy.load_variant(isa), isa, bound=2 if isa == "avx512" else 3)
 
 
 # ------------------------------------------------------- vectorised math

@@ -23,7 +23,7 @@ pytest.importorskip("numba")
 import fastact  # noqa: E402
 from fastact._numba import BACKEND  # noqa: E402
 from fastact._numba import _kernels as K  # noqa: E402
-from _helpers import check_gelu_f32, check_tanh_f32, subprocess_env  # noqa: E402
+from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_tanh_f32, subprocess_env  # noqa: E402
 
 def _run_py(code, env=None, timeout=300):
     e = subprocess_env(**(env or {}))
@@ -311,7 +311,8 @@ def test_gelu_float32_tables():
     if not _tab.ENABLED:
         return
     tabs = _tab.read_tables()
-    assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32), "tanh": (8, 32)}
+    assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32), "tanh": (8, 32),
+                                                     "sigm": (8, 32), "expm1": (8, 32)}
     be = _cython_avx512()
     if be is None:
         return
@@ -338,17 +339,37 @@ def test_tanh_float32_table():
     assert _same_bits(out, ref)
 
 
+def test_log_sigmoid_backward_float32_tables():
+    """float32 log_sigmoid backward, from x and from y: on CPUs with AVX-512 from the header's tables (2 ULP
+    on check_log_sigmoid_bwd_f32's inputs), bit for bit the Cython AVX-512 variant's; elsewhere the exp-based
+    loops (3 ULP there: x = 1.89, g = 58909)."""
+    from fastact._numba import _tab
+
+    assert (("bwd_log_sigmoid", 2) in K.TABLE_OPS) == (("bwdy_log_sigmoid", 2) in K.TABLE_OPS) == _tab.ENABLED
+    res = check_log_sigmoid_bwd_f32(BACKEND, "numba", bound=2 if _tab.ENABLED else 3)
+    if not _tab.ENABLED:
+        return
+    be = _cython_avx512()
+    if be is None:
+        return
+    for kind, (out, g, v) in res.items():
+        ref = np.empty_like(v)
+        be.backward("log_sigmoid", g, *((v, None) if kind == "x" else (None, v)), ref, {}, 1)
+        assert _same_bits(out, ref), kind
+
+
 def test_float32_without_the_tables():
-    """FASTACT_NUMBA_ZMM=0 (or a CPU without AVX-512): the exp-based loops of gelu and tanh, within the same
-    targets."""
+    """FASTACT_NUMBA_ZMM=0 (or a CPU without AVX-512): the exp-based loops of gelu, tanh and log_sigmoid's
+    backward, within their targets."""
     code = f"""
         import sys
         sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
         from fastact._numba import BACKEND, _tab, _kernels as K
-        from _helpers import check_gelu_f32, check_tanh_f32
+        from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_tanh_f32
         assert not _tab.ENABLED and not K.TABLE_OPS and BACKEND.info()["tables"] == "none: exp-based loops"
         check_gelu_f32(BACKEND, "numba, exp loop")
         check_tanh_f32(BACKEND, "numba, exp loop")
+        check_log_sigmoid_bwd_f32(BACKEND, "numba, exp loop", bound=3)
         print("ok")
     """
     r = _run_py(code, env={"FASTACT_NUMBA_ZMM": "0"}, timeout=600)

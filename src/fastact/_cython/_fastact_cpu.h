@@ -272,6 +272,114 @@ static inline void fastact_tanh_f32(const float* x, float* out, long n)
         _mm512_mask_storeu_ps(out + j, in, fastact_tanh_v(_mm512_maskz_loadu_ps(in, x + j)));
     }
 }
+/* float32 log_sigmoid backward (AVX-512 build), from tables of the same kind.
+ *
+ * From x, g * sigmoid(-x) (fastact_log_sigmoid_bwd_f32): s(a) = sigmoid(-a)
+ * = S_i(a - c_i) for a = |x| on intervals of width 1/2 centred on c_i = i/2,
+ * degree 6 (fit_table("sigm"): fit error 4.9e-8); sigmoid(-x) is s(|x|) for
+ * x >= 0 and 1 - s(|x|) for x < 0 (at least 1/2: no cancellation).  |x| is
+ * clamped to 15.5 in the table (NaN stays NaN).  Lanes with |x| > 15.5 (rare:
+ * s < 2e-7 there) take the tail, which runs only for a vector holding one
+ * (fastact_sigm_tail_v): s = e / (1 + e), e = exp(-|x|), is e (1 - e) to
+ * float32's precision; with e = 2^-k p, p = exp(-r), r = |x| - k ln2, the
+ * backward is 2^(1-k) (g (p/2 - (p/2) e)), the power of two applied last by
+ * vscalefps, so the product is rounded once even where s or the result is
+ * subnormal and however large g is (|x| clamped to 192, beyond which any
+ * float32 g times s rounds to 0).
+ *
+ * From y = log_sigmoid(x) <= 0, -g * expm1(y) (fastact_log_sigmoid_bwdy_f32):
+ * expm1(y) = E_i(y - c_i) on intervals of width 9/16 centred on c_i =
+ * -i * 9/16, degree 6 (fit_table("expm1"): fit error 3.8e-8; the first
+ * interval's constant term 0, so a y near 0 keeps its relative accuracy); y
+ * clamped to [-17.7, 0] (expm1 rounds to -1 below -17.33; a y above 0, no
+ * output of log_sigmoid, counts as 0, the limit at x = +inf, and gives -0 as
+ * -expm1(+0) does).  One pass, no tail.
+ *
+ * The Numba backend reads both tables from this file (_numba/_tab.py) and
+ * emits the same operations. */
+static const float fastact_sigm_tab[8][32] __attribute__((aligned(64))) = {
+    {/* c_i */ 0.e+00f, 5.e-01f, 1.e+00f, 1.5e+00f, 2.e+00f, 2.5e+00f, 3.e+00f, 3.5e+00f, 4.e+00f, 4.5e+00f, 5.e+00f, 5.5e+00f, 6.e+00f, 6.5e+00f, 7.e+00f, 7.5e+00f, 8.e+00f, 8.5e+00f, 9.e+00f, 9.5e+00f, 1.e+01f, 1.05e+01f, 1.1e+01f, 1.15e+01f, 1.2e+01f, 1.25e+01f, 1.3e+01f, 1.35e+01f, 1.4e+01f, 1.45e+01f, 1.5e+01f, 1.55e+01f},
+    {/* u^0 */ 5.e-01f, 3.7754068e-01f, 2.6894143e-01f, 1.8242553e-01f, 1.1920292e-01f, 7.585818e-02f, 4.7425874e-02f, 2.931223e-02f, 1.798621e-02f, 1.0986943e-02f, 6.692851e-03f, 4.0701376e-03f, 2.4726233e-03f, 1.5011822e-03f, 9.110512e-04f, 5.5277866e-04f, 3.3535014e-04f, 2.0342697e-04f, 1.2339458e-04f, 7.4846226e-05f, 4.539787e-05f, 2.753569e-05f, 1.6701422e-05f, 1.0129991e-05f, 6.1441747e-06f, 3.7266393e-06f, 2.2603242e-06f, 1.3709572e-06f, 8.3152804e-07f, 5.043474e-07f, 3.0590223e-07f, 1.8553911e-07f},
+    {/* u^1 */ -2.5e-01f, -2.3500371e-01f, -1.9661194e-01f, -1.4914645e-01f, -1.0499359e-01f, -7.010371e-02f, -4.517666e-02f, -2.8453024e-02f, -1.7662706e-02f, -1.0866229e-02f, -6.6480567e-03f, -4.0535717e-03f, -2.4665094e-03f, -1.4989288e-03f, -9.102212e-04f, -5.5247307e-04f, -3.3523768e-04f, -2.033856e-04f, -1.2337934e-04f, -7.4840624e-05f, -4.539581e-05f, -2.7534934e-05f, -1.6701142e-05f, -1.0129888e-05f, -6.144137e-06f, -3.7266254e-06f, -2.2603192e-06f, -1.3709554e-06f, -8.3152736e-07f, -5.0434716e-07f, -3.0590215e-07f, -1.8553907e-07f},
+    {/* u^2 */ 1.1299662e-08f, 2.8777316e-02f, 4.5427572e-02f, 4.7364507e-02f, 3.998158e-02f, 2.9733531e-02f, 2.044574e-02f, 1.3392504e-02f, 8.5136555e-03f, 5.3137075e-03f, 3.2795293e-03f, 2.0102977e-03f, 1.2271447e-03f, 7.472198e-04f, 4.542837e-04f, 2.7592882e-04f, 1.6750554e-04f, 1.0165227e-04f, 6.1673905e-05f, 3.7414862e-05f, 2.26959e-05f, 1.376677e-05f, 8.350239e-06f, 5.0648273e-06f, 3.0720219e-06f, 1.8632961e-06f, 1.1301651e-06f, 6.8547746e-07f, 4.157614e-07f, 2.5217628e-07f, 1.5295024e-07f, 9.27688e-08f},
+    {/* u^3 */ 2.0832852e-02f, 1.605921e-02f, 5.8882213e-03f, -2.6128602e-03f, -6.4750705e-03f, -6.7696646e-03f, -5.488594e-03f, -3.9326027e-03f, -2.6318366e-03f, -1.6929788e-03f, -1.0638118e-03f, -6.5916136e-04f, -4.0499747e-04f, -2.4757168e-04f, -1.5087411e-04f, -9.1773705e-05f, -5.5759927e-05f, -3.3855933e-05f, -2.0548197e-05f, -1.2467893e-05f, -7.5638186e-06f, -4.588336e-06f, -2.7832737e-06f, -1.6882094e-06f, -1.0239783e-06f, -6.2108666e-07f, -3.767129e-07f, -2.2848778e-07f, -1.385857e-07f, -8.405728e-08f, -5.0982738e-08f, -3.0923175e-08f},
+    {/* u^4 */ -5.442899e-07f, -4.3321447e-03f, -5.106994e-03f, -3.0991898e-03f, -8.7606494e-04f, 4.050719e-04f, 7.815684e-04f, 7.3454465e-04f, 5.594806e-04f, 3.8570404e-04f, 2.5163102e-04f, 1.590622e-04f, 9.95683e-05f, 6.0978935e-05f, 3.7372258e-05f, 2.2911903e-05f, 1.3928644e-05f, 8.42473e-06f, 5.1484994e-06f, 3.1106676e-06f, 1.8885528e-06f, 1.1449624e-06f, 6.973473e-07f, 4.2245333e-07f, 2.562466e-07f, 1.5534866e-07f, 9.3861026e-08f, 5.707097e-08f, 3.469302e-08f, 2.0925809e-08f, 1.27674875e-08f, 7.75183e-09f},
+    {/* u^5 */ -2.0625258e-03f, -1.1231762e-03f, 4.103418e-04f, 9.919241e-04f, 7.2059e-04f, 3.0387947e-04f, 4.3587348e-05f, -5.711307e-05f, -7.426263e-05f, -6.212048e-05f, -4.467885e-05f, -2.9795874e-05f, -1.9114574e-05f, -1.1982919e-05f, -7.4005757e-06f, -4.5345287e-06f, -2.7772176e-06f, -1.6907126e-06f, -1.0240524e-06f, -6.2275586e-07f, -3.7940742e-07f, -2.3033303e-07f, -1.390428e-07f, -8.456918e-08f, -5.135633e-08f, -3.114687e-08f, -1.8887903e-08f, -1.147574e-08f, -6.9577157e-09f, -4.2137698e-09f, -2.5629743e-09f, -1.548556e-09f},
+    {/* u^6 */ 5.8569835e-06f, 2.561069e-04f, 5.6277866e-05f, -1.462931e-04f, -5.974265e-05f, -2.1964118e-04f, -6.78025e-05f, -1.1692735e-05f, -2.1535732e-06f, 2.3413382e-07f, 4.4174176e-06f, 6.9392618e-06f, 7.735577e-08f, 3.3496192e-06f, 1.8046265e-06f, 1.379488e-07f, 2.3553103e-07f, 4.989991e-07f, 2.6736418e-08f, 1.4099027e-07f, 7.8019504e-08f, 5.4537892e-08f, 9.0544345e-09f, 1.0312535e-08f, 6.2923924e-09f, 4.4884776e-09f, 5.8489236e-09f, 2.3497946e-09f, 7.6125534e-10f, 1.4603e-09f, 2.4260985e-10f, 7.661927e-11f},
+};
+static const float fastact_expm1_tab[8][32] __attribute__((aligned(64))) = {
+    {/* c_i */ 0.e+00f, -5.625e-01f, -1.125e+00f, -1.6875e+00f, -2.25e+00f, -2.8125e+00f, -3.375e+00f, -3.9375e+00f, -4.5e+00f, -5.0625e+00f, -5.625e+00f, -6.1875e+00f, -6.75e+00f, -7.3125e+00f, -7.875e+00f, -8.4375e+00f, -9.e+00f, -9.5625e+00f, -1.0125e+01f, -1.06875e+01f, -1.125e+01f, -1.18125e+01f, -1.2375e+01f, -1.29375e+01f, -1.35e+01f, -1.40625e+01f, -1.4625e+01f, -1.51875e+01f, -1.575e+01f, -1.63125e+01f, -1.6875e+01f, -1.74375e+01f},
+    {/* u^0 */ 0.e+00f, -4.3021718e-01f, -6.753475e-01f, -8.150186e-01f, -8.9460075e-01f, -9.3994534e-01f, -9.6578187e-01f, -9.805031e-01f, -9.88891e-01f, -9.936703e-01f, -9.9639344e-01f, -9.979451e-01f, -9.988291e-01f, -9.9933285e-01f, -9.9961984e-01f, -9.997834e-01f, -9.998766e-01f, -9.9992967e-01f, -9.9995995e-01f, -9.999772e-01f, -9.99987e-01f, -9.999926e-01f, -9.9999577e-01f, -9.999976e-01f, -9.999986e-01f, -9.999992e-01f, -9.999996e-01f, -9.9999976e-01f, -9.999999e-01f, -9.9999994e-01f, -9.9999994e-01f, -1.e+00f},
+    {/* u^1 */ 1.e+00f, 5.6978285e-01f, 3.2465246e-01f, 1.849814e-01f, 1.0539923e-01f, 6.0054667e-02f, 3.4218118e-02f, 1.9496897e-02f, 1.1108996e-02f, 6.3297157e-03f, 3.6065632e-03f, 2.0549577e-03f, 1.1708796e-03f, 6.671471e-04f, 3.8012897e-04f, 2.1659095e-04f, 1.234098e-04f, 7.031679e-05f, 4.0065297e-05f, 2.2828519e-05f, 1.3007298e-05f, 7.411335e-06f, 4.222851e-06f, 2.4061083e-06f, 1.3709591e-06f, 7.8114897e-07f, 4.4508525e-07f, 2.5360194e-07f, 1.4449803e-07f, 8.233249e-08f, 4.691164e-08f, 2.6729447e-08f},
+    {/* u^2 */ 5.e-01f, 2.8489152e-01f, 1.6232382e-01f, 9.2490144e-02f, 5.2697096e-02f, 3.0028101e-02f, 1.7107708e-02f, 9.746388e-03f, 5.554694e-03f, 3.1648744e-03f, 1.8037859e-03f, 1.0301479e-03f, 5.8600976e-04f, 3.3284034e-04f, 1.8725544e-04f, 1.0712027e-04f, 6.43922e-05f, 3.3566947e-05f, 2.1079002e-05f, 1.140848e-05f, 7.7891855e-06f, 5.64648e-06f, 1.2459703e-06f, 3.2929147e-06f, 6.9046115e-07f, 9.90064e-07f, 2.8777495e-06f, 1.5742329e-06f, 2.483029e-06f, 2.2078164e-06f, -1.1865708e-06f, 2.5614881e-06f},
+    {/* u^3 */ 1.6666606e-01f, 9.49623e-02f, 5.4108664e-02f, 3.0829875e-02f, 1.7566305e-02f, 1.000909e-02f, 5.703022e-03f, 3.2494254e-03f, 1.8514986e-03f, 1.0549369e-03f, 6.0108874e-04f, 3.4249367e-04f, 1.9514732e-04f, 1.1119039e-04f, 6.335403e-05f, 3.6098245e-05f, 2.0568299e-05f, 1.1719298e-05f, 6.6775324e-06f, 3.8047133e-06f, 2.167874e-06f, 1.2352098e-06f, 7.0380827e-07f, 4.010116e-07f, 2.2849068e-07f, 1.3018982e-07f, 7.41806e-08f, 4.2266482e-08f, 2.4082642e-08f, 1.3722083e-08f, 7.818549e-09f, 4.4548814e-09f},
+    {/* u^4 */ 4.16667e-02f, 2.373893e-02f, 1.3584307e-02f, 7.720787e-03f, 4.451555e-03f, 2.4839952e-03f, 1.4579274e-03f, 8.6147117e-04f, 4.5820267e-04f, 2.6334068e-04f, 1.3825281e-04f, 2.2013768e-05f, 3.5203364e-05f, 4.5271987e-05f, 8.278502e-05f, 3.7032692e-05f, -5.890316e-05f, 4.0858074e-05f, -2.326788e-05f, 1.0889269e-06f, -3.0095645e-05f, -4.5945704e-05f, 2.0801956e-05f, -4.970645e-05f, -6.1601e-08f, -1.4254815e-05f, -6.32618e-05f, -3.4485427e-05f, -5.744901e-05f, -5.1633364e-05f, 2.8839973e-05f, -6.072716e-05f},
+    {/* u^5 */ 8.356585e-03f, 4.771707e-03f, 2.71221e-03f, 1.5480341e-03f, 8.8228536e-04f, 5.017583e-04f, 2.8577592e-04f, 1.6332677e-04f, 9.278997e-05f, 5.299948e-05f, 3.0165727e-05f, 1.7157045e-05f, 9.773187e-06f, 5.5788287e-06f, 3.181631e-06f, 1.8110961e-06f, 1.0307441e-06f, 5.8871285e-07f, 3.347752e-07f, 1.9100477e-07f, 1.0871305e-07f, 6.200798e-08f, 3.5271988e-08f, 2.0150782e-08f, 1.1471661e-08f, 6.538475e-09f, 3.719762e-09f, 2.1224165e-09f, 1.2099428e-09f, 6.8763917e-10f, 3.9230894e-10f, 2.2346112e-10f},
+    {/* u^6 */ 1.3902889e-03f, 8.0415973e-04f, 6.4760075e-05f, 1.6732603e-04f, -2.6119067e-04f, 2.0803217e-04f, -1.7139112e-04f, -3.0719486e-04f, 4.727613e-05f, 1.1511582e-05f, 8.687229e-05f, 4.3599334e-04f, 9.412124e-05f, -1.1805874e-04f, -4.5532794e-04f, -1.9041386e-04f, 4.3627483e-04f, -2.581666e-04f, 1.6986104e-04f, -9.0613776e-07f, 2.086388e-04f, 3.149711e-04f, -1.4044275e-04f, 3.3915212e-04f, 8.10336e-07f, 9.728802e-05f, 4.3089548e-04f, 2.3489392e-04f, 3.9122874e-04f, 3.5161054e-04f, -1.9636664e-04f, 4.1351706e-04f},
+};
+#define FASTACT_SIGM_TAIL 15.5f
+/* exp(-r) / 2 for |r| <= ln2 / 2: Taylor, 8 terms (error < 8e-9 relative),
+ * highest first */
+static const float fastact_exp_neg_half[8] = {-9.92063492e-05f, 6.94444444e-04f, -4.16666667e-03f, 2.08333333e-02f,
+                                              -8.33333333e-02f, 2.5e-01f, -5.e-01f, 5.e-01f};
+/* g * sigmoid(-x) for the lanes with |x| > 15.5 (a = |x|) */
+static inline __m512 fastact_sigm_tail_v(__m512 v, __m512 a, __m512 gv)
+{
+    __m512 ac = _mm512_min_ps(a, _mm512_set1_ps(192.0f));
+    __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(ac, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), ac);
+    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 h = _mm512_set1_ps(fastact_exp_neg_half[0]);
+    for (int j = 1; j < 8; j++)
+        h = _mm512_fmadd_ps(h, r, _mm512_set1_ps(fastact_exp_neg_half[j]));
+    __m512 k1 = _mm512_sub_ps(_mm512_set1_ps(1.0f), kf);
+    __m512 e = _mm512_scalef_ps(h, k1);                /* exp(-|x|) */
+    __m512 sh = _mm512_fnmadd_ps(h, e, h);             /* s * 2^(k-1) */
+    __m512 pos = _mm512_scalef_ps(_mm512_mul_ps(gv, sh), k1);
+    __m512 neg = _mm512_mul_ps(gv, _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(sh, k1)));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), neg, pos);
+}
+static inline __m512 fastact_lsig_bwd_v(__m512 v, __m512 gv)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 a = _mm512_andnot_ps(sign, v);
+    __m512 ac = _mm512_min_ps(_mm512_set1_ps(FASTACT_SIGM_TAIL), a);  /* NaN: a */
+    __m512 s = fastact_tab_at(fastact_sigm_tab, 6, ac, 2.0f, 12582912.0f);
+    __m512 f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ),
+                                    _mm512_sub_ps(_mm512_set1_ps(1.0f), s), s);
+    __m512 res = _mm512_mul_ps(gv, f);
+    __mmask16 t = _mm512_cmp_ps_mask(a, _mm512_set1_ps(FASTACT_SIGM_TAIL), _CMP_GT_OQ);
+    if (t)
+        res = _mm512_mask_blend_ps(t, res, fastact_sigm_tail_v(v, a, gv));
+    return res;
+}
+static inline __m512 fastact_lsig_bwdy_v(__m512 y, __m512 gv)
+{
+    __m512 yc = _mm512_max_ps(_mm512_set1_ps(-17.7f), y);  /* NaN: y */
+    yc = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(yc, _mm512_setzero_ps(), _CMP_NGE_UQ), _mm512_setzero_ps(), yc);
+    __m512 e = fastact_tab_at(fastact_expm1_tab, 6, yc, -1.77777778f, 12582912.0f);
+    return _mm512_mul_ps(gv, _mm512_xor_ps(e, _mm512_set1_ps(-0.0f)));
+}
+/* out[:n] = f(x[:n], g[:n]), whole vectors then the last n % 16 (masked) */
+#define FASTACT_MAP2(f, g, x, out, n)                                                           \
+    do {                                                                                        \
+        long j_ = 0;                                                                            \
+        for (; j_ + 16 <= (n); j_ += 16)                                                        \
+            _mm512_storeu_ps((out) + j_, f(_mm512_loadu_ps((x) + j_), _mm512_loadu_ps((g) + j_))); \
+        if (j_ < (n)) {                                                                         \
+            __mmask16 in_ = (__mmask16)((1u << ((n) - j_)) - 1u);                               \
+            _mm512_mask_storeu_ps((out) + j_, in_, f(_mm512_maskz_loadu_ps(in_, (x) + j_),      \
+                                                     _mm512_maskz_loadu_ps(in_, (g) + j_)));    \
+        }                                                                                       \
+    } while (0)
+static inline void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n)
+{
+    FASTACT_MAP2(fastact_lsig_bwd_v, g, x, out, n);
+}
+static inline void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n)
+{
+    FASTACT_MAP2(fastact_lsig_bwdy_v, g, y, out, n);
+}
 /* forward (bwd = 0): x * phi(x); backward: g * (phi(x) + x pdf(x)) */
 static inline __m512 fastact_gelu_lane_v(__m512 v, __m512 gv, int bwd)
 {
@@ -369,6 +477,8 @@ static inline void fastact_gelu_bwd_f32(const float* g, const float* x, float* o
 #define FASTACT_HAVE_TABLES 1
 #else
 static inline void fastact_tanh_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
+static inline void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
+static inline void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n) { (void)g; (void)y; (void)out; (void)n; }
 static inline void fastact_transpose16f(const float* src, long ss, float* dst, long ds)
 {
     for (int r = 0; r < 16; r++)

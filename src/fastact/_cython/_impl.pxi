@@ -33,6 +33,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_gelu_f32(const float* x, float* out, long n)
     void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n)
     void fastact_tanh_f32(const float* x, float* out, long n)
+    void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n)
+    void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n)
 
 include "_scalar.pxi"
 
@@ -192,6 +194,27 @@ cdef void _L_tanh_fwd_f_tab(const float* x, float* out, Py_ssize_t n, double a, 
 def _f_tanh_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
     _run_u(_L_tanh_fwd_f_tab, _L_tanh_fwd_d, x, out, 0.0, 0.0,
            THRESH_TANH_TAB if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT else THRESH_COSTLY, threads)
+
+# ---------------------------------------------------------------- log_sigmoid
+
+cdef void _L_log_sigmoid_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    # AVX-512 build: g * sigmoid(-x) from a table of polynomials
+    # (_fastact_cpu.h, fastact_log_sigmoid_bwd_f32) instead of an exp and a
+    # division; its tail (|x| > 15.5) scales last, so no float64 second pass.
+    fastact_log_sigmoid_bwd_f32(g, x, out, n)
+
+
+cdef void _L_log_sigmoid_bwd_y_f_tab(const float* g, const float* y, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    # -g * expm1(min(y, 0)) from a table (fastact_log_sigmoid_bwdy_f32)
+    fastact_log_sigmoid_bwdy_f32(g, y, out, n)
+
+
+def _b_log_sigmoid_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    cdef Py_ssize_t th = THRESH_TANH_TAB if cnp.PyArray_TYPE(g) == cnp.NPY_FLOAT else THRESH_COSTLY
+    if y is not None:
+        _run_b(_L_log_sigmoid_bwd_y_f_tab, _L_log_sigmoid_bwd_y_d, g, y, out, 0.0, 0.0, th, threads)
+    else:
+        _run_b(_L_log_sigmoid_bwd_f_tab, _L_log_sigmoid_bwd_d, g, x, out, 0.0, 0.0, th, threads)
 
 # ----------------------------------------------------------------------- rrelu
 
@@ -636,6 +659,7 @@ cdef dict _FWD = dict(_GEN_FWD)
 cdef dict _BWD = dict(_GEN_BWD)
 if FASTACT_HAVE_TABLES:
     _FWD["tanh"] = _f_tanh_tab
+    _BWD["log_sigmoid"] = _b_log_sigmoid_tab
 _FWD.update(gelu=_f_gelu, rrelu=_f_rrelu, prelu=_f_prelu, glu=_f_glu, maxout=_f_maxout,
             softmax=_f_softmax, log_softmax=_f_log_softmax, softmin=_f_softmin, sparsemax=_f_sparsemax)
 _BWD.update(gelu=_b_gelu, rrelu=_b_rrelu, prelu=_b_prelu, glu=_b_glu, maxout=_b_maxout,

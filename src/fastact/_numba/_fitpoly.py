@@ -132,11 +132,18 @@ if __name__ == "__main__":
 # |x|, c_i = i * 5/16, degree 6, u^0 fixed at 0 on the first interval (relative
 # error at tiny x); from i = 30 (|x| >= 9.22) tanh rounds to 1 and those
 # intervals are the constant 1 (set in the header, not fitted).
+# float32 log_sigmoid backward on AVX-512, both backends (fastact_sigm_tab,
+# fastact_expm1_tab): sigmoid(-(c_i + u)) for |x|, c_i = i/2 (to 15.75; beyond,
+# an exp), degree 6 -- also sigmoid's forward, at -x; and expm1(c_i + u) for
+# y = log_sigmoid(x) <= 0, c_i = -i * 9/16 (to -17.7, where it rounds to -1),
+# degree 6, u^0 fixed at 0 on the first interval.
 TABLES = {"phi": (lambda i: (i - 13) * 0.3125, 0.3125, 6, lambda v: mpmath.ncdf(v), 0.0),
           "dphi": (lambda i: (i - 12) * 0.34375, 0.34375, 6, lambda v: mpmath.ncdf(v) + v * mpmath.npdf(v), 1e-4),
           "tail": (lambda i: -(i + 12) * 0.34375, 0.34375, 4,
                    lambda v: mpmath.erfc(-v / mpmath.sqrt(2)) / 2 * mpmath.exp(v * v / 2), 0.0),
-          "tanh": (lambda i: i * 0.3125, 0.3125, 6, lambda v: mpmath.tanh(v), 0.0)}
+          "tanh": (lambda i: i * 0.3125, 0.3125, 6, lambda v: mpmath.tanh(v), 0.0),
+          "sigm": (lambda i: i * 0.5, 0.5, 6, lambda v: 1 / (1 + mpmath.exp(v)), 0.0),
+          "expm1": (lambda i: -i * 0.5625, 0.5625, 6, lambda v: mpmath.expm1(v), 0.0)}
 
 
 def fit_table(which, margin=1.03, nodes=200):

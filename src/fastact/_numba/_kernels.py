@@ -95,8 +95,10 @@ def _template(arity, table=None):
 
 _TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
 
-# float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's and tanh's forward.
-TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh"} if _tab.ENABLED else {}
+# float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's
+# forward and backward, tanh's forward, log_sigmoid's backward from x and from y.
+TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh",
+             ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy"} if _tab.ENABLED else {}
 
 # The backward loop of an op with a float32 tail (_scalar.TAIL): the float32
 # loop also takes the largest of a key of x's bits, an unsigned integer that
@@ -123,9 +125,11 @@ def _abs_key(v):
 _KEY0 = {"abs": "np.uint32(0)", "below": "np.uint32(0)", "above": "np.int32(-0x80000000)"}
 
 
-def _tail_template(test, cut):
+def _tail_template(test, cut, table=None):
     hit = _TESTS[test].format(v="b[i]")
     key = _KEYS[test]
+    # table: as in _template; its kernel computes the tail itself
+    guard = f"    if _tab.{table}(a, b, out):\n        return\n" if table else ""
     return (
         f"def {{name}}_f(a, b, out, p0, p1, p2, p3):\n"
         f"    m = {_KEY0[test]}\n"
@@ -137,6 +141,7 @@ def _tail_template(test, cut):
         f"    return {{op}}(np.float64(a), np.float64(b), np.float64(p0), np.float64(p1), np.float64(p2),\n"
         f"                  np.float64(p3))\n"
         f"def {{name}}_s(a, b, out, p0, p1, p2, p3):\n"
+        f"{guard}"
         f"    if not _is_f32(b):\n"
         f"        for i in range(a.shape[0]):\n"
         f"            out[i] = {{op}}(a[i], b[i], p0, p1, p2, p3)\n"
@@ -360,7 +365,7 @@ def _instantiate(op, arity, cache=True):
     table = TABLE_OPS.get((op, arity))
     name = f"_k_{op}_{_HASH}" + ("_tab" if table else "")
     tail = _scalar.TAIL.get(op) if arity == 2 else None
-    template = _tail_template(*tail) if tail else _template(arity, table) if table else _TEMPLATES[arity]
+    template = _tail_template(*tail, table) if tail else _template(arity, table) if table else _TEMPLATES[arity]
     src = template.format(name=name, op=f"_scalar.{op}")
     ns = dict(globals())  # the span function finds the compiled serial one here
     exec(compile(src, __file__, "exec"), ns)

@@ -68,11 +68,11 @@ LO = {False: -4.1875, True: -4.125}
 
 # the header's tables, by the names used here
 C_NAMES = {"phi": "fastact_gelu_phi", "dphi": "fastact_gelu_dphi", "tail": "fastact_gelu_tail",
-           "tanh": "fastact_tanh_tab"}
+           "tanh": "fastact_tanh_tab", "sigm": "fastact_sigm_tab", "expm1": "fastact_expm1_tab"}
 
 
 def read_tables(path=HEADER):
-    """{'phi', 'dphi', 'tail', 'tanh'}: the header's float32 tables, rows (centres, u^0, u^1, ...) x 32."""
+    """{'phi', 'dphi', 'tail', 'tanh', 'sigm', 'expm1'}: the header's float32 tables, rows (centres, u^0, u^1, ...) x 32."""
     with open(path) as f:
         text = f.read()
     out = {}
@@ -349,6 +349,78 @@ def _tanh_fn(mod):
     return _define(mod, "fastact_tanh_tab", ir.FunctionType(ir.VoidType(), [PF, PF, I64]), build)
 
 
+# log_sigmoid's backward (fastact_log_sigmoid_bwd_f32 / _bwdy_f32): from x,
+# g * sigmoid(-x), sigmoid(-|x|) from its table (intervals of 1/2 from 0) and
+# 1 - that for x < 0, the lanes with |x| > 15.5 from an exp, scaled last
+# (_sigm_tail), only in a vector that holds one; from y, -g * expm1(y), y
+# clamped to [-17.7, 0], from its table (intervals of 9/16 down from 0).
+SIGM = ("sigm", 6, 2.0, 12582912.0, 15.5)  # (table, degree, 1/width, shift, clamp), as PHI
+EXPM1 = ("expm1", 6, -1.77777778, 12582912.0, -17.7)
+SIGM_CLAMP = 192.0  # the tail's |x| (beyond: g * sigmoid(-x) rounds to 0 for any float32 g)
+# exp(-r) / 2 for |r| <= ln2 / 2: Taylor, 8 terms, highest first (the header's fastact_exp_neg_half)
+EXP_NEG_HALF = (-9.92063492e-05, 6.94444444e-04, -4.16666667e-03, 2.08333333e-02, -8.33333333e-02, 0.25, -0.5, 0.5)
+
+
+def _sigm_tail(b, v, a, gv):
+    """g * sigmoid(-x) for |x| = a > 15.5: 2^(1-k) (g (h - h e)), h = exp(-r)/2,
+    e = exp(-a) = 2^(1-k) h, r = a - k ln2 (a clamped to SIGM_CLAMP); x < 0:
+    g (1 - 2^(1-k) (h - h e))."""
+    scalef = _fn(b.module, "llvm.x86.avx512.mask.scalef.ps.512", V, [V, V, V, I16, I32])
+    rint = _fn(b.module, "llvm.rint.v16f32", V, [V])
+
+    def scale(w, k):
+        return b.call(scalef, [w, k, _splat(0.0), ir.Constant(I16, -1), ir.Constant(I32, 4)])
+
+    ac = b.select(b.fcmp_ordered("<", a, _splat(SIGM_CLAMP)), a, _splat(SIGM_CLAMP))
+    kf = b.call(rint, [b.fmul(ac, _splat(LOG2E))])
+    r = _fma(b, b.fneg(kf), _splat(LN2_HI), ac)
+    r = _fma(b, b.fneg(kf), _splat(LN2_LO), r)
+    h = _splat(EXP_NEG_HALF[0])
+    for c in EXP_NEG_HALF[1:]:
+        h = _fma(b, h, r, _splat(c))
+    k1 = b.fsub(_splat(1.0), kf)
+    e = scale(h, k1)
+    sh = _fma(b, b.fneg(h), e, h)
+    pos = scale(b.fmul(gv, sh), k1)
+    neg = b.fmul(gv, b.fsub(_splat(1.0), scale(sh, k1)))
+    return b.select(b.fcmp_ordered(">=", v, _splat(0.0)), pos, neg)
+
+
+def _lsig_fn(mod, from_y):
+    """void f(g, x, out, n): out[:n] = g * sigmoid(-x), or (from_y) -g * expm1(min(y, 0)) for y in x's place."""
+
+    def build(b, args):
+        g, x, out, n = args
+        fabs = _fn(mod, "llvm.fabs.v16f32", V, [V])
+        slot = cgutils.alloca_once(b, V)
+
+        def body(j, lanes):
+            v = _loads(b, x, j, lanes)
+            gv = _loads(b, g, j, lanes)
+            if from_y:
+                name, deg, inv_w, shift, lo = EXPM1
+                yc = b.select(b.fcmp_ordered(">", _splat(lo), v), _splat(lo), v)  # max(lo, y); NaN: y
+                yc = b.select(b.fcmp_unordered("<", yc, _splat(0.0)), yc, _splat(0.0))  # y >= 0: +0; NaN: y
+                _stores(b, b.fmul(gv, b.fneg(_tab_at(b, TABLES[name], deg, yc, inv_w, shift))), out, j, lanes)
+                return
+            name, deg, inv_w, shift, clamp = SIGM
+            a = b.call(fabs, [v])
+            ac = b.select(b.fcmp_unordered("<", a, _splat(clamp)), a, _splat(clamp))  # NaN: NaN, through S
+            s = _tab_at(b, TABLES[name], deg, ac, inv_w, shift)
+            f = b.select(b.fcmp_ordered(">=", v, _splat(0.0)), s, b.fsub(_splat(1.0), s))
+            b.store(b.fmul(gv, f), slot)
+            t = b.fcmp_ordered(">", a, _splat(clamp))  # masked-off lanes loaded 0: never set
+            with _if_any(b, t, True):
+                b.store(b.select(t, _sigm_tail(b, v, a, gv), b.load(slot)), slot)
+            _stores(b, b.load(slot), out, j, lanes)
+
+        _vectors(b, n, body)
+        b.ret_void()
+
+    name = "fastact_log_sigmoid_bwdy_tab" if from_y else "fastact_log_sigmoid_bwd_tab"
+    return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF, PF, PF, I64]), build)
+
+
 def _data(context, builder, ty, val, offset=None):
     p = context.make_array(ty)(context, builder, val).data
     return p if offset is None else builder.gep(p, [offset])
@@ -404,31 +476,35 @@ def _make_expand(bwd):
     return tab_expand
 
 
-def _on_two_arrays(make_fn):
-    """An intrinsic f(a, b, n), a and b 1-D contiguous float32 arrays: the IR
-    function make_fn(module) called on their data and n."""
+def _on_arrays(make_fn, count=2):
+    """An intrinsic f(a, b, n) -- or f(a, b, c, n) for count 3 -- on 1-D
+    contiguous float32 arrays: the IR function make_fn(module) called on their
+    data and n."""
 
-    @intrinsic
-    def call(typingctx, a, b, n):
-        if not all(isinstance(v, types.Array) and v.dtype == types.float32 for v in (a, b)):
+    def typer(arrays, n):
+        if not all(isinstance(v, types.Array) and v.dtype == types.float32 for v in arrays):
             return None
-        sig = types.void(a, b, n)
+        sig = types.void(*arrays, n)
 
         def codegen(context, builder, sig, args):
-            ptrs = [_data(context, builder, sig.args[i], args[i]) for i in (0, 1)]
-            builder.call(make_fn(builder.module), ptrs + [args[2]])
+            ptrs = [_data(context, builder, sig.args[i], args[i]) for i in range(count)]
+            builder.call(make_fn(builder.module), ptrs + [args[count]])
             return context.get_dummy_value()
 
         return sig, codegen
 
-    return call
+    if count == 2:
+        return intrinsic(lambda typingctx, a, b, n: typer((a, b), n))
+    return intrinsic(lambda typingctx, a, b, c, n: typer((a, b, c), n))
 
 
 _pass_f, _pass_b = _make_pass(False), _make_pass(True)
 # tx[:n] (n a multiple of 16) replaced by the results of the tail lanes whose x (and g: tg) it holds
-_tail_f = _on_two_arrays(lambda mod: _tail_fn(mod, False))
-_tail_b = _on_two_arrays(lambda mod: _tail_fn(mod, True))
-_tanh_span = _on_two_arrays(_tanh_fn)  # out[:n] = tanh(x[:n])
+_tail_f = _on_arrays(lambda mod: _tail_fn(mod, False))
+_tail_b = _on_arrays(lambda mod: _tail_fn(mod, True))
+_tanh_span = _on_arrays(_tanh_fn)  # out[:n] = tanh(x[:n])
+_lsig_bwd_span = _on_arrays(lambda mod: _lsig_fn(mod, False), 3)  # out[:n] = g * sigmoid(-x)
+_lsig_bwdy_span = _on_arrays(lambda mod: _lsig_fn(mod, True), 3)  # out[:n] = -g * expm1(min(y, 0))
 _expand_f, _expand_b = _make_expand(False), _make_expand(True)
 
 # Not cached on their own: they are compiled into the kernels of _kernels that
@@ -517,3 +593,35 @@ def _ol_tanh(x, out):
             return True
         return run
     return lambda x, out: False
+
+
+def lsig_bwd(g, x, out):
+    """In Numba code: out = g * sigmoid(-x) (log_sigmoid's backward) from the
+    table and True where it applies, else False."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+def lsig_bwdy(g, y, out):
+    """In Numba code: out = -g * expm1(min(y, 0)) (log_sigmoid's backward from
+    y) from the table and True where it applies, else False."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+@overload(lsig_bwd, jit_options=OPTS)
+def _ol_lsig_bwd(g, x, out):
+    if _applies(g, x, out):
+        def run(g, x, out):
+            _lsig_bwd_span(g, x, out, x.shape[0])
+            return True
+        return run
+    return lambda g, x, out: False
+
+
+@overload(lsig_bwdy, jit_options=OPTS)
+def _ol_lsig_bwdy(g, y, out):
+    if _applies(g, y, out):
+        def run(g, y, out):
+            _lsig_bwdy_span(g, y, out, y.shape[0])
+            return True
+        return run
+    return lambda g, y, out: False
