@@ -19,7 +19,7 @@ import pytest
 import fastact
 import fastact._config as fa_config
 from fastact import _backends
-from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_tanh_f32
+from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_tanh_f32
 
 cy = pytest.importorskip("fastact._cython", reason="Cython backend not built")
 B = cy.BACKEND
@@ -341,6 +341,15 @@ def test_log_sigmoid_bwd_tables_accuracy_and_lanes():
     # g = 111); checks in _helpers.check_log_sigmoid_bwd_f32.
     for isa in cy.available_isas():
         check_log_sigmoid_bwd_f32(cy.load_variant(isa), isa, bound=2 if isa == "avx512" else 3)
+
+
+def test_sigmoid_table_accuracy_and_lanes():
+    # float32 sigmoid forward: the AVX-512 variant from log_sigmoid's table of
+    # sigmoid(-|x|) at -x (fastact_sigmoid_f32; 1 ULP on these inputs), the
+    # other variants' exp-based loops (2 ULP); checks in
+    # _helpers.check_sigmoid_f32.
+    for isa in cy.available_isas():
+        check_sigmoid_f32(cy.load_variant(isa), isa, bound=1 if isa == "avx512" else 2)
 
 
 # ------------------------------------------------------- vectorised math

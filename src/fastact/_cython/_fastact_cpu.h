@@ -295,6 +295,7 @@ static inline void fastact_tanh_f32(const float* x, float* out, long n)
  * output of log_sigmoid, counts as 0, the limit at x = +inf, and gives -0 as
  * -expm1(+0) does).  One pass, no tail.
  *
+ * The forward sigmoid(x) is the first at -x with g = 1 (fastact_sigmoid_f32).
  * The Numba backend reads both tables from this file (_numba/_tab.py) and
  * emits the same operations. */
 static const float fastact_sigm_tab[8][32] __attribute__((aligned(64))) = {
@@ -379,6 +380,24 @@ static inline void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, f
 static inline void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n)
 {
     FASTACT_MAP2(fastact_lsig_bwdy_v, g, y, out, n);
+}
+/* sigmoid(x) = sigmoid(-(-x)): the backward above at -x with g = 1 (both
+ * exact), so the same table and tail (a subnormal sigmoid(x), x < -87.3,
+ * rounded once by vscalefps) */
+static inline __m512 fastact_sigmoid_v(__m512 v, __m512 one)
+{
+    return fastact_lsig_bwd_v(_mm512_xor_ps(v, _mm512_set1_ps(-0.0f)), one);
+}
+static inline void fastact_sigmoid_f32(const float* x, float* out, long n)
+{
+    long j = 0;
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (; j + 16 <= n; j += 16)
+        _mm512_storeu_ps(out + j, fastact_sigmoid_v(_mm512_loadu_ps(x + j), one));
+    if (j < n) {
+        __mmask16 in = (__mmask16)((1u << (n - j)) - 1u);
+        _mm512_mask_storeu_ps(out + j, in, fastact_sigmoid_v(_mm512_maskz_loadu_ps(in, x + j), one));
+    }
 }
 /* forward (bwd = 0): x * phi(x); backward: g * (phi(x) + x pdf(x)) */
 static inline __m512 fastact_gelu_lane_v(__m512 v, __m512 gv, int bwd)
@@ -479,6 +498,7 @@ static inline void fastact_gelu_bwd_f32(const float* g, const float* x, float* o
 static inline void fastact_tanh_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
 static inline void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n) { (void)g; (void)y; (void)out; (void)n; }
+static inline void fastact_sigmoid_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_transpose16f(const float* src, long ss, float* dst, long ds)
 {
     for (int r = 0; r < 16; r++)

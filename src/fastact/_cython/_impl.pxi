@@ -35,6 +35,7 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_tanh_f32(const float* x, float* out, long n)
     void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n)
     void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n)
+    void fastact_sigmoid_f32(const float* x, float* out, long n)
 
 include "_scalar.pxi"
 
@@ -195,7 +196,18 @@ def _f_tanh_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
     _run_u(_L_tanh_fwd_f_tab, _L_tanh_fwd_d, x, out, 0.0, 0.0,
            THRESH_TANH_TAB if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT else THRESH_COSTLY, threads)
 
-# ---------------------------------------------------------------- log_sigmoid
+# ------------------------------------------------------- sigmoid, log_sigmoid
+
+cdef void _L_sigmoid_fwd_f_tab(const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    # AVX-512 build: sigmoid(x) from the table of sigmoid(-|x|) (_fastact_cpu.h,
+    # fastact_sigmoid_f32: log_sigmoid's backward at -x, g = 1)
+    fastact_sigmoid_f32(x, out, n)
+
+
+def _f_sigmoid_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_u(_L_sigmoid_fwd_f_tab, _L_sigmoid_fwd_d, x, out, 0.0, 0.0,
+           THRESH_TANH_TAB if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT else THRESH_COSTLY, threads)
+
 
 cdef void _L_log_sigmoid_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
     # AVX-512 build: g * sigmoid(-x) from a table of polynomials
@@ -660,6 +672,7 @@ cdef dict _BWD = dict(_GEN_BWD)
 if FASTACT_HAVE_TABLES:
     _FWD["tanh"] = _f_tanh_tab
     _BWD["log_sigmoid"] = _b_log_sigmoid_tab
+    _FWD["sigmoid"] = _f_sigmoid_tab
 _FWD.update(gelu=_f_gelu, rrelu=_f_rrelu, prelu=_f_prelu, glu=_f_glu, maxout=_f_maxout,
             softmax=_f_softmax, log_softmax=_f_log_softmax, softmin=_f_softmin, sparsemax=_f_sparsemax)
 _BWD.update(gelu=_b_gelu, rrelu=_b_rrelu, prelu=_b_prelu, glu=_b_glu, maxout=_b_maxout,

@@ -354,6 +354,7 @@ def _tanh_fn(mod):
 # 1 - that for x < 0, the lanes with |x| > 15.5 from an exp, scaled last
 # (_sigm_tail), only in a vector that holds one; from y, -g * expm1(y), y
 # clamped to [-17.7, 0], from its table (intervals of 9/16 down from 0).
+# sigmoid's forward is the first at -x with g = 1 (both exact).
 SIGM = ("sigm", 6, 2.0, 12582912.0, 15.5)  # (table, degree, 1/width, shift, clamp), as PHI
 EXPM1 = ("expm1", 6, -1.77777778, 12582912.0, -17.7)
 SIGM_CLAMP = 192.0  # the tail's |x| (beyond: g * sigmoid(-x) rounds to 0 for any float32 g)
@@ -386,17 +387,25 @@ def _sigm_tail(b, v, a, gv):
     return b.select(b.fcmp_ordered(">=", v, _splat(0.0)), pos, neg)
 
 
-def _lsig_fn(mod, from_y):
-    """void f(g, x, out, n): out[:n] = g * sigmoid(-x), or (from_y) -g * expm1(min(y, 0)) for y in x's place."""
+def _lsig_fn(mod, kind):
+    """void f(g, x, out, n): out[:n] = g * sigmoid(-x) (kind "x"), -g * expm1(min(y, 0)) for y in x's place
+    ("y"); "sigmoid": void f(x, out, n), out[:n] = sigmoid(x), "x" at -x with g = 1."""
+    from_y = kind == "y"
 
     def build(b, args):
-        g, x, out, n = args
+        if kind == "sigmoid":
+            x, out, n = args
+        else:
+            g, x, out, n = args
         fabs = _fn(mod, "llvm.fabs.v16f32", V, [V])
         slot = cgutils.alloca_once(b, V)
 
         def body(j, lanes):
             v = _loads(b, x, j, lanes)
-            gv = _loads(b, g, j, lanes)
+            if kind == "sigmoid":
+                v, gv = b.fneg(v), _splat(1.0)
+            else:
+                gv = _loads(b, g, j, lanes)
             if from_y:
                 name, deg, inv_w, shift, lo = EXPM1
                 yc = b.select(b.fcmp_ordered(">", _splat(lo), v), _splat(lo), v)  # max(lo, y); NaN: y
@@ -417,8 +426,8 @@ def _lsig_fn(mod, from_y):
         _vectors(b, n, body)
         b.ret_void()
 
-    name = "fastact_log_sigmoid_bwdy_tab" if from_y else "fastact_log_sigmoid_bwd_tab"
-    return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF, PF, PF, I64]), build)
+    name = {"x": "fastact_log_sigmoid_bwd_tab", "y": "fastact_log_sigmoid_bwdy_tab", "sigmoid": "fastact_sigmoid_tab"}[kind]
+    return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF] * (2 if kind == "sigmoid" else 3) + [I64]), build)
 
 
 def _data(context, builder, ty, val, offset=None):
@@ -503,8 +512,9 @@ _pass_f, _pass_b = _make_pass(False), _make_pass(True)
 _tail_f = _on_arrays(lambda mod: _tail_fn(mod, False))
 _tail_b = _on_arrays(lambda mod: _tail_fn(mod, True))
 _tanh_span = _on_arrays(_tanh_fn)  # out[:n] = tanh(x[:n])
-_lsig_bwd_span = _on_arrays(lambda mod: _lsig_fn(mod, False), 3)  # out[:n] = g * sigmoid(-x)
-_lsig_bwdy_span = _on_arrays(lambda mod: _lsig_fn(mod, True), 3)  # out[:n] = -g * expm1(min(y, 0))
+_lsig_bwd_span = _on_arrays(lambda mod: _lsig_fn(mod, "x"), 3)  # out[:n] = g * sigmoid(-x)
+_lsig_bwdy_span = _on_arrays(lambda mod: _lsig_fn(mod, "y"), 3)  # out[:n] = -g * expm1(min(y, 0))
+_sigmoid_span = _on_arrays(lambda mod: _lsig_fn(mod, "sigmoid"))  # out[:n] = sigmoid(x)
 _expand_f, _expand_b = _make_expand(False), _make_expand(True)
 
 # Not cached on their own: they are compiled into the kernels of _kernels that
@@ -625,3 +635,18 @@ def _ol_lsig_bwdy(g, y, out):
             return True
         return run
     return lambda g, y, out: False
+
+
+def sigmoid(x, out):
+    """In Numba code: out = sigmoid(x) from the table and True where it applies, else False."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+@overload(sigmoid, jit_options=OPTS)
+def _ol_sigmoid(x, out):
+    if _applies(x, out):
+        def run(x, out):
+            _sigmoid_span(x, out, x.shape[0])
+            return True
+        return run
+    return lambda x, out: False
