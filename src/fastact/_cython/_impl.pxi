@@ -60,7 +60,11 @@ cdef Py_ssize_t THRESH_HEAVY = 2048
 # serial / 2-thread time 0.61 at 4096, 0.88-1.17 at 8192, 1.02-1.06 at 16384,
 # 1.25-1.31 at 32768 (Intel Xeon, AVX-512, 2026-12-01)
 cdef Py_ssize_t THRESH_GELU_TAB = 12288
-# float32 tanh from its table: about the gelu table's cost per element
+# float32 tanh from its table: about the gelu table's cost per element; also
+# sigmoid's forward and log_sigmoid's backward from their tables (serial /
+# 2-thread time, x ~ N(0, 3): sigmoid 0.52-0.65 at 4096, 0.89-1.03 at 8192,
+# 1.08-1.11 at 12288, 1.20-1.25 at 16384; log_sigmoid backward from x
+# 0.59-0.84, 0.94-0.98, 1.10-1.13, 1.05-1.25; 2026-12-01)
 cdef Py_ssize_t THRESH_TANH_TAB = 12288
 # one long row split over threads (_axis.pxi): not re-measured
 cdef Py_ssize_t THRESH_AXIS = 16384

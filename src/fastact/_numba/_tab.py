@@ -1,8 +1,10 @@
 """float32 kernels from tables of polynomials picked per lane, for CPUs with
-AVX-512: gelu, forward and backward, and tanh's forward -- the Numba side of
-the Cython build's ``fastact_gelu_f32`` / ``fastact_gelu_bwd_f32`` /
-``fastact_tanh_f32`` (``_cython/_fastact_cpu.h``; the scheme, intervals and
-fit errors are described there).
+AVX-512: gelu, forward and backward, tanh's and sigmoid's forward, and
+log_sigmoid's backward from x and from y -- the Numba side of the Cython
+build's ``fastact_gelu_f32`` / ``fastact_gelu_bwd_f32`` / ``fastact_tanh_f32``
+/ ``fastact_sigmoid_f32`` / ``fastact_log_sigmoid_bwd_f32`` / ``_bwdy_f32``
+(``_cython/_fastact_cpu.h``; the scheme, intervals and fit errors are
+described there).
 
 Why LLVM IR here: the tables' 32 polynomials are picked per lane with
 ``vpermt2ps`` (32 entries in two registers). LLVM's vectoriser cannot produce
@@ -32,9 +34,12 @@ it moves every vector's without a test (x ~ N(0, 3): 73 % of the vectors of
 
 The coefficients are read from the Cython header (installed with the
 package), so both backends use the same numbers. tanh needs no tail: one pass,
-tanh(|x|) from its table and x's sign. The kernels are used only when Numba
+tanh(|x|) from its table and x's sign; nor does log_sigmoid's backward from y.
+Its backward from x (and sigmoid, the same kernel at -x) computes the rare
+lanes with |x| > 15.5 from an exp in the vectors that hold one (``_sigm_tail``).
+The kernels are used only when Numba
 compiles for a CPU with AVX-512F (``ENABLED``); elsewhere, and for float64,
-gelu and tanh are the exp-based loops.
+the exp-based loops run.
 """
 
 from __future__ import annotations
