@@ -301,6 +301,21 @@ def check_gelu_f32(be, what):
     return out, gx, x, g
 
 
+def check_unary_lanes(be, name, x, out, what):
+    """The forward of ``name`` (no parameters) on 2 threads, on every partial last vector (the last 1-17
+    elements) and in place gives ``out``, its one-thread result on x."""
+    both = np.empty_like(x)
+    be.forward(name, x, both, {}, 2)
+    np.testing.assert_array_equal(both, out, err_msg=what)
+    for n in range(1, 18):
+        part = np.empty(n, x.dtype)
+        be.forward(name, x[-n:], part, {}, 1)
+        np.testing.assert_array_equal(part, out[-n:], err_msg=f"{what} n={n}")
+    inplace = x.copy()
+    be.forward(name, inplace, inplace, {}, 1)
+    np.testing.assert_array_equal(inplace, out, err_msg=what)
+
+
 def check_tanh_f32(be, what):
     """float32 tanh on backend object ``be`` (the table of polynomials of the
     Cython AVX-512 variant and of the Numba backend on AVX-512, libmvec's
@@ -326,16 +341,7 @@ def check_tanh_f32(be, what):
     ulp = ulp_distance(out[~nan], r[~nan])
     assert ulp.max() <= 2, (what, x[~nan][ulp.argmax()], int(ulp.max()))
     assert np.array_equal(np.signbit(out[x == 0]), np.signbit(x[x == 0])), what
-    both = np.empty_like(x)
-    be.forward("tanh", x, both, {}, 2)
-    np.testing.assert_array_equal(both, out, err_msg=what)
-    for n in range(1, 18):
-        part = np.empty(n, f32)
-        be.forward("tanh", x[-n:], part, {}, 1)
-        np.testing.assert_array_equal(part, out[-n:], err_msg=f"{what} n={n}")
-    inplace = x.copy()
-    be.forward("tanh", inplace, inplace, {}, 1)
-    np.testing.assert_array_equal(inplace, out, err_msg=what)
+    check_unary_lanes(be, "tanh", x, out, what)
     return out, x
 
 
@@ -432,14 +438,5 @@ def check_sigmoid_f32(be, what, bound=2):
     assert np.array_equal(np.isnan(out), nan), what
     ulp = ulp_distance(out[~nan], r[~nan])
     assert ulp.max() <= bound, (what, x[~nan][ulp.argmax()], int(ulp.max()))
-    both = np.empty_like(x)
-    be.forward("sigmoid", x, both, {}, 2)
-    np.testing.assert_array_equal(both, out, err_msg=what)
-    for n in range(1, 18):
-        part = np.empty(n, f32)
-        be.forward("sigmoid", x[-n:], part, {}, 1)
-        np.testing.assert_array_equal(part, out[-n:], err_msg=f"{what} n={n}")
-    inplace = x.copy()
-    be.forward("sigmoid", inplace, inplace, {}, 1)
-    np.testing.assert_array_equal(inplace, out, err_msg=what)
+    check_unary_lanes(be, "sigmoid", x, out, what)
     return out, x

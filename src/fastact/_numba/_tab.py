@@ -45,6 +45,7 @@ the exp-based loops run.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import re
 
@@ -600,14 +601,29 @@ def _ol_bwd(g, x, out):
     return lambda g, x, out: False
 
 
-@overload(tanh, jit_options=OPTS)
-def _ol_tanh(x, out):
-    if _applies(x, out):
-        def run(x, out):
-            _tanh_span(x, out, x.shape[0])
-            return True
-        return run
-    return lambda x, out: False
+def _span_overload(stub, span):
+    """Register the overload of ``stub(x, out)`` or ``stub(g, x, out)``: ``span``
+    on the arrays and their length, and True, where the table applies; else
+    False (nothing done)."""
+    nargs = len(inspect.signature(stub).parameters)
+    if nargs == 2:
+        @overload(stub, jit_options=OPTS)
+        def _ol2(x, out):
+            if _applies(x, out):
+                def run(x, out):
+                    span(x, out, x.shape[0])
+                    return True
+                return run
+            return lambda x, out: False
+    else:
+        @overload(stub, jit_options=OPTS)
+        def _ol3(g, x, out):
+            if _applies(g, x, out):
+                def run(g, x, out):
+                    span(g, x, out, x.shape[0])
+                    return True
+                return run
+            return lambda g, x, out: False
 
 
 def lsig_bwd(g, x, out):
@@ -622,36 +638,11 @@ def lsig_bwdy(g, y, out):
     raise NotImplementedError("only callable from Numba code")
 
 
-@overload(lsig_bwd, jit_options=OPTS)
-def _ol_lsig_bwd(g, x, out):
-    if _applies(g, x, out):
-        def run(g, x, out):
-            _lsig_bwd_span(g, x, out, x.shape[0])
-            return True
-        return run
-    return lambda g, x, out: False
-
-
-@overload(lsig_bwdy, jit_options=OPTS)
-def _ol_lsig_bwdy(g, y, out):
-    if _applies(g, y, out):
-        def run(g, y, out):
-            _lsig_bwdy_span(g, y, out, y.shape[0])
-            return True
-        return run
-    return lambda g, y, out: False
-
-
 def sigmoid(x, out):
     """In Numba code: out = sigmoid(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
 
-@overload(sigmoid, jit_options=OPTS)
-def _ol_sigmoid(x, out):
-    if _applies(x, out):
-        def run(x, out):
-            _sigmoid_span(x, out, x.shape[0])
-            return True
-        return run
-    return lambda x, out: False
+for _stub, _span in ((tanh, _tanh_span), (lsig_bwd, _lsig_bwd_span), (lsig_bwdy, _lsig_bwdy_span),
+                     (sigmoid, _sigmoid_span)):
+    _span_overload(_stub, _span)
