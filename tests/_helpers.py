@@ -352,7 +352,7 @@ def check_log_sigmoid_bwd_f32(be, what, bound=2):
     AVX-512, or the exp-based loops. Within ``bound`` ULP of the correctly
     rounded float64 product on the tables' interval edges and their float32
     neighbours (x: |x| = (i +- 1/2) / 2, the switch to the exp tail at 15.5,
-    its clamp at 192; y: -(i +- 1/2) * 9/16, the clamp at -17.7), where
+    its clamp at 200; y: -(i +- 1/2) * 9/16, the clamp at -17.7), where
     expm1 rounds to -1, specials, grids and random bit patterns, with g of
     every magnitude up to 3e38 (the tail scales last: g * sigmoid(-x) stays
     exact where sigmoid(-x) is subnormal); signs of zero as the reference
@@ -366,7 +366,7 @@ def check_log_sigmoid_bwd_f32(be, what, bound=2):
     rng = np.random.default_rng(19)
     bits = rng.integers(0, 2**32, 1 << 16, dtype=np.uint64).astype(np.uint32).view(f32)
     xe = np.array([(i + s * 0.5) * 0.5 for i in range(32) for s in (-1, 0, 1)] + [15.5, 17.33, 87.3, 88.7, 103.9, 150.0,
-                                                                                 192.0, 200.0], f32)
+                                                                                 192.0, 192.7, 200.0, 250.0], f32)
     ye = np.array([-(i + s * 0.5) * 0.5625 for i in range(32) for s in (-1, 0, 1)] + [-17.33, -17.7, -17.8, -30.0], f32)
     cases = {
         "x": np.concatenate(with_neighbours(xe) + [-e for e in with_neighbours(xe)]
@@ -412,31 +412,104 @@ def check_log_sigmoid_bwd_f32(be, what, bound=2):
     return res
 
 
-def check_sigmoid_f32(be, what, bound=2):
-    """float32 sigmoid forward on backend object ``be`` (on AVX-512 the table
-    of sigmoid(-|x|) that log_sigmoid's backward uses, at -x; else the
-    exp-based loops): within ``bound`` ULP of the correctly rounded sigmoid on
-    the table's interval edges and their float32 neighbours (|x| = (i +- 1/2)
-    / 2), the switch to the exp tail at |x| = 15.5, the subnormal results
-    below x = -87.3, specials, a grid and random bit patterns; 2 threads,
-    every partial last vector and in place give the same results. Returns the
-    results and the inputs."""
+def check_sigmoid_f32(be, what, bound=2, name="sigmoid", subnormal_ulps=True):
+    """float32 sigmoid forward, or silu's (x * sigmoid(x)), on backend object
+    ``be`` (on AVX-512 the table of sigmoid(-|x|) that log_sigmoid's backward
+    uses, at -x; else the exp-based loops): within ``bound`` ULP of the
+    correctly rounded result on the table's interval edges and their float32
+    neighbours (|x| = (i +- 1/2) / 2), the switch to the exp tail at |x| =
+    15.5, the subnormal sigmoid below x = -87.3, specials, a grid and random
+    bit patterns (subnormal results too, unless ``subnormal_ulps`` is False:
+    the exp loops' silu returns -0 below x = -103.97 and is held to the
+    smallest normal float32 in absolute error there, the registry's bound);
+    silu's signs of zero as the reference's (silu(-inf) = -0);
+    2 threads, every partial last vector and in place give the same results.
+    Returns the results and the inputs."""
     from fastact._accuracy import ulp_distance
 
     f32 = np.float32
     edges = np.array([(i + s * 0.5) * 0.5 for i in range(32) for s in (-1, 0, 1)] + [15.5, 17.33, 87.3, 88.7, 103.3,
-                                                                                    103.9, 104.0, 192.0], f32)
+                                                                                    103.9, 104.0, 192.7, 200.0], f32)
     near = with_neighbours(edges)
     bits = np.random.default_rng(20).integers(0, 2**32, 1 << 16, dtype=np.uint64).astype(np.uint32).view(f32)
     x = np.concatenate(near + [-e for e in near] + [F32_SPECIALS, np.linspace(-110, 110, 100_001).astype(f32), bits])
     with np.errstate(all="ignore"):
         x64 = x.astype(np.float64)
-        r = np.where(x64 >= 0, 1 / (1 + np.exp(-x64)), np.exp(x64) / (1 + np.exp(x64))).astype(f32)
+        r = np.where(x64 >= 0, 1 / (1 + np.exp(-x64)), np.exp(x64) / (1 + np.exp(x64)))
+        if name == "silu":
+            r = np.where(x64 == -np.inf, -0.0, x64 * r)
+        r = r.astype(f32)
     out = np.empty_like(x)
-    be.forward("sigmoid", x, out, {}, 1)
+    be.forward(name, x, out, {}, 1)
     nan = np.isnan(r)
     assert np.array_equal(np.isnan(out), nan), what
-    ulp = ulp_distance(out[~nan], r[~nan])
-    assert ulp.max() <= bound, (what, x[~nan][ulp.argmax()], int(ulp.max()))
-    check_unary_lanes(be, "sigmoid", x, out, what)
+    tiny = np.zeros_like(nan) if subnormal_ulps else np.abs(r) < np.finfo(f32).tiny
+    assert np.all(np.abs(out[tiny] - r[tiny]) <= np.finfo(f32).tiny), (what, name)
+    ulp = ulp_distance(out[~nan & ~tiny], r[~nan & ~tiny])
+    assert ulp.max() <= bound, (what, name, x[~nan & ~tiny][ulp.argmax()], int(ulp.max()))
+    zero = r == 0
+    assert np.array_equal(np.signbit(out[zero]), np.signbit(r[zero])), (what, name)
+    check_unary_lanes(be, name, x, out, what)
     return out, x
+
+
+def check_silu_bwd_f32(be, what, bound, wide_g=True):
+    """float32 silu backward, g * s (1 + x (1 - s)), on backend object ``be``
+    (on AVX-512 the table of sigmoid(-|x|), else the exp-based loops): with
+    grad 1, within ``bound`` ULP of the correctly rounded result where that is
+    normal and x is 0.5 or more from the zero crossing at -1.2785, and within the
+    registry's bound everywhere; with ``wide_g``, g of every magnitude up to
+    3e38 held to the same ULP bound against g times the float64 result (the
+    tables' tail scales last; the exp loops return 0 below x = -103.97 however
+    large g is); inputs: the table's interval edges and their neighbours, the
+    switch to the tail at |x| = 15.5, the clamps at +-200, specials, a grid and
+    random bits; 2 threads, every partial last vector and in place on g and x
+    give the same results. Returns the results, g and x."""
+    from fastact._accuracy import ulp_distance
+    from fastact._reference import BACKEND as REF
+
+    f32 = np.float32
+    rng = np.random.default_rng(21)
+    edges = np.array([(i + s * 0.5) * 0.5 for i in range(32) for s in (-1, 0, 1)] + [15.5, 87.3, 103.9, 192.7, 200.0,
+                                                                                    250.0], f32)
+    near = with_neighbours(edges)
+    bits = rng.integers(0, 2**32, 1 << 16, dtype=np.uint64).astype(np.uint32).view(f32)
+    x = np.concatenate(near + [-e for e in near] + [F32_SPECIALS, np.linspace(-250, 250, 200_001).astype(f32), bits])
+    tiny = np.finfo(f32).tiny
+    with np.errstate(all="ignore"):  # the random bits' signalling NaNs
+        x64 = x.astype(np.float64)
+        dref = np.empty(x.shape, np.float64)
+        REF.backward("silu", np.ones(x.shape), x64, None, dref, {})
+    d32 = dref.astype(f32)
+    rtol, atol = get_spec("silu").bound("backward", "float32")
+    far = (np.abs(d32) >= tiny) & (np.abs(x64 + 1.2785) > 0.5)  # the cancellation grows towards the crossing
+    gx = np.empty_like(x)
+    be.backward("silu", np.ones_like(x), x, None, gx, {}, 1)
+    assert np.array_equal(np.isnan(gx), np.isnan(d32)), what
+    ulp = ulp_distance(gx[far], d32[far])
+    assert ulp.max() <= bound, (what, "grad 1", x[far][ulp.argmax()], int(ulp.max()))
+    fin = np.isfinite(dref)
+    assert np.all(np.abs(gx[fin] - dref[fin]) <= rtol * np.abs(dref[fin]) + atol), what
+    g = (rng.standard_normal(x.size) * np.exp2(rng.integers(-60, 60, x.size))).astype(f32)
+    g[: x.size // 8] = f32(3e38) * np.sign(g[: x.size // 8])
+    out = np.empty_like(x)
+    be.backward("silu", g, x, None, out, {}, 1)
+    if wide_g:
+        with np.errstate(all="ignore"):
+            r = (g.astype(np.float64) * dref).astype(f32)
+        ok = far & np.isfinite(r) & (np.abs(r) >= tiny)
+        ulp = ulp_distance(out[ok], r[ok])
+        assert ulp.max() <= bound + 1, (what, "wide g", x[ok][ulp.argmax()], g[ok][ulp.argmax()], int(ulp.max()))
+    both = np.empty_like(x)
+    be.backward("silu", g, x, None, both, {}, 2)
+    np.testing.assert_array_equal(both, out, err_msg=what)
+    for m in range(1, 18):
+        part = np.empty(m, f32)
+        be.backward("silu", g[-m:], x[-m:], None, part, {}, 1)
+        np.testing.assert_array_equal(part, out[-m:], err_msg=f"{what} n={m}")
+    for which in ("g", "x"):
+        gi, xi = g.copy(), x.copy()
+        dst = gi if which == "g" else xi
+        be.backward("silu", gi, xi, None, dst, {}, 1)
+        np.testing.assert_array_equal(dst, out, err_msg=f"{what} in place on {which}")
+    return out, g, x

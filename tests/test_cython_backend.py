@@ -19,7 +19,7 @@ import pytest
 import fastact
 import fastact._config as fa_config
 from fastact import _backends
-from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_tanh_f32
+from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_silu_bwd_f32, check_tanh_f32
 
 cy = pytest.importorskip("fastact._cython", reason="Cython backend not built")
 B = cy.BACKEND
@@ -344,12 +344,26 @@ def test_log_sigmoid_bwd_tables_accuracy_and_lanes():
 
 
 def test_sigmoid_table_accuracy_and_lanes():
-    # float32 sigmoid forward: the AVX-512 variant from log_sigmoid's table of
-    # sigmoid(-|x|) at -x (fastact_sigmoid_f32; 1 ULP on these inputs), the
-    # other variants' exp-based loops (2 ULP); checks in
-    # _helpers.check_sigmoid_f32.
+    # float32 sigmoid and silu forwards: the AVX-512 variant from
+    # log_sigmoid's table of sigmoid(-|x|) at -x (fastact_sigmoid_f32,
+    # fastact_silu_f32; 1 and 2 ULP on these inputs, subnormal results
+    # included), the other variants' exp-based loops (2 and 3 ULP; silu there
+    # is -0 below x = -103.97, within the registry's absolute bound); checks
+    # in _helpers.check_sigmoid_f32.
     for isa in cy.available_isas():
-        check_sigmoid_f32(cy.load_variant(isa), isa, bound=1 if isa == "avx512" else 2)
+        tab = isa == "avx512"
+        check_sigmoid_f32(cy.load_variant(isa), isa, bound=1 if tab else 2)
+        check_sigmoid_f32(cy.load_variant(isa), isa, bound=2 if tab else 3, name="silu", subnormal_ulps=tab)
+
+
+def test_silu_bwd_table_accuracy_and_lanes():
+    # float32 silu backward: the AVX-512 variant from the table of
+    # sigmoid(-|x|) (fastact_silu_bwd_f32; 2 ULP with grad 1 away from the
+    # zero crossing), the other variants' exp-based loops (5 ULP at x =
+    # -6.59); checks in _helpers.check_silu_bwd_f32.
+    for isa in cy.available_isas():
+        tab = isa == "avx512"
+        check_silu_bwd_f32(cy.load_variant(isa), isa, 2 if tab else 5, wide_g=tab)
 
 
 # ------------------------------------------------------- vectorised math

@@ -23,7 +23,8 @@ pytest.importorskip("numba")
 import fastact  # noqa: E402
 from fastact._numba import BACKEND  # noqa: E402
 from fastact._numba import _kernels as K  # noqa: E402
-from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_tanh_f32, subprocess_env  # noqa: E402
+from _helpers import (check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_silu_bwd_f32,  # noqa: E402
+                      check_tanh_f32, subprocess_env)
 
 def _run_py(code, env=None, timeout=300):
     e = subprocess_env(**(env or {}))
@@ -358,35 +359,55 @@ def test_log_sigmoid_backward_float32_tables():
         assert _same_bits(out, ref), kind
 
 
-def test_sigmoid_float32_table():
-    """float32 sigmoid forward: on CPUs with AVX-512 the table of sigmoid(-|x|) that log_sigmoid's backward
-    uses, at -x (1 ULP on check_sigmoid_f32's inputs), bit for bit the Cython AVX-512 variant's; elsewhere the
-    exp-based loop (2 ULP)."""
+@pytest.mark.parametrize("name", ["sigmoid", "silu"])
+def test_sigmoid_float32_table(name):
+    """float32 sigmoid and silu forwards: on CPUs with AVX-512 the table of sigmoid(-|x|) that log_sigmoid's
+    backward uses, at -x (1 and 2 ULP on check_sigmoid_f32's inputs, subnormal results included), bit for bit
+    the Cython AVX-512 variant's; elsewhere the exp-based loops (2 and 3 ULP)."""
     from fastact._numba import _tab
 
-    assert (("fwd_sigmoid", 1) in K.TABLE_OPS) == _tab.ENABLED
-    out, x = check_sigmoid_f32(BACKEND, "numba", bound=1 if _tab.ENABLED else 2)
+    assert (("fwd_" + name, 1) in K.TABLE_OPS) == _tab.ENABLED
+    bound = (1 if name == "sigmoid" else 2) + (not _tab.ENABLED)
+    out, x = check_sigmoid_f32(BACKEND, "numba", bound=bound, name=name, subnormal_ulps=_tab.ENABLED)
     be = _cython_avx512() if _tab.ENABLED else None
     if be is None:
         return
     ref = np.empty_like(x)
-    be.forward("sigmoid", x, ref, {}, 1)
+    be.forward(name, x, ref, {}, 1)
+    assert _same_bits(out, ref)
+
+
+def test_silu_backward_float32_table():
+    """float32 silu backward: on CPUs with AVX-512 from the table of sigmoid(-|x|) (2 ULP with grad 1 away from
+    the zero crossing, 3 with g of every magnitude), bit for bit the Cython AVX-512 variant's; elsewhere the
+    exp-based loop (5 ULP at x = -6.59)."""
+    from fastact._numba import _tab
+
+    assert (("bwd_silu", 2) in K.TABLE_OPS) == _tab.ENABLED
+    out, g, x = check_silu_bwd_f32(BACKEND, "numba", 2 if _tab.ENABLED else 5, wide_g=_tab.ENABLED)
+    be = _cython_avx512() if _tab.ENABLED else None
+    if be is None:
+        return
+    ref = np.empty_like(x)
+    be.backward("silu", g, x, None, ref, {}, 1)
     assert _same_bits(out, ref)
 
 
 def test_float32_without_the_tables():
-    """FASTACT_NUMBA_ZMM=0 (or a CPU without AVX-512): the exp-based loops of gelu, tanh, sigmoid and
+    """FASTACT_NUMBA_ZMM=0 (or a CPU without AVX-512): the exp-based loops of gelu, tanh, sigmoid, silu and
     log_sigmoid's backward, within their targets."""
     code = f"""
         import sys
         sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
         from fastact._numba import BACKEND, _tab, _kernels as K
-        from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_tanh_f32
+        from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_silu_bwd_f32, check_tanh_f32
         assert not _tab.ENABLED and not K.TABLE_OPS and BACKEND.info()["tables"] == "none: exp-based loops"
         check_gelu_f32(BACKEND, "numba, exp loop")
         check_tanh_f32(BACKEND, "numba, exp loop")
         check_log_sigmoid_bwd_f32(BACKEND, "numba, exp loop", bound=3)
         check_sigmoid_f32(BACKEND, "numba, exp loop", bound=2)
+        check_sigmoid_f32(BACKEND, "numba, exp loop", bound=3, name="silu", subnormal_ulps=False)
+        check_silu_bwd_f32(BACKEND, "numba, exp loop", 5, wide_g=False)
         print("ok")
     """
     r = _run_py(code, env={"FASTACT_NUMBA_ZMM": "0"}, timeout=600)

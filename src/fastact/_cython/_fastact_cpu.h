@@ -262,15 +262,20 @@ static inline __m512 fastact_tanh_v(__m512 v)
     __m512 p = fastact_tab_at(fastact_tanh_tab, 6, ac, 3.2f, 12582912.0f);
     return _mm512_or_ps(_mm512_andnot_ps(sign, p), _mm512_and_ps(sign, v));  /* copysign(p, x) */
 }
+/* out[:n] = f(x[:n]), whole vectors then the last n % 16 (masked) */
+#define FASTACT_MAP1(f, x, out, n)                                                              \
+    do {                                                                                        \
+        long j_ = 0;                                                                            \
+        for (; j_ + 16 <= (n); j_ += 16)                                                        \
+            _mm512_storeu_ps((out) + j_, f(_mm512_loadu_ps((x) + j_)));                         \
+        if (j_ < (n)) {                                                                         \
+            __mmask16 in_ = (__mmask16)((1u << ((n) - j_)) - 1u);                               \
+            _mm512_mask_storeu_ps((out) + j_, in_, f(_mm512_maskz_loadu_ps(in_, (x) + j_)));    \
+        }                                                                                       \
+    } while (0)
 static inline void fastact_tanh_f32(const float* x, float* out, long n)
 {
-    long j = 0;
-    for (; j + 16 <= n; j += 16)
-        _mm512_storeu_ps(out + j, fastact_tanh_v(_mm512_loadu_ps(x + j)));
-    if (j < n) {
-        __mmask16 in = (__mmask16)((1u << (n - j)) - 1u);
-        _mm512_mask_storeu_ps(out + j, in, fastact_tanh_v(_mm512_maskz_loadu_ps(in, x + j)));
-    }
+    FASTACT_MAP1(fastact_tanh_v, x, out, n);
 }
 /* float32 log_sigmoid backward (AVX-512 build), from tables of the same kind.
  *
@@ -284,7 +289,7 @@ static inline void fastact_tanh_f32(const float* x, float* out, long n)
  * float32's precision; with e = 2^-k p, p = exp(-r), r = |x| - k ln2, the
  * backward is 2^(1-k) (g (p/2 - (p/2) e)), the power of two applied last by
  * vscalefps, so the product is rounded once even where s or the result is
- * subnormal and however large g is (|x| clamped to 192, beyond which any
+ * subnormal and however large g is (|x| clamped to 200; beyond 192.7 any
  * float32 g times s rounds to 0).
  *
  * From y = log_sigmoid(x) <= 0, -g * expm1(y) (fastact_log_sigmoid_bwdy_f32):
@@ -295,7 +300,8 @@ static inline void fastact_tanh_f32(const float* x, float* out, long n)
  * output of log_sigmoid, counts as 0, the limit at x = +inf, and gives -0 as
  * -expm1(+0) does).  One pass, no tail.
  *
- * The forward sigmoid(x) is the first at -x with g = 1 (fastact_sigmoid_f32).
+ * The forward sigmoid(x) is the first at -x with g = 1 (fastact_sigmoid_f32),
+ * silu(x) the first at -x with g = x (fastact_silu_f32).
  * The Numba backend reads both tables from this file (_numba/_tab.py) and
  * emits the same operations. */
 static const float fastact_sigm_tab[8][32] __attribute__((aligned(64))) = {
@@ -323,19 +329,27 @@ static const float fastact_expm1_tab[8][32] __attribute__((aligned(64))) = {
  * highest first */
 static const float fastact_exp_neg_half[8] = {-9.92063492e-05f, 6.94444444e-04f, -4.16666667e-03f, 2.08333333e-02f,
                                               -8.33333333e-02f, 2.5e-01f, -5.e-01f, 5.e-01f};
-/* g * sigmoid(-x) for the lanes with |x| > 15.5 (a = |x|) */
-static inline __m512 fastact_sigm_tail_v(__m512 v, __m512 a, __m512 gv)
+/* For a = |x| > 15.5: sh and k1 with sigmoid(-a) = 2^k1 sh, sh = h - h e,
+ * h = exp(-r) / 2, e = exp(-a) = 2^k1 h, r = a - k ln2, k1 = 1 - k (a
+ * clamped to 200) */
+static inline __m512 fastact_sigm_tail_sh(__m512 a, __m512* k1)
 {
-    __m512 ac = _mm512_min_ps(a, _mm512_set1_ps(192.0f));
+    __m512 ac = _mm512_min_ps(a, _mm512_set1_ps(200.0f));
     __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(ac, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), ac);
     r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
     __m512 h = _mm512_set1_ps(fastact_exp_neg_half[0]);
     for (int j = 1; j < 8; j++)
         h = _mm512_fmadd_ps(h, r, _mm512_set1_ps(fastact_exp_neg_half[j]));
-    __m512 k1 = _mm512_sub_ps(_mm512_set1_ps(1.0f), kf);
-    __m512 e = _mm512_scalef_ps(h, k1);                /* exp(-|x|) */
-    __m512 sh = _mm512_fnmadd_ps(h, e, h);             /* s * 2^(k-1) */
+    *k1 = _mm512_sub_ps(_mm512_set1_ps(1.0f), kf);
+    __m512 e = _mm512_scalef_ps(h, *k1);               /* exp(-|x|) */
+    return _mm512_fnmadd_ps(h, e, h);                  /* s * 2^(k-1) */
+}
+/* g * sigmoid(-x) for the lanes with |x| > 15.5 (a = |x|) */
+static inline __m512 fastact_sigm_tail_v(__m512 v, __m512 a, __m512 gv)
+{
+    __m512 k1;
+    __m512 sh = fastact_sigm_tail_sh(a, &k1);
     __m512 pos = _mm512_scalef_ps(_mm512_mul_ps(gv, sh), k1);
     __m512 neg = _mm512_mul_ps(gv, _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(sh, k1)));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), neg, pos);
@@ -361,6 +375,41 @@ static inline __m512 fastact_lsig_bwdy_v(__m512 y, __m512 gv)
     __m512 e = fastact_tab_at(fastact_expm1_tab, 6, yc, -1.77777778f, 12582912.0f);
     return _mm512_mul_ps(gv, _mm512_xor_ps(e, _mm512_set1_ps(-0.0f)));
 }
+/* silu's backward, g * s (1 + x (1 - s)) with s = sigmoid(x), from t =
+ * sigmoid(-|x|) (the table): x >= 0, s = 1 - t and 1 - s = t; x < 0, s = t
+ * and 1 - s = 1 - t.  For |x| > 15.5, t from the tail, x clamped to +-200
+ * (beyond, t rounds to 0 and the result is g, or 0): x > 15.5 as above; x <
+ * -15.5, 2^(k1 + 8) (g (sh f 2^-8)), f = 1 + x (1 - t), so the product is
+ * rounded once where it is subnormal and g f cannot overflow. */
+static inline __m512 fastact_silu_bwd_tail_v(__m512 v, __m512 a, __m512 gv)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 k1;
+    __m512 sh = fastact_sigm_tail_sh(a, &k1);
+    __m512 t = _mm512_scalef_ps(sh, k1);
+    __m512 xc = _mm512_max_ps(_mm512_set1_ps(-200.0f), _mm512_min_ps(_mm512_set1_ps(200.0f), v));
+    __m512 pos = _mm512_mul_ps(gv, _mm512_mul_ps(_mm512_sub_ps(one, t), _mm512_fmadd_ps(xc, t, one)));
+    __m512 f = _mm512_fmadd_ps(xc, _mm512_sub_ps(one, t), one);
+    __m512 w = _mm512_mul_ps(_mm512_mul_ps(sh, f), _mm512_set1_ps(0.00390625f));
+    __m512 neg = _mm512_scalef_ps(_mm512_mul_ps(gv, w), _mm512_add_ps(k1, _mm512_set1_ps(8.0f)));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), neg, pos);
+}
+static inline __m512 fastact_silu_bwd_v(__m512 v, __m512 gv)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f);
+    __m512 a = _mm512_andnot_ps(sign, v);
+    __m512 ac = _mm512_min_ps(_mm512_set1_ps(FASTACT_SIGM_TAIL), a);  /* NaN: a */
+    __m512 t = fastact_tab_at(fastact_sigm_tab, 6, ac, 2.0f, 12582912.0f);
+    __m512 u = _mm512_sub_ps(one, t);
+    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+    __m512 s_ = _mm512_mask_blend_ps(pos, t, u);
+    __m512 oms = _mm512_mask_blend_ps(pos, u, t);
+    __m512 res = _mm512_mul_ps(gv, _mm512_mul_ps(s_, _mm512_fmadd_ps(v, oms, one)));
+    __mmask16 tl = _mm512_cmp_ps_mask(a, _mm512_set1_ps(FASTACT_SIGM_TAIL), _CMP_GT_OQ);
+    if (tl)
+        res = _mm512_mask_blend_ps(tl, res, fastact_silu_bwd_tail_v(v, a, gv));
+    return res;
+}
 /* out[:n] = f(x[:n], g[:n]), whole vectors then the last n % 16 (masked) */
 #define FASTACT_MAP2(f, g, x, out, n)                                                           \
     do {                                                                                        \
@@ -381,23 +430,31 @@ static inline void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, 
 {
     FASTACT_MAP2(fastact_lsig_bwdy_v, g, y, out, n);
 }
+static inline void fastact_silu_bwd_f32(const float* g, const float* x, float* out, long n)
+{
+    FASTACT_MAP2(fastact_silu_bwd_v, g, x, out, n);
+}
 /* sigmoid(x) = sigmoid(-(-x)): the backward above at -x with g = 1 (both
  * exact), so the same table and tail (a subnormal sigmoid(x), x < -87.3,
  * rounded once by vscalefps) */
-static inline __m512 fastact_sigmoid_v(__m512 v, __m512 one)
+static inline __m512 fastact_sigmoid_v(__m512 v)
 {
-    return fastact_lsig_bwd_v(_mm512_xor_ps(v, _mm512_set1_ps(-0.0f)), one);
+    return fastact_lsig_bwd_v(_mm512_xor_ps(v, _mm512_set1_ps(-0.0f)), _mm512_set1_ps(1.0f));
 }
 static inline void fastact_sigmoid_f32(const float* x, float* out, long n)
 {
-    long j = 0;
-    const __m512 one = _mm512_set1_ps(1.0f);
-    for (; j + 16 <= n; j += 16)
-        _mm512_storeu_ps(out + j, fastact_sigmoid_v(_mm512_loadu_ps(x + j), one));
-    if (j < n) {
-        __mmask16 in = (__mmask16)((1u << (n - j)) - 1u);
-        _mm512_mask_storeu_ps(out + j, in, fastact_sigmoid_v(_mm512_maskz_loadu_ps(in, x + j), one));
-    }
+    FASTACT_MAP1(fastact_sigmoid_v, x, out, n);
+}
+/* silu(x) = x * sigmoid(x): the same at -x with g = x, clamped to -FLT_MAX
+ * (x = -inf gives -0, silu's limit, not -inf * 0; NaN stays NaN through the
+ * table), so x * sigmoid(x) is rounded once where sigmoid(x) is subnormal */
+static inline __m512 fastact_silu_v(__m512 v)
+{
+    return fastact_lsig_bwd_v(_mm512_xor_ps(v, _mm512_set1_ps(-0.0f)), _mm512_max_ps(v, _mm512_set1_ps(-3.40282347e+38f)));
+}
+static inline void fastact_silu_f32(const float* x, float* out, long n)
+{
+    FASTACT_MAP1(fastact_silu_v, x, out, n);
 }
 /* forward (bwd = 0): x * phi(x); backward: g * (phi(x) + x pdf(x)) */
 static inline __m512 fastact_gelu_lane_v(__m512 v, __m512 gv, int bwd)
@@ -499,6 +556,8 @@ static inline void fastact_tanh_f32(const float* x, float* out, long n) { (void)
 static inline void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
 static inline void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n) { (void)g; (void)y; (void)out; (void)n; }
 static inline void fastact_sigmoid_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
+static inline void fastact_silu_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
+static inline void fastact_silu_bwd_f32(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
 static inline void fastact_transpose16f(const float* src, long ss, float* dst, long ds)
 {
     for (int r = 0; r < 16; r++)

@@ -36,6 +36,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n)
     void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n)
     void fastact_sigmoid_f32(const float* x, float* out, long n)
+    void fastact_silu_f32(const float* x, float* out, long n)
+    void fastact_silu_bwd_f32(const float* g, const float* x, float* out, long n)
 
 include "_scalar.pxi"
 
@@ -196,9 +198,13 @@ cdef void _L_tanh_fwd_f_tab(const float* x, float* out, Py_ssize_t n, double a, 
     fastact_tanh_f32(x, out, n)
 
 
+cdef inline Py_ssize_t _tab_thresh(cnp.ndarray a):
+    # serial below this: the one-pass tables' threshold (tanh, sigmoid, silu, log_sigmoid's backward) for float32, else the exp kernels'
+    return THRESH_TANH_TAB if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT else THRESH_COSTLY
+
+
 def _f_tanh_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
-    _run_u(_L_tanh_fwd_f_tab, _L_tanh_fwd_d, x, out, 0.0, 0.0,
-           THRESH_TANH_TAB if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT else THRESH_COSTLY, threads)
+    _run_u(_L_tanh_fwd_f_tab, _L_tanh_fwd_d, x, out, 0.0, 0.0, _tab_thresh(x), threads)
 
 # ------------------------------------------------------- sigmoid, log_sigmoid
 
@@ -208,9 +214,28 @@ cdef void _L_sigmoid_fwd_f_tab(const float* x, float* out, Py_ssize_t n, double 
     fastact_sigmoid_f32(x, out, n)
 
 
+cdef void _L_silu_fwd_f_tab(const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    # silu(x) = x * sigmoid(x) from the same table (fastact_silu_f32: at -x, g = x)
+    fastact_silu_f32(x, out, n)
+
+
 def _f_sigmoid_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
-    _run_u(_L_sigmoid_fwd_f_tab, _L_sigmoid_fwd_d, x, out, 0.0, 0.0,
-           THRESH_TANH_TAB if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT else THRESH_COSTLY, threads)
+    _run_u(_L_sigmoid_fwd_f_tab, _L_sigmoid_fwd_d, x, out, 0.0, 0.0, _tab_thresh(x), threads)
+
+
+def _f_silu_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_u(_L_silu_fwd_f_tab, _L_silu_fwd_d, x, out, 0.0, 0.0, _tab_thresh(x), threads)
+
+
+cdef void _L_silu_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    # g * silu'(x) from the same table (fastact_silu_bwd_f32)
+    fastact_silu_bwd_f32(g, x, out, n)
+
+
+def _b_silu_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    if y is not None:
+        _no_y("silu")
+    _run_b(_L_silu_bwd_f_tab, _L_silu_bwd_d, g, x, out, 0.0, 0.0, _tab_thresh(g), threads)
 
 
 cdef void _L_log_sigmoid_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
@@ -226,7 +251,7 @@ cdef void _L_log_sigmoid_bwd_y_f_tab(const float* g, const float* y, float* out,
 
 
 def _b_log_sigmoid_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
-    cdef Py_ssize_t th = THRESH_TANH_TAB if cnp.PyArray_TYPE(g) == cnp.NPY_FLOAT else THRESH_COSTLY
+    cdef Py_ssize_t th = _tab_thresh(g)
     if y is not None:
         _run_b(_L_log_sigmoid_bwd_y_f_tab, _L_log_sigmoid_bwd_y_d, g, y, out, 0.0, 0.0, th, threads)
     else:
@@ -677,6 +702,8 @@ if FASTACT_HAVE_TABLES:
     _FWD["tanh"] = _f_tanh_tab
     _BWD["log_sigmoid"] = _b_log_sigmoid_tab
     _FWD["sigmoid"] = _f_sigmoid_tab
+    _FWD["silu"] = _f_silu_tab
+    _BWD["silu"] = _b_silu_tab
 _FWD.update(gelu=_f_gelu, rrelu=_f_rrelu, prelu=_f_prelu, glu=_f_glu, maxout=_f_maxout,
             softmax=_f_softmax, log_softmax=_f_log_softmax, softmin=_f_softmin, sparsemax=_f_sparsemax)
 _BWD.update(gelu=_b_gelu, rrelu=_b_rrelu, prelu=_b_prelu, glu=_b_glu, maxout=_b_maxout,

@@ -96,8 +96,9 @@ def _template(arity, table=None):
 _TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
 
 # float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's
-# forward and backward, tanh's and sigmoid's forward, log_sigmoid's backward from x and from y.
+# and silu's forward and backward, tanh's and sigmoid's forward, log_sigmoid's backward from x and from y.
 TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh", ("fwd_sigmoid", 1): "sigmoid",
+             ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd",
              ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy"} if _tab.ENABLED else {}
 
 # The backward loop of an op with a float32 tail (_scalar.TAIL): the float32

@@ -429,8 +429,9 @@ def _build(spec):
         v = num / (ONE + e)
         vs = v * TAIL_INV
         r = v if pos else vs
-        # below EXP_LO, exp_parts clamped: s(z)*|m| is 0 for any finite m
-        return ZERO if (hi < EXP_LO) | (m == ZERO) else r
+        # below EXP_LO, exp_parts clamped: s(z)*|m| is 0 for any finite m;
+        # that 0 takes m's sign, as m * s(z) does (silu(-1e4) = -0)
+        return math.copysign(ZERO, m) if (hi < EXP_LO) | (m == ZERO) else r
 
     mul_sigmoid_hilo = _inline(mul_sigmoid_hilo)
 

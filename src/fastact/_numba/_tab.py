@@ -1,8 +1,9 @@
 """float32 kernels from tables of polynomials picked per lane, for CPUs with
-AVX-512: gelu, forward and backward, tanh's and sigmoid's forward, and
+AVX-512: gelu and silu, forward and backward, tanh's and sigmoid's forward, and
 log_sigmoid's backward from x and from y -- the Numba side of the Cython
 build's ``fastact_gelu_f32`` / ``fastact_gelu_bwd_f32`` / ``fastact_tanh_f32``
-/ ``fastact_sigmoid_f32`` / ``fastact_log_sigmoid_bwd_f32`` / ``_bwdy_f32``
+/ ``fastact_sigmoid_f32`` / ``fastact_silu_f32`` / ``fastact_silu_bwd_f32`` /
+``fastact_log_sigmoid_bwd_f32`` / ``_bwdy_f32``
 (``_cython/_fastact_cpu.h``; the scheme, intervals and fit errors are
 described there).
 
@@ -35,7 +36,8 @@ it moves every vector's without a test (x ~ N(0, 3): 73 % of the vectors of
 The coefficients are read from the Cython header (installed with the
 package), so both backends use the same numbers. tanh needs no tail: one pass,
 tanh(|x|) from its table and x's sign; nor does log_sigmoid's backward from y.
-Its backward from x (and sigmoid, the same kernel at -x) computes the rare
+Its backward from x (and sigmoid and silu, the same kernel at -x, and silu's
+backward, the same table) computes the rare
 lanes with |x| > 15.5 from an exp in the vectors that hold one (``_sigm_tail``).
 The kernels are used only when Numba
 compiles for a CPU with AVX-512F (``ENABLED``); elsewhere, and for float64,
@@ -360,24 +362,26 @@ def _tanh_fn(mod):
 # 1 - that for x < 0, the lanes with |x| > 15.5 from an exp, scaled last
 # (_sigm_tail), only in a vector that holds one; from y, -g * expm1(y), y
 # clamped to [-17.7, 0], from its table (intervals of 9/16 down from 0).
-# sigmoid's forward is the first at -x with g = 1 (both exact).
+# sigmoid's forward is the first at -x with g = 1 (both exact), silu's at -x with g = x.
 SIGM = ("sigm", 6, 2.0, 12582912.0, 15.5)  # (table, degree, 1/width, shift, clamp), as PHI
 EXPM1 = ("expm1", 6, -1.77777778, 12582912.0, -17.7)
-SIGM_CLAMP = 192.0  # the tail's |x| (beyond: g * sigmoid(-x) rounds to 0 for any float32 g)
+FLT_MAX = 3.4028234663852886e38
+SIGM_CLAMP = 200.0  # the tail's |x| (beyond 192.7: g * sigmoid(-x) rounds to 0 for any float32 g)
 # exp(-r) / 2 for |r| <= ln2 / 2: Taylor, 8 terms, highest first (the header's fastact_exp_neg_half)
 EXP_NEG_HALF = (-9.92063492e-05, 6.94444444e-04, -4.16666667e-03, 2.08333333e-02, -8.33333333e-02, 0.25, -0.5, 0.5)
 
 
-def _sigm_tail(b, v, a, gv):
-    """g * sigmoid(-x) for |x| = a > 15.5: 2^(1-k) (g (h - h e)), h = exp(-r)/2,
-    e = exp(-a) = 2^(1-k) h, r = a - k ln2 (a clamped to SIGM_CLAMP); x < 0:
-    g (1 - 2^(1-k) (h - h e))."""
+def _scalef(b, w, k):
+    """w * 2^k (vscalefps: one rounding, into the subnormals too)."""
     scalef = _fn(b.module, "llvm.x86.avx512.mask.scalef.ps.512", V, [V, V, V, I16, I32])
+    return b.call(scalef, [w, k, _splat(0.0), ir.Constant(I16, -1), ir.Constant(I32, 4)])
+
+
+def _sigm_tail_sh(b, a):
+    """(sh, k1) with sigmoid(-a) = 2^k1 sh for a = |x| > 15.5: sh = h - h e,
+    h = exp(-r)/2, e = exp(-a) = 2^k1 h, r = a - k ln2, k1 = 1 - k (a clamped
+    to SIGM_CLAMP)."""
     rint = _fn(b.module, "llvm.rint.v16f32", V, [V])
-
-    def scale(w, k):
-        return b.call(scalef, [w, k, _splat(0.0), ir.Constant(I16, -1), ir.Constant(I32, 4)])
-
     ac = b.select(b.fcmp_ordered("<", a, _splat(SIGM_CLAMP)), a, _splat(SIGM_CLAMP))
     kf = b.call(rint, [b.fmul(ac, _splat(LOG2E))])
     r = _fma(b, b.fneg(kf), _splat(LN2_HI), ac)
@@ -386,20 +390,43 @@ def _sigm_tail(b, v, a, gv):
     for c in EXP_NEG_HALF[1:]:
         h = _fma(b, h, r, _splat(c))
     k1 = b.fsub(_splat(1.0), kf)
-    e = scale(h, k1)
-    sh = _fma(b, b.fneg(h), e, h)
-    pos = scale(b.fmul(gv, sh), k1)
-    neg = b.fmul(gv, b.fsub(_splat(1.0), scale(sh, k1)))
+    e = _scalef(b, h, k1)
+    return _fma(b, b.fneg(h), e, h), k1
+
+
+def _sigm_tail(b, v, a, gv):
+    """g * sigmoid(-x) for |x| = a > 15.5: 2^k1 (g sh); x < 0: g (1 - 2^k1 sh)."""
+    sh, k1 = _sigm_tail_sh(b, a)
+    pos = _scalef(b, b.fmul(gv, sh), k1)
+    neg = b.fmul(gv, b.fsub(_splat(1.0), _scalef(b, sh, k1)))
+    return b.select(b.fcmp_ordered(">=", v, _splat(0.0)), pos, neg)
+
+
+def _silu_bwd_tail(b, v, a, gv):
+    """silu's backward for |x| = a > 15.5 (fastact_silu_bwd_tail_v): t = 2^k1 sh, x clamped to +-200;
+    x > 0: g ((1 - t)(1 + x t)); x < 0: 2^(k1 + 8) (g (sh f 2^-8)), f = 1 + x (1 - t)."""
+    one = _splat(1.0)
+    sh, k1 = _sigm_tail_sh(b, a)
+    t = _scalef(b, sh, k1)
+    xc = b.select(b.fcmp_ordered("<", _splat(200.0), v), _splat(200.0), v)  # min(200, v); NaN: v
+    xc = b.select(b.fcmp_ordered(">", _splat(-200.0), xc), _splat(-200.0), xc)  # max(-200, .); NaN: .
+    pos = b.fmul(gv, b.fmul(b.fsub(one, t), _fma(b, xc, t, one)))
+    f = _fma(b, xc, b.fsub(one, t), one)
+    w = b.fmul(b.fmul(sh, f), _splat(0.00390625))
+    neg = _scalef(b, b.fmul(gv, w), b.fadd(k1, _splat(8.0)))
     return b.select(b.fcmp_ordered(">=", v, _splat(0.0)), pos, neg)
 
 
 def _lsig_fn(mod, kind):
     """void f(g, x, out, n): out[:n] = g * sigmoid(-x) (kind "x"), -g * expm1(min(y, 0)) for y in x's place
-    ("y"); "sigmoid": void f(x, out, n), out[:n] = sigmoid(x), "x" at -x with g = 1."""
+    ("y"); "sigmoid": void f(x, out, n), out[:n] = sigmoid(x), "x" at -x with g = 1; "silu": x * sigmoid(x),
+    "x" at -x with g = x clamped to -FLT_MAX (silu(-inf) = -0, not -inf * 0); "silu_bwd": f(g, x, out, n),
+    g * silu'(x) from the same table (_silu_bwd_tail beyond it)."""
+    unary = kind in ("sigmoid", "silu")
     from_y = kind == "y"
 
     def build(b, args):
-        if kind == "sigmoid":
+        if unary:
             x, out, n = args
         else:
             g, x, out, n = args
@@ -410,6 +437,9 @@ def _lsig_fn(mod, kind):
             v = _loads(b, x, j, lanes)
             if kind == "sigmoid":
                 v, gv = b.fneg(v), _splat(1.0)
+            elif kind == "silu":  # max(x, -FLT_MAX); NaN: -FLT_MAX (the table's NaN decides)
+                gv = b.select(b.fcmp_ordered(">", v, _splat(-FLT_MAX)), v, _splat(-FLT_MAX))
+                v = b.fneg(v)
             else:
                 gv = _loads(b, g, j, lanes)
             if from_y:
@@ -422,18 +452,25 @@ def _lsig_fn(mod, kind):
             a = b.call(fabs, [v])
             ac = b.select(b.fcmp_unordered("<", a, _splat(clamp)), a, _splat(clamp))  # NaN: NaN, through S
             s = _tab_at(b, TABLES[name], deg, ac, inv_w, shift)
-            f = b.select(b.fcmp_ordered(">=", v, _splat(0.0)), s, b.fsub(_splat(1.0), s))
+            pos = b.fcmp_ordered(">=", v, _splat(0.0))
+            u = b.fsub(_splat(1.0), s)
+            if kind == "silu_bwd":  # g * s (1 + x (1 - s)): s = 1 - t, 1 - s = t for x >= 0, else t, 1 - t
+                f = b.fmul(b.select(pos, u, s), _fma(b, v, b.select(pos, s, u), _splat(1.0)))
+            else:
+                f = b.select(pos, s, u)
             b.store(b.fmul(gv, f), slot)
             t = b.fcmp_ordered(">", a, _splat(clamp))  # masked-off lanes loaded 0: never set
+            tail = _silu_bwd_tail if kind == "silu_bwd" else _sigm_tail
             with _if_any(b, t, True):
-                b.store(b.select(t, _sigm_tail(b, v, a, gv), b.load(slot)), slot)
+                b.store(b.select(t, tail(b, v, a, gv), b.load(slot)), slot)
             _stores(b, b.load(slot), out, j, lanes)
 
         _vectors(b, n, body)
         b.ret_void()
 
-    name = {"x": "fastact_log_sigmoid_bwd_tab", "y": "fastact_log_sigmoid_bwdy_tab", "sigmoid": "fastact_sigmoid_tab"}[kind]
-    return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF] * (2 if kind == "sigmoid" else 3) + [I64]), build)
+    name = {"x": "fastact_log_sigmoid_bwd_tab", "y": "fastact_log_sigmoid_bwdy_tab", "sigmoid": "fastact_sigmoid_tab",
+            "silu": "fastact_silu_tab", "silu_bwd": "fastact_silu_bwd_tab"}[kind]
+    return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF] * (2 if unary else 3) + [I64]), build)
 
 
 def _data(context, builder, ty, val, offset=None):
@@ -521,6 +558,8 @@ _tanh_span = _on_arrays(_tanh_fn)  # out[:n] = tanh(x[:n])
 _lsig_bwd_span = _on_arrays(lambda mod: _lsig_fn(mod, "x"), 3)  # out[:n] = g * sigmoid(-x)
 _lsig_bwdy_span = _on_arrays(lambda mod: _lsig_fn(mod, "y"), 3)  # out[:n] = -g * expm1(min(y, 0))
 _sigmoid_span = _on_arrays(lambda mod: _lsig_fn(mod, "sigmoid"))  # out[:n] = sigmoid(x)
+_silu_span = _on_arrays(lambda mod: _lsig_fn(mod, "silu"))  # out[:n] = x * sigmoid(x)
+_silu_bwd_span = _on_arrays(lambda mod: _lsig_fn(mod, "silu_bwd"), 3)  # out[:n] = g * silu'(x)
 _expand_f, _expand_b = _make_expand(False), _make_expand(True)
 
 # Not cached on their own: they are compiled into the kernels of _kernels that
@@ -643,6 +682,16 @@ def sigmoid(x, out):
     raise NotImplementedError("only callable from Numba code")
 
 
+def silu(x, out):
+    """In Numba code: out = silu(x) from the table and True where it applies, else False."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+def silu_bwd(g, x, out):
+    """In Numba code: out = g * silu'(x) from the table and True where it applies, else False."""
+    raise NotImplementedError("only callable from Numba code")
+
+
 for _stub, _span in ((tanh, _tanh_span), (lsig_bwd, _lsig_bwd_span), (lsig_bwdy, _lsig_bwdy_span),
-                     (sigmoid, _sigmoid_span)):
+                     (sigmoid, _sigmoid_span), (silu, _silu_span), (silu_bwd, _silu_bwd_span)):
     _span_overload(_stub, _span)
