@@ -289,15 +289,7 @@ def check_gelu_f32(be, what):
     mixed = np.empty_like(x)
     be.backward("gelu", g[perm], x[perm], None, mixed, {"approximate": "none"}, 2)
     np.testing.assert_array_equal(mixed, gx[perm], err_msg=what)
-    for n in range(1, 18):
-        part = np.empty(n, np.float32)
-        be.backward("gelu", g[-n:], x[-n:], None, part, {"approximate": "none"}, 1)
-        np.testing.assert_array_equal(part, gx[-n:], err_msg=f"{what} n={n}")
-    for which in ("g", "x"):
-        gi, xi = g.copy(), x.copy()
-        dst = gi if which == "g" else xi
-        be.backward("gelu", gi, xi, None, dst, {"approximate": "none"}, 1)
-        np.testing.assert_array_equal(dst, gx, err_msg=f"{what} in place on {which}")
+    check_backward_lanes(be, "gelu", g, x, gx, what, {"approximate": "none"})
     return out, gx, x, g
 
 
@@ -314,6 +306,28 @@ def check_unary_lanes(be, name, x, out, what):
     inplace = x.copy()
     be.forward(name, inplace, inplace, {}, 1)
     np.testing.assert_array_equal(inplace, out, err_msg=what)
+
+
+def check_backward_lanes(be, name, g, v, out, what, params=None, y=False):
+    """The backward of ``name`` from x = v (or, ``y``, from y = v) on 2 threads, on every partial last vector
+    (the last 1-17 elements) and in place on g and on v gives ``out``, its one-thread result."""
+    params = {} if params is None else params
+
+    def run(gi, vi, dst, threads):
+        be.backward(name, gi, *((None, vi) if y else (vi, None)), dst, params, threads)
+
+    both = np.empty_like(v)
+    run(g, v, both, 2)
+    np.testing.assert_array_equal(both, out, err_msg=what)
+    for n in range(1, 18):
+        part = np.empty(n, v.dtype)
+        run(g[-n:], v[-n:], part, 1)
+        np.testing.assert_array_equal(part, out[-n:], err_msg=f"{what} n={n}")
+    for which in ("g", "v"):
+        gi, vi = g.copy(), v.copy()
+        dst = gi if which == "g" else vi
+        run(gi, vi, dst, 1)
+        np.testing.assert_array_equal(dst, out, err_msg=f"{what} in place on {which}")
 
 
 def check_tanh_f32(be, what):
@@ -396,18 +410,7 @@ def check_log_sigmoid_bwd_f32(be, what, bound=2):
         assert ulp[worst] <= bound, (what, kind, v[~nan][worst], g[~nan][worst], int(ulp[worst]))
         zero = (r == 0) & ((v != 0) | (kind == "x"))  # y = -0: the reference's np.minimum(-0, 0) is +0
         assert np.array_equal(np.signbit(out[zero]), np.signbit(r[zero])), (what, kind)
-        both = np.empty_like(v)
-        be.backward("log_sigmoid", g, *xy, both, {}, 2)
-        np.testing.assert_array_equal(both, out, err_msg=f"{what} {kind}")
-        for m in range(1, 18):
-            part = np.empty(m, f32)
-            be.backward("log_sigmoid", g[-m:], *(a if a is None else a[-m:] for a in xy), part, {}, 1)
-            np.testing.assert_array_equal(part, out[-m:], err_msg=f"{what} {kind} n={m}")
-        for which in ("g", kind):
-            gi, vi = g.copy(), v.copy()
-            dst = gi if which == "g" else vi
-            be.backward("log_sigmoid", gi, *((vi, None) if kind == "x" else (None, vi)), dst, {}, 1)
-            np.testing.assert_array_equal(dst, out, err_msg=f"{what} {kind} in place on {which}")
+        check_backward_lanes(be, "log_sigmoid", g, v, out, f"{what} {kind}", y=kind == "y")
         res[kind] = (out, g, v)
     return res
 
@@ -500,16 +503,5 @@ def check_silu_bwd_f32(be, what, bound, wide_g=True):
         ok = far & np.isfinite(r) & (np.abs(r) >= tiny)
         ulp = ulp_distance(out[ok], r[ok])
         assert ulp.max() <= bound + 1, (what, "wide g", x[ok][ulp.argmax()], g[ok][ulp.argmax()], int(ulp.max()))
-    both = np.empty_like(x)
-    be.backward("silu", g, x, None, both, {}, 2)
-    np.testing.assert_array_equal(both, out, err_msg=what)
-    for m in range(1, 18):
-        part = np.empty(m, f32)
-        be.backward("silu", g[-m:], x[-m:], None, part, {}, 1)
-        np.testing.assert_array_equal(part, out[-m:], err_msg=f"{what} n={m}")
-    for which in ("g", "x"):
-        gi, xi = g.copy(), x.copy()
-        dst = gi if which == "g" else xi
-        be.backward("silu", gi, xi, None, dst, {}, 1)
-        np.testing.assert_array_equal(dst, out, err_msg=f"{what} in place on {which}")
+    check_backward_lanes(be, "silu", g, x, out, what)
     return out, g, x

@@ -74,20 +74,23 @@ _HASH = _source_hash()
 # Measured at 1e6 float32: sigmoid 962 us on one thread of the parallel kernel
 # against 776 serial; called through the pointer 813, and 416 on two threads
 # (481 inlined). One parallel kernel per arity (_spans1/2/3) serves every op.
+def _table_guard(table, args):
+    """The first lines of a span loop whose op has a table kernel: table is a
+    function of _tab that computes the span where it applies (float32 on
+    AVX-512) and returns whether it did; then the loop has nothing to do."""
+    return f"    if _tab.{table}({args}, out):\n        return\n" if table else ""
+
+
 def _template(arity, table=None):
     args = ", ".join("abc"[:arity])
     elems = ", ".join(f"{v}[i]" for v in "abc"[:arity])
     ptrs = ", ".join(f"{v}p" for v in "abc"[:arity])
     views = ", ".join(f"carray({v}p, n)" for v in "abc"[:arity])
-    # table: a function of _tab that computes the span where it applies
-    # (float32 on AVX-512) and returns whether it did
-    guard = f"    if not _tab.{table}({args}, out):\n" if table else ""
-    ind = "    " if table else ""
     return (
         f"def {{name}}_s({args}, out, p0, p1, p2, p3):\n"
-        f"{guard}"
-        f"{ind}    for i in range(a.shape[0]):\n"
-        f"{ind}        out[i] = {{op}}({elems}, p0, p1, p2, p3)\n"
+        f"{_table_guard(table, args)}"
+        f"    for i in range(a.shape[0]):\n"
+        f"        out[i] = {{op}}({elems}, p0, p1, p2, p3)\n"
         f"def {{name}}_c({ptrs}, outp, n, p0, p1, p2, p3):\n"
         f"    {{name}}_s({views}, carray(outp, n), p0, p1, p2, p3)\n"
     )
@@ -129,8 +132,6 @@ _KEY0 = {"abs": "np.uint32(0)", "below": "np.uint32(0)", "above": "np.int32(-0x8
 def _tail_template(test, cut, table=None):
     hit = _TESTS[test].format(v="b[i]")
     key = _KEYS[test]
-    # table: as in _template; its kernel computes the tail itself
-    guard = f"    if _tab.{table}(a, b, out):\n        return\n" if table else ""
     return (
         f"def {{name}}_f(a, b, out, p0, p1, p2, p3):\n"
         f"    m = {_KEY0[test]}\n"
@@ -142,7 +143,7 @@ def _tail_template(test, cut, table=None):
         f"    return {{op}}(np.float64(a), np.float64(b), np.float64(p0), np.float64(p1), np.float64(p2),\n"
         f"                  np.float64(p3))\n"
         f"def {{name}}_s(a, b, out, p0, p1, p2, p3):\n"
-        f"{guard}"
+        f"{_table_guard(table, 'a, b')}"  # the table kernel computes the tail itself
         f"    if not _is_f32(b):\n"
         f"        for i in range(a.shape[0]):\n"
         f"            out[i] = {{op}}(a[i], b[i], p0, p1, p2, p3)\n"

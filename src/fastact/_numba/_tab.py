@@ -568,35 +568,30 @@ _expand_f, _expand_b = _make_expand(False), _make_expand(True)
 OPTS = dict(error_model="numpy", fastmath={"contract"}, nogil=True)
 
 
-@numba.njit(**OPTS)
-def fwd_f32(x, out):
-    """out = gelu(x), float32, 1-D contiguous, out not x."""
-    n = x.shape[0]
-    tx = np.empty(BLOCK + 16, np.float32)
-    sparse = True
-    for b in range(0, n, BLOCK):
-        m = min(n - b, BLOCK)
-        nt = _pass_f(x, x, out, b, m, tx, tx, sparse)
-        if nt > 0:
-            _tail_f(tx, tx, (nt + 15) & ~15)  # whole vectors: tx past nt holds zeros
-            _expand_f(x, out, b, m, tx, sparse)
-        sparse = nt == 0
+def _gelu_driver(bwd):
+    """The block loop of gelu's forward (bwd False; g is not read) or backward:
+    per block, the table pass, then the tail's vectors and their expansion
+    where it found tail lanes. out is neither g nor x."""
+    tab_pass, tail, expand = (_pass_b, _tail_b, _expand_b) if bwd else (_pass_f, _tail_f, _expand_f)
+
+    def run(g, x, out):
+        n = x.shape[0]
+        tx = np.empty(BLOCK + 16, np.float32)
+        tg = np.empty(BLOCK + 16, np.float32) if bwd else tx
+        sparse = True
+        for b in range(0, n, BLOCK):
+            m = min(n - b, BLOCK)
+            nt = tab_pass(g, x, out, b, m, tx, tg, sparse)
+            if nt > 0:
+                tail(tx, tg, (nt + 15) & ~15)  # whole vectors: tx past nt holds zeros
+                expand(x, out, b, m, tx, sparse)
+            sparse = nt == 0
+
+    return numba.njit(**OPTS)(run)
 
 
-@numba.njit(**OPTS)
-def bwd_f32(g, x, out):
-    """out = g * gelu'(x), float32, 1-D contiguous, out neither g nor x."""
-    n = x.shape[0]
-    tx = np.empty(BLOCK + 16, np.float32)
-    tg = np.empty(BLOCK + 16, np.float32)
-    sparse = True
-    for b in range(0, n, BLOCK):
-        m = min(n - b, BLOCK)
-        nt = _pass_b(g, x, out, b, m, tx, tg, sparse)
-        if nt > 0:
-            _tail_b(tx, tg, (nt + 15) & ~15)
-            _expand_b(x, out, b, m, tx, sparse)
-        sparse = nt == 0
+# fwd_f32(x, x, out): out = gelu(x); bwd_f32(g, x, out): out = g * gelu'(x) (float32, 1-D contiguous)
+fwd_f32, bwd_f32 = _gelu_driver(False), _gelu_driver(True)
 
 
 def _applies(*arrays):
@@ -624,7 +619,7 @@ def bwd(g, x, out):
 def _ol_fwd(x, out):
     if _applies(x, out):
         def run(x, out):
-            fwd_f32(x, out)
+            fwd_f32(x, x, out)
             return True
         return run
     return lambda x, out: False
