@@ -7,6 +7,7 @@ list, set by CI) names it, and then the test fails: CI proves every backend.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -30,6 +31,19 @@ def subprocess_env(**extra) -> dict:
     env.update(extra)
     return env
 REQUIRED_BACKENDS = {b.strip() for b in os.environ.get("FASTACT_REQUIRE_BACKENDS", "").split(",") if b.strip()}
+
+
+@contextlib.contextmanager
+def backend_or_skip(name: str):
+    """``name`` as the backend for the block; skip the test where it is unavailable
+    (fail instead if FASTACT_REQUIRE_BACKENDS names it)."""
+    ok, why = _backends.available(name)
+    if not ok:
+        if name in REQUIRED_BACKENDS:
+            pytest.fail(f"backend {name!r} is required (FASTACT_REQUIRE_BACKENDS) but unavailable: {why}")
+        pytest.skip(f"backend {name!r} unavailable: {why}")
+    with fastact.use_backend(name):
+        yield name
 FLOAT_DTYPES = ["float16", "float32", "float64"]
 
 ELEMENTWISE_SPECS = [s for s in SPECS if s.kind == ELEMENTWISE]

@@ -38,6 +38,10 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_sigmoid_f32(const float* x, float* out, long n)
     void fastact_silu_f32(const float* x, float* out, long n)
     void fastact_silu_bwd_f32(const float* g, const float* x, float* out, long n)
+    long fastact_stream_head(const void* out, long n, long size)
+    void fastact_stream_copy(const void* src, void* dst, long nbytes)
+    void fastact_sfence()
+    int FASTACT_HAVE_STREAM
 
 include "_scalar.pxi"
 
@@ -70,6 +74,23 @@ cdef Py_ssize_t THRESH_GELU_TAB = 12288
 cdef Py_ssize_t THRESH_TANH_TAB = 12288
 # one long row split over threads (_axis.pxi): not re-measured
 cdef Py_ssize_t THRESH_AXIS = 16384
+
+# ------------------------------------------------------- non-temporal stores
+
+# Elementwise results of at least this many bytes are written with
+# non-temporal stores (_elementwise.pxi, _stream_u_): the setting of
+# fastact._config (FASTACT_STREAM_MIN_BYTES), copied here when it changes.
+cdef Py_ssize_t _stream_min = 8 << 20
+
+
+def _set_stream_min(Py_ssize_t nbytes):
+    global _stream_min
+    _stream_min = nbytes
+
+
+from fastact import _config as _cfg
+_set_stream_min(_cfg.stream_min_bytes())
+_cfg.on_stream_change(_set_stream_min)
 
 # -------------------------------------------------------------- thread control
 
@@ -731,6 +752,8 @@ def build_info():
         "openmp": bool(FASTACT_HAVE_OPENMP),
         "openmp_version": fastact_omp_version(),
         "openmp_max_threads": fastact_omp_max_threads(),
+        "stream_stores": bool(FASTACT_HAVE_STREAM),
+        "stream_min_bytes": _stream_min,
         "serial_threshold": {"cheap": THRESH_CHEAP, "costly": THRESH_COSTLY, "heavy": THRESH_HEAVY,
                              "axis": THRESH_AXIS},
     }

@@ -251,81 +251,166 @@ def _spans3(f, a, b, c, out, p0, p1, p2, p3, nthreads):
 _SPANS = {1: _spans1, 2: _spans2, 3: _spans3}
 
 
-# In place (out is one of the inputs): a loop that reads an array and writes
-# the same one fails the vectoriser's runtime alias check and runs its scalar
-# version (sigmoid at 1e5 float32: 267 us against 46 out of place). So the span
-# function writes into a small buffer, copied to out after each block; the
-# caller passes the identical array object for out and the aliased input.
+# Through a buffer: the span function writes BUF elements at a time into a
+# small buffer, copied to out after each block. Two uses:
+# - In place (out is one of the inputs): a loop that reads an array and writes
+#   the same one fails the vectoriser's runtime alias check and runs its scalar
+#   version (sigmoid at 1e5 float32: 267 us against 46 out of place); the
+#   caller passes the identical array object for out and the aliased input.
+# - Streaming (``stream``, a result of at least _config.stream_min_bytes()):
+#   each whole block on a 64-byte boundary of out is copied with non-temporal
+#   stores (_stream_copy), which do not read the lines they overwrite; the
+#   blocks before out's first boundary, and the last, with plain stores. The
+#   Cython backend's _stream_u_ (_elementwise.pxi) is the same scheme.
 BUF = 1024
 
 
+@numba.extending.intrinsic
+def _line_offset(typingctx, arr, i):
+    """The byte offset of arr[i] within its 64-byte cache line."""
+    sig = numba.types.intp(arr, i)
+
+    def codegen(context, builder, sig, args):
+        p = context.make_array(sig.args[0])(context, builder, args[0]).data
+        a = builder.ptrtoint(builder.gep(p, [args[1]]), llvmir.IntType(64))
+        return builder.and_(a, llvmir.Constant(llvmir.IntType(64), 63))
+
+    return sig, codegen
+
+
+@numba.extending.intrinsic
+def _stream_copy(typingctx, buf, out, s, m):
+    """out[s:s + m] = buf[:m] with non-temporal stores of 64 bytes: out[s] on a
+    64-byte boundary, m elements a multiple of 64 bytes; buf any alignment."""
+    sig = numba.types.void(buf, out, s, m)
+
+    def codegen(context, builder, sig, args):
+        i64 = llvmir.IntType(64)
+        vt = llvmir.VectorType(llvmir.IntType(32), 16).as_pointer()
+        src = builder.bitcast(context.make_array(sig.args[0])(context, builder, args[0]).data, vt)
+        dst = context.make_array(sig.args[1])(context, builder, args[1]).data
+        dst = builder.bitcast(builder.gep(dst, [args[2]]), vt)
+        size = context.get_abi_sizeof(context.get_data_type(sig.args[1].dtype))
+        count = builder.udiv(builder.mul(args[3], llvmir.Constant(i64, size)), llvmir.Constant(i64, 64))
+        nt = builder.module.add_metadata([llvmir.Constant(llvmir.IntType(32), 1)])
+        with cgutils.for_range(builder, count) as loop:
+            v = builder.load(builder.gep(src, [loop.index]), align=4)
+            st = builder.store(v, builder.gep(dst, [loop.index]), align=64)
+            st.set_metadata("nontemporal", nt)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.extending.intrinsic
+def _sfence(typingctx):
+    """sfence: the non-temporal stores before it are ordered before the stores after it."""
+    sig = numba.types.void()
+
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, llvmir.FunctionType(llvmir.VoidType(), []),
+                                            "llvm.x86.sse.sfence")
+        builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(**OPTS)
-def _buf1(f, a, out, lo, hi, buf, p0, p1, p2, p3):
-    for s in range(lo, hi, BUF):
-        m = min(hi - s, BUF)
+def _block(out, s, hi, stream):
+    """The length of the block at out[s]: BUF (or what is left), cut at out's
+    next 64-byte boundary when streaming and out[s] is not on one."""
+    m = min(hi - s, BUF)
+    off = _line_offset(out, s)
+    if stream and off != 0 and off % out.itemsize == 0:
+        m = min(m, (64 - off) // out.itemsize)
+    return m
+
+
+@njit(**OPTS)
+def _put(buf, out, s, m, stream):
+    """out[s:s + m] = buf[:m]: non-temporal stores for a whole block on a line boundary."""
+    if stream and m == BUF and _line_offset(out, s) == 0:
+        _stream_copy(buf, out, s, m)
+        return
+    o = out[s:s + m]  # indexed from 0: out[s + i] would carry negative-index wraparound
+    for i in range(m):
+        o[i] = buf[i]
+
+
+@njit(**OPTS)
+def _buf1(f, a, out, lo, hi, buf, stream, p0, p1, p2, p3):
+    s = lo
+    while s < hi:
+        m = _block(out, s, hi, stream)
         _call_at(f, (_ptr(a, s), _ptr(buf, 0), m, p0, p1, p2, p3))
-        o = out[s:s + m]  # indexed from 0: out[s + i] would carry negative-index wraparound
-        for i in range(m):
-            o[i] = buf[i]
+        _put(buf, out, s, m, stream)
+        s += m
+    if stream:
+        _sfence()
 
 
 @njit(**OPTS)
-def _buf2(f, a, b, out, lo, hi, buf, p0, p1, p2, p3):
-    for s in range(lo, hi, BUF):
-        m = min(hi - s, BUF)
+def _buf2(f, a, b, out, lo, hi, buf, stream, p0, p1, p2, p3):
+    s = lo
+    while s < hi:
+        m = _block(out, s, hi, stream)
         _call_at(f, (_ptr(a, s), _ptr(b, s), _ptr(buf, 0), m, p0, p1, p2, p3))
-        o = out[s:s + m]  # indexed from 0: out[s + i] would carry negative-index wraparound
-        for i in range(m):
-            o[i] = buf[i]
+        _put(buf, out, s, m, stream)
+        s += m
+    if stream:
+        _sfence()
 
 
 @njit(**OPTS)
-def _buf3(f, a, b, c, out, lo, hi, buf, p0, p1, p2, p3):
-    for s in range(lo, hi, BUF):
-        m = min(hi - s, BUF)
+def _buf3(f, a, b, c, out, lo, hi, buf, stream, p0, p1, p2, p3):
+    s = lo
+    while s < hi:
+        m = _block(out, s, hi, stream)
         _call_at(f, (_ptr(a, s), _ptr(b, s), _ptr(c, s), _ptr(buf, 0), m, p0, p1, p2, p3))
-        o = out[s:s + m]  # indexed from 0: out[s + i] would carry negative-index wraparound
-        for i in range(m):
-            o[i] = buf[i]
+        _put(buf, out, s, m, stream)
+        s += m
+    if stream:
+        _sfence()
 
 
 @njit(parallel=True, **OPTS)
-def _inplace1(f, a, out, p0, p1, p2, p3, nthreads):
+def _inplace1(f, a, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
     bufs = np.empty((nthreads, BUF), dtype=out.dtype)
     for t in prange(nthreads):
-        _buf1(f, a, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], p0, p1, p2, p3)
+        _buf1(f, a, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], stream, p0, p1, p2, p3)
 
 
 @njit(parallel=True, **OPTS)
-def _inplace2(f, a, b, out, p0, p1, p2, p3, nthreads):
+def _inplace2(f, a, b, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
     bufs = np.empty((nthreads, BUF), dtype=out.dtype)
     for t in prange(nthreads):
-        _buf2(f, a, b, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], p0, p1, p2, p3)
+        _buf2(f, a, b, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], stream, p0, p1, p2, p3)
 
 
 @njit(parallel=True, **OPTS)
-def _inplace3(f, a, b, c, out, p0, p1, p2, p3, nthreads):
+def _inplace3(f, a, b, c, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
     bufs = np.empty((nthreads, BUF), dtype=out.dtype)
     for t in prange(nthreads):
-        _buf3(f, a, b, c, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], p0, p1, p2, p3)
+        _buf3(f, a, b, c, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], stream, p0, p1, p2, p3)
 
 
 @njit(**OPTS)
-def _inplace1_serial(f, a, out, p0, p1, p2, p3):
-    _buf1(f, a, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF), dtype=out.dtype), p0, p1, p2, p3)
+def _inplace1_serial(f, a, out, stream, p0, p1, p2, p3):
+    _buf1(f, a, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
 
 
 @njit(**OPTS)
-def _inplace2_serial(f, a, b, out, p0, p1, p2, p3):
-    _buf2(f, a, b, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF), dtype=out.dtype), p0, p1, p2, p3)
+def _inplace2_serial(f, a, b, out, stream, p0, p1, p2, p3):
+    _buf2(f, a, b, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
 
 
 @njit(**OPTS)
-def _inplace3_serial(f, a, b, c, out, p0, p1, p2, p3):
-    _buf3(f, a, b, c, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF), dtype=out.dtype), p0, p1, p2, p3)
+def _inplace3_serial(f, a, b, c, out, stream, p0, p1, p2, p3):
+    _buf3(f, a, b, c, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
 
 
 _INPLACE = {1: (_inplace1_serial, _inplace1), 2: (_inplace2_serial, _inplace2), 3: (_inplace3_serial, _inplace3)}

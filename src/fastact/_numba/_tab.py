@@ -571,14 +571,20 @@ OPTS = dict(error_model="numpy", fastmath={"contract"}, nogil=True)
 def _gelu_driver(bwd):
     """The block loop of gelu's forward (bwd False; g is not read) or backward:
     per block, the table pass, then the tail's vectors and their expansion
-    where it found tail lanes. out is neither g nor x."""
+    where it found tail lanes. out is neither g nor x. The first block's mode
+    is the C kernel's (fastact_gelu_sparse0): a streamed or in-place call
+    (_kernels._buf) runs one block at a time."""
     tab_pass, tail, expand = (_pass_b, _tail_b, _expand_b) if bwd else (_pass_f, _tail_f, _expand_f)
+    lo = np.float32(LO[bwd])
 
     def run(g, x, out):
         n = x.shape[0]
         tx = np.empty(BLOCK + 16, np.float32)
         tg = np.empty(BLOCK + 16, np.float32) if bwd else tx
-        sparse = True
+        sparse = True  # the first block's mode: dense if one of its first 64 x is in the tail (_sparse0)
+        for i in range(min(n & ~15, 64)):
+            if not x[i] >= lo:
+                sparse = False
         for b in range(0, n, BLOCK):
             m = min(n - b, BLOCK)
             nt = tab_pass(g, x, out, b, m, tx, tg, sparse)

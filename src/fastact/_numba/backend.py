@@ -231,8 +231,25 @@ def _entry(disp, args):
 
 _MEMO_MAX = 1024
 
+# Elementwise results of at least this many bytes go through the buffered
+# drivers with non-temporal stores (_kernels._buf1..3): fastact._config's
+# setting, copied here when it changes. Only the memory-bound kernels: the
+# cheap activations' (CHEAP) and these y-based backwards. The costly kernels
+# lost: their compute no longer hides under the plain stores' memory traffic
+# (measured on the Cython backend, the same scheme: _elementwise.pxi.in).
+STREAM_Y = ("sigmoid", "tanh")
+_stream_min = _config.stream_min_bytes()
 
-def _ew_handler(kser, kpar, spec, limit, arity, special=None):
+
+def _set_stream_min(nbytes):
+    global _stream_min
+    _stream_min = nbytes
+
+
+_config.on_stream_change(_set_stream_min)
+
+
+def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=False):
     """The per-call path of one elementwise kernel pair (``arity`` input arrays).
 
     Per call: a dict lookup on the dtype, one on the parameter values, and
@@ -244,6 +261,8 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
     into the dtype exactly, since they are values of that dtype.
     ``special`` = (test, serial, parallel): kernels to run instead where
     ``test`` holds for the derived parameters (``_scalar.SPECIAL``).
+    ``stream``: a memory-bound kernel, whose results of at least
+    ``_stream_min`` bytes are written with non-temporal stores (STREAM_Y).
     """
     names, derive = _spec(spec)
     nk = len(names)
@@ -285,11 +304,11 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
         pe[0](pe[1], *arrays, *c[8], n)
         return True
 
-    def inplace(c, arrays, threads):
-        # out is one of the inputs (the same object): the span function through a buffer
-        # (_kernels.BUF), on the threads the out-of-place call would use
+    def buffered(c, arrays, threads, stream):
+        # out is one of the inputs (the same object), or a result to stream: the span
+        # function through a buffer (_kernels.BUF), on the threads the plain call would use
         sp = c[7]
-        args = (sp.span(arrays[0].dtype).address,) + arrays + c[6]
+        args = (sp.span(arrays[0].dtype).address,) + arrays + (stream,) + c[6]
         n = _threads(len(arrays[0]), limit, threads)
         if n:
             _run(sp.inplace, sp.inplace_serial, args, n)
@@ -303,8 +322,9 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
                 c = table[a.dtype][k]
             except (KeyError, TypeError):
                 c = prepare((a, out), params, k)
-            if out is a:
-                inplace(c, (a, out), threads)
+            st = stream and out.nbytes >= _stream_min
+            if st or out is a:
+                buffered(c, (a, out), threads, st)
                 return
             if (threads > 1 or (threads == 0 and len(a) > limit)) and parallel(c, (a, out), threads):
                 return
@@ -316,8 +336,9 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None):
                 c = table[a.dtype][k]
             except (KeyError, TypeError):
                 c = prepare((a, b, out), params, k)
-            if out is a or out is b:
-                inplace(c, (a, b, out), threads)
+            st = stream and out.nbytes >= _stream_min
+            if st or out is a or out is b:
+                buffered(c, (a, b, out), threads, st)
                 return
             if (threads > 1 or (threads == 0 and len(a) > limit)) and parallel(c, (a, b, out), threads):
                 return
@@ -341,10 +362,12 @@ class NumbaBackend:
 
         for op, spec in S.PARAMS.items():
             lim = SERIAL_MAX_CHEAP if op in CHEAP else SERIAL_MAX
-            self._fwd[op] = _ew_handler(*K._instantiate("fwd_" + op, 1), spec, lim, 1, special(op, "fwd", 1))
-            self._bwd_x[op] = _ew_handler(*K._instantiate("bwd_" + op, 2), spec, lim, 2, special(op, "bwd", 2))
+            cheap = op in CHEAP
+            self._fwd[op] = _ew_handler(*K._instantiate("fwd_" + op, 1), spec, lim, 1, special(op, "fwd", 1), cheap)
+            self._bwd_x[op] = _ew_handler(*K._instantiate("bwd_" + op, 2), spec, lim, 2, special(op, "bwd", 2), cheap)
             if hasattr(S, "bwdy_" + op):
-                self._bwd_y[op] = _ew_handler(*K._instantiate("bwdy_" + op, 2), spec, lim, 2)
+                self._bwd_y[op] = _ew_handler(*K._instantiate("bwdy_" + op, 2), spec, lim, 2, None,
+                                              cheap or op in STREAM_Y)
         for op in _SOFTMAX_MODES:
             self._fwd[op] = _softmax_handler(op)
         rr_f = _ew_handler(*K._instantiate("fwd_rrelu", 2), (), SERIAL_MAX_CHEAP, 2)
@@ -459,6 +482,7 @@ class NumbaBackend:
             "max_threads": _MAXT,
             "parallel": "disabled in this forked child" if not _state.parallel_ok else "enabled",
             "serial_below": {"default": SERIAL_MAX, "cheap": SERIAL_MAX_CHEAP, "rows": SERIAL_MAX_ROWS},
+            "stream_min_bytes": _stream_min,
             "cpu": cpu,
             "simd": simd,
             "vector_width_bits": _vector_width(cpu, feats, simd),

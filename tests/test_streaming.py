@@ -1,0 +1,129 @@
+"""Non-temporal ("streaming") stores: the compiled backends write a large
+elementwise result of a memory-bound kernel through a small buffer with
+non-temporal stores (``_cython/_elementwise.pxi.in``, ``_numba/_kernels._buf1``).
+The results must be the same bits as with plain stores, for any alignment of
+``out``, in place, serial and on two threads; the setting
+(``FASTACT_STREAM_MIN_BYTES``, ``_config.set_stream_min_bytes``) must reach
+both backends."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastact
+import fastact._config as fa_config
+from _helpers import ELEMENTWISE_SPECS, backend_or_skip, make_case, spec_ids, subprocess_env
+
+NEVER = 1 << 62
+
+
+@pytest.fixture(params=["numba", "cython"])
+def compiled(request):
+    """The backends that stream (the NumPy reference does not)."""
+    with backend_or_skip(request.param) as name:
+        yield name
+
+
+@pytest.fixture
+def stream_setting():
+    """Restore the setting after the test."""
+    before = fa_config.stream_min_bytes()
+    yield fa_config.set_stream_min_bytes
+    fa_config.set_stream_min_bytes(before)
+
+
+def _runs(spec, x, g, params, y_ok):
+    """Every call whose result could be streamed: forward allocating, into an
+    out that starts off a cache line, in place; backward from x and from y."""
+    n = x.size
+    off = np.empty(n + 1, x.dtype)[1:]  # aligned to the element, not to 64 bytes
+    res = [fastact.forward(spec.name, x, **params).copy(), fastact.forward(spec.name, x, out=off, **params).copy()]
+    xi = x.copy()
+    fastact.forward(spec.name, xi, out=xi, **params)
+    res.append(xi)
+    res.append(fastact.backward(spec.name, g, x, **params))
+    if y_ok:
+        res.append(fastact.backward(spec.name, g, y=res[0], **params))
+    return res
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", ELEMENTWISE_SPECS, ids=spec_ids(ELEMENTWISE_SPECS))
+def test_streamed_results_are_the_same_bits(spec, compiled, dtype, stream_setting):
+    rng = np.random.default_rng(31)
+    # 70_003: past every serial threshold (two threads; the chunks start off a
+    # cache line), several buffer blocks each and a partial one; 5_003: serial
+    x, params = make_case(spec, rng, dtype=dtype, size=70_003)
+    x = (x * 4).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    y_ok = spec.allows_y(params)
+    before = fastact.get_num_threads()
+    try:
+        for threads, size in ((2, x.size), (1, x.size), (2, 5_003)):
+            fastact.set_num_threads(threads)
+            stream_setting(NEVER)
+            plain = _runs(spec, x[:size], g[:size], params, y_ok)
+            stream_setting(0)
+            streamed = _runs(spec, x[:size], g[:size], params, y_ok)
+            for k, (a, b) in enumerate(zip(plain, streamed)):
+                assert a.dtype == b.dtype
+                assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (
+                    f"{spec.name} {dtype} [{compiled}] threads={threads} n={size}: call {k} differs when streamed")
+    finally:
+        fastact.set_num_threads(before)
+
+
+def test_setting_reaches_both_backends(stream_setting):
+    if "FASTACT_STREAM_MIN_BYTES" not in os.environ:
+        assert fa_config.stream_min_bytes() == fa_config.STREAM_MIN_BYTES
+    before = fa_config.stream_min_bytes()
+    assert stream_setting(12345) == before
+    assert fa_config.stream_min_bytes() == 12345
+    try:
+        import fastact._cython as cy
+    except ImportError:
+        cy = None
+    if cy is not None:
+        for isa in cy.available_isas():
+            mod = cy._import(isa)
+            assert mod.build_info()["stream_min_bytes"] == 12345
+    try:
+        from fastact._numba import backend as nb
+    except ImportError:
+        nb = None
+    if nb is not None:
+        assert nb._stream_min == 12345
+    assert stream_setting(None) == 12345
+    with pytest.raises(ValueError):
+        stream_setting(-1)
+    with pytest.raises(TypeError):
+        stream_setting("8M")
+    with pytest.raises(TypeError):
+        stream_setting(True)
+
+
+@pytest.mark.parametrize("raw, expected, warns", [
+    ("0", 0, False), ("1048576", 1 << 20, False), (" off ", NEVER, False), ("never", NEVER, False),
+    ("", fa_config.STREAM_MIN_BYTES, False), ("-1", fa_config.STREAM_MIN_BYTES, True),
+    ("8M", fa_config.STREAM_MIN_BYTES, True),
+])
+def test_environment_variable(monkeypatch, raw, expected, warns):
+    monkeypatch.setenv("FASTACT_STREAM_MIN_BYTES", raw)
+    if warns:
+        with pytest.warns(RuntimeWarning, match="FASTACT_STREAM_MIN_BYTES"):
+            assert fa_config._default_stream_min() == expected
+    else:
+        assert fa_config._default_stream_min() == expected
+
+
+def test_environment_variable_at_import():
+    code = "import fastact._config as c; print(c.stream_min_bytes())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=subprocess_env(FASTACT_STREAM_MIN_BYTES="4096"), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "4096"
