@@ -73,6 +73,64 @@ static inline float fastact_fmaf(float a, float b, float c)
 #endif
 }
 
+/* Non-temporal ("streaming") stores, for results too large to stay in cache.
+ * A plain store first reads the line it writes (read for ownership); a
+ * non-temporal store writes whole lines without reading them, so a forward at
+ * 1e7 float32 moves 2 arrays' bytes instead of 3.  Measured on the
+ * development VM (2 threads, interleaved): a relu forward at 1e7 ran 1.6 ms
+ * against 3.3 ms with plain stores, at 2e6 351 us against 631, at 5e5 (2 MB,
+ * the size of a core's L2) even, at 2e5 slower (33 against 22 us): there the
+ * result stays in cache, and a cached result is what the next reader wants.
+ * _elementwise.pxi computes the cheap loops' blocks into a buffer on the
+ * stack and copies each to out with these; the table kernels below store
+ * their vectors straight (FASTACT_MAP1_NT): a costly kernel copying bursts of
+ * 4 KB was 12-24 % slower than with plain stores, storing each vector as it
+ * is computed 12-20 % faster (tanh, sigmoid at 1e7).  The results are the same
+ * bits either way. */
+#define FASTACT_STREAM_ALIGN 64
+
+/* Elements of `size` bytes before out + k is 64-byte aligned (0..63/size);
+ * n when out is not aligned to its element size (it never gets there). */
+static inline long fastact_stream_head(const void *out, long n, long size)
+{
+    uintptr_t a = (uintptr_t)out;
+    long k;
+    if (a % (uintptr_t)size)
+        return n;
+    k = (long)(((FASTACT_STREAM_ALIGN - a % FASTACT_STREAM_ALIGN) % FASTACT_STREAM_ALIGN) / (uintptr_t)size);
+    return k < n ? k : n;
+}
+
+/* dst[:nbytes] = src[:nbytes] with non-temporal stores: dst 64-byte aligned,
+ * nbytes a multiple of 64; src any alignment.  fastact_sfence() after the last
+ * one orders them before the stores that follow (the end of the parallel region). */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <immintrin.h>
+static inline void fastact_stream_copy(const void *src, void *dst, long nbytes)
+{
+    const char *s = (const char *)src;
+    char *d = (char *)dst;
+    long i;
+#if defined(__AVX512F__)
+    for (i = 0; i < nbytes; i += 64)
+        _mm512_stream_si512((void *)(d + i), _mm512_loadu_si512((const void *)(s + i)));
+#elif defined(__AVX__)
+    for (i = 0; i < nbytes; i += 32)
+        _mm256_stream_si256((__m256i *)(d + i), _mm256_loadu_si256((const __m256i *)(s + i)));
+#else
+    for (i = 0; i < nbytes; i += 16)
+        _mm_stream_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
+#endif
+}
+static inline void fastact_sfence(void) { _mm_sfence(); }
+#define FASTACT_HAVE_STREAM 1
+#else
+#include <string.h>
+static inline void fastact_stream_copy(const void *src, void *dst, long nbytes) { memcpy(dst, src, (size_t)nbytes); }
+static inline void fastact_sfence(void) { }
+#define FASTACT_HAVE_STREAM 0
+#endif
+
 /* A 16 x 16 block of float32 transposed: dst[c * ds + r] = src[r * ss + c]
  * for r, c < 16 (strides in elements; the two blocks must not overlap).  The
  * softmax family's short rows (_axis.pxi, _short_block) turn a block of rows
@@ -273,9 +331,24 @@ static inline __m512 fastact_tanh_v(__m512 v)
             _mm512_mask_storeu_ps((out) + j_, in_, f(_mm512_maskz_loadu_ps(in_, (x) + j_)));    \
         }                                                                                       \
     } while (0)
+/* The same with non-temporal stores from out's first 64-byte boundary on (a
+ * result too large for the cache, _impl.pxi _nt_ok): out 4-byte aligned */
+#define FASTACT_MAP1_NT(f, x, out, n)                                                           \
+    do {                                                                                        \
+        long h_ = fastact_stream_head((out), (n), 4), k_;                                       \
+        FASTACT_MAP1(f, x, out, h_);                                                            \
+        for (k_ = h_; k_ + 16 <= (n); k_ += 16)                                                 \
+            _mm512_stream_ps((out) + k_, f(_mm512_loadu_ps((x) + k_)));                         \
+        _mm_sfence();                                                                           \
+        FASTACT_MAP1(f, (x) + k_, (out) + k_, (n) - k_);                                        \
+    } while (0)
 static inline void fastact_tanh_f32(const float* x, float* out, long n)
 {
     FASTACT_MAP1(fastact_tanh_v, x, out, n);
+}
+static inline void fastact_tanh_f32_nt(const float* x, float* out, long n)
+{
+    FASTACT_MAP1_NT(fastact_tanh_v, x, out, n);
 }
 /* float32 log_sigmoid backward (AVX-512 build), from tables of the same kind.
  *
@@ -422,17 +495,38 @@ static inline __m512 fastact_silu_bwd_v(__m512 v, __m512 gv)
                                                      _mm512_maskz_loadu_ps(in_, (g) + j_)));    \
         }                                                                                       \
     } while (0)
+#define FASTACT_MAP2_NT(f, g, x, out, n)                                                        \
+    do {                                                                                        \
+        long h_ = fastact_stream_head((out), (n), 4), k_;                                       \
+        FASTACT_MAP2(f, g, x, out, h_);                                                         \
+        for (k_ = h_; k_ + 16 <= (n); k_ += 16)                                                 \
+            _mm512_stream_ps((out) + k_, f(_mm512_loadu_ps((x) + k_), _mm512_loadu_ps((g) + k_))); \
+        _mm_sfence();                                                                           \
+        FASTACT_MAP2(f, (g) + k_, (x) + k_, (out) + k_, (n) - k_);                              \
+    } while (0)
 static inline void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n)
 {
     FASTACT_MAP2(fastact_lsig_bwd_v, g, x, out, n);
+}
+static inline void fastact_log_sigmoid_bwd_f32_nt(const float* g, const float* x, float* out, long n)
+{
+    FASTACT_MAP2_NT(fastact_lsig_bwd_v, g, x, out, n);
 }
 static inline void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n)
 {
     FASTACT_MAP2(fastact_lsig_bwdy_v, g, y, out, n);
 }
+static inline void fastact_log_sigmoid_bwdy_f32_nt(const float* g, const float* y, float* out, long n)
+{
+    FASTACT_MAP2_NT(fastact_lsig_bwdy_v, g, y, out, n);
+}
 static inline void fastact_silu_bwd_f32(const float* g, const float* x, float* out, long n)
 {
     FASTACT_MAP2(fastact_silu_bwd_v, g, x, out, n);
+}
+static inline void fastact_silu_bwd_f32_nt(const float* g, const float* x, float* out, long n)
+{
+    FASTACT_MAP2_NT(fastact_silu_bwd_v, g, x, out, n);
 }
 /* sigmoid(x) = sigmoid(-(-x)): the backward above at -x with g = 1 (both
  * exact), so the same table and tail (a subnormal sigmoid(x), x < -87.3,
@@ -445,6 +539,10 @@ static inline void fastact_sigmoid_f32(const float* x, float* out, long n)
 {
     FASTACT_MAP1(fastact_sigmoid_v, x, out, n);
 }
+static inline void fastact_sigmoid_f32_nt(const float* x, float* out, long n)
+{
+    FASTACT_MAP1_NT(fastact_sigmoid_v, x, out, n);
+}
 /* silu(x) = x * sigmoid(x): the same at -x with g = x, clamped to -FLT_MAX
  * (x = -inf gives -0, silu's limit, not -inf * 0; NaN stays NaN through the
  * table), so x * sigmoid(x) is rounded once where sigmoid(x) is subnormal */
@@ -455,6 +553,10 @@ static inline __m512 fastact_silu_v(__m512 v)
 static inline void fastact_silu_f32(const float* x, float* out, long n)
 {
     FASTACT_MAP1(fastact_silu_v, x, out, n);
+}
+static inline void fastact_silu_f32_nt(const float* x, float* out, long n)
+{
+    FASTACT_MAP1_NT(fastact_silu_v, x, out, n);
 }
 /* forward (bwd = 0): x * phi(x); backward: g * (phi(x) + x pdf(x)) */
 static inline __m512 fastact_gelu_lane_v(__m512 v, __m512 gv, int bwd)
@@ -569,6 +671,12 @@ static inline void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, 
 static inline void fastact_sigmoid_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_silu_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_silu_bwd_f32(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
+static inline void fastact_tanh_f32_nt(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
+static inline void fastact_log_sigmoid_bwd_f32_nt(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
+static inline void fastact_log_sigmoid_bwdy_f32_nt(const float* g, const float* y, float* out, long n) { (void)g; (void)y; (void)out; (void)n; }
+static inline void fastact_sigmoid_f32_nt(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
+static inline void fastact_silu_f32_nt(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
+static inline void fastact_silu_bwd_f32_nt(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
 static inline void fastact_transpose16f(const float* src, long ss, float* dst, long ds)
 {
     for (int r = 0; r < 16; r++)
@@ -598,60 +706,6 @@ static int fastact_omp_team(void) { return omp_get_num_threads(); }
 static int fastact_omp_version(void) { return 0; }
 static int fastact_omp_max_threads(void) { return 1; }
 static int fastact_omp_team(void) { return 1; }
-#endif
-
-/* Non-temporal ("streaming") stores, for results too large to stay in cache.
- * A plain store first reads the line it writes (read for ownership); a
- * non-temporal store writes whole lines without reading them, so a forward at
- * 1e7 float32 moves 2 arrays' bytes instead of 3.  Measured on the
- * development VM (2 threads, interleaved): a relu forward at 1e7 ran 1.6 ms
- * against 3.3 ms with plain stores, at 2e6 351 us against 631, at 5e5 (2 MB,
- * the size of a core's L2) even, at 2e5 slower (33 against 22 us): there the
- * result stays in cache, and a cached result is what the next reader wants.
- * _elementwise.pxi computes blocks into a buffer on the stack and copies each
- * to out with these; the results are the same bits either way. */
-#define FASTACT_STREAM_ALIGN 64
-
-/* Elements of `size` bytes before out + k is 64-byte aligned (0..63/size);
- * n when out is not aligned to its element size (it never gets there). */
-static inline long fastact_stream_head(const void *out, long n, long size)
-{
-    uintptr_t a = (uintptr_t)out;
-    long k;
-    if (a % (uintptr_t)size)
-        return n;
-    k = (long)(((FASTACT_STREAM_ALIGN - a % FASTACT_STREAM_ALIGN) % FASTACT_STREAM_ALIGN) / (uintptr_t)size);
-    return k < n ? k : n;
-}
-
-/* dst[:nbytes] = src[:nbytes] with non-temporal stores: dst 64-byte aligned,
- * nbytes a multiple of 64; src any alignment.  fastact_sfence() after the last
- * one orders them before the stores that follow (the end of the parallel region). */
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-#include <immintrin.h>
-static inline void fastact_stream_copy(const void *src, void *dst, long nbytes)
-{
-    const char *s = (const char *)src;
-    char *d = (char *)dst;
-    long i;
-#if defined(__AVX512F__)
-    for (i = 0; i < nbytes; i += 64)
-        _mm512_stream_si512((void *)(d + i), _mm512_loadu_si512((const void *)(s + i)));
-#elif defined(__AVX__)
-    for (i = 0; i < nbytes; i += 32)
-        _mm256_stream_si256((__m256i *)(d + i), _mm256_loadu_si256((const __m256i *)(s + i)));
-#else
-    for (i = 0; i < nbytes; i += 16)
-        _mm_stream_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
-#endif
-}
-static inline void fastact_sfence(void) { _mm_sfence(); }
-#define FASTACT_HAVE_STREAM 1
-#else
-#include <string.h>
-static inline void fastact_stream_copy(const void *src, void *dst, long nbytes) { memcpy(dst, src, (size_t)nbytes); }
-static inline void fastact_sfence(void) { }
-#define FASTACT_HAVE_STREAM 0
 #endif
 
 /* Returns a bit set: 1 = avx2+fma, 2 = avx512 f/dq/vl/bw.  gcc's

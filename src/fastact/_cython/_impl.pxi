@@ -38,6 +38,12 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_sigmoid_f32(const float* x, float* out, long n)
     void fastact_silu_f32(const float* x, float* out, long n)
     void fastact_silu_bwd_f32(const float* g, const float* x, float* out, long n)
+    void fastact_tanh_f32_nt(const float* x, float* out, long n)
+    void fastact_log_sigmoid_bwd_f32_nt(const float* g, const float* x, float* out, long n)
+    void fastact_log_sigmoid_bwdy_f32_nt(const float* g, const float* y, float* out, long n)
+    void fastact_sigmoid_f32_nt(const float* x, float* out, long n)
+    void fastact_silu_f32_nt(const float* x, float* out, long n)
+    void fastact_silu_bwd_f32_nt(const float* g, const float* x, float* out, long n)
     long fastact_stream_head(const void* out, long n, long size)
     void fastact_stream_copy(const void* src, void* dst, long nbytes)
     void fastact_sfence()
@@ -219,13 +225,24 @@ cdef void _L_tanh_fwd_f_tab(const float* x, float* out, Py_ssize_t n, double a, 
     fastact_tanh_f32(x, out, n)
 
 
+cdef inline bint _nt_ok(cnp.ndarray out):
+    # a one-pass table kernel's result to write with non-temporal stores (its
+    # _nt entry point, FASTACT_MAP1_NT: stored as computed, not through a buffer)
+    return cnp.PyArray_NBYTES(out) >= _stream_min
+
+
+cdef void _L_tanh_fwd_f_tab_nt(const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_tanh_f32_nt(x, out, n)
+
+
 cdef inline Py_ssize_t _tab_thresh(cnp.ndarray a):
     # serial below this: the one-pass tables' threshold (tanh, sigmoid, silu, log_sigmoid's backward) for float32, else the exp kernels'
     return THRESH_TANH_TAB if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT else THRESH_COSTLY
 
 
 def _f_tanh_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
-    _run_u(_L_tanh_fwd_f_tab, _L_tanh_fwd_d, x, out, 0.0, 0.0, _tab_thresh(x), threads)
+    _run_u(_L_tanh_fwd_f_tab_nt if _nt_ok(out) else _L_tanh_fwd_f_tab, _L_tanh_fwd_d, x, out, 0.0, 0.0,
+           _tab_thresh(x), threads)
 
 # ------------------------------------------------------- sigmoid, log_sigmoid
 
@@ -240,12 +257,22 @@ cdef void _L_silu_fwd_f_tab(const float* x, float* out, Py_ssize_t n, double a, 
     fastact_silu_f32(x, out, n)
 
 
+cdef void _L_sigmoid_fwd_f_tab_nt(const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_sigmoid_f32_nt(x, out, n)
+
+
+cdef void _L_silu_fwd_f_tab_nt(const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_silu_f32_nt(x, out, n)
+
+
 def _f_sigmoid_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
-    _run_u(_L_sigmoid_fwd_f_tab, _L_sigmoid_fwd_d, x, out, 0.0, 0.0, _tab_thresh(x), threads)
+    _run_u(_L_sigmoid_fwd_f_tab_nt if _nt_ok(out) else _L_sigmoid_fwd_f_tab, _L_sigmoid_fwd_d, x, out, 0.0, 0.0,
+           _tab_thresh(x), threads)
 
 
 def _f_silu_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
-    _run_u(_L_silu_fwd_f_tab, _L_silu_fwd_d, x, out, 0.0, 0.0, _tab_thresh(x), threads)
+    _run_u(_L_silu_fwd_f_tab_nt if _nt_ok(out) else _L_silu_fwd_f_tab, _L_silu_fwd_d, x, out, 0.0, 0.0,
+           _tab_thresh(x), threads)
 
 
 cdef void _L_silu_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
@@ -253,10 +280,15 @@ cdef void _L_silu_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize
     fastact_silu_bwd_f32(g, x, out, n)
 
 
+cdef void _L_silu_bwd_f_tab_nt(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_silu_bwd_f32_nt(g, x, out, n)
+
+
 def _b_silu_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
     if y is not None:
         _no_y("silu")
-    _run_b(_L_silu_bwd_f_tab, _L_silu_bwd_d, g, x, out, 0.0, 0.0, _tab_thresh(g), threads)
+    _run_b(_L_silu_bwd_f_tab_nt if _nt_ok(out) else _L_silu_bwd_f_tab, _L_silu_bwd_d, g, x, out, 0.0, 0.0,
+           _tab_thresh(g), threads)
 
 
 cdef void _L_log_sigmoid_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
@@ -271,12 +303,23 @@ cdef void _L_log_sigmoid_bwd_y_f_tab(const float* g, const float* y, float* out,
     fastact_log_sigmoid_bwdy_f32(g, y, out, n)
 
 
+cdef void _L_log_sigmoid_bwd_f_tab_nt(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_log_sigmoid_bwd_f32_nt(g, x, out, n)
+
+
+cdef void _L_log_sigmoid_bwd_y_f_tab_nt(const float* g, const float* y, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_log_sigmoid_bwdy_f32_nt(g, y, out, n)
+
+
 def _b_log_sigmoid_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
     cdef Py_ssize_t th = _tab_thresh(g)
+    cdef bint nt = _nt_ok(out)
     if y is not None:
-        _run_b(_L_log_sigmoid_bwd_y_f_tab, _L_log_sigmoid_bwd_y_d, g, y, out, 0.0, 0.0, th, threads)
+        _run_b(_L_log_sigmoid_bwd_y_f_tab_nt if nt else _L_log_sigmoid_bwd_y_f_tab, _L_log_sigmoid_bwd_y_d,
+               g, y, out, 0.0, 0.0, th, threads)
     else:
-        _run_b(_L_log_sigmoid_bwd_f_tab, _L_log_sigmoid_bwd_d, g, x, out, 0.0, 0.0, th, threads)
+        _run_b(_L_log_sigmoid_bwd_f_tab_nt if nt else _L_log_sigmoid_bwd_f_tab, _L_log_sigmoid_bwd_d,
+               g, x, out, 0.0, 0.0, th, threads)
 
 # ----------------------------------------------------------------------- rrelu
 

@@ -77,8 +77,17 @@ _HASH = _source_hash()
 def _table_guard(table, args):
     """The first lines of a span loop whose op has a table kernel: table is a
     function of _tab that computes the span where it applies (float32 on
-    AVX-512) and returns whether it did; then the loop has nothing to do."""
-    return f"    if _tab.{table}({args}, out):\n        return\n" if table else ""
+    AVX-512) and returns whether it did; then the loop has nothing to do. The
+    one-pass tables (STREAM_TABLES) also take whether to store with
+    non-temporal stores: their ops have no parameters, and the handler passes
+    p3 = 1 for a result of at least _config.stream_min_bytes() (backend.py)."""
+    if not table:
+        return ""
+    stream = ", p3 != 0" if table in STREAM_TABLES else ""
+    return f"    if _tab.{table}({args}, out{stream}):\n        return\n"
+
+
+STREAM_TABLES = ("tanh", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy")
 
 
 def _template(arity, table=None):

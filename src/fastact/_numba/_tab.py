@@ -197,9 +197,14 @@ def _prefetch(b, ptr, j, write):
     b.call(fn, [p, ir.Constant(I32, write), ir.Constant(I32, 3), ir.Constant(I32, 1)])
 
 
-def _stores(b, val, ptr, j, lanes):
+def _stores(b, val, ptr, j, lanes, nt=False):
+    """val to ptr + j (its first lanes only, masked); nt: a whole vector on a
+    64-byte boundary, with a non-temporal store (_stream_vectors)."""
     p = b.bitcast(b.gep(ptr, [j]), PV)
-    if lanes is None:
+    if nt:
+        st = b.store(val, p, align=64)
+        st.set_metadata("nontemporal", b.module.add_metadata([ir.Constant(I32, 1)]))
+    elif lanes is None:
         b.store(val, p, align=4)
     else:
         b.call(_fn(b.module, "llvm.masked.store.v16f32.p0", ir.VoidType(), [V, PV, I32, VM]), [val, p, ALIGN, lanes])
@@ -212,6 +217,27 @@ def _vectors(b, n, body):
         body(j, None)
     with b.if_then(b.icmp_signed("<", n16, n)):
         body(n16, _first_lanes(b, b.sub(n, n16)))
+
+
+def _stream_vectors(b, out, n, body):
+    """body(j, lanes, nt) for every vector of n elements, as _vectors, but the
+    whole vectors from out's first 64-byte boundary on are stored with
+    non-temporal stores (nt True), then an sfence: the C header's
+    FASTACT_MAP1_NT. The elements before the boundary (fewer than 16) and the
+    last n % 16 after it go masked, plainly; out not 4-byte aligned: all plain."""
+    zero, n64 = ir.Constant(I64, 0), ir.Constant(I64, 63)
+    addr = b.ptrtoint(out, I64)
+    h = b.lshr(b.and_(b.sub(zero, addr), n64), ir.Constant(I64, 2))  # elements to the boundary
+    h = b.select(b.icmp_unsigned("<", h, n), h, n)
+    h = b.select(b.icmp_unsigned("!=", b.and_(addr, ir.Constant(I64, 3)), zero), n, h)
+    with b.if_then(b.icmp_signed(">", h, zero)):  # h < 16 unless out is misaligned
+        _vectors(b, h, lambda j, lanes: body(j, lanes, False))
+    n16 = b.add(h, b.and_(b.sub(n, h), ir.Constant(I64, -16)))
+    with cgutils.for_range_slice(b, h, n16, ir.Constant(I64, 16)) as (j, _):
+        body(j, None, True)
+    with b.if_then(b.icmp_signed("<", n16, n)):
+        body(n16, _first_lanes(b, b.sub(n, n16)), False)
+    b.call(_fn(b.module, "llvm.x86.sse.sfence", ir.VoidType(), []), [])
 
 
 def _if_any(b, t, test):
@@ -336,8 +362,8 @@ def _expand_fn(mod, bwd, sparse):
     return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF, PF, I64, PF]), build)
 
 
-def _tanh_fn(mod):
-    """void tanh(x, out, n): out[:n] = tanh(x[:n])."""
+def _tanh_fn(mod, nt=False):
+    """void tanh(x, out, n): out[:n] = tanh(x[:n]) (nt: non-temporal stores, _stream_vectors)."""
 
     def build(b, args):
         x, out, n = args
@@ -345,16 +371,16 @@ def _tanh_fn(mod):
         copysign = _fn(mod, "llvm.copysign.v16f32", V, [V, V])
         name, deg, inv_w, shift, clamp = TANH
 
-        def body(j, lanes):
+        def body(j, lanes, nts=False):
             v = _loads(b, x, j, lanes)
             a = b.call(fabs, [v])
             ac = b.select(b.fcmp_unordered("<", a, _splat(clamp)), a, _splat(clamp))  # NaN: NaN, through P
-            _stores(b, b.call(copysign, [_tab_at(b, TABLES[name], deg, ac, inv_w, shift), v]), out, j, lanes)
+            _stores(b, b.call(copysign, [_tab_at(b, TABLES[name], deg, ac, inv_w, shift), v]), out, j, lanes, nts)
 
-        _vectors(b, n, body)
+        _stream_vectors(b, out, n, body) if nt else _vectors(b, n, body)
         b.ret_void()
 
-    return _define(mod, "fastact_tanh_tab", ir.FunctionType(ir.VoidType(), [PF, PF, I64]), build)
+    return _define(mod, "fastact_tanh_tab" + ("_nt" if nt else ""), ir.FunctionType(ir.VoidType(), [PF, PF, I64]), build)
 
 
 # log_sigmoid's backward (fastact_log_sigmoid_bwd_f32 / _bwdy_f32): from x,
@@ -417,11 +443,11 @@ def _silu_bwd_tail(b, v, a, gv):
     return b.select(b.fcmp_ordered(">=", v, _splat(0.0)), pos, neg)
 
 
-def _lsig_fn(mod, kind):
+def _lsig_fn(mod, kind, nt=False):
     """void f(g, x, out, n): out[:n] = g * sigmoid(-x) (kind "x"), -g * expm1(min(y, 0)) for y in x's place
     ("y"); "sigmoid": void f(x, out, n), out[:n] = sigmoid(x), "x" at -x with g = 1; "silu": x * sigmoid(x),
     "x" at -x with g = x clamped to -FLT_MAX (silu(-inf) = -0, not -inf * 0); "silu_bwd": f(g, x, out, n),
-    g * silu'(x) from the same table (_silu_bwd_tail beyond it)."""
+    g * silu'(x) from the same table (_silu_bwd_tail beyond it). nt: non-temporal stores (_stream_vectors)."""
     unary = kind in ("sigmoid", "silu")
     from_y = kind == "y"
 
@@ -433,7 +459,7 @@ def _lsig_fn(mod, kind):
         fabs = _fn(mod, "llvm.fabs.v16f32", V, [V])
         slot = cgutils.alloca_once(b, V)
 
-        def body(j, lanes):
+        def body(j, lanes, nts=False):
             v = _loads(b, x, j, lanes)
             if kind == "sigmoid":
                 v, gv = b.fneg(v), _splat(1.0)
@@ -446,7 +472,7 @@ def _lsig_fn(mod, kind):
                 name, deg, inv_w, shift, lo = EXPM1
                 yc = b.select(b.fcmp_ordered(">", _splat(lo), v), _splat(lo), v)  # max(lo, y); NaN: y
                 yc = b.select(b.fcmp_unordered("<", yc, _splat(0.0)), yc, _splat(0.0))  # y >= 0: +0; NaN: y
-                _stores(b, b.fmul(gv, b.fneg(_tab_at(b, TABLES[name], deg, yc, inv_w, shift))), out, j, lanes)
+                _stores(b, b.fmul(gv, b.fneg(_tab_at(b, TABLES[name], deg, yc, inv_w, shift))), out, j, lanes, nts)
                 return
             name, deg, inv_w, shift, clamp = SIGM
             a = b.call(fabs, [v])
@@ -463,13 +489,13 @@ def _lsig_fn(mod, kind):
             tail = _silu_bwd_tail if kind == "silu_bwd" else _sigm_tail
             with _if_any(b, t, True):
                 b.store(b.select(t, tail(b, v, a, gv), b.load(slot)), slot)
-            _stores(b, b.load(slot), out, j, lanes)
+            _stores(b, b.load(slot), out, j, lanes, nts)
 
-        _vectors(b, n, body)
+        _stream_vectors(b, out, n, body) if nt else _vectors(b, n, body)
         b.ret_void()
 
     name = {"x": "fastact_log_sigmoid_bwd_tab", "y": "fastact_log_sigmoid_bwdy_tab", "sigmoid": "fastact_sigmoid_tab",
-            "silu": "fastact_silu_tab", "silu_bwd": "fastact_silu_bwd_tab"}[kind]
+            "silu": "fastact_silu_tab", "silu_bwd": "fastact_silu_bwd_tab"}[kind] + ("_nt" if nt else "")
     return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF] * (2 if unary else 3) + [I64]), build)
 
 
@@ -554,12 +580,17 @@ _pass_f, _pass_b = _make_pass(False), _make_pass(True)
 # tx[:n] (n a multiple of 16) replaced by the results of the tail lanes whose x (and g: tg) it holds
 _tail_f = _on_arrays(lambda mod: _tail_fn(mod, False))
 _tail_b = _on_arrays(lambda mod: _tail_fn(mod, True))
-_tanh_span = _on_arrays(_tanh_fn)  # out[:n] = tanh(x[:n])
-_lsig_bwd_span = _on_arrays(lambda mod: _lsig_fn(mod, "x"), 3)  # out[:n] = g * sigmoid(-x)
-_lsig_bwdy_span = _on_arrays(lambda mod: _lsig_fn(mod, "y"), 3)  # out[:n] = -g * expm1(min(y, 0))
-_sigmoid_span = _on_arrays(lambda mod: _lsig_fn(mod, "sigmoid"))  # out[:n] = sigmoid(x)
-_silu_span = _on_arrays(lambda mod: _lsig_fn(mod, "silu"))  # out[:n] = x * sigmoid(x)
-_silu_bwd_span = _on_arrays(lambda mod: _lsig_fn(mod, "silu_bwd"), 3)  # out[:n] = g * silu'(x)
+# the one-pass kernels, each with plain and with non-temporal stores
+_tanh_span = [_on_arrays(lambda mod, nt=nt: _tanh_fn(mod, nt)) for nt in (False, True)]  # out[:n] = tanh(x[:n])
+_lsig_bwd_span, _lsig_bwdy_span, _sigmoid_span, _silu_span, _silu_bwd_span = (
+    [_on_arrays(lambda mod, kind=kind, nt=nt: _lsig_fn(mod, kind, nt), count) for nt in (False, True)]
+    for kind, count in (
+        ("x", 3),  # out[:n] = g * sigmoid(-x)
+        ("y", 3),  # out[:n] = -g * expm1(min(y, 0))
+        ("sigmoid", 2),  # out[:n] = sigmoid(x)
+        ("silu", 2),  # out[:n] = x * sigmoid(x)
+        ("silu_bwd", 3),  # out[:n] = g * silu'(x)
+    ))
 _expand_f, _expand_b = _make_expand(False), _make_expand(True)
 
 # Not cached on their own: they are compiled into the kernels of _kernels that
@@ -611,7 +642,7 @@ def fwd(x, out):
     raise NotImplementedError("only callable from Numba code")
 
 
-def tanh(x, out):
+def tanh(x, out, stream):
     """In Numba code: out = tanh(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
@@ -641,54 +672,62 @@ def _ol_bwd(g, x, out):
     return lambda g, x, out: False
 
 
-def _span_overload(stub, span):
-    """Register the overload of ``stub(x, out)`` or ``stub(g, x, out)``: ``span``
-    on the arrays and their length, and True, where the table applies; else
-    False (nothing done)."""
+def _span_overload(stub, spans):
+    """Register the overload of ``stub(x, out, stream)`` or ``stub(g, x, out,
+    stream)``: ``spans[stream]`` (plain or non-temporal stores) on the arrays
+    and their length, and True, where the table applies; else False (nothing
+    done)."""
+    plain, nts = spans
     nargs = len(inspect.signature(stub).parameters)
-    if nargs == 2:
+    if nargs == 3:
         @overload(stub, jit_options=OPTS)
-        def _ol2(x, out):
+        def _ol2(x, out, stream):
             if _applies(x, out):
-                def run(x, out):
-                    span(x, out, x.shape[0])
+                def run(x, out, stream):
+                    if stream:
+                        nts(x, out, x.shape[0])
+                    else:
+                        plain(x, out, x.shape[0])
                     return True
                 return run
-            return lambda x, out: False
+            return lambda x, out, stream: False
     else:
         @overload(stub, jit_options=OPTS)
-        def _ol3(g, x, out):
+        def _ol3(g, x, out, stream):
             if _applies(g, x, out):
-                def run(g, x, out):
-                    span(g, x, out, x.shape[0])
+                def run(g, x, out, stream):
+                    if stream:
+                        nts(g, x, out, x.shape[0])
+                    else:
+                        plain(g, x, out, x.shape[0])
                     return True
                 return run
-            return lambda g, x, out: False
+            return lambda g, x, out, stream: False
 
 
-def lsig_bwd(g, x, out):
+def lsig_bwd(g, x, out, stream):
     """In Numba code: out = g * sigmoid(-x) (log_sigmoid's backward) from the
     table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
 
-def lsig_bwdy(g, y, out):
+def lsig_bwdy(g, y, out, stream):
     """In Numba code: out = -g * expm1(min(y, 0)) (log_sigmoid's backward from
     y) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
 
-def sigmoid(x, out):
+def sigmoid(x, out, stream):
     """In Numba code: out = sigmoid(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
 
-def silu(x, out):
+def silu(x, out, stream):
     """In Numba code: out = silu(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
 
-def silu_bwd(g, x, out):
+def silu_bwd(g, x, out, stream):
     """In Numba code: out = g * silu'(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 

@@ -249,7 +249,13 @@ def _set_stream_min(nbytes):
 _config.on_stream_change(_set_stream_min)
 
 
-def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=False):
+def _stream_kind(kernel, arity, default):
+    """_ew_handler's ``stream`` for a kernel: "table" where a one-pass table kernel
+    computes it (float32 on AVX-512; it streams its own stores), else ``default``."""
+    return "table" if K.TABLE_OPS.get((kernel, arity)) in K.STREAM_TABLES else default
+
+
+def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
     """The per-call path of one elementwise kernel pair (``arity`` input arrays).
 
     Per call: a dict lookup on the dtype, one on the parameter values, and
@@ -261,8 +267,10 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=False):
     into the dtype exactly, since they are values of that dtype.
     ``special`` = (test, serial, parallel): kernels to run instead where
     ``test`` holds for the derived parameters (``_scalar.SPECIAL``).
-    ``stream``: a memory-bound kernel, whose results of at least
-    ``_stream_min`` bytes are written with non-temporal stores (STREAM_Y).
+    ``stream``: how a result of at least ``_stream_min`` bytes is written
+    with non-temporal stores: "buffer", a memory-bound kernel, through a
+    buffer (_kernels._buf1); "table", a one-pass table kernel, storing each
+    vector as it computes it (_kernels.STREAM_TABLES); None: plain stores.
     """
     names, derive = _spec(spec)
     nk = len(names)
@@ -287,22 +295,32 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=False):
             pass
         return c
 
-    def parallel(c, arrays, threads):
+    def parallel(c, arrays, threads, p=None, pf=None):
+        # p, pf: other parameters than the entry's (own), in the dtype and as Python floats
         n = _threads(len(arrays[0]), limit, threads)
         if not n:
             return False
         if _state.lock is not None:
             # the workqueue: through the dispatcher (the serial entry point when busy), with p in
             # the dtype, as the span function takes it (Python floats typed the kernel float64)
-            _run(c[7], c[0], arrays + c[6], n)
+            _run(c[7], c[0], arrays + (p or c[6]), n)
             return True
         pe = c[1]
         if pe is None:
             f = c[7].span(arrays[0].dtype).address  # the op's span function
             pe = c[1] = (_entry(c[7].kernel, (f,) + arrays + c[6] + (n,)), f)
         _set_threads(n)  # call the entry point straight (saves ~0.3 us of _run)
-        pe[0](pe[1], *arrays, *c[8], n)
+        pe[0](pe[1], *arrays, *(pf or c[8]), n)
         return True
+
+    def own(c, arrays, threads):
+        # a one-pass table kernel that streams its own stores (stream == "table"): p3 = 1
+        # (_kernels._table_guard; the op has no parameters); float64 runs the plain loop
+        p = c[6][:3] + (c[6][3].__class__(1),)
+        pf = c[8][:3] + (1.0,)
+        if (threads > 1 or (threads == 0 and len(arrays[0]) > limit)) and parallel(c, arrays, threads, p, pf):
+            return
+        c[0](*arrays, *pf)
 
     def buffered(c, arrays, threads, stream):
         # out is one of the inputs (the same object), or a result to stream: the span
@@ -323,8 +341,11 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=False):
             except (KeyError, TypeError):
                 c = prepare((a, out), params, k)
             st = stream and out.nbytes >= _stream_min
-            if st or out is a:
-                buffered(c, (a, out), threads, st)
+            if out is a:
+                buffered(c, (a, out), threads, st and stream == "buffer")
+                return
+            if st:
+                own(c, (a, out), threads) if stream == "table" else buffered(c, (a, out), threads, True)
                 return
             if (threads > 1 or (threads == 0 and len(a) > limit)) and parallel(c, (a, out), threads):
                 return
@@ -337,8 +358,11 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=False):
             except (KeyError, TypeError):
                 c = prepare((a, b, out), params, k)
             st = stream and out.nbytes >= _stream_min
-            if st or out is a or out is b:
-                buffered(c, (a, b, out), threads, st)
+            if out is a or out is b:
+                buffered(c, (a, b, out), threads, st and stream == "buffer")
+                return
+            if st:
+                own(c, (a, b, out), threads) if stream == "table" else buffered(c, (a, b, out), threads, True)
                 return
             if (threads > 1 or (threads == 0 and len(a) > limit)) and parallel(c, (a, b, out), threads):
                 return
@@ -362,12 +386,14 @@ class NumbaBackend:
 
         for op, spec in S.PARAMS.items():
             lim = SERIAL_MAX_CHEAP if op in CHEAP else SERIAL_MAX
-            cheap = op in CHEAP
-            self._fwd[op] = _ew_handler(*K._instantiate("fwd_" + op, 1), spec, lim, 1, special(op, "fwd", 1), cheap)
-            self._bwd_x[op] = _ew_handler(*K._instantiate("bwd_" + op, 2), spec, lim, 2, special(op, "bwd", 2), cheap)
+            cheap = "buffer" if op in CHEAP else None
+            self._fwd[op] = _ew_handler(*K._instantiate("fwd_" + op, 1), spec, lim, 1, special(op, "fwd", 1),
+                                        _stream_kind("fwd_" + op, 1, cheap))
+            self._bwd_x[op] = _ew_handler(*K._instantiate("bwd_" + op, 2), spec, lim, 2, special(op, "bwd", 2),
+                                          _stream_kind("bwd_" + op, 2, cheap))
             if hasattr(S, "bwdy_" + op):
                 self._bwd_y[op] = _ew_handler(*K._instantiate("bwdy_" + op, 2), spec, lim, 2, None,
-                                              cheap or op in STREAM_Y)
+                                              _stream_kind("bwdy_" + op, 2, "buffer" if op in STREAM_Y else cheap))
         for op in _SOFTMAX_MODES:
             self._fwd[op] = _softmax_handler(op)
         rr_f = _ew_handler(*K._instantiate("fwd_rrelu", 2), (), SERIAL_MAX_CHEAP, 2)
