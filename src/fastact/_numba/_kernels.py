@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 
 import numba
 from numba.core import cgutils
@@ -311,15 +312,22 @@ def _stream_copy(typingctx, buf, out, s, m):
     return sig, codegen
 
 
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
 @numba.extending.intrinsic
 def _sfence(typingctx):
-    """sfence: the non-temporal stores before it are ordered before the stores after it."""
+    """sfence: the non-temporal stores before it are ordered before the stores after it
+    (elsewhere than x86, LLVM's sequentially consistent fence)."""
     sig = numba.types.void()
 
     def codegen(context, builder, sig, args):
-        fn = cgutils.get_or_insert_function(builder.module, llvmir.FunctionType(llvmir.VoidType(), []),
-                                            "llvm.x86.sse.sfence")
-        builder.call(fn, [])
+        if _X86:
+            fn = cgutils.get_or_insert_function(builder.module, llvmir.FunctionType(llvmir.VoidType(), []),
+                                                "llvm.x86.sse.sfence")
+            builder.call(fn, [])
+        else:  # pragma: no cover - not x86
+            builder.fence("seq_cst")
         return context.get_dummy_value()
 
     return sig, codegen
