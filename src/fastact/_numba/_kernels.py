@@ -272,7 +272,11 @@ _SPANS = {1: _spans1, 2: _spans2, 3: _spans3}
 #   stores (_stream_copy), which do not read the lines they overwrite; the
 #   blocks before out's first boundary, and the last, with plain stores. The
 #   Cython backend's _stream_u_ (_elementwise.pxi) is the same scheme.
+# The block is the buffer's length: BUF when streaming; INPLACE_BUF in place,
+# where every block pays a call of the span function and its set-up (gelu's
+# driver: about 1.1 us a block), which a longer block spreads.
 BUF = 1024
+INPLACE_BUF = 8192
 
 
 @numba.extending.intrinsic
@@ -334,10 +338,10 @@ def _sfence(typingctx):
 
 
 @njit(**OPTS)
-def _block(out, s, hi, stream):
-    """The length of the block at out[s]: BUF (or what is left), cut at out's
+def _block(out, s, hi, stream, blk):
+    """The length of the block at out[s]: blk (or what is left), cut at out's
     next 64-byte boundary when streaming and out[s] is not on one."""
-    m = min(hi - s, BUF)
+    m = min(hi - s, blk)
     off = _line_offset(out, s)
     if stream and off != 0 and off % out.itemsize == 0:
         m = min(m, (64 - off) // out.itemsize)
@@ -359,7 +363,7 @@ def _put(buf, out, s, m, stream):
 def _buf1(f, a, out, lo, hi, buf, stream, p0, p1, p2, p3):
     s = lo
     while s < hi:
-        m = _block(out, s, hi, stream)
+        m = _block(out, s, hi, stream, buf.shape[0])
         _call_at(f, (_ptr(a, s), _ptr(buf, 0), m, p0, p1, p2, p3))
         _put(buf, out, s, m, stream)
         s += m
@@ -371,7 +375,7 @@ def _buf1(f, a, out, lo, hi, buf, stream, p0, p1, p2, p3):
 def _buf2(f, a, b, out, lo, hi, buf, stream, p0, p1, p2, p3):
     s = lo
     while s < hi:
-        m = _block(out, s, hi, stream)
+        m = _block(out, s, hi, stream, buf.shape[0])
         _call_at(f, (_ptr(a, s), _ptr(b, s), _ptr(buf, 0), m, p0, p1, p2, p3))
         _put(buf, out, s, m, stream)
         s += m
@@ -383,7 +387,7 @@ def _buf2(f, a, b, out, lo, hi, buf, stream, p0, p1, p2, p3):
 def _buf3(f, a, b, c, out, lo, hi, buf, stream, p0, p1, p2, p3):
     s = lo
     while s < hi:
-        m = _block(out, s, hi, stream)
+        m = _block(out, s, hi, stream, buf.shape[0])
         _call_at(f, (_ptr(a, s), _ptr(b, s), _ptr(c, s), _ptr(buf, 0), m, p0, p1, p2, p3))
         _put(buf, out, s, m, stream)
         s += m
@@ -394,7 +398,7 @@ def _buf3(f, a, b, c, out, lo, hi, buf, stream, p0, p1, p2, p3):
 @njit(parallel=True, **OPTS)
 def _inplace1(f, a, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
-    bufs = np.empty((nthreads, BUF), dtype=out.dtype)
+    bufs = np.empty((nthreads, BUF if stream else INPLACE_BUF), dtype=out.dtype)
     for t in prange(nthreads):
         _buf1(f, a, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], stream, p0, p1, p2, p3)
 
@@ -402,7 +406,7 @@ def _inplace1(f, a, out, stream, p0, p1, p2, p3, nthreads):
 @njit(parallel=True, **OPTS)
 def _inplace2(f, a, b, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
-    bufs = np.empty((nthreads, BUF), dtype=out.dtype)
+    bufs = np.empty((nthreads, BUF if stream else INPLACE_BUF), dtype=out.dtype)
     for t in prange(nthreads):
         _buf2(f, a, b, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], stream, p0, p1, p2, p3)
 
@@ -410,24 +414,24 @@ def _inplace2(f, a, b, out, stream, p0, p1, p2, p3, nthreads):
 @njit(parallel=True, **OPTS)
 def _inplace3(f, a, b, c, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
-    bufs = np.empty((nthreads, BUF), dtype=out.dtype)
+    bufs = np.empty((nthreads, BUF if stream else INPLACE_BUF), dtype=out.dtype)
     for t in prange(nthreads):
         _buf3(f, a, b, c, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], stream, p0, p1, p2, p3)
 
 
 @njit(**OPTS)
 def _inplace1_serial(f, a, out, stream, p0, p1, p2, p3):
-    _buf1(f, a, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
+    _buf1(f, a, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF if stream else INPLACE_BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
 
 
 @njit(**OPTS)
 def _inplace2_serial(f, a, b, out, stream, p0, p1, p2, p3):
-    _buf2(f, a, b, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
+    _buf2(f, a, b, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF if stream else INPLACE_BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
 
 
 @njit(**OPTS)
 def _inplace3_serial(f, a, b, c, out, stream, p0, p1, p2, p3):
-    _buf3(f, a, b, c, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
+    _buf3(f, a, b, c, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF if stream else INPLACE_BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
 
 
 _INPLACE = {1: (_inplace1_serial, _inplace1), 2: (_inplace2_serial, _inplace2), 3: (_inplace3_serial, _inplace3)}
