@@ -324,7 +324,8 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
 
     def buffered(c, arrays, threads, stream):
         # out is one of the inputs (the same object), or a result to stream: the span
-        # function through a buffer (_kernels.BUF), on the threads the plain call would use
+        # function through a buffer (_kernels.BUF streaming, else INPLACE_BUF), on the
+        # threads the plain call would use
         sp = c[7]
         args = (sp.span(arrays[0].dtype).address,) + arrays + (stream,) + c[6]
         n = _threads(len(arrays[0]), limit, threads)
