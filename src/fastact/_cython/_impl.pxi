@@ -225,12 +225,10 @@ cdef void _L_tanh_fwd_f_tab(const float* x, float* out, Py_ssize_t n, double a, 
     fastact_tanh_f32(x, out, n)
 
 
-cdef inline bint _nt_ok(cnp.ndarray out):
-    # a one-pass table kernel's result to write with non-temporal stores (its
-    # _nt entry point, FASTACT_MAP1_NT: stored as computed, not through a buffer)
-    return cnp.PyArray_NBYTES(out) >= _stream_min
-
-
+# The one-pass table kernels' _nt loops store each vector non-temporally as
+# they compute it (FASTACT_MAP1_NT), for a result of _stream_min bytes or more
+# (_par_u_'s fn_nt; _run_u's ff_nt, after stream = False, no buffer): not
+# through _stream_u_'s buffer, which made them slower.
 cdef void _L_tanh_fwd_f_tab_nt(const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
     fastact_tanh_f32_nt(x, out, n)
 
@@ -241,8 +239,8 @@ cdef inline Py_ssize_t _tab_thresh(cnp.ndarray a):
 
 
 def _f_tanh_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
-    _run_u(_L_tanh_fwd_f_tab_nt if _nt_ok(out) else _L_tanh_fwd_f_tab, _L_tanh_fwd_d, x, out, 0.0, 0.0,
-           _tab_thresh(x), threads)
+    _run_u(_L_tanh_fwd_f_tab, _L_tanh_fwd_d, x, out, 0.0, 0.0, _tab_thresh(x), threads,
+           False, _L_tanh_fwd_f_tab_nt)
 
 # ------------------------------------------------------- sigmoid, log_sigmoid
 
@@ -266,13 +264,13 @@ cdef void _L_silu_fwd_f_tab_nt(const float* x, float* out, Py_ssize_t n, double 
 
 
 def _f_sigmoid_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
-    _run_u(_L_sigmoid_fwd_f_tab_nt if _nt_ok(out) else _L_sigmoid_fwd_f_tab, _L_sigmoid_fwd_d, x, out, 0.0, 0.0,
-           _tab_thresh(x), threads)
+    _run_u(_L_sigmoid_fwd_f_tab, _L_sigmoid_fwd_d, x, out, 0.0, 0.0, _tab_thresh(x), threads,
+           False, _L_sigmoid_fwd_f_tab_nt)
 
 
 def _f_silu_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
-    _run_u(_L_silu_fwd_f_tab_nt if _nt_ok(out) else _L_silu_fwd_f_tab, _L_silu_fwd_d, x, out, 0.0, 0.0,
-           _tab_thresh(x), threads)
+    _run_u(_L_silu_fwd_f_tab, _L_silu_fwd_d, x, out, 0.0, 0.0, _tab_thresh(x), threads,
+           False, _L_silu_fwd_f_tab_nt)
 
 
 cdef void _L_silu_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
@@ -287,8 +285,8 @@ cdef void _L_silu_bwd_f_tab_nt(const float* g, const float* x, float* out, Py_ss
 def _b_silu_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
     if y is not None:
         _no_y("silu")
-    _run_b(_L_silu_bwd_f_tab_nt if _nt_ok(out) else _L_silu_bwd_f_tab, _L_silu_bwd_d, g, x, out, 0.0, 0.0,
-           _tab_thresh(g), threads)
+    _run_b(_L_silu_bwd_f_tab, _L_silu_bwd_d, g, x, out, 0.0, 0.0, _tab_thresh(g), threads,
+           False, _L_silu_bwd_f_tab_nt)
 
 
 cdef void _L_log_sigmoid_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
@@ -313,13 +311,12 @@ cdef void _L_log_sigmoid_bwd_y_f_tab_nt(const float* g, const float* y, float* o
 
 def _b_log_sigmoid_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
     cdef Py_ssize_t th = _tab_thresh(g)
-    cdef bint nt = _nt_ok(out)
     if y is not None:
-        _run_b(_L_log_sigmoid_bwd_y_f_tab_nt if nt else _L_log_sigmoid_bwd_y_f_tab, _L_log_sigmoid_bwd_y_d,
-               g, y, out, 0.0, 0.0, th, threads)
+        _run_b(_L_log_sigmoid_bwd_y_f_tab, _L_log_sigmoid_bwd_y_d, g, y, out, 0.0, 0.0, th, threads,
+               False, _L_log_sigmoid_bwd_y_f_tab_nt)
     else:
-        _run_b(_L_log_sigmoid_bwd_f_tab_nt if nt else _L_log_sigmoid_bwd_f_tab, _L_log_sigmoid_bwd_d,
-               g, x, out, 0.0, 0.0, th, threads)
+        _run_b(_L_log_sigmoid_bwd_f_tab, _L_log_sigmoid_bwd_d, g, x, out, 0.0, 0.0, th, threads,
+               False, _L_log_sigmoid_bwd_f_tab_nt)
 
 # ----------------------------------------------------------------------- rrelu
 
