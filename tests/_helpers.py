@@ -373,6 +373,40 @@ def check_tanh_f32(be, what):
     return out, x
 
 
+def check_tanhshrink_f32(be, what, bound):
+    """float32 tanhshrink on backend object ``be`` (the table of polynomials of
+    the Cython AVX-512 variant and of the Numba backend on AVX-512, or the
+    series and exp-based loops): within ``bound`` ULP of the correctly rounded
+    x - tanh(x) (the float64 reference) on the table's interval edges and
+    their float32 neighbours, the switch to x - sign(x) at 9.5, where x^3
+    overflows, tiny and subnormal x (x^3/3 underflows), specials, a dense grid
+    and random bit patterns; odd to the bit (-0 stays -0); every partial last
+    vector and in place give the same results. Returns the results and the inputs."""
+    from fastact._accuracy import ulp_distance
+    from fastact._reference import tanhshrink
+
+    f32 = np.float32
+    edges = np.array([i * 0.3125 + s * 0.15625 for i in range(32) for s in (-1, 0, 1)]
+                     + [0.6, 1.0, 9.5, 2.0**42, 6.98e12, 1e-13, 1e-30, 3e-39], f32)
+    near = with_neighbours(edges)
+    bits = np.random.default_rng(19).integers(0, 2**32, 1 << 16, dtype=np.uint64).astype(np.uint32).view(f32)
+    pos = np.concatenate(near + [np.linspace(0, 12, 100_001).astype(f32)])
+    x = np.concatenate([pos, -pos, F32_SPECIALS, bits])
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = tanhshrink(x.astype(np.float64)).astype(f32)
+    out = np.empty_like(x)
+    be.forward("tanhshrink", x, out, {}, 1)
+    nan = np.isnan(r)
+    assert np.array_equal(np.isnan(out), nan), what
+    ulp = ulp_distance(out[~nan], r[~nan])
+    assert ulp.max() <= bound, (what, x[~nan][ulp.argmax()], int(ulp.max()))
+    n = len(pos)
+    assert np.array_equal(out[n:2 * n].view(np.uint32), (-out[:n]).view(np.uint32)), what
+    assert np.array_equal(np.signbit(out[x == 0]), np.signbit(x[x == 0])), what
+    check_unary_lanes(be, "tanhshrink", x, out, what)
+    return out, x
+
+
 def check_log_sigmoid_bwd_f32(be, what, bound=2):
     """float32 log_sigmoid backward on backend object ``be``, from x (g *
     sigmoid(-x)) and from y (-g * expm1(min(y, 0))): the tables of

@@ -19,7 +19,8 @@ import pytest
 import fastact
 import fastact._config as fa_config
 from fastact import _backends
-from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_silu_bwd_f32, check_tanh_f32
+from _helpers import (check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_silu_bwd_f32, check_tanh_f32,
+                      check_tanhshrink_f32)
 
 cy = pytest.importorskip("fastact._cython", reason="Cython backend not built")
 B = cy.BACKEND
@@ -332,6 +333,14 @@ def test_tanh_table_accuracy_and_lanes():
     # _helpers.check_tanh_f32 (2 ULP, signs of zero, partial vectors, in place).
     for isa in cy.available_isas():
         check_tanh_f32(cy.load_variant(isa), isa)
+
+
+def test_tanhshrink_table_accuracy_and_lanes():
+    # float32 tanhshrink: the AVX-512 variant's table (_fastact_cpu.h,
+    # fastact_tanhshrink_f32), the other variants' series and exp-based
+    # _tanhshrink_f; 3 ULP either way (_helpers.check_tanhshrink_f32).
+    for isa in cy.available_isas():
+        check_tanhshrink_f32(cy.load_variant(isa), isa, 3)
 
 
 def test_log_sigmoid_bwd_tables_accuracy_and_lanes():

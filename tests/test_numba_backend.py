@@ -24,7 +24,7 @@ import fastact  # noqa: E402
 from fastact._numba import BACKEND  # noqa: E402
 from fastact._numba import _kernels as K  # noqa: E402
 from _helpers import (check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_silu_bwd_f32,  # noqa: E402
-                      check_tanh_f32, subprocess_env)
+                      check_tanh_f32, check_tanhshrink_f32, subprocess_env)
 
 def _run_py(code, env=None, timeout=300):
     e = subprocess_env(**(env or {}))
@@ -313,7 +313,7 @@ def test_gelu_float32_tables():
         return
     tabs = _tab.read_tables()
     assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32), "tanh": (8, 32),
-                                                     "sigm": (8, 32), "expm1": (8, 32)}
+                                                     "sigm": (8, 32), "expm1": (8, 32), "tanhshrink": (8, 32)}
     be = _cython_avx512()
     if be is None:
         return
@@ -337,6 +337,23 @@ def test_tanh_float32_table():
         return
     ref = np.empty_like(x)
     be.forward("tanh", x, ref, {}, 1)
+    assert _same_bits(out, ref)
+
+
+def test_tanhshrink_float32_table():
+    """float32 tanhshrink: on CPUs with AVX-512 from the header's table of polynomials, bit for bit the Cython
+    AVX-512 variant's; elsewhere the series and exp-based loop; 3 ULP either way (check_tanhshrink_f32)."""
+    from fastact._numba import _tab
+
+    assert (("fwd_tanhshrink", 1) in K.TABLE_OPS) == _tab.ENABLED
+    out, x = check_tanhshrink_f32(BACKEND, "numba", 3)
+    if not _tab.ENABLED:
+        return
+    be = _cython_avx512()
+    if be is None:
+        return
+    ref = np.empty_like(x)
+    be.forward("tanhshrink", x, ref, {}, 1)
     assert _same_bits(out, ref)
 
 
@@ -394,16 +411,17 @@ def test_silu_backward_float32_table():
 
 
 def test_float32_without_the_tables():
-    """FASTACT_NUMBA_ZMM=0 (or a CPU without AVX-512): the exp-based loops of gelu, tanh, sigmoid, silu and
-    log_sigmoid's backward, within their targets."""
+    """FASTACT_NUMBA_ZMM=0 (or a CPU without AVX-512): the exp-based loops of gelu, tanh, tanhshrink, sigmoid,
+    silu and log_sigmoid's backward, within their targets."""
     code = f"""
         import sys
         sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
         from fastact._numba import BACKEND, _tab, _kernels as K
-        from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_silu_bwd_f32, check_tanh_f32
+        from _helpers import check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_silu_bwd_f32, check_tanh_f32, check_tanhshrink_f32
         assert not _tab.ENABLED and not K.TABLE_OPS and BACKEND.info()["tables"] == "none: exp-based loops"
         check_gelu_f32(BACKEND, "numba, exp loop")
         check_tanh_f32(BACKEND, "numba, exp loop")
+        check_tanhshrink_f32(BACKEND, "numba, exp loop", 3)
         check_log_sigmoid_bwd_f32(BACKEND, "numba, exp loop", bound=3)
         check_sigmoid_f32(BACKEND, "numba, exp loop", bound=2)
         check_sigmoid_f32(BACKEND, "numba, exp loop", bound=3, name="silu", subnormal_ulps=False)

@@ -350,6 +350,45 @@ static inline void fastact_tanh_f32_nt(const float* x, float* out, long n)
 {
     FASTACT_MAP1_NT(fastact_tanh_v, x, out, n);
 }
+/* float32 tanhshrink (AVX-512 build): x - tanh(x) = x^3 h(|x|) with h(a) =
+ * (a - tanh a) / a^3 = H_i(a - c_i) on intervals of width 5/16 centred on c_i
+ * = i * 5/16, degree 6 (_numba/_fitpoly.py, fit_table("tanhshrink"): fit
+ * error 5.0e-8; h is even, 1/3 at 0, about 1/a^2 far out, so no interval
+ * needs a fixed term and nothing cancels), formed as (x * x^2) * h like the
+ * series of _scalar.pxi's _tanhshrink_f.  From |x| >= 9.5 (and +-inf, and
+ * where x^3 would overflow) x - sign(x), exact: tanh rounds to 1 and
+ * 2 e^-2|x| is far below half an ULP of |x| - 1.  NaN stays NaN (through
+ * the table, as tanh's).  One pass, no tail; the Numba backend reads this
+ * table too (_numba/_tab.py). */
+static const float fastact_tanhshrink_tab[8][32] __attribute__((aligned(64))) = {
+    {/* c_i */ 0.e+00f, 3.125e-01f, 6.25e-01f, 9.375e-01f, 1.25e+00f, 1.5625e+00f, 1.875e+00f, 2.1875e+00f, 2.5e+00f, 2.8125e+00f, 3.125e+00f, 3.4375e+00f, 3.75e+00f, 4.0625e+00f, 4.375e+00f, 4.6875e+00f, 5.e+00f, 5.3125e+00f, 5.625e+00f, 5.9375e+00f, 6.25e+00f, 6.5625e+00f, 6.875e+00f, 7.1875e+00f, 7.5e+00f, 7.8125e+00f, 8.125e+00f, 8.4375e+00f, 8.75e+00f, 9.0625e+00f, 9.375e+00f, 9.6875e+00f},
+    {/* u^0 */ 3.3333334e-01f, 3.2080758e-01f, 2.8835952e-01f, 2.4688683e-01f, 2.0567878e-01f, 1.6952209e-01f, 1.3971224e-01f, 1.1582135e-01f, 9.685668e-02f, 8.179357e-02f, 6.975827e-02f, 6.005984e-02f, 5.2169114e-02f, 4.568566e-02f, 4.0306993e-02f, 3.580372e-02f, 3.2000728e-02f, 2.8763197e-02f, 2.598643e-02f, 2.3588344e-02f, 2.150403e-02f, 1.968169e-02f, 1.8079646e-02f, 1.6664095e-02f, 1.5407409e-02f, 1.4286849e-02f, 1.3283568e-02f, 1.2381853e-02f, 1.1568513e-02f, 1.0832424e-02f, 1.0164148e-02f, 9.555638e-03f},
+    {/* u^1 */ 1.0461394e-17f, -7.711679e-02f, -1.24274604e-01f, -1.360602e-01f, -1.2520148e-01f, -1.0561317e-01f, -8.5458525e-02f, -6.799867e-02f, -5.3929925e-02f, -4.2941023e-02f, -3.4451995e-02f, -2.7898323e-02f, -2.2814233e-02f, -1.883987e-02f, -1.5704956e-02f, -1.3208638e-02f, -1.1201888e-02f, -9.573744e-03f, -8.241065e-03f, -7.1410816e-03f, -6.2259957e-03f, -5.4590935e-03f, -4.8119277e-03f, -4.2622676e-03f, -3.792596e-03f, -3.3889993e-03f, -3.0403426e-03f, -2.73765e-03f, -2.473636e-03f, -2.2423496e-03f, -2.0388977e-03f, -1.8592357e-03f},
+    {/* u^2 */ -1.3333637e-01f, -1.046185e-01f, -4.5151334e-02f, 3.5091292e-03f, 2.7370552e-02f, 3.3184484e-02f, 3.050935e-02f, 2.5216179e-02f, 1.9904263e-02f, 1.5421332e-02f, 1.1894277e-02f, 9.200471e-03f, 7.1633533e-03f, 5.6257294e-03f, 4.4586053e-03f, 3.5686009e-03f, 2.882009e-03f, 2.3497844e-03f, 1.9314556e-03f, 1.6010371e-03f, 1.3373065e-03f, 1.1244974e-03f, 9.522315e-04f, 8.110935e-04f, 6.953962e-04f, 5.9914077e-04f, 5.1905494e-04f, 4.5158944e-04f, 3.9493895e-04f, 3.4667505e-04f, 3.0550838e-04f, 2.7023337e-04f},
+    {/* u^3 */ 5.130805e-17f, 5.5467997e-02f, 6.309296e-02f, 3.8535055e-02f, 1.39362225e-02f, 2.5770382e-04f, -4.9432544e-03f, -5.9150937e-03f, -5.286357e-03f, -4.260891e-03f, -3.2876115e-03f, -2.4927137e-03f, -1.881222e-03f, -1.4229554e-03f, -1.0825127e-03f, -8.3016773e-04f, -6.422663e-04f, -5.013871e-04f, -3.9508616e-04f, -3.140222e-04f, -2.5173777e-04f, -2.0346692e-04f, -1.6575759e-04f, -1.3602876e-04f, -1.12379435e-04f, -9.346086e-05f, -7.819568e-05f, -6.581659e-05f, -5.57167e-05f, -4.7389432e-05f, -4.051763e-05f, -3.4784527e-05f},
+    {/* u^4 */ 5.4197643e-02f, 2.6896995e-02f, -1.2181317e-02f, -2.259007e-02f, -1.54583715e-02f, -6.89986e-03f, -2.0126624e-03f, 1.8390248e-04f, 7.2229275e-04f, 8.785538e-04f, 7.882131e-04f, 5.7833124e-04f, 4.603917e-04f, 3.083329e-04f, 2.7728046e-04f, 1.5945957e-04f, 1.673414e-04f, 7.853801e-05f, 8.73174e-05f, 5.080683e-05f, 2.2286129e-05f, 4.114713e-05f, 2.6497644e-05f, 3.9024235e-05f, 1.0422814e-05f, 1.4251838e-05f, 1.5451321e-06f, 1.1033648e-05f, -2.8547406e-06f, 9.333301e-07f, 5.2181435e-06f, 9.407189e-06f},
+    {/* u^5 */ -8.018581e-15f, -2.7726775e-02f, -1.6836416e-02f, 1.0354999e-03f, 6.058985e-03f, 4.360612e-03f, 2.085066e-03f, 7.710384e-04f, 1.745688e-04f, -3.7097718e-05f, -9.856255e-05f, -9.374463e-05f, -7.675686e-05f, -5.71358e-05f, -4.6582627e-05f, -3.3199023e-05f, -2.3382237e-05f, -1.801916e-05f, -1.1346269e-05f, -8.980226e-06f, -7.148891e-06f, -5.6263284e-06f, -3.7628909e-06f, -2.4821725e-06f, -2.3200773e-06f, -1.8443916e-06f, -1.7782494e-06f, -1.3538345e-06f, -5.901476e-07f, -6.146622e-07f, -2.3441449e-07f, -4.3829405e-07f},
+    {/* u^6 */ -2.6633777e-02f, 3.091121e-03f, 1.887558e-02f, 4.4187168e-03f, 2.970375e-04f, -1.9023886e-03f, -5.924728e-04f, -2.3576063e-03f, 5.659552e-04f, -1.1292009e-03f, -1.6745566e-03f, -4.048218e-04f, -8.122278e-04f, 1.5506257e-04f, -9.5827004e-04f, 3.1415248e-04f, -8.2970987e-04f, 4.2048615e-04f, -2.9326347e-04f, 1.2872346e-04f, 4.7288722e-04f, -1.567238e-04f, 5.0121953e-06f, -3.942969e-04f, 1.4228268e-04f, -1.5294629e-05f, 2.0796248e-04f, -4.6231115e-05f, 2.2457688e-04f, 1.1268526e-04f, -4.5987895e-06f, -1.1536123e-04f},
+};
+#define FASTACT_TANHSHRINK_BIG 9.5f
+static inline __m512 fastact_tanhshrink_v(__m512 v)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 a = _mm512_andnot_ps(sign, v);
+    __m512 ac = _mm512_min_ps(_mm512_set1_ps(FASTACT_TANHSHRINK_BIG), a);  /* NaN: a */
+    __m512 h = fastact_tab_at(fastact_tanhshrink_tab, 6, ac, 3.2f, 12582912.0f);
+    __m512 r = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_mul_ps(v, v)), h);
+    __m512 big = _mm512_sub_ps(v, _mm512_or_ps(_mm512_and_ps(sign, v), _mm512_set1_ps(1.0f)));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(FASTACT_TANHSHRINK_BIG), _CMP_GE_OQ), r, big);
+}
+static inline void fastact_tanhshrink_f32(const float* x, float* out, long n)
+{
+    FASTACT_MAP1(fastact_tanhshrink_v, x, out, n);
+}
+static inline void fastact_tanhshrink_f32_nt(const float* x, float* out, long n)
+{
+    FASTACT_MAP1_NT(fastact_tanhshrink_v, x, out, n);
+}
 /* float32 log_sigmoid backward (AVX-512 build), from tables of the same kind.
  *
  * From x, g * sigmoid(-x) (fastact_log_sigmoid_bwd_f32): s(a) = sigmoid(-a)
@@ -672,6 +711,8 @@ static inline void fastact_sigmoid_f32(const float* x, float* out, long n) { (vo
 static inline void fastact_silu_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_silu_bwd_f32(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
 static inline void fastact_tanh_f32_nt(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
+static inline void fastact_tanhshrink_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
+static inline void fastact_tanhshrink_f32_nt(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_log_sigmoid_bwd_f32_nt(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
 static inline void fastact_log_sigmoid_bwdy_f32_nt(const float* g, const float* y, float* out, long n) { (void)g; (void)y; (void)out; (void)n; }
 static inline void fastact_sigmoid_f32_nt(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }

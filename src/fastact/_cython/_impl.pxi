@@ -33,12 +33,14 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_gelu_f32(const float* x, float* out, long n)
     void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n)
     void fastact_tanh_f32(const float* x, float* out, long n)
+    void fastact_tanhshrink_f32(const float* x, float* out, long n)
     void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n)
     void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n)
     void fastact_sigmoid_f32(const float* x, float* out, long n)
     void fastact_silu_f32(const float* x, float* out, long n)
     void fastact_silu_bwd_f32(const float* g, const float* x, float* out, long n)
     void fastact_tanh_f32_nt(const float* x, float* out, long n)
+    void fastact_tanhshrink_f32_nt(const float* x, float* out, long n)
     void fastact_log_sigmoid_bwd_f32_nt(const float* g, const float* x, float* out, long n)
     void fastact_log_sigmoid_bwdy_f32_nt(const float* g, const float* y, float* out, long n)
     void fastact_sigmoid_f32_nt(const float* x, float* out, long n)
@@ -234,13 +236,29 @@ cdef void _L_tanh_fwd_f_tab_nt(const float* x, float* out, Py_ssize_t n, double 
 
 
 cdef inline Py_ssize_t _tab_thresh(cnp.ndarray a):
-    # serial below this: the one-pass tables' threshold (tanh, sigmoid, silu, log_sigmoid's backward) for float32, else the exp kernels'
+    # serial below this: the one-pass tables' threshold (tanh, tanhshrink, sigmoid, silu, log_sigmoid's backward) for float32, else the exp kernels'
     return THRESH_TANH_TAB if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT else THRESH_COSTLY
 
 
 def _f_tanh_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
     _run_u(_L_tanh_fwd_f_tab, _L_tanh_fwd_d, x, out, 0.0, 0.0, _tab_thresh(x), threads,
            False, _L_tanh_fwd_f_tab_nt)
+
+
+# float32 tanhshrink from its table (fastact_tanhshrink_f32: x^3 (|x| - tanh|x|)/|x|^3,
+# one pass) instead of _tanhshrink_f's series and exp-based branch, both computed:
+# 1e5 on two threads 34 against 51 us (PyTorch 49).
+cdef void _L_tanhshrink_fwd_f_tab(const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_tanhshrink_f32(x, out, n)
+
+
+cdef void _L_tanhshrink_fwd_f_tab_nt(const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_tanhshrink_f32_nt(x, out, n)
+
+
+def _f_tanhshrink_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
+    _run_u(_L_tanhshrink_fwd_f_tab, _L_tanhshrink_fwd_d, x, out, 0.0, 0.0, _tab_thresh(x), threads,
+           False, _L_tanhshrink_fwd_f_tab_nt)
 
 # ------------------------------------------------------- sigmoid, log_sigmoid
 
@@ -761,6 +779,7 @@ cdef dict _FWD = dict(_GEN_FWD)
 cdef dict _BWD = dict(_GEN_BWD)
 if FASTACT_HAVE_TABLES:
     _FWD["tanh"] = _f_tanh_tab
+    _FWD["tanhshrink"] = _f_tanhshrink_tab
     _BWD["log_sigmoid"] = _b_log_sigmoid_tab
     _FWD["sigmoid"] = _f_sigmoid_tab
     _FWD["silu"] = _f_silu_tab

@@ -88,7 +88,7 @@ def _table_guard(table, args):
     return f"    if _tab.{table}({args}, out{stream}):\n        return\n"
 
 
-STREAM_TABLES = ("tanh", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy")
+STREAM_TABLES = ("tanh", "tanhshrink", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy")
 
 
 def _template(arity, table=None):
@@ -109,8 +109,8 @@ def _template(arity, table=None):
 _TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
 
 # float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's
-# and silu's forward and backward, tanh's and sigmoid's forward, log_sigmoid's backward from x and from y.
-TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh", ("fwd_sigmoid", 1): "sigmoid",
+# and silu's forward and backward, tanh's, tanhshrink's and sigmoid's forward, log_sigmoid's backward from x and from y.
+TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh", ("fwd_tanhshrink", 1): "tanhshrink", ("fwd_sigmoid", 1): "sigmoid",
              ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd",
              ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy"} if _tab.ENABLED else {}
 

@@ -1,7 +1,7 @@
 """float32 kernels from tables of polynomials picked per lane, for CPUs with
-AVX-512: gelu and silu, forward and backward, tanh's and sigmoid's forward, and
+AVX-512: gelu and silu, forward and backward, tanh's, tanhshrink's and sigmoid's forward, and
 log_sigmoid's backward from x and from y -- the Numba side of the Cython
-build's ``fastact_gelu_f32`` / ``fastact_gelu_bwd_f32`` / ``fastact_tanh_f32``
+build's ``fastact_gelu_f32`` / ``fastact_gelu_bwd_f32`` / ``fastact_tanh_f32`` / ``fastact_tanhshrink_f32``
 / ``fastact_sigmoid_f32`` / ``fastact_silu_f32`` / ``fastact_silu_bwd_f32`` /
 ``fastact_log_sigmoid_bwd_f32`` / ``_bwdy_f32``
 (``_cython/_fastact_cpu.h``; the scheme, intervals and fit errors are
@@ -35,7 +35,8 @@ it moves every vector's without a test (x ~ N(0, 3): 73 % of the vectors of
 
 The coefficients are read from the Cython header (installed with the
 package), so both backends use the same numbers. tanh needs no tail: one pass,
-tanh(|x|) from its table and x's sign; nor does log_sigmoid's backward from y.
+tanh(|x|) from its table and x's sign; nor do tanhshrink (x^3 times its
+table's h(|x|)) and log_sigmoid's backward from y.
 Its backward from x (and sigmoid and silu, the same kernel at -x, and silu's
 backward, the same table) computes the rare
 lanes with |x| > 15.5 from an exp in the vectors that hold one (``_sigm_tail``).
@@ -76,11 +77,12 @@ LO = {False: -4.1875, True: -4.125}
 
 # the header's tables, by the names used here
 C_NAMES = {"phi": "fastact_gelu_phi", "dphi": "fastact_gelu_dphi", "tail": "fastact_gelu_tail",
-           "tanh": "fastact_tanh_tab", "sigm": "fastact_sigm_tab", "expm1": "fastact_expm1_tab"}
+           "tanh": "fastact_tanh_tab", "sigm": "fastact_sigm_tab", "expm1": "fastact_expm1_tab",
+           "tanhshrink": "fastact_tanhshrink_tab"}
 
 
 def read_tables(path=HEADER):
-    """{'phi', 'dphi', 'tail', 'tanh', 'sigm', 'expm1'}: the header's float32 tables, rows (centres, u^0, u^1, ...) x 32."""
+    """{'phi', 'dphi', 'tail', 'tanh', 'sigm', 'expm1', 'tanhshrink'}: the header's float32 tables, rows (centres, u^0, u^1, ...) x 32."""
     with open(path) as f:
         text = f.read()
     out = {}
@@ -121,6 +123,10 @@ ENABLED = TABLES is not None
 # put back; one pass. 8 permutes, 7 FMAs and 5 other operations a vector; the
 # exp-based loop (_math.tanh) has an exp and a division.
 TANH = ("tanh", 6, 3.2, 12582912.0, 9.75)  # (table, degree, 1/width, shift, clamp), as PHI
+# tanhshrink (forward): x^3 h(|x|), h(a) = (a - tanh a) / a^3 from its table
+# (fastact_tanhshrink_tab: intervals of 5/16 from 0, degree 6), formed as
+# (x * x^2) * h; from |x| >= 9.5 (the clamp), x - sign(x), exact.
+TANHSHRINK = ("tanhshrink", 6, 3.2, 12582912.0, 9.5)
 
 # ------------------------------------------------------------------ LLVM IR
 F32, I1, I16, I32, I64 = ir.FloatType(), ir.IntType(1), ir.IntType(16), ir.IntType(32), ir.IntType(64)
@@ -383,6 +389,30 @@ def _tanh_fn(mod, nt=False):
     return _define(mod, "fastact_tanh_tab" + ("_nt" if nt else ""), ir.FunctionType(ir.VoidType(), [PF, PF, I64]), build)
 
 
+def _tanhshrink_fn(mod, nt=False):
+    """void tanhshrink(x, out, n): out[:n] = x[:n] - tanh(x[:n]) (the header's fastact_tanhshrink_v)."""
+
+    def build(b, args):
+        x, out, n = args
+        fabs = _fn(mod, "llvm.fabs.v16f32", V, [V])
+        copysign = _fn(mod, "llvm.copysign.v16f32", V, [V, V])
+        name, deg, inv_w, shift, clamp = TANHSHRINK
+
+        def body(j, lanes, nts=False):
+            v = _loads(b, x, j, lanes)
+            a = b.call(fabs, [v])
+            ac = b.select(b.fcmp_unordered("<", a, _splat(clamp)), a, _splat(clamp))  # NaN: NaN, through H
+            h = _tab_at(b, TABLES[name], deg, ac, inv_w, shift)
+            r = b.fmul(b.fmul(v, b.fmul(v, v)), h)
+            big = b.fsub(v, b.call(copysign, [_splat(1.0), v]))
+            _stores(b, b.select(b.fcmp_ordered(">=", a, _splat(clamp)), big, r), out, j, lanes, nts)
+
+        _stream_vectors(b, out, n, body) if nt else _vectors(b, n, body)
+        b.ret_void()
+
+    return _define(mod, "fastact_tanhshrink_tab" + ("_nt" if nt else ""), ir.FunctionType(ir.VoidType(), [PF, PF, I64]), build)
+
+
 # log_sigmoid's backward (fastact_log_sigmoid_bwd_f32 / _bwdy_f32): from x,
 # g * sigmoid(-x), sigmoid(-|x|) from its table (intervals of 1/2 from 0) and
 # 1 - that for x < 0, the lanes with |x| > 15.5 from an exp, scaled last
@@ -582,6 +612,7 @@ _tail_f = _on_arrays(lambda mod: _tail_fn(mod, False))
 _tail_b = _on_arrays(lambda mod: _tail_fn(mod, True))
 # the one-pass kernels, each with plain and with non-temporal stores
 _tanh_span = [_on_arrays(lambda mod, nt=nt: _tanh_fn(mod, nt)) for nt in (False, True)]  # out[:n] = tanh(x[:n])
+_tanhshrink_span = [_on_arrays(lambda mod, nt=nt: _tanhshrink_fn(mod, nt)) for nt in (False, True)]  # x - tanh(x)
 _lsig_bwd_span, _lsig_bwdy_span, _sigmoid_span, _silu_span, _silu_bwd_span = (
     [_on_arrays(lambda mod, kind=kind, nt=nt: _lsig_fn(mod, kind, nt), count) for nt in (False, True)]
     for kind, count in (
@@ -644,6 +675,11 @@ def fwd(x, out):
 
 def tanh(x, out, stream):
     """In Numba code: out = tanh(x) from the table and True where it applies, else False."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+def tanhshrink(x, out, stream):
+    """In Numba code: out = x - tanh(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
 
@@ -732,6 +768,6 @@ def silu_bwd(g, x, out, stream):
     raise NotImplementedError("only callable from Numba code")
 
 
-for _stub, _span in ((tanh, _tanh_span), (lsig_bwd, _lsig_bwd_span), (lsig_bwdy, _lsig_bwdy_span),
+for _stub, _span in ((tanh, _tanh_span), (tanhshrink, _tanhshrink_span), (lsig_bwd, _lsig_bwd_span), (lsig_bwdy, _lsig_bwdy_span),
                      (sigmoid, _sigmoid_span), (silu, _silu_span), (silu_bwd, _silu_bwd_span)):
     _span_overload(_stub, _span)
