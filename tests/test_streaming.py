@@ -1,6 +1,8 @@
 """Non-temporal ("streaming") stores: the compiled backends write a large
 elementwise result of a memory-bound kernel through a small buffer with
-non-temporal stores (``_cython/_elementwise.pxi.in``, ``_numba/_kernels._buf1``).
+non-temporal stores (``_cython/_elementwise.pxi.in``, ``_numba/_kernels._buf1``),
+and so does the last pass of some of the softmax family's rows
+(``_cython/_axis.pxi``, ``_smax_bwd_apply_nt``).
 The results must be the same bits as with plain stores, for any alignment of
 ``out``, in place, serial and on two threads; the setting
 (``FASTACT_STREAM_MIN_BYTES``, ``_config.set_stream_min_bytes``) must reach
@@ -74,6 +76,52 @@ def test_streamed_results_are_the_same_bits(spec, compiled, dtype, stream_settin
                 assert a.dtype == b.dtype
                 assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (
                     f"{spec.name} {dtype} [{compiled}] threads={threads} n={size}: call {k} differs when streamed")
+    finally:
+        fastact.set_num_threads(before)
+
+
+def _row_runs(x, g, threads):
+    """The softmax family's calls whose last pass may stream (rows of 256 and
+    more): log_softmax's forward and the backwards from y, allocating, into an
+    out one element off a cache line, in place (out is x, or g)."""
+    res = []
+    for name in ("softmax", "softmin", "log_softmax"):
+        y = fastact.forward(name, x, axis=-1)
+        res.append(y)
+        off = np.empty(x.size + 1, x.dtype)[1:].reshape(x.shape)
+        res.append(fastact.forward(name, x, axis=-1, out=off).copy())
+        xi = x.copy()
+        fastact.forward(name, xi, axis=-1, out=xi)
+        res.append(xi)
+        res.append(fastact.backward(name, g, y=y, axis=-1))
+        off = np.empty(x.size + 1, x.dtype)[1:].reshape(x.shape)
+        res.append(fastact.backward(name, g, y=y, axis=-1, out=off).copy())
+        gi = g.copy()
+        fastact.backward(name, gi, y=y, axis=-1, out=gi)
+        res.append(gi)
+    return res
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_streamed_rows_are_the_same_bits(compiled, dtype, stream_setting):
+    # rows of 1000 (row by row, on each thread) and of 1013 (starting off a
+    # cache line and ending in a partial block), one row of 70_003 (split
+    # over the threads), the setting toggled
+    rng = np.random.default_rng(32)
+    before = fastact.get_num_threads()
+    try:
+        for shape in ((40, 1000), (31, 1013), (1, 70_003)):
+            x = (rng.standard_normal(shape) * 4).astype(dtype)
+            g = rng.standard_normal(shape).astype(dtype)
+            for threads in (2, 1):
+                fastact.set_num_threads(threads)
+                stream_setting(NEVER)
+                plain = _row_runs(x, g, threads)
+                stream_setting(0)
+                streamed = _row_runs(x, g, threads)
+                for k, (a, b) in enumerate(zip(plain, streamed)):
+                    assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (
+                        f"{dtype} [{compiled}] {shape} threads={threads}: call {k} differs when streamed")
     finally:
         fastact.set_num_threads(before)
 

@@ -419,11 +419,78 @@ cdef void _sparsemax_bwd_row(const floating* g, const floating* y, floating* out
         # NaN where y is NaN, as in the reference
         out[i] = <floating>(<double>g[i] - mean) if y[i] > 0 else (y[i] if y[i] != y[i] else <floating>0)
 
+# ------------------------------------------------ streaming last passes
+# A result of _stream_min bytes or more (rows of _SHORT_ROW and more): the
+# pass that writes out -- softmax's and softmin's backward, log_softmax's
+# forward -- stores whole 64-byte lines non-temporally, so out is not read
+# for ownership first (the elementwise kernels' scheme, _elementwise.pxi.in
+# _stream_b_): blocks of up to _STB elements, each a multiple of _PAD,
+# through a buffer on the stack; the elements before out's first boundary
+# and the last < _PAD plainly.  The same arithmetic on the same elements:
+# the same bits.  1e7 float32 in rows of 1000, 2 threads, the setting
+# toggled, interleaved, 21 rounds, plain / streamed by median (min): softmax
+# backward from y 1.10-1.13 (0.98-1.14), log_softmax forward 1.07-1.09
+# (0.95-1.14).  log_softmax's backward (an exp per element) lost, 0.87
+# (0.88), as the costly elementwise kernels did: it stays plain, and so
+# does softmax's forward, which writes out in its exp pass and then scales
+# it in cache.
+
+cdef inline Py_ssize_t _nt_block(Py_ssize_t left) noexcept nogil:
+    cdef Py_ssize_t ln = left if left < _STB else _STB
+    return ln - ln % _PAD
+
+
+cdef void _smax_bwd_apply_nt(const floating* g, const floating* y, floating* out, Py_ssize_t n,
+                             floating d, floating sign) noexcept nogil:
+    cdef floating buf[_STB]
+    cdef Py_ssize_t i = fastact_stream_head(out, n, sizeof(floating)), ln
+    _smax_bwd_apply(g, y, out, i, d, sign)
+    ln = _nt_block(n - i)
+    while ln > 0:
+        _smax_bwd_apply(g + i, y + i, &buf[0], ln, d, sign)
+        fastact_stream_copy(&buf[0], out + i, ln * sizeof(floating))
+        i += ln
+        ln = _nt_block(n - i)
+    fastact_sfence()
+    _smax_bwd_apply(g + i, y + i, out + i, n - i, d, sign)
+
+
+cdef void _log_out_nt(const floating* x, floating* out, Py_ssize_t n, floating m, floating ls,
+                      floating sign) noexcept nogil:
+    cdef floating buf[_STB]
+    cdef Py_ssize_t i = fastact_stream_head(out, n, sizeof(floating)), ln
+    _log_out(x, out, i, m, ls, sign)
+    ln = _nt_block(n - i)
+    while ln > 0:
+        _log_out(x + i, &buf[0], ln, m, ls, sign)
+        fastact_stream_copy(&buf[0], out + i, ln * sizeof(floating))
+        i += ln
+        ln = _nt_block(n - i)
+    fastact_sfence()
+    _log_out(x + i, out + i, n - i, m, ls, sign)
+
+
+cdef inline void _log_out_st(const floating* x, floating* out, Py_ssize_t n, floating m, floating ls,
+                             floating sign, bint st) noexcept nogil:
+    if st:
+        _log_out_nt(x, out, n, m, ls, sign)
+    else:
+        _log_out(x, out, n, m, ls, sign)
+
+
+cdef inline void _smax_bwd_apply_st(const floating* g, const floating* y, floating* out, Py_ssize_t n,
+                                    floating d, floating sign, bint st) noexcept nogil:
+    if st:
+        _smax_bwd_apply_nt(g, y, out, n, d, sign)
+    else:
+        _smax_bwd_apply(g, y, out, n, d, sign)
+
 # ---------------------------------------------------------------- one row
 
 cdef void _row(const floating* g, const floating* x, floating* out, Py_ssize_t n, int kind,
-               bint fwd) noexcept nogil:
-    # x is the input (forward) or y (backward); rows are contiguous
+               bint fwd, bint st) noexcept nogil:
+    # x is the input (forward) or y (backward); rows are contiguous; st: the
+    # last pass streams (see _smax_bwd_apply_nt)
     cdef floating sign = <floating>(-1 if kind == K_SOFTMIN else 1)
     cdef floating m
     cdef double s
@@ -439,21 +506,21 @@ cdef void _row(const floating* g, const floating* x, floating* out, Py_ssize_t n
         m = _row_max(x, n, sign)
         if kind == K_LOGSOFTMAX:
             s = _expsum_nostore(x, n, m, sign)
-            _log_out(x, out, n, m, <floating>log(s), sign)
+            _log_out_st(x, out, n, m, <floating>log(s), sign, st)
         else:
             _exp_shift(x, out, n, m, sign)
             s = _sum(out, n)
             _div_by(out, n, s)
+    elif kind == K_LOGSOFTMAX:
+        _logsmax_bwd_apply(g, x, out, n, <floating>_sum(g, n))
     else:
-        if kind == K_LOGSOFTMAX:
-            _logsmax_bwd_apply(g, x, out, n, <floating>_sum(g, n))
-        else:
-            _smax_bwd_apply(g, x, out, n, <floating>_dot(g, x, n), sign)
+        _smax_bwd_apply_st(g, x, out, n, <floating>_dot(g, x, n), sign, st)
 
 # -------------------------------------------- one long row over all threads
 
 cdef void _row_par(const floating* g, const floating* x, floating* out, Py_ssize_t n, int kind,
-                   bint fwd, int nt) noexcept nogil:
+                   bint fwd, int nt, bint big) noexcept nogil:
+    # big: the last pass streams (see _smax_bwd_apply_nt)
     cdef double part[64]
     cdef floating pm[64]
     cdef floating sign = <floating>(-1 if kind == K_SOFTMIN else 1)
@@ -487,7 +554,7 @@ cdef void _row_par(const floating* g, const floating* x, floating* out, Py_ssize
             st = _split(n, nt, c)
             en = _split(n, nt, c + 1)
             if kind == K_LOGSOFTMAX:
-                _log_out(x + st, out + st, en - st, m, <floating>log(s), sign)
+                _log_out_st(x + st, out + st, en - st, m, <floating>log(s), sign, big)
             else:
                 _div_by(out + st, en - st, s)
     else:
@@ -509,7 +576,7 @@ cdef void _row_par(const floating* g, const floating* x, floating* out, Py_ssize
             if kind == K_LOGSOFTMAX:
                 _logsmax_bwd_apply(g + st, x + st, out + st, en - st, <floating>s)
             else:
-                _smax_bwd_apply(g + st, x + st, out + st, en - st, <floating>s, sign)
+                _smax_bwd_apply_st(g + st, x + st, out + st, en - st, <floating>s, sign, big)
 
 # ------------------------------------------------------ tile of columns
 
@@ -843,11 +910,11 @@ cdef void _short_blocks(const floating* g, const floating* x, floating* out, Py_
 # ------------------------------------------------------------------ driver
 
 cdef void _axis_unit(const floating* g, const floating* x, floating* out, Py_ssize_t u,
-                     Py_ssize_t n, Py_ssize_t inner, Py_ssize_t tpo, int kind, bint fwd) noexcept nogil:
-    # unit u: row u (inner == 1) or tile (u // tpo, u % tpo)
+                     Py_ssize_t n, Py_ssize_t inner, Py_ssize_t tpo, int kind, bint fwd, bint big) noexcept nogil:
+    # unit u: row u (inner == 1) or tile (u // tpo, u % tpo); big: rows stream their last pass
     cdef Py_ssize_t o, t, off, w
     if inner == 1:
-        _row(g + u * n if g != NULL else NULL, x + u * n, out + u * n, n, kind, fwd)
+        _row(g + u * n if g != NULL else NULL, x + u * n, out + u * n, n, kind, fwd, big)
     else:
         o = u // tpo
         t = u - o * tpo
@@ -864,6 +931,8 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
     cdef Py_ssize_t units = outer * tpo
     cdef Py_ssize_t u, c
     cdef Py_ssize_t nbk, sb
+    # a result of _stream_min bytes or more: the long rows' last pass streams
+    cdef bint big = outer * n * inner * <Py_ssize_t>sizeof(floating) >= _stream_min
     if inner == 1 and _short_ok(<floating*>x, n, fwd, kind) and outer > 1 and kind != K_SPARSEMAX:
         sb = _short_rows(n)
         nbk = (outer + sb - 1) // sb
@@ -895,17 +964,17 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
         return
     if nt > 1 and inner == 1 and units < 2 * nt and kind != K_SPARSEMAX and n >= THRESH_AXIS:
         for u in range(outer):
-            _row_par(g + u * n if g != NULL else NULL, x + u * n, out + u * n, n, kind, fwd, nt)
+            _row_par(g + u * n if g != NULL else NULL, x + u * n, out + u * n, n, kind, fwd, nt, big)
         return
     if nt <= 1 or units < 2:
         for u in range(units):
-            _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd)
+            _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd, big)
         return
     _mark_parallel()
     for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
         _note_team()
         for u in range((units * c) // nt, (units * (c + 1)) // nt):
-            _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd)
+            _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd, big)
 
 
 cdef int _run_axis(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, int kind, bint fwd, int threads) except -1:
