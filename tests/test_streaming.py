@@ -1,8 +1,9 @@
 """Non-temporal ("streaming") stores: the compiled backends write a large
 elementwise result of a memory-bound kernel through a small buffer with
 non-temporal stores (``_cython/_elementwise.pxi.in``, ``_numba/_kernels._buf1``),
-and so does the last pass of some of the softmax family's rows
-(``_cython/_axis.pxi``, ``_smax_bwd_apply_nt``).
+and the Cython backend streams the last pass of some of the softmax family's
+rows (``_cython/_axis.pxi``, ``_smax_bwd_apply_nt``; on Numba the same calls
+must give the same bits too, streamed or not).
 The results must be the same bits as with plain stores, for any alignment of
 ``out``, in place, serial and on two threads; the setting
 (``FASTACT_STREAM_MIN_BYTES``, ``_config.set_stream_min_bytes``) must reach
