@@ -368,49 +368,44 @@ def _expand_fn(mod, bwd, sparse):
     return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF, PF, I64, PF]), build)
 
 
-def _tanh_fn(mod, nt=False):
-    """void tanh(x, out, n): out[:n] = tanh(x[:n]) (nt: non-temporal stores, _stream_vectors)."""
+def _unary_fn(mod, cname, lane, nt):
+    """void f(x, out, n): out[:n] = lane(b, x[:n]), a vector at a time (nt: non-temporal stores, _stream_vectors)."""
 
     def build(b, args):
         x, out, n = args
-        fabs = _fn(mod, "llvm.fabs.v16f32", V, [V])
-        copysign = _fn(mod, "llvm.copysign.v16f32", V, [V, V])
-        name, deg, inv_w, shift, clamp = TANH
 
         def body(j, lanes, nts=False):
-            v = _loads(b, x, j, lanes)
-            a = b.call(fabs, [v])
-            ac = b.select(b.fcmp_unordered("<", a, _splat(clamp)), a, _splat(clamp))  # NaN: NaN, through P
-            _stores(b, b.call(copysign, [_tab_at(b, TABLES[name], deg, ac, inv_w, shift), v]), out, j, lanes, nts)
+            _stores(b, lane(b, _loads(b, x, j, lanes)), out, j, lanes, nts)
 
         _stream_vectors(b, out, n, body) if nt else _vectors(b, n, body)
         b.ret_void()
 
-    return _define(mod, "fastact_tanh_tab" + ("_nt" if nt else ""), ir.FunctionType(ir.VoidType(), [PF, PF, I64]), build)
+    return _define(mod, cname + ("_nt" if nt else ""), ir.FunctionType(ir.VoidType(), [PF, PF, I64]), build)
 
 
-def _tanhshrink_fn(mod, nt=False):
-    """void tanhshrink(x, out, n): out[:n] = x[:n] - tanh(x[:n]) (the header's fastact_tanhshrink_v)."""
+def _abs_clamped(b, v, clamp):
+    """(|v|, min(|v|, clamp)); NaN stays NaN in the second, through the table."""
+    a = b.call(_fn(b.module, "llvm.fabs.v16f32", V, [V]), [v])
+    return a, b.select(b.fcmp_unordered("<", a, _splat(clamp)), a, _splat(clamp))
 
-    def build(b, args):
-        x, out, n = args
-        fabs = _fn(mod, "llvm.fabs.v16f32", V, [V])
-        copysign = _fn(mod, "llvm.copysign.v16f32", V, [V, V])
-        name, deg, inv_w, shift, clamp = TANHSHRINK
 
-        def body(j, lanes, nts=False):
-            v = _loads(b, x, j, lanes)
-            a = b.call(fabs, [v])
-            ac = b.select(b.fcmp_unordered("<", a, _splat(clamp)), a, _splat(clamp))  # NaN: NaN, through H
-            h = _tab_at(b, TABLES[name], deg, ac, inv_w, shift)
-            r = b.fmul(b.fmul(v, b.fmul(v, v)), h)
-            big = b.fsub(v, b.call(copysign, [_splat(1.0), v]))
-            _stores(b, b.select(b.fcmp_ordered(">=", a, _splat(clamp)), big, r), out, j, lanes, nts)
+def _tanh_lane(b, v):
+    """tanh(x): the header's fastact_tanh_v."""
+    name, deg, inv_w, shift, clamp = TANH
+    _, ac = _abs_clamped(b, v, clamp)
+    copysign = _fn(b.module, "llvm.copysign.v16f32", V, [V, V])
+    return b.call(copysign, [_tab_at(b, TABLES[name], deg, ac, inv_w, shift), v])
 
-        _stream_vectors(b, out, n, body) if nt else _vectors(b, n, body)
-        b.ret_void()
 
-    return _define(mod, "fastact_tanhshrink_tab" + ("_nt" if nt else ""), ir.FunctionType(ir.VoidType(), [PF, PF, I64]), build)
+def _tanhshrink_lane(b, v):
+    """x - tanh(x): the header's fastact_tanhshrink_v."""
+    name, deg, inv_w, shift, clamp = TANHSHRINK
+    a, ac = _abs_clamped(b, v, clamp)
+    h = _tab_at(b, TABLES[name], deg, ac, inv_w, shift)
+    r = b.fmul(b.fmul(v, b.fmul(v, v)), h)
+    copysign = _fn(b.module, "llvm.copysign.v16f32", V, [V, V])
+    big = b.fsub(v, b.call(copysign, [_splat(1.0), v]))
+    return b.select(b.fcmp_ordered(">=", a, _splat(clamp)), big, r)
 
 
 # log_sigmoid's backward (fastact_log_sigmoid_bwd_f32 / _bwdy_f32): from x,
@@ -611,8 +606,9 @@ _pass_f, _pass_b = _make_pass(False), _make_pass(True)
 _tail_f = _on_arrays(lambda mod: _tail_fn(mod, False))
 _tail_b = _on_arrays(lambda mod: _tail_fn(mod, True))
 # the one-pass kernels, each with plain and with non-temporal stores
-_tanh_span = [_on_arrays(lambda mod, nt=nt: _tanh_fn(mod, nt)) for nt in (False, True)]  # out[:n] = tanh(x[:n])
-_tanhshrink_span = [_on_arrays(lambda mod, nt=nt: _tanhshrink_fn(mod, nt)) for nt in (False, True)]  # x - tanh(x)
+_tanh_span, _tanhshrink_span = (  # out[:n] = tanh(x[:n]), x[:n] - tanh(x[:n])
+    [_on_arrays(lambda mod, cname=cname, lane=lane, nt=nt: _unary_fn(mod, cname, lane, nt)) for nt in (False, True)]
+    for cname, lane in (("fastact_tanh_tab", _tanh_lane), ("fastact_tanhshrink_tab", _tanhshrink_lane)))
 _lsig_bwd_span, _lsig_bwdy_span, _sigmoid_span, _silu_span, _silu_bwd_span = (
     [_on_arrays(lambda mod, kind=kind, nt=nt: _lsig_fn(mod, kind, nt), count) for nt in (False, True)]
     for kind, count in (
