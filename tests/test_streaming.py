@@ -176,3 +176,25 @@ def test_environment_variable_at_import():
                          env=subprocess_env(FASTACT_STREAM_MIN_BYTES="4096"), timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "4096"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_one_thread_streaming_starts_no_worker(compiled):
+    # With one thread, a streamed result (Numba: the parallel kernel on a team
+    # of one, backend.py buffered) must not leave an extra worker thread
+    # behind: the same threads after it (12 MB) as after a small call (not
+    # streamed: 8 MiB and more streams).
+    code = (
+        "import os, numpy as np, fastact\n"
+        "fastact.relu(np.ones(1000, np.float32))\n"
+        "before = len(os.listdir('/proc/self/task'))\n"
+        "y = fastact.relu(np.ones(3_000_000, np.float32))\n"
+        "assert y.sum() == 3_000_000\n"
+        "print(before, len(os.listdir('/proc/self/task')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=subprocess_env(FASTACT_NUM_THREADS="1", FASTACT_BACKEND=compiled,
+                                            FASTACT_STREAM_MIN_BYTES=str(8 << 20)))
+    assert out.returncode == 0, out.stderr
+    before, after = map(int, out.stdout.split())
+    assert after == before, (compiled, before, after)

@@ -337,7 +337,9 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
             # from it (1e7 float32 relu: 3.3-4.0 ms against 5.2-5.9, pinned to one
             # CPU alike; compiled without the parfor, the parallel kernel's source
             # was as slow: the parfor's lowering makes the difference, cause not
-            # found). The team's start is nothing next to a result of 8 MiB.
+            # found). The team's start is nothing next to a result of 8 MiB. One
+            # thread first, so that starting the pool here creates no worker.
+            _set_threads(1)
             if _state.layer is None:
                 _start_parallel()
             _run(sp.inplace, sp.inplace_serial, args, 1)
