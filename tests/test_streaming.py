@@ -2,7 +2,7 @@
 elementwise result of a memory-bound kernel through a small buffer with
 non-temporal stores (``_cython/_elementwise.pxi.in``, ``_numba/_kernels._buf1``),
 and the Cython backend streams the last pass of some of the softmax family's
-rows (``_cython/_axis.pxi``, ``_smax_bwd_apply_nt``; on Numba the same calls
+rows (``_cython/_axis.pxi``, ``_last_pass_st``; on Numba the same calls
 must give the same bits too, streamed or not).
 The results must be the same bits as with plain stores, for any alignment of
 ``out``, in place, serial and on two threads; the setting

@@ -440,57 +440,41 @@ cdef inline Py_ssize_t _nt_block(Py_ssize_t left) noexcept nogil:
     return ln - ln % _PAD
 
 
-cdef void _smax_bwd_apply_nt(const floating* g, const floating* y, floating* out, Py_ssize_t n,
-                             floating d, floating sign) noexcept nogil:
+cdef inline void _last_pass(const floating* a, const floating* b, floating* out, Py_ssize_t n,
+                            floating c0, floating c1, floating sign, bint logs) noexcept nogil:
+    # logs: log_softmax's forward, _log_out (a = x, c0 = m, c1 = log s; b unused);
+    # else softmax's backward from y, _smax_bwd_apply (a = g, b = y, c0 = sum(g*y))
+    if logs:
+        _log_out(a, out, n, c0, c1, sign)
+    else:
+        _smax_bwd_apply(a, b, out, n, c0, sign)
+
+
+cdef void _last_pass_st(const floating* a, const floating* b, floating* out, Py_ssize_t n,
+                        floating c0, floating c1, floating sign, bint logs, bint st) noexcept nogil:
+    # _last_pass; st: the whole lines of out stored non-temporally, through buf
     cdef floating buf[_STB]
-    cdef Py_ssize_t i = fastact_stream_head(out, n, sizeof(floating)), ln
-    _smax_bwd_apply(g, y, out, i, d, sign)
+    cdef Py_ssize_t i, ln
+    if not st:
+        _last_pass(a, b, out, n, c0, c1, sign, logs)
+        return
+    i = fastact_stream_head(out, n, sizeof(floating))
+    _last_pass(a, b, out, i, c0, c1, sign, logs)
     ln = _nt_block(n - i)
     while ln > 0:
-        _smax_bwd_apply(g + i, y + i, &buf[0], ln, d, sign)
+        _last_pass(a + i, b + i, &buf[0], ln, c0, c1, sign, logs)
         fastact_stream_copy(&buf[0], out + i, ln * sizeof(floating))
         i += ln
         ln = _nt_block(n - i)
     fastact_sfence()
-    _smax_bwd_apply(g + i, y + i, out + i, n - i, d, sign)
-
-
-cdef void _log_out_nt(const floating* x, floating* out, Py_ssize_t n, floating m, floating ls,
-                      floating sign) noexcept nogil:
-    cdef floating buf[_STB]
-    cdef Py_ssize_t i = fastact_stream_head(out, n, sizeof(floating)), ln
-    _log_out(x, out, i, m, ls, sign)
-    ln = _nt_block(n - i)
-    while ln > 0:
-        _log_out(x + i, &buf[0], ln, m, ls, sign)
-        fastact_stream_copy(&buf[0], out + i, ln * sizeof(floating))
-        i += ln
-        ln = _nt_block(n - i)
-    fastact_sfence()
-    _log_out(x + i, out + i, n - i, m, ls, sign)
-
-
-cdef inline void _log_out_st(const floating* x, floating* out, Py_ssize_t n, floating m, floating ls,
-                             floating sign, bint st) noexcept nogil:
-    if st:
-        _log_out_nt(x, out, n, m, ls, sign)
-    else:
-        _log_out(x, out, n, m, ls, sign)
-
-
-cdef inline void _smax_bwd_apply_st(const floating* g, const floating* y, floating* out, Py_ssize_t n,
-                                    floating d, floating sign, bint st) noexcept nogil:
-    if st:
-        _smax_bwd_apply_nt(g, y, out, n, d, sign)
-    else:
-        _smax_bwd_apply(g, y, out, n, d, sign)
+    _last_pass(a + i, b + i, out + i, n - i, c0, c1, sign, logs)
 
 # ---------------------------------------------------------------- one row
 
 cdef void _row(const floating* g, const floating* x, floating* out, Py_ssize_t n, int kind,
                bint fwd, bint st) noexcept nogil:
     # x is the input (forward) or y (backward); rows are contiguous; st: the
-    # last pass streams (see _smax_bwd_apply_nt)
+    # last pass streams (_last_pass_st)
     cdef floating sign = <floating>(-1 if kind == K_SOFTMIN else 1)
     cdef floating m
     cdef double s
@@ -506,7 +490,7 @@ cdef void _row(const floating* g, const floating* x, floating* out, Py_ssize_t n
         m = _row_max(x, n, sign)
         if kind == K_LOGSOFTMAX:
             s = _expsum_nostore(x, n, m, sign)
-            _log_out_st(x, out, n, m, <floating>log(s), sign, st)
+            _last_pass_st(x, x, out, n, m, <floating>log(s), sign, True, st)
         else:
             _exp_shift(x, out, n, m, sign)
             s = _sum(out, n)
@@ -514,13 +498,13 @@ cdef void _row(const floating* g, const floating* x, floating* out, Py_ssize_t n
     elif kind == K_LOGSOFTMAX:
         _logsmax_bwd_apply(g, x, out, n, <floating>_sum(g, n))
     else:
-        _smax_bwd_apply_st(g, x, out, n, <floating>_dot(g, x, n), sign, st)
+        _last_pass_st(g, x, out, n, <floating>_dot(g, x, n), 0, sign, False, st)
 
 # -------------------------------------------- one long row over all threads
 
 cdef void _row_par(const floating* g, const floating* x, floating* out, Py_ssize_t n, int kind,
                    bint fwd, int nt, bint big) noexcept nogil:
-    # big: the last pass streams (see _smax_bwd_apply_nt)
+    # big: the last pass streams (_last_pass_st)
     cdef double part[64]
     cdef floating pm[64]
     cdef floating sign = <floating>(-1 if kind == K_SOFTMIN else 1)
@@ -554,7 +538,7 @@ cdef void _row_par(const floating* g, const floating* x, floating* out, Py_ssize
             st = _split(n, nt, c)
             en = _split(n, nt, c + 1)
             if kind == K_LOGSOFTMAX:
-                _log_out_st(x + st, out + st, en - st, m, <floating>log(s), sign, big)
+                _last_pass_st(x + st, x + st, out + st, en - st, m, <floating>log(s), sign, True, big)
             else:
                 _div_by(out + st, en - st, s)
     else:
@@ -576,7 +560,7 @@ cdef void _row_par(const floating* g, const floating* x, floating* out, Py_ssize
             if kind == K_LOGSOFTMAX:
                 _logsmax_bwd_apply(g + st, x + st, out + st, en - st, <floating>s)
             else:
-                _smax_bwd_apply_st(g + st, x + st, out + st, en - st, <floating>s, sign, big)
+                _last_pass_st(g + st, x + st, out + st, en - st, <floating>s, 0, sign, False, big)
 
 # ------------------------------------------------------ tile of columns
 

@@ -332,7 +332,8 @@ static inline __m512 fastact_tanh_v(__m512 v)
         }                                                                                       \
     } while (0)
 /* The same with non-temporal stores from out's first 64-byte boundary on (a
- * result too large for the cache, _impl.pxi _nt_ok): out 4-byte aligned */
+ * result of _stream_min bytes or more: _elementwise.pxi's _par_u_, fn_nt): out
+ * 4-byte aligned */
 #define FASTACT_MAP1_NT(f, x, out, n)                                                           \
     do {                                                                                        \
         long h_ = fastact_stream_head((out), (n), 4), k_;                                       \

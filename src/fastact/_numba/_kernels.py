@@ -602,7 +602,7 @@ def _max_partials(pm):
 # vectorised, and the row is in cache after the first.
 
 # The Cython backend streams the last pass of a large result's long rows
-# (_axis.pxi, _smax_bwd_apply_nt). The same scheme here (2026-12-02: the pass
+# (_axis.pxi, _last_pass_st). The same scheme here (2026-12-02: the pass
 # through a BUF buffer and _stream_copy, in its own function) lost at 1e7
 # float32 in rows of 1000, 2 threads, interleaved: softmax's backward from y
 # 0.70-0.83, log_softmax's forward 0.83-0.98 (plain / streamed, min); in 10
