@@ -132,6 +132,8 @@ cdef double _dot_block_wide(const floating* a, const floating* b, Py_ssize_t n) 
     cdef Py_ssize_t i = 0, k
     for k in range(_VD):
         acc[k] = 0.0
+    if floating is float:
+        i = fastact_dot32_f32(a, b, n, &acc[0])  # AVX-512 build: the whole steps; else none
     while i + _VD <= n:
         for k in range(_VD):
             acc[k] += <double>a[i + k] * <double>b[i + k]
@@ -314,6 +316,9 @@ cdef void _log_out(const floating* x, floating* out, Py_ssize_t n, floating m, f
 cdef void _smax_bwd_apply(const floating* g, const floating* y, floating* out, Py_ssize_t n,
                           floating d, floating sign) noexcept nogil:
     cdef Py_ssize_t i
+    if floating is float:
+        fastact_smax_apply_f32(g, y, out, n, d, sign)
+        return
     for i in range(n):
         out[i] = sign * y[i] * (g[i] - d)
 

@@ -56,6 +56,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     float fastact_fmaf(float, float, float)
     void fastact_transpose16f(const float*, long, float*, long)
     int FASTACT_HAVE_TRANSPOSE16
+    long fastact_dot32_f32(const float*, const float*, long, double*)
+    void fastact_smax_apply_f32(const float*, const float*, float*, long, float, float)
 
 ctypedef fused floating:
     float
