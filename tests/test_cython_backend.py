@@ -343,6 +343,48 @@ def test_tanhshrink_table_accuracy_and_lanes():
         check_tanhshrink_f32(cy.load_variant(isa), isa, 3)
 
 
+def test_log_softmax_backward_from_y_any_sign():
+    # float32 log_softmax backward from y, g - exp(y) * sum(g): _axis.pxi's
+    # _logsmax_bwd_loop takes the one-sided exp (expneg_) for blocks of _BLK
+    # whose y are all <= 0, as every log_softmax output is, and the full exp
+    # for a block with a y above 0 (or +inf, +NaN). The two agree bit for bit
+    # on y <= 0, so a positive y must change no other output; the positive
+    # ones must be g - exp(y) * s.
+    rng = np.random.default_rng(41)
+    x = (rng.standard_normal((3, 5000, 1)) * 3).astype(np.float32)  # rows of 2048 + 2048 + 904
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    s = g.astype(np.float64).sum(axis=1)[:, 0]
+    spots = [(0, 10, 0.5), (0, 4500, 3.0), (1, 2100, np.inf), (1, 2101, np.nan), (2, 0, 1e-30), (2, 4999, 0.25)]
+    for isa in cy.available_isas():
+        be = cy.load_variant(isa)
+        y = np.empty_like(x)
+        be.forward("log_softmax", x, y, {"axis": 1})
+        y[2, 7, 0] = -0.0
+        y[2, 8, 0] = -np.float32(np.nan)
+        base = np.empty_like(x)
+        be.backward("log_softmax", g, None, y, base, {"axis": 1})
+        y2 = y.copy()
+        for r, j, v in spots:
+            y2[r, j, 0] = v
+        out = np.empty_like(x)
+        be.backward("log_softmax", g, None, y2, out, {"axis": 1})
+        changed = np.zeros(x.shape, bool)
+        for r, j, v in spots:
+            changed[r, j, 0] = True
+            want = np.float64(g[r, j, 0]) - np.exp(np.float64(v)) * s[r]
+            got = np.float64(out[r, j, 0])
+            if np.isnan(want) or np.isinf(want):
+                assert got == want or (np.isnan(got) and np.isnan(want)), (isa, r, j, v, got, want)
+            else:
+                assert abs(got - want) <= 4e-7 * (abs(np.exp(np.float64(v)) * s[r]) + abs(g[r, j, 0])), (isa, r, j, got, want)
+        same = out[~changed], base[~changed]
+        assert np.array_equal(np.isnan(same[0]), np.isnan(same[1])), isa  # (a NaN's sign may differ)
+        ok = ~np.isnan(same[1])
+        assert np.array_equal(same[0][ok].view(np.uint32), same[1][ok].view(np.uint32)), isa
+        assert np.isnan(base[2, 8, 0]), isa
+        assert abs(np.float64(base[2, 7, 0]) - (np.float64(g[2, 7, 0]) - s[2])) <= 4e-7 * (abs(s[2]) + 1), isa
+
+
 def test_log_sigmoid_bwd_tables_accuracy_and_lanes():
     # float32 log_sigmoid backward, from x and from y: the AVX-512 variant's
     # tables (_fastact_cpu.h, fastact_log_sigmoid_bwd_f32 / _bwdy_f32; 2 ULP

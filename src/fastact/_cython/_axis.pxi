@@ -323,11 +323,41 @@ cdef void _smax_bwd_apply(const floating* g, const floating* y, floating* out, P
         out[i] = sign * y[i] * (g[i] - d)
 
 
-cdef inline void _logsmax_bwd_loop(const floating* g, const floating* y, floating* out, Py_ssize_t n,
-                                   floating sg) noexcept nogil:
+cdef inline bint _nonpos_f(const float* y, Py_ssize_t n) noexcept nogil:
+    # every y[i] <= 0 (or a NaN with its sign bit set): the largest bit
+    # pattern as an int32 is 0 (+0; a positive float, +inf or +NaN is a
+    # positive int). An integer max, which gcc vectorises without
+    # reassociating floats.
+    cdef int m = 0
+    cdef int b
     cdef Py_ssize_t i
     for i in range(n):
-        out[i] = g[i] - exp_(y[i]) * sg
+        b = fastact_f2i(y[i])
+        m = b if b > m else m
+    return m == 0
+
+
+cdef inline void _logsmax_bwd_loop(const floating* g, const floating* y, floating* out, Py_ssize_t n,
+                                   floating sg) noexcept nogil:
+    # float32: by blocks of _BLK, exp(y) as expneg_ (_expf bit for bit, for y
+    # <= 0, with one power of two and no upper clamp) where the block's y are
+    # all <= 0, as every log_softmax output is; exp_ otherwise. The check
+    # reads the block into L1 for the loop. 1e5 float32, one thread, rows
+    # of 64-1e5: 1.20-1.30x (in-process A/B).
+    cdef Py_ssize_t i, b0 = 0, ln
+    if floating is float:
+        while b0 < n:
+            ln = n - b0 if n - b0 < _BLK else _BLK
+            if _nonpos_f(y + b0, ln):
+                for i in range(b0, b0 + ln):
+                    out[i] = g[i] - expneg_(y[i]) * sg
+            else:
+                for i in range(b0, b0 + ln):
+                    out[i] = g[i] - exp_(y[i]) * sg
+            b0 += ln
+    else:
+        for i in range(n):
+            out[i] = g[i] - exp_(y[i]) * sg
 
 
 cdef void _logsmax_bwd_apply(const floating* g, const floating* y, floating* out, Py_ssize_t n,
