@@ -293,11 +293,14 @@ def test_short_rows_in_blocks(backend, name, n):
             np.testing.assert_array_equal(gi, b, err_msg=what + " backward in place")
 
 
-@pytest.mark.parametrize("shape", [(3000, 7, 5), (1562, 64), (2, 3, 20000)], ids=["inner5", "inner1", "inner20000"])
+@pytest.mark.parametrize("shape", [(3000, 7, 5), (1562, 64), (2, 3, 20000), (33333, 3), (1001, 100)],
+                         ids=["inner5", "inner1", "inner20000", "inner1_c3", "inner1_c100"])
 def test_prelu_layouts_large(backend, shape):
     # The three forms of the accelerated kernels (rows with a weight per
     # column for inner < 64, runs of one weight beyond), each big enough to
     # run in parallel; Numba's grad_weight does not depend on the threads.
+    # Rows of few channels go by blocks of whole rows against repeated
+    # weights (C = 3 and 100: the second thread's half starts inside a row).
     rng = np.random.default_rng(7)
     spec = SPECS_BY_NAME["prelu"]
     x = (rng.standard_normal(shape) * 3).astype(np.float32)

@@ -318,9 +318,9 @@ cdef void _smax_bwd_apply(const floating* g, const floating* y, floating* out, P
     cdef Py_ssize_t i
     if floating is float:
         fastact_smax_apply_f32(g, y, out, n, d, sign)
-        return
-    for i in range(n):
-        out[i] = sign * y[i] * (g[i] - d)
+    else:
+        for i in range(n):
+            out[i] = sign * y[i] * (g[i] - d)
 
 
 cdef inline bint _nonpos_f(const float* y, Py_ssize_t n) noexcept nogil:

@@ -445,17 +445,59 @@ cdef void _prelu_range(const floating* g, const floating* x, const floating* w, 
         f += seg
 
 
+cdef enum:
+    _WREP = 2000
+    _PRELU_ROWS_C = 100
+
+
+cdef void _prelu_fwd_rows(const floating* x, const floating* w, floating* out, Py_ssize_t start,
+                          Py_ssize_t end, Py_ssize_t C) noexcept nogil:
+    # The forward with inner == 1 and C <= _PRELU_ROWS_C: the weights
+    # repeated into wr (as many whole rows as fit in _WREP), so that whole
+    # rows go through _rrelu_fwd_range L elements at a time instead of one
+    # row (a call and a vector loop of C elements) at a time. 1e5 float32, 2
+    # threads, in-process A/B: C = 3 352 -> 12 us, 16 35 -> 10, 32 18 -> 9,
+    # 64 9.7-14 -> 8.1-12, 100 12 -> 9; 1e7: C = 16 2.9 -> 1.8 ms, 64 0.96-
+    # 0.97x (C >= 128 lost 0-7 % and stays on _prelu_range). _WREP is not a
+    # multiple of 1024: with L = 2048 every block of out sat at the same
+    # offset modulo 4 KiB from wr, and the loads from wr waited on the stores
+    # to out (4K aliasing: 1e7, C = 32, 0.70x; with 2000, 0.99x).
+    cdef floating wr[_WREP]
+    cdef Py_ssize_t L = _WREP - _WREP % C, f, k, h
+    k = 0
+    while k < L:
+        memcpy(&wr[k], w, C * sizeof(floating))
+        k += C
+    f = start
+    h = (C - start % C) % C                 # up to the first row start
+    if h > end - f:
+        h = end - f
+    _rrelu_fwd_range(x + f, w + f % C, out + f, h)
+    f += h
+    while end - f >= L:
+        _rrelu_fwd_range(x + f, &wr[0], out + f, L)
+        f += L
+    _rrelu_fwd_range(x + f, &wr[0], out + f, end - f)
+
+
 cdef void _prelu(const floating* g, const floating* x, const floating* w, floating* out,
                  double* part, Py_ssize_t n, Py_ssize_t C, Py_ssize_t inner, int nt,
                  bint fwd) noexcept nogil:
     cdef Py_ssize_t c
+    cdef bint rows = fwd and inner == 1 and C <= _PRELU_ROWS_C
     if nt <= 1:
-        _prelu_range(g, x, w, out, part, 0, n, C, inner, fwd)
+        if rows:
+            _prelu_fwd_rows(x, w, out, 0, n, C)
+        else:
+            _prelu_range(g, x, w, out, part, 0, n, C, inner, fwd)
         return
     _mark_parallel()
     for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
         _note_team()
-        _prelu_range(g, x, w, out, part + c * C, _split(n, nt, c), _split(n, nt, c + 1), C, inner, fwd)
+        if rows:
+            _prelu_fwd_rows(x, w, out, _split(n, nt, c), _split(n, nt, c + 1), C)
+        else:
+            _prelu_range(g, x, w, out, part + c * C, _split(n, nt, c), _split(n, nt, c + 1), C, inner, fwd)
 
 
 cdef object _run_prelu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, dict params, bint fwd, int threads):
