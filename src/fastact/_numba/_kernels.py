@@ -1505,33 +1505,71 @@ def _prelu_fwd_rows(x, w, out):
             out[r, c] = v if v > 0 else w[c] * v
 
 
-# Rows of K < PRELU_REP_K columns, K not a multiple of 8: the weights
-# repeated into a block of PRELU_REP - PRELU_REP % K (whole rows), and the
-# rows' flat run taken a block at a time. The row loop's vector loop of K
-# left a scalar remainder per row: 1e5 float32, 2 threads, in-process A/B,
-# C = 3 387 -> 14 us, 12 88 -> 14, 15 139 -> 14, 20 37 -> 14, 50 19 -> 14;
-# 1e7 C = 3 31 -> 2.5 ms, 20 6.1 -> 2.3. Where K is a multiple of 8 (or
-# K >= 64) the row loop was as fast or faster (C = 64 at 1e5: 10 against
-# 14 us). As the Cython backend's _prelu_fwd_rows (PRELU_REP is not a
-# multiple of 1024 elements, against 4K aliasing: see _impl.pxi).
+# Rows of K < PRELU_REP_K columns, K not a multiple of 8 (backward: K <
+# PRELU_REP_K_BWD, not a multiple of 4): the weights repeated into a block of
+# PRELU_REP - PRELU_REP % K (whole rows), and the rows' flat run taken a
+# block at a time. The row loop's vector loop of K left a scalar remainder
+# per row. 1e5 float32, 2 threads, in-process A/B, forward: C = 3 387 -> 14
+# us, 12 88 -> 14, 15 139 -> 14, 20 37 -> 14, 50 19 -> 14; 1e7 C = 3 31 ->
+# 2.5 ms, 20 6.1 -> 2.3. Backward: C = 3 475 -> 49 us, 5 135 -> 45, 7 207 ->
+# 45, 15 104 -> 43; 1e7 C = 3 39 -> 4.3 ms. Elsewhere the row loop was as
+# fast or faster (forward C = 64 at 1e5: 10 against 14 us; backward C = 12,
+# 20, 35: 0.79-0.86x). As the Cython backend's _prelu_fwd_rows (PRELU_REP
+# is not a multiple of 1024 elements, against 4K aliasing: see _impl.pxi).
 PRELU_REP_K = 64
+PRELU_REP_K_BWD = 16
 PRELU_REP = 2000
 
 
 @njit(**OPTS)
 def _prelu_fwd_flat(xf, w, of, lo, hi, K):
     # flat elements lo..hi (whole rows of K) of the (rows * K) views
+    wr = _prelu_rep(w, K)
+    L = wr.shape[0]
+    for b in range(lo, hi, L):
+        e = min(hi, b + L)
+        _prelu_fwd_vec(xf[b:e], wr[:e - b], of[b:e])
+
+
+@njit(**OPTS)
+def _prelu_rep(w, K):
+    # w (K,) repeated into PRELU_REP - PRELU_REP % K elements, by doubling copies
     L = PRELU_REP - PRELU_REP % K
     wr = np.empty(L, dtype=w.dtype)
     wr[:K] = w
     m = K
-    while m < L:  # doubling copies
+    while m < L:
         c = min(m, L - m)
         wr[m:m + c] = wr[:c]
         m += c
+    return wr
+
+
+@njit(**OPTS)
+def _prelu_bwd_flat(gf, xf, w, of, lo, hi, K, part):
+    # the backward of flat elements lo..hi (whole rows of K) as
+    # _prelu_fwd_flat; the weight's gradient summed per position of the
+    # block in float64 and folded into part (K,) at the end, in a fixed
+    # order: the serial kernel's blocks give the same sums
+    wr = _prelu_rep(w, K)
+    L = wr.shape[0]
+    acc = np.zeros(L, dtype=np.float64)
     for b in range(lo, hi, L):
         e = min(hi, b + L)
-        _prelu_fwd_vec(xf[b:e], wr[:e - b], of[b:e])
+        _prelu_bwd_vec(gf[b:e], xf[b:e], wr[:e - b], of[b:e], acc[:e - b])
+    for r in range(0, L, K):
+        for c in range(K):
+            part[c] += acc[r + c]
+
+
+@njit(**OPTS)
+def _prelu_bwd_vec(g, x, w, out, acc):
+    for i in range(x.shape[0]):
+        v = x[i]
+        gi = g[i]
+        pos = v > 0
+        out[i] = gi if pos else w[i] * gi
+        acc[i] += 0.0 if pos else np.float64(v) * np.float64(gi)
 
 
 @njit(**OPTS)
@@ -1615,11 +1653,16 @@ def _prelu_bwd(g, x, w, out, nthreads):
     if inner < PRELU_ROWS_BELOW:
         K = C * inner
         g2, x2, o2 = g.reshape(outer, K), x.reshape(outer, K), out.reshape(outer, K)
+        gf, xf, of = g.reshape(outer * K), x.reshape(outer * K), out.reshape(outer * K)
+        flat = K < PRELU_REP_K_BWD and K % 4 != 0
         rpt, nb = _prelu_row_blocks(outer, K)
         part = np.zeros((nb, K), dtype=np.float64)
         for t in prange(nb):
             lo, hi = t * rpt, min(outer, (t + 1) * rpt)
-            _prelu_bwd_rows(g2[lo:hi], x2[lo:hi], w, o2[lo:hi], part[t])
+            if flat:
+                _prelu_bwd_flat(gf, xf, w, of, lo * K, hi * K, K, part[t])
+            else:
+                _prelu_bwd_rows(g2[lo:hi], x2[lo:hi], w, o2[lo:hi], part[t])
         for t in range(nb):
             for j in range(K):
                 gw[j // inner] += part[t, j]
@@ -1645,11 +1688,16 @@ def _prelu_bwd_serial(g, x, w, out):
         K = C * inner
         g2, x2, o2 = g.reshape(outer, K), x.reshape(outer, K), out.reshape(outer, K)
         rpt, nb = _prelu_row_blocks(outer, K)
+        gf, xf, of = g.reshape(outer * K), x.reshape(outer * K), out.reshape(outer * K)
+        flat = K < PRELU_REP_K_BWD and K % 4 != 0
         part = np.zeros(K, dtype=np.float64)
         for t in range(nb):
             lo, hi = t * rpt, min(outer, (t + 1) * rpt)
             part[:] = 0.0
-            _prelu_bwd_rows(g2[lo:hi], x2[lo:hi], w, o2[lo:hi], part)
+            if flat:
+                _prelu_bwd_flat(gf, xf, w, of, lo * K, hi * K, K, part)
+            else:
+                _prelu_bwd_rows(g2[lo:hi], x2[lo:hi], w, o2[lo:hi], part)
             for j in range(K):
                 gw[j // inner] += part[j]
         return gw
