@@ -293,6 +293,28 @@ def test_short_rows_in_blocks(backend, name, n):
             np.testing.assert_array_equal(gi, b, err_msg=what + " backward in place")
 
 
+@pytest.mark.parametrize("shape,axis", [((40, 6, 700), 1), ((6, 17000), 0), ((9000, 6), 1)],
+                         ids=["inner700", "axis0", "inner1"])
+def test_maxout_backward_ties_and_nans(backend, shape, axis):
+    # The backward routes g to the first largest piece of each group, and to
+    # the first NaN where a group holds one: the block loops keep a running
+    # best and its index per column (inner > 1) or per group (inner 1).
+    # Values from a small set make ties common; NaNs and infinities mixed in.
+    rng = np.random.default_rng(11)
+    x = rng.integers(-2, 3, size=shape).astype(np.float32)
+    flat = x.reshape(-1)
+    spots = rng.choice(flat.size, flat.size // 50, replace=False)
+    flat[spots[: len(spots) // 3]] = np.nan
+    flat[spots[len(spots) // 3: 2 * len(spots) // 3]] = np.inf
+    flat[spots[2 * len(spots) // 3:]] = -np.inf
+    y = fastact.maxout(x, 3, axis=axis)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    got = fastact.maxout_backward(g, x, 3, axis=axis)
+    want = reference_backward("maxout", g, x, pieces=3, axis=axis)
+    assert np.array_equal(got, want, equal_nan=True), f"maxout backward {shape} axis {axis}"
+    assert np.array_equal(y, reference_forward("maxout", x, pieces=3, axis=axis), equal_nan=True)
+
+
 @pytest.mark.parametrize("shape", [(3000, 7, 5), (1562, 64), (2, 3, 20000), (33333, 3), (1001, 100)],
                          ids=["inner5", "inner1", "inner20000", "inner1_c3", "inner1_c100"])
 def test_prelu_layouts_large(backend, shape):

@@ -801,6 +801,30 @@ cdef void _maxout_range(const floating* g, const floating* x, floating* out, Py_
                     v = r[i]
                     cur = o_[i]
                     o_[i] = v if _takes(v, cur) else cur
+        elif k <= 16777216:
+            # the block loop above across up to 1024 columns of the group
+            # (a k-long scan per column with its branches: 1e5 float32, k =
+            # 2, as (1000, 10, 10) on axis 1 236 -> 88 us, as (2, 50000) on
+            # axis 0 449 -> 22)
+            o_ = out + q * k * inner
+            b0 = 0
+            while b0 < inner:
+                b1 = b0 + 1024 if b0 + 1024 < inner else inner
+                for i in range(b1 - b0):
+                    bv[i] = r0[b0 + i]
+                    bi[i] = <floating>0
+                for p in range(1, k):
+                    r = r0 + p * inner + b0
+                    for i in range(b1 - b0):
+                        v = r[i]
+                        cur = bv[i]
+                        take = _takes(v, cur)
+                        bv[i] = v if take else cur
+                        bi[i] = <floating>p if take else bi[i]
+                for p in range(k):
+                    for i in range(b1 - b0):
+                        o_[p * inner + b0 + i] = g[q * inner + b0 + i] if bi[i] == <floating>p else <floating>0
+                b0 = b1
         else:
             o_ = out + q * k * inner
             for i in range(inner):

@@ -1,0 +1,1606 @@
+"""Generic Numba drivers.
+
+Elementwise drivers
+-------------------
+One loop template per arity (``map1``: forward; ``map2``: backward from x or y,
+rrelu forward; ``map3``: rrelu backward), in a serial and a ``prange`` flavour,
+instantiated for each scalar function of ``_scalar.py`` by name.
+
+Why source templates and not a factory closure or a function argument: both
+were measured (numba 0.68) to *save* a cache entry that the next process never
+*hits* -- a closure's cache key pickles its cell contents (the scalar
+dispatcher, whose pickle differs per process) and a dispatcher passed as an
+argument is typed by identity. A function generated from source text with a
+unique name, whose code object points at this file, caches like any top-level
+``@njit(cache=True)`` function. The name carries a hash of the sources it
+inlines, so editing ``_math.py`` or ``_scalar.py`` can never load a stale
+cache entry.
+
+The serial loops run ``range(a.shape[0])`` with ``error_model='numpy'`` --
+PERF-NOTES: that form vectorises, ``range(a.size)`` did not. ``fastmath`` is
+limited to ``contract`` (FMA): reassociation would undo the magic-number
+rounding in ``_math`` and NaN/inf assumptions would break the edge semantics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+
+import numba
+from numba.core import cgutils
+from llvmlite import ir as llvmir
+import numpy as np
+from numba import carray, njit, prange  # noqa: F401  (carray: used by generated code)
+
+from . import _tab  # noqa: F401  (used by generated code)
+from . import _scalar
+from ._math import cst  # noqa: F401  (used by generated code)
+from ._math import _as_int  # noqa: F401  (used by generated code)
+from ._math import exp as _exp
+from ._math import exp_up as _exp_up
+from ._math import tail_scale as _tail_scale
+from ._math import is_f32 as _is_f32
+from ._math import log as _log
+from ._math import sigmoid as _sigmoid
+from ._math import sigmoid2 as _sigmoid2
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"}, nogil=True)
+
+
+def _source_hash():
+    h = hashlib.sha256()
+    for fn in ("_math.py", "_scalar.py", "_kernels.py", "_tab.py"):
+        with open(os.path.join(_HERE, fn), "rb") as f:
+            h.update(f.read())
+    if _tab.ENABLED:  # its coefficients
+        h.update(repr({k: v.tolist() for k, v in _tab.TABLES.items()}).encode())
+    return h.hexdigest()[:10]
+
+
+_HASH = _source_hash()
+
+# The parallel kernel runs the serial loop on one contiguous span per thread (as the
+# Cython backend does): a prange over the elements themselves compiled to a loop
+# over [lo, hi) that LLVM vectorised worse -- measured at 1e6 float32, 2 threads:
+# sigmoid 494 us against 773 serial (1.56x), tanh 640 against 810 (1.27x), where the
+# Cython backend's spans gave 2.0x.
+# The span loop is not inlined into the prange body but called through a function
+# pointer: a cfunc per op and dtype (``<name>_c``, the serial kernel on the span's
+# memory). Inlined, it shared the registers of numba's parallel wrapper and LLVM
+# reloaded the polynomials' constants inside the loop (their addresses no longer fit
+# in registers): 68 instructions per 8 elements against the serial kernel's 41.
+# Measured at 1e6 float32: sigmoid 962 us on one thread of the parallel kernel
+# against 776 serial; called through the pointer 813, and 416 on two threads
+# (481 inlined). One parallel kernel per arity (_spans1/2/3) serves every op.
+def _table_guard(table, args):
+    """The first lines of a span loop whose op has a table kernel: table is a
+    function of _tab that computes the span where it applies (float32 on
+    AVX-512) and returns whether it did; then the loop has nothing to do. The
+    one-pass tables (STREAM_TABLES) also take whether to store with
+    non-temporal stores: their ops have no parameters, and the handler passes
+    p3 = 1 for a result of at least _config.stream_min_bytes() (backend.py)."""
+    if not table:
+        return ""
+    stream = ", p3 != 0" if table in STREAM_TABLES else ""
+    return f"    if _tab.{table}({args}, out{stream}):\n        return\n"
+
+
+STREAM_TABLES = ("tanh", "tanhshrink", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy")
+
+
+def _template(arity, table=None):
+    args = ", ".join("abc"[:arity])
+    elems = ", ".join(f"{v}[i]" for v in "abc"[:arity])
+    ptrs = ", ".join(f"{v}p" for v in "abc"[:arity])
+    views = ", ".join(f"carray({v}p, n)" for v in "abc"[:arity])
+    return (
+        f"def {{name}}_s({args}, out, p0, p1, p2, p3):\n"
+        f"{_table_guard(table, args)}"
+        f"    for i in range(a.shape[0]):\n"
+        f"        out[i] = {{op}}({elems}, p0, p1, p2, p3)\n"
+        f"def {{name}}_c({ptrs}, outp, n, p0, p1, p2, p3):\n"
+        f"    {{name}}_s({views}, carray(outp, n), p0, p1, p2, p3)\n"
+    )
+
+
+_TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
+
+# float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's
+# and silu's forward and backward, tanh's, tanhshrink's and sigmoid's forward, log_sigmoid's backward from x and from y.
+TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh", ("fwd_tanhshrink", 1): "tanhshrink", ("fwd_sigmoid", 1): "sigmoid",
+             ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd",
+             ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy"} if _tab.ENABLED else {}
+
+# The backward loop of an op with a float32 tail (_scalar.TAIL): the float32
+# loop also takes the largest of a key of x's bits, an unsigned integer that
+# orders x the way the op's test does (abs: |x|, unsigned; below, c < 0: the
+# negative x by magnitude, above every positive one, unsigned; above: the bits
+# as a signed integer, which order the positive x) -- one or
+# two integer operations per vector beside the stores. Only if it exceeds the
+# cut's key, a second pass computes the elements beyond the cut (by the float
+# test) in float64, parameters widened, and writes them over the first pass's
+# results: no result depends on its neighbours, and where no x is beyond the
+# cut -- every ordinary input -- the cost is the key in the loop (a float
+# compare and an or there cost 6-10 % of softplus' backward; NaN's key is the
+# largest, and the float test picks nothing). The second pass reads x and g
+# again: a span function never writes its inputs (in place runs through a
+# buffer, _buf2). float64 runs the plain loop.
+_TESTS = {"abs": "abs({v}) > c", "below": "{v} < c", "above": "{v} > c"}
+_KEYS = {"abs": "_abs_key({v})", "below": "np.uint32(_as_int({v}))", "above": "_as_int({v})"}
+
+
+@numba.extending.register_jitable(inline="always")
+def _abs_key(v):
+    """|v|'s order as an unsigned integer of float32 bits (the "abs" key)."""
+    return np.uint32(_as_int(v) & np.int32(0x7fffffff))
+_KEY0 = {"abs": "np.uint32(0)", "below": "np.uint32(0)", "above": "np.int32(-0x80000000)"}
+
+
+def _tail_template(test, cut, table=None):
+    hit = _TESTS[test].format(v="b[i]")
+    key = _KEYS[test]
+    return (
+        f"def {{name}}_f(a, b, out, p0, p1, p2, p3):\n"
+        f"    m = {_KEY0[test]}\n"
+        f"    for i in range(a.shape[0]):\n"
+        f"        out[i] = {{op}}(a[i], b[i], p0, p1, p2, p3)\n"
+        f"        m = max(m, {key.format(v='b[i]')})\n"
+        f"    return m\n"
+        f"def {{name}}_w(a, b, p0, p1, p2, p3):\n"
+        f"    return {{op}}(np.float64(a), np.float64(b), np.float64(p0), np.float64(p1), np.float64(p2),\n"
+        f"                  np.float64(p3))\n"
+        f"def {{name}}_s(a, b, out, p0, p1, p2, p3):\n"
+        f"{_table_guard(table, 'a, b')}"  # the table kernel computes the tail itself
+        f"    if not _is_f32(b):\n"
+        f"        for i in range(a.shape[0]):\n"
+        f"            out[i] = {{op}}(a[i], b[i], p0, p1, p2, p3)\n"
+        f"        return\n"
+        f"    c = _scalar.{cut}(p0, p1, p2, p3)\n"
+        f"    if {{name}}_f(a, b, out, p0, p1, p2, p3) > {key.format(v='c')}:\n"
+        f"        for i in range(a.shape[0]):\n"
+        f"            if {hit}:\n"
+        f"                out[i] = {{name}}_w(a[i], b[i], p0, p1, p2, p3)\n"
+        f"def {{name}}_c(ap, bp, outp, n, p0, p1, p2, p3):\n"
+        f"    {{name}}_s(carray(ap, n), carray(bp, n), carray(outp, n), p0, p1, p2, p3)\n"
+    )
+
+
+@numba.extending.intrinsic
+def _ptr(typingctx, arr, i):
+    """The address of arr[i] (1-D, C-contiguous) as a pointer, for a span function."""
+    sig = numba.types.CPointer(arr.dtype)(arr, i)
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        return builder.gep(ary.data, [args[1]])
+
+    return sig, codegen
+
+
+@numba.extending.intrinsic
+def _same_data(typingctx, a, b):
+    """Whether two arrays start at the same address (an in-place call: out is x)."""
+    sig = numba.types.boolean(a, b)
+
+    def codegen(context, builder, sig, args):
+        pa = context.make_array(sig.args[0])(context, builder, args[0]).data
+        pb = context.make_array(sig.args[1])(context, builder, args[1]).data
+        return builder.icmp_unsigned("==", builder.ptrtoint(pa, llvmir.IntType(64)), builder.ptrtoint(pb, llvmir.IntType(64)))
+
+    return sig, codegen
+
+
+@numba.extending.intrinsic
+def _maximum(typingctx, a, b):
+    """llvm.maximum: the larger of two floats, NaN if either is NaN.
+
+    ``m[k] = v if v > m[k] else m[k]`` stores the old value back where the
+    test fails, and LLVM turns that into a conditional store, vectorised as
+    vmaskmovps, which is microcoded on AMD CPUs (a column max over 1e5
+    float32: 48 us; with this, 8.6 us).
+    """
+    sig = a(a, b)
+
+    def codegen(context, builder, sig, args):
+        t = args[0].type
+        name = "llvm.maximum.f32" if t == llvmir.FloatType() else "llvm.maximum.f64"
+        fn = cgutils.get_or_insert_function(builder.module, llvmir.FunctionType(t, [t, t]), name)
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@numba.extending.intrinsic
+def _call_at(typingctx, addr, args):
+    """Call the C function at address ``addr`` with the values of the tuple ``args``, returning nothing.
+
+    The span functions' address is passed as an integer: a cfunc object as the
+    argument costs ~4 us a call to unbox.
+    """
+    sig = numba.types.void(addr, args)
+
+    def codegen(context, builder, sig, llargs):
+        vals = [builder.extract_value(llargs[1], i) for i in range(len(sig.args[1]))]
+        fnty = llvmir.FunctionType(llvmir.VoidType(), [v.type for v in vals])
+        builder.call(builder.inttoptr(llargs[0], fnty.as_pointer()), vals)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(parallel=True, **OPTS)
+def _spans1(f, a, out, p0, p1, p2, p3, nthreads):
+    n = a.shape[0]
+    for t in prange(nthreads):
+        lo = t * n // nthreads
+        hi = (t + 1) * n // nthreads
+        _call_at(f, (_ptr(a, lo), _ptr(out, lo), hi - lo, p0, p1, p2, p3))
+
+
+@njit(parallel=True, **OPTS)
+def _spans2(f, a, b, out, p0, p1, p2, p3, nthreads):
+    n = a.shape[0]
+    for t in prange(nthreads):
+        lo = t * n // nthreads
+        hi = (t + 1) * n // nthreads
+        _call_at(f, (_ptr(a, lo), _ptr(b, lo), _ptr(out, lo), hi - lo, p0, p1, p2, p3))
+
+
+@njit(parallel=True, **OPTS)
+def _spans3(f, a, b, c, out, p0, p1, p2, p3, nthreads):
+    n = a.shape[0]
+    for t in prange(nthreads):
+        lo = t * n // nthreads
+        hi = (t + 1) * n // nthreads
+        _call_at(f, (_ptr(a, lo), _ptr(b, lo), _ptr(c, lo), _ptr(out, lo), hi - lo, p0, p1, p2, p3))
+
+
+_SPANS = {1: _spans1, 2: _spans2, 3: _spans3}
+
+
+# Through a buffer: the span function writes BUF elements at a time into a
+# small buffer, copied to out after each block. Two uses:
+# - In place (out is one of the inputs): a loop that reads an array and writes
+#   the same one fails the vectoriser's runtime alias check and runs its scalar
+#   version (sigmoid at 1e5 float32: 267 us against 46 out of place); the
+#   caller passes the identical array object for out and the aliased input.
+# - Streaming (``stream``, a result of at least _config.stream_min_bytes()):
+#   each whole block on a 64-byte boundary of out is copied with non-temporal
+#   stores (_stream_copy), which do not read the lines they overwrite; the
+#   blocks before out's first boundary, and the last, with plain stores. The
+#   Cython backend's _stream_u_ (_elementwise.pxi) is the same scheme.
+# The block is the buffer's length: BUF when streaming; INPLACE_BUF in place,
+# where every block pays a call of the span function and its set-up (gelu's
+# driver: about 1.1 us a block), which a longer block spreads.
+BUF = 1024
+INPLACE_BUF = 8192
+
+
+@numba.extending.intrinsic
+def _line_offset(typingctx, arr, i):
+    """The byte offset of arr[i] within its 64-byte cache line."""
+    sig = numba.types.intp(arr, i)
+
+    def codegen(context, builder, sig, args):
+        p = context.make_array(sig.args[0])(context, builder, args[0]).data
+        a = builder.ptrtoint(builder.gep(p, [args[1]]), llvmir.IntType(64))
+        return builder.and_(a, llvmir.Constant(llvmir.IntType(64), 63))
+
+    return sig, codegen
+
+
+@numba.extending.intrinsic
+def _stream_copy(typingctx, buf, out, s, m):
+    """out[s:s + m] = buf[:m] with non-temporal stores of 64 bytes: out[s] on a
+    64-byte boundary, m elements a multiple of 64 bytes; buf any alignment."""
+    sig = numba.types.void(buf, out, s, m)
+
+    def codegen(context, builder, sig, args):
+        i64 = llvmir.IntType(64)
+        vt = llvmir.VectorType(llvmir.IntType(32), 16).as_pointer()
+        src = builder.bitcast(context.make_array(sig.args[0])(context, builder, args[0]).data, vt)
+        dst = context.make_array(sig.args[1])(context, builder, args[1]).data
+        dst = builder.bitcast(builder.gep(dst, [args[2]]), vt)
+        size = context.get_abi_sizeof(context.get_data_type(sig.args[1].dtype))
+        count = builder.udiv(builder.mul(args[3], llvmir.Constant(i64, size)), llvmir.Constant(i64, 64))
+        nt = builder.module.add_metadata([llvmir.Constant(llvmir.IntType(32), 1)])
+        with cgutils.for_range(builder, count) as loop:
+            v = builder.load(builder.gep(src, [loop.index]), align=4)
+            st = builder.store(v, builder.gep(dst, [loop.index]), align=64)
+            st.set_metadata("nontemporal", nt)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
+@numba.extending.intrinsic
+def _sfence(typingctx):
+    """sfence: the non-temporal stores before it are ordered before the stores after it
+    (elsewhere than x86, LLVM's sequentially consistent fence)."""
+    sig = numba.types.void()
+
+    def codegen(context, builder, sig, args):
+        if _X86:
+            fn = cgutils.get_or_insert_function(builder.module, llvmir.FunctionType(llvmir.VoidType(), []),
+                                                "llvm.x86.sse.sfence")
+            builder.call(fn, [])
+        else:  # pragma: no cover - not x86
+            builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(**OPTS)
+def _block(out, s, hi, stream, blk):
+    """The length of the block at out[s]: blk (or what is left), cut at out's
+    next 64-byte boundary when streaming and out[s] is not on one."""
+    m = min(hi - s, blk)
+    off = _line_offset(out, s)
+    if stream and off != 0 and off % out.itemsize == 0:
+        m = min(m, (64 - off) // out.itemsize)
+    return m
+
+
+@njit(**OPTS)
+def _put(buf, out, s, m, stream):
+    """out[s:s + m] = buf[:m]: non-temporal stores for a whole block on a line boundary."""
+    if stream and m == BUF and _line_offset(out, s) == 0:
+        _stream_copy(buf, out, s, m)
+        return
+    o = out[s:s + m]  # indexed from 0: out[s + i] would carry negative-index wraparound
+    for i in range(m):
+        o[i] = buf[i]
+
+
+@njit(**OPTS)
+def _buf1(f, a, out, lo, hi, buf, stream, p0, p1, p2, p3):
+    s = lo
+    while s < hi:
+        m = _block(out, s, hi, stream, buf.shape[0])
+        _call_at(f, (_ptr(a, s), _ptr(buf, 0), m, p0, p1, p2, p3))
+        _put(buf, out, s, m, stream)
+        s += m
+    if stream:
+        _sfence()
+
+
+@njit(**OPTS)
+def _buf2(f, a, b, out, lo, hi, buf, stream, p0, p1, p2, p3):
+    s = lo
+    while s < hi:
+        m = _block(out, s, hi, stream, buf.shape[0])
+        _call_at(f, (_ptr(a, s), _ptr(b, s), _ptr(buf, 0), m, p0, p1, p2, p3))
+        _put(buf, out, s, m, stream)
+        s += m
+    if stream:
+        _sfence()
+
+
+@njit(**OPTS)
+def _buf3(f, a, b, c, out, lo, hi, buf, stream, p0, p1, p2, p3):
+    s = lo
+    while s < hi:
+        m = _block(out, s, hi, stream, buf.shape[0])
+        _call_at(f, (_ptr(a, s), _ptr(b, s), _ptr(c, s), _ptr(buf, 0), m, p0, p1, p2, p3))
+        _put(buf, out, s, m, stream)
+        s += m
+    if stream:
+        _sfence()
+
+
+@njit(parallel=True, **OPTS)
+def _inplace1(f, a, out, stream, p0, p1, p2, p3, nthreads):
+    n = a.shape[0]
+    bufs = np.empty((nthreads, BUF if stream else INPLACE_BUF), dtype=out.dtype)
+    for t in prange(nthreads):
+        _buf1(f, a, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], stream, p0, p1, p2, p3)
+
+
+@njit(parallel=True, **OPTS)
+def _inplace2(f, a, b, out, stream, p0, p1, p2, p3, nthreads):
+    n = a.shape[0]
+    bufs = np.empty((nthreads, BUF if stream else INPLACE_BUF), dtype=out.dtype)
+    for t in prange(nthreads):
+        _buf2(f, a, b, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], stream, p0, p1, p2, p3)
+
+
+@njit(parallel=True, **OPTS)
+def _inplace3(f, a, b, c, out, stream, p0, p1, p2, p3, nthreads):
+    n = a.shape[0]
+    bufs = np.empty((nthreads, BUF if stream else INPLACE_BUF), dtype=out.dtype)
+    for t in prange(nthreads):
+        _buf3(f, a, b, c, out, t * n // nthreads, (t + 1) * n // nthreads, bufs[t], stream, p0, p1, p2, p3)
+
+
+@njit(**OPTS)
+def _inplace1_serial(f, a, out, stream, p0, p1, p2, p3):
+    _buf1(f, a, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF if stream else INPLACE_BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
+
+
+@njit(**OPTS)
+def _inplace2_serial(f, a, b, out, stream, p0, p1, p2, p3):
+    _buf2(f, a, b, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF if stream else INPLACE_BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
+
+
+@njit(**OPTS)
+def _inplace3_serial(f, a, b, c, out, stream, p0, p1, p2, p3):
+    _buf3(f, a, b, c, out, 0, a.shape[0], np.empty(min(a.shape[0], BUF if stream else INPLACE_BUF), dtype=out.dtype), stream, p0, p1, p2, p3)
+
+
+_INPLACE = {1: (_inplace1_serial, _inplace1), 2: (_inplace2_serial, _inplace2), 3: (_inplace3_serial, _inplace3)}
+
+
+class Spans:
+    """The parallel kernel of one elementwise op: ``_spans<arity>`` with the op's span function.
+
+    ``span(dtype)`` is the op's cfunc for that dtype, compiled (or loaded from the
+    cache) on first use; ``kernel(span.address, arrays..., p0..p3, nthreads)`` runs
+    it on every thread's span, and calling the object does that in one step.
+    """
+
+    def __init__(self, ns, name, arity, cache):
+        self._ns, self._name, self.arity, self._cache = ns, name, arity, cache
+        self.kernel = _SPANS[arity]
+        self.inplace_serial, self.inplace = _INPLACE[arity]  # out is one of the inputs
+        self.spans = {}  # dtype -> cfunc
+
+    def span(self, dtype):
+        dtype = np.dtype(dtype)
+        f = self.spans.get(dtype)
+        if f is None:
+            T = numba.from_dtype(dtype)
+            P = numba.types.CPointer(T)
+            sig = numba.types.void(*([P] * (self.arity + 1)), numba.types.intp, T, T, T, T)
+            f = self.spans[dtype] = numba.cfunc(sig, **dict(OPTS, cache=self._cache))(self._ns[self._name + "_c"])
+        return f
+
+    def __call__(self, *args):
+        return self.kernel(self.span(args[0].dtype).address, *args)
+
+
+INSTANCES = {}  # (op, arity) -> (serial, parallel); for tests and tools
+
+
+def _instantiate(op, arity, cache=True):
+    """(serial dispatcher, parallel Spans) of the ``arity`` loop around ``_scalar.<op>``."""
+    table = TABLE_OPS.get((op, arity))
+    name = f"_k_{op}_{_HASH}" + ("_tab" if table else "")
+    tail = _scalar.TAIL.get(op) if arity == 2 else None
+    template = _tail_template(*tail, table) if tail else _template(arity, table) if table else _TEMPLATES[arity]
+    src = template.format(name=name, op=f"_scalar.{op}")
+    ns = dict(globals())  # the span function finds the compiled serial one here
+    exec(compile(src, __file__, "exec"), ns)
+    opts = dict(OPTS, cache=cache)
+    for part in ("_f", "_w") if tail else ():
+        ns[name + part] = njit(**opts)(ns[name + part])
+    ns[name + "_s"] = njit(**opts)(ns[name + "_s"])
+    pair = ns[name + "_s"], Spans(ns, name, arity, cache)
+    if cache:
+        INSTANCES[(op, arity)] = pair
+    return pair
+
+
+# rrelu in training mode: the slope is an array.
+@numba.extending.register_jitable
+def _rrelu_fwd(x, s, p0, p1, p2, p3):
+    return x if x > 0 else x * s
+
+
+@numba.extending.register_jitable
+def _rrelu_bwd(g, x, s, p0, p1, p2, p3):
+    return g if x > 0 else g * s
+
+
+_scalar.fwd_rrelu = _rrelu_fwd
+_scalar.bwd_rrelu = _rrelu_bwd
+
+
+# glu's forward on its two halves, as an elementwise pair: the glu kernel calls its
+# span function per task (see _glu_fwd).
+@numba.extending.register_jitable
+def _glu_halves(a, b, p0, p1, p2, p3):
+    return a * _sigmoid(b)
+
+
+_scalar.fwd_glu_halves = _glu_halves
+_scalar.TAIL["fwd_glu_halves"] = ("below", "cut_neg80")  # a * sigmoid(b): F = sigmoid(b)
+
+
+# Parallel kernels take ``nthreads`` but do not call numba.set_num_threads
+# themselves: that call makes a function uncacheable ("uses dynamic globals",
+# measured); backend._run sets the count from Python just before the call.
+
+# ----------------------------------------------------------------- tasks
+# Row-structured kernels split (rows x length) work into tasks of at most
+# CHUNK elements so that a single long row still uses every thread.
+CHUNK = 16384
+
+
+@njit(cache=True)
+def _cdiv(a, b):
+    return (a + b - 1) // b
+
+
+# ------------------------------------------------------------ span helpers
+# Helpers take 1-D views already sliced to their span and loop from 0. With
+# range(lo, hi) numba keeps its negative-index wraparound test on every access
+# (the index could be negative) and the loop stays scalar -- measured: the glu
+# span over 5e6 elements took 14.6 ms that way, 1.85 ms as a 0-based loop.
+
+# Reductions: without reassociation LLVM will not vectorise a float sum or a
+# float max written as a select. The max is llvm.maximum (_maximum), which it
+# vectorises as a reduction; the sums live in functions of their own compiled with
+# 'reassoc' that hold only additions, so only the summation order changes
+# (several vector partial sums, in float64). They must stay separate
+# functions: reassoc would also apply to code inlined with them and undo the
+# magic-number rounding in _math.exp.
+SUM_OPTS = dict(OPTS, fastmath={"contract", "reassoc"})
+
+
+@njit(**SUM_OPTS)
+def _sum64(a):
+    s = 0.0
+    for j in range(a.shape[0]):
+        s += np.float64(a[j])
+    return s
+
+
+@njit(**SUM_OPTS)
+def _dot64(a, b):
+    s = 0.0
+    for j in range(a.shape[0]):
+        s += np.float64(a[j]) * np.float64(b[j])
+    return s
+
+
+@njit(**OPTS)
+def _max_scaled(x, sign):
+    """max(sign*x) by llvm.maximum, which LLVM vectorises as a reduction: NaN
+    if any element is NaN (the row is NaN either way, through the sums). The
+    integer max over order_key that it replaces took 24 us per 1e5 float32
+    in rows of 1000 on one thread; this, 16 us."""
+    m = sign * x[0]
+    for j in range(x.shape[0]):
+        m = _maximum(m, sign * x[j])
+    return m
+
+
+@njit(**OPTS)
+def _sum_partials(ps):
+    """ps[o, 0] = sum over c of ps[o, c]: combines per-chunk partial sums."""
+    for o in range(ps.shape[0]):
+        s = ps[o, 0]
+        for c in range(1, ps.shape[1]):
+            s += ps[o, c]
+        ps[o, 0] = s
+
+
+@njit(**OPTS)
+def _max_partials(pm):
+    """pm[o, 0] = max over c of pm[o, c], NaN if any is, as in _max_scaled."""
+    for o in range(pm.shape[0]):
+        m = pm[o, 0]
+        for c in range(1, pm.shape[1]):
+            m = _maximum(m, pm[o, c])
+        pm[o, 0] = m
+
+
+# ------------------------------------------------------------ softmax family
+# x is (outer, n, inner). mode: 0 softmax, 1 log_softmax; sign -1 gives softmin.
+# Rows (inner == 1) and columns (inner > 1) use different loops: columns are
+# processed a block of inner positions at a time so the innermost loop is
+# contiguous and vectorises across positions instead of reducing.
+# A row: the max, then exp(x - m) into out, its float64 sum, and the scaling
+# (log_softmax: the sum of exps, then x - m - log(s)) -- every pass
+# vectorised, and the row is in cache after the first.
+
+# The Cython backend streams the last pass of a large result's long rows
+# (_axis.pxi, _last_pass_st). The same scheme here (2026-12-02: the pass
+# through a BUF buffer and _stream_copy, in its own function) lost at 1e7
+# float32 in rows of 1000, 2 threads, interleaved: softmax's backward from y
+# 0.70-0.83, log_softmax's forward 0.83-0.98 (plain / streamed, min); in 10
+# rows of 1e6 it gained 3-9 %. The rows stay plain here.
+
+BLK = 2048  # log_softmax parks exps in a buffer of this many (out may be x)
+
+# The forward's exps have arguments <= 0 (x - max; NaN passes), so they are
+# formed as _exp_up: exp * 2**S (S = 26 float32, 64 float64) with one power
+# of two, normal down to exp's underflow, instead of exp's two-sided clamps
+# and two-factor 2**k. softmax's e/s does not see the scale (out = e * (1/s)
+# rounds once, also where it is subnormal); log_softmax scales its float64
+# sum back by the exact _tail_scale before the log. Outputs are bit for bit
+# as before except subnormal softmax outputs, now rounded once. 1e5 float32,
+# one thread: rows of 1000 softmax 77 -> 70 us, log_softmax 93 -> 85; rows
+# of 16 (blocks) softmax 173 -> 153.
+
+
+@njit(**OPTS)
+def _exp_scaled(v):
+    return _exp_up(v, cst(v, 0.0))
+
+
+@njit(**OPTS)
+def _exp_shift(x, out, sign, m):
+    # In place (out is x) the loop reads out itself: reading x and writing out,
+    # the same memory, fails the vectoriser's runtime alias check and runs
+    # scalar (softmax in place, 1e5 float32 in rows of 1000: 224 us against 65).
+    if _same_data(x, out):
+        for j in range(out.shape[0]):
+            out[j] = _exp_scaled(sign * out[j] - m)
+    else:
+        for j in range(x.shape[0]):
+            out[j] = _exp_scaled(sign * x[j] - m)
+
+
+@njit(**OPTS)
+def _row_sum(x, out, sign, mode, m):
+    if mode == 1:
+        n = x.shape[0]
+        buf = np.empty(min(n, BLK), dtype=x.dtype)
+        s = 0.0
+        for lo in range(0, n, BLK):
+            hi = min(n, lo + BLK)
+            b = buf[: hi - lo]
+            _exp_shift(x[lo:hi], b, sign, m)
+            s += _sum64(b)
+        return s
+    _exp_shift(x, out, sign, m)
+    return _sum64(out)
+
+
+@njit(**OPTS)
+def _finish_row(x, out, sign, mode, m, s):
+    if mode == 1:
+        # (x - m) first: it is exact near the maximum, m + log(s) is not.
+        # s is the sum of _exp_scaled values: scaled back exactly first.
+        ls = cst(m, _log(s * _tail_scale(m)))
+        if _same_data(x, out):  # in place: one array (see _exp_shift)
+            for j in range(out.shape[0]):
+                out[j] = (sign * out[j] - m) - ls
+        else:
+            for j in range(x.shape[0]):
+                out[j] = (sign * x[j] - m) - ls
+    else:
+        inv = cst(m, 1.0 / s)
+        for j in range(x.shape[0]):
+            out[j] = out[j] * inv
+
+
+LOGCHUNK = 64  # log_softmax: rows whose sums are logged in one loop
+
+
+@njit(**OPTS)
+def _rows_range(x2, o2, r0, r1, sign, mode):
+    # Rows r0..r1 of the (outer, n) views, each as _max_scaled, _row_sum and
+    # _finish_row do it for a piece of a row, with the passes written out
+    # here: called per row with the row's views, those functions cost more
+    # than the arithmetic (1e5 float32 softmax on one thread: rows of 10
+    # 1013 -> 362 us, of 32 342 -> 154, of 100 183 -> 133; of 1000 95 -> 99).
+    # log_softmax goes by chunks of LOGCHUNK rows: each row's max and sum of
+    # exps (parked in the row of out, or in buf where out is x), then the
+    # chunk's logs in one vectorised loop (a scalar log per row cost more
+    # than a row of 32's exps: 1e5 float32, 2 threads, rows of 32 138 -> 104
+    # us), then the rows. One allocation out of place (a row of 1000 is a
+    # 2 us call, and each np.empty about 0.1 us of it).
+    n = x2.shape[1]
+    if mode == 1:
+        inplace = _same_data(x2, o2)
+        buf = np.empty(min(n, BLK), dtype=x2.dtype) if inplace else o2[r0]
+        ml = np.empty(2 * LOGCHUNK, dtype=np.float64)  # the maxima (exact in float64), the sums
+        ms, ls = ml[:LOGCHUNK], ml[LOGCHUNK:]
+        for c0 in range(r0, r1, LOGCHUNK):
+            c = min(r1 - c0, LOGCHUNK)
+            for k in range(c):
+                xr = x2[c0 + k]
+                m = _max_scaled(xr, sign)
+                s = 0.0
+                for lo in range(0, n, BLK):
+                    hi = min(n, lo + BLK)
+                    b = buf[: hi - lo] if inplace else o2[c0 + k][lo:hi]
+                    xs = xr[lo:hi]
+                    for j in range(b.shape[0]):
+                        b[j] = _exp_scaled(sign * xs[j] - m)
+                    s += _sum64(b)
+                ms[k] = m
+                ls[k] = s * _tail_scale(m)
+            for k in range(c):
+                ls[k] = _log(ls[k])
+            for k in range(c):
+                xr, orow = x2[c0 + k], o2[c0 + k]
+                m = cst(sign, ms[k])
+                lk = cst(sign, ls[k])
+                if _same_data(xr, orow):  # in place: one array (see _exp_shift)
+                    for j in range(n):
+                        orow[j] = (sign * orow[j] - m) - lk
+                else:
+                    for j in range(n):
+                        orow[j] = (sign * xr[j] - m) - lk
+        return
+    for o in range(r0, r1):
+        xr, orow = x2[o], o2[o]
+        m = _max_scaled(xr, sign)
+        if _same_data(xr, orow):
+            for j in range(n):
+                orow[j] = _exp_scaled(sign * orow[j] - m)
+        else:
+            for j in range(n):
+                orow[j] = _exp_scaled(sign * xr[j] - m)
+        inv = cst(m, 1.0 / _sum64(orow))
+        for j in range(n):
+            orow[j] = orow[j] * inv
+
+
+@njit(**OPTS)
+def _softmax_row(x, out, sign, mode):
+    # one row through the helpers the long-row split uses: for rows of
+    # LONG_ROW and more, where a row's cost dwarfs its calls, this was the
+    # faster (a float32 row of 1000, log_softmax: 1.59 us, _rows_range 1.76)
+    m = _max_scaled(x, sign)
+    s = _row_sum(x, out, sign, mode, m)
+    _finish_row(x, out, sign, mode, m, s)
+
+
+LONG_ROW = 256
+
+
+@njit(**OPTS)
+def _rows(x2, o2, r0, r1, sign, mode):
+    if x2.shape[1] >= LONG_ROW:
+        for o in range(r0, r1):
+            _softmax_row(x2[o], o2[o], sign, mode)
+    else:
+        _rows_range(x2, o2, r0, r1, sign, mode)
+
+
+@njit(parallel=True, **OPTS)
+def _softmax_rows(x, out, sign, mode, nthreads):
+    # x, out: (outer, n, 1), a contiguous range of rows per thread.
+    outer, n = x.shape[0], x.shape[1]
+    x2, o2 = x.reshape(outer, n), out.reshape(outer, n)
+    for t in prange(nthreads):
+        _rows(x2, o2, t * outer // nthreads, (t + 1) * outer // nthreads, sign, mode)
+
+
+@njit(parallel=True, **OPTS)
+def _softmax_rows_split(x, out, sign, mode, nchunk, nthreads):
+    # Few long rows: each row in nchunk pieces; partial maxima and sums are
+    # combined between the passes.
+    outer, n = x.shape[0], x.shape[1]
+    x2, o2 = x.reshape(outer, n), out.reshape(outer, n)
+    clen = _cdiv(n, nchunk)
+    pm = np.empty((outer, nchunk), dtype=x.dtype)
+    ps = np.empty((outer, nchunk), dtype=np.float64)
+    for t in prange(outer * nchunk):
+        o, c = t // nchunk, t % nchunk
+        lo, hi = c * clen, min(n, (c + 1) * clen)
+        pm[o, c] = _max_scaled(x2[o, lo:hi], sign)
+    _max_partials(pm)
+    for t in prange(outer * nchunk):
+        o, c = t // nchunk, t % nchunk
+        lo, hi = c * clen, min(n, (c + 1) * clen)
+        ps[o, c] = _row_sum(x2[o, lo:hi], o2[o, lo:hi], sign, mode, pm[o, 0])
+    _sum_partials(ps)
+    for t in prange(outer * nchunk):
+        o, c = t // nchunk, t % nchunk
+        lo, hi = c * clen, min(n, (c + 1) * clen)
+        _finish_row(x2[o, lo:hi], o2[o, lo:hi], sign, mode, pm[o, 0], ps[o, 0])
+
+
+@njit(**OPTS)
+def _softmax_rows_serial(x, out, sign, mode):
+    outer, n = x.shape[0], x.shape[1]
+    _rows(x.reshape(outer, n), out.reshape(outer, n), 0, outer, sign, mode)
+
+
+@njit(**OPTS)
+def _softmax_cols_block(x, out, o, i0, i1, sign, mode, m, s, buf):
+    # Columns i0..i1 of x[o]: each pass runs along rows of the block, over
+    # 1-D views indexed from 0 (x[o, j, i] with m[i - i0] carried numba's
+    # negative-index wraparound). m: the column maxima by llvm.maximum (a
+    # NaN wins; it makes its column NaN through the sums either way); s: the
+    # float64 sums, accumulated from the exps parked in buf (accumulating
+    # float64(exp(...)) in the same loop did not vectorise); softmax keeps
+    # the exps in out and scales them. 1e5 float32 as (1000, 100) along
+    # axis 0: 538 us before these changes, Cython 137.
+    n = x.shape[1]
+    w = i1 - i0
+    mb, sb, bb = m[:w], s[:w], buf[:w]
+    for k in range(w):
+        mb[k] = cst(sign, -np.inf)
+        sb[k] = 0.0
+    for j in range(n):
+        xr = x[o, j, i0:i1]
+        for k in range(w):
+            mb[k] = _maximum(mb[k], sign * xr[k])
+    for j in range(n):
+        xr = x[o, j, i0:i1]
+        for k in range(w):
+            bb[k] = _exp_scaled(sign * xr[k] - mb[k])
+        for k in range(w):
+            sb[k] += np.float64(bb[k])
+        if mode == 0:  # row j of x is not read again: out may be x
+            orow = out[o, j, i0:i1]
+            for k in range(w):
+                orow[k] = bb[k]
+    if mode == 1:
+        for k in range(w):
+            sb[k] = _log(sb[k] * _tail_scale(mb[k]))
+        for j in range(n):
+            xr = x[o, j, i0:i1]
+            orow = out[o, j, i0:i1]
+            if _same_data(xr, orow):  # in place: one array (see _exp_shift)
+                for k in range(w):
+                    orow[k] = (sign * orow[k] - mb[k]) - cst(sign, sb[k])
+            else:
+                for k in range(w):
+                    orow[k] = (sign * xr[k] - mb[k]) - cst(sign, sb[k])
+    else:
+        for k in range(w):
+            sb[k] = 1.0 / sb[k]
+        for j in range(n):
+            orow = out[o, j, i0:i1]
+            for k in range(w):
+                orow[k] = orow[k] * cst(sign, sb[k])
+
+
+COLBLOCK = 256
+
+
+@njit(parallel=True, **OPTS)
+def _softmax_cols(x, out, sign, mode, nthreads):
+    outer, inner = x.shape[0], x.shape[2]
+    nb = _cdiv(inner, COLBLOCK)
+    for t in prange(outer * nb):
+        o, b = t // nb, t % nb
+        m = np.empty(COLBLOCK, dtype=x.dtype)
+        s = np.empty(COLBLOCK, dtype=np.float64)
+        buf = np.empty(COLBLOCK, dtype=x.dtype)
+        _softmax_cols_block(x, out, o, b * COLBLOCK, min(inner, (b + 1) * COLBLOCK), sign, mode, m, s, buf)
+
+
+@njit(**OPTS)
+def _softmax_cols_serial(x, out, sign, mode):
+    outer, inner = x.shape[0], x.shape[2]
+    m = np.empty(COLBLOCK, dtype=x.dtype)
+    s = np.empty(COLBLOCK, dtype=np.float64)
+    buf = np.empty(COLBLOCK, dtype=x.dtype)
+    for o in range(outer):
+        for i0 in range(0, inner, COLBLOCK):
+            _softmax_cols_block(x, out, o, i0, min(inner, i0 + COLBLOCK), sign, mode, m, s, buf)
+
+
+# Backward from y. mode 0 (softmax/softmin): out = sign*y*(g - sum(g*y));
+# mode 1 (log_softmax): out = g - exp(y)*sum(g).
+@njit(inline="always", **OPTS)
+def _bwd_cols_apply(gr, yr, orow, ab, sign, mode):
+    # one row of _bwd_cols_block's second pass; inlined, so an array passed
+    # twice is one value in the loop
+    if mode == 1:
+        for k in range(orow.shape[0]):
+            orow[k] = gr[k] - _exp(yr[k]) * cst(sign, ab[k])
+    else:
+        for k in range(orow.shape[0]):
+            orow[k] = sign * (yr[k] * (gr[k] - cst(sign, ab[k])))
+
+
+@njit(**OPTS)
+def _bwd_cols_block(g, y, out, o, i0, i1, sign, mode, acc):
+    # inner > 1: columns i0..i1 of [o], along rows of the block like the
+    # forward's _softmax_cols_block (one strided column at a time took 191 us
+    # for 1e5 float32 as (1000, 100) along axis 0; Cython 49). acc: float64.
+    n = y.shape[1]
+    w = i1 - i0
+    ab = acc[:w]
+    for k in range(w):
+        ab[k] = 0.0
+    for j in range(n):
+        gr = g[o, j, i0:i1]
+        yr = y[o, j, i0:i1]
+        if mode == 1:
+            for k in range(w):
+                ab[k] += np.float64(gr[k])
+        else:
+            for k in range(w):
+                ab[k] += np.float64(gr[k]) * np.float64(yr[k])
+    for j in range(n):
+        gr = g[o, j, i0:i1]
+        yr = y[o, j, i0:i1]
+        orow = out[o, j, i0:i1]
+        # in place: the loop reads out itself (see _exp_shift). Rebinding gr = orow
+        # did not do that: the loop saw two pointers, failed the alias check and
+        # ran scalar (softmax_backward(g, y=y, axis=0, out=g) on (1000, 100)
+        # float32: 130 us, against 67 out of place).
+        if _same_data(gr, orow):
+            _bwd_cols_apply(orow, yr, orow, ab, sign, mode)
+        elif _same_data(yr, orow):
+            _bwd_cols_apply(gr, orow, orow, ab, sign, mode)
+        else:
+            _bwd_cols_apply(gr, yr, orow, ab, sign, mode)
+
+
+
+@njit(**OPTS)
+def _bwd_row_acc(g, y, mode):
+    return _sum64(g) if mode == 1 else _dot64(g, y)
+
+
+@njit(**OPTS)
+def _bwd_row_finish(g, y, out, sign, mode, acc):
+    a = cst(sign, acc)
+    if mode == 1:
+        for j in range(g.shape[0]):
+            out[j] = g[j] - _exp(y[j]) * a
+    else:
+        for j in range(g.shape[0]):
+            out[j] = sign * (y[j] * (g[j] - a))
+
+
+@njit(parallel=True, **OPTS)
+def _softmax_bwd(g, y, out, sign, mode, nthreads):
+    # inner > 1: blocks of COLBLOCK columns
+    outer, n, inner = y.shape
+    nb = _cdiv(inner, COLBLOCK)
+    for t in prange(outer * nb):
+        o, b = t // nb, t % nb
+        acc = np.empty(COLBLOCK, dtype=np.float64)
+        _bwd_cols_block(g, y, out, o, b * COLBLOCK, min(inner, (b + 1) * COLBLOCK), sign, mode, acc)
+
+
+@njit(**OPTS)
+def _bwd_rows_range(g2, y2, o2, r0, r1, sign, mode):
+    # Rows r0..r1 of the (outer, n) views, as _bwd_row_acc and
+    # _bwd_row_finish do a piece of a row, written out here: called per row
+    # they cost more than the arithmetic (1e5 float32 softmax backward on
+    # one thread: rows of 10 419 -> 76 us, of 32 156 -> 25, of 100 76 -> 27,
+    # of 1000 28 -> 20).
+    for o in range(r0, r1):
+        gr, yr, orow = g2[o], y2[o], o2[o]
+        if mode == 1:
+            a = cst(sign, _sum64(gr))
+            for j in range(orow.shape[0]):
+                orow[j] = gr[j] - _exp(yr[j]) * a
+        else:
+            a = cst(sign, _dot64(gr, yr))
+            for j in range(orow.shape[0]):
+                orow[j] = sign * (yr[j] * (gr[j] - a))
+
+
+@njit(parallel=True, **OPTS)
+def _softmax_bwd_rows(g, y, out, sign, mode, nthreads):
+    # inner == 1, a contiguous range of rows per thread.
+    outer, n = y.shape[0], y.shape[1]
+    g2, y2, o2 = g.reshape(outer, n), y.reshape(outer, n), out.reshape(outer, n)
+    for t in prange(nthreads):
+        _bwd_rows_range(g2, y2, o2, t * outer // nthreads, (t + 1) * outer // nthreads, sign, mode)
+
+
+@njit(parallel=True, **OPTS)
+def _softmax_bwd_rows_split(g, y, out, sign, mode, nchunk, nthreads):
+    # inner == 1 with few long rows: chunk each row, reduce the partial sums.
+    outer, n = y.shape[0], y.shape[1]
+    g2, y2, o2 = g.reshape(outer, n), y.reshape(outer, n), out.reshape(outer, n)
+    clen = _cdiv(n, nchunk)
+    ps = np.empty((outer, nchunk), dtype=np.float64)
+    for t in prange(outer * nchunk):
+        o, c = t // nchunk, t % nchunk
+        lo, hi = c * clen, min(n, (c + 1) * clen)
+        ps[o, c] = _bwd_row_acc(g2[o, lo:hi], y2[o, lo:hi], mode)
+    _sum_partials(ps)
+    for t in prange(outer * nchunk):
+        o, c = t // nchunk, t % nchunk
+        lo, hi = c * clen, min(n, (c + 1) * clen)
+        _bwd_row_finish(g2[o, lo:hi], y2[o, lo:hi], o2[o, lo:hi], sign, mode, ps[o, 0])
+
+
+@njit(**OPTS)
+def _softmax_bwd_serial(g, y, out, sign, mode):
+    outer, n, inner = y.shape
+    if inner == 1:
+        _bwd_rows_range(g.reshape(outer, n), y.reshape(outer, n), out.reshape(outer, n), 0, outer, sign, mode)
+        return
+    acc = np.empty(COLBLOCK, dtype=np.float64)
+    for o in range(outer):
+        for i0 in range(0, inner, COLBLOCK):
+            _bwd_cols_block(g, y, out, o, i0, min(inner, i0 + COLBLOCK), sign, mode, acc)
+
+
+# Short rows (inner == 1, n <= SHORT_N), forward: per row, the max, exp
+# and scaling passes are too short for their vector loops -- the exps of a
+# row of 10 all run in the scalar remainder. Instead a block of SHORT_B rows
+# is copied transposed into a (1, n, SHORT_B) scratch, the column passes
+# (_softmax_cols_block) run on it vectorised across the rows, and the result
+# is copied back: the same arithmetic as inner > 1. A block is read whole
+# before anything is written, so out may be x. Measured, 1e5 float32, 2
+# threads, rows (_rows_range) -> blocks: softmax rows of 4 587 -> 135 us,
+# of 16 125 -> 109, of 24 108 -> 107, of 32 89 -> 108. The backward has no
+# exp in its softmax form, and its rows (_bwd_rows_range) beat the blocks
+# at every length measured (rows of 2: 128 against 195 us).
+# SHORT_N 24 -> 63 (2026-12-01; the rows' loops leave up to 63 elements to
+# their scalar remainder, LLVM vectorising by 64: 16 lanes, interleaved 4):
+# 1e5 float32, one thread, rows -> blocks, best of 3, softmax / log_softmax:
+# rows of 25 269 -> 135 / 317 -> 134, of 32 174 -> 137 / 214 -> 135, of 48
+# 163 -> 135 / 183 -> 132, of 63 286 -> 145 / 294 -> 142; two threads, best
+# of 5, rows of 32 88 -> 75 / 103 -> 75, of 48 91 -> 80 / 94 -> 79. At 64
+# (a whole vector step) the rows win, 132 against 144; at 100 (51 kB of
+# scratch, past L1) by 200 to 274.
+# Then up to SHORT_N = 127 (short_ok), in blocks of at most SHORT_SCRATCH
+# elements (_short_rows: 64 rows of 100 or 127), but rows of 64-71, whose
+# scalar remainder is short: one thread, best of 4, rows -> blocks, softmax
+# / log_softmax: rows of 100 186 -> 157 / 199 -> 148, of 127 210 -> 167 /
+# 216 -> 157; two threads, best of 5: rows of 80 87 -> 84 / 91 -> 82, of
+# 100 105 -> 86 / 102 -> 79, of 127 107 -> 91 / 112 -> 85; rows of 65
+# (rows kept) 73 against 84.
+SHORT_N = 127
+SHORT_B = 128
+SHORT_SCRATCH = 8192  # elements: blocks of fewer rows past 64 elements (L1)
+
+
+def short_ok(n):
+    # rows of n elements go through the blocks: up to 63, and up to SHORT_N
+    # where the rows' loops would leave 8 or more of the n % 64 to their
+    # scalar remainder (at 64-71 the rows win)
+    return n <= 63 or (n <= SHORT_N and n % 64 >= 8)
+
+
+@njit(**OPTS)
+def _short_rows(n):
+    # rows a block: SHORT_B, fewer (a multiple of 16) where SHORT_B rows of
+    # n would pass SHORT_SCRATCH elements
+    return min(SHORT_B, max(16, (SHORT_SCRATCH // n) // 16 * 16))
+
+
+@njit(**OPTS)
+def _short_in(a2, r0, b, t):
+    # t[0, j, r] = a2[r0 + r, j] for the block's b rows
+    for r in range(b):
+        ar = a2[r0 + r]
+        for j in range(ar.shape[0]):
+            t[0, j, r] = ar[j]
+
+
+@njit(**OPTS)
+def _short_out(t, b, o2, r0):
+    for r in range(b):
+        orow = o2[r0 + r]
+        for j in range(orow.shape[0]):
+            orow[j] = t[0, j, r]
+
+
+@njit(**OPTS)
+def _short_fwd_blocks(x2, o2, k0, k1, sign, mode):
+    n = x2.shape[1]
+    sb = _short_rows(n)
+    t = np.empty((1, n, sb), dtype=x2.dtype)
+    m = np.empty(sb, dtype=x2.dtype)
+    s = np.empty(sb, dtype=np.float64)
+    buf = np.empty(sb, dtype=x2.dtype)
+    for k in range(k0, k1):
+        r0 = k * sb
+        b = min(x2.shape[0] - r0, sb)
+        _short_in(x2, r0, b, t)
+        _softmax_cols_block(t, t, 0, 0, b, sign, mode, m, s, buf)
+        _short_out(t, b, o2, r0)
+
+
+@njit(parallel=True, **OPTS)
+def _softmax_short(x, out, sign, mode, nthreads):
+    outer, n = x.shape[0], x.shape[1]
+    x2, o2 = x.reshape(outer, n), out.reshape(outer, n)
+    nb = _cdiv(outer, _short_rows(n))
+    for t in prange(nthreads):
+        _short_fwd_blocks(x2, o2, t * nb // nthreads, (t + 1) * nb // nthreads, sign, mode)
+
+
+@njit(**OPTS)
+def _softmax_short_serial(x, out, sign, mode):
+    outer, n = x.shape[0], x.shape[1]
+    _short_fwd_blocks(x.reshape(outer, n), out.reshape(outer, n), 0, _cdiv(outer, _short_rows(n)), sign, mode)
+
+
+# ---------------------------------------------------------------- sparsemax
+@njit(**SUM_OPTS)
+def _sum_above64(a, m, tau):
+    """Sum (float64) and count of the a[j] - m > tau: the sparsemax support."""
+    s = 0.0
+    c = 0
+    for j in range(a.shape[0]):
+        v = np.float64(a[j]) - m
+        s += v if v > tau else 0.0
+        c += 1 if v > tau else 0
+    return s, c
+
+
+@njit(**OPTS)
+def _sparsemax_tau(a, m):
+    """Michelot's projection, as the Cython backend's _sparsemax_tau: tau =
+    (sum of the support - 1)/|support|, the support shrinking to {a > tau}
+    until it stops changing. tau only grows, so each pass drops elements for
+    good: a few passes in practice, at most n. The sums are of a - m, m the
+    line's maximum (sparsemax is shift-invariant; with a itself, 1 vanished
+    next to five 3e38), and tau is relative to m. NaN where the support
+    empties (a +inf in the line, or only -inf)."""
+    tau = -np.inf
+    prev = -1
+    for _ in range(a.shape[0] + 2):
+        s, c = _sum_above64(a, m, tau)
+        if c == 0:
+            return np.nan
+        if c == prev:
+            break
+        prev = c
+        tau = (s - 1.0) / c
+    return tau
+
+
+@njit(**OPTS)
+def _sparsemax_line(x, out, o, i, buf):
+    # The line is gathered into buf (contiguous, in x's dtype); a NaN in it
+    # makes the whole line NaN, as in the reference. (A sort per line, as the
+    # reference does, was 8x slower than Cython's passes: 1e5 float32 in rows
+    # of 1000, 2.8 ms against 0.34 ms.)
+    n = x.shape[1]
+    if n == 0:
+        return
+    has_nan = False
+    for j in range(n):
+        v = x[o, j, i]
+        buf[j] = v
+        has_nan |= v != v
+    m = np.float64(_max_scaled(buf, cst(buf[0], 1.0)))  # vectorised (a select was not)
+    tau = np.nan if has_nan else _sparsemax_tau(buf, m)
+    for j in range(n):
+        v = (np.float64(buf[j]) - m) - tau
+        out[o, j, i] = v if v > 0 else (v if v != v else 0.0)
+
+
+@njit(parallel=True, **OPTS)
+def _sparsemax_fwd(x, out, nthreads):
+    outer, n, inner = x.shape
+    for t in prange(outer * inner):
+        buf = np.empty(n, dtype=x.dtype)
+        _sparsemax_line(x, out, t // inner, t % inner, buf)
+
+
+@njit(**OPTS)
+def _sparsemax_fwd_serial(x, out):
+    outer, n, inner = x.shape
+    buf = np.empty(n, dtype=x.dtype)
+    for o in range(outer):
+        for i in range(inner):
+            _sparsemax_line(x, out, o, i, buf)
+
+
+@njit(**OPTS)
+def _sparsemax_bwd_line(g, y, out, o, i):
+    # the mean in float64, as the Cython backend's (a float32 sum of large g
+    # overflowed); NaN where y is NaN, as in the reference
+    n = y.shape[1]
+    acc = 0.0
+    cnt = 0
+    for j in range(n):
+        if y[o, j, i] > 0:
+            acc += np.float64(g[o, j, i])
+            cnt += 1
+    mean = acc / cnt if cnt > 0 else acc
+    for j in range(n):
+        v = y[o, j, i]
+        out[o, j, i] = np.float64(g[o, j, i]) - mean if v > 0 else (v if v != v else 0.0)
+
+
+@njit(parallel=True, **OPTS)
+def _sparsemax_bwd(g, y, out, nthreads):
+    outer, n, inner = y.shape
+    for t in prange(outer * inner):
+        _sparsemax_bwd_line(g, y, out, t // inner, t % inner)
+
+
+@njit(**OPTS)
+def _sparsemax_bwd_serial(g, y, out):
+    outer, n, inner = y.shape
+    for o in range(outer):
+        for i in range(inner):
+            _sparsemax_bwd_line(g, y, out, o, i)
+
+
+# --------------------------------------------------------------------- glu
+# x viewed as (outer, 2, L): a = x[:, 0], b = x[:, 1], L = m*inner.
+
+GLU_FWD = _instantiate("fwd_glu_halves", 2)  # (serial, Spans): _glu_fwd runs the span function
+_glu_fwd_span = GLU_FWD[0]  # (a, b, out, p0..p3): the serial loop, float32 tail included
+
+
+@numba.extending.register_jitable(inline="always")
+def _glu_bwd_one(g, a, b):
+    # da = g*s, db = g*a*s*(1 - s) as (g*a)*s': g*s can underflow where db is
+    # normal, and where g*a overflows (db = inf) _glu_bwd_span computes db
+    # again in float64.
+    s, oms = _sigmoid2(b)
+    return g * s, (g * a) * (s * oms)
+
+
+@njit(**OPTS)
+def _glu_bwd_f(g, a, b, da, db):
+    # the largest |b| and |db| by the keys of _tail_template
+    mb = np.uint32(0)
+    md = np.uint32(0)
+    for i in range(g.shape[0]):
+        u, v = _glu_bwd_one(g[i], a[i], b[i])
+        da[i] = u
+        db[i] = v
+        mb = max(mb, _abs_key(b[i]))
+        md = max(md, _abs_key(v))
+    return mb, md
+
+
+@njit(**OPTS)
+def _glu_bwd_w(g, a, b):
+    return _glu_bwd_one(np.float64(g), np.float64(a), np.float64(b))
+
+
+@njit(**OPTS)
+def _glu_bwd_span(g, a, b, da, db):
+    # float32: |b| > 80 (s or 1 - s subnormal) and db = inf (g*a may have
+    # overflowed) again in float64, the way of _tail_template (x never
+    # overlaps out: the caller copies it).
+    if not _is_f32(g):
+        for i in range(g.shape[0]):
+            da[i], db[i] = _glu_bwd_one(g[i], a[i], b[i])
+        return
+    c = np.float32(80.0)
+    big = np.float32(3.4028234663852886e38)
+    mb, md = _glu_bwd_f(g, a, b, da, db)
+    if mb > _abs_key(c) or md > _abs_key(big):
+        for i in range(g.shape[0]):
+            if (abs(b[i]) > c) | (abs(db[i]) > big):
+                da[i], db[i] = _glu_bwd_w(g[i], a[i], b[i])
+
+
+@njit(parallel=True, **OPTS)
+def _glu_fwd(x, out, f, z, nthreads):
+    # f: the address of GLU_FWD's span function for x's dtype (a * sigmoid(b) over
+    # n elements), called per task as the elementwise kernels call theirs: inlined,
+    # the sigmoid's constants were reloaded in the loop (1e5 float32: 39.7 us, torch
+    # 33.3). z: a zero of the dtype for its unused parameters.
+    outer = x.shape[0]
+    L = out.size // outer
+    x3, o2 = x.reshape(outer, 2, L), out.reshape(outer, L)
+    nc = _cdiv(L, CHUNK)
+    for t in prange(outer * nc):
+        o, c = t // nc, t % nc
+        lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
+        _call_at(f, (_ptr(x3[o, 0], lo), _ptr(x3[o, 1], lo), _ptr(o2[o], lo), hi - lo, z, z, z, z))
+
+
+@njit(**OPTS)
+def _glu_fwd_serial(x, out, z):
+    outer = x.shape[0]
+    L = out.size // outer
+    x3, o2 = x.reshape(outer, 2, L), out.reshape(outer, L)
+    for o in range(outer):
+        _glu_fwd_span(x3[o, 0], x3[o, 1], o2[o], z, z, z, z)
+
+
+@njit(parallel=True, **OPTS)
+def _glu_bwd(g, x, out, nthreads):
+    outer = x.shape[0]
+    L = g.size // outer
+    g2, x3, o3 = g.reshape(outer, L), x.reshape(outer, 2, L), out.reshape(outer, 2, L)
+    nc = _cdiv(L, CHUNK)
+    for t in prange(outer * nc):
+        o, c = t // nc, t % nc
+        lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
+        _glu_bwd_span(g2[o, lo:hi], x3[o, 0, lo:hi], x3[o, 1, lo:hi], o3[o, 0, lo:hi], o3[o, 1, lo:hi])
+
+
+@njit(**OPTS)
+def _glu_bwd_serial(g, x, out):
+    outer = x.shape[0]
+    L = g.size // outer
+    g2, x3, o3 = g.reshape(outer, L), x.reshape(outer, 2, L), out.reshape(outer, 2, L)
+    for o in range(outer):
+        _glu_bwd_span(g2[o], x3[o, 0], x3[o, 1], o3[o, 0], o3[o, 1])
+
+
+# ------------------------------------------------------------------ maxout
+# x viewed as (R, k, inner) with R = outer*m; out (R, inner). inner > 1: the
+# loops run along inner (contiguous). inner == 1 (the channel axis last): the
+# same loops would be k-long and scalar, so rows are taken a block at a time
+# and the loop runs across rows (stride k) instead.
+@njit(**OPTS)
+def _maxout_row(x, out):
+    # x (k, inner), out (inner,)
+    k, inner = x.shape
+    for i in range(inner):
+        out[i] = x[0, i]
+    for p in range(1, k):
+        xp = x[p]
+        for i in range(inner):
+            v = xp[i]
+            cur = out[i]
+            out[i] = v if ((v > cur) | (v != v)) & (cur == cur) else cur
+
+
+@njit(**OPTS)
+def _maxout_cols(x, out):
+    # x (rows, k) strided by k, out (rows,): the max across each row.
+    rows, k = x.shape
+    for r in range(rows):
+        out[r] = x[r, 0]
+    for p in range(1, k):
+        for r in range(rows):
+            v = x[r, p]
+            cur = out[r]
+            out[r] = v if ((v > cur) | (v != v)) & (cur == cur) else cur
+
+
+@njit(**OPTS)
+def _maxout_bwd_row(g, x, out, best):
+    # g (inner,), x (k, inner), out (k, inner); best: scratch (inner,) int
+    k, inner = x.shape
+    for i in range(inner):
+        best[i] = 0
+    for i in range(inner):
+        out[0, i] = x[0, i]  # running best value, parked in out[0]
+    for p in range(1, k):
+        for i in range(inner):
+            v = x[p, i]
+            bv = out[0, i]
+            take = (bv == bv) & ((v > bv) | (v != v))
+            out[0, i] = v if take else bv
+            best[i] = p if take else best[i]
+    for p in range(k):
+        for i in range(inner):
+            out[p, i] = g[i] if best[i] == p else cst(g[i], 0.0)
+
+
+@njit(**OPTS)
+def _maxout_bwd_cols(g, x, out):
+    # g (rows,), x (rows, k), out (rows, k): a short scalar scan per row (k is
+    # small); this measured faster than a block-wise vector form with scratch.
+    rows, k = x.shape
+    for r in range(rows):
+        best = 0
+        bv = x[r, 0]
+        for p in range(1, k):
+            v = x[r, p]
+            take = (bv == bv) & ((v > bv) | (v != v))
+            bv = v if take else bv
+            best = p if take else best
+        gr = g[r]
+        for p in range(k):
+            out[r, p] = gr if p == best else cst(gr, 0.0)
+
+
+MROWS = 4096  # rows per task when inner == 1
+
+
+@njit(parallel=True, **OPTS)
+def _maxout_fwd(x, out, nthreads):
+    R, k, inner = x.shape
+    if inner == 1:
+        x2, o1 = x.reshape(R, k), out.reshape(R)
+        nb = _cdiv(R, MROWS)
+        for t in prange(nb):
+            lo, hi = t * MROWS, min(R, (t + 1) * MROWS)
+            _maxout_cols(x2[lo:hi], o1[lo:hi])
+    else:
+        for r in prange(R):
+            _maxout_row(x[r], out[r])
+
+
+@njit(**OPTS)
+def _maxout_fwd_serial(x, out):
+    R, k, inner = x.shape
+    if inner == 1:
+        _maxout_cols(x.reshape(R, k), out.reshape(R))
+    else:
+        for r in range(R):
+            _maxout_row(x[r], out[r])
+
+
+@njit(parallel=True, **OPTS)
+def _maxout_bwd(g, x, out, nthreads):
+    R, k, inner = x.shape
+    if inner == 1:
+        g1, x2, o2 = g.reshape(R), x.reshape(R, k), out.reshape(R, k)
+        nb = _cdiv(R, MROWS)
+        for t in prange(nb):
+            lo, hi = t * MROWS, min(R, (t + 1) * MROWS)
+            _maxout_bwd_cols(g1[lo:hi], x2[lo:hi], o2[lo:hi])
+    else:
+        for r in prange(R):
+            best = np.empty(inner, dtype=np.intp)
+            _maxout_bwd_row(g[r], x[r], out[r], best)
+
+
+@njit(**OPTS)
+def _maxout_bwd_serial(g, x, out):
+    R, k, inner = x.shape
+    if inner == 1:
+        _maxout_bwd_cols(g.reshape(R), x.reshape(R, k), out.reshape(R, k))
+    else:
+        best = np.empty(inner, dtype=np.intp)
+        for r in range(R):
+            _maxout_bwd_row(g[r], x[r], out[r], best)
+
+
+# ------------------------------------------------------------------- prelu
+# x (outer, C, inner), weight (C,). grad_weight accumulated in float64 per
+# task, then reduced in task order; the tasks do not depend on the thread
+# count, so neither does the result.
+# inner >= PRELU_ROWS_BELOW: one span of up to CHUNK elements per task, one
+# weight each. Smaller inner: x viewed as rows of C*inner with a weight per
+# column (w repeated inner times by the backend), a block of rows per task,
+# the loops running along the row (a span per (o, c) cost 9 us per 1e3
+# elements with inner = 1: 1e5 float32 in rows of 64 took 888 us). w is the
+# weight per channel (C,) for spans and per column (C*inner,) for rows:
+# prelu_weight() below makes the one a call needs.
+PRELU_ROWS_BELOW = 64
+PRELU_TASKS = 64  # at most this many row blocks (their partial sums: tasks x columns)
+
+
+@njit(**OPTS)
+def _prelu_fwd_span(x, wc, out):
+    if _same_data(x, out):  # in place: one array (see _exp_shift)
+        for i in range(out.shape[0]):
+            v = out[i]
+            out[i] = v if v > 0 else wc * v
+    else:
+        for i in range(x.shape[0]):
+            v = x[i]
+            out[i] = v if v > 0 else wc * v
+
+
+@njit(**OPTS)
+def _prelu_bwd_span(g, x, wc, out):
+    for i in range(x.shape[0]):
+        out[i] = g[i] if x[i] > 0 else wc * g[i]
+    return _negdot64(x, g)
+
+
+@njit(**SUM_OPTS)
+def _negdot64(x, g):
+    """Sum of x*g over the x that are not > 0, in float64 (grad_weight)."""
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += 0.0 if x[i] > 0 else np.float64(x[i]) * np.float64(g[i])
+    return s
+
+
+@njit(**OPTS)
+def _prelu_fwd_rows(x, w, out):
+    # x, out (rows, K), w (K,): a weight per column
+    if _same_data(x, out):  # in place: one array (see _exp_shift)
+        for r in range(out.shape[0]):
+            for c in range(out.shape[1]):
+                v = out[r, c]
+                out[r, c] = v if v > 0 else w[c] * v
+        return
+    for r in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            v = x[r, c]
+            out[r, c] = v if v > 0 else w[c] * v
+
+
+@njit(**OPTS)
+def _prelu_bwd_rows(g, x, w, out, gw):
+    # gw (K,) float64 += the columns' sums of x*g where x is not > 0
+    for r in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            v = x[r, c]
+            gr = g[r, c]
+            pos = v > 0
+            out[r, c] = gr if pos else w[c] * gr
+            gw[c] += 0.0 if pos else np.float64(v) * np.float64(gr)
+
+
+@njit(**OPTS)
+def _prelu_row_blocks(rows, K):
+    """(rows per task, tasks) for the row form."""
+    rpt = max(_cdiv(rows, PRELU_TASKS), _cdiv(CHUNK, K))
+    return rpt, _cdiv(rows, rpt)
+
+
+def prelu_weight(w, inner):
+    """The weight array the prelu kernels take for this inner length."""
+    return np.repeat(w, inner) if 1 < inner < PRELU_ROWS_BELOW else w
+
+
+@njit(parallel=True, **OPTS)
+def _prelu_fwd(x, w, out, nthreads):
+    outer, C, inner = x.shape
+    if inner < PRELU_ROWS_BELOW:
+        K = C * inner
+        x2, o2 = x.reshape(outer, K), out.reshape(outer, K)
+        rpt, nb = _prelu_row_blocks(outer, K)
+        for t in prange(nb):
+            lo, hi = t * rpt, min(outer, (t + 1) * rpt)
+            _prelu_fwd_rows(x2[lo:hi], w, o2[lo:hi])
+        return
+    nc = _cdiv(inner, CHUNK)
+    for t in prange(outer * C * nc):
+        oc, k = t // nc, t % nc
+        o, c = oc // C, oc % C
+        lo, hi = k * CHUNK, min(inner, (k + 1) * CHUNK)
+        _prelu_fwd_span(x[o, c, lo:hi], w[c], out[o, c, lo:hi])
+
+
+@njit(**OPTS)
+def _prelu_fwd_serial(x, w, out):
+    outer, C, inner = x.shape
+    if inner < PRELU_ROWS_BELOW:
+        K = C * inner
+        _prelu_fwd_rows(x.reshape(outer, K), w, out.reshape(outer, K))
+        return
+    for o in range(outer):
+        for c in range(C):
+            _prelu_fwd_span(x[o, c], w[c], out[o, c])
+
+
+@njit(parallel=True, **OPTS)
+def _prelu_bwd(g, x, w, out, nthreads):
+    outer, C, inner = x.shape
+    gw = np.zeros(C, dtype=np.float64)
+    if inner < PRELU_ROWS_BELOW:
+        K = C * inner
+        g2, x2, o2 = g.reshape(outer, K), x.reshape(outer, K), out.reshape(outer, K)
+        rpt, nb = _prelu_row_blocks(outer, K)
+        part = np.zeros((nb, K), dtype=np.float64)
+        for t in prange(nb):
+            lo, hi = t * rpt, min(outer, (t + 1) * rpt)
+            _prelu_bwd_rows(g2[lo:hi], x2[lo:hi], w, o2[lo:hi], part[t])
+        for t in range(nb):
+            for j in range(K):
+                gw[j // inner] += part[t, j]
+        return gw
+    nc = _cdiv(inner, CHUNK)
+    part1 = np.empty(outer * C * nc, dtype=np.float64)
+    for t in prange(outer * C * nc):
+        oc, k = t // nc, t % nc
+        o, c = oc // C, oc % C
+        lo, hi = k * CHUNK, min(inner, (k + 1) * CHUNK)
+        part1[t] = _prelu_bwd_span(g[o, c, lo:hi], x[o, c, lo:hi], w[c], out[o, c, lo:hi])
+    for t in range(outer * C * nc):
+        gw[(t // nc) % C] += part1[t]
+    return gw
+
+
+@njit(**OPTS)
+def _prelu_bwd_serial(g, x, w, out):
+    outer, C, inner = x.shape
+    gw = np.zeros(C, dtype=np.float64)
+    if inner < PRELU_ROWS_BELOW:
+        # the same blocks as the parallel kernel, so the same sums
+        K = C * inner
+        g2, x2, o2 = g.reshape(outer, K), x.reshape(outer, K), out.reshape(outer, K)
+        rpt, nb = _prelu_row_blocks(outer, K)
+        part = np.zeros(K, dtype=np.float64)
+        for t in range(nb):
+            lo, hi = t * rpt, min(outer, (t + 1) * rpt)
+            part[:] = 0.0
+            _prelu_bwd_rows(g2[lo:hi], x2[lo:hi], w, o2[lo:hi], part)
+            for j in range(K):
+                gw[j // inner] += part[j]
+        return gw
+    nc = _cdiv(inner, CHUNK)
+    for o in range(outer):
+        for c in range(C):
+            for k in range(nc):
+                lo, hi = k * CHUNK, min(inner, (k + 1) * CHUNK)
+                gw[c] += _prelu_bwd_span(g[o, c, lo:hi], x[o, c, lo:hi], w[c], out[o, c, lo:hi])
+    return gw
+
+
+# -------------------------------------------------------------------- copy
+@njit(parallel=True, **OPTS)
+def parallel_copy(a, out, nthreads):
+    """The bandwidth limit for elementwise kernels (bench reference)."""
+    for i in prange(a.shape[0]):
+        out[i] = a[i]
