@@ -293,6 +293,22 @@ def test_short_rows_in_blocks(backend, name, n):
             np.testing.assert_array_equal(gi, b, err_msg=what + " backward in place")
 
 
+@pytest.mark.parametrize("shape,axis", [((50001, 2), -1), ((33333, 6), -1), ((7001, 30), -1), ((2000, 4, 13), 1)],
+                         ids=["half1", "half3", "half15", "inner13"])
+def test_glu_short_halves(backend, shape, axis):
+    # glu where a half row is short (L < 64 elements, the inner length
+    # included): its rows go by blocks with their halves copied into
+    # buffers; large enough for two threads, the second starting inside a
+    # row for half3 and half15. Values out to |b| > 80 reach float32's
+    # double-precision tail.
+    rng = np.random.default_rng(13)
+    spec = SPECS_BY_NAME["glu"]
+    x = (rng.standard_normal(shape) * 30).astype(np.float32)
+    y = _check_forward(spec, x, {"axis": axis}, f"glu{shape}")
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    _check_backward(spec, g, x, {"axis": axis}, f"glu{shape} backward")
+
+
 @pytest.mark.parametrize("shape,axis", [((40, 6, 700), 1), ((6, 17000), 0), ((9000, 6), 1)],
                          ids=["inner700", "axis0", "inner1"])
 def test_maxout_backward_ties_and_nans(backend, shape, axis):
