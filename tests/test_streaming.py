@@ -198,3 +198,46 @@ def test_one_thread_streaming_starts_no_worker(compiled):
     assert out.returncode == 0, out.stderr
     before, after = map(int, out.stdout.split())
     assert after == before, (compiled, before, after)
+
+
+def _far(t, p):
+    d = (t - p) % 4096
+    return 512 <= d <= 3584
+
+
+def test_block_buffers_are_placed_away_from_the_arrays():
+    # The buffered loops' blocks are multiples of 4 KiB, so a buffer at nearly
+    # the same offset modulo 4 KiB as an array the loop reads or writes stalls
+    # its loads for the whole call (4K aliasing). Both backends place the
+    # buffer: at least 512 bytes from each array's offset, inside 4 KiB of
+    # slack. Any three offsets leave a place (each rules out at most two of the
+    # seven candidates).
+    rng = np.random.default_rng(5)
+    cases = [(int(b), int(a), int(c), int(o)) for b, a, c, o in rng.integers(0, 1024, (300, 4)) * 4]
+    cases += [(0, 0, 0, 0), (16, 16, 16, 16), (4000, 16, 16, 16), (0, 2048, 0, 1024), (8, 8, 2056, 1032)]
+    try:
+        import fastact._cython as cy
+        mods = [cy._import(isa) for isa in cy.available_isas()]
+    except ImportError:
+        mods = []
+    nb = None
+    try:
+        from fastact._numba import _kernels as nb
+    except ImportError:
+        pass
+    if not mods and nb is None:
+        pytest.skip("no compiled backend")
+    big = np.empty(4 * 1024, np.float32)
+    base = (-big.ctypes.data // 4) % 1024  # big[base] starts a page
+    for boff, pa, pb, po in cases:
+        for mod in mods:
+            k = mod._place_buf_offset(4096 * 7 + boff, 4096 * 3 + pa, 4096 * 9 + pb, 4096 * 5 + po)
+            t = (boff + k) % 4096
+            assert 0 <= k < 4096 and _far(t, pa) and _far(t, pb) and _far(t, po), (boff, pa, pb, po, k)
+        if nb is not None:
+            row = big[base + boff // 4: base + boff // 4 + 1024 + 1024]
+            v = nb._place_buf(row, 1024, pa, pb, po)
+            k = v.ctypes.data - row.ctypes.data
+            t = v.ctypes.data % 4096
+            assert v.shape == (1024,) and 0 <= k < 4096, (boff, pa, pb, po, k)
+            assert _far(t, pa) and _far(t, pb) and _far(t, po), (boff, pa, pb, po, t)

@@ -488,17 +488,20 @@ cdef inline void _last_pass(const floating* a, const floating* b, floating* out,
 cdef void _last_pass_st(const floating* a, const floating* b, floating* out, Py_ssize_t n,
                         floating c0, floating c1, floating sign, bint logs, bint st) noexcept nogil:
     # _last_pass; st: the whole lines of out stored non-temporally, through buf
-    cdef floating buf[_STB]
+    # (placed against 4K aliasing: fastact_place_buf)
+    cdef floating bufm[_STB + 1024]
+    cdef floating* buf
     cdef Py_ssize_t i, ln
     if not st:
         _last_pass(a, b, out, n, c0, c1, sign, logs)
         return
     i = fastact_stream_head(out, n, sizeof(floating))
+    buf = <floating*>fastact_place_buf(&bufm[0], a + i, b + i, out + i)
     _last_pass(a, b, out, i, c0, c1, sign, logs)
     ln = _nt_block(n - i)
     while ln > 0:
-        _last_pass(a + i, b + i, &buf[0], ln, c0, c1, sign, logs)
-        fastact_stream_copy(&buf[0], out + i, ln * sizeof(floating))
+        _last_pass(a + i, b + i, buf, ln, c0, c1, sign, logs)
+        fastact_stream_copy(buf, out + i, ln * sizeof(floating))
         i += ln
         ln = _nt_block(n - i)
     fastact_sfence()

@@ -47,6 +47,7 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_silu_f32_nt(const float* x, float* out, long n)
     void fastact_silu_bwd_f32_nt(const float* g, const float* x, float* out, long n)
     long fastact_stream_head(const void* out, long n, long size)
+    void* fastact_place_buf(void* buf, const void* a, const void* b, const void* o)
     void fastact_stream_copy(const void* src, void* dst, long nbytes)
     void fastact_sfence()
     int FASTACT_HAVE_STREAM
@@ -983,6 +984,12 @@ def cpu_features():
 def mxcsr():
     """The calling thread's MXCSR (bit 15 = flush-to-zero, bit 6 = denormals-are-zero)."""
     return fastact_mxcsr()
+
+
+def _place_buf_offset(size_t buf, size_t a, size_t b, size_t o):
+    """fastact_place_buf's start for a buffer at address buf and arrays at a,
+    b, o, as a byte offset from buf (for the tests; nothing is dereferenced)."""
+    return <size_t>fastact_place_buf(<void*>buf, <const void*>a, <const void*>b, <const void*>o) - buf
 
 
 def build_info():
