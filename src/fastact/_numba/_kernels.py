@@ -279,31 +279,27 @@ BUF = 1024
 INPLACE_BUF = 8192
 
 
-@numba.extending.intrinsic
-def _line_offset(typingctx, arr, i):
-    """The byte offset of arr[i] within its 64-byte cache line."""
-    sig = numba.types.intp(arr, i)
+def _offset_within(mask, doc):
+    """An intrinsic (arr, i) -> the byte offset of arr[i]'s address masked by
+    ``mask`` (its place within an aligned unit of mask + 1 bytes; the address
+    of an element one past the end is fine: nothing is read)."""
+    @numba.extending.intrinsic
+    def offset(typingctx, arr, i):
+        sig = numba.types.intp(arr, i)
 
-    def codegen(context, builder, sig, args):
-        p = context.make_array(sig.args[0])(context, builder, args[0]).data
-        a = builder.ptrtoint(builder.gep(p, [args[1]]), llvmir.IntType(64))
-        return builder.and_(a, llvmir.Constant(llvmir.IntType(64), 63))
+        def codegen(context, builder, sig, args):
+            p = context.make_array(sig.args[0])(context, builder, args[0]).data
+            a = builder.ptrtoint(builder.gep(p, [args[1]]), llvmir.IntType(64))
+            return builder.and_(a, llvmir.Constant(llvmir.IntType(64), mask))
 
-    return sig, codegen
+        return sig, codegen
+
+    offset.__doc__ = doc
+    return offset
 
 
-@numba.extending.intrinsic
-def _page_offset(typingctx, arr, i):
-    """The byte offset of arr[i] within its 4 KiB page (the address of an
-    element one past the end is fine: nothing is read)."""
-    sig = numba.types.intp(arr, i)
-
-    def codegen(context, builder, sig, args):
-        p = context.make_array(sig.args[0])(context, builder, args[0]).data
-        a = builder.ptrtoint(builder.gep(p, [args[1]]), llvmir.IntType(64))
-        return builder.and_(a, llvmir.Constant(llvmir.IntType(64), 4095))
-
-    return sig, codegen
+_line_offset = _offset_within(63, "The byte offset of arr[i] within its 64-byte cache line.")
+_page_offset = _offset_within(4095, "The byte offset of arr[i] within its 4 KiB page.")
 
 
 # The buffered drivers' blocks (BUF, INPLACE_BUF) are whole multiples of 4 KiB,
