@@ -451,6 +451,15 @@ cdef enum:
     _PRELU_ROWS_C = 100
 
 
+cdef Py_ssize_t _prelu_rep(floating* wr, const floating* w, Py_ssize_t C) noexcept nogil:
+    # w (C,) repeated into wr: L = _WREP - _WREP % C elements (whole rows); returns L
+    cdef Py_ssize_t L = _WREP - _WREP % C, k = 0
+    while k < L:
+        memcpy(&wr[k], w, C * sizeof(floating))
+        k += C
+    return L
+
+
 cdef void _prelu_fwd_rows(const floating* x, const floating* w, floating* out, Py_ssize_t start,
                           Py_ssize_t end, Py_ssize_t C) noexcept nogil:
     # The forward with inner == 1 and C <= _PRELU_ROWS_C: the weights
@@ -465,11 +474,7 @@ cdef void _prelu_fwd_rows(const floating* x, const floating* w, floating* out, P
     # offset modulo 4 KiB from wr, and the loads from wr waited on the stores
     # to out (4K aliasing: 1e7, C = 32, 0.70x; with 2000, 0.99x).
     cdef floating wr[_WREP]
-    cdef Py_ssize_t L = _WREP - _WREP % C, f, k, h
-    k = 0
-    while k < L:
-        memcpy(&wr[k], w, C * sizeof(floating))
-        k += C
+    cdef Py_ssize_t L = _prelu_rep(&wr[0], w, C), f, h
     f = start
     h = (C - start % C) % C                 # up to the first row start
     if h > end - f:
@@ -493,12 +498,8 @@ cdef void _prelu_bwd_rows(const floating* g, const floating* x, const floating* 
     # per element cost 6 us a call.)
     cdef floating wr[_WREP]
     cdef double gr[_WREP]
-    cdef Py_ssize_t L = _WREP - _WREP % C, f, k, h, ln
+    cdef Py_ssize_t L = _prelu_rep(&wr[0], w, C), f, k, h, ln
     cdef floating xv
-    k = 0
-    while k < L:
-        memcpy(&wr[k], w, C * sizeof(floating))
-        k += C
     memset(&gr[0], 0, L * sizeof(double))
     f = start
     h = (C - start % C) % C
