@@ -437,61 +437,64 @@ def _buf3(f, a, b, c, out, lo, hi, buf, stream, p0, p1, p2, p3):
         _sfence()
 
 
+@njit(**OPTS)
+def _buf_rows(rows, n, stream, out):
+    """Scratch for rows buffered drivers over n elements: a buffer's length
+    (BUF streaming, else INPLACE_BUF; at most n) and 4 KiB of slack each."""
+    blen = min(n, BUF if stream else INPLACE_BUF)
+    return np.empty((rows, blen + 4096 // out.itemsize), dtype=out.dtype)
+
+
+@njit(**OPTS)
+def _placed(row, a, b, out, lo):
+    """The buffer inside a _buf_rows row for a span from lo, placed by _place_buf."""
+    blen = row.shape[0] - 4096 // row.itemsize
+    return _place_buf(row, blen, _page_offset(a, lo), _page_offset(b, lo), _page_offset(out, lo))
+
+
 @njit(parallel=True, **OPTS)
 def _inplace1(f, a, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
-    blen = BUF if stream else INPLACE_BUF
-    bufs = np.empty((nthreads, blen + 4096 // out.itemsize), dtype=out.dtype)
+    bufs = _buf_rows(nthreads, n, stream, out)
     for t in prange(nthreads):
         lo = t * n // nthreads
-        buf = _place_buf(bufs[t], blen, _page_offset(a, lo), _page_offset(a, lo), _page_offset(out, lo))
-        _buf1(f, a, out, lo, (t + 1) * n // nthreads, buf, stream, p0, p1, p2, p3)
+        _buf1(f, a, out, lo, (t + 1) * n // nthreads, _placed(bufs[t], a, a, out, lo), stream, p0, p1, p2, p3)
 
 
 @njit(parallel=True, **OPTS)
 def _inplace2(f, a, b, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
-    blen = BUF if stream else INPLACE_BUF
-    bufs = np.empty((nthreads, blen + 4096 // out.itemsize), dtype=out.dtype)
+    bufs = _buf_rows(nthreads, n, stream, out)
     for t in prange(nthreads):
         lo = t * n // nthreads
-        buf = _place_buf(bufs[t], blen, _page_offset(a, lo), _page_offset(b, lo), _page_offset(out, lo))
-        _buf2(f, a, b, out, lo, (t + 1) * n // nthreads, buf, stream, p0, p1, p2, p3)
+        _buf2(f, a, b, out, lo, (t + 1) * n // nthreads, _placed(bufs[t], a, b, out, lo), stream, p0, p1, p2, p3)
 
 
 @njit(parallel=True, **OPTS)
 def _inplace3(f, a, b, c, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
-    blen = BUF if stream else INPLACE_BUF
-    bufs = np.empty((nthreads, blen + 4096 // out.itemsize), dtype=out.dtype)
+    bufs = _buf_rows(nthreads, n, stream, out)
     for t in prange(nthreads):
         lo = t * n // nthreads
-        buf = _place_buf(bufs[t], blen, _page_offset(a, lo), _page_offset(b, lo), _page_offset(out, lo))
-        _buf3(f, a, b, c, out, lo, (t + 1) * n // nthreads, buf, stream, p0, p1, p2, p3)
+        _buf3(f, a, b, c, out, lo, (t + 1) * n // nthreads, _placed(bufs[t], a, b, out, lo), stream, p0, p1, p2, p3)
 
 
 @njit(**OPTS)
 def _inplace1_serial(f, a, out, stream, p0, p1, p2, p3):
-    blen = min(a.shape[0], BUF if stream else INPLACE_BUF)
-    row = np.empty(blen + 4096 // out.itemsize, dtype=out.dtype)
-    buf = _place_buf(row, blen, _page_offset(a, 0), _page_offset(a, 0), _page_offset(out, 0))
-    _buf1(f, a, out, 0, a.shape[0], buf, stream, p0, p1, p2, p3)
+    _buf1(f, a, out, 0, a.shape[0], _placed(_buf_rows(1, a.shape[0], stream, out)[0], a, a, out, 0), stream,
+          p0, p1, p2, p3)
 
 
 @njit(**OPTS)
 def _inplace2_serial(f, a, b, out, stream, p0, p1, p2, p3):
-    blen = min(a.shape[0], BUF if stream else INPLACE_BUF)
-    row = np.empty(blen + 4096 // out.itemsize, dtype=out.dtype)
-    buf = _place_buf(row, blen, _page_offset(a, 0), _page_offset(b, 0), _page_offset(out, 0))
-    _buf2(f, a, b, out, 0, a.shape[0], buf, stream, p0, p1, p2, p3)
+    _buf2(f, a, b, out, 0, a.shape[0], _placed(_buf_rows(1, a.shape[0], stream, out)[0], a, b, out, 0), stream,
+          p0, p1, p2, p3)
 
 
 @njit(**OPTS)
 def _inplace3_serial(f, a, b, c, out, stream, p0, p1, p2, p3):
-    blen = min(a.shape[0], BUF if stream else INPLACE_BUF)
-    row = np.empty(blen + 4096 // out.itemsize, dtype=out.dtype)
-    buf = _place_buf(row, blen, _page_offset(a, 0), _page_offset(b, 0), _page_offset(out, 0))
-    _buf3(f, a, b, c, out, 0, a.shape[0], buf, stream, p0, p1, p2, p3)
+    _buf3(f, a, b, c, out, 0, a.shape[0], _placed(_buf_rows(1, a.shape[0], stream, out)[0], a, b, out, 0), stream,
+          p0, p1, p2, p3)
 
 
 _INPLACE = {1: (_inplace1_serial, _inplace1), 2: (_inplace2_serial, _inplace2), 3: (_inplace3_serial, _inplace3)}
