@@ -32,15 +32,21 @@ if _cache_dir is not None:
 # ("prefer-256-bit"): the Numba kernels then ran in ymm registers, where the
 # Cython build and torch use zmm. Measured on an emeraldrapids machine, 1e5
 # float32, 2 threads: gelu forward 87 -> 65 us, silu 57 -> 43, tanh 48 -> 40,
-# softplus 125 -> 103; one thread gelu 128 -> 83. On these CPUs (not the
-# older skylake-avx512 / cascadelake, whose clock drops with 512-bit work)
-# numba gets the host's features with "-prefer-256-bit" appended, unless the
-# user chose features (NUMBA_CPU_FEATURES or NUMBA_CPU_NAME) or set
-# FASTACT_NUMBA_ZMM=0. It is numba's setting for the whole process: numba code
-# of the user's compiled after this also prefers 512-bit vectors (same results,
+# softplus 125 -> 103; one thread gelu 128 -> 83. On CPUs with AVX-512 from
+# Ice Lake on (not the older skylake-avx512 / cascadelake / cooperlake, whose
+# clock drops with 512-bit work) numba gets the host's features with
+# "-prefer-256-bit" appended, unless the user chose features
+# (NUMBA_CPU_FEATURES or NUMBA_CPU_NAME) or set FASTACT_NUMBA_ZMM=0. Those
+# CPUs are told by a feature the older ones lack (WIDE_FEATURE: AVX512-VBMI2,
+# Ice Lake, Tiger Lake, Rocket Lake, Sapphire/Emerald/Granite Rapids, Zen 4
+# and 5), not by LLVM's name for the CPU, which comes from the model number:
+# virtual machines of one kind here reported emeraldrapids on one day and
+# rocketlake (model 167, with AMX and AVX512-FP16) on another, and a list of
+# names left the second at ymm (softplus forward 1e5 one thread 133 us against
+# 79 in zmm). It is numba's setting for the whole process: numba code of the
+# user's compiled after this also prefers 512-bit vectors (same results,
 # elementwise; README, "Numba's vector width").
-WIDE_CPUS = frozenset({"icelake-server", "sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d",
-                       "diamondrapids"})
+WIDE_FEATURE = "avx512vbmi2"
 
 
 def _choose_cpu_features():
@@ -50,10 +56,8 @@ def _choose_cpu_features():
         return None
     import llvmlite.binding as ll
 
-    if ll.get_host_cpu_name() not in WIDE_CPUS:
-        return None
     feats = ll.get_host_cpu_features()
-    if not feats.get("avx512f"):
+    if not (feats.get("avx512f") and feats.get(WIDE_FEATURE)):
         return None
     return feats.flatten() + ",-prefer-256-bit"
 
