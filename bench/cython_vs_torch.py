@@ -14,8 +14,8 @@ torch's is the ATen backward kernel where one exists
 only the backward pass is timed (marked "ag" in the table; it includes
 autograd's per-call overhead of a few microseconds).  The limit at 1e7 is an
 allocating 2-thread parallel copy (Numba prange, the bandwidth floor of any
-forward).  Times are the best of several repeats; ratios > 1 mean the Cython
-backend is faster.
+forward).  Times are the best of several repeats, ours and torch's taking
+turns (best_of); ratios > 1 mean the Cython backend is faster.
 
 Allocation (--alloc, default ``reuse``).  An allocating call at 1e7 float32
 (40 MB) gets its result from mmap, i.e. fresh pages, and on the development
@@ -141,17 +141,34 @@ TORCH_BWD = {
 
 def best(fn, size):
     """Best per-call time in seconds."""
+    return best_of(size, fn)[0]
+
+
+def best_of(size, *fns):
+    """Best per-call time in seconds of each function, their repeats interleaved.
+
+    Each function is first run for about 2 ms, then the timed repeats take
+    turns (ours, torch's, ours, ...): timed one after the other, the first
+    function measured at a size paid for whatever warm-up the machine still
+    needed (relu, the first, read 0.80-0.88x torch at 1e5 in every run while
+    its own hardtanh, and relu in a steady loop, tied torch).
+    """
     inner = max(1, int(2e6 // max(size, 1)))
     inner = min(inner, 2000)
     reps = 7 if size < 1e7 else 5
-    fn()
-    bt = math.inf
-    for _ in range(reps):
+    for fn in fns:
         t0 = time.perf_counter()
-        for _ in range(inner):
+        fn()
+        while time.perf_counter() - t0 < 2e-3:
             fn()
-        bt = min(bt, (time.perf_counter() - t0) / inner)
-    return bt
+    bts = [math.inf] * len(fns)
+    for _ in range(reps):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            bts[i] = min(bts[i], (time.perf_counter() - t0) / inner)
+    return bts
 
 
 def _parallel_copy():
@@ -305,8 +322,7 @@ def run(sizes, only):
                         REF.backward(our, g3, x3, None, o, params)
 
                     tf, how = torch_backward(name, x, params)
-                t_ours = best(ours, n)
-                t_torch = best(tf, n) if tf is not None else None
+                t_ours, t_torch = best_of(n, ours, tf) if tf is not None else (best(ours, n), None)
                 t_ref = best(ref, n) if (REF is not None and n == 100_000) else None
                 rows.append((name, direction, n, t_ours, t_torch, how, t_ref, t_copy))
                 print(
