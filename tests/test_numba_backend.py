@@ -463,3 +463,26 @@ def test_hardtanh_backward_uses_the_unrounded_bounds():
             fw = fastact.hardtanh(x, min_val=lo, max_val=hi)
         np.testing.assert_array_equal(gb, ((x64 > lo) & (x64 < hi)).astype(np.float32))
         np.testing.assert_array_equal(fw, np.clip(x64, lo, hi).astype(np.float32))
+
+
+@pytest.mark.parametrize("length", [5, 100, 1000, 40000])
+def test_softmax_rows_with_nan_and_inf(length):
+    """The softmax family's row maximum ignores NaN (_max_row); a NaN must still make its whole row NaN,
+    in short rows, long rows and a single row split across threads; +-inf rows as the reference."""
+    rng = np.random.default_rng(length)
+    x = rng.standard_normal((7, length)).astype(np.float32)
+    x[1, length // 2] = np.nan
+    x[2, 0] = np.nan
+    x[3, :] = np.nan
+    x[4, -1] = np.nan
+    x[5, 0] = np.inf
+    x[6, :] = -np.inf
+    for name in ("softmax", "log_softmax", "softmin"):
+        for rows in (x, x[1:2], x[4:5]):  # one row alone: the split path
+            with fastact.use_backend("numba"):
+                got = getattr(fastact, name)(rows)
+            with fastact.use_backend("numpy"):
+                want = getattr(fastact, name)(rows)
+            assert np.array_equal(np.isnan(got), np.isnan(want)), name
+            fin = ~np.isnan(want)
+            np.testing.assert_allclose(got[fin], want[fin], rtol=1e-6, atol=1e-37)
