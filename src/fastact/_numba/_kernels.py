@@ -321,6 +321,49 @@ _line_offset = _offset_within(63, "The byte offset of arr[i] within its 64-byte 
 _page_offset = _offset_within(4095, "The byte offset of arr[i] within its 4 KiB page.")
 
 
+# Elementwise loops start their stores at out's 64-byte boundary: a vector
+# store that straddles two cache lines costs two, and NumPy's allocations are
+# 16-byte aligned (torch's, 64). Each serial loop (<op>_s, which the span
+# functions call for each thread's span) runs the elements before the boundary
+# as a loop of their own, then the rest from it (_wrap_aligned). 1e5 float32
+# relu forward, out at 16 mod 64 against 0 mod 64, before: one thread 11.3
+# against 8.9 us, two threads 8.1 against 6.9; after, 8.9-9.7 and 6.8-7.0
+# for either. Short arrays (below ALIGN_MIN) run as they are.
+ALIGN_MIN = 256
+
+
+@njit(**OPTS)
+def _store_head(out):
+    """Elements of out before its first 64-byte boundary (0: none, a short
+    array, or out not aligned to its element size)."""
+    n = out.shape[0]
+    if n < ALIGN_MIN:
+        return 0
+    off = _line_offset(out, 0)
+    if off % out.itemsize:
+        return 0
+    return ((64 - off) % 64) // out.itemsize
+
+
+def _wrap_aligned(src, name, arity):
+    """The generated source with its ``<name>_s`` renamed ``<name>_l`` and a
+    new ``<name>_s`` that calls it on the part of the arrays before out's
+    first 64-byte boundary and on the rest (_store_head)."""
+    args = ", ".join("abc"[:arity])
+    head = ", ".join(f"{v}[:h]" for v in "abc"[:arity])
+    rest = ", ".join(f"{v}[h:]" for v in "abc"[:arity])
+    src = src.replace(f"def {name}_s(", f"def {name}_l(")
+    return src + (
+        f"def {name}_s({args}, out, p0, p1, p2, p3):\n"
+        f"    h = _store_head(out)\n"
+        f"    if h == 0:\n"
+        f"        {name}_l({args}, out, p0, p1, p2, p3)\n"
+        f"    else:\n"
+        f"        {name}_l({head}, out[:h], p0, p1, p2, p3)\n"
+        f"        {name}_l({rest}, out[h:], p0, p1, p2, p3)\n"
+    )
+
+
 # The buffered drivers' blocks (BUF, INPLACE_BUF) are whole multiples of 4 KiB,
 # so a block's loads from the input and its stores to the buffer (and the
 # buffer's loads and the stores to out) keep one offset from each other modulo
@@ -556,12 +599,13 @@ def _instantiate(op, arity, cache=True):
     name = f"_k_{op}_{_HASH}" + ("_tab" if table else "")
     tail = _scalar.TAIL.get(op) if arity == 2 else None
     template = _tail_template(*tail, table) if tail else _template(arity, table) if table else _TEMPLATES[arity]
-    src = template.format(name=name, op=f"_scalar.{op}")
+    src = _wrap_aligned(template.format(name=name, op=f"_scalar.{op}"), name, arity)
     ns = dict(globals())  # the span function finds the compiled serial one here
     exec(compile(src, __file__, "exec"), ns)
     opts = dict(OPTS, cache=cache)
     for part in ("_f", "_w") if tail else ():
         ns[name + part] = njit(**opts)(ns[name + part])
+    ns[name + "_l"] = njit(**opts)(ns[name + "_l"])
     ns[name + "_s"] = njit(**opts)(ns[name + "_s"])
     pair = ns[name + "_s"], Spans(ns, name, arity, cache)
     if cache:
