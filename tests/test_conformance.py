@@ -252,12 +252,13 @@ def test_a_nan_makes_its_whole_line_nan(backend, name, axis):
         assert_close(got, exp, rtol, atol, f"{name} on {backend}")
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 12, 13, 16, 20, 23, 24, 25, 33, 40, 63, 64, 65, 72, 100, 127])
+@pytest.mark.parametrize("n", [1, 2, 7, 12, 13, 15, 16, 20, 23, 24, 25, 33, 40, 63, 64, 65, 72, 100, 127, 300, 600, 601])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
 def test_short_rows_in_blocks(backend, name, n):
-    # Forward rows of at most 63 on Numba, and of 72-127 (short_ok, blocks
-    # of SHORT_B rows, fewer past SHORT_SCRATCH elements) go through blocks
-    # of rows copied transposed; on Cython forward rows of
+    # Forward rows of at most SHORT_N (600) on Numba go through blocks of
+    # SHORT_B rows (fewer past SHORT_SCRATCH elements): under 16 copied
+    # transposed, from 16 on with the exps in one loop over the block
+    # (_flat_fwd_blocks); on Cython forward rows of
     # at most 24 and backward rows of at most 12 (_SN, _SN_BWD, blocks of
     # _SB rows), float32 with AVX-512 forward rows of at most 63 and
     # backward rows of at most 23 but 16 (_SN_TR, _SN_TR_BWD) by 16 x 16

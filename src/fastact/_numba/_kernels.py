@@ -1193,16 +1193,26 @@ def _softmax_bwd_serial(g, y, out, sign, mode):
 # 216 -> 157; two threads, best of 5: rows of 80 87 -> 84 / 91 -> 82, of
 # 100 105 -> 86 / 102 -> 79, of 127 107 -> 91 / 112 -> 85; rows of 65
 # (rows kept) 73 against 84.
-SHORT_N = 127
+# 2026-12-02: from rows of FLAT_MIN on the blocks skip the transposes
+# (_flat_fwd_blocks): the maxima are spread over a scratch of the block's
+# size and the exps run as one loop over the whole block, so only the
+# block's remainder is scalar; the same bits as the rows' passes. 1e5
+# float32, one thread, softmax / log_softmax, us: against the transposed
+# blocks, rows of 16 119 -> 85 / 130 -> 102, of 32 120 -> 62 / 116 -> 68,
+# of 100 128 -> 54 / 126 -> 59, of 127 131 -> 57 / 129 -> 61 (rows of 8:
+# 135 -> 127 / 138 -> 163, kept transposed); against the rows' passes,
+# rows of 64 65 -> 48 / 72 -> 51, of 200 53 -> 46 / 59 -> 51, of 300 75 ->
+# 42 / 81 -> 51, of 500 60 -> 48 / 64 -> 56, of 1000 44 -> 46 / 45 -> 50
+# (kept as rows). So every row up to SHORT_N goes through blocks.
+FLAT_MIN = 16
+SHORT_N = 600
 SHORT_B = 128
 SHORT_SCRATCH = 8192  # elements: blocks of fewer rows past 64 elements (L1)
 
 
 def short_ok(n):
-    # rows of n elements go through the blocks: up to 63, and up to SHORT_N
-    # where the rows' loops would leave 8 or more of the n % 64 to their
-    # scalar remainder (at 64-71 the rows win)
-    return n <= 63 or (n <= SHORT_N and n % 64 >= 8)
+    # rows of n elements go through the blocks (transposed under FLAT_MIN, flat from it)
+    return n <= SHORT_N
 
 
 @njit(**OPTS)
@@ -1245,19 +1255,85 @@ def _short_fwd_blocks(x2, o2, k0, k1, sign, mode):
         _short_out(t, b, o2, r0)
 
 
+@njit(**OPTS)
+def _flat_fwd_blocks(x2, o2, k0, k1, sign, mode):
+    # Blocks k0..k1 of the short rows, without the transposes: per row the
+    # maximum, spread over a scratch of the block's size (mb), then one
+    # exp loop over the whole block (flat: its remainder is the block's, not
+    # every row's), per row the float64 sum and the scaling (log_softmax:
+    # the block's logs in one loop, then x - m - log s per row).
+    # log_softmax parks the exps in eb; softmax writes them to out.
+    outer, n = x2.shape[0], x2.shape[1]
+    sb = _short_rows(n)
+    xf, of = x2.reshape(outer * n), o2.reshape(outer * n)
+    mb = np.empty(sb * n, dtype=x2.dtype)
+    eb = np.empty(sb * n if mode == 1 else 0, dtype=x2.dtype)
+    ms = np.empty(sb, dtype=x2.dtype)
+    ls = np.empty(sb, dtype=np.float64)
+    for k in range(k0, k1):
+        r0 = k * sb
+        b = min(outer - r0, sb)
+        L = b * n
+        xs, os_ = xf[r0 * n:r0 * n + L], of[r0 * n:r0 * n + L]
+        mm = mb[:L]
+        for r in range(b):
+            m = _max_row(xs[r * n:(r + 1) * n], sign)
+            ms[r] = m
+            mr = mm[r * n:(r + 1) * n]
+            for j in range(n):
+                mr[j] = m
+        e = eb[:L] if mode == 1 else os_
+        if mode == 0 and _same_data(xs, os_):
+            for j in range(L):
+                os_[j] = _exp_scaled(sign * os_[j] - mm[j])
+        else:
+            for j in range(L):
+                e[j] = _exp_scaled(sign * xs[j] - mm[j])
+        if mode == 0:
+            for r in range(b):
+                orow = os_[r * n:(r + 1) * n]
+                inv = cst(sign, 1.0 / _sum64(orow))
+                for j in range(n):
+                    orow[j] = orow[j] * inv
+        else:
+            for r in range(b):
+                ls[r] = _sum64(e[r * n:(r + 1) * n]) * _tail_scale(ms[r])
+            for r in range(b):
+                ls[r] = _log(ls[r])
+            inplace = _same_data(xs, os_)
+            for r in range(b):
+                xr, orow = xs[r * n:(r + 1) * n], os_[r * n:(r + 1) * n]
+                m = ms[r]
+                lk = cst(sign, ls[r])
+                if inplace:  # one array (see _exp_shift)
+                    for j in range(n):
+                        orow[j] = (sign * orow[j] - m) - lk
+                else:
+                    for j in range(n):
+                        orow[j] = (sign * xr[j] - m) - lk
+
+
+@njit(**OPTS)
+def _fwd_blocks(x2, o2, k0, k1, sign, mode):
+    if x2.shape[1] < FLAT_MIN:
+        _short_fwd_blocks(x2, o2, k0, k1, sign, mode)
+    else:
+        _flat_fwd_blocks(x2, o2, k0, k1, sign, mode)
+
+
 @njit(parallel=True, **OPTS)
 def _softmax_short(x, out, sign, mode, nthreads):
     outer, n = x.shape[0], x.shape[1]
     x2, o2 = x.reshape(outer, n), out.reshape(outer, n)
     nb = _cdiv(outer, _short_rows(n))
     for t in prange(nthreads):
-        _short_fwd_blocks(x2, o2, t * nb // nthreads, (t + 1) * nb // nthreads, sign, mode)
+        _fwd_blocks(x2, o2, t * nb // nthreads, (t + 1) * nb // nthreads, sign, mode)
 
 
 @njit(**OPTS)
 def _softmax_short_serial(x, out, sign, mode):
     outer, n = x.shape[0], x.shape[1]
-    _short_fwd_blocks(x.reshape(outer, n), out.reshape(outer, n), 0, _cdiv(outer, _short_rows(n)), sign, mode)
+    _fwd_blocks(x.reshape(outer, n), out.reshape(outer, n), 0, _cdiv(outer, _short_rows(n)), sign, mode)
 
 
 # ---------------------------------------------------------------- sparsemax
