@@ -544,3 +544,47 @@ def test_math_helpers_are_inlined_in_every_variant():
                     names.add(m.group(1))
         assert names, f"no Cython functions recognised in {so}'s symbols"
         assert not (helpers & names), f"{os.path.basename(so)}: out of line: {sorted(helpers & names)}"
+
+
+_FAST_CASES = [  # (name, params): parameter settings whose float32 loops take a faster kernel (F32_FAST, FAST)
+    ("swish", {"beta": 1.0}), ("swish", {"beta": 0.5}), ("swish", {"beta": -1.5}), ("swish", {"beta": 2.0 ** -20}),
+    ("swish", {"beta": 2.0 ** 20}), ("softplus", {"beta": 1.0, "threshold": 20.0}), ("celu", {"alpha": 1.0}),
+    ("softshrink", {"lambd": 0.5}), ("softshrink", {"lambd": 0.25}),
+]
+
+
+@pytest.mark.parametrize("name,params", _FAST_CASES, ids=[f"{n}-{list(p.values())}" for n, p in _FAST_CASES])
+@pytest.mark.parametrize("isa", cy.available_isas())
+def test_fast_kernels_give_the_general_kernels_bits(isa, name, params):
+    """The faster float32 kernels a loop picks for some parameter values (F32_FAST: swish with beta
+    exact in float32, softplus with beta 1, celu's backward with alpha 1, softshrink with lambd exact
+    in float32) give the general kernels' results bit for bit, NaNs as NaNs:
+    _set_fast_kernels(False) makes every loop run the general kernel. (celu's forward for alpha in
+    [2^-100, 2^100], FAST, is not bit for bit: 2 ULP against the general kernel's 1.)"""
+    import importlib
+
+    mod = importlib.import_module(f"fastact._cython._k_{isa}")
+    be = cy.load_variant(isa)
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.standard_normal(4000) * 4, rng.uniform(-120, 120, 2000), rng.standard_normal(500) * 1e30,
+                        [0.0, -0.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-40, -1e-40, 1e-45, 88.7, -88.7, 103.9, -103.9]])
+    x = x.astype(np.float32).reshape(1, -1, 1)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+
+    def run():
+        f = np.empty_like(x)
+        b = np.empty_like(x)
+        be.forward(name, x, f, dict(params))
+        be.backward(name, g, x, None, b, dict(params))
+        return f, b
+
+    fast = run()
+    try:
+        mod._set_fast_kernels(False)
+        general = run()
+    finally:
+        mod._set_fast_kernels(True)
+    for a, w in zip(fast, general):
+        nan = np.isnan(w)
+        assert np.array_equal(np.isnan(a), nan), (isa, name, params)
+        assert np.array_equal(a[~nan].view(np.uint32), w[~nan].view(np.uint32)), (isa, name, params)

@@ -987,6 +987,13 @@ def mxcsr():
     return fastact_mxcsr()
 
 
+def _set_fast_kernels(bint on):
+    """Let the loops pick their faster bit-for-bit kernels (on, the default)
+    or always run the general ones (for the tests that compare the two)."""
+    global _fast_kernels
+    _fast_kernels = on
+
+
 def _place_buf_offset(size_t buf, size_t a, size_t b, size_t o):
     """fastact_place_buf's start for a buffer at address buf and arrays at a,
     b, o, as a byte offset from buf (for the tests; nothing is dereferenced)."""
