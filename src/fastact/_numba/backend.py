@@ -265,8 +265,8 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
     ~0.15 us. The table entry for (dtype, parameter values) holds the entry
     points and the parameters as Python floats: the entry point unboxes them
     into the dtype exactly, since they are values of that dtype.
-    ``special`` = (test, serial, parallel): kernels to run instead where
-    ``test`` holds for the derived parameters (``_scalar.SPECIAL``).
+    ``special`` = ((test, serial, parallel), ...): kernels to run instead, the
+    first whose ``test`` holds for the derived parameters (``_scalar.SPECIAL``).
     ``stream``: how a result of at least ``_stream_min`` bytes is written
     with non-temporal stores: "buffer", a memory-bound kernel, through a
     buffer (_kernels._buf1); "table", a one-pass table kernel, storing each
@@ -284,7 +284,7 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
         T = arrays[0].dtype.type
         with np.errstate(over="ignore", invalid="ignore"):  # a parameter beyond T's range: +-inf, no warning
             p = derive(tuple(params[n] for n in names), T)
-        ks, kp = (special[1], special[2]) if special is not None and special[0](p) else (kser, kpar)
+        ks, kp = next(((s, k) for test, s, k in special or () if test(p)), (kser, kpar))
         pf = tuple(float(v) for v in p)
         c = [_entry(ks, arrays + p), None, *pf, p, kp, pf]
         try:
@@ -392,10 +392,9 @@ class NumbaBackend:
         self._bwd_x = {}
         self._bwd_y = {}
         def special(op, direction, arity):
-            test, suffix = S.SPECIAL.get(op, (None, None))
-            if test is None or not hasattr(S, f"{direction}_{op}_{suffix}"):
-                return None
-            return (test, *K._instantiate(f"{direction}_{op}_{suffix}", arity))
+            found = tuple((test, *K._instantiate(f"{direction}_{op}_{suffix}", arity))
+                          for test, suffix in S.SPECIAL.get(op, ()) if hasattr(S, f"{direction}_{op}_{suffix}"))
+            return found or None
 
         for op, spec in S.PARAMS.items():
             lim = SERIAL_MAX_CHEAP if op in CHEAP else SERIAL_MAX
