@@ -105,10 +105,11 @@ def test_special_parameter_kernels_match_the_general_ones(name, params, derived,
                 1e-45, -1e-45, 19.99, 20.0, 20.01, 88.7, -88.7, -104.0, -150.0, -745.0, 710.0]
     x = np.concatenate([x, np.array(specials, dtype)])
     g = rng.standard_normal(x.size).astype(dtype)
-    tests = [t for t, sfx in S.SPECIAL[name] if sfx == suffix]
-    test = tests[0]
+    entries = S.SPECIAL[name]
+    k = [sfx for _, sfx in entries].index(suffix)
+    test = entries[k][0]
     pd = tuple(dtype(v) for v in derived)  # the derived parameters of params
-    assert test(pd) and not any(t(pd) for t, sfx in S.SPECIAL[name][:S.SPECIAL[name].index((test, suffix))])
+    assert test(pd) and not any(t(pd) for t, _ in entries[:k])  # the first that holds: this one
     for direction, args in (("fwd", (x,)), ("bwd", (g, x))):
         if not hasattr(S, f"{direction}_{name}_{suffix}"):
             continue

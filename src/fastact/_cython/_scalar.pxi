@@ -332,6 +332,12 @@ cdef inline floating nan_to_zero_(floating r, floating x) noexcept nogil:
     # (copysign here stops gcc 12 from vectorising the loop; a select does not)
     return r if ((r == r) | (x != x)) else (<floating>0 if x > 0 else -(<floating>0))
 
+cdef inline float _kept_lo_f(float hi, float lo) noexcept nogil:
+    # The correction split_ keeps: beyond |128| every user saturates (exp-like
+    # -> 0 / inf, sigmoid -> 0 / 1) or is linear (softplus), and lo (up to 0.5
+    # ULP of hi) could flip a sign; 0 also where hi is inf or NaN
+    return lo if fabsf(hi) < <float>128 else <float>0
+
 cdef inline floating split_(double v, floating* lo) noexcept nogil:
     # v rounded to the dtype; for float32 also the rounding error, in lo.
     # float32 kernels form the argument of a transcendental (beta*x, -x/sqrt2,
@@ -342,9 +348,7 @@ cdef inline floating split_(double v, floating* lo) noexcept nogil:
     # run entirely in double.
     cdef floating hi = <floating>v
     if floating is float:
-        # beyond |128| every user saturates (exp-like -> 0 / inf, sigmoid -> 0 / 1)
-        # or is linear (softplus), and lo (up to 0.5 ULP of hi) could flip a sign
-        lo[0] = <floating>(v - <double>hi) if fabsf(hi) < <float>128 else <floating>0
+        lo[0] = _kept_lo_f(hi, <float>(v - <double>hi))
     else:
         lo[0] = 0
     return hi
@@ -515,8 +519,8 @@ cdef inline floating celu_neg_(floating x, double a) noexcept nogil:
         t = x if fabs(qd) < 5.551115123125783e-17 else t   # the same for double: 2^-54
     return t
 
-# The loop-invariant tests below pick a faster kernel that gives the general
-# one's results bit for bit (F32_FAST and FAST in _elementwise.pxi.in); with
+# The loop-invariant tests below pick a faster kernel (F32_FAST, the general
+# one's results bit for bit, and FAST, not quite: _elementwise.pxi.in); with
 # this off (_impl.pxi's _set_fast_kernels, for the tests) every loop runs the
 # general kernel, so the two can be compared.
 cdef bint _fast_kernels = True
@@ -720,8 +724,7 @@ cdef inline float _gelu_tanh_2u_f(float x, float* lo) noexcept nogil:
     cdef float hi = t1 + t2                       # two-sum: hi + err = t1 + t2
     cdef float bb = hi - t1
     cdef float err = (t1 - (hi - bb)) + (t2 - bb)
-    cdef float l = err + (t1l + t2l)
-    lo[0] = l if fabsf(hi) < <float>128 else <float>0
+    lo[0] = _kept_lo_f(hi, err + (t1l + t2l))
     return hi
 
 cdef inline floating gelu_tanh_fwd(floating x, double a, double b) noexcept nogil:
@@ -879,8 +882,7 @@ cdef inline bint swish_beta_f32_ok_(double a, double b) noexcept nogil:
 cdef inline float swish_fwd_f32_(float x, double a, double b) noexcept nogil:
     cdef float af = <float>a
     cdef float z = af * x
-    cdef float r = fastact_fmaf(af, x, -z)
-    cdef float dz = r if fabsf(z) < <float>128 else <float>0
+    cdef float dz = _kept_lo_f(z, fastact_fmaf(af, x, -z))
     return nan_to_zero_(swish_core_c_(x, z, dz), z)
 
 cdef inline float swish_bwd_f32_(float g, float x, double a, double b) noexcept nogil:
