@@ -409,12 +409,13 @@ def check_tanhshrink_f32(be, what, bound):
 
 def check_log_sigmoid_bwd_f32(be, what, bound=2):
     """float32 log_sigmoid backward on backend object ``be``, from x (g *
-    sigmoid(-x)) and from y (-g * expm1(min(y, 0))): the tables of
-    polynomials of the Cython AVX-512 variant and of the Numba backend on
-    AVX-512, or the exp-based loops. Within ``bound`` ULP of the correctly
-    rounded float64 product on the tables' interval edges and their float32
+    sigmoid(-x)) and from y (-g * expm1(min(y, 0))): the table of
+    polynomials (from x) and the 2^k expm1(r) loop (from y) of the Cython
+    AVX-512 variant and of the Numba backend on AVX-512, or the exp-based
+    loops. Within ``bound`` ULP of the correctly rounded float64 product on
+    the table's interval edges, the range reduction's and their float32
     neighbours (x: |x| = (i +- 1/2) / 2, the switch to the exp tail at 15.5,
-    its clamp at 200; y: -(i +- 1/2) * 9/16, the clamp at -17.7), where
+    its clamp at 200; y: (k +- 1/2) ln2, the clamp at -17.7), where
     expm1 rounds to -1, specials, grids and random bit patterns, with g of
     every magnitude up to 3e38 (the tail scales last: g * sigmoid(-x) stays
     exact where sigmoid(-x) is subnormal); signs of zero as the reference
@@ -429,7 +430,7 @@ def check_log_sigmoid_bwd_f32(be, what, bound=2):
     bits = rng.integers(0, 2**32, 1 << 16, dtype=np.uint64).astype(np.uint32).view(f32)
     xe = np.array([(i + s * 0.5) * 0.5 for i in range(32) for s in (-1, 0, 1)] + [15.5, 17.33, 87.3, 88.7, 103.9, 150.0,
                                                                                  192.0, 192.7, 200.0, 250.0], f32)
-    ye = np.array([-(i + s * 0.5) * 0.5625 for i in range(32) for s in (-1, 0, 1)] + [-17.33, -17.7, -17.8, -30.0], f32)
+    ye = np.array([-(k + s * 0.5) * np.log(2) for k in range(27) for s in (-1, 0, 1)] + [-17.33, -17.7, -17.8, -30.0], f32)
     cases = {
         "x": np.concatenate(with_neighbours(xe) + [-e for e in with_neighbours(xe)]
                             + [F32_SPECIALS, np.linspace(-40, 40, 100_001).astype(f32), bits]),

@@ -319,7 +319,7 @@ def test_gelu_float32_tables():
         return
     tabs = _tab.read_tables()
     assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32), "tanh": (8, 32),
-                                                     "sigm": (8, 32), "expm1": (8, 32), "tanhshrink": (8, 32)}
+                                                     "sigm": (8, 32), "tanhshrink": (8, 32)}
     be = _cython_avx512()
     if be is None:
         return
@@ -349,9 +349,9 @@ def test_tanh_and_tanhshrink_float32_tables(name):
 
 
 def test_log_sigmoid_backward_float32_tables():
-    """float32 log_sigmoid backward, from x and from y: on CPUs with AVX-512 from the header's tables (2 ULP
-    on check_log_sigmoid_bwd_f32's inputs), bit for bit the Cython AVX-512 variant's; elsewhere the exp-based
-    loops (3 ULP there: x = 1.89, g = 58909)."""
+    """float32 log_sigmoid backward, from x and from y: on CPUs with AVX-512 from the header's table (from x)
+    and 2^k expm1(r) (from y; 2 ULP on check_log_sigmoid_bwd_f32's inputs), bit for bit the Cython AVX-512
+    variant's; elsewhere the exp-based loops (3 ULP there: x = 1.89, g = 58909)."""
     from fastact._numba import _tab
 
     assert (("bwd_log_sigmoid", 2) in K.TABLE_OPS) == (("bwdy_log_sigmoid", 2) in K.TABLE_OPS) == _tab.ENABLED

@@ -132,11 +132,9 @@ if __name__ == "__main__":
 # |x|, c_i = i * 5/16, degree 6, u^0 fixed at 0 on the first interval (relative
 # error at tiny x); from i = 30 (|x| >= 9.22) tanh rounds to 1 and those
 # intervals are the constant 1 (set in the header, not fitted).
-# float32 log_sigmoid backward on AVX-512, both backends (fastact_sigm_tab,
-# fastact_expm1_tab): sigmoid(-(c_i + u)) for |x|, c_i = i/2 (to 15.75; beyond,
-# an exp), degree 6 -- also sigmoid's forward, at -x; and expm1(c_i + u) for
-# y = log_sigmoid(x) <= 0, c_i = -i * 9/16 (to -17.7, where it rounds to -1),
-# degree 6, u^0 fixed at 0 on the first interval.
+# float32 log_sigmoid backward from x on AVX-512, both backends (fastact_sigm_tab):
+# sigmoid(-(c_i + u)) for |x|, c_i = i/2 (to 15.75; beyond, an exp), degree 6 --
+# also sigmoid's forward, at -x.
 # float32 tanhshrink's forward on AVX-512, both backends (fastact_tanhshrink_tab):
 # (a - tanh a) / a^3 for a = |x|, c_i = i * 5/16, degree 6 (even and 1/3 at 0, so
 # no interval needs a fixed term); from |x| >= 9.5 the result is x - sign(x).
@@ -146,7 +144,6 @@ TABLES = {"phi": (lambda i: (i - 13) * 0.3125, 0.3125, 6, lambda v: mpmath.ncdf(
                    lambda v: mpmath.erfc(-v / mpmath.sqrt(2)) / 2 * mpmath.exp(v * v / 2), 0.0),
           "tanh": (lambda i: i * 0.3125, 0.3125, 6, lambda v: mpmath.tanh(v), 0.0),
           "sigm": (lambda i: i * 0.5, 0.5, 6, lambda v: 1 / (1 + mpmath.exp(v)), 0.0),
-          "expm1": (lambda i: -i * 0.5625, 0.5625, 6, lambda v: mpmath.expm1(v), 0.0),
           "tanhshrink": (lambda i: i * 0.3125, 0.3125, 6,
                          lambda v: (v - mpmath.tanh(v)) / v**3 if v else mpmath.mpf(1) / 3, 0.0)}
 

@@ -77,12 +77,12 @@ LO = {False: -4.1875, True: -4.125}
 
 # the header's tables, by the names used here
 C_NAMES = {"phi": "fastact_gelu_phi", "dphi": "fastact_gelu_dphi", "tail": "fastact_gelu_tail",
-           "tanh": "fastact_tanh_tab", "sigm": "fastact_sigm_tab", "expm1": "fastact_expm1_tab",
+           "tanh": "fastact_tanh_tab", "sigm": "fastact_sigm_tab",
            "tanhshrink": "fastact_tanhshrink_tab"}
 
 
 def read_tables(path=HEADER):
-    """{'phi', 'dphi', 'tail', 'tanh', 'sigm', 'expm1', 'tanhshrink'}: the header's float32 tables, rows (centres, u^0, u^1, ...) x 32."""
+    """{'phi', 'dphi', 'tail', 'tanh', 'sigm', 'tanhshrink'}: the header's float32 tables, rows (centres, u^0, u^1, ...) x 32."""
     with open(path) as f:
         text = f.read()
     out = {}
@@ -412,10 +412,12 @@ def _tanhshrink_lane(b, v):
 # g * sigmoid(-x), sigmoid(-|x|) from its table (intervals of 1/2 from 0) and
 # 1 - that for x < 0, the lanes with |x| > 15.5 from an exp, scaled last
 # (_sigm_tail), only in a vector that holds one; from y, -g * expm1(y), y
-# clamped to [-17.7, 0], from its table (intervals of 9/16 down from 0).
+# clamped to [-17.7, 0], from 2^k and expm1(r) (_neg_expm1).
 # sigmoid's forward is the first at -x with g = 1 (both exact), silu's at -x with g = x.
 SIGM = ("sigm", 6, 2.0, 12582912.0, 15.5)  # (table, degree, 1/width, shift, clamp), as PHI
-EXPM1 = ("expm1", 6, -1.77777778, 12582912.0, -17.7)
+EXPM1_LO = -17.7  # expm1 rounds to -1 below -17.33
+# expm1(r)/r - 1 = r q(r) for |r| <= ln2 / 2: q's Taylor coefficients, highest first (the header's fastact_expm1_q)
+EXPM1_Q = (1.98412698e-4, 1.38888889e-3, 8.33333333e-3, 4.16666667e-2, 1.66666667e-1, 0.5)
 FLT_MAX = 3.4028234663852886e38
 SIGM_CLAMP = 200.0  # the tail's |x| (beyond 192.7: g * sigmoid(-x) rounds to 0 for any float32 g)
 # exp(-r) / 2 for |r| <= ln2 / 2: Taylor, 8 terms, highest first (the header's fastact_exp_neg_half)
@@ -426,6 +428,23 @@ def _scalef(b, w, k):
     """w * 2^k (vscalefps: one rounding, into the subnormals too)."""
     scalef = _fn(b.module, "llvm.x86.avx512.mask.scalef.ps.512", V, [V, V, V, I16, I32])
     return b.call(scalef, [w, k, _splat(0.0), ir.Constant(I16, -1), ir.Constant(I32, 4)])
+
+
+def _neg_expm1(b, y):
+    """-expm1(min(y, 0)) for y >= -17.7 (clamped there): with y = k ln2 + r, -(2^k expm1(r) + (2^k - 1)),
+    one rounding; -0 at y = +0, NaN stays NaN (the header's fastact_lsig_bwdy_v)."""
+    rint = _fn(b.module, "llvm.rint.v16f32", V, [V])
+    yc = b.select(b.fcmp_ordered(">", _splat(EXPM1_LO), y), _splat(EXPM1_LO), y)  # max(lo, y); NaN: y
+    yc = b.select(b.fcmp_unordered("<", yc, _splat(0.0)), yc, _splat(0.0))  # y >= 0: +0; NaN: y
+    kf = b.call(rint, [b.fmul(yc, _splat(LOG2E))])
+    r = _fma(b, b.fneg(kf), _splat(LN2_HI), yc)
+    r = _fma(b, b.fneg(kf), _splat(LN2_LO), r)
+    q = _splat(EXPM1_Q[0])
+    for c in EXPM1_Q[1:]:
+        q = _fma(b, q, r, _splat(c))
+    em = _fma(b, b.fmul(r, r), q, r)  # expm1(r)
+    s = _scalef(b, _splat(1.0), kf)  # 2^k
+    return _fma(b, b.fneg(s), em, b.fneg(b.fsub(s, _splat(1.0))))
 
 
 def _sigm_tail_sh(b, a):
@@ -494,10 +513,7 @@ def _lsig_fn(mod, kind, nt=False):
             else:
                 gv = _loads(b, g, j, lanes)
             if from_y:
-                name, deg, inv_w, shift, lo = EXPM1
-                yc = b.select(b.fcmp_ordered(">", _splat(lo), v), _splat(lo), v)  # max(lo, y); NaN: y
-                yc = b.select(b.fcmp_unordered("<", yc, _splat(0.0)), yc, _splat(0.0))  # y >= 0: +0; NaN: y
-                _stores(b, b.fmul(gv, b.fneg(_tab_at(b, TABLES[name], deg, yc, inv_w, shift))), out, j, lanes, nts)
+                _stores(b, b.fmul(gv, _neg_expm1(b, v)), out, j, lanes, nts)
                 return
             name, deg, inv_w, shift, clamp = SIGM
             a = b.call(fabs, [v])
