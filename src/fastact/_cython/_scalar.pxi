@@ -1140,16 +1140,25 @@ cdef inline floating threshold_bwd(floating g, floating x, double a, double b) n
 
 # a = b (the squareplus parameter)
 cdef inline floating sqp_r_(floating x, floating b) noexcept nogil:
-    # sqrt(x^2 + b) without overflowing x^2: beyond 1e18 (float32) / 1e150
-    # (float64) b is far below half an ULP of x^2.
+    # sqrt(x^2 + b).  From |x| = big on (1e18 float32, 1e150 float64) in
+    # units of 2^k (k = 64, 600), so that x^2 cannot overflow: b itself can
+    # outweigh x^2 there (float64, b = 1e300 at x = 1e150 gave |x|, 20 % off).
+    # b == 0: r = |x| exactly, also where x*x underflows.
     cdef floating ax = fabs_(x)
-    cdef floating big
+    cdef floating big, s, si
     if floating is float:
         big = <floating>1e18
+        s = <floating>5.421010862427522e-20        # 2^-64
+        si = <floating>1.8446744073709552e19       # 2^64
     else:
         big = <floating>1e150
-    # b == 0: r = |x| exactly, also where x*x underflows
-    return sqrt_(x * x + b) if ((ax < big) & (b != 0)) else ax
+        s = <floating>2.409919865102884e-181       # 2^-600
+        si = <floating>4.149515568880993e180       # 2^600
+    cdef bint far = ax >= big
+    cdef floating sc = s if far else <floating>1
+    cdef floating xs = ax * sc
+    cdef floating r = sqrt_(xs * xs + (b * sc) * sc) * (si if far else <floating>1)
+    return r if b != 0 else ax
 
 cdef inline floating squareplus_fwd(floating x, double a, double b) noexcept nogil:
     # x < 0: (x + r)/2 cancels; b/(2(r - x)) is the same value without it.
@@ -1168,6 +1177,33 @@ cdef inline floating squareplus_bwd(floating g, floating x, double a, double b) 
     cdef floating pos = g * ((<floating>1 + q) * <floating>0.5)
     cdef floating neg = g * ((bb / (<floating>2 * r)) / (r - x))   # r*(r-x) may overflow
     return pos if x >= 0 else neg
+
+# The float32 loops' kernels (_elementwise.pxi.in, WIDE): x a float32 value
+# in double, so x^2 + b cannot overflow (|x| <= 3.4e38) nor x^2 underflow,
+# and one division each.
+cdef inline double squareplus_fwd_w(double x, double a, double b) noexcept nogil:
+    # x < 0: (x + r)/2 cancels; b/(2(r - x)) = (b/4)/((r - x)/2) is the same
+    # value without it (0 at x = -inf; d > 0: x is 0 or at least 1.4e-45)
+    cdef double r = sqrt(x * x + a)
+    cdef double pos = x * 0.5 + r * 0.5
+    cdef double neg = (a * 0.25) / (r * 0.5 - x * 0.5)
+    return pos if x >= 0 else neg
+
+cdef inline double squareplus_bwd_w(double g, double x, double a, double b) noexcept nogil:
+    # g w, w = (1 + x/r)/2 as one quotient: x >= 0, (x/2 + r/2)/r; x < 0,
+    # where 1 + x/r cancels, b/(2r(r - x)) = (b/4)/(r (r - x)/2).  w = 1/2
+    # at r = 0 (x = 0, b = 0: relu's slope 1/2 at 0), 1 at x = +inf; 0 at x =
+    # -inf.
+    cdef double r = sqrt(x * x + a)
+    cdef double num = x * 0.5 + r * 0.5
+    cdef double den = r
+    if not x >= 0:
+        num = a * 0.25
+        den = r * (r * 0.5 - x * 0.5)
+    cdef double w = num / den
+    w = 0.5 if r == 0 else w
+    w = 1.0 if x == INFINITY else w
+    return g * w
 
 # ------------------------------------------------------------------------- glu
 

@@ -723,41 +723,55 @@ def bwd_tanhshrink(g, x, p0, p1, p2, p3):
 
 @jit
 def _squareplus_r(x, c):
-    # hypot(x, c) with c = sqrt(b): scaled by the larger term so x*x neither
-    # overflows (|x| ~ 1e20 in float32) nor underflows (tiny x with b = 0).
+    # hypot(x, c) with c = sqrt(b): where the larger term is 2^60 or more (2^500
+    # float64) or below 2^-60 (2^-500) in units of 2^-64 or 2^64 (2^-600,
+    # 2^600), exact powers of two, so that x*x neither overflows nor
+    # underflows; c = 0: |x| exactly. (It took two divisions, a/m and c/m.)
     a = abs(x)
     m = a if a > c else c
-    m = m if m > 0 else cst(x, 1.0)
-    u = a / m
-    v = c / m
-    r = m * math.sqrt(u * u + v * v)
-    return a if a == cst(x, math.inf) else r
+    if M.is_f32(x):
+        hi, lo, down, up = cst(x, 2.0**60), cst(x, 2.0**-60), cst(x, 2.0**-64), cst(x, 2.0**64)
+    else:
+        hi, lo, down, up = cst(x, 2.0**500), cst(x, 2.0**-500), cst(x, 2.0**-600), cst(x, 2.0**600)
+    one = cst(x, 1.0)
+    s = down if m >= hi else (up if m < lo else one)
+    u = a * s
+    v = c * s
+    r = math.sqrt(u * u + v * v) * (up if m >= hi else (down if m < lo else one))
+    return r if c != 0 else a
 
 
 @jit
 def fwd_squareplus(x, p0, p1, p2, p3):
     r = _squareplus_r(x, p1)
-    # b/(2(r - x)) with r - x = r(1 - x/r): r - x itself overflows near the max
-    neg = (p0 * cst(x, 0.5) / r) / (cst(x, 1.0) - x / r)
-    neg = cst(x, 0.0) if x == -cst(x, math.inf) else neg
+    # x < 0: b/(2(r - x)) = (b/4)/d, d = (r - x)/2 in halves (r - x overflows near the
+    # max); 0 at -inf; b = 0 is relu (its d is 0 at the least subnormal x); a b beyond
+    # T's range (float32): x/r ~ 0, no cancellation, the plain form
+    neg = (p0 * cst(x, 0.25)) / (r * cst(x, 0.5) - x * cst(x, 0.5))
     pos = x * cst(x, 0.5) + r * cst(x, 0.5)
+    neg = pos if p0 == cst(x, math.inf) else neg
+    neg = cst(x, 0.0) if (x == -cst(x, math.inf)) | (p0 == 0) else neg
     return neg if x < 0 else pos
 
 
 @jit
 def bwd_squareplus(g, x, p0, p1, p2, p3):
     r = _squareplus_r(x, p1)
+    ir = cst(x, 1.0) / r
     # 1 + x/r = b/(r(r - x)) as two factors <= 1: nothing overflows or
     # underflows to 0/0; b = 0 is relu, whose negative side has slope 0. g
     # first, then each factor <= 1: every partial product is at least the
     # result (the factors' own product underflowed where g times it is normal).
-    # r - x in halves: it overflowed near the max.
+    # r - x in halves: it overflowed near the max. 1/r once: two divisions, not three.
     half = cst(x, 0.5)
-    neg = ((g * half) * (p1 / r)) * ((half * p1) / (half * r - half * x))
+    neg = ((g * half) * (p1 * ir)) * ((half * p1) / (half * r - half * x))
     neg = (g * cst(x, 0.0) if x == x else x) if p0 == 0 else neg  # 0 (relu's slope), but NaN stays NaN
-    ratio = math.copysign(cst(x, 1.0), x) if abs(x) == cst(x, math.inf) else x / r
+    # x/r = +-1 at b = 0 (r = |x|, whose 1/r overflows below 2.9e-39 in float32) and at +-inf;
+    # else r >= sqrt(b) keeps 1/r finite
+    ratio = math.copysign(cst(x, 1.0), x) if (abs(x) == cst(x, math.inf)) | (p0 == 0) else x * ir
     ratio = cst(x, 0.0) if r == 0 else ratio
     pos = g * ((cst(x, 1.0) + ratio) * cst(x, 0.5))  # g*(1 + ratio) overflowed near the max
+    neg = pos if p1 == cst(x, math.inf) else neg  # b beyond T's range: x/r ~ 0, no cancellation
     return pos if x >= 0 else neg  # NaN takes the neg branch, as in the reference
 
 
