@@ -340,6 +340,24 @@ static inline __m512 fastact_gelu_dphi_v(__m512 v)
     __m512 xc = _mm512_min_ps(v, _mm512_set1_ps(6.5f));
     return fastact_tab_at(fastact_gelu_dphi, 6, xc, 2.90909091f, 12582912.0f + 12.0f);
 }
+/* v = k ln2 + r, |r| <= ln2/2 (ln2 in two parts): r, and k as a float in *kf */
+static inline __m512 fastact_ln2_reduce(__m512 v, __m512* kf)
+{
+    *kf = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(*kf, _mm512_set1_ps(0.693359375f), v);
+    return _mm512_fnmadd_ps(*kf, _mm512_set1_ps(-2.12194440e-4f), r);
+}
+/* expm1(r) = r + r^2 q(r) for |r| <= 0.35, q: Taylor, 6 terms (< 1e-8) */
+static inline __m512 fastact_expm1_small(__m512 r)
+{
+    __m512 q = _mm512_set1_ps(1.98412698e-4f);
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.38888889e-3f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(8.33333333e-3f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(4.16666667e-2f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.66666667e-1f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.5f));
+    return _mm512_fmadd_ps(_mm512_mul_ps(r, r), q, r);
+}
 /* x < -4.125: returns w and sets kf with x phi(x) = w * 2^kf (bwd = 0) or
  * phi(x) + x pdf(x) = w * 2^kf (bwd = 1), where kf is far below 0. */
 static inline __m512 fastact_gelu_tail_w(__m512 v, int bwd, __m512* kf_out)
@@ -349,18 +367,9 @@ static inline __m512 fastact_gelu_tail_w(__m512 v, int bwd, __m512* kf_out)
     __m512 hh = _mm512_mul_ps(xc, xc);
     __m512 hl = _mm512_fmsub_ps(xc, xc, hh);
     __m512 g = _mm512_mul_ps(hh, _mm512_set1_ps(-0.5f));
-    __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(g, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), g);
-    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
-    r = _mm512_fmadd_ps(hl, _mm512_set1_ps(-0.5f), r);
-    /* e^r = 1 + r + r^2 q(r), q: Taylor, 6 terms (|r| <= 0.35: < 1e-8) */
-    __m512 q = _mm512_set1_ps(1.98412698e-4f);
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.38888889e-3f));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(8.33333333e-3f));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(4.16666667e-2f));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.66666667e-1f));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.5f));
-    __m512 e = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(r, r), q, r), _mm512_set1_ps(1.0f));
+    __m512 kf;
+    __m512 r = _mm512_fmadd_ps(hl, _mm512_set1_ps(-0.5f), fastact_ln2_reduce(g, &kf));
+    __m512 e = _mm512_add_ps(fastact_expm1_small(r), _mm512_set1_ps(1.0f));   /* e^r */
     __m512 m = fastact_tab_at(fastact_gelu_tail, 4, xc, -2.90909091f, 12582912.0f - 12.0f);
     *kf_out = kf;
     /* pdf(x) = exp(-x^2/2) / sqrt(2 pi) */
@@ -478,7 +487,7 @@ static inline void fastact_tanhshrink_f32_nt(const float* x, float* out, long n)
  *
  * From y = log_sigmoid(x) <= 0, -g * expm1(y) (fastact_log_sigmoid_bwdy_f32):
  * y = k ln2 + r, |r| <= ln2/2, expm1(y) = 2^k expm1(r) + (2^k - 1), one
- * rounding, expm1(r) = r + r^2 q(r) (Taylor to r^7; 0.84 ULP at most against
+ * rounding (fastact_expm1_small; 0.84 ULP at most against
  * the float64 result, 2.2M samples; the 32-interval table it replaced had 1.10
  * and took 1.10x its time); y clamped to [-17.7, 0] (expm1 rounds to -1 below
  * -17.33; a y above 0, no output of log_sigmoid, counts as 0, the limit at x =
@@ -509,9 +518,8 @@ static const float fastact_exp_neg_half[8] = {-9.92063492e-05f, 6.94444444e-04f,
 static inline __m512 fastact_sigm_tail_sh(__m512 a, __m512* k1)
 {
     __m512 ac = _mm512_min_ps(a, _mm512_set1_ps(200.0f));
-    __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(ac, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), ac);
-    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 kf;
+    __m512 r = fastact_ln2_reduce(ac, &kf);
     __m512 h = _mm512_set1_ps(fastact_exp_neg_half[0]);
     for (int j = 1; j < 8; j++)
         h = _mm512_fmadd_ps(h, r, _mm512_set1_ps(fastact_exp_neg_half[j]));
@@ -542,21 +550,12 @@ static inline __m512 fastact_lsig_bwd_v(__m512 v, __m512 gv)
         res = _mm512_mask_blend_ps(t, res, fastact_sigm_tail_v(v, a, gv));
     return res;
 }
-/* expm1(r)/r - 1 = r (1/2 + r/6 + ...) for |r| <= ln2 / 2: Taylor to r^7,
- * the factor after r as q, highest first */
-static const float fastact_expm1_q[6] = {1.98412698e-4f, 1.38888889e-3f, 8.33333333e-3f, 4.16666667e-2f,
-                                         1.66666667e-1f, 0.5f};
 static inline __m512 fastact_lsig_bwdy_v(__m512 y, __m512 gv)
 {
     __m512 yc = _mm512_max_ps(_mm512_set1_ps(-17.7f), y);  /* NaN: y */
     yc = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(yc, _mm512_setzero_ps(), _CMP_NGE_UQ), _mm512_setzero_ps(), yc);
-    __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(yc, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), yc);
-    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 q = _mm512_set1_ps(fastact_expm1_q[0]);
-    for (int j = 1; j < 6; j++)
-        q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(fastact_expm1_q[j]));
-    __m512 em = _mm512_fmadd_ps(_mm512_mul_ps(r, r), q, r);      /* expm1(r) */
+    __m512 kf;
+    __m512 em = fastact_expm1_small(fastact_ln2_reduce(yc, &kf));
     __m512 s = _mm512_scalef_ps(_mm512_set1_ps(1.0f), kf);        /* 2^k */
     /* -expm1(y) = -(2^k expm1(r) + (2^k - 1)), one rounding; -0 at y = +0 */
     __m512 e = _mm512_fnmsub_ps(s, em, _mm512_sub_ps(s, _mm512_set1_ps(1.0f)));

@@ -299,9 +299,25 @@ def _pass_fn(mod, bwd, sparse):
 
 # the tail's table, as PHI; x is clamped from below to -14.9, where the result is 0
 TAIL = ("tail", 4, -2.90909091, 12582912.0 - 12.0, -14.9)
-# exp(r) = 1 + r + r^2 q(r), q: Taylor, 6 terms (|r| <= 0.35: < 1e-8), highest first
+# expm1(r) = r + r^2 q(r), q: Taylor, 6 terms (|r| <= 0.35: < 1e-8), highest first (_expm1_small)
 EXP_Q = (1.98412698e-4, 1.38888889e-3, 8.33333333e-3, 4.16666667e-2, 1.66666667e-1, 0.5)
 LN2_HI, LN2_LO, LOG2E, INV_SQRT_2PI = 0.693359375, -2.12194440e-4, 1.44269504, 0.398942280
+
+
+def _ln2_reduce(b, v):
+    """(k as a float, r) with v = k ln2 + r, |r| <= ln2/2 (ln2 in two parts): the header's fastact_ln2_reduce."""
+    rint = _fn(b.module, "llvm.rint.v16f32", V, [V])
+    kf = b.call(rint, [b.fmul(v, _splat(LOG2E))])
+    r = _fma(b, b.fneg(kf), _splat(LN2_HI), v)
+    return kf, _fma(b, b.fneg(kf), _splat(LN2_LO), r)
+
+
+def _expm1_small(b, r):
+    """expm1(r) = r + r^2 q(r) for |r| <= 0.35 (EXP_Q): the header's fastact_expm1_small."""
+    q = _splat(EXP_Q[0])
+    for c in EXP_Q[1:]:
+        q = _fma(b, q, r, _splat(c))
+    return _fma(b, b.fmul(r, r), q, r)
 
 
 def _tail_fn(mod, bwd):
@@ -313,7 +329,6 @@ def _tail_fn(mod, bwd):
     def build(b, args):
         tx, tg, n = args
         scalef = _fn(mod, "llvm.x86.avx512.mask.scalef.ps.512", V, [V, V, V, I16, I32])
-        rint = _fn(mod, "llvm.rint.v16f32", V, [V])
         name, deg, inv_w, shift, lo = TAIL
         with cgutils.for_range_slice(b, ir.Constant(I64, 0), n, ir.Constant(I64, 16)) as (j, _):
             v = _loads(b, tx, j, None)
@@ -322,14 +337,9 @@ def _tail_fn(mod, bwd):
             hh = b.fmul(xc, xc)
             hl = _fma(b, xc, xc, b.fneg(hh))
             g = b.fmul(hh, _splat(-0.5))
-            kf = b.call(rint, [b.fmul(g, _splat(LOG2E))])
-            r = _fma(b, b.fneg(kf), _splat(LN2_HI), g)
-            r = _fma(b, b.fneg(kf), _splat(LN2_LO), r)
+            kf, r = _ln2_reduce(b, g)
             r = _fma(b, hl, _splat(-0.5), r)
-            q = _splat(EXP_Q[0])
-            for c in EXP_Q[1:]:
-                q = _fma(b, q, r, _splat(c))
-            e = b.fadd(_fma(b, b.fmul(r, r), q, r), _splat(1.0))
+            e = b.fadd(_expm1_small(b, r), _splat(1.0))  # e^r
             m = _tab_at(b, TABLES[name], deg, xc, inv_w, shift)
             # pdf(x) = exp(-x^2/2) / sqrt(2 pi)
             w = b.fmul(_fma(b, xc, _splat(INV_SQRT_2PI), m), e) if bwd else b.fmul(b.fmul(xc, m), e)
@@ -416,8 +426,6 @@ def _tanhshrink_lane(b, v):
 # sigmoid's forward is the first at -x with g = 1 (both exact), silu's at -x with g = x.
 SIGM = ("sigm", 6, 2.0, 12582912.0, 15.5)  # (table, degree, 1/width, shift, clamp), as PHI
 EXPM1_LO = -17.7  # expm1 rounds to -1 below -17.33
-# expm1(r)/r - 1 = r q(r) for |r| <= ln2 / 2: q's Taylor coefficients, highest first (the header's fastact_expm1_q)
-EXPM1_Q = (1.98412698e-4, 1.38888889e-3, 8.33333333e-3, 4.16666667e-2, 1.66666667e-1, 0.5)
 FLT_MAX = 3.4028234663852886e38
 SIGM_CLAMP = 200.0  # the tail's |x| (beyond 192.7: g * sigmoid(-x) rounds to 0 for any float32 g)
 # exp(-r) / 2 for |r| <= ln2 / 2: Taylor, 8 terms, highest first (the header's fastact_exp_neg_half)
@@ -433,16 +441,10 @@ def _scalef(b, w, k):
 def _neg_expm1(b, y):
     """-expm1(min(y, 0)) for y >= -17.7 (clamped there): with y = k ln2 + r, -(2^k expm1(r) + (2^k - 1)),
     one rounding; -0 at y = +0, NaN stays NaN (the header's fastact_lsig_bwdy_v)."""
-    rint = _fn(b.module, "llvm.rint.v16f32", V, [V])
     yc = b.select(b.fcmp_ordered(">", _splat(EXPM1_LO), y), _splat(EXPM1_LO), y)  # max(lo, y); NaN: y
     yc = b.select(b.fcmp_unordered("<", yc, _splat(0.0)), yc, _splat(0.0))  # y >= 0: +0; NaN: y
-    kf = b.call(rint, [b.fmul(yc, _splat(LOG2E))])
-    r = _fma(b, b.fneg(kf), _splat(LN2_HI), yc)
-    r = _fma(b, b.fneg(kf), _splat(LN2_LO), r)
-    q = _splat(EXPM1_Q[0])
-    for c in EXPM1_Q[1:]:
-        q = _fma(b, q, r, _splat(c))
-    em = _fma(b, b.fmul(r, r), q, r)  # expm1(r)
+    kf, r = _ln2_reduce(b, yc)
+    em = _expm1_small(b, r)
     s = _scalef(b, _splat(1.0), kf)  # 2^k
     return _fma(b, b.fneg(s), em, b.fneg(b.fsub(s, _splat(1.0))))
 
@@ -451,11 +453,8 @@ def _sigm_tail_sh(b, a):
     """(sh, k1) with sigmoid(-a) = 2^k1 sh for a = |x| > 15.5: sh = h - h e,
     h = exp(-r)/2, e = exp(-a) = 2^k1 h, r = a - k ln2, k1 = 1 - k (a clamped
     to SIGM_CLAMP)."""
-    rint = _fn(b.module, "llvm.rint.v16f32", V, [V])
     ac = b.select(b.fcmp_ordered("<", a, _splat(SIGM_CLAMP)), a, _splat(SIGM_CLAMP))
-    kf = b.call(rint, [b.fmul(ac, _splat(LOG2E))])
-    r = _fma(b, b.fneg(kf), _splat(LN2_HI), ac)
-    r = _fma(b, b.fneg(kf), _splat(LN2_LO), r)
+    kf, r = _ln2_reduce(b, ac)
     h = _splat(EXP_NEG_HALF[0])
     for c in EXP_NEG_HALF[1:]:
         h = _fma(b, h, r, _splat(c))
