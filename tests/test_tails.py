@@ -224,6 +224,32 @@ def test_extreme_parameters(backend, spec):
                          rtol, atol, f"{spec.name} backward {params} g={gv:g}", inputs=_XS)
 
 
+# float64: parameters across the whole range and x out to the largest values
+# (Numba's swish at beta = 1e-300 gave -inf for x = -1e289, whose result is
+# -5e288; Cython's squareplus at b = 1e300 lost b next to x^2 = 1e300)
+_EXTREME64 = [1e-300, 1e-30, 1e-8, 0.3, 7.5, 1e8, 1e30, 1e300, -1e-300, -0.3, -7.5, -1e8, -1e30, -1e300, 0.0]
+_M64 = np.geomspace(1e-300, 1e300, 601)
+_XS64 = np.concatenate([np.linspace(-800, 800, 1601), _M64, -_M64,
+                        [0.0, -0.0, np.inf, -np.inf, np.nan, 1.7e308, -1.7e308, 5e-324, -5e-324]])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("spec", ELEMENTWISE_SPECS, ids=spec_ids(ELEMENTWISE_SPECS))
+def test_extreme_parameters_float64(backend, spec):
+    base = default_params(spec)
+    settings = [base] + [{**base, p.name: v} for p in spec.params if p.kind == "float" for v in _EXTREME64]
+    g = np.linspace(-3.0, 3.0, _XS64.size)
+    for params in settings:
+        try:
+            exp_f = reference_forward(spec.name, _XS64, **params)
+        except (ValueError, TypeError):
+            continue  # not a valid setting
+        assert_close(fastact.forward(spec.name, _XS64, **params), exp_f, *bound_for(spec, "forward", np.float64),
+                     f"{spec.name} {params}", inputs=_XS64)
+        assert_close(fastact.backward(spec.name, g, _XS64, **params), reference_backward(spec.name, g, _XS64, **params),
+                     *bound_for(spec, "backward", np.float64), f"{spec.name} backward {params}", inputs=_XS64)
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_squareplus_float64_huge_b(backend):
     # float64, |x| >= 1e150 with a b that x^2 does not dwarf: the Cython

@@ -450,18 +450,21 @@ def _build(spec):
         # and the power of two applied last, so a product that is normal does
         # not pass through a subnormal s(z) (which keeps only a few digits:
         # silu at x = -91 lost 46 ULP that way).
-        # exp(-|z|) = E * 2**-S with E = p*2**(k+S) normal down to EXP_LO
-        # (|m| * 2**S would overflow only for |m| > ~2**(maxexp - S - 1)).
+        # exp(-|z|) = E * 2**-S with E = p*2**(k+S) normal down to EXP_LO.
         a = abs(hi)
         alo = lo if hi >= ZERO else -lo
         big_e = exp_up(-a, -alo)
         e = big_e * TAIL_INV
         pos = hi >= ZERO
-        me = m * big_e
+        # |m| > 1 with e >= 2**-S: m*e directly, normal, the same value as
+        # (m*E)*2**-S -- and m*E overflowed there for |m| > ~2**(maxexp - S - 1)
+        # (float64 swish, beta = 1e-300, x = -1e289: -inf for -5e288)
+        plain = (abs(m) > ONE) & (e >= TAIL_INV)
+        me = m * e if plain else m * big_e
         num = m if pos else me  # plain-value arms: a select, not a branch
         v = num / (ONE + e)
         vs = v * TAIL_INV
-        r = v if pos else vs
+        r = v if pos | plain else vs
         # below EXP_LO, exp_parts clamped: s(z)*|m| is 0 for any finite m;
         # that 0 takes m's sign, as m * s(z) does (silu(-1e4) = -0)
         return math.copysign(ZERO, m) if (hi < EXP_LO) | (m == ZERO) else r
