@@ -138,6 +138,25 @@ def test_sparsemax_of_large_ties(backend, axis):
                  "sparsemax backward")
 
 
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_sparsemax_float64_rows_spanning_the_range(backend, axis):
+    # float64 rows holding values from -1.8e308 to 1.8e308: the support's sum
+    # started from every element (tau = -inf) and x - max summed to -inf
+    # (forward inf everywhere, backward g - mean); it starts at tau = -1 now
+    big = np.finfo(np.float64).max
+    rows = [[3.0, 0.78, 5e-324, big], [big, 7e3, -3.8e3, -2e3], [-big, big, 0.0, 1.0], [big, big * (1 - 2**-52), -big, 1.0],
+            [-big, -big, 2.0, 2.5], [1e300, -1e300, 1e300 - 2**947, 0.0]]
+    x = np.array(rows)
+    x = x if axis == -1 else np.ascontiguousarray(x.T)
+    spec = SPECS_BY_NAME["sparsemax"]
+    y = fastact.forward("sparsemax", x, axis=axis)
+    assert_close(y, reference_forward("sparsemax", x, axis=axis), *bound_for(spec, "forward", np.float64),
+                 "sparsemax", inputs=x)
+    g = np.random.default_rng(4).uniform(-1, 1, x.shape)
+    assert_close(fastact.backward("sparsemax", g, x, axis=axis), reference_backward("sparsemax", g, x, axis=axis),
+                 *bound_for(spec, "backward", np.float64), "sparsemax backward", inputs=x)
+
+
 def test_log_softmax_row_with_inf_is_nan(backend):
     # as softmax's (and PyTorch's): inf - inf in the row
     x = np.array([[np.inf, 1.0, -2.0], [-np.inf, 1.0, 2.0]], np.float32)

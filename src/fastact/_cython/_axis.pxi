@@ -414,8 +414,12 @@ cdef double _sparsemax_tau(const floating* x, Py_ssize_t n, double* m) noexcept 
     # n.  Sums in double, of x - m with m the row's maximum (sparsemax(x + c)
     # = sparsemax(x)): with the values themselves, 1 vanished next to them in
     # a row of five 3e38 (tau = x, an empty support: NaN, not 0.2 each).
-    # Returns tau relative to m, and m in m[0].
-    cdef double tau = -INFINITY, S, mx = <double>_row_max(x, n, <floating>1)  # in lanes: vectorised
+    # Returns tau relative to m, and m in m[0].  tau starts at -1 (the
+    # support {x - m > -1}), not -inf: the answer's tau is at least -1 (the
+    # maximum alone gives -1), so nothing further down is ever in the
+    # support, and summing it overflowed (float64, a row of 3 and 1.8e308:
+    # -inf everywhere).
+    cdef double tau = -1.0, S, mx = <double>_row_max(x, n, <floating>1)  # in lanes: vectorised
     cdef Py_ssize_t c, prev = -1, it
     cdef bint nan = False
     for it in range(n):
@@ -621,9 +625,9 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
         if fwd:
             # A = tau, B = support sum, P = previous support size (Michelot per
             # column), M = the column's maximum: the sums are of x - M, as in
-            # _sparsemax_tau (A is relative to M)
+            # _sparsemax_tau (A is relative to M, and starts at -1 as there)
             for i in range(w):
-                A[i] = -INFINITY
+                A[i] = -1.0
                 M[i] = -INFINITY
                 P[i] = -1
             for j in range(n):

@@ -1356,8 +1356,11 @@ def _sparsemax_tau(a, m):
     good: a few passes in practice, at most n. The sums are of a - m, m the
     line's maximum (sparsemax is shift-invariant; with a itself, 1 vanished
     next to five 3e38), and tau is relative to m. NaN where the support
-    empties (a +inf in the line, or only -inf)."""
-    tau = -np.inf
+    empties (a +inf in the line, or only -inf). tau starts at -1, not -inf:
+    the answer's is at least -1 (the maximum alone), so nothing further down
+    is ever in the support, and summing it overflowed (float64, a line of 3
+    and 1.8e308: inf everywhere)."""
+    tau = -1.0
     prev = -1
     for _ in range(a.shape[0] + 2):
         s, c = _sum_above64(a, m, tau)
