@@ -97,6 +97,36 @@ def test_tail_element_leaves_the_others_alone(backend, name):
                  name)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("beta", [1.0, 0.5, 1e-30, 3e4])
+def test_softplus_backward_from_small_y(backend, beta):
+    # from y, F = -expm1(-beta y) ~ beta y is a float32 subnormal for tiny y
+    # (or a tiny beta), while g * F is normal for a large g: such elements
+    # are computed in float64 (TAIL "small"); the others bit for bit as
+    # without them, in place too
+    spec = SPECS_BY_NAME["softplus"]
+    rng = np.random.default_rng(8)
+    y = np.abs(rng.standard_normal(30000) * 3).astype(np.float32)
+    y[::7] = np.geomspace(1e-44, 1e-20, y[::7].size).astype(np.float32)
+    for gv in (1.0, 1e20, 3e38):
+        g = np.full_like(y, gv)
+        got = fastact.backward("softplus", g, y=y, beta=beta)
+        assert_close(got, reference_backward("softplus", g, y=y, beta=beta), *bound_for(spec, "backward", np.float32),
+                     f"softplus from y beta={beta:g} g={gv:g}", inputs=y)
+    g = rng.standard_normal(y.size).astype(np.float32)
+    plain = fastact.backward("softplus", g, y=y[1::7].repeat(7)[: y.size], beta=beta)
+    yt = y[1::7].repeat(7)[: y.size].copy()
+    pos = [5, 1024, 20000]
+    yt[pos] = np.float32(1e-40)
+    mixed = fastact.backward("softplus", g, y=yt, beta=beta)
+    keep = np.ones(y.size, bool)
+    keep[pos] = False
+    np.testing.assert_array_equal(mixed[keep], plain[keep])
+    g2 = g.copy()
+    assert fastact.backward("softplus", g2, y=yt, beta=beta, out=g2) is g2
+    np.testing.assert_array_equal(g2, mixed)
+
+
 def test_glu_tail_element_leaves_the_others_alone(backend):
     rng = np.random.default_rng(6)
     x = (rng.standard_normal((2, 40000)) * 3).astype(np.float32)

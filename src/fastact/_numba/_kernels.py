@@ -118,7 +118,8 @@ TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tan
 # loop also takes the largest of a key of x's bits, an unsigned integer that
 # orders x the way the op's test does (abs: |x|, unsigned; below, c < 0: the
 # negative x by magnitude, above every positive one, unsigned; above: the bits
-# as a signed integer, which order the positive x) -- one or
+# as a signed integer, which order the positive x; small, c > 0: the bits'
+# complement, unsigned, which orders the positive x downwards) -- one or
 # two integer operations per vector beside the stores. Only if it exceeds the
 # cut's key, a second pass computes the elements beyond the cut (by the float
 # test) in float64, parameters widened, and writes them over the first pass's
@@ -128,15 +129,16 @@ TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tan
 # largest, and the float test picks nothing). The second pass reads x and g
 # again: a span function never writes its inputs (in place runs through a
 # buffer, _buf2). float64 runs the plain loop.
-_TESTS = {"abs": "abs({v}) > c", "below": "{v} < c", "above": "{v} > c"}
-_KEYS = {"abs": "_abs_key({v})", "below": "np.uint32(_as_int({v}))", "above": "_as_int({v})"}
+_TESTS = {"abs": "abs({v}) > c", "below": "{v} < c", "above": "{v} > c", "small": "{v} < c"}
+_KEYS = {"abs": "_abs_key({v})", "below": "np.uint32(_as_int({v}))", "above": "_as_int({v})",
+         "small": "np.uint32(~_as_int({v}))"}
 
 
 @numba.extending.register_jitable(inline="always")
 def _abs_key(v):
     """|v|'s order as an unsigned integer of float32 bits (the "abs" key)."""
     return np.uint32(_as_int(v) & np.int32(0x7fffffff))
-_KEY0 = {"abs": "np.uint32(0)", "below": "np.uint32(0)", "above": "np.int32(-0x80000000)"}
+_KEY0 = {"abs": "np.uint32(0)", "below": "np.uint32(0)", "above": "np.int32(-0x80000000)", "small": "np.uint32(0)"}
 
 
 def _tail_template(test, cut, table=None):

@@ -784,7 +784,8 @@ def bwd_squareplus(g, x, p0, p1, p2, p3):
 # near side of a cut; beyond it the loop computes the element in float64, with
 # the float32 parameters widened, and rounds once (_kernels._tail_template).
 # TAIL[op] = (test, cut function of p0..p3): "abs" |x| > cut, "below" x < cut,
-# "above" x > cut; x is the op's second argument (glu: b, the gate). The cut
+# "above" x > cut, "small" x < cut for a cut > 0 (softplus' backward from y,
+# whose F ~ beta y); x is the op's second argument (glu: b, the gate). The cut
 # functions run for float32 only (float64 runs the plain loop; its F is normal
 # far past the x that matter here); -inf: no tail for these parameters (F = 0).
 @jit
@@ -823,7 +824,13 @@ def cut_softplus(p0, p1, p2, p3):  # F = sigmoid(beta x), beta > 0
     return cst(p0, -80.0) / p0
 
 
+@jit
+def cut_softplus_y(p0, p1, p2, p3):  # F = -expm1(-beta y) ~ beta y, y >= 0
+    return cst(p0, 1.8e-35) / p0
+
+
 TAIL = {
+    "bwdy_softplus": ("small", "cut_softplus_y"),
     "bwd_sigmoid": ("abs", "cut_80"),
     "bwd_log_sigmoid": ("above", "cut_80"),
     "bwd_tanh": ("abs", "cut_tanh"),
