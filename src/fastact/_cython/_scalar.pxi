@@ -520,16 +520,16 @@ cdef inline floating celu_neg_(floating x, double a) noexcept nogil:
     return t
 
 # The loop-invariant tests below pick a faster kernel (F32_FAST, the general
-# one's results bit for bit, and FAST, not quite: _elementwise.pxi.in); with
-# this off (_impl.pxi's _set_fast_kernels, for the tests) every loop runs the
-# general kernel, so the two can be compared.
+# one's results bit for bit, and FAST, not quite: _elementwise.pxi.in, whose
+# loops ask this first); with this off (_impl.pxi's _set_fast_kernels, for
+# the tests) every loop runs the general kernel, so the two can be compared.
 cdef bint _fast_kernels = True
 
 cdef inline bint celu_alpha_pos_ok_(double a, double b) noexcept nogil:
     # 2^-100 <= alpha <= 2^100: x/alpha <= 0 where x <= 0, so celu_fwd's
     # large-argument branch is never taken, and float32 holds alpha with room
     # for x/alpha's residual: celu_fwd_pos, all float32
-    return _fast_kernels and (a >= 7.888609052210118e-31 and a <= 1.2676506002282294e+30)
+    return a >= 7.888609052210118e-31 and a <= 1.2676506002282294e+30
 
 cdef inline floating celu_fwd_pos(floating x, double a, double b) noexcept nogil:
     # float32, all in float32 (the double form, celu_neg_, took 2x the time):
@@ -597,7 +597,7 @@ cdef inline floating celu_bwd(floating g, floating x, double a, double b) noexce
 cdef inline bint celu_alpha1_f32_ok_(double a, double b) noexcept nogil:
     # alpha = 1 (the default): x/alpha is x itself and split_'s correction 0,
     # so the kernel below gives celu_bwd's float32 results bit for bit
-    return _fast_kernels and (a == 1.0)
+    return a == 1.0
 
 cdef inline float celu_bwd_alpha1_f32_(float g, float x, double a, double b) noexcept nogil:
     return g if x > 0 else g * _expf_neg(x)   # elu_bwd's e^x
@@ -877,7 +877,7 @@ cdef inline bint swish_beta_f32_ok_(double a, double b) noexcept nogil:
     # split_(beta*x)'s hi is float32's own product beta*x and its lo the FMA
     # residual (exact; 0 where split_ gives 0), and the kernels below give
     # swish_fwd/bwd's float32 results bit for bit without the double steps
-    return _fast_kernels and (<double><float>a == a)
+    return <double><float>a == a
 
 cdef inline float swish_fwd_f32_(float x, double a, double b) noexcept nogil:
     cdef float af = <float>a
@@ -1035,7 +1035,7 @@ cdef inline bint softplus_beta1_f32_ok_(double a, double b) noexcept nogil:
     # itself, split_'s correction is 0, and x > threshold can be tested in
     # float32 -- the kernels below give softplus_fwd/bwd's results bit for bit
     # without the double steps
-    return _fast_kernels and (a == 1.0 and <double><float>b == b)
+    return a == 1.0 and <double><float>b == b
 
 cdef inline float softplus_fwd_beta1_f32_(float x, double a, double b) noexcept nogil:
     cdef float ru
@@ -1105,7 +1105,7 @@ cdef inline bint softshrink_f32_ok_(double a, double b) noexcept nogil:
     # lambd exact in float32: then |x| > lambd and x -+ lambd in float32 give
     # the double results (one rounding of x -+ lambd; double rounding through
     # double is innocuous for float32 +-)
-    return _fast_kernels and (<double><float>a == a)
+    return <double><float>a == a
 
 cdef inline float softshrink_fwd_f32_(float x, double a, double b) noexcept nogil:
     # softshrink_fwd for float32 x when softshrink_f32_ok_(a)
