@@ -528,19 +528,24 @@ def _build(spec):
         m = fma(s, expm1_r(r), s - ONE)
         return x if x == ZERO else m
 
-    def log1p_f(f):
-        # log(1+f) for f in [sqrt(.5)-1, sqrt(2)-1]
-        s = f / (TWO + f)
+    def log1p_s(f, s):
+        # log(1+f) for f in [sqrt(.5)-1, sqrt(2)-1], given s = f/(2 + f)
         z = s * s
         return f - s * (f - z * H_LOGR(z))
 
-    log1p_f = _inline(log1p_f)
+    log1p_s = _inline(log1p_s)
+
+    def log_sum(ef, lm, c):
+        # log(2**e * m) + c from e (as a float) and lm = log(m), ln2 in two parts
+        return ef * LN2HI + ((lm + c) + ef * LN2LO)
+
+    log_sum = _inline(log_sum)
 
     def log_w(w, c):
         # log(w) + c for w normal and positive; c a small correction term.
         m, ef, _ = _log_parts(w)
         f = m - ONE
-        return ef * LN2HI + ((log1p_f(f) + c) + ef * LN2LO)
+        return log_sum(ef, log1p_s(f, f / (TWO + f)), c)
 
     log_w = _inline(log_w)
 
@@ -556,7 +561,7 @@ def _build(spec):
     def log1p(x):
         # log(w) + (x - (w - 1))/w for w = 1 + x rounded: (x - (w - 1)) is
         # the rounding error of 1 + x, divided by w the first-order
-        # correction. As log_w, w = 2**e * m, log(m) = log1p_f(f), f = m - 1,
+        # correction. As log_w, w = 2**e * m, log(m) = log1p_s(f, s), f = m - 1,
         # but one division serves both quotients (the loop is bound by
         # them: a packed division is 5-10 FMAs): q = 1/((2 + f)*m), so
         # f/(2 + f) = f*m*q and 1/w = 2**-e * (2 + f)*q (2**-e taken as 0
@@ -568,8 +573,7 @@ def _build(spec):
         q = ONE / (d2 * m)
         s = f * (m * q)
         c = (x - (w - ONE)) * ((d2 * q) * pw)
-        z = s * s
-        r = ef * LN2HI + (((f - s * (f - z * H_LOGR(z))) + c) + ef * LN2LO)
+        r = log_sum(ef, log1p_s(f, s), c)
         r = -INF if w == ZERO else r
         r = NAN if w < ZERO else r
         r = x if x == INF else r
