@@ -447,9 +447,10 @@ def _placed(values, offset):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("spec", ELEMENTWISE_SPECS, ids=spec_ids(ELEMENTWISE_SPECS))
 def test_results_do_not_depend_on_alignment(spec, backend, dtype):
-    # The Cython loops start their stores at out's 64-byte boundary (the
-    # elements before it through the padded buffer): the same bits wherever
-    # x, g and out sit, in place too.
+    # The elementwise loops start their stores at out's 64-byte boundary
+    # (Cython: the elements before it through the padded buffer; Numba: a
+    # loop of their own, _kernels._wrap_aligned): the same bits wherever x, g
+    # and out sit, in place too.
     if spec.kind == RRELU:
         pytest.skip("rrelu's slopes are drawn per call")
     rng = np.random.default_rng(5)
