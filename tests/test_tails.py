@@ -197,6 +197,43 @@ def test_log_softmax_row_with_inf_is_nan(backend):
     assert np.isnan(fastact.backward("log_softmax", np.ones_like(x), x, axis=-1)[0]).all()
 
 
+# log_softmax backward, float32: rows (columns) of n elements through every
+# path of both backends -- the short rows' blocks, rows of 16, rows under
+# 256, long rows, one row over the threads, column tiles, a serial call
+_LSM_LAYOUTS = {"short rows": (7, 300), "rows of 16": (16, 200), "rows": (40, 60), "long rows": (300, 8),
+                "one row": (400_000, 1), "columns": (40, 60), "small": (30, 3)}
+
+
+@pytest.mark.parametrize("layout", list(_LSM_LAYOUTS))
+def test_log_softmax_backward_large_grad_sum(backend, layout):
+    # g - exp(y) * sum(g): a float32 row of |g| up to 3e38 / n sums past
+    # float32's range while most results are finite (the reference sums in
+    # float64). The sum was rounded to float32 first: inf and NaN. Every
+    # other row (column) keeps its bits.
+    n, rows = _LSM_LAYOUTS[layout]
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((rows, n)) * 3).astype(np.float32)
+    scale = min(3e38, 1.2e39 / n)
+    big = rng.uniform(0.5, 1.0, (rows, n)) * scale * rng.choice([-1.0, 1.0], (rows, 1))
+    g = np.where(np.arange(rows)[:, None] % 2 == 0, big, rng.standard_normal((rows, n))).astype(np.float32)
+    axis = -1
+    if layout == "columns":
+        x, g, axis = np.ascontiguousarray(x.T), np.ascontiguousarray(g.T), 0
+    y = fastact.forward("log_softmax", x, axis=axis)
+    spec = SPECS_BY_NAME["log_softmax"]
+    expected = reference_backward("log_softmax", g, x, axis=axis)
+    assert np.isfinite(expected).mean() > 0.9
+    keep = np.abs(g) <= 1e30
+    g1 = np.where(keep, g, np.float32(1))
+    in_place = g.copy()
+    fastact.backward("log_softmax", in_place, y=y, axis=axis, out=in_place)
+    for got, ordinary in ((fastact.backward("log_softmax", g, y=y, axis=axis), fastact.backward("log_softmax", g1, y=y, axis=axis)),
+                          (fastact.backward("log_softmax", g, x, axis=axis), fastact.backward("log_softmax", g1, x, axis=axis)),
+                          (in_place, fastact.backward("log_softmax", g1, y=y, axis=axis))):
+        assert_close(got, expected, *_bound(spec, "backward", scale), "log_softmax backward", inputs=g)
+        np.testing.assert_array_equal(got[keep], ordinary[keep])
+
+
 # exact arguments x - max (max 0) whose softmax is a float32 subnormal, and two
 # that underflow to 0; the rest of a row is filler
 _SUBNORMAL_ROW = np.array([0.0, -87.5, -88.25, -90.0, -95.5, -100.0, -101.75, -103.0, -103.25,

@@ -360,23 +360,51 @@ cdef inline void _logsmax_bwd_loop(const floating* g, const floating* y, floatin
             out[i] = g[i] - exp_(y[i]) * sg
 
 
+cdef inline bint _beyond_f32(floating* dummy, double s) noexcept nogil:
+    # float32 only: a double s (a sum of g) that float32 holds only as inf,
+    # from 2^128 - 2^103 on -- 64 elements of |g| ~ 1e37 pass 3.4e38. (s = inf
+    # gives the same results either way.)
+    if floating is float:
+        return fabs(s) >= 3.4028235677973366e38
+    else:
+        return False
+
+
+cdef inline floating _logsmax_bwd_wide(floating g, floating y, double s) noexcept nogil:
+    # g - exp(y)*s in double, as the reference forms it: exp(y) <= 1, so the
+    # result is finite wherever the reference's is
+    return <floating>(<double>g - <double>exp_(y) * s)
+
+
+cdef void _logsmax_bwd_wide_row(const floating* g, const floating* y, floating* out,
+                                 Py_ssize_t n, double s) noexcept nogil:
+    # not inlined: in _logsmax_bwd_apply this loop made rows of 100-1000
+    # 3-5 % slower
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = _logsmax_bwd_wide(g[i], y[i], s)
+
+
 cdef void _logsmax_bwd_apply(const floating* g, const floating* y, floating* out, Py_ssize_t n,
-                             floating sg) noexcept nogil:
-    # g - exp(y)*sg, the last n % _PAD as in _exp_shift
+                             double s) noexcept nogil:
+    # g - exp(y)*s, the last n % _PAD as in _exp_shift; s is the sum of g
     cdef Py_ssize_t r = n % _PAD
     cdef Py_ssize_t k = n - r
     cdef floating gb[_PAD]
     cdef floating yb[_PAD]
     cdef floating ob[_PAD]
-    _logsmax_bwd_loop(g, y, out, k, sg)
+    if _beyond_f32(out, s):
+        _logsmax_bwd_wide_row(g, y, out, n, s)
+        return
+    _logsmax_bwd_loop(g, y, out, k, <floating>s)
     if r == 0:
         return
     if n >= _PAD and <const floating*>out != g and <const floating*>out != y:
-        _logsmax_bwd_loop(g + n - _PAD, y + n - _PAD, out + n - _PAD, _PAD, sg)
+        _logsmax_bwd_loop(g + n - _PAD, y + n - _PAD, out + n - _PAD, _PAD, <floating>s)
         return
     _pad_tail(g + k, gb, r)
     _pad_tail(y + k, yb, r)
-    _logsmax_bwd_loop(&gb[0], &yb[0], &ob[0], _PAD, sg)
+    _logsmax_bwd_loop(&gb[0], &yb[0], &ob[0], _PAD, <floating>s)
     memcpy(out + k, &ob[0], r * sizeof(floating))
 
 
@@ -538,7 +566,7 @@ cdef void _row(const floating* g, const floating* x, floating* out, Py_ssize_t n
             s = _sum(out, n)
             _div_by(out, n, s)
     elif kind == K_LOGSOFTMAX:
-        _logsmax_bwd_apply(g, x, out, n, <floating>_sum(g, n))
+        _logsmax_bwd_apply(g, x, out, n, _sum(g, n))
     else:
         _last_pass_st(g, x, out, n, <floating>_dot(g, x, n), 0, sign, False, st)
 
@@ -600,7 +628,7 @@ cdef void _row_par(const floating* g, const floating* x, floating* out, Py_ssize
             st = _split(n, nt, c)
             en = _split(n, nt, c + 1)
             if kind == K_LOGSOFTMAX:
-                _logsmax_bwd_apply(g + st, x + st, out + st, en - st, <floating>s)
+                _logsmax_bwd_apply(g + st, x + st, out + st, en - st, s)
             else:
                 _last_pass_st(g + st, x + st, out + st, en - st, <floating>s, 0, sign, False, big)
 
@@ -620,7 +648,8 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
     cdef floating* ro
     cdef floating v
     cdef double dv
-    cdef bint changed
+    cdef bint changed, wide
+    cdef int nw
     if kind == K_SPARSEMAX:
         if fwd:
             # A = tau, B = support sum, P = previous support size (Michelot per
@@ -736,13 +765,25 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
             else:
                 for i in range(w):
                     A[i] += <double>gr[i] * <double>r[i]
+        nw = 0          # log_softmax: a column's sum beyond float32 (_logsmax_bwd_apply)
+        if kind == K_LOGSOFTMAX:
+            for i in range(w):
+                nw = nw | _beyond_f32(out, A[i])
+        wide = nw != 0
         for j in range(n):
             r = x + j * inner
             gr = g + j * inner
             ro = out + j * inner
             if kind == K_LOGSOFTMAX:
+                if wide:    # B: the row in double, read before out (which may be g or y) is written
+                    for i in range(w):
+                        B[i] = <double>_logsmax_bwd_wide(gr[i], r[i], A[i])
                 for i in range(w):
                     ro[i] = gr[i] - exp_(r[i]) * <floating>A[i]
+                if wide:    # only those columns: the others keep the vector loop's bits
+                    for i in range(w):
+                        if _beyond_f32(out, A[i]):
+                            ro[i] = <floating>B[i]
             else:
                 for i in range(w):
                     ro[i] = sign * r[i] * (gr[i] - <floating>A[i])
@@ -795,7 +836,7 @@ cdef void _bwd_rows(const floating* g, const floating* y, floating* out, Py_ssiz
     cdef Py_ssize_t o
     if kind == K_LOGSOFTMAX:
         for o in range(r0, r1):
-            _logsmax_bwd_apply(g + o * n, y + o * n, out + o * n, n, <floating>_sum_short(g + o * n, n))
+            _logsmax_bwd_apply(g + o * n, y + o * n, out + o * n, n, _sum_short(g + o * n, n))
     else:
         for o in range(r0, r1):
             _smax_bwd_apply(g + o * n, y + o * n, out + o * n, n,

@@ -1035,11 +1035,34 @@ def _softmax_cols_serial(x, out, sign, mode):
 
 # Backward from y. mode 0 (softmax/softmin): out = sign*y*(g - sum(g*y));
 # mode 1 (log_softmax): out = g - exp(y)*sum(g).
+# log_softmax's float32 sum of g, formed in float64, can pass float32's
+# range (64 elements of |g| ~ 1e37) where every result is finite: such rows
+# and column blocks form g - exp(y)*sum in float64 (_beyond_f32, _lsm_wide).
+@njit(inline="always", **OPTS)
+def _beyond_f32(sign, acc):
+    # float32 only: a float64 acc that float32 holds only as inf (from 2^128 -
+    # 2^103 on; acc = inf gives the same results either way)
+    return _is_f32(sign) and abs(acc) >= 3.4028235677973366e38
+
+
+@njit(inline="always", **OPTS)
+def _lsm_wide(g, y, acc):
+    # g - exp(y)*acc in float64, in g's type (as the reference forms it)
+    return cst(g, np.float64(g) - np.float64(_exp(y)) * acc)
+
+
 @njit(inline="always", **OPTS)
 def _bwd_cols_apply(gr, yr, orow, ab, sign, mode):
     # one row of _bwd_cols_block's second pass; inlined, so an array passed
     # twice is one value in the loop
-    if mode == 1:
+    if mode == 2:
+        # only those columns: the others keep their bits
+        for k in range(orow.shape[0]):
+            if _beyond_f32(sign, ab[k]):
+                orow[k] = _lsm_wide(gr[k], yr[k], ab[k])
+            else:
+                orow[k] = gr[k] - _exp(yr[k]) * cst(sign, ab[k])
+    elif mode == 1:
         for k in range(orow.shape[0]):
             orow[k] = gr[k] - _exp(yr[k]) * cst(sign, ab[k])
     else:
@@ -1066,6 +1089,10 @@ def _bwd_cols_block(g, y, out, o, i0, i1, sign, mode, acc):
         else:
             for k in range(w):
                 ab[k] += np.float64(gr[k]) * np.float64(yr[k])
+    if mode == 1:
+        for k in range(w):
+            if _beyond_f32(sign, ab[k]):
+                mode = 2
     for j in range(n):
         gr = g[o, j, i0:i1]
         yr = y[o, j, i0:i1]
@@ -1091,7 +1118,10 @@ def _bwd_row_acc(g, y, mode):
 @njit(**OPTS)
 def _bwd_row_finish(g, y, out, sign, mode, acc):
     a = cst(sign, acc)
-    if mode == 1:
+    if mode == 1 and _beyond_f32(sign, acc):
+        for j in range(g.shape[0]):
+            out[j] = _lsm_wide(g[j], y[j], acc)
+    elif mode == 1:
         for j in range(g.shape[0]):
             out[j] = g[j] - _exp(y[j]) * a
     else:
@@ -1120,7 +1150,12 @@ def _bwd_rows_range(g2, y2, o2, r0, r1, sign, mode):
     for o in range(r0, r1):
         gr, yr, orow = g2[o], y2[o], o2[o]
         if mode == 1:
-            a = cst(sign, _sum64(gr))
+            acc = _sum64(gr)
+            a = cst(sign, acc)
+            if _beyond_f32(sign, acc):
+                for j in range(orow.shape[0]):
+                    orow[j] = _lsm_wide(gr[j], yr[j], acc)
+                continue
             for j in range(orow.shape[0]):
                 orow[j] = gr[j] - _exp(yr[j]) * a
         else:
