@@ -986,25 +986,28 @@ def _softmax_cols_block(x, out, o, i0, i1, sign, mode, m, s, buf):
             orow = out[o, j, i0:i1]
             for k in range(w):
                 orow[k] = bb[k]
+    # the last pass reads the sums' logs (reciprocals) from buf, in x's type:
+    # converted from float64 inside it, they made it 2.4x slower (the
+    # backward's _bwd_cols_block, which is the same loop)
     if mode == 1:
         for k in range(w):
-            sb[k] = _log(sb[k] * _tail_scale(mb[k]))
+            bb[k] = cst(sign, _log(sb[k] * _tail_scale(mb[k])))
         for j in range(n):
             xr = x[o, j, i0:i1]
             orow = out[o, j, i0:i1]
             if _same_data(xr, orow):  # in place: one array (see _exp_shift)
                 for k in range(w):
-                    orow[k] = (sign * orow[k] - mb[k]) - cst(sign, sb[k])
+                    orow[k] = (sign * orow[k] - mb[k]) - bb[k]
             else:
                 for k in range(w):
-                    orow[k] = (sign * xr[k] - mb[k]) - cst(sign, sb[k])
+                    orow[k] = (sign * xr[k] - mb[k]) - bb[k]
     else:
         for k in range(w):
-            sb[k] = 1.0 / sb[k]
+            bb[k] = cst(sign, 1.0 / sb[k])
         for j in range(n):
             orow = out[o, j, i0:i1]
             for k in range(w):
-                orow[k] = orow[k] * cst(sign, sb[k])
+                orow[k] = orow[k] * bb[k]
 
 
 COLBLOCK = 256
@@ -1051,33 +1054,62 @@ def _lsm_wide(g, y, acc):
     return cst(g, np.float64(g) - np.float64(_exp(y)) * acc)
 
 
-@njit(inline="always", **OPTS)
-def _bwd_cols_apply(gr, yr, orow, ab, sign, mode):
-    # one row of _bwd_cols_block's second pass; inlined, so an array passed
-    # twice is one value in the loop
-    if mode == 2:
-        # only those columns: the others keep their bits
+@njit(**OPTS)
+def _lsm_wide_block(g, y, out, o, i0, i1, ab, af, sign):
+    # _bwd_cols_block's second pass for log_softmax where some column's sum
+    # is beyond float32: only those columns in float64, the others keep their
+    # bits. Each element is read before it is written (in place).
+    for j in range(y.shape[1]):
+        gr, yr, orow = g[o, j, i0:i1], y[o, j, i0:i1], out[o, j, i0:i1]
         for k in range(orow.shape[0]):
             if _beyond_f32(sign, ab[k]):
                 orow[k] = _lsm_wide(gr[k], yr[k], ab[k])
             else:
-                orow[k] = gr[k] - _exp(yr[k]) * cst(sign, ab[k])
-    elif mode == 1:
+                orow[k] = gr[k] - _exp(yr[k]) * af[k]
+
+
+@njit(inline="always", **OPTS)
+def _bwd_cols_apply(gr, yr, orow, af, sign, mode):
+    # one row of _bwd_cols_pass; inlined, so an array passed twice is one
+    # value in the loop. af: the sums in the arrays' type (converted from
+    # float64 here, the loop was 2.4x slower)
+    if mode == 1:
         for k in range(orow.shape[0]):
-            orow[k] = gr[k] - _exp(yr[k]) * cst(sign, ab[k])
+            orow[k] = gr[k] - _exp(yr[k]) * af[k]
     else:
         for k in range(orow.shape[0]):
-            orow[k] = sign * (yr[k] * (gr[k] - cst(sign, ab[k])))
+            orow[k] = sign * (yr[k] * (gr[k] - af[k]))
+
+
+@njit(inline="always", **OPTS)
+def _bwd_cols_pass(g, y, out, o, i0, i1, af, sign, mode, alias):
+    # _bwd_cols_block's second pass. alias, a constant at each call site: 1
+    # out is g, 2 out is y -- then the loop reads out itself (see
+    # _exp_shift): g's row and out's row as two values, the loop failed its
+    # alias check and ran scalar (softmax_backward(g, y=y, axis=0, out=g) on
+    # (1000, 100) float32: 130 us, against 67 out of place). The choice is
+    # made once, here, not per row in the loop: three loops behind a branch
+    # in the row loop ran 2.3x slower (1e5 float32 as (1000, 100) along axis
+    # 0, one thread, softmax 72 -> 34 us, log_softmax 73 -> 46).
+    for j in range(y.shape[1]):
+        orow = out[o, j, i0:i1]
+        if alias == 1:
+            _bwd_cols_apply(orow, y[o, j, i0:i1], orow, af, sign, mode)
+        elif alias == 2:
+            _bwd_cols_apply(g[o, j, i0:i1], orow, orow, af, sign, mode)
+        else:
+            _bwd_cols_apply(g[o, j, i0:i1], y[o, j, i0:i1], orow, af, sign, mode)
 
 
 @njit(**OPTS)
-def _bwd_cols_block(g, y, out, o, i0, i1, sign, mode, acc):
+def _bwd_cols_block(g, y, out, o, i0, i1, sign, mode, acc, accf):
     # inner > 1: columns i0..i1 of [o], along rows of the block like the
     # forward's _softmax_cols_block (one strided column at a time took 191 us
-    # for 1e5 float32 as (1000, 100) along axis 0; Cython 49). acc: float64.
+    # for 1e5 float32 as (1000, 100) along axis 0; Cython 49). acc: float64,
+    # accf: y's type.
     n = y.shape[1]
     w = i1 - i0
-    ab = acc[:w]
+    ab, af = acc[:w], accf[:w]
     for k in range(w):
         ab[k] = 0.0
     for j in range(n):
@@ -1089,24 +1121,20 @@ def _bwd_cols_block(g, y, out, o, i0, i1, sign, mode, acc):
         else:
             for k in range(w):
                 ab[k] += np.float64(gr[k]) * np.float64(yr[k])
+    for k in range(w):
+        af[k] = cst(sign, ab[k])
     if mode == 1:
         for k in range(w):
             if _beyond_f32(sign, ab[k]):
                 mode = 2
-    for j in range(n):
-        gr = g[o, j, i0:i1]
-        yr = y[o, j, i0:i1]
-        orow = out[o, j, i0:i1]
-        # in place: the loop reads out itself (see _exp_shift). Rebinding gr = orow
-        # did not do that: the loop saw two pointers, failed the alias check and
-        # ran scalar (softmax_backward(g, y=y, axis=0, out=g) on (1000, 100)
-        # float32: 130 us, against 67 out of place).
-        if _same_data(gr, orow):
-            _bwd_cols_apply(orow, yr, orow, ab, sign, mode)
-        elif _same_data(yr, orow):
-            _bwd_cols_apply(gr, orow, orow, ab, sign, mode)
-        else:
-            _bwd_cols_apply(gr, yr, orow, ab, sign, mode)
+    if mode == 2:
+        _lsm_wide_block(g, y, out, o, i0, i1, ab, af, sign)
+    elif _same_data(g, out):
+        _bwd_cols_pass(g, y, out, o, i0, i1, af, sign, mode, 1)
+    elif _same_data(y, out):
+        _bwd_cols_pass(g, y, out, o, i0, i1, af, sign, mode, 2)
+    else:
+        _bwd_cols_pass(g, y, out, o, i0, i1, af, sign, mode, 0)
 
 
 
@@ -1137,7 +1165,8 @@ def _softmax_bwd(g, y, out, sign, mode, nthreads):
     for t in prange(outer * nb):
         o, b = t // nb, t % nb
         acc = np.empty(COLBLOCK, dtype=np.float64)
-        _bwd_cols_block(g, y, out, o, b * COLBLOCK, min(inner, (b + 1) * COLBLOCK), sign, mode, acc)
+        accf = np.empty(COLBLOCK, dtype=y.dtype)
+        _bwd_cols_block(g, y, out, o, b * COLBLOCK, min(inner, (b + 1) * COLBLOCK), sign, mode, acc, accf)
 
 
 @njit(**OPTS)
@@ -1198,9 +1227,10 @@ def _softmax_bwd_serial(g, y, out, sign, mode):
         _bwd_rows_range(g.reshape(outer, n), y.reshape(outer, n), out.reshape(outer, n), 0, outer, sign, mode)
         return
     acc = np.empty(COLBLOCK, dtype=np.float64)
+    accf = np.empty(COLBLOCK, dtype=y.dtype)
     for o in range(outer):
         for i0 in range(0, inner, COLBLOCK):
-            _bwd_cols_block(g, y, out, o, i0, min(inner, i0 + COLBLOCK), sign, mode, acc)
+            _bwd_cols_block(g, y, out, o, i0, min(inner, i0 + COLBLOCK), sign, mode, acc, accf)
 
 
 # Short rows (inner == 1, n <= SHORT_N), forward: per row, the max, exp
