@@ -474,7 +474,9 @@ def test_in_place_rows_and_columns(backend, name):
     # array, axis 1 of a 4-D one), each with out=x, against out of place; for
     # the softmax family the backward from y too, with out=g and out=y.
     rng = np.random.default_rng(10)
-    for shape, axis in [((300, 1000), 1), ((1000, 300), 0), ((4, 16, 30, 30), 1)]:
+    # (3000, 100) along axis 0 is one block of columns, its rows split over
+    # the threads (Numba's _softmax_cols_split)
+    for shape, axis in [((300, 1000), 1), ((1000, 300), 0), ((4, 16, 30, 30), 1), ((3000, 100), 0)]:
         x = (rng.standard_normal(shape) * 3).astype(np.float32)
         kw = {"weight": rng.uniform(-0.5, 0.5, shape[axis]).astype(np.float32), "axis": axis} if name == "prelu" \
             else {"axis": axis}

@@ -201,7 +201,7 @@ def test_log_softmax_row_with_inf_is_nan(backend):
 # path of both backends -- the short rows' blocks, rows of 16, rows under
 # 256, long rows, one row over the threads, column tiles, a serial call
 _LSM_LAYOUTS = {"short rows": (7, 300), "rows of 16": (16, 200), "rows": (40, 60), "long rows": (300, 8),
-                "one row": (400_000, 1), "columns": (40, 60), "small": (30, 3)}
+                "one row": (400_000, 1), "columns": (40, 60), "one column block": (3000, 100), "small": (30, 3)}
 
 
 @pytest.mark.parametrize("layout", list(_LSM_LAYOUTS))
@@ -217,7 +217,7 @@ def test_log_softmax_backward_large_grad_sum(backend, layout):
     big = rng.uniform(0.5, 1.0, (rows, n)) * scale * rng.choice([-1.0, 1.0], (rows, 1))
     g = np.where(np.arange(rows)[:, None] % 2 == 0, big, rng.standard_normal((rows, n))).astype(np.float32)
     axis = -1
-    if layout == "columns":
+    if layout in ("columns", "one column block"):
         x, g, axis = np.ascontiguousarray(x.T), np.ascontiguousarray(g.T), 0
     y = fastact.forward("log_softmax", x, axis=axis)
     spec = SPECS_BY_NAME["log_softmax"]
@@ -232,6 +232,28 @@ def test_log_softmax_backward_large_grad_sum(backend, layout):
                           (in_place, fastact.backward("log_softmax", g1, y=y, axis=axis))):
         assert_close(got, expected, *_bound(spec, "backward", scale), "log_softmax backward", inputs=g)
         np.testing.assert_array_equal(got[keep], ordinary[keep])
+
+
+@pytest.mark.parametrize("shape", [(3000, 100), (1000, 250), (8000, 25)])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+def test_one_column_block_split_over_threads(backend, name, shape):
+    # along axis 0, inner <= 256: one block of columns, whose rows the Numba
+    # backend splits over the threads (partial maxima and sums combined
+    # between the passes); a NaN and an inf column ride along
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal(shape) * 4).astype(np.float32)
+    x[5, 3] = np.nan
+    x[-1, 7] = np.inf
+    x[: shape[0] // 2, 9] = -np.inf
+    g = rng.standard_normal(shape).astype(np.float32)
+    spec = SPECS_BY_NAME[name]
+    y = fastact.forward(name, x, axis=0)
+    assert_close(y, reference_forward(name, x, axis=0), *bound_for(spec, "forward", np.float32), name, inputs=x)
+    expected = reference_backward(name, g, x, axis=0)
+    assert_close(fastact.backward(name, g, x, axis=0), expected, *bound_for(spec, "backward", np.float32),
+                 name + " backward", inputs=x)
+    assert_close(fastact.backward(name, g, y=y, axis=0), expected, *bound_for(spec, "backward", np.float32),
+                 name + " backward from y", inputs=x)
 
 
 # exact arguments x - max (max 0) whose softmax is a float32 subnormal, and two

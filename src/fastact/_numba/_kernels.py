@@ -956,58 +956,91 @@ def _softmax_rows_serial(x, out, sign, mode):
     _rows(x.reshape(outer, n), out.reshape(outer, n), 0, outer, sign, mode)
 
 
+# Columns i0..i1 of x[o] (inner > 1), rows j0..j1: each pass runs along rows
+# of the block, over 1-D views indexed from 0 (x[o, j, i] with m[i - i0]
+# carried numba's negative-index wraparound). _softmax_cols_block runs the
+# passes over all rows; _softmax_cols_split over pieces of the rows, the
+# maxima and sums combined between the passes. 1e5 float32 as (1000, 100)
+# along axis 0: 538 us before these passes, Cython 137.
 @njit(**OPTS)
-def _softmax_cols_block(x, out, o, i0, i1, sign, mode, m, s, buf):
-    # Columns i0..i1 of x[o]: each pass runs along rows of the block, over
-    # 1-D views indexed from 0 (x[o, j, i] with m[i - i0] carried numba's
-    # negative-index wraparound). m: the column maxima by llvm.maximum (a
-    # NaN wins; it makes its column NaN through the sums either way); s: the
-    # float64 sums, accumulated from the exps parked in buf (accumulating
-    # float64(exp(...)) in the same loop did not vectorise); softmax keeps
-    # the exps in out and scales them. 1e5 float32 as (1000, 100) along
-    # axis 0: 538 us before these changes, Cython 137.
-    n = x.shape[1]
-    w = i1 - i0
-    mb, sb, bb = m[:w], s[:w], buf[:w]
-    for k in range(w):
+def _cols_max(x, o, i0, i1, j0, j1, sign, mb):
+    # mb: the column maxima by llvm.maximum (a NaN wins; it makes its column
+    # NaN through the sums either way)
+    for k in range(i1 - i0):
         mb[k] = cst(sign, -np.inf)
-        sb[k] = 0.0
-    for j in range(n):
+    for j in range(j0, j1):
         xr = x[o, j, i0:i1]
-        for k in range(w):
+        for k in range(i1 - i0):
             mb[k] = _maximum(mb[k], sign * xr[k])
-    for j in range(n):
+
+
+@njit(**OPTS)
+def _cols_expsum(x, out, o, i0, i1, j0, j1, sign, mode, mb, sb, bb):
+    # sb: the float64 sums, accumulated from the exps parked in bb
+    # (accumulating float64(exp(...)) in the same loop did not vectorise);
+    # softmax keeps the exps in out (row j of x is not read again: out may
+    # be x)
+    w = i1 - i0
+    for k in range(w):
+        sb[k] = 0.0
+    for j in range(j0, j1):
         xr = x[o, j, i0:i1]
         for k in range(w):
             bb[k] = _exp_scaled(sign * xr[k] - mb[k])
         for k in range(w):
             sb[k] += np.float64(bb[k])
-        if mode == 0:  # row j of x is not read again: out may be x
+        if mode == 0:
             orow = out[o, j, i0:i1]
             for k in range(w):
                 orow[k] = bb[k]
-    # the last pass reads the sums' logs (reciprocals) from buf, in x's type:
-    # converted from float64 inside it, they made it 2.4x slower (the
-    # backward's _bwd_cols_block, which is the same loop)
+
+
+@njit(**OPTS)
+def _cols_scale(sign, mode, mb, sb, bb):
+    # bb: the sums' logs (log_softmax) or reciprocals (softmax) in x's type,
+    # for the last pass (converted from float64 inside it, the backward's
+    # same loop ran 2.4x slower)
     if mode == 1:
-        for k in range(w):
+        for k in range(mb.shape[0]):
             bb[k] = cst(sign, _log(sb[k] * _tail_scale(mb[k])))
-        for j in range(n):
+    else:
+        for k in range(mb.shape[0]):
+            bb[k] = cst(sign, 1.0 / sb[k])
+
+
+@njit(**OPTS)
+def _cols_finish(x, out, o, i0, i1, j0, j1, sign, mode, mb, bb):
+    # in place (out is x): one array in the loop (see _exp_shift), chosen
+    # once, outside the row loop (see _bwd_cols_pass)
+    w = i1 - i0
+    if mode == 1 and _same_data(x, out):
+        for j in range(j0, j1):
+            orow = out[o, j, i0:i1]
+            for k in range(w):
+                orow[k] = (sign * orow[k] - mb[k]) - bb[k]
+    elif mode == 1:
+        for j in range(j0, j1):
             xr = x[o, j, i0:i1]
             orow = out[o, j, i0:i1]
-            if _same_data(xr, orow):  # in place: one array (see _exp_shift)
-                for k in range(w):
-                    orow[k] = (sign * orow[k] - mb[k]) - bb[k]
-            else:
-                for k in range(w):
-                    orow[k] = (sign * xr[k] - mb[k]) - bb[k]
+            for k in range(w):
+                orow[k] = (sign * xr[k] - mb[k]) - bb[k]
     else:
-        for k in range(w):
-            bb[k] = cst(sign, 1.0 / sb[k])
-        for j in range(n):
+        for j in range(j0, j1):
             orow = out[o, j, i0:i1]
             for k in range(w):
                 orow[k] = orow[k] * bb[k]
+
+
+@njit(**OPTS)
+def _softmax_cols_block(x, out, o, i0, i1, sign, mode, m, s, buf):
+    # columns i0..i1 of x[o], all rows; m, s, buf: scratch of COLBLOCK
+    n = x.shape[1]
+    w = i1 - i0
+    mb, sb, bb = m[:w], s[:w], buf[:w]
+    _cols_max(x, o, i0, i1, 0, n, sign, mb)
+    _cols_expsum(x, out, o, i0, i1, 0, n, sign, mode, mb, sb, bb)
+    _cols_scale(sign, mode, mb, sb, bb)
+    _cols_finish(x, out, o, i0, i1, 0, n, sign, mode, mb, bb)
 
 
 COLBLOCK = 256
@@ -1023,6 +1056,62 @@ def _softmax_cols(x, out, sign, mode, nthreads):
         s = np.empty(COLBLOCK, dtype=np.float64)
         buf = np.empty(COLBLOCK, dtype=x.dtype)
         _softmax_cols_block(x, out, o, b * COLBLOCK, min(inner, (b + 1) * COLBLOCK), sign, mode, m, s, buf)
+
+
+def cols_split(outer, inner, n, nthreads):
+    # pieces of the rows per column block, where the blocks alone leave a
+    # thread idle ((1000, 100) along axis 0 is one block): 1 = no split.
+    # Two pieces per thread: 1e5 float32 on 2 threads, one block, softmax
+    # forward, us, whole block / 2 pieces / 4 / 8: (1000, 100) 73 / 43-53 /
+    # 44-58 / 44-55, (400, 250) 57-65 / 49-55 / 37-42 / 38-40, (4000, 25)
+    # 114 / 67-69 / 67 / 67 (one piece per thread, (400, 250): as slow as
+    # the whole block, for a reason not found)
+    units = outer * ((inner + COLBLOCK - 1) // COLBLOCK)
+    if units >= nthreads or n < 64 * nthreads:
+        return 1
+    return 2 * ((nthreads + units - 1) // units)
+
+
+@njit(parallel=True, **OPTS)
+def _softmax_cols_split(x, out, sign, mode, nchunk, nthreads):
+    # the blocks of _softmax_cols, each one's rows in nchunk pieces: partial
+    # maxima and sums per piece, combined between the passes (as
+    # _softmax_rows_split does for long rows)
+    outer, n, inner = x.shape
+    nb = _cdiv(inner, COLBLOCK)
+    U = outer * nb
+    clen = _cdiv(n, nchunk)
+    pm = np.empty((U, nchunk, COLBLOCK), dtype=x.dtype)
+    ps = np.empty((U, nchunk, COLBLOCK), dtype=np.float64)
+    pb = np.empty((U, nchunk, COLBLOCK), dtype=x.dtype)
+    for t in prange(U * nchunk):
+        u, c = t // nchunk, t % nchunk
+        o, i0 = u // nb, (u % nb) * COLBLOCK
+        i1 = min(inner, i0 + COLBLOCK)
+        _cols_max(x, o, i0, i1, min(n, c * clen), min(n, (c + 1) * clen), sign, pm[u, c, :i1 - i0])
+    for u in range(U):
+        for c in range(1, nchunk):
+            for k in range(COLBLOCK):
+                pm[u, 0, k] = _maximum(pm[u, 0, k], pm[u, c, k])
+    for t in prange(U * nchunk):
+        u, c = t // nchunk, t % nchunk
+        o, i0 = u // nb, (u % nb) * COLBLOCK
+        i1 = min(inner, i0 + COLBLOCK)
+        w = i1 - i0
+        _cols_expsum(x, out, o, i0, i1, min(n, c * clen), min(n, (c + 1) * clen), sign, mode, pm[u, 0, :w],
+                     ps[u, c, :w], pb[u, c, :w])
+    for u in range(U):
+        w = min(inner, (u % nb + 1) * COLBLOCK) - (u % nb) * COLBLOCK
+        for c in range(1, nchunk):
+            for k in range(w):
+                ps[u, 0, k] += ps[u, c, k]
+        _cols_scale(sign, mode, pm[u, 0, :w], ps[u, 0, :w], pb[u, 0, :w])
+    for t in prange(U * nchunk):
+        u, c = t // nchunk, t % nchunk
+        o, i0 = u // nb, (u % nb) * COLBLOCK
+        i1 = min(inner, i0 + COLBLOCK)
+        _cols_finish(x, out, o, i0, i1, min(n, c * clen), min(n, (c + 1) * clen), sign, mode, pm[u, 0, :i1 - i0],
+                     pb[u, 0, :i1 - i0])
 
 
 @njit(**OPTS)
@@ -1055,11 +1144,11 @@ def _lsm_wide(g, y, acc):
 
 
 @njit(**OPTS)
-def _lsm_wide_block(g, y, out, o, i0, i1, ab, af, sign):
-    # _bwd_cols_block's second pass for log_softmax where some column's sum
-    # is beyond float32: only those columns in float64, the others keep their
-    # bits. Each element is read before it is written (in place).
-    for j in range(y.shape[1]):
+def _lsm_wide_block(g, y, out, o, i0, i1, j0, j1, ab, af, sign):
+    # _bwd_cols_finish for log_softmax where some column's sum is beyond
+    # float32: only those columns in float64, the others keep their bits.
+    # Each element is read before it is written (in place).
+    for j in range(j0, j1):
         gr, yr, orow = g[o, j, i0:i1], y[o, j, i0:i1], out[o, j, i0:i1]
         for k in range(orow.shape[0]):
             if _beyond_f32(sign, ab[k]):
@@ -1082,8 +1171,8 @@ def _bwd_cols_apply(gr, yr, orow, af, sign, mode):
 
 
 @njit(inline="always", **OPTS)
-def _bwd_cols_pass(g, y, out, o, i0, i1, af, sign, mode, alias):
-    # _bwd_cols_block's second pass. alias, a constant at each call site: 1
+def _bwd_cols_pass(g, y, out, o, i0, i1, j0, j1, af, sign, mode, alias):
+    # _bwd_cols_finish's loop. alias, a constant at each call site: 1
     # out is g, 2 out is y -- then the loop reads out itself (see
     # _exp_shift): g's row and out's row as two values, the loop failed its
     # alias check and ran scalar (softmax_backward(g, y=y, axis=0, out=g) on
@@ -1091,7 +1180,7 @@ def _bwd_cols_pass(g, y, out, o, i0, i1, af, sign, mode, alias):
     # made once, here, not per row in the loop: three loops behind a branch
     # in the row loop ran 2.3x slower (1e5 float32 as (1000, 100) along axis
     # 0, one thread, softmax 72 -> 34 us, log_softmax 73 -> 46).
-    for j in range(y.shape[1]):
+    for j in range(j0, j1):
         orow = out[o, j, i0:i1]
         if alias == 1:
             _bwd_cols_apply(orow, y[o, j, i0:i1], orow, af, sign, mode)
@@ -1102,39 +1191,78 @@ def _bwd_cols_pass(g, y, out, o, i0, i1, af, sign, mode, alias):
 
 
 @njit(**OPTS)
-def _bwd_cols_block(g, y, out, o, i0, i1, sign, mode, acc, accf):
-    # inner > 1: columns i0..i1 of [o], along rows of the block like the
-    # forward's _softmax_cols_block (one strided column at a time took 191 us
-    # for 1e5 float32 as (1000, 100) along axis 0; Cython 49). acc: float64,
-    # accf: y's type.
-    n = y.shape[1]
-    w = i1 - i0
-    ab, af = acc[:w], accf[:w]
-    for k in range(w):
+def _bwd_cols_acc(g, y, o, i0, i1, j0, j1, mode, ab):
+    # inner > 1: the float64 sums of columns i0..i1 of [o] over rows j0..j1,
+    # along rows of the block like the forward's passes (one strided column
+    # at a time took 191 us for 1e5 float32 as (1000, 100) along axis 0;
+    # Cython 49)
+    for k in range(i1 - i0):
         ab[k] = 0.0
-    for j in range(n):
+    for j in range(j0, j1):
         gr = g[o, j, i0:i1]
         yr = y[o, j, i0:i1]
         if mode == 1:
-            for k in range(w):
+            for k in range(i1 - i0):
                 ab[k] += np.float64(gr[k])
         else:
-            for k in range(w):
+            for k in range(i1 - i0):
                 ab[k] += np.float64(gr[k]) * np.float64(yr[k])
-    for k in range(w):
+
+
+@njit(**OPTS)
+def _bwd_cols_finish(g, y, out, o, i0, i1, j0, j1, sign, mode, ab, af):
+    # rows j0..j1 of the columns from their sums ab; af: scratch, the sums in
+    # y's type
+    for k in range(i1 - i0):
         af[k] = cst(sign, ab[k])
     if mode == 1:
-        for k in range(w):
+        for k in range(i1 - i0):
             if _beyond_f32(sign, ab[k]):
                 mode = 2
     if mode == 2:
-        _lsm_wide_block(g, y, out, o, i0, i1, ab, af, sign)
+        _lsm_wide_block(g, y, out, o, i0, i1, j0, j1, ab, af, sign)
     elif _same_data(g, out):
-        _bwd_cols_pass(g, y, out, o, i0, i1, af, sign, mode, 1)
+        _bwd_cols_pass(g, y, out, o, i0, i1, j0, j1, af, sign, mode, 1)
     elif _same_data(y, out):
-        _bwd_cols_pass(g, y, out, o, i0, i1, af, sign, mode, 2)
+        _bwd_cols_pass(g, y, out, o, i0, i1, j0, j1, af, sign, mode, 2)
     else:
-        _bwd_cols_pass(g, y, out, o, i0, i1, af, sign, mode, 0)
+        _bwd_cols_pass(g, y, out, o, i0, i1, j0, j1, af, sign, mode, 0)
+
+
+@njit(**OPTS)
+def _bwd_cols_block(g, y, out, o, i0, i1, sign, mode, acc, accf):
+    # columns i0..i1 of [o], all rows; acc (float64), accf (y's type): scratch
+    n = y.shape[1]
+    w = i1 - i0
+    _bwd_cols_acc(g, y, o, i0, i1, 0, n, mode, acc[:w])
+    _bwd_cols_finish(g, y, out, o, i0, i1, 0, n, sign, mode, acc[:w], accf[:w])
+
+
+@njit(parallel=True, **OPTS)
+def _softmax_bwd_cols_split(g, y, out, sign, mode, nchunk, nthreads):
+    # the blocks of _softmax_bwd, each one's rows in nchunk pieces (cols_split):
+    # partial sums per piece, combined, then the last pass per piece
+    outer, n, inner = y.shape
+    nb = _cdiv(inner, COLBLOCK)
+    U = outer * nb
+    clen = _cdiv(n, nchunk)
+    ps = np.empty((U, nchunk, COLBLOCK), dtype=np.float64)
+    pf = np.empty((U, nchunk, COLBLOCK), dtype=y.dtype)
+    for t in prange(U * nchunk):
+        u, c = t // nchunk, t % nchunk
+        o, i0 = u // nb, (u % nb) * COLBLOCK
+        i1 = min(inner, i0 + COLBLOCK)
+        _bwd_cols_acc(g, y, o, i0, i1, min(n, c * clen), min(n, (c + 1) * clen), mode, ps[u, c, :i1 - i0])
+    for u in range(U):
+        for c in range(1, nchunk):
+            for k in range(COLBLOCK):
+                ps[u, 0, k] += ps[u, c, k]
+    for t in prange(U * nchunk):
+        u, c = t // nchunk, t % nchunk
+        o, i0 = u // nb, (u % nb) * COLBLOCK
+        i1 = min(inner, i0 + COLBLOCK)
+        _bwd_cols_finish(g, y, out, o, i0, i1, min(n, c * clen), min(n, (c + 1) * clen), sign, mode,
+                         ps[u, 0, :i1 - i0], pf[u, c, :i1 - i0])
 
 
 

@@ -663,6 +663,8 @@ def _softmax_forward(x, out, sign, mode, threads):
         else:
             nchunk = _nchunk(outer, n, nt)
             _run(K._softmax_rows_split, _serial_split, (x, out, sign, mode, nchunk), nt)
+    elif nt and K.cols_split(outer, inner, n, nt) > 1:
+        _run(K._softmax_cols_split, _serial_cols_split, (x, out, sign, mode, K.cols_split(outer, inner, n, nt)), nt)
     elif nt:
         _run(K._softmax_cols, K._softmax_cols_serial, (x, out, sign, mode), nt)
     else:
@@ -674,6 +676,8 @@ def _softmax_backward(g, y, out, sign, mode, threads):
     nt = _threads(y.size, SERIAL_MAX_ROWS, threads)
     if not nt:
         K._softmax_bwd_serial(g, y, out, sign, mode)
+    elif inner != 1 and K.cols_split(outer, inner, n, nt) > 1:
+        _run(K._softmax_bwd_cols_split, _serial_split_bwd, (g, y, out, sign, mode, K.cols_split(outer, inner, n, nt)), nt)
     elif inner != 1:
         _run(K._softmax_bwd, K._softmax_bwd_serial, (g, y, out, sign, mode), nt)
     elif outer >= nt:
@@ -692,6 +696,10 @@ def _glu_fwd_serial(x, out, f, z):
 
 def _serial_split(x, out, sign, mode, nchunk):
     K._softmax_rows_serial(x, out, sign, mode)
+
+
+def _serial_cols_split(x, out, sign, mode, nchunk):
+    K._softmax_cols_serial(x, out, sign, mode)
 
 
 def _serial_split_bwd(g, y, out, sign, mode, nchunk):
