@@ -491,3 +491,62 @@ def test_softmax_rows_with_nan_and_inf(length):
             assert np.array_equal(np.isnan(got), np.isnan(want)), name
             fin = ~np.isnan(want)
             np.testing.assert_allclose(got[fin], want[fin], rtol=1e-6, atol=1e-37)
+
+
+def _closures(fn, seen):
+    # fn and every function it reaches through its closure cells
+    if id(fn) in seen or not callable(fn) or not hasattr(fn, "__code__"):
+        return
+    seen[id(fn)] = fn
+    for cell in fn.__closure__ or ():
+        try:
+            _closures(cell.cell_contents, seen)
+        except ValueError:  # an empty cell
+            pass
+
+
+def test_math_closures_have_names_of_their_own():
+    """numba names a compiled function by qualname and a per-process counter: two of
+    _math._build's closures sharing a qualname (float32's and float64's pow2, two Horner
+    polynomials) could share a symbol between cache entries written by two processes.
+    Every function the implementations reach has a qualname no other one has."""
+    from numba import types
+    from fastact._numba import _math
+
+    seen = {}
+    for T in (types.float32, types.float64):
+        for f in _math._IMPL[T].values():
+            _closures(f, seen)
+    by_name = {}
+    for f in seen.values():
+        by_name.setdefault(f.__qualname__, []).append(f)
+    shared = {q: len(fs) for q, fs in by_name.items() if len(fs) > 1}
+    assert not shared, shared
+    assert len(seen) > 50
+
+
+def test_table_kernels_do_not_share_symbols():
+    """The table kernels' span overloads (_tab._span_overload) and gelu's two drivers
+    are closures of one factory each: with one qualname, the symbol of tanh's
+    overload and sigmoid's differed only in the process's counter, and after a test
+    run had filled the cache tanh's forward returned sigmoid (2026-12-02). Their
+    symbols, counter left out, now differ."""
+    from fastact._numba import _tab
+
+    if not _tab.ENABLED:
+        pytest.skip("no AVX-512: no table kernels")
+    names = {}
+    x = np.linspace(-4, 4, 64, dtype=np.float32)
+    z = np.float32(1)
+    for op, arity in (("fwd_tanh", 1), ("fwd_sigmoid", 1), ("fwd_silu", 1), ("fwd_tanhshrink", 1),
+                      ("fwd_gelu_none", 1), ("bwd_gelu_none", 2)):
+        ks, kp = K._instantiate(op, arity, cache=False)
+        ks(*([x] * arity), np.empty_like(x), z, z, z, z)
+        ir = ks.inspect_llvm(ks.signatures[0])
+        found = {re.sub(r"B\d+v\d+", "", m) for m in re.findall(r"define [^@]*@\"?(_ZN[\w$.]*(?:_span_overload|_gelu_driver)[\w$.]*)", ir)}
+        assert found, op
+        names[op] = found
+    ops = list(names)
+    for i, a in enumerate(ops):
+        for b in ops[i + 1:]:
+            assert not names[a] & names[b], (a, b, names[a] & names[b])

@@ -1072,6 +1072,16 @@ def cols_split(outer, inner, n, nthreads):
     return 2 * ((nthreads + units - 1) // units)
 
 
+@njit(inline="always", **OPTS)
+def _piece(t, nchunk, nb, inner, n):
+    # task t of the split kernels: block u (outer index o, columns i0..i1),
+    # piece c of its rows (j0..j1)
+    u, c = t // nchunk, t % nchunk
+    i0 = (u % nb) * COLBLOCK
+    clen = _cdiv(n, nchunk)
+    return u, c, u // nb, i0, min(inner, i0 + COLBLOCK), min(n, c * clen), min(n, (c + 1) * clen)
+
+
 @njit(parallel=True, **OPTS)
 def _softmax_cols_split(x, out, sign, mode, nchunk, nthreads):
     # the blocks of _softmax_cols, each one's rows in nchunk pieces: partial
@@ -1080,26 +1090,19 @@ def _softmax_cols_split(x, out, sign, mode, nchunk, nthreads):
     outer, n, inner = x.shape
     nb = _cdiv(inner, COLBLOCK)
     U = outer * nb
-    clen = _cdiv(n, nchunk)
     pm = np.empty((U, nchunk, COLBLOCK), dtype=x.dtype)
     ps = np.empty((U, nchunk, COLBLOCK), dtype=np.float64)
     pb = np.empty((U, nchunk, COLBLOCK), dtype=x.dtype)
     for t in prange(U * nchunk):
-        u, c = t // nchunk, t % nchunk
-        o, i0 = u // nb, (u % nb) * COLBLOCK
-        i1 = min(inner, i0 + COLBLOCK)
-        _cols_max(x, o, i0, i1, min(n, c * clen), min(n, (c + 1) * clen), sign, pm[u, c, :i1 - i0])
+        u, c, o, i0, i1, j0, j1 = _piece(t, nchunk, nb, inner, n)
+        _cols_max(x, o, i0, i1, j0, j1, sign, pm[u, c, :i1 - i0])
     for u in range(U):
         for c in range(1, nchunk):
             for k in range(COLBLOCK):
                 pm[u, 0, k] = _maximum(pm[u, 0, k], pm[u, c, k])
     for t in prange(U * nchunk):
-        u, c = t // nchunk, t % nchunk
-        o, i0 = u // nb, (u % nb) * COLBLOCK
-        i1 = min(inner, i0 + COLBLOCK)
-        w = i1 - i0
-        _cols_expsum(x, out, o, i0, i1, min(n, c * clen), min(n, (c + 1) * clen), sign, mode, pm[u, 0, :w],
-                     ps[u, c, :w], pb[u, c, :w])
+        u, c, o, i0, i1, j0, j1 = _piece(t, nchunk, nb, inner, n)
+        _cols_expsum(x, out, o, i0, i1, j0, j1, sign, mode, pm[u, 0, :i1 - i0], ps[u, c, :i1 - i0], pb[u, c, :i1 - i0])
     for u in range(U):
         w = min(inner, (u % nb + 1) * COLBLOCK) - (u % nb) * COLBLOCK
         for c in range(1, nchunk):
@@ -1107,11 +1110,8 @@ def _softmax_cols_split(x, out, sign, mode, nchunk, nthreads):
                 ps[u, 0, k] += ps[u, c, k]
         _cols_scale(sign, mode, pm[u, 0, :w], ps[u, 0, :w], pb[u, 0, :w])
     for t in prange(U * nchunk):
-        u, c = t // nchunk, t % nchunk
-        o, i0 = u // nb, (u % nb) * COLBLOCK
-        i1 = min(inner, i0 + COLBLOCK)
-        _cols_finish(x, out, o, i0, i1, min(n, c * clen), min(n, (c + 1) * clen), sign, mode, pm[u, 0, :i1 - i0],
-                     pb[u, 0, :i1 - i0])
+        u, c, o, i0, i1, j0, j1 = _piece(t, nchunk, nb, inner, n)
+        _cols_finish(x, out, o, i0, i1, j0, j1, sign, mode, pm[u, 0, :i1 - i0], pb[u, 0, :i1 - i0])
 
 
 @njit(**OPTS)
@@ -1245,24 +1245,18 @@ def _softmax_bwd_cols_split(g, y, out, sign, mode, nchunk, nthreads):
     outer, n, inner = y.shape
     nb = _cdiv(inner, COLBLOCK)
     U = outer * nb
-    clen = _cdiv(n, nchunk)
     ps = np.empty((U, nchunk, COLBLOCK), dtype=np.float64)
     pf = np.empty((U, nchunk, COLBLOCK), dtype=y.dtype)
     for t in prange(U * nchunk):
-        u, c = t // nchunk, t % nchunk
-        o, i0 = u // nb, (u % nb) * COLBLOCK
-        i1 = min(inner, i0 + COLBLOCK)
-        _bwd_cols_acc(g, y, o, i0, i1, min(n, c * clen), min(n, (c + 1) * clen), mode, ps[u, c, :i1 - i0])
+        u, c, o, i0, i1, j0, j1 = _piece(t, nchunk, nb, inner, n)
+        _bwd_cols_acc(g, y, o, i0, i1, j0, j1, mode, ps[u, c, :i1 - i0])
     for u in range(U):
         for c in range(1, nchunk):
             for k in range(COLBLOCK):
                 ps[u, 0, k] += ps[u, c, k]
     for t in prange(U * nchunk):
-        u, c = t // nchunk, t % nchunk
-        o, i0 = u // nb, (u % nb) * COLBLOCK
-        i1 = min(inner, i0 + COLBLOCK)
-        _bwd_cols_finish(g, y, out, o, i0, i1, min(n, c * clen), min(n, (c + 1) * clen), sign, mode,
-                         ps[u, 0, :i1 - i0], pf[u, c, :i1 - i0])
+        u, c, o, i0, i1, j0, j1 = _piece(t, nchunk, nb, inner, n)
+        _bwd_cols_finish(g, y, out, o, i0, i1, j0, j1, sign, mode, ps[u, 0, :i1 - i0], pf[u, c, :i1 - i0])
 
 
 

@@ -45,6 +45,8 @@ up to ~x*x*eps; phi itself splits x*x exactly.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
 
 import numpy as np
@@ -308,6 +310,23 @@ _SPECS = {
 JIT_OPTS = {"error_model": "numpy", "fastmath": {"contract"}}
 
 
+def own_names(fns, tag):
+    """Name each of a factory's closures after its variant (``tag``).
+
+    Numba names a compiled function by its qualname and a counter of the
+    process (``B2v4``), not by the constants it closes over. Two closures of
+    one factory with the same argument types -- _build's float32 and float64
+    pow2, two Horner polynomials, _tab's span overloads for tanh and sigmoid
+    -- compiled in two processes can get the same symbol; loaded from the
+    cache into one process, the first one loaded served both (2026-12-02:
+    tanh's forward ran sigmoid's table after a test run had filled the
+    cache). With the variant in the qualname the symbols differ.
+    """
+    for f in fns:
+        f.__qualname__ = f.__qualname__.replace("<locals>", tag)
+    return fns
+
+
 def _inline(fn):
     # a fresh decorator each time: register_jitable pops 'inline' from its kwargs
     return register_jitable(**JIT_OPTS)(fn)
@@ -326,6 +345,7 @@ def _build(spec):
     literal as that dtype; overloads below hand them to Numba.
     """
     T, I = spec["T"], spec["I"]
+    tag = np.dtype(T).name
     as_float = spec["as_float"]
     half = spec["half"]
     MANT = I(spec["mant"])
@@ -366,6 +386,7 @@ def _build(spec):
             src += "".join(f"    acc = acc * t + C{i}\n" for i in range(1, len(coeffs)))
             src += "    return acc\n"
             exec(src, g)
+            g["h"].__qualname__ = f"horner_{tag}_" + hashlib.sha256(repr(key).encode()).hexdigest()[:12]
             _hcache[key] = _inline(g["h"])
         return _hcache[key]
 
@@ -830,6 +851,8 @@ def _build(spec):
         r = m + log1p(exp_neg(-abs(x), ZERO))
         return r if x == x else x
 
+    own_names([v for v in list(locals().values()) if inspect.isfunction(v) and v.__qualname__.startswith("_build.<locals>.")],
+              tag)
     return dict(exp=exp, expm1=expm1, expm1_neg=expm1_neg, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
                 phi=phi, sigmoid=sigmoid, softplus=softplus, normpdf=normpdf, sigmoid2=sigmoid2, tanhshrink=tanhshrink,
                 gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, exp_neg=exp_neg, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, silu_grad=silu_grad, mul_phi=mul_phi, gelu_dphi=gelu_dphi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,

@@ -59,6 +59,8 @@ from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload
 
+from ._math import own_names
+
 
 HEADER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_cython", "_fastact_cpu.h")
 BLOCK = 1024
@@ -666,6 +668,7 @@ def _gelu_driver(bwd):
                 expand(x, out, b, m, tx, sparse)
             sparse = nt == 0
 
+    own_names([run], "bwd" if bwd else "fwd")  # two closures, one argument list
     return numba.njit(**OPTS)(run)
 
 
@@ -736,7 +739,7 @@ def _span_overload(stub, spans):
                     else:
                         plain(x, out, x.shape[0])
                     return True
-                return run
+                return own_names([run], stub.__name__)[0]  # one closure per table, one argument list
             return lambda x, out, stream: False
     else:
         @overload(stub, jit_options=OPTS)
@@ -748,7 +751,7 @@ def _span_overload(stub, spans):
                     else:
                         plain(g, x, out, x.shape[0])
                     return True
-                return run
+                return own_names([run], stub.__name__)[0]
             return lambda g, x, out, stream: False
 
 
