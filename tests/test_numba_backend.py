@@ -550,3 +550,23 @@ def test_table_kernels_do_not_share_symbols():
     for i, a in enumerate(ops):
         for b in ops[i + 1:]:
             assert not names[a] & names[b], (a, b, names[a] & names[b])
+
+
+def test_module_level_kernels_cache_stamp_carries_the_source_hash():
+    """numba checks a cache entry against the defining file only: the module-level
+    kernels (softmax, glu, ...) inline _math and _tab, and an edit of _math.py alone
+    left them running old code from the cache. Their entries' stamp now carries the
+    hash of every source they inline (_kernels._stamp_caches_with_the_hash)."""
+    x = np.ones(3, np.float32)
+    K._dot64(x, x)
+    cache = getattr(K._dot64, "_cache", None)
+    locator = getattr(getattr(cache, "_impl", None), "locator", None)
+    if locator is None:
+        pytest.skip("numba's cache internals moved")
+    assert type(locator).__name__ == "HashStampedLocator"
+    assert locator.get_source_stamp()[1] == K._HASH
+    # user code elsewhere is left to numba's own locators
+    from numba.core import caching
+
+    assert caching.CacheImpl._locator_classes[0].from_function(test_module_level_kernels_cache_stamp_carries_the_source_hash,
+                                                               __file__) is None

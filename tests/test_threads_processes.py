@@ -225,7 +225,12 @@ def test_kernels_release_the_gil(backend, threads):
             time.sleep(0.05)  # let spin start (sleep releases the GIL)
             # On a loaded machine spin may not get a CPU during one short call: try
             # again. A kernel that keeps the GIL never lets it advance, however often.
-            for _ in range(30):
+            # For 2 seconds, not 30 calls: with both cores in the kernel's team, spin
+            # runs only when the scheduler preempts one of them, which 30 calls of a
+            # fraction of a millisecond each missed about once in five runs (cython,
+            # gelu, 2 threads) -- a scheduler slice is several milliseconds.
+            t_end = time.perf_counter() + 2.0
+            while time.perf_counter() < t_end:
                 c0 = counter[0]
                 call(threads)  # only a kernel that releases the GIL lets spin run during this line
                 advanced = counter[0] - c0

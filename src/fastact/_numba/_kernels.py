@@ -62,6 +62,62 @@ def _source_hash():
 
 _HASH = _source_hash()
 
+
+def _stamp_caches_with_the_hash():
+    """Make every cache entry of a function defined in this package's numba
+    directory stale when _HASH changes.
+
+    numba checks a cache entry against the file that defines the function
+    (_kernels.py) only; the generated elementwise kernels carry _HASH in
+    their names, but the module-level ones (softmax, glu, maxout, ...) inline
+    _math and _tab too, and an edit of _math.py alone left them running the
+    old code from the cache (log_softmax along axis 0 with exp_up doubled:
+    right in a fresh cache directory, the old results in the used one). A
+    locator placed before numba's own adds _HASH to the stamp of the one
+    numba would pick (the same directories: NUMBA_CACHE_DIR, next to the
+    file, the per-user one). If numba's internals move, nothing changes.
+    """
+    try:
+        from numba.core import caching
+
+        impl, base = caching.CacheImpl, caching._CacheLocator
+        impl._locator_classes
+    except (ImportError, AttributeError):  # pragma: no cover - numba internals moved
+        return
+
+    class HashStampedLocator(base):
+        def __init__(self, inner):
+            self._inner = inner
+
+        def ensure_cache_path(self):
+            self._inner.ensure_cache_path()
+
+        def get_cache_path(self):
+            return self._inner.get_cache_path()
+
+        def get_source_stamp(self):
+            return (self._inner.get_source_stamp(), _HASH)
+
+        def get_disambiguator(self):
+            return self._inner.get_disambiguator()
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if os.path.dirname(os.path.abspath(py_file)) != _HERE:
+                return None
+            for loc in impl._locator_classes:
+                if loc is not cls and loc.__name__ != cls.__name__:
+                    inner = loc.from_function(py_func, py_file)
+                    if inner is not None:
+                        return cls(inner)
+            return None
+
+    if not any(c.__name__ == HashStampedLocator.__name__ for c in impl._locator_classes):
+        impl._locator_classes.insert(0, HashStampedLocator)
+
+
+_stamp_caches_with_the_hash()
+
 # The parallel kernel runs the serial loop on one contiguous span per thread (as the
 # Cython backend does): a prange over the elements themselves compiled to a loop
 # over [lo, hi) that LLVM vectorised worse -- measured at 1e6 float32, 2 threads:
