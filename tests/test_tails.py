@@ -401,6 +401,53 @@ def test_celu_alpha_beyond_float32(backend, alpha):
                  f"celu backward from y {alpha}", inputs=y)
 
 
+_Y_CANCEL = [("elu", {"alpha": a}) for a in (1.0, 0.3, 2.5)] + [("selu", {})] + \
+    [("celu", {"alpha": a}) for a in (0.9277777075855209, 0.3, 2.5, 1.0, -2.0)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, params", _Y_CANCEL, ids=[f"{n}-{p}" for n, p in _Y_CANCEL])
+def test_backward_from_y_near_its_cancellation(backend, dtype, name, params):
+    # From y the derivative of elu, selu and celu for y <= 0 is y + alpha,
+    # y + scale*alpha and (y + alpha)/alpha. Far below 0, y ~ -alpha and the
+    # sum is exact, so the result is a single rounding away from the true
+    # value -- if nothing before the sum rounds. The reference and the Cython
+    # backend computed celu's as y/alpha + 1, which cancels y/alpha's rounding
+    # error (float32 y = -0.9277777, alpha = 0.9277777075855209: 9.451884e-12
+    # for 9.451841e-12, 4.5e-6 off; the Numba backend was right), and every
+    # float64 selu from y added the product scale*alpha rounded (5.75e-17 off,
+    # x = -20: 1.6e-8 relative). The exact value is computed with fractions.
+    from fractions import Fraction
+    from fastact._reference import SELU_ALPHA, SELU_SCALE
+    spec = SPECS_BY_NAME[name]
+    alpha = params.get("alpha", 1.0)
+    c = Fraction(SELU_SCALE) * Fraction(SELU_ALPHA) if name == "selu" else Fraction(alpha)
+    x = (-np.geomspace(1e-3, 40.0, 1500) * abs(alpha)).astype(dtype)
+    y = reference_forward(name, x, **params).astype(dtype)
+    g = np.linspace(-2.0, 2.0, x.size).astype(dtype)
+    exact = [Fraction(float(gi)) * (Fraction(float(yi)) + c) / (c if name == "celu" else 1) for gi, yi in zip(g, y)]
+    ref = reference_backward(name, g, y=y, **params)
+    assert_close(ref, np.array([float(e) for e in exact]), 2 * float(np.finfo(dtype).eps), 0.0,
+                 f"reference {name} from y {params} {dtype.__name__}", inputs=y)
+    got = fastact.backward(name, g, y=y, **params)
+    assert_close(got, ref, *bound_for(spec, "backward", dtype), f"{name} from y {params} {dtype.__name__}", inputs=y)
+
+
+def test_tanh_backward_float64_past_cosh_overflow(backend):
+    # tanh'(x) = 1/cosh(x)^2: the reference squared cosh, which overflows
+    # from |x| = 355.6 on, and returned 0 where 4 exp(-2|x|) is a subnormal
+    # and g times it, g = 1e3, a normal number (x = 356: 2.42e-306). The
+    # exact value: 4 exp(-2|x| + 700) exp(-700), every factor normal.
+    import math
+    x = np.concatenate([np.linspace(355.0, 358.0, 301), -np.linspace(355.0, 358.0, 31)])
+    g = np.full_like(x, 1e3)
+    exact = np.array([1e3 * 4.0 * math.exp(-2.0 * abs(v) + 700.0) * math.exp(-700.0) for v in x])
+    assert exact.min() > 1e-308
+    rtol, atol = bound_for(SPECS_BY_NAME["tanh"], "backward", np.float64)
+    assert_close(reference_backward("tanh", g, x), exact, rtol, atol, "reference tanh backward", inputs=x)
+    assert_close(fastact.backward("tanh", g, x), exact, rtol, atol, "tanh backward", inputs=x)
+
+
 # (name, direction) whose float32 result, g = 1, is a subnormal on a stretch of
 # each tail; 200001 values over [-110, 110], above the serial limit
 _SUBNORMAL_RESULTS = [("sigmoid", "forward"), ("softplus", "forward"), ("sigmoid", "backward"),

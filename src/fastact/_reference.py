@@ -18,6 +18,12 @@ __all__ = ["BACKEND"]
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
+# scale*alpha of the two doubles above, exactly, as hi + lo: selu's backward from
+# y is y + scale*alpha, and where y ~ -scale*alpha the sum y + hi is exact, so
+# the product's rounding (5.75e-17) would be all the error of a tiny result
+_SELU_AS = Fraction(SELU_SCALE) * Fraction(SELU_ALPHA)
+SELU_AS_HI = float(_SELU_AS)
+SELU_AS_LO = float(_SELU_AS - Fraction(SELU_AS_HI))
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -49,9 +55,12 @@ def softplus1(x):
 
 
 def one_minus_tanh2(u):
-    """1 - tanh(u)^2 = 1/cosh(u)^2, without the cancellation near |t| = 1."""
-    c = np.cosh(u)
-    return 1.0 / (c * c)
+    """1 - tanh(u)^2 = 4e/(1 + e)^2 with e = exp(-2|u|): no cancellation near
+    |tanh u| = 1 and no overflow. (1/cosh(u)^2 squared cosh, which overflows
+    from |u| = 355.6 on: the result was 0 there, while 4e is a subnormal
+    until |u| = 372.5 and g times it, for a g above 1, a normal number.)"""
+    e = np.exp(-2.0 * np.abs(u))
+    return (4.0 * e) / np.square(1.0 + e)
 
 
 def _tanh_series() -> tuple[float, ...]:
@@ -228,8 +237,11 @@ _EW_BWD_Y = {  # derivative written from y = f(x)
     "relu6": lambda y, p: np.where((y > 0) & (y < 6), 1.0, 0.0),
     "leaky_relu": lambda y, p: _where_pos(y, 1.0, p["negative_slope"]),
     "elu": lambda y, p: _where_pos(y, 1.0, y + p["alpha"]),
-    "selu": lambda y, p: _where_pos(y, SELU_SCALE, y + SELU_SCALE * SELU_ALPHA),
-    "celu": lambda y, p: _where_pos(y, 1.0, y / p["alpha"] + 1.0),
+    "selu": lambda y, p: _where_pos(y, SELU_SCALE, (y + SELU_AS_HI) + SELU_AS_LO),
+    # (y + alpha)/alpha, not y/alpha + 1: where y ~ -alpha the sum is exact and
+    # rounds once; y/alpha + 1 cancels the rounding error of y/alpha (float32 y
+    # = -0.9277777, alpha = 0.9277777075855209: 4.5e-6 off)
+    "celu": lambda y, p: _where_pos(y, 1.0, (y + p["alpha"]) / p["alpha"]),
     "sigmoid": lambda y, p: y * (1.0 - y),
     # y <= 0 always; a y above 0 (no output of log_sigmoid) counts as 0, the limit at x = +inf
     "log_sigmoid": lambda y, p: -np.expm1(np.minimum(y, 0.0)),

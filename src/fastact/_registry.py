@@ -338,7 +338,7 @@ SPECS: tuple[Spec, ...] = (
         "-inf gives -alpha (alpha > 0).",
         params=(_p_float("alpha", 1.0, valid=lambda v: math.isfinite(v) and v != 0, valid_text="a finite non-zero number",
                          doc="Scale of the negative part.", sample=_uniform(0.2, 2.0)),),
-        y_ok=True, y_rule="allowed: celu'(x) = y/alpha + 1 where y <= 0.",
+        y_ok=True, y_rule="allowed: celu'(x) = (y + alpha)/alpha where y <= 0.",
         kinks=lambda p: (0.0,), torch="celu",
     ),
     Spec(

@@ -491,8 +491,9 @@ cdef inline floating selu_bwd(floating g, floating x, double a, double b) noexce
     return gs if x > 0 else t
 
 cdef inline floating selu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
-    # scale*alpha = 1.7580993408473766; wide for float32
-    return g * <floating>1.0507009873554805 if y > 0 else g * (y + <floating>1.7580993408473766)
+    # scale*alpha = 1.7580993408473766 + 5.75014648756476e-17 exactly (the two
+    # doubles' product): y + hi is exact where y ~ -scale*alpha; wide for float32
+    return g * <floating>1.0507009873554805 if y > 0 else g * ((y + <floating>1.7580993408473766) + <floating>5.75014648756476e-17)
 
 # a = alpha
 cdef inline floating celu_neg_(floating x, double a) noexcept nogil:
@@ -603,7 +604,9 @@ cdef inline float celu_bwd_alpha1_f32_(float g, float x, double a, double b) noe
     return g if x > 0 else g * _expf_neg(x)   # elu_bwd's e^x
 
 cdef inline floating celu_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
-    return g if y > 0 else g * (y / <floating>a + <floating>1)
+    # (y + alpha)/alpha: where y ~ -alpha the sum is exact (y/alpha + 1 would
+    # cancel y/alpha's rounding error); float32 calls this in double (WIDE)
+    return g if y > 0 else g * ((y + <floating>a) / <floating>a)
 
 # ------------------------------------------------------------------------ gelu
 # float32 computes in float32: the forwards correct their argument's rounding

@@ -22,6 +22,7 @@ an algebraically equal, cancellation-free form is used instead.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -116,7 +117,16 @@ def _celu_params(a, T):
     return _split(a, T) + (T(1.0), T(1.0))
 
 
-_SELU = {T: (T(SELU_ALPHA), T(SELU_SCALE)) + _split(SELU_ALPHA * SELU_SCALE, T) for T in (np.float32, np.float64)}
+def _split_exact(v, T):
+    """An exact rational v as hi + lo in dtype T (_split for a value no float holds)."""
+    hi = T(float(v))
+    return hi, T(float(v - Fraction(float(hi))))
+
+
+# scale*alpha of the two doubles exactly, as hi + lo (bwdy_selu: y + hi is exact
+# where y ~ -scale*alpha, and float64's rounded product was 5.75e-17 off)
+_SELU = {T: (T(SELU_ALPHA), T(SELU_SCALE)) + _split_exact(Fraction(SELU_ALPHA) * Fraction(SELU_SCALE), T)
+         for T in (np.float32, np.float64)}
 
 def _derived(names, fn):
     """A derived-parameter spec: ``fn(values, T)`` gets the values of ``names`` in order.
@@ -432,8 +442,9 @@ def bwd_celu_wide(g, x, p0, p1, p2, p3):
 
 @jit
 def bwdy_celu(g, y, p0, p1, p2, p3):
-    # y/alpha + 1 = (y + alpha)/alpha, with alpha split to avoid cancellation
-    d = ((y * p2 + p0) + p1) / (p0 + p1) if M.is_f32(y) else y / p0 + cst(y, 1.0)  # p2: _celu_params
+    # (y + alpha)/alpha: where y ~ -alpha the sum is exact (y/alpha + 1 would
+    # cancel y/alpha's rounding error); alpha split in float32, p2: _celu_params
+    d = ((y * p2 + p0) + p1) / (p0 + p1)
     return g if y > 0 else g * d
 
 
