@@ -727,8 +727,7 @@ cdef void _tile(const floating* g, const floating* x, floating* out, Py_ssize_t 
         _tile_max(x, n, inner, w, sign, A)
         _tile_expsum(x, out, n, inner, w, kind, sign, A, B)
         if kind == K_LOGSOFTMAX:
-            for i in range(w):
-                B[i] = log(B[i] * _up_inv(sign))
+            _tile_logsum(B, w, sign)
         _tile_fwd_out(x, out, n, inner, w, kind, sign, A, B)
     else:
         _tile_bwd_sum(g, x, n, inner, w, kind, A)
@@ -779,6 +778,13 @@ cdef inline void _tile_expsum(const floating* x, floating* out, Py_ssize_t n, Py
                 v = _exp_up(sign * r[i] - <floating>A[i])
                 ro[i] = v
                 B[i] += <double>v
+
+
+cdef inline void _tile_logsum(double* B, Py_ssize_t w, floating sign) noexcept nogil:
+    # log_softmax: the columns' scaled sums (_tile_expsum) -> the logs of the sums
+    cdef Py_ssize_t i
+    for i in range(w):
+        B[i] = log(B[i] * _up_inv(sign))
 
 
 cdef inline void _tile_fwd_out(const floating* x, floating* out, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t w,
@@ -890,8 +896,7 @@ cdef void _tile_par(const floating* g, const floating* x, floating* out, Py_ssiz
             for i in range(w):
                 B[i] += PB[c * _IB + i]
         if kind == K_LOGSOFTMAX:
-            for i in range(w):
-                B[i] = log(B[i] * _up_inv(sign))
+            _tile_logsum(B, w, sign)
         for c in prange(nc, num_threads=nt, schedule='static'):
             _note_team()
             j0 = _split(n, nc, c)

@@ -1138,6 +1138,13 @@ def _piece(t, nchunk, nb, inner, n):
     return u, c, u // nb, i0, min(inner, i0 + COLBLOCK), min(n, c * clen), min(n, (c + 1) * clen)
 
 
+@njit(inline="always", **OPTS)
+def _width(u, nb, inner):
+    # the columns of block u (COLBLOCK, or fewer in the last block of a row):
+    # the split kernels combine only those partials, the rest is unset
+    return min(inner, (u % nb + 1) * COLBLOCK) - (u % nb) * COLBLOCK
+
+
 @njit(parallel=True, **OPTS)
 def _softmax_cols_split(x, out, sign, mode, nchunk, nthreads):
     # the blocks of _softmax_cols, each one's rows in nchunk pieces: partial
@@ -1154,13 +1161,13 @@ def _softmax_cols_split(x, out, sign, mode, nchunk, nthreads):
         _cols_max(x, o, i0, i1, j0, j1, sign, pm[u, c, :i1 - i0])
     for u in range(U):
         for c in range(1, nchunk):
-            for k in range(COLBLOCK):
+            for k in range(_width(u, nb, inner)):
                 pm[u, 0, k] = _maximum(pm[u, 0, k], pm[u, c, k])
     for t in prange(U * nchunk):
         u, c, o, i0, i1, j0, j1 = _piece(t, nchunk, nb, inner, n)
         _cols_expsum(x, out, o, i0, i1, j0, j1, sign, mode, pm[u, 0, :i1 - i0], ps[u, c, :i1 - i0], pb[u, c, :i1 - i0])
     for u in range(U):
-        w = min(inner, (u % nb + 1) * COLBLOCK) - (u % nb) * COLBLOCK
+        w = _width(u, nb, inner)
         for c in range(1, nchunk):
             for k in range(w):
                 ps[u, 0, k] += ps[u, c, k]
@@ -1308,7 +1315,7 @@ def _softmax_bwd_cols_split(g, y, out, sign, mode, nchunk, nthreads):
         _bwd_cols_acc(g, y, o, i0, i1, j0, j1, mode, ps[u, c, :i1 - i0])
     for u in range(U):
         for c in range(1, nchunk):
-            for k in range(COLBLOCK):
+            for k in range(_width(u, nb, inner)):
                 ps[u, 0, k] += ps[u, c, k]
     for t in prange(U * nchunk):
         u, c, o, i0, i1, j0, j1 = _piece(t, nchunk, nb, inner, n)
