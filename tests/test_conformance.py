@@ -650,6 +650,23 @@ def test_out_and_inplace(spec, backend, dtype):
         assert_close(yv, exp_y, brtol, batol, f"{spec.name} backward(y=, out=y) [{backend}]")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_maxout_one_piece_backward_in_place(backend, dtype):
+    # pieces = 1: g has x's shape, so out=g is an in-place call. Numba's
+    # kernel along a non-last axis parked its running maximum in out's first
+    # piece, which then was g: every result was x, not g (found by a random
+    # run; the last axis, whose rows take another kernel, was right).
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((5, 6, 7)).astype(dtype)
+    for axis in (0, 1, 2, -1):
+        g = rng.standard_normal(x.shape).astype(dtype)
+        exp = reference_backward("maxout", g, x, pieces=1, axis=axis)
+        np.testing.assert_array_equal(exp, g)  # the identity
+        gi = g.copy()
+        assert fastact.backward("maxout", gi, x, pieces=1, axis=axis, out=gi) is gi
+        np.testing.assert_array_equal(gi, g, err_msg=f"axis {axis} [{backend}]")
+
+
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.kind in (ELEMENTWISE, AXIS)], ids=lambda s: s.name)
 def test_y_backward_equals_x_backward(spec, backend):
     rng = np.random.default_rng(7)

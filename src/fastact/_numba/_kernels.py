@@ -1905,6 +1905,12 @@ def _maxout_bwd_row(g, x, out, best):
     # the dtype (the index as a float, exact to 2**24: an integer index mixed
     # vector widths, as in the Cython backend's _maxout_range)
     k, inner = x.shape
+    if k == 1:
+        # pieces = 1, the identity: out may be g itself (in place, the one
+        # case where the shapes match), which parking below would overwrite
+        for i in range(inner):
+            out[0, i] = g[i]
+        return
     for i in range(inner):
         best[i] = 0
     for i in range(inner):
