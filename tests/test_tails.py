@@ -448,6 +448,31 @@ def test_tanh_backward_float64_past_cosh_overflow(backend):
     assert_close(fastact.backward("tanh", g, x), exact, rtol, atol, "tanh backward", inputs=x)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softplus_threshold_where_the_product_rounds_onto_it(backend, dtype):
+    # x*beta > threshold with the product rounded in float64, as the reference
+    # (and PyTorch, in the dtype) decides it: beta = 0.001, t = 1, x = 1000 is
+    # exactly 1.00000000000000002, rounded 1.0, not above. Numba's float32
+    # kernel formed x*(hi + lo) of beta's float32 split and landed above:
+    # softplus 1000 for 1313.26, backward 0.836 for 0.611.
+    spec = SPECS_BY_NAME["softplus"]
+    for beta, t in ((0.001, 1.0), (0.1, 3.0), (0.3, 0.9), (7.0, 0.7), (1e-5, 0.01), (3.0, -0.3)):
+        c = t / beta
+        x = np.array([np.nextafter(np.nextafter(dtype(c), dtype(-np.inf)), dtype(-np.inf)),
+                      np.nextafter(dtype(c), dtype(-np.inf)), dtype(c), np.nextafter(dtype(c), dtype(np.inf)),
+                      np.nextafter(np.nextafter(dtype(c), dtype(np.inf)), dtype(np.inf))], dtype)
+        p = {"beta": beta, "threshold": t}
+        g = np.full_like(x, 0.75)
+        y = reference_forward("softplus", x, **p).astype(dtype)
+        what = f"softplus beta={beta} threshold={t} {dtype.__name__}"
+        assert_close(fastact.forward("softplus", x, **p), reference_forward("softplus", x, **p),
+                     *bound_for(spec, "forward", dtype), what, inputs=x)
+        assert_close(fastact.backward("softplus", g, x, **p), reference_backward("softplus", g, x, **p),
+                     *bound_for(spec, "backward", dtype), what + " backward", inputs=x)
+        assert_close(fastact.backward("softplus", g, y=y, **p), reference_backward("softplus", g, y=y, **p),
+                     *bound_for(spec, "backward", dtype), what + " backward from y", inputs=y)
+
+
 # (name, direction) whose float32 result, g = 1, is a subnormal on a stretch of
 # each tail; 200001 values over [-110, 110], above the serial limit
 _SUBNORMAL_RESULTS = [("sigmoid", "forward"), ("softplus", "forward"), ("sigmoid", "backward"),

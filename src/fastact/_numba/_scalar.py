@@ -98,6 +98,35 @@ def _floor_to(v, T):
 _FLOORS = {}
 
 
+def _product_cut(beta, t, T):
+    """The largest T value c with beta*c <= t as float64 rounds the product
+    (beta > 0): for x of dtype T, x*beta > t, the product rounded in
+    float64 as the reference rounds it, exactly when x > c. softplus'
+    threshold test in x's own dtype: as a float32 hi + lo, beta's product
+    with x came out above t where the reference's rounded product is t
+    (beta = 0.001, t = 1, x = 1000: softplus 1000 for 1313.26)."""
+    r = _CUTS.get((beta, t, T))
+    if r is None:
+        def above(c):
+            return float(c) * beta > t
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            c = T(t / beta) if beta != 0 else T(math.copysign(np.inf, -t))
+        if np.isnan(c):
+            c = T(0.0)
+        down, up = T(-np.inf), T(np.inf)
+        while above(c) and c != down:
+            c = np.nextafter(c, down)
+        while c != up and not above(np.nextafter(c, up)):
+            c = np.nextafter(c, up)
+        r = c
+        if len(_CUTS) < 4096:
+            _CUTS[(beta, t, T)] = r
+    return r
+
+
+_CUTS = {}
+
+
 def _near(v, T):
     """T(v), rounded to nearest; beyond T's range +-inf without an overflow warning."""
     with np.errstate(over="ignore"):
@@ -146,7 +175,8 @@ PARAMS = {
     "hardswish": (), "silu": (), "swish": _derived(("beta",), lambda v, T: _split(v[0], T)), "mish": (), "tanh": (),
     "hardtanh": _derived(("min_val", "max_val"), lambda v, T: (_near(v[0], T), _near(v[1], T),
                                                               _floor_to(v[0], T), -_floor_to(-v[1], T))),
-    "softplus": _derived(("beta", "threshold"), lambda v, T: _split(v[0], T) + _split(v[1], T)), "softsign": (),
+    "softplus": _derived(("beta", "threshold"), lambda v, T: _split(v[0], T) + (_product_cut(v[0], v[1], T), T(0.0))),
+    "softsign": (),
     "hardshrink": _derived(("lambd",), lambda v, T: (_floor_to(v[0], T),)),
     "softshrink": _derived(("lambd",), lambda v, T: _split_cut(v[0], T) + (_floor_to(v[0], T),)), "tanhshrink": (),
     "threshold": _derived(("threshold", "value"), lambda v, T: (_floor_to(v[0], T), T(v[1]))),
@@ -160,8 +190,8 @@ PARAMS = {
 # first test that holds; it decides once per dtype and parameter setting, not
 # per call or element.
 SPECIAL = {
-    # beta = 1 and a threshold T holds (x > p2 in T is then the exact test)
-    "softplus": ((lambda p: p[0] == 1 and p[1] == 0 and p[3] == 0, "beta1"),),
+    # beta = 1: x*beta = x, no split product needed
+    "softplus": ((lambda p: p[0] == 1 and p[1] == 0, "beta1"),),
     "celu": (
         # alpha < 0 (exp(x/alpha) grows) or beyond float32's range (scaled by
         # _celu_params): fwd_celu_wide, bwd_celu_wide
@@ -658,13 +688,13 @@ def bwdy_tanh(g, y, p0, p1, p2, p3):
     return g * ((cst(y, 1.0) - y) * (cst(y, 1.0) + y))
 
 
-# p0 + p1 = beta (split), p2 = threshold
+# p0 + p1 = beta (split), p2 = the cut in x of the threshold test (_product_cut)
 @jit
 def _above(x, p0, p1, p2, p3):
-    # x*beta > threshold decided in float64: a float32 product can round
-    # across the threshold (or underflow to 0 for subnormal x); the threshold
-    # is p2 + p3 (split: float32(0.3) > 0.3, and x = float32(0.3) is above it).
-    return np.float64(x) * (np.float64(p0) + np.float64(p1)) > np.float64(p2) + np.float64(p3)
+    # x*beta > threshold, the product rounded in float64 as the reference
+    # rounds it: x > p2, one compare in x's dtype (no product to round across
+    # the threshold or to underflow for a subnormal x)
+    return x > p2
 
 
 @jit
@@ -682,10 +712,10 @@ def bwd_softplus(g, x, p0, p1, p2, p3):
     return g if _above(x, p0, p1, p2, p3) else gs
 
 
-# beta = 1, the default: x*beta = x exactly, so the split product, its NaN
-# guard and the float64 threshold test drop out (x > p2 in the dtype is the
-# same test). Same results bit for bit as the general kernels (a test holds
-# them to it); picked once per dtype and parameter setting (SPECIAL).
+# beta = 1, the default: x*beta = x exactly, so the split product and its
+# NaN guard drop out (the threshold test is x > p2 in both). Same results
+# bit for bit as the general kernels (a test holds them to it); picked once
+# per dtype and parameter setting (SPECIAL).
 @jit
 def fwd_softplus_beta1(x, p0, p1, p2, p3):
     sp = M.softplus_hilo(x, cst(x, -0.0))
