@@ -3,7 +3,9 @@
 Each case draws a function of the catalogue with random valid parameters, a
 dtype (float16, float32, float64), a shape of 1 to 4 axes and up to ~5e5
 elements (both sides of the serial/parallel limits), and a layout (axes
-permuted, stepped, reversed, an element-misaligned base), then runs the
+permuted, stepped, reversed, an element-misaligned base), in about a third
+of the cases with 2 % of the inputs edge values (+-inf, NaN, +-0,
+subnormals, the dtype's extremes), then runs the
 forward, the forward in place, into an out= overlapping its input, the
 backward from x, in place into g, and from y= (into y and into g) where the
 function allows it, each against the reference. The inputs are never
@@ -27,7 +29,7 @@ import pytest
 import fastact
 from fastact._registry import GLU, MAXOUT, PRELU, RRELU, SPECS
 
-from _helpers import assert_close, bound_for, grad_weight_atol, random_params, random_values, reference_backward, reference_forward
+from _helpers import assert_close, bound_for, edge_values, grad_weight_atol, random_params, random_values, reference_backward, reference_forward
 
 CASES = int(os.environ.get("FASTACT_RANDOM_CASES", "150"))
 SEED = int(os.environ.get("FASTACT_RANDOM_SEED", "24"))
@@ -41,6 +43,9 @@ def _layout(rng, shape, dtype):
     full = [shape[p] * abs(steps[p]) for p in perm]
     size = math.prod(full)
     vals = random_values(rng, size).reshape(full) if size else np.zeros(full)
+    if size and rng.random() < 0.3:  # some edge values too: +-inf, NaN, +-0, subnormals, the extremes
+        k = max(1, size // 50)
+        vals.reshape(-1)[rng.choice(size, size=k)] = rng.choice(edge_values(dtype).astype(np.float64), size=k)
     if rng.random() < 0.2:  # a base one element off the allocation's alignment
         flat = np.empty(size + 1, dtype)
         base = flat[1:].reshape(full)

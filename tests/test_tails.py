@@ -547,3 +547,32 @@ def test_prelu_grad_weight_float64_when_the_sum_cancels(backend):
     _, gw = fastact.prelu_backward(g, x, np.full(C, 0.25))
     err = np.abs(gw - exact)
     assert np.all(err <= 8 * np.finfo(np.float64).eps * mag), (err / mag, backend)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_prelu_grad_weight_inf_and_overflow_without_warnings(backend, dtype):
+    # A channel with -inf terms of both signs sums to NaN, and one beyond
+    # float16's range rounds to -inf; the reference warns of neither, and
+    # no backend may: the Cython backend's threads' partial sums, added up
+    # by NumPy, warned "invalid value encountered in reduce" (session 25),
+    # which is an error under -W error.
+    import warnings
+
+    x = np.full((4, 3, 50000), -1.0, dtype)
+    x[0, 0, 0] = -np.inf
+    x[3, 0, 5] = -np.inf
+    g = np.ones_like(x)
+    g[3, 0, 5] = -1.0
+    x[:, 2] = -60000.0
+    g[:, 2] = 60000.0
+    w = np.array([0.25, 0.5, 0.125], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gx, gw = fastact.prelu_backward(g, x, w)
+    assert gw.dtype == np.dtype(dtype)
+    assert np.isnan(gw[0])
+    assert float(gw[1]) == (-np.inf if dtype == np.float16 else -200000.0)  # -2e5 is beyond float16's range
+    with np.errstate(over="ignore"):
+        ref = reference_backward("prelu", g, x, weight=w)[1]
+    assert_close(gw[2:], ref[2:], *bound_for(SPECS_BY_NAME["prelu"], "backward", dtype),
+                 "prelu grad_weight, a channel of large terms")

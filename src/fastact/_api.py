@@ -564,7 +564,9 @@ def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any
         gw = be.backward(name, _c3(g, kd, geo), _c3(x_arr, kd, geo), None, o3, p, th)
         if finish:
             finish()
-        return out, np.asarray(gw, dtype=ct).reshape(w.shape)
+        with np.errstate(over="ignore"):  # beyond float16's range: inf, the rounded value (as _store)
+            gw = np.asarray(gw, dtype=ct)
+        return out, gw.reshape(w.shape)
 
     # along an axis
     axis = _normalize_axis(p["axis"], src.ndim, fname)

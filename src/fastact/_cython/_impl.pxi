@@ -586,7 +586,10 @@ cdef object _run_prelu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, dict param
         _bad_dtype(x)
     if fwd:
         return None
-    return part.sum(axis=0).reshape(-1, fold).sum(axis=1).astype(x.dtype)
+    # the threads' partial sums: inf + -inf is NaN and a sum can pass the
+    # float range, as in the one sum of the reference, which warns of neither
+    with _np.errstate(invalid="ignore", over="ignore"):
+        return part.sum(axis=0).reshape(-1, fold).sum(axis=1).astype(x.dtype)
 
 
 def _f_prelu(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
