@@ -27,9 +27,9 @@ from fastact._registry import AXIS, ELEMENTWISE, GLU, MAXOUT, PRELU, RRELU, SPEC
 from _helpers import (
     assert_close,
     bound_for,
-    grad_weight_atol,
     default_params,
     grad_shape,
+    grad_weight_atol,
     make_case,
     out_dtype,
     random_params,

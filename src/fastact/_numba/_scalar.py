@@ -109,16 +109,15 @@ def _product_cut(beta, t, T):
     if r is None:
         def above(c):
             return float(c) * beta > t
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            c = T(t / beta) if beta != 0 else T(math.copysign(np.inf, -t))
-        if np.isnan(c):
-            c = T(0.0)
+        # beta finite > 0, t not NaN (the registry): t/beta is a number or
+        # +-inf, a few steps from the cut
+        with np.errstate(over="ignore"):
+            r = T(t / beta)
         down, up = T(-np.inf), T(np.inf)
-        while above(c) and c != down:
-            c = np.nextafter(c, down)
-        while c != up and not above(np.nextafter(c, up)):
-            c = np.nextafter(c, up)
-        r = c
+        while above(r) and r != down:
+            r = np.nextafter(r, down)
+        while r != up and not above(np.nextafter(r, up)):
+            r = np.nextafter(r, up)
         if len(_CUTS) < 4096:
             _CUTS[(beta, t, T)] = r
     return r
