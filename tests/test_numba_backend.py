@@ -149,6 +149,11 @@ def test_softmax_single_long_row_matches_serial(shape):
 @pytest.mark.parametrize("name,shape,oshape,params", [
     ("glu", (1, 400_000, 1), (1, 200_000, 1), {}),
     ("glu", (3, 2000, 50), (3, 1000, 50), {}),
+    # the threads' shares of glu's flat indices end inside a row: long rows,
+    # short rows (L = 21, by blocks of whole rows), one channel a row
+    ("glu", (3, 2002, 1), (3, 1001, 1), {}),
+    ("glu", (301, 14, 3), (301, 7, 3), {}),
+    ("glu", (5, 2, 4001), (5, 1, 4001), {}),
     ("maxout", (1, 300_000, 1), (1, 100_000, 1), {"pieces": 3}),
     ("maxout", (2, 600, 40), (2, 300, 40), {"pieces": 2}),
 ])
