@@ -10,7 +10,12 @@ which allocates its result like ours) -- not autograd, whose graph bookkeeping
 would flatter us. Where torch's kernel takes the forward output (sigmoid, tanh,
 softmax family) ours gets ``y=`` as well, so both do the same work; log_sigmoid's
 takes x and a buffer its forward saved, ours the saved output y (one array less
-to read, one formula: -g*expm1(y)).
+to read, one formula: -g*expm1(y)). softsign, tanhshrink and softmin have no
+backward kernel in ATen: torch's is autograd's (``torch.autograd.grad`` on a
+graph built once), marked ``ag`` and left out of the geometric mean. prelu is
+timed as in bench/cython_vs_torch.py: 64 channels along the last axis
+(``F.prelu(t, w)``; backward ``aten._prelu_kernel_backward``, which also returns
+the weight's gradient, as ours does).
 Kernels are compiled (and torch warmed up) before anything is timed; each
 figure is the best of several repeats of a loop lasting >= ~20 ms. Each
 implementation is timed in its own phase (see ``bench_size``) because the two
@@ -55,6 +60,22 @@ torch.set_num_threads(2)
 A = torch.ops.aten
 
 ALPHA_SELU, SCALE_SELU = 1.6732632423543772, 1.0507009873554805
+PRELU_C = 64  # prelu's channels (the last axis), as bench/cython_vs_torch.py
+W_PRELU = torch.full((PRELU_C,), 0.25)
+
+
+def _ag(f):
+    """torch's backward of ``f`` through autograd, for functions without an
+    ATen backward kernel: the graph is built once per input tensor."""
+    memo = {}
+
+    def tb(g, t, y):
+        if memo.get("t") is not t:
+            tt = t.detach().requires_grad_(True)
+            memo.update(t=t, tt=tt, y=f(tt))
+        return torch.autograd.grad(memo["y"], memo["tt"], g, retain_graph=True)
+
+    return tb
 
 # name -> (params, torch forward(t), torch backward(g, t, y) or None, our backward uses y)
 CASES = {
@@ -79,10 +100,10 @@ CASES = {
     "tanh": ({}, torch.tanh, lambda g, t, y: A.tanh_backward(g, y), True),
     "hardtanh": ({"min_val": -1.0, "max_val": 1.0}, F.hardtanh, lambda g, t, y: A.hardtanh_backward(g, t, -1.0, 1.0), False),
     "softplus": ({"beta": 1.0, "threshold": 20.0}, F.softplus, lambda g, t, y: A.softplus_backward(g, t, 1.0, 20.0), False),
-    "softsign": ({}, F.softsign, None, False),
+    "softsign": ({}, F.softsign, _ag(F.softsign), False),
     "hardshrink": ({"lambd": 0.5}, F.hardshrink, lambda g, t, y: A.hardshrink_backward(g, t, 0.5), False),
     "softshrink": ({"lambd": 0.5}, F.softshrink, lambda g, t, y: A.softshrink_backward(g, t, 0.5), False),
-    "tanhshrink": ({}, F.tanhshrink, None, False),
+    "tanhshrink": ({}, F.tanhshrink, _ag(F.tanhshrink), False),
     "threshold": ({"threshold": 0.1, "value": 0.0}, lambda t: F.threshold(t, 0.1, 0.0),
                   lambda g, t, y: A.threshold_backward(g, t, 0.1), False),
     "squareplus": ({"b": 4.0}, None, None, False),
@@ -90,13 +111,14 @@ CASES = {
     "softmax": ({}, lambda t: torch.softmax(t, -1), lambda g, t, y: A._softmax_backward_data(g, y, -1, torch.float32), True),
     "log_softmax": ({}, lambda t: torch.log_softmax(t, -1),
                     lambda g, t, y: A._log_softmax_backward_data(g, y, -1, torch.float32), True),
-    "softmin": ({}, lambda t: F.softmin(t, -1), None, True),
+    "softmin": ({}, lambda t: F.softmin(t, -1), _ag(lambda t: F.softmin(t, -1)), True),
     "sparsemax": ({}, None, None, True),
     "glu": ({}, lambda t: F.glu(t, -1), lambda g, t, y: A.glu_backward(g, t, -1), False),
     "maxout": ({"pieces": 2}, None, None, False),
-    "prelu": ({}, None, None, False),
+    "prelu": ({}, lambda t: F.prelu(t, W_PRELU), lambda g, t, y: A._prelu_kernel_backward(g, t, W_PRELU), False),
 }
 AXIS = {"softmax", "log_softmax", "softmin", "sparsemax"}
+AUTOGRAD = {"softsign", "tanhshrink", "softmin"}  # torch's backward is autograd's
 CHEAP = {"relu", "relu6", "leaky_relu", "hardtanh", "hardsigmoid", "threshold"}
 
 
@@ -147,9 +169,11 @@ def setup(key, size, rng):
         g3 = rng.standard_normal((1, x3.shape[1] // 2, 1)).astype(np.float32)
         return name, x3, g3, None, params, None, None, None, use_y
     if name == "prelu":
-        params = {"weight": np.array([0.25], dtype=np.float32)}
-        x3 = x.reshape(1, 1, -1)
-        return name, x3, rng.standard_normal(x3.shape).astype(np.float32), None, params, None, None, None, use_y
+        params = {"weight": W_PRELU.numpy()}
+        rows = max(1, size // PRELU_C)
+        x = x[: rows * PRELU_C].reshape(rows, PRELU_C)
+        x3 = x.reshape(rows, PRELU_C, 1)
+        return name, x3, rng.standard_normal(x3.shape).astype(np.float32), None, params, x, tf, tb, use_y
     g = rng.standard_normal(size).astype(np.float32)
     y = np.empty_like(x)
     NB.forward(name, x, y, params)
@@ -254,7 +278,7 @@ def run(sizes, only):
                 ours = r[f"ours_{d}"]
                 tt = r.get(f"torch_{d}")
                 rf = r.get(f"ref_{d}")
-                if tt is not None:
+                if tt is not None and not (d == "b" and k in AUTOGRAD):
                     geo["torch"].append(tt / ours)
                 if rf is not None and n == 100_000:
                     geo["ref1e5"].append(rf / ours)
@@ -263,13 +287,14 @@ def run(sizes, only):
     print("| function | dir | size | numba µs | torch µs | numpy µs | vs torch | vs numpy | vs copy |")
     print("|---|---|---|---|---|---|---|---|---|")
     for k, d, n, ours, tt, rf, cp in rows:
-        print(f"| {k} | {d} | {n:.0e} | {ours:.1f} | {'—' if tt is None else f'{tt:.1f}'} | "
+        ag = " ag" if d == "bwd" and k in AUTOGRAD else ""
+        print(f"| {k} | {d} | {n:.0e} | {ours:.1f} | {'—' if tt is None else f'{tt:.1f}{ag}'} | "
               f"{'—' if rf is None else f'{rf:.1f}'} | {fmt_ratio(tt, ours)} | {fmt_ratio(rf, ours)} | "
               f"{ours / cp:.2f} |")
     gm = lambda v: math.exp(sum(map(math.log, v)) / len(v)) if v else float("nan")  # noqa: E731
     slow = [(k, d, n, tt / ours) for k, d, n, ours, tt, rf, cp in rows if tt is not None and tt < ours]
     print()
-    print(f"geometric mean vs torch (all sizes, fwd+bwd): {gm(geo['torch']):.2f}x over {len(geo['torch'])} cases")
+    print(f"geometric mean vs torch (all sizes, fwd+bwd; autograd rows left out): {gm(geo['torch']):.2f}x over {len(geo['torch'])} cases")
     print(f"geometric mean vs numpy reference at 1e5: {gm(geo['ref1e5']):.2f}x over {len(geo['ref1e5'])} cases")
     print("slower than torch: " + (", ".join(f"{k} {d} {n:.0e} ({r:.2f}x)" for k, d, n, r in slow) or "none"))
     cheap = [(k, ours / cp) for k, d, n, ours, tt, rf, cp in rows if d == "fwd" and n == 10_000_000 and k in CHEAP]
