@@ -171,6 +171,53 @@ def test_row_kernels_serial_and_parallel_agree(name, shape, oshape, params):
     np.testing.assert_array_equal(r1, r2)
 
 
+def test_softmax_rows_straight_to_the_entry_point(monkeypatch):
+    # The softmax family's parallel rows (forward, and backward from y) go
+    # straight to the kernel's compiled entry point once a call has run the
+    # full path with that thread count: the same bits as the full path, per
+    # dtype, and a readonly y or x takes the same entry point.
+    from fastact._numba import backend as NBK
+    rng = np.random.default_rng(6)
+    for name in ("softmax", "log_softmax", "softmin"):
+        for dt in (np.float32, np.float64, np.float32):
+            x = rng.standard_normal((40, 700, 1)).astype(dt)
+            g = rng.standard_normal(x.shape).astype(dt)
+            sign, mode = NBK._SOFTMAX_SIGN[name, x.dtype.char], NBK._SOFTMAX_MODES[name][1]
+            y_full, dx_full = np.empty_like(x), np.empty_like(x)
+            NBK._softmax_forward(x, y_full, sign, mode, 2)
+            NBK._softmax_backward(g, y_full, dx_full, sign, mode, 2)
+            for threads in (2, 0):
+                y, dx = np.empty_like(x), np.empty_like(x)
+                BACKEND.forward(name, x, y, {}, threads)
+                BACKEND.backward(name, g, None, y, dx, {}, threads)
+                assert np.array_equal(y.view(np.uint8), y_full.view(np.uint8)), (name, dt, threads)
+                assert np.array_equal(dx.view(np.uint8), dx_full.view(np.uint8)), (name, dt, threads)
+            xr, yr = x.copy(), y_full.copy()
+            xr.flags.writeable = yr.flags.writeable = False
+            if NBK._MAXT >= 2:  # (with one numba thread every call is serial)
+                with monkeypatch.context() as m:
+                    def full_path(*a):
+                        raise AssertionError("took the full path")
+                    m.setattr(NBK, "_softmax_forward", full_path)
+                    m.setattr(NBK, "_softmax_backward", full_path)
+                    y, dx = np.empty_like(x), np.empty_like(x)
+                    BACKEND.forward(name, xr, y, {}, 2)
+                    BACKEND.backward(name, g, None, yr, dx, {}, 2)
+                assert np.array_equal(y.view(np.uint8), y_full.view(np.uint8)), (name, dt)
+                assert np.array_equal(dx.view(np.uint8), dx_full.view(np.uint8)), (name, dt)
+            # serial, short rows and columns still take the full path
+            for shape, threads in (((40, 700, 1), 1), ((400, 70, 1), 2), ((40, 70, 10), 2)):
+                xs = rng.standard_normal(shape).astype(dt)
+                ys, want = np.empty_like(xs), np.empty_like(xs)
+                NBK._softmax_forward(xs, want, sign, mode, threads)
+                BACKEND.forward(name, xs, ys, {}, threads)
+                assert np.array_equal(ys.view(np.uint8), want.view(np.uint8)), (name, dt, shape, threads)
+                gs, dxs, want = rng.standard_normal(shape).astype(dt), np.empty_like(xs), np.empty_like(xs)
+                NBK._softmax_backward(gs, ys, want, sign, mode, threads)
+                BACKEND.backward(name, gs, None, ys, dxs, {}, threads)
+                assert np.array_equal(dxs.view(np.uint8), want.view(np.uint8)), (name, dt, shape, threads)
+
+
 def test_softmax_max_pass_orders_nan_and_inf():
     # the max runs on integer keys: a NaN anywhere in a row makes the row NaN,
     # -inf entries give 0, a row of equal values is uniform.

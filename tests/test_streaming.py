@@ -7,7 +7,8 @@ must give the same bits too, streamed or not).
 The results must be the same bits as with plain stores, for any alignment of
 ``out``, in place, serial and on two threads; the setting
 (``FASTACT_STREAM_MIN_BYTES``, ``_config.set_stream_min_bytes``) must reach
-both backends."""
+both backends. Aligned plain stores too: prelu's forward starts its row
+loops on a 64-byte line of out and must be exact at every offset of out."""
 
 from __future__ import annotations
 
@@ -241,3 +242,33 @@ def test_block_buffers_are_placed_away_from_the_arrays():
             t = v.ctypes.data % 4096
             assert v.shape == (1024,) and 0 <= k < 4096, (boff, pa, pb, po, k)
             assert _far(t, pa) and _far(t, pb) and _far(t, po), (boff, pa, pb, po, t)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 70001), (7, 1000, 1), (301, 64, 1), (2001, 8, 2), (500, 16, 3),
+                                   (3333, 30, 1), (40, 5, 100)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prelu_forward_at_every_offset_of_out(compiled, shape, dtype):
+    # prelu's forward starts its row loops on a 64-byte line of out (the
+    # weights rotated, or read from an offset into their repeated block, to
+    # match), and the Numba backend splits the flat elements evenly between
+    # the threads (a share may end inside a row or a channel's span). Every
+    # offset of out from a line, 1 and 2 threads, out apart from x and
+    # out = x: exactly x > 0 ? x : w[c] * x.
+    be = fastact._backends.load(compiled)
+    rng = np.random.default_rng(8)
+    n = int(np.prod(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[5] = np.nan
+    w = (rng.random(shape[1]) * 0.5).astype(dtype)
+    want = np.where(x > 0, x, w[None, :, None] * x)
+    step = 64 // x.itemsize
+    for off in range(0, step, 3):
+        buf = np.empty(n + 2 * step, dtype)
+        s = ((-buf.ctypes.data) % 64) // x.itemsize + off
+        for threads in (1, 2):
+            out = buf[s:s + n].reshape(shape)
+            be.forward("prelu", x, out, {"weight": w}, threads)
+            np.testing.assert_array_equal(out, want, err_msg=f"offset {off} threads {threads}")
+            out[...] = x
+            be.forward("prelu", out, out, {"weight": w}, threads)
+            np.testing.assert_array_equal(out, want, err_msg=f"in place, offset {off} threads {threads}")

@@ -2053,22 +2053,35 @@ def _maxout_bwd_serial(g, x, out):
 
 
 # ------------------------------------------------------------------- prelu
-# x (outer, C, inner), weight (C,). grad_weight accumulated in float64 per
-# task, then reduced in task order; the tasks do not depend on the thread
-# count, so neither does the result.
-# inner >= PRELU_ROWS_BELOW: one span of up to CHUNK elements per task, one
-# weight each. Smaller inner: x viewed as rows of C*inner with a weight per
-# column (w repeated inner times by the backend), a block of rows per task,
-# the loops running along the row (a span per (o, c) cost 9 us per 1e3
-# elements with inner = 1: 1e5 float32 in rows of 64 took 888 us). w is the
-# weight per channel (C,) for spans and per column (C*inner,) for rows:
-# prelu_weight() below makes the one a call needs.
+# x (outer, C, inner), weight (C,). The forward gives each thread an equal
+# share of the flat elements (_prelu_fwd_range). The backward's
+# grad_weight is accumulated in float64 per task, then reduced in task
+# order; the tasks do not depend on the thread count, so neither does the
+# result.
+# inner >= PRELU_ROWS_BELOW: spans of one (o, c), one weight each (backward:
+# a task per span of up to CHUNK elements). Smaller inner: x viewed as rows
+# of C*inner with a weight per column (w repeated inner times by the
+# backend), the loops running along the row (backward: a block of rows per
+# task) (a span per (o, c) cost 9 us per 1e3 elements with inner = 1: 1e5
+# float32 in rows of 64 took 888 us). w is the weight per channel (C,) for
+# spans and per column (C*inner,) for rows: prelu_weight() below makes the
+# one a call needs.
 PRELU_ROWS_BELOW = 64
 PRELU_TASKS = 64  # at most this many row blocks (their partial sums: tasks x columns)
 
 
 @njit(**OPTS)
 def _prelu_fwd_span(x, wc, out):
+    # stores from out's first 64-byte boundary on, as the elementwise spans
+    # (_wrap_aligned): 1e5 float32, one thread, out 16 bytes off a line
+    # 11.3-12.4 us, on a line 9.1
+    h = _store_head(out)
+    _prelu_fwd_span_l(x[:h], wc, out[:h])
+    _prelu_fwd_span_l(x[h:], wc, out[h:])
+
+
+@njit(**OPTS)
+def _prelu_fwd_span_l(x, wc, out):
     if _same_data(x, out):  # in place: one array (see _exp_shift)
         for i in range(out.shape[0]):
             v = out[i]
@@ -2122,6 +2135,7 @@ def _prelu_fwd_rows(x, w, out):
 # 20, 35: 0.79-0.86x). As the Cython backend's _prelu_fwd_rows (PRELU_REP
 # is not a multiple of 1024 elements, against 4K aliasing: see _impl.pxi).
 PRELU_REP_K = 64
+PRELU_ALIGN_MIN = 4096  # _prelu_fwd_whole: rows aligned from this many elements
 PRELU_REP_K_BWD = 16
 PRELU_REP = 2000
 
@@ -2133,7 +2147,7 @@ def _prelu_fwd_flat(xf, w, of, lo, hi, K):
     L = wr.shape[0]
     for b in range(lo, hi, L):
         e = min(hi, b + L)
-        _prelu_fwd_vec(xf[b:e], wr[:e - b], of[b:e])
+        _prelu_fwd_vec_l(xf[b:e], wr[:e - b], of[b:e])
 
 
 @njit(**OPTS)
@@ -2179,6 +2193,14 @@ def _prelu_bwd_vec(g, x, w, out, acc):
 
 @njit(**OPTS)
 def _prelu_fwd_vec(x, w, out):
+    # from out's first 64-byte boundary on, as _prelu_fwd_span
+    h = _store_head(out)
+    _prelu_fwd_vec_l(x[:h], w[:h], out[:h])
+    _prelu_fwd_vec_l(x[h:], w[h:], out[h:])
+
+
+@njit(**OPTS)
+def _prelu_fwd_vec_l(x, w, out):
     if _same_data(x, out):  # in place: one array (see _exp_shift)
         for i in range(out.shape[0]):
             v = out[i]
@@ -2213,42 +2235,85 @@ def prelu_weight(w, inner):
     return np.repeat(w, inner) if 1 < inner < PRELU_ROWS_BELOW else w
 
 
+@njit(**OPTS)
+def _prelu_fwd_range(x, w, out, lo, hi):
+    # flat elements lo..hi of x and out. inner >= PRELU_ROWS_BELOW: spans of
+    # one (o, c), one weight each. Else rows of K = C*inner: the partial rows
+    # at either end by one loop along the row, the whole rows between by
+    # _prelu_fwd_whole
+    outer, C, inner = x.shape
+    if inner >= PRELU_ROWS_BELOW:
+        x2, o2 = x.reshape(outer * C, inner), out.reshape(outer * C, inner)
+        f = lo
+        while f < hi:
+            r, i = f // inner, f % inner
+            e = i + min(hi - f, inner - i)
+            _prelu_fwd_span(x2[r, i:e], w[r % C], o2[r, i:e])
+            f += e - i
+        return
+    K = C * inner
+    xf, of = x.reshape(outer * K), out.reshape(outer * K)
+    r0, r1 = _cdiv(lo, K), hi // K
+    if r0 > r1:  # lo and hi inside one row
+        _prelu_fwd_vec(xf[lo:hi], w[lo % K:lo % K + hi - lo], of[lo:hi])
+        return
+    _prelu_fwd_vec(xf[lo:r0 * K], w[K - (r0 * K - lo):], of[lo:r0 * K])
+    _prelu_fwd_whole(x.reshape(outer, K)[r0:r1], w, out.reshape(outer, K)[r0:r1])
+    _prelu_fwd_vec(xf[r1 * K:hi], w[:hi - r1 * K], of[r1 * K:hi])
+
+
+@njit(**OPTS)
+def _prelu_fwd_whole(x2, w, o2):
+    # rows (rows, K), w (K,): by blocks (_prelu_fwd_flat) or rows. Where a
+    # row is whole 64-byte lines and o2's first element is h short of one,
+    # the rows are taken from that line on, the weights rotated by h to
+    # match (the first row's first h elements before, the last row's last
+    # K - h after), so that the row loop's stores are aligned: 1e5 float32
+    # in rows of 64, one thread, out 16 bytes off a line 12.5-13.2 us, on a
+    # line 9.6-10.1 (_prelu_fwd_flat, aligned: 14.4-15.1). Not below
+    # PRELU_ALIGN_MIN elements, where the rotation cost more than it saved
+    # (960 float32: 0.81 against 0.69 us on a line).
+    rows, K = x2.shape
+    n = rows * K
+    if K < PRELU_REP_K and K % 8 != 0:
+        _prelu_fwd_flat(x2.reshape(n), w, o2.reshape(n), 0, n, K)
+        return
+    h = _to_line(o2[0], 0) if (K * o2.itemsize) % 64 == 0 and n >= PRELU_ALIGN_MIN else 0
+    if h == 0:
+        _prelu_fwd_rows(x2, w, o2)
+        return
+    xf, of = x2.reshape(n), o2.reshape(n)
+    _prelu_fwd_vec_l(xf[:h], w[:h], of[:h])
+    wr = np.empty(K, dtype=w.dtype)
+    wr[:K - h] = w[h:]
+    wr[K - h:] = w[:h]
+    m = rows - 1
+    _prelu_fwd_rows(xf[h:h + m * K].reshape(m, K), wr, of[h:h + m * K].reshape(m, K))
+    _prelu_fwd_vec_l(xf[n - (K - h):], w[h:], of[n - (K - h):])
+
+
 @njit(parallel=True, **OPTS)
 def _prelu_fwd(x, w, out, nthreads):
-    outer, C, inner = x.shape
-    if inner < PRELU_ROWS_BELOW:
-        K = C * inner
-        x2, o2 = x.reshape(outer, K), out.reshape(outer, K)
-        xf, of = x.reshape(outer * K), out.reshape(outer * K)
-        rpt, nb = _prelu_row_blocks(outer, K)
-        for t in prange(nb):
-            lo, hi = t * rpt, min(outer, (t + 1) * rpt)
-            if K < PRELU_REP_K and K % 8 != 0:
-                _prelu_fwd_flat(xf, w, of, lo * K, hi * K, K)
-            else:
-                _prelu_fwd_rows(x2[lo:hi], w, o2[lo:hi])
-        return
-    nc = _cdiv(inner, CHUNK)
-    for t in prange(outer * C * nc):
-        oc, k = t // nc, t % nc
-        o, c = oc // C, oc % C
-        lo, hi = k * CHUNK, min(inner, (k + 1) * CHUNK)
-        _prelu_fwd_span(x[o, c, lo:hi], w[c], out[o, c, lo:hi])
+    # Each thread an equal share of the flat elements (no sums: any split
+    # gives the same bits). The tasks of CHUNK elements or blocks of rows
+    # this replaced gave one thread 4 of 7 (1e5 float32, 2 threads: one
+    # channel, and 64 channels in rows).
+    n = x.size
+    for t in prange(nthreads):
+        _prelu_fwd_range(x, w, out, t * n // nthreads, (t + 1) * n // nthreads)
 
 
 @njit(**OPTS)
 def _prelu_fwd_serial(x, w, out):
+    # _prelu_fwd_range's work on all of x without its partial rows: each
+    # slice and call there cost ~0.07 us (960 float32: 0.75 against 0.37)
     outer, C, inner = x.shape
-    if inner < PRELU_ROWS_BELOW:
-        K = C * inner
-        if K < PRELU_REP_K and K % 8 != 0:
-            _prelu_fwd_flat(x.reshape(outer * K), w, out.reshape(outer * K), 0, outer * K, K)
-        else:
-            _prelu_fwd_rows(x.reshape(outer, K), w, out.reshape(outer, K))
-        return
-    for o in range(outer):
-        for c in range(C):
-            _prelu_fwd_span(x[o, c], w[c], out[o, c])
+    if inner >= PRELU_ROWS_BELOW:
+        x2, o2 = x.reshape(outer * C, inner), out.reshape(outer * C, inner)
+        for r in range(outer * C):
+            _prelu_fwd_span(x2[r], w[r % C], o2[r])
+    else:
+        _prelu_fwd_whole(x.reshape(outer, C * inner), w, out.reshape(outer, C * inner))
 
 
 @njit(parallel=True, **OPTS)
