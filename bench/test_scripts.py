@@ -38,3 +38,21 @@ def test_short_rows_runs(capsys):
     assert short_rows.main(["--size", "64", "--rows", "2,40", "--target", "0.0001"]) == 0
     out = capsys.readouterr().out
     assert "| softmax | 2 | fwd |" in out and "| log_softmax | 40 | bwd |" in out
+
+
+def test_numba_vs_torch_runs(capsys):
+    # prelu against F.prelu and ATen's backward, softsign's backward against
+    # autograd (marked ag)
+    pytest.importorskip("torch")
+    if not _backends.available("numba")[0]:
+        pytest.skip("numba unavailable")
+    import numba_vs_torch
+
+    numba_vs_torch.run([1000], ["prelu", "softsign"])
+    out = capsys.readouterr().out
+    rows = {tuple(c.strip() for c in line.split("|")[1:4]): line for line in out.splitlines() if line.startswith("| ")}
+    for key in (("prelu", "fwd", "1e+03"), ("prelu", "bwd", "1e+03"), ("softsign", "bwd", "1e+03")):
+        cells = [c.strip() for c in rows[key].split("|")]
+        assert cells[5] != "—", rows[key]  # the torch time
+    assert " ag |" in rows[("softsign", "bwd", "1e+03")] and " ag |" not in rows[("prelu", "bwd", "1e+03")]
+    assert "over 3 cases" in out  # the autograd row left out of the geometric mean
