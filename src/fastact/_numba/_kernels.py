@@ -701,8 +701,9 @@ _scalar.TAIL["fwd_glu_halves"] = ("below", "cut_neg80")  # a * sigmoid(b): F = s
 # measured); backend._run sets the count from Python just before the call.
 
 # ----------------------------------------------------------------- tasks
-# Row-structured kernels split (rows x length) work into tasks of at most
-# CHUNK elements so that a single long row still uses every thread.
+# prelu's backward splits its work into tasks of at most CHUNK elements of a
+# channel's span, so that a single long span still uses every thread (the
+# other row kernels give each thread an equal share of the flat indices).
 CHUNK = 16384
 
 

@@ -313,20 +313,6 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
         pe[0](pe[1], *arrays, *(pf or c[8]), n)
         return True
 
-    def direct(c, threads):
-        # the common parallel call, once parallel() has run it: the thread count
-        # when the entry point is known, the pool is omp or tbb (no lock) and
-        # numba's count for this thread is already that count, else 0 (then
-        # parallel() decides). Spares the calls of parallel, _threads and
-        # _set_threads: the handler's time over the entry point's, relu on 2
-        # threads, 0.68-0.78 -> 0.40-0.46 us a call (forward and backward).
-        if c[1] is None or _state.lock is not None or not _state.parallel_ok:
-            return 0
-        n = threads or _config.get_num_threads()
-        if n > _MAXT:
-            n = _MAXT
-        return n if n > 1 and getattr(_tls, "n", 0) == n else 0
-
     def own(c, arrays, threads):
         # a one-pass table kernel that streams its own stores (stream == "table"): p3 = 1
         # (_kernels._table_guard; the op has no parameters); float64 runs the plain loop
@@ -375,7 +361,7 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
                 own(c, (a, out), threads) if stream == "table" else buffered(c, (a, out), threads, True)
                 return
             if threads > 1 or (threads == 0 and len(a) > limit):
-                n = direct(c, threads)
+                n = _direct_threads(threads) if c[1] is not None else 0
                 if n:
                     pe = c[1]
                     pe[0](pe[1], a, out, c[2], c[3], c[4], c[5], n)
@@ -398,7 +384,7 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
                 own(c, (a, b, out), threads) if stream == "table" else buffered(c, (a, b, out), threads, True)
                 return
             if threads > 1 or (threads == 0 and len(a) > limit):
-                n = direct(c, threads)
+                n = _direct_threads(threads) if c[1] is not None else 0
                 if n:
                     pe = c[1]
                     pe[0](pe[1], a, b, out, c[2], c[3], c[4], c[5], n)
@@ -613,13 +599,16 @@ def _nchunk(outer, n, nthreads):
     return max(1, min(per, n // 4096))
 
 
-def _direct_threads(threads, size):
-    """The thread count of a row kernel's parallel call made straight to its
-    compiled entry point, else 0 (then the full path decides): as
-    _ew_handler's direct, when the pool is omp or tbb (no lock), the call is
-    parallel (``threads`` > 1, or 0 above SERIAL_MAX_ROWS elements) and
-    numba's count for this thread is already that count."""
-    if threads == 1 or (threads == 0 and size <= SERIAL_MAX_ROWS) or _state.lock is not None or not _state.parallel_ok:
+def _direct_threads(threads):
+    """The thread count of a parallel call made straight to a compiled entry
+    point, once a call has taken the full path with that count: when the
+    pool is omp or tbb (no lock), this process may run parallel kernels and
+    numba's count for this thread is already that count; else 0 (then the
+    full path decides). The caller has found the call parallel (``threads``
+    > 1, or 0 above its size threshold). Spares the full path's calls
+    (_threads, _run, _set_threads): the elementwise handler's time over the
+    entry point's, relu on 2 threads, 0.68-0.78 -> 0.40-0.46 us a call."""
+    if _state.lock is not None or not _state.parallel_ok:
         return 0
     n = threads or _config.get_num_threads()
     if n > _MAXT:
@@ -661,7 +650,7 @@ def _softmax_handler(name):
         elif rows:
             e = par.get(x.dtype.char)
             if e is not None:
-                n = _direct_threads(threads, x.size)
+                n = _direct_threads(threads)
                 if n and sh[0] >= n:
                     e[0](x, out, e[1], mode, n)
                     return
@@ -691,10 +680,10 @@ def _softmax_bwd_handler(name):
 
     def h(g, y, out, params, threads):
         sh = y.shape
-        if sh[2] == 1:
+        if sh[2] == 1 and (threads > 1 or (threads == 0 and y.size > SERIAL_MAX_ROWS)):
             e = par.get(y.dtype.char)
             if e is not None:
-                n = _direct_threads(threads, y.size)
+                n = _direct_threads(threads)
                 if n and sh[0] >= n:
                     e[0](g, y, out, e[1], mode, n)
                     return
@@ -722,17 +711,16 @@ def _prelu_handler():
     def h(x, out, params, threads):
         w = K.prelu_weight(params["weight"], x.shape[2])
         c = x.dtype.char
-        n = _direct_threads(threads, x.size)
-        if n:
-            e = par.get(c)
-            if e is not None:
-                e(x, w, out, n)
-                return
-        elif threads == 1 or (threads == 0 and x.size <= SERIAL_MAX_ROWS):
+        if threads == 1 or (threads == 0 and x.size <= SERIAL_MAX_ROWS):
             e = ser.get(c)
             if e is None:
                 e = ser[c] = _entry(K._prelu_fwd_serial, (x, w, out))
             e(x, w, out)
+            return
+        e = par.get(c)
+        n = _direct_threads(threads) if e is not None else 0
+        if n:
+            e(x, w, out, n)
             return
         n = _threads(x.size, SERIAL_MAX_ROWS, threads)
         if n and c not in par:
