@@ -48,6 +48,16 @@ from ._math import sigmoid2 as _sigmoid2
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"}, nogil=True)
+# The parallel kernels hold the GIL on entry (nogil=False) and still run their
+# loops without it: numba's parallel region wrapper takes the GIL and releases
+# it around the threads' work (numba/np/ufunc/parallel.py, gil_ensure and
+# save_thread). With nogil=True the dispatcher released it first, so the
+# wrapper took it back and released it again, and again on the way out: two
+# more hand-overs per call. 2 threads, float32 relu, the entry point alone,
+# three alternating runs: 16 elements 2.01-2.03 -> 1.83-1.87 us, 1e5
+# 6.94-7.09 -> 6.71-7.01 us. tests/test_threads_processes.py holds that
+# other Python threads still run while a kernel does.
+PAR_OPTS = dict(OPTS, nogil=False)
 
 
 def _source_hash():
@@ -304,7 +314,7 @@ def _call_at(typingctx, addr, args):
     return sig, codegen
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _spans1(f, a, out, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
     for t in prange(nthreads):
@@ -313,7 +323,7 @@ def _spans1(f, a, out, p0, p1, p2, p3, nthreads):
         _call_at(f, (_ptr(a, lo), _ptr(out, lo), hi - lo, p0, p1, p2, p3))
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _spans2(f, a, b, out, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
     for t in prange(nthreads):
@@ -322,7 +332,7 @@ def _spans2(f, a, b, out, p0, p1, p2, p3, nthreads):
         _call_at(f, (_ptr(a, lo), _ptr(b, lo), _ptr(out, lo), hi - lo, p0, p1, p2, p3))
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _spans3(f, a, b, c, out, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
     for t in prange(nthreads):
@@ -571,7 +581,7 @@ def _placed(row, a, b, out, lo):
     return _place_buf(row, blen, _page_offset(a, lo), _page_offset(b, lo), _page_offset(out, lo))
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _inplace1(f, a, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
     bufs = _buf_rows(nthreads, n, stream, out)
@@ -580,7 +590,7 @@ def _inplace1(f, a, out, stream, p0, p1, p2, p3, nthreads):
         _buf1(f, a, out, lo, (t + 1) * n // nthreads, _placed(bufs[t], a, a, out, lo), stream, p0, p1, p2, p3)
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _inplace2(f, a, b, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
     bufs = _buf_rows(nthreads, n, stream, out)
@@ -589,7 +599,7 @@ def _inplace2(f, a, b, out, stream, p0, p1, p2, p3, nthreads):
         _buf2(f, a, b, out, lo, (t + 1) * n // nthreads, _placed(bufs[t], a, b, out, lo), stream, p0, p1, p2, p3)
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _inplace3(f, a, b, c, out, stream, p0, p1, p2, p3, nthreads):
     n = a.shape[0]
     bufs = _buf_rows(nthreads, n, stream, out)
@@ -973,7 +983,7 @@ def _rows(x2, o2, r0, r1, sign, mode):
         _rows_range(x2, o2, r0, r1, sign, mode)
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _softmax_rows(x, out, sign, mode, nthreads):
     # x, out: (outer, n, 1), a contiguous range of rows per thread.
     outer, n = x.shape[0], x.shape[1]
@@ -982,7 +992,7 @@ def _softmax_rows(x, out, sign, mode, nthreads):
         _rows(x2, o2, t * outer // nthreads, (t + 1) * outer // nthreads, sign, mode)
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _softmax_rows_split(x, out, sign, mode, nchunk, nthreads):
     # Few long rows: each row in nchunk pieces; partial maxima and sums are
     # combined between the passes.
@@ -1103,7 +1113,7 @@ def _softmax_cols_block(x, out, o, i0, i1, sign, mode, m, s, buf):
 COLBLOCK = 256
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _softmax_cols(x, out, sign, mode, nthreads):
     outer, inner = x.shape[0], x.shape[2]
     nb = _cdiv(inner, COLBLOCK)
@@ -1146,7 +1156,7 @@ def _width(u, nb, inner):
     return min(inner, (u % nb + 1) * COLBLOCK) - (u % nb) * COLBLOCK
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _softmax_cols_split(x, out, sign, mode, nchunk, nthreads):
     # the blocks of _softmax_cols, each one's rows in nchunk pieces: partial
     # maxima and sums per piece, combined between the passes (as
@@ -1302,7 +1312,7 @@ def _bwd_cols_block(g, y, out, o, i0, i1, sign, mode, acc, accf):
     _bwd_cols_finish(g, y, out, o, i0, i1, 0, n, sign, mode, acc[:w], accf[:w])
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _softmax_bwd_cols_split(g, y, out, sign, mode, nchunk, nthreads):
     # the blocks of _softmax_bwd, each one's rows in nchunk pieces (cols_split):
     # partial sums per piece, combined, then the last pass per piece
@@ -1343,7 +1353,7 @@ def _bwd_row_finish(g, y, out, sign, mode, acc):
             out[j] = sign * (y[j] * (g[j] - a))
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _softmax_bwd(g, y, out, sign, mode, nthreads):
     # inner > 1: blocks of COLBLOCK columns
     outer, n, inner = y.shape
@@ -1379,7 +1389,7 @@ def _bwd_rows_range(g2, y2, o2, r0, r1, sign, mode):
                 orow[j] = sign * (yr[j] * (gr[j] - a))
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _softmax_bwd_rows(g, y, out, sign, mode, nthreads):
     # inner == 1, a contiguous range of rows per thread.
     outer, n = y.shape[0], y.shape[1]
@@ -1388,7 +1398,7 @@ def _softmax_bwd_rows(g, y, out, sign, mode, nthreads):
         _bwd_rows_range(g2, y2, o2, t * outer // nthreads, (t + 1) * outer // nthreads, sign, mode)
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _softmax_bwd_rows_split(g, y, out, sign, mode, nchunk, nthreads):
     # inner == 1 with few long rows: chunk each row, reduce the partial sums.
     outer, n = y.shape[0], y.shape[1]
@@ -1573,7 +1583,7 @@ def _fwd_blocks(x2, o2, k0, k1, sign, mode):
         _flat_fwd_blocks(x2, o2, k0, k1, sign, mode)
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _softmax_short(x, out, sign, mode, nthreads):
     outer, n = x.shape[0], x.shape[1]
     x2, o2 = x.reshape(outer, n), out.reshape(outer, n)
@@ -1647,7 +1657,7 @@ def _sparsemax_line(x, out, o, i, buf):
         out[o, j, i] = v if v > 0 else (v if v != v else 0.0)
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _sparsemax_fwd(x, out, nthreads):
     outer, n, inner = x.shape
     for t in prange(outer * inner):
@@ -1681,7 +1691,7 @@ def _sparsemax_bwd_line(g, y, out, o, i):
         out[o, j, i] = np.float64(g[o, j, i]) - mean if v > 0 else (v if v != v else 0.0)
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _sparsemax_bwd(g, y, out, nthreads):
     outer, n, inner = y.shape
     for t in prange(outer * inner):
@@ -1841,7 +1851,7 @@ def _glu_fwd_range(x3, oflat, f, z, s, end):
     _glu_fwd_segs(x3, oflat, f, z, s, end)
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _glu_fwd(x, out, f, z, nthreads):
     # f: the address of GLU_FWD's span function for x's dtype (a * sigmoid(b) over
     # n elements), called per segment as the elementwise kernels call theirs: inlined,
@@ -1896,7 +1906,7 @@ def _glu_bwd_range(gflat, x3, o3, s, end):
     _glu_bwd_segs(gflat, x3, o3, s, end)
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _glu_bwd(g, x, out, nthreads):
     outer = x.shape[0]
     L = g.size // outer
@@ -1999,7 +2009,7 @@ def _maxout_bwd_cols(g, x, out):
 MROWS = 4096  # rows per task when inner == 1
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _maxout_fwd(x, out, nthreads):
     R, k, inner = x.shape
     if inner == 1:
@@ -2023,7 +2033,7 @@ def _maxout_fwd_serial(x, out):
             _maxout_row(x[r], out[r])
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _maxout_bwd(g, x, out, nthreads):
     R, k, inner = x.shape
     if inner == 1:
@@ -2293,7 +2303,7 @@ def _prelu_fwd_whole(x2, w, o2):
     _prelu_fwd_vec_l(xf[n - (K - h):], w[h:], of[n - (K - h):])
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _prelu_fwd(x, w, out, nthreads):
     # Each thread an equal share of the flat elements (no sums: any split
     # gives the same bits). The tasks of CHUNK elements or blocks of rows
@@ -2317,7 +2327,7 @@ def _prelu_fwd_serial(x, w, out):
         _prelu_fwd_whole(x.reshape(outer, C * inner), w, out.reshape(outer, C * inner))
 
 
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def _prelu_bwd(g, x, w, out, nthreads):
     outer, C, inner = x.shape
     gw = np.zeros(C, dtype=np.float64)
@@ -2382,7 +2392,7 @@ def _prelu_bwd_serial(g, x, w, out):
 
 
 # -------------------------------------------------------------------- copy
-@njit(parallel=True, **OPTS)
+@njit(parallel=True, **PAR_OPTS)
 def parallel_copy(a, out, nthreads):
     """The bandwidth limit for elementwise kernels (bench reference)."""
     for i in prange(a.shape[0]):
