@@ -218,6 +218,72 @@ def test_softmax_rows_straight_to_the_entry_point(monkeypatch):
                 assert np.array_equal(dxs.view(np.uint8), want.view(np.uint8)), (name, dt, shape, threads)
 
 
+def test_serial_calls_through_the_span_functions(monkeypatch):
+    # With fastact._fastpath built, serial elementwise calls and the softmax
+    # family's serial rows go to the kernels' cfuncs from C (span1, span2,
+    # rows) instead of the serial kernels' entry points: the same bits as a
+    # backend built without them, for both dtypes, parameters, a readonly x,
+    # out 16 bytes off a 64-byte line, and every length around a vector; the
+    # GIL is released from NOGIL_MIN elements (tests/test_threads_processes.py).
+    from fastact._numba import backend as NBK
+    fp = pytest.importorskip("fastact._fastpath")
+    if NBK._span1 is None:
+        pytest.fail("fastact._fastpath is built but the numba backend does not use its span calls")
+    calls = {"span1": 0, "span2": 0, "rows": 0}
+
+    def counted(name, f):
+        def call(*a):
+            calls[name] += 1
+            return f(*a)
+        return call
+
+    with monkeypatch.context() as m:
+        m.setattr(NBK, "_span1", counted("span1", fp.span1))
+        m.setattr(NBK, "_span2", counted("span2", fp.span2))
+        m.setattr(NBK, "_rows_c", counted("rows", fp.rows))
+        tramp = NBK.NumbaBackend()
+        m.setattr(NBK, "_span1", None)
+        m.setattr(NBK, "_span2", None)
+        m.setattr(NBK, "_rows_c", None)
+        plain = NBK.NumbaBackend()
+    rng = np.random.default_rng(11)
+    cases = (("softshrink", {"lambd": 0.37}), ("elu", {"alpha": 0.7}), ("gelu", {"approximate": "none"}),
+             ("relu", {}), ("softplus", {"beta": 2.0, "threshold": 15.0}))
+    for dt in (np.float32, np.float64):
+        for n in (1, 15, 16, 17, 1000, 5000):
+            x = (rng.standard_normal(n) * 4).astype(dt)
+            x.flags.writeable = False
+            g = rng.standard_normal(n).astype(dt)
+            for name, p in cases:
+                outs = []
+                for be in (tramp, plain):
+                    buf = np.empty(n + 64, dt)
+                    start = ((-buf.ctypes.data) % 64 + 16) // buf.itemsize  # 16 bytes past a line
+                    o = buf[start:start + n]
+                    gx = np.empty_like(o)
+                    be.forward(name, x, o, p, 1)
+                    be.backward(name, g, x, None, gx, p, 1)
+                    outs.append((o.copy(), gx.copy()))
+                for a, b in zip(*outs):
+                    assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (name, dt, n)
+        for name in ("softmax", "log_softmax", "softmin"):
+            for shape in ((1, 1000, 1), (3, 333, 1), (2, 5000, 1)):
+                x = rng.standard_normal(shape).astype(dt)
+                want, got = np.empty_like(x), np.empty_like(x)
+                plain.forward(name, x, want, {}, 1)
+                tramp.forward(name, x, got, {}, 1)
+                assert np.array_equal(got.view(np.uint8), want.view(np.uint8)), (name, dt, shape)
+    assert calls["span1"] and calls["span2"] and calls["rows"], calls
+    # the checks that keep a wrong call out of the kernels
+    a32, a64 = np.zeros(8, np.float32), np.zeros(8, np.float64)
+    with pytest.raises(ValueError):
+        fp.span1(0, a32, a64, 0.0, 0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        fp.span2(0, a32, a32, np.zeros(7, np.float32), 0.0, 0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        fp.rows(0, a32.reshape(1, 8), a32.reshape(1, 8), 1.0, 0)
+
+
 def test_softmax_max_pass_orders_nan_and_inf():
     # the max runs on integer keys: a NaN anywhere in a row makes the row NaN,
     # -inf entries give 0, a row of equal values is uniform.

@@ -1023,6 +1023,27 @@ def _softmax_rows_serial(x, out, sign, mode):
     _rows(x.reshape(outer, n), out.reshape(outer, n), 0, outer, sign, mode)
 
 
+def _softmax_rows_c(xp, op, outer, n, sign, mode):
+    _rows(carray(xp, (outer, n)), carray(op, (outer, n)), 0, outer, sign, mode)
+
+
+_ROWS_C = {}  # dtype -> cfunc
+
+
+def softmax_rows_cfunc(dtype):
+    """_softmax_rows_serial as a cfunc for ``dtype`` (compiled or loaded from the
+    cache on first use): (x, out, outer, n, sign, mode) on the memory of
+    C-contiguous (outer, n) rows, for fastact._fastpath.rows."""
+    dtype = np.dtype(dtype)
+    f = _ROWS_C.get(dtype)
+    if f is None:
+        T = numba.from_dtype(dtype)
+        P = numba.types.CPointer(T)
+        sig = numba.types.void(P, P, numba.types.intp, numba.types.intp, T, numba.types.intp)
+        f = _ROWS_C[dtype] = numba.cfunc(sig, **OPTS)(_softmax_rows_c)
+    return f
+
+
 # Columns i0..i1 of x[o] (inner > 1), rows j0..j1: each pass runs along rows
 # of the block, over 1-D views indexed from 0 (x[o, j, i] with m[i - i0]
 # carried numba's negative-index wraparound). _softmax_cols_block runs the

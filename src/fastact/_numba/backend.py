@@ -4,7 +4,10 @@ Per call, Python does: one dict lookup for the handler, one for the dtype and
 one for the parameter values (which hold the parameters in the array dtype,
 derived ones included), and a size test choosing the serial or the ``prange``
 kernel; both go straight to the compiled entry points (``_entry``), skipping
-the dispatcher's argument typing. Everything that can be
+the dispatcher's argument typing. With ``fastact._fastpath`` built, a serial
+elementwise call, and the softmax family's serial rows, skip the entry
+point's unboxing too: C calls the kernel's cfunc with the arrays' pointers
+(``_ew_handler``). Everything that can be
 decided once is decided at import or on the first call per dtype.
 
 Thread and fork safety
@@ -45,6 +48,11 @@ import numpy as np
 from .. import _config
 from . import _kernels as K
 from . import _scalar as S
+
+try:  # serial elementwise calls through the span functions, from C (see _ew_handler)
+    from .._fastpath import rows as _rows_c, span1 as _span1, span2 as _span2
+except ImportError:  # not built (a source checkout): the serial kernels' entry points
+    _span1 = _span2 = _rows_c = None
 
 # Serial below these sizes. Measured with bench/numba_vs_torch.py --threshold
 # (float32, 2 threads, shared 2-core znver4 box, 2026-11-23, after the
@@ -277,8 +285,14 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
     n0 = names[0] if nk else None
     n1 = names[1] if nk > 1 else None
     # dtype -> {parameter key: [serial entry, (parallel entry, span function), p0, p1, p2, p3, p as T,
-    #                          the parallel kernel (_kernels.Spans), (p0, p1, p2, p3)]}
+    #                          the parallel kernel (_kernels.Spans), (p0, p1, p2, p3), span function or None]}
     table = {}
+    # The serial call goes through the op's span function, the cfunc the parallel
+    # kernel's threads call, from fastact._fastpath (C) when that is built: the
+    # serial kernel's entry point unboxes each ndarray, the span function takes
+    # pointers (1e3 float32, the call alone: relu 0.24 -> 0.11 us, softshrink
+    # 0.30 -> 0.16). The span function is the serial kernel on the arrays' memory.
+    tramp = _span1 if arity == 1 else _span2
 
     def prepare(arrays, params, key):
         T = arrays[0].dtype.type
@@ -286,7 +300,9 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
             p = derive(tuple(params[n] for n in names), T)
         ks, kp = next(((s, k) for test, s, k in special or () if test(p)), (kser, kpar))
         pf = tuple(float(v) for v in p)
-        c = [_entry(ks, arrays + p), None, *pf, p, kp, pf]
+        c = [_entry(ks, arrays + p), None, *pf, p, kp, pf, None]
+        if tramp is not None:
+            c[9] = kp.span(arrays[0].dtype).address
         try:
             d = table.setdefault(arrays[0].dtype, {})
             if len(d) < _MEMO_MAX:
@@ -368,6 +384,9 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
                     return
                 if parallel(c, (a, out), threads):
                     return
+            if c[9] is not None:
+                tramp(c[9], a, out, c[2], c[3], c[4], c[5])
+                return
             c[0](a, out, c[2], c[3], c[4], c[5])
     else:
         def h(a, b, out, params, threads):
@@ -391,6 +410,9 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
                     return
                 if parallel(c, (a, b, out), threads):
                     return
+            if c[9] is not None:
+                tramp(c[9], a, b, out, c[2], c[3], c[4], c[5])
+                return
             c[0](a, b, out, c[2], c[3], c[4], c[5])
 
     return h
@@ -623,7 +645,10 @@ def _softmax_handler(name):
     along the last axis goes to the compiled entry point (looked up once per
     dtype, as _ew_handler does) instead of through numba's dispatcher and
     _softmax_forward's branches (measured, the allocation included: 2.9 ->
-    2.5 us a call, torch's 2.5 us). So does the parallel call of rows along
+    2.5 us a call, torch's 2.5 us); with fastact._fastpath built, to the
+    rows' cfunc from C (_kernels.softmax_rows_cfunc; the backend's call on
+    (1, 1000, 1) float32 with the allocation, 1.61 -> 1.21 us, torch 1.52:
+    the entry point unboxed two 3-D arrays). So does the parallel call of rows along
     the last axis, one range of rows a thread (_softmax_rows), once it has
     run through _softmax_forward with the same thread count (the backend's
     forward over the entry point alone, 2 threads, (2, 1000, 1) float32,
@@ -636,6 +661,7 @@ def _softmax_handler(name):
     par = {}  # dtype char -> (_softmax_rows' entry point, the sign in that dtype)
 
     short_n, short_ok = K.SHORT_N, K.short_ok
+    rows_c = _rows_c
 
     def h(x, out, params, threads):
         sh = x.shape
@@ -645,7 +671,10 @@ def _softmax_handler(name):
         if serial:
             e = entries.get(x.dtype.char)
             if e is not None:
-                e[0](x, out, e[1], mode)
+                if rows_c is not None:
+                    rows_c(e[0], x, out, e[1], mode)
+                else:
+                    e[0](x, out, e[1], mode)
                 return
         elif rows:
             e = par.get(x.dtype.char)
@@ -656,7 +685,8 @@ def _softmax_handler(name):
                     return
         sign = _SOFTMAX_SIGN[name, x.dtype.char]
         if serial:
-            entries[x.dtype.char] = (_entry(K._softmax_rows_serial, (x, out, sign, mode)), sign)
+            entries[x.dtype.char] = ((K.softmax_rows_cfunc(x.dtype).address, float(sign)) if rows_c is not None
+                                     else (_entry(K._softmax_rows_serial, (x, out, sign, mode)), sign))
         elif rows and x.dtype.char not in par:
             n = _threads(x.size, SERIAL_MAX_ROWS, threads)
             if n and sh[0] >= n:
