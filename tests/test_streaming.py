@@ -272,3 +272,34 @@ def test_prelu_forward_at_every_offset_of_out(compiled, shape, dtype):
             out[...] = x
             be.forward("prelu", out, out, {"weight": w}, threads)
             np.testing.assert_array_equal(out, want, err_msg=f"in place, offset {off} threads {threads}")
+
+
+@pytest.mark.parametrize("offset", [0, 16])
+@pytest.mark.parametrize("name, p", [("gelu", {"approximate": "tanh"}), ("softplus", {"beta": 1.0, "threshold": 20.0}),
+                                     ("softplus", {"beta": 2.0, "threshold": 5.0}), ("log_sigmoid", {}),
+                                     ("mish", {})])
+def test_prefetched_blocks_give_the_bits_of_short_calls(compiled, offset, name, p):
+    # Four float32 forwards run a span of at least 131072 elements in blocks
+    # of 4096, prefetching the next block's x (_numba/_kernels.PREFETCH,
+    # _cython/_elementwise.pxi.in PREFETCH_F32). Each element depends on its
+    # own x alone, so the result must be the bits of calls short enough to run
+    # the plain loop: on 1 and 2 threads, a length that ends inside a block,
+    # out on a line or `offset` bytes past one, and in place.
+    be = fastact._backends.load(compiled)
+    rng = np.random.default_rng(21)
+    n = 131072 * 2 + 3 * 4096 + 37
+    x = (rng.standard_normal(n) * 4).astype(np.float32)
+    x[[0, 4095, 4096, 131071, n - 1]] = [np.nan, -np.inf, 10.5, -9.25, 0.0]
+    want = np.empty_like(x)
+    for s in range(0, n, 1000):
+        be.forward(name, x[s:s + 1000], want[s:s + 1000], p, 1)
+    buf = np.empty(n + 32, np.float32)
+    s = ((-buf.ctypes.data) % 64 + offset) // 4
+    out = buf[s:s + n]
+    for threads in (1, 2):
+        out[...] = 0
+        be.forward(name, x, out, p, threads)
+        assert np.array_equal(out.view(np.uint32), want.view(np.uint32)), threads
+        out[...] = x
+        be.forward(name, out, out, p, threads)
+        assert np.array_equal(out.view(np.uint32), want.view(np.uint32)), ("in place", threads)

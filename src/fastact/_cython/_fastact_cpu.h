@@ -148,6 +148,21 @@ static inline void *fastact_place_buf(void *buf, const void *a, const void *b, c
     return (char *)buf + ((t - ((uintptr_t)buf & 4095)) & 4095);
 }
 
+/* Prefetch p[0:nbytes] for reading, one instruction per 4 KiB page (the
+ * line at p and every 4096 bytes on; a no-op where the compiler has no
+ * __builtin_prefetch): _impl.pxi's _L_gelu_tanh_fwd_f_pf, as the Numba
+ * backend's _kernels.PREFETCH.  One per page did as well as one per line. */
+static inline void fastact_prefetch_pages(const void *p, long nbytes)
+{
+#if defined(__GNUC__)
+    const char *c = (const char *)p;
+    for (long i = 0; i < nbytes; i += 4096)
+        __builtin_prefetch(c + i, 0, 3);
+#else
+    (void)p; (void)nbytes;
+#endif
+}
+
 /* dst[:nbytes] = src[:nbytes] with non-temporal stores: dst 64-byte aligned,
  * nbytes a multiple of 64; src any alignment.  fastact_sfence() after the last
  * one orders them before the stores that follow (the end of the parallel region). */
