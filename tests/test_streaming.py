@@ -303,3 +303,26 @@ def test_prefetched_blocks_give_the_bits_of_short_calls(compiled, offset, name, 
         out[...] = x
         be.forward(name, out, out, p, threads)
         assert np.array_equal(out.view(np.uint32), want.view(np.uint32)), ("in place", threads)
+
+
+def test_prefetched_backward_rows_give_the_bits_of_smaller_calls(compiled):
+    # From 4194304 elements on, log_softmax's backward rows (and on Numba
+    # softmax's) prefetch the next row of g and y (_numba/_kernels.PF_ROWS_MIN,
+    # _cython/_axis.pxi _axis). Rows are independent: the same bits as calls
+    # on slices of rows below that size, on 1 and 2 threads.
+    be = fastact._backends.load(compiled)
+    rng = np.random.default_rng(12)
+    outer = 4194304 // 1000 + 37
+    x = rng.standard_normal((outer, 1000, 1)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    step = 2000
+    for name in ("softmax", "log_softmax"):
+        y = np.empty_like(x)
+        be.forward(name, x, y, {}, 2)
+        want = np.empty_like(x)
+        for r in range(0, outer, step):
+            be.backward(name, g[r:r + step], None, y[r:r + step], want[r:r + step], {}, 2)
+        for threads in (1, 2):
+            got = np.empty_like(x)
+            be.backward(name, g, None, y, got, {}, threads)
+            assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), (name, threads)

@@ -1173,14 +1173,30 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
             c = (u // tpo) * n * inner + t * _IB
             _tile_par(g + c if g != NULL else NULL, x + c, out + c, n, inner, w, kind, fwd, nt)
         return
+    # log_softmax's backward rows from _PF_ROWS_MIN elements on (data beyond
+    # the caches): each row starts by prefetching every line of the next
+    # row's g and y, as the Numba backend's _bwd_rows_range. 1e7 float32 in
+    # rows of 1000, 2 threads, allocating, alternating runs: 3.7-4.3 ->
+    # 3.0-3.6 ms (1e5 and 1e6 unchanged). softmax and softmin lost with it
+    # (2.98 -> 3.15-3.17 ms: their last pass streams its stores at that size)
+    # and run without.
+    cdef bint pf = (not fwd and inner == 1 and kind == K_LOGSOFTMAX
+                    and outer * n >= <Py_ssize_t>_PF_ROWS_MIN)
+    cdef long rb = n * <long>sizeof(floating)
     if nt <= 1 or units < 2:
         for u in range(units):
+            if pf and u + 1 < units:
+                fastact_prefetch_lines(g + (u + 1) * n, rb)
+                fastact_prefetch_lines(x + (u + 1) * n, rb)
             _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd, big)
         return
     _mark_parallel()
     for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
         _note_team()
         for u in range((units * c) // nt, (units * (c + 1)) // nt):
+            if pf and u + 1 < units:
+                fastact_prefetch_lines(g + (u + 1) * n, rb)
+                fastact_prefetch_lines(x + (u + 1) * n, rb)
             _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd, big)
 
 

@@ -51,6 +51,7 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_stream_copy(const void* src, void* dst, long nbytes)
     void fastact_sfence()
     void fastact_prefetch_pages(const void* p, long nbytes)
+    void fastact_prefetch_lines(const void* p, long nbytes)
     int FASTACT_HAVE_STREAM
 
 include "_scalar.pxi"
@@ -201,6 +202,7 @@ cdef int _no_y(str name) except -1:
 cdef enum:
     _PF_MIN = 131072
     _PF_BLOCK = 4096
+    _PF_ROWS_MIN = 4194304  # the softmax family's backward rows (_axis.pxi, _axis)
 
 include "_elementwise.pxi"
 
