@@ -1186,8 +1186,8 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
     if nt <= 1 or units < 2:
         for u in range(units):
             if pf and u + 1 < units:
-                fastact_prefetch_lines(g + (u + 1) * n, rb)
-                fastact_prefetch_lines(x + (u + 1) * n, rb)
+                fastact_prefetch(g + (u + 1) * n, rb, 64)
+                fastact_prefetch(x + (u + 1) * n, rb, 64)
             _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd, big)
         return
     _mark_parallel()
@@ -1195,8 +1195,8 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
         _note_team()
         for u in range((units * c) // nt, (units * (c + 1)) // nt):
             if pf and u + 1 < units:
-                fastact_prefetch_lines(g + (u + 1) * n, rb)
-                fastact_prefetch_lines(x + (u + 1) * n, rb)
+                fastact_prefetch(g + (u + 1) * n, rb, 64)
+                fastact_prefetch(x + (u + 1) * n, rb, 64)
             _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd, big)
 
 

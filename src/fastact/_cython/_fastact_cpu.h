@@ -148,30 +148,19 @@ static inline void *fastact_place_buf(void *buf, const void *a, const void *b, c
     return (char *)buf + ((t - ((uintptr_t)buf & 4095)) & 4095);
 }
 
-/* Prefetch p[0:nbytes] for reading, one instruction per 4 KiB page (the
- * line at p and every 4096 bytes on; a no-op where the compiler has no
- * __builtin_prefetch): _impl.pxi's _L_gelu_tanh_fwd_f_pf, as the Numba
- * backend's _kernels.PREFETCH.  One per page did as well as one per line. */
-static inline void fastact_prefetch_pages(const void *p, long nbytes)
+/* Prefetch p[0:nbytes] for reading, one instruction every `step` bytes
+ * from p on (a no-op where the compiler has no __builtin_prefetch).  step
+ * 4096, a page: _elementwise.pxi.in's PREFETCH_F32 loops, as the Numba
+ * backend's _kernels.PREFETCH (one per page did as well as one per line);
+ * step 64, every line: _axis.pxi's backward rows. */
+static inline void fastact_prefetch(const void *p, long nbytes, long step)
 {
 #if defined(__GNUC__)
     const char *c = (const char *)p;
-    for (long i = 0; i < nbytes; i += 4096)
+    for (long i = 0; i < nbytes; i += step)
         __builtin_prefetch(c + i, 0, 3);
 #else
-    (void)p; (void)nbytes;
-#endif
-}
-
-/* The same, one instruction per 64-byte line: _axis.pxi's backward rows. */
-static inline void fastact_prefetch_lines(const void *p, long nbytes)
-{
-#if defined(__GNUC__)
-    const char *c = (const char *)p;
-    for (long i = 0; i < nbytes; i += 64)
-        __builtin_prefetch(c + i, 0, 3);
-#else
-    (void)p; (void)nbytes;
+    (void)p; (void)nbytes; (void)step;
 #endif
 }
 

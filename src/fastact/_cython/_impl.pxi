@@ -50,8 +50,7 @@ cdef extern from "_fastact_cpu.h" nogil:
     void* fastact_place_buf(void* buf, const void* a, const void* b, const void* o)
     void fastact_stream_copy(const void* src, void* dst, long nbytes)
     void fastact_sfence()
-    void fastact_prefetch_pages(const void* p, long nbytes)
-    void fastact_prefetch_lines(const void* p, long nbytes)
+    void fastact_prefetch(const void* p, long nbytes, long step)
     int FASTACT_HAVE_STREAM
 
 include "_scalar.pxi"
@@ -188,7 +187,7 @@ cdef int _no_y(str name) except -1:
 # Four float32 forwards (_elementwise.pxi.in, PREFETCH_F32: gelu's tanh
 # form, softplus, log_sigmoid, mish): from _PF_MIN elements a span runs in
 # blocks of _PF_BLOCK, each block's loop preceded by a prefetch of the first
-# line of every 4 KiB page of the next block of x (fastact_prefetch_pages).
+# line of every 4 KiB page of the next block of x (fastact_prefetch, a step of 4096).
 # Their loops are slow enough per element that they waited on memory at 1e7
 # where 1e6 calls ran from the cache (gelu's tanh form most: the cubic in
 # double-float arithmetic). 1e7 float32 on 2 threads, allocating, two
