@@ -1109,10 +1109,15 @@ cdef void _short_blocks(const floating* g, const floating* x, floating* out, Py_
 # ------------------------------------------------------------------ driver
 
 cdef void _axis_unit(const floating* g, const floating* x, floating* out, Py_ssize_t u,
-                     Py_ssize_t n, Py_ssize_t inner, Py_ssize_t tpo, int kind, bint fwd, bint big) noexcept nogil:
-    # unit u: row u (inner == 1) or tile (u // tpo, u % tpo); big: rows stream their last pass
+                     Py_ssize_t n, Py_ssize_t inner, Py_ssize_t tpo, int kind, bint fwd, bint big,
+                     bint pf) noexcept nogil:
+    # unit u: row u (inner == 1) or tile (u // tpo, u % tpo); big: rows stream their last pass;
+    # pf: row u first prefetches every line of row u + 1 of g and x (see _axis)
     cdef Py_ssize_t o, t, off, w
     if inner == 1:
+        if pf:
+            fastact_prefetch(g + (u + 1) * n, n * <long>sizeof(floating), 64)
+            fastact_prefetch(x + (u + 1) * n, n * <long>sizeof(floating), 64)
         _row(g + u * n if g != NULL else NULL, x + u * n, out + u * n, n, kind, fwd, big)
     else:
         o = u // tpo
@@ -1182,22 +1187,15 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
     # and run without.
     cdef bint pf = (not fwd and inner == 1 and kind == K_LOGSOFTMAX
                     and outer * n >= <Py_ssize_t>_PF_ROWS_MIN)
-    cdef long rb = n * <long>sizeof(floating)
     if nt <= 1 or units < 2:
         for u in range(units):
-            if pf and u + 1 < units:
-                fastact_prefetch(g + (u + 1) * n, rb, 64)
-                fastact_prefetch(x + (u + 1) * n, rb, 64)
-            _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd, big)
+            _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd, big, pf and u + 1 < units)
         return
     _mark_parallel()
     for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
         _note_team()
         for u in range((units * c) // nt, (units * (c + 1)) // nt):
-            if pf and u + 1 < units:
-                fastact_prefetch(g + (u + 1) * n, rb, 64)
-                fastact_prefetch(x + (u + 1) * n, rb, 64)
-            _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd, big)
+            _axis_unit(g, x, out, u, n, inner, tpo, kind, fwd, big, pf and u + 1 < units)
 
 
 cdef int _run_axis(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, int kind, bint fwd, int threads) except -1:

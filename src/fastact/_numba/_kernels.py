@@ -415,16 +415,16 @@ def _store_head(out):
 # The ops in PREFETCH run a float32 span of at least PF_MIN elements in
 # blocks of PF_BLOCK, each block's loop preceded by a software prefetch of
 # the first line of every 4 KiB page of the next block of every input
-# (_prefetch_block). Their loops are slow enough per element that they
+# (_prefetch_range). Their loops are slow enough per element that they
 # waited on memory at 1e7 where 1e6 calls ran from the cache; gelu's tanh
 # form most (its forward: the cubic in double-float arithmetic, the sigmoid
 # with a first-order correction). 1e7 float32, ms, alternating runs, 2
 # threads allocating: gelu tanh 6.0-12.6 -> 3.7-4.6 (one thread 27.5-28.6 ->
 # 8.5-8.6), mish 2.8-3.3 -> 2.3-2.6, softplus (beta = 1) 5.5-5.8 ->
 # 4.7-5.1, log_sigmoid 4.9-5.3 -> 4.7-4.9; at 1e6 mish 0.30-0.31 ->
-# 0.21-0.23, gelu tanh 0.38-0.44 -> 0.34-0.39, the others unchanged. The same blocks with a
-# prefetch per 64-byte line did as well for gelu's tanh form (4.4-4.7) and
-# cost more where the data came from the cache: given to every elementwise op
+# 0.21-0.23, gelu tanh 0.38-0.44 -> 0.34-0.39, the others unchanged. The
+# same blocks with a prefetch per 64-byte line did as well for gelu's tanh
+# form (4.4-4.7) and cost more where the data came from the cache: given to every elementwise op
 # (blocks of 2048) they slowed the others (1e6: gelu 0.14 -> 0.19, softplus
 # backward 0.21 -> 0.33; 1e7: sigmoid 1.46 -> 1.7-1.8); one per page slowed
 # the table kernels (sigmoid 1e7 1.45 -> 1.6-1.7). float64 came out mixed
@@ -457,16 +457,11 @@ def _prefetch(typingctx, arr, i):
 
 
 @njit(**OPTS)
-def _prefetch_block(a, lo, hi):
-    """Prefetch a[lo:hi] for reading: the line at a[lo] and every 4 KiB on."""
-    for j in range(lo, hi, 4096 // a.itemsize):
-        _prefetch(a, j)
-
-
-@njit(**OPTS)
-def _prefetch_lines(a):
-    """Prefetch every 64-byte line of the 1-D array a for reading."""
-    for j in range(0, a.shape[0], 64 // a.itemsize):
+def _prefetch_range(a, lo, hi, step):
+    """Prefetch a[lo:hi] for reading, one line every ``step`` bytes from a[lo]
+    on: 4096, a page (the PREFETCH ops' blocks), or 64, every line (the
+    softmax family's backward rows). As _fastact_cpu.h's fastact_prefetch."""
+    for j in range(lo, hi, step // a.itemsize):
         _prefetch(a, j)
 
 
@@ -479,7 +474,7 @@ def _wrap_aligned(src, name, arity, prefetch=False):
     head = ", ".join(f"{v}[:h]" for v in "abc"[:arity])
     rest = ", ".join(f"{v}[h:]" for v in "abc"[:arity])
     block = ", ".join(f"{v}[s:e]" for v in "abc"[:arity])
-    fetch = "".join(f"            _prefetch_block({v}, e, min(e + PF_BLOCK, n))\n" for v in "abc"[:arity])
+    fetch = "".join(f"            _prefetch_range({v}, e, min(e + PF_BLOCK, n), 4096)\n" for v in "abc"[:arity])
     src = src.replace(f"def {name}_s(", f"def {name}_l(")
     blocks = (
         f"    n = out.shape[0]\n"
@@ -1477,8 +1472,8 @@ def _bwd_rows_range(g2, y2, o2, r0, r1, sign, mode):
     pf = g2.shape[0] * g2.shape[1] >= PF_ROWS_MIN
     for o in range(r0, r1):
         if pf and o + 1 < r1:
-            _prefetch_lines(g2[o + 1])
-            _prefetch_lines(y2[o + 1])
+            _prefetch_range(g2[o + 1], 0, g2.shape[1], 64)
+            _prefetch_range(y2[o + 1], 0, y2.shape[1], 64)
         gr, yr, orow = g2[o], y2[o], o2[o]
         if mode == 1:
             acc = _sum64(gr)
