@@ -438,6 +438,13 @@ def test_gelu_float32_tables():
     tabs = _tab.read_tables()
     assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32), "tanh": (8, 32),
                                                      "sigm": (8, 32), "tanhshrink": (8, 32)}
+    # Both backends compute the centres, (k - i0) w, rather than pick row 0 (fastact_tab_at): it must hold
+    # exactly, for the header's tables and the (1/width, shift) the kernels use with them
+    for name, _deg, inv_w, shift, _clamp in (_tab.PHI, _tab.DPHI, _tab.TAIL, _tab.TANH, _tab.TANHSHRINK, _tab.SIGM):
+        c = tabs[name][0].astype(np.float64)
+        w = c[1] - c[0]
+        assert np.array_equal(c, (np.arange(32) - (shift - 12582912.0)) * w), name
+        assert abs(w * inv_w - 1) < 1e-7, name
     be = _cython_avx512()
     if be is None:
         return

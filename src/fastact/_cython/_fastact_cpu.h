@@ -203,8 +203,9 @@ static inline void fastact_sfence(void) { }
  * off-diagonal s x s sub-blocks, which after the four rounds is the
  * transpose: one vpermt2ps a shuffle (gcc's generic vectors).  AVX-512 only:
  * with narrower vectors gcc lowers the 64-byte shuffles to element moves,
- * and the callers keep their scalar loop (FASTACT_HAVE_TRANSPOSE16 0). */
-#if defined(__GNUC__) && defined(__AVX512F__)
+ * and the callers keep their scalar loop (FASTACT_HAVE_TRANSPOSE16 0).
+ * From here to FASTACT_HAVE_TABLES: the _k_avx512 build (F, DQ, VL, BW). */
+#if defined(__GNUC__) && defined(__AVX512F__) && defined(__AVX512DQ__)
 typedef float fastact_v16f __attribute__((vector_size(64)));
 typedef int32_t fastact_v16i __attribute__((vector_size(64)));
 #define FASTACT_TR_PAIR(r, i, s, lo, hi)                                         \
@@ -277,7 +278,7 @@ static inline long fastact_dot32_f32(const float* a, const float* b, long n, dou
  * x * 3.2 + (13 + 1.5 * 2^23).  x - c_i is exact (Sterbenz) where phi's
  * relative error is sensitive to it.  Above the table (5.78) phi rounds to 1:
  * x is clamped to 5.75 in phi's argument, the product keeps x, +inf stays
- * +inf.  8 permutes, 7 FMAs and 4 other operations a vector, against about
+ * +inf.  7 permutes, 8 FMAs and 4 other operations a vector, against about
  * 56 for the exp-based kernel of _scalar.pxi (gelu_fwd).
  *
  * Backward, x >= -4.125 (fastact_gelu_dphi_v): phi(x) + x pdf(x) = D_i(x - e_i)
@@ -334,13 +335,23 @@ static inline __m512 fastact_tab_pick(const float* row, __m512i k)
     return _mm512_permutex2var_ps(_mm512_load_ps(row), k, _mm512_load_ps(row + 16));
 }
 /* Table t's polynomial for the interval of x: k = round(x * inv_w) + i0,
- * read from the low bits of x * inv_w + shift (shift = 1.5 * 2^23 + i0),
- * then sum_j t[1 + j][k] u^j, j <= deg, u = x - t[0][k] (the centre), by
- * Horner. */
-static inline __m512 fastact_tab_at(const float (*t)[32], int deg, __m512 x, float inv_w, float shift)
+ * read from the low bits of kt = x * inv_w + shift (shift = 1.5 * 2^23 +
+ * i0), then sum_j t[1 + j][k] u^j, j <= deg, by Horner, in u = x - c_k.
+ * Every table's centres are multiples of its width w, a float32 with few
+ * bits (5/16, 11/32, 1/2): c_k = (k - i0) w = t[0][k], exact, and kt - shift
+ * = k - i0 exactly, so u is one FNMA, with the bits of x - t[0][k], and row 0
+ * is not read (tests/test_numba_backend.py checks it against (k - i0) w, as
+ * _numba/_tab.py does when it builds a kernel).  That saves a permute a
+ * vector: the permutes run on one of the two ports that do the FMAs, and
+ * these loops are bound by their count of instructions.  1e5 float32
+ * log_sigmoid backward on one thread, alternating runs of the two builds:
+ * 24.3-26.3 -> 22.9-23.8 us, with the masked subtraction of
+ * fastact_lsig_bwd_v. */
+static inline __m512 fastact_tab_at(const float (*t)[32], int deg, __m512 x, float inv_w, float shift, float w)
 {
-    __m512i k = _mm512_castps_si512(_mm512_fmadd_ps(x, _mm512_set1_ps(inv_w), _mm512_set1_ps(shift)));
-    __m512 u = _mm512_sub_ps(x, fastact_tab_pick(t[0], k));
+    __m512 kt = _mm512_fmadd_ps(x, _mm512_set1_ps(inv_w), _mm512_set1_ps(shift));
+    __m512i k = _mm512_castps_si512(kt);
+    __m512 u = _mm512_fnmadd_ps(_mm512_sub_ps(kt, _mm512_set1_ps(shift)), _mm512_set1_ps(w), x);
     __m512 p = fastact_tab_pick(t[deg + 1], k);
     for (int j = deg; j >= 1; j--)
         p = _mm512_fmadd_ps(p, u, fastact_tab_pick(t[j], k));
@@ -349,12 +360,12 @@ static inline __m512 fastact_tab_at(const float (*t)[32], int deg, __m512 x, flo
 static inline __m512 fastact_gelu_phi_v(__m512 v)
 {
     __m512 xc = _mm512_min_ps(v, _mm512_set1_ps(5.75f));
-    return _mm512_mul_ps(v, fastact_tab_at(fastact_gelu_phi, 6, xc, 3.2f, 12582912.0f + 13.0f));
+    return _mm512_mul_ps(v, fastact_tab_at(fastact_gelu_phi, 6, xc, 3.2f, 12582912.0f + 13.0f, 0.3125f));
 }
 static inline __m512 fastact_gelu_dphi_v(__m512 v)
 {
     __m512 xc = _mm512_min_ps(v, _mm512_set1_ps(6.5f));
-    return fastact_tab_at(fastact_gelu_dphi, 6, xc, 2.90909091f, 12582912.0f + 12.0f);
+    return fastact_tab_at(fastact_gelu_dphi, 6, xc, 2.90909091f, 12582912.0f + 12.0f, 0.34375f);
 }
 /* v = k ln2 + r, |r| <= ln2/2 (ln2 in two parts): r, and k as a float in *kf */
 static inline __m512 fastact_ln2_reduce(__m512 v, __m512* kf)
@@ -386,7 +397,7 @@ static inline __m512 fastact_gelu_tail_w(__m512 v, int bwd, __m512* kf_out)
     __m512 kf;
     __m512 r = _mm512_fmadd_ps(hl, _mm512_set1_ps(-0.5f), fastact_ln2_reduce(g, &kf));
     __m512 e = _mm512_add_ps(fastact_expm1_small(r), _mm512_set1_ps(1.0f));   /* e^r */
-    __m512 m = fastact_tab_at(fastact_gelu_tail, 4, xc, -2.90909091f, 12582912.0f - 12.0f);
+    __m512 m = fastact_tab_at(fastact_gelu_tail, 4, xc, -2.90909091f, 12582912.0f - 12.0f, -0.34375f);
     *kf_out = kf;
     /* pdf(x) = exp(-x^2/2) / sqrt(2 pi) */
     return bwd ? _mm512_mul_ps(_mm512_fmadd_ps(xc, _mm512_set1_ps(0.398942280f), m), e) : _mm512_mul_ps(_mm512_mul_ps(xc, m), e);
@@ -413,7 +424,7 @@ static inline __m512 fastact_tanh_v(__m512 v)
 {
     const __m512 sign = _mm512_set1_ps(-0.0f);
     __m512 ac = _mm512_min_ps(_mm512_set1_ps(9.75f), _mm512_andnot_ps(sign, v));
-    __m512 p = fastact_tab_at(fastact_tanh_tab, 6, ac, 3.2f, 12582912.0f);
+    __m512 p = fastact_tab_at(fastact_tanh_tab, 6, ac, 3.2f, 12582912.0f, 0.3125f);
     return _mm512_or_ps(_mm512_andnot_ps(sign, p), _mm512_and_ps(sign, v));  /* copysign(p, x) */
 }
 /* out[:n] = f(x[:n]), whole vectors then the last n % 16 (masked) */
@@ -473,7 +484,7 @@ static inline __m512 fastact_tanhshrink_v(__m512 v)
     const __m512 sign = _mm512_set1_ps(-0.0f);
     __m512 a = _mm512_andnot_ps(sign, v);
     __m512 ac = _mm512_min_ps(_mm512_set1_ps(FASTACT_TANHSHRINK_BIG), a);  /* NaN: a */
-    __m512 h = fastact_tab_at(fastact_tanhshrink_tab, 6, ac, 3.2f, 12582912.0f);
+    __m512 h = fastact_tab_at(fastact_tanhshrink_tab, 6, ac, 3.2f, 12582912.0f, 0.3125f);
     __m512 r = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_mul_ps(v, v)), h);
     __m512 big = _mm512_sub_ps(v, _mm512_or_ps(_mm512_and_ps(sign, v), _mm512_set1_ps(1.0f)));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(FASTACT_TANHSHRINK_BIG), _CMP_GE_OQ), r, big);
@@ -557,9 +568,10 @@ static inline __m512 fastact_lsig_bwd_v(__m512 v, __m512 gv)
     const __m512 sign = _mm512_set1_ps(-0.0f);
     __m512 a = _mm512_andnot_ps(sign, v);
     __m512 ac = _mm512_min_ps(_mm512_set1_ps(FASTACT_SIGM_TAIL), a);  /* NaN: a */
-    __m512 s = fastact_tab_at(fastact_sigm_tab, 6, ac, 2.0f, 12582912.0f);
-    __m512 f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ),
-                                    _mm512_sub_ps(_mm512_set1_ps(1.0f), s), s);
+    __m512 s = fastact_tab_at(fastact_sigm_tab, 6, ac, 2.0f, 12582912.0f, 0.5f);
+    /* x < 0 by the sign bit: 1 - s, in one masked subtraction (-0: 1 - s(0)
+     * = s(0) = 1/2; NaN: the NaN of s either way) */
+    __m512 f = _mm512_mask_sub_ps(s, _mm512_movepi32_mask(_mm512_castps_si512(v)), _mm512_set1_ps(1.0f), s);
     __m512 res = _mm512_mul_ps(gv, f);
     __mmask16 t = _mm512_cmp_ps_mask(a, _mm512_set1_ps(FASTACT_SIGM_TAIL), _CMP_GT_OQ);
     if (t)
@@ -601,11 +613,11 @@ static inline __m512 fastact_silu_bwd_v(__m512 v, __m512 gv)
     const __m512 sign = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f);
     __m512 a = _mm512_andnot_ps(sign, v);
     __m512 ac = _mm512_min_ps(_mm512_set1_ps(FASTACT_SIGM_TAIL), a);  /* NaN: a */
-    __m512 t = fastact_tab_at(fastact_sigm_tab, 6, ac, 2.0f, 12582912.0f);
+    __m512 t = fastact_tab_at(fastact_sigm_tab, 6, ac, 2.0f, 12582912.0f, 0.5f);
     __m512 u = _mm512_sub_ps(one, t);
-    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
-    __m512 s_ = _mm512_mask_blend_ps(pos, t, u);
-    __m512 oms = _mm512_mask_blend_ps(pos, u, t);
+    __mmask16 neg = _mm512_movepi32_mask(_mm512_castps_si512(v));  /* the sign bit, as fastact_lsig_bwd_v */
+    __m512 s_ = _mm512_mask_blend_ps(neg, u, t);
+    __m512 oms = _mm512_mask_blend_ps(neg, t, u);
     __m512 res = _mm512_mul_ps(gv, _mm512_mul_ps(s_, _mm512_fmadd_ps(v, oms, one)));
     __mmask16 tl = _mm512_cmp_ps_mask(a, _mm512_set1_ps(FASTACT_SIGM_TAIL), _CMP_GT_OQ);
     if (tl)

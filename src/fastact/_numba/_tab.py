@@ -122,7 +122,7 @@ ENABLED = TABLES is not None
 
 # tanh (forward): tanh(|x|) from its table (fastact_tanh_tab: intervals of 5/16
 # from 0, degree 6, the last two the constant 1), |x| clamped to 9.75, x's sign
-# put back; one pass. 8 permutes, 7 FMAs and 5 other operations a vector; the
+# put back; one pass. 7 permutes, 8 FMAs and 5 other operations a vector; the
 # exp-based loop (_math.tanh) has an exp and a division.
 TANH = ("tanh", 6, 3.2, 12582912.0, 9.75)  # (table, degree, 1/width, shift, clamp), as PHI
 # tanhshrink (forward): x^3 h(|x|), h(a) = (a - tanh a) / a^3 from its table
@@ -155,14 +155,22 @@ def _fma(b, x, y, z):
 
 def _tab_at(b, tab, deg, x, inv_w, shift):
     """The table's polynomial for each lane's interval at x: the interval k from
-    the low bits of x * inv_w + shift, u = x - centre_k, Horner over the rows."""
+    the low bits of kt = x * inv_w + shift, Horner over the rows in u = x -
+    centre_k. The centres are multiples of the interval's width w (row 0 is
+    (k - i0) w, checked here), so u is one FMA of kt - shift = k - i0, with
+    the bits of x minus the picked centre, and one permute less a vector (the
+    header's fastact_tab_at)."""
     perm = _fn(b.module, "llvm.x86.avx512.vpermi2var.ps.512", V, [V, VI, V])
-    k = b.bitcast(_fma(b, x, _splat(inv_w), _splat(shift)), VI)
+    w = float(tab[0][1] - tab[0][0])
+    if not np.array_equal(tab[0], ((np.arange(32) - (shift - 12582912.0)) * w).astype(np.float32)):
+        raise ValueError("a table's centres are not multiples of its width")
+    kt = _fma(b, x, _splat(inv_w), _splat(shift))
+    k = b.bitcast(kt, VI)
 
     def pick(row):
         return b.call(perm, [_vec(tab[row][:16]), k, _vec(tab[row][16:])])
 
-    u = b.fsub(x, pick(0))
+    u = _fma(b, b.fsub(kt, _splat(shift)), _splat(-w), x)
     p = pick(deg + 1)
     for j in range(deg, 0, -1):
         p = _fma(b, p, u, pick(j))
@@ -520,7 +528,8 @@ def _lsig_fn(mod, kind, nt=False):
             a = b.call(fabs, [v])
             ac = b.select(b.fcmp_unordered("<", a, _splat(clamp)), a, _splat(clamp))  # NaN: NaN, through S
             s = _tab_at(b, TABLES[name], deg, ac, inv_w, shift)
-            pos = b.fcmp_ordered(">=", v, _splat(0.0))
+            # x >= 0 by the sign bit (vpmovd2m; -0 and NaN give the same values either way, as in the header)
+            pos = b.icmp_signed(">=", b.bitcast(v, VI), ir.Constant(VI, [ir.Constant(I32, 0)] * 16))
             u = b.fsub(_splat(1.0), s)
             if kind == "silu_bwd":  # g * s (1 + x (1 - s)): s = 1 - t, 1 - s = t for x >= 0, else t, 1 - t
                 f = b.fmul(b.select(pos, u, s), _fma(b, v, b.select(pos, s, u), _splat(1.0)))
