@@ -334,22 +334,23 @@ static inline __m512 fastact_tab_pick(const float* row, __m512i k)
 {
     return _mm512_permutex2var_ps(_mm512_load_ps(row), k, _mm512_load_ps(row + 16));
 }
-/* Table t's polynomial for the interval of x: k = round(x * inv_w) + i0,
- * read from the low bits of kt = x * inv_w + shift (shift = 1.5 * 2^23 +
- * i0), then sum_j t[1 + j][k] u^j, j <= deg, by Horner, in u = x - c_k.
- * Every table's centres are multiples of its width w, a float32 with few
- * bits (5/16, 11/32, 1/2): c_k = (k - i0) w = t[0][k], exact, and kt - shift
- * = k - i0 exactly, so u is one FNMA, with the bits of x - t[0][k], and row 0
- * is not read (tests/test_numba_backend.py checks it against (k - i0) w, as
- * _numba/_tab.py does when it builds a kernel).  That saves a permute a
- * vector: the permutes run on one of the two ports that do the FMAs, and
- * these loops are bound by their count of instructions.  1e5 float32
- * log_sigmoid backward on one thread, alternating runs of the two builds:
- * 24.3-26.3 -> 22.9-23.8 us, with the masked subtraction of
- * fastact_lsig_bwd_v. */
-static inline __m512 fastact_tab_at(const float (*t)[32], int deg, __m512 x, float inv_w, float shift, float w)
+/* Table t's polynomial for the interval of x: k = round(x / w) + i0, read
+ * from the low bits of kt = x * (1 / w) + shift (shift = 1.5 * 2^23 + i0;
+ * 1 / w rounded to float32, folded by the compiler), then sum_j t[1 + j][k]
+ * u^j, j <= deg, by Horner, in u = x - c_k.  Every table's centres are
+ * multiples of its interval's width w, a float32 with few bits (5/16, 11/32,
+ * 1/2; negative for a table that runs leftwards): c_k = (k - i0) w =
+ * t[0][k], exact, and kt - shift = k - i0 exactly, so u is one FNMA, with
+ * the bits of x - t[0][k], and row 0 is not read (tests/test_numba_backend.py
+ * checks it against (k - i0) w, as _numba/_tab.py does when it builds a
+ * kernel).  That saves a permute a vector: the permutes run on one of the
+ * two ports that do the FMAs, and these loops are bound by their count of
+ * instructions.  1e5 float32 log_sigmoid backward on one thread, alternating
+ * runs of the two builds: 24.3-26.3 -> 22.9-23.8 us, with the masked
+ * subtraction of fastact_lsig_bwd_v. */
+static inline __m512 fastact_tab_at(const float (*t)[32], int deg, __m512 x, float w, float shift)
 {
-    __m512 kt = _mm512_fmadd_ps(x, _mm512_set1_ps(inv_w), _mm512_set1_ps(shift));
+    __m512 kt = _mm512_fmadd_ps(x, _mm512_set1_ps(1.0f / w), _mm512_set1_ps(shift));
     __m512i k = _mm512_castps_si512(kt);
     __m512 u = _mm512_fnmadd_ps(_mm512_sub_ps(kt, _mm512_set1_ps(shift)), _mm512_set1_ps(w), x);
     __m512 p = fastact_tab_pick(t[deg + 1], k);
@@ -360,12 +361,12 @@ static inline __m512 fastact_tab_at(const float (*t)[32], int deg, __m512 x, flo
 static inline __m512 fastact_gelu_phi_v(__m512 v)
 {
     __m512 xc = _mm512_min_ps(v, _mm512_set1_ps(5.75f));
-    return _mm512_mul_ps(v, fastact_tab_at(fastact_gelu_phi, 6, xc, 3.2f, 12582912.0f + 13.0f, 0.3125f));
+    return _mm512_mul_ps(v, fastact_tab_at(fastact_gelu_phi, 6, xc, 0.3125f, 12582912.0f + 13.0f));
 }
 static inline __m512 fastact_gelu_dphi_v(__m512 v)
 {
     __m512 xc = _mm512_min_ps(v, _mm512_set1_ps(6.5f));
-    return fastact_tab_at(fastact_gelu_dphi, 6, xc, 2.90909091f, 12582912.0f + 12.0f, 0.34375f);
+    return fastact_tab_at(fastact_gelu_dphi, 6, xc, 0.34375f, 12582912.0f + 12.0f);
 }
 /* v = k ln2 + r, |r| <= ln2/2 (ln2 in two parts): r, and k as a float in *kf */
 static inline __m512 fastact_ln2_reduce(__m512 v, __m512* kf)
@@ -397,7 +398,7 @@ static inline __m512 fastact_gelu_tail_w(__m512 v, int bwd, __m512* kf_out)
     __m512 kf;
     __m512 r = _mm512_fmadd_ps(hl, _mm512_set1_ps(-0.5f), fastact_ln2_reduce(g, &kf));
     __m512 e = _mm512_add_ps(fastact_expm1_small(r), _mm512_set1_ps(1.0f));   /* e^r */
-    __m512 m = fastact_tab_at(fastact_gelu_tail, 4, xc, -2.90909091f, 12582912.0f - 12.0f, -0.34375f);
+    __m512 m = fastact_tab_at(fastact_gelu_tail, 4, xc, -0.34375f, 12582912.0f - 12.0f);
     *kf_out = kf;
     /* pdf(x) = exp(-x^2/2) / sqrt(2 pi) */
     return bwd ? _mm512_mul_ps(_mm512_fmadd_ps(xc, _mm512_set1_ps(0.398942280f), m), e) : _mm512_mul_ps(_mm512_mul_ps(xc, m), e);
@@ -424,7 +425,7 @@ static inline __m512 fastact_tanh_v(__m512 v)
 {
     const __m512 sign = _mm512_set1_ps(-0.0f);
     __m512 ac = _mm512_min_ps(_mm512_set1_ps(9.75f), _mm512_andnot_ps(sign, v));
-    __m512 p = fastact_tab_at(fastact_tanh_tab, 6, ac, 3.2f, 12582912.0f, 0.3125f);
+    __m512 p = fastact_tab_at(fastact_tanh_tab, 6, ac, 0.3125f, 12582912.0f);
     return _mm512_or_ps(_mm512_andnot_ps(sign, p), _mm512_and_ps(sign, v));  /* copysign(p, x) */
 }
 /* out[:n] = f(x[:n]), whole vectors then the last n % 16 (masked) */
@@ -484,7 +485,7 @@ static inline __m512 fastact_tanhshrink_v(__m512 v)
     const __m512 sign = _mm512_set1_ps(-0.0f);
     __m512 a = _mm512_andnot_ps(sign, v);
     __m512 ac = _mm512_min_ps(_mm512_set1_ps(FASTACT_TANHSHRINK_BIG), a);  /* NaN: a */
-    __m512 h = fastact_tab_at(fastact_tanhshrink_tab, 6, ac, 3.2f, 12582912.0f, 0.3125f);
+    __m512 h = fastact_tab_at(fastact_tanhshrink_tab, 6, ac, 0.3125f, 12582912.0f);
     __m512 r = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_mul_ps(v, v)), h);
     __m512 big = _mm512_sub_ps(v, _mm512_or_ps(_mm512_and_ps(sign, v), _mm512_set1_ps(1.0f)));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(FASTACT_TANHSHRINK_BIG), _CMP_GE_OQ), r, big);
@@ -568,7 +569,7 @@ static inline __m512 fastact_lsig_bwd_v(__m512 v, __m512 gv)
     const __m512 sign = _mm512_set1_ps(-0.0f);
     __m512 a = _mm512_andnot_ps(sign, v);
     __m512 ac = _mm512_min_ps(_mm512_set1_ps(FASTACT_SIGM_TAIL), a);  /* NaN: a */
-    __m512 s = fastact_tab_at(fastact_sigm_tab, 6, ac, 2.0f, 12582912.0f, 0.5f);
+    __m512 s = fastact_tab_at(fastact_sigm_tab, 6, ac, 0.5f, 12582912.0f);
     /* x < 0 by the sign bit: 1 - s, in one masked subtraction (-0: 1 - s(0)
      * = s(0) = 1/2; NaN: the NaN of s either way) */
     __m512 f = _mm512_mask_sub_ps(s, _mm512_movepi32_mask(_mm512_castps_si512(v)), _mm512_set1_ps(1.0f), s);
@@ -613,7 +614,7 @@ static inline __m512 fastact_silu_bwd_v(__m512 v, __m512 gv)
     const __m512 sign = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f);
     __m512 a = _mm512_andnot_ps(sign, v);
     __m512 ac = _mm512_min_ps(_mm512_set1_ps(FASTACT_SIGM_TAIL), a);  /* NaN: a */
-    __m512 t = fastact_tab_at(fastact_sigm_tab, 6, ac, 2.0f, 12582912.0f, 0.5f);
+    __m512 t = fastact_tab_at(fastact_sigm_tab, 6, ac, 0.5f, 12582912.0f);
     __m512 u = _mm512_sub_ps(one, t);
     __mmask16 neg = _mm512_movepi32_mask(_mm512_castps_si512(v));  /* the sign bit, as fastact_lsig_bwd_v */
     __m512 s_ = _mm512_mask_blend_ps(neg, u, t);
