@@ -279,6 +279,48 @@ def span2(size_t f, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, double p0, do
             call2(t, f, pa, pb, po, n, p0, p1, p2, p3)
 
 
+# The parallel call of a Numba elementwise kernel, through a cfunc of its
+# pointer kernel (fastact._numba._kernels.par_cfunc: span function f's address,
+# the pointers, the length, four parameters of the dtype, the thread count)
+# instead of through the kernel's compiled Python entry point. The GIL stays
+# held: numba's parallel region releases it around the threads' work itself
+# (numba/np/ufunc/parallel.py), and releasing it here too would hand it over
+# twice more. The caller holds what span1 asks, and has set numba's thread
+# count for this thread to nthreads.
+
+ctypedef void (*par1_f)(size_t, float*, float*, cnp.npy_intp, float, float, float, float, cnp.npy_intp) noexcept
+ctypedef void (*par1_d)(size_t, double*, double*, cnp.npy_intp, double, double, double, double, cnp.npy_intp) noexcept
+ctypedef void (*par2_f)(size_t, float*, float*, float*, cnp.npy_intp, float, float, float, float, cnp.npy_intp) noexcept
+ctypedef void (*par2_d)(size_t, double*, double*, double*, cnp.npy_intp, double, double, double, double,
+                        cnp.npy_intp) noexcept
+
+
+def par1(size_t k, size_t f, cnp.ndarray a, cnp.ndarray out, double p0, double p1, double p2, double p3,
+         cnp.npy_intp nthreads):
+    """out = op(a) on nthreads threads: parallel kernel cfunc ``k`` running span function ``f``."""
+    cdef cnp.npy_intp n = cnp.PyArray_SIZE(a)
+    cdef int t = span_type(a, out, n)
+    if t == cnp.NPY_FLOAT:
+        (<par1_f>k)(f, <float*>cnp.PyArray_DATA(a), <float*>cnp.PyArray_DATA(out), n,
+                    <float>p0, <float>p1, <float>p2, <float>p3, nthreads)
+    else:
+        (<par1_d>k)(f, <double*>cnp.PyArray_DATA(a), <double*>cnp.PyArray_DATA(out), n, p0, p1, p2, p3, nthreads)
+
+
+def par2(size_t k, size_t f, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, double p0, double p1, double p2,
+         double p3, cnp.npy_intp nthreads):
+    """out = op(a, b) on nthreads threads, as :func:`par1`."""
+    cdef cnp.npy_intp n = cnp.PyArray_SIZE(a)
+    cdef int t = span_type(a, out, n)
+    span_type(a, b, n)
+    if t == cnp.NPY_FLOAT:
+        (<par2_f>k)(f, <float*>cnp.PyArray_DATA(a), <float*>cnp.PyArray_DATA(b), <float*>cnp.PyArray_DATA(out), n,
+                    <float>p0, <float>p1, <float>p2, <float>p3, nthreads)
+    else:
+        (<par2_d>k)(f, <double*>cnp.PyArray_DATA(a), <double*>cnp.PyArray_DATA(b), <double*>cnp.PyArray_DATA(out),
+                    n, p0, p1, p2, p3, nthreads)
+
+
 ctypedef void (*rows_f)(float*, float*, cnp.npy_intp, cnp.npy_intp, float, cnp.npy_intp) noexcept nogil
 ctypedef void (*rows_d)(double*, double*, cnp.npy_intp, cnp.npy_intp, double, cnp.npy_intp) noexcept nogil
 

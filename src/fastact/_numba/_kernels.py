@@ -314,34 +314,92 @@ def _call_at(typingctx, addr, args):
     return sig, codegen
 
 
+@numba.extending.intrinsic
+def _at(typingctx, p, i):
+    """p + i, for a pointer p: the start of a thread's span in a pointer kernel."""
+    sig = p(p, i)
+
+    def codegen(context, builder, sig, args):
+        return builder.gep(args[0], [args[1]])
+
+    return sig, codegen
+
+
+# The parallel kernels of the elementwise ops, one per arity: thread t runs the
+# span function f on its share of the n elements. They take pointers, and
+# numba.cfunc wrappers of them (par_cfunc) are what the backend calls, from C
+# (fastact._fastpath.par1/par2), when that is built: a numba entry point
+# unboxes every argument, two ndarrays among them. _spans1..3 take the arrays,
+# for the calls through numba's dispatcher (the workqueue layer, no _fastpath).
 @njit(parallel=True, **PAR_OPTS)
+def _pspans1(f, ap, op, n, p0, p1, p2, p3, nthreads):
+    for t in prange(nthreads):
+        lo = t * n // nthreads
+        hi = (t + 1) * n // nthreads
+        _call_at(f, (_at(ap, lo), _at(op, lo), hi - lo, p0, p1, p2, p3))
+
+
+@njit(parallel=True, **PAR_OPTS)
+def _pspans2(f, ap, bp, op, n, p0, p1, p2, p3, nthreads):
+    for t in prange(nthreads):
+        lo = t * n // nthreads
+        hi = (t + 1) * n // nthreads
+        _call_at(f, (_at(ap, lo), _at(bp, lo), _at(op, lo), hi - lo, p0, p1, p2, p3))
+
+
+@njit(parallel=True, **PAR_OPTS)
+def _pspans3(f, ap, bp, cp, op, n, p0, p1, p2, p3, nthreads):
+    for t in prange(nthreads):
+        lo = t * n // nthreads
+        hi = (t + 1) * n // nthreads
+        _call_at(f, (_at(ap, lo), _at(bp, lo), _at(cp, lo), _at(op, lo), hi - lo, p0, p1, p2, p3))
+
+
+@njit(**PAR_OPTS)
 def _spans1(f, a, out, p0, p1, p2, p3, nthreads):
-    n = a.shape[0]
-    for t in prange(nthreads):
-        lo = t * n // nthreads
-        hi = (t + 1) * n // nthreads
-        _call_at(f, (_ptr(a, lo), _ptr(out, lo), hi - lo, p0, p1, p2, p3))
+    _pspans1(f, _ptr(a, 0), _ptr(out, 0), a.shape[0], p0, p1, p2, p3, nthreads)
 
 
-@njit(parallel=True, **PAR_OPTS)
+@njit(**PAR_OPTS)
 def _spans2(f, a, b, out, p0, p1, p2, p3, nthreads):
-    n = a.shape[0]
-    for t in prange(nthreads):
-        lo = t * n // nthreads
-        hi = (t + 1) * n // nthreads
-        _call_at(f, (_ptr(a, lo), _ptr(b, lo), _ptr(out, lo), hi - lo, p0, p1, p2, p3))
+    _pspans2(f, _ptr(a, 0), _ptr(b, 0), _ptr(out, 0), a.shape[0], p0, p1, p2, p3, nthreads)
 
 
-@njit(parallel=True, **PAR_OPTS)
+@njit(**PAR_OPTS)
 def _spans3(f, a, b, c, out, p0, p1, p2, p3, nthreads):
-    n = a.shape[0]
-    for t in prange(nthreads):
-        lo = t * n // nthreads
-        hi = (t + 1) * n // nthreads
-        _call_at(f, (_ptr(a, lo), _ptr(b, lo), _ptr(c, lo), _ptr(out, lo), hi - lo, p0, p1, p2, p3))
+    _pspans3(f, _ptr(a, 0), _ptr(b, 0), _ptr(c, 0), _ptr(out, 0), a.shape[0], p0, p1, p2, p3, nthreads)
 
 
 _SPANS = {1: _spans1, 2: _spans2, 3: _spans3}
+
+
+def _par_c1(f, ap, op, n, p0, p1, p2, p3, nthreads):
+    _pspans1(f, ap, op, n, p0, p1, p2, p3, nthreads)
+
+
+def _par_c2(f, ap, bp, op, n, p0, p1, p2, p3, nthreads):
+    _pspans2(f, ap, bp, op, n, p0, p1, p2, p3, nthreads)
+
+
+_PAR_C = {1: _par_c1, 2: _par_c2}
+_PAR_CFUNCS = {}  # (arity, dtype) -> cfunc
+
+
+def par_cfunc(arity, dtype):
+    """The cfunc (f, in..., out, n, p0, p1, p2, p3, nthreads) of the parallel
+    kernel of ``arity`` (1 or 2) input arrays of ``dtype``: pointers, the
+    span function's address f, the parameters in the dtype. Compiled (or
+    loaded from the cache) on first use. It holds the GIL on entry, as the
+    parallel kernels do (PAR_OPTS)."""
+    dtype = np.dtype(dtype)
+    f = _PAR_CFUNCS.get((arity, dtype))
+    if f is None:
+        T = numba.from_dtype(dtype)
+        P = numba.types.CPointer(T)
+        sig = numba.types.void(numba.types.intp, *([P] * (arity + 1)), numba.types.intp, T, T, T, T,
+                               numba.types.intp)
+        f = _PAR_CFUNCS[(arity, dtype)] = numba.cfunc(sig, **OPTS)(_PAR_C[arity])
+    return f
 
 
 # Through a buffer: the span function writes BUF elements at a time into a

@@ -7,7 +7,8 @@ kernel; both go straight to the compiled entry points (``_entry``), skipping
 the dispatcher's argument typing. With ``fastact._fastpath`` built, a serial
 elementwise call, and the softmax family's serial rows, skip the entry
 point's unboxing too: C calls the kernel's cfunc with the arrays' pointers
-(``_ew_handler``). Everything that can be
+(``_ew_handler``); so does a parallel elementwise call, through a cfunc of
+the pointer kernel of its arity (``_kernels.par_cfunc``). Everything that can be
 decided once is decided at import or on the first call per dtype.
 
 Thread and fork safety
@@ -53,6 +54,10 @@ try:  # serial elementwise calls through the span functions, from C (see _ew_han
     from .._fastpath import rows as _rows_c, span1 as _span1, span2 as _span2
 except ImportError:  # not built (a source checkout): the serial kernels' entry points
     _span1 = _span2 = _rows_c = None
+try:  # parallel elementwise calls through a cfunc of the pointer kernel, from C (see _ew_handler)
+    from .._fastpath import par1 as _par1, par2 as _par2
+except ImportError:
+    _par1 = _par2 = None
 
 # Serial below these sizes. Measured with bench/numba_vs_torch.py --threshold
 # (float32, 2 threads, shared 2-core znver4 box, 2026-11-23, after the
@@ -263,6 +268,11 @@ def _stream_kind(kernel, arity, default):
     return "table" if K.TABLE_OPS.get((kernel, arity)) in K.STREAM_TABLES else default
 
 
+def _via_entry(k, f, *args):
+    """A parallel elementwise call through the array kernel's entry point k (no _fastpath)."""
+    k(f, *args)
+
+
 def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
     """The per-call path of one elementwise kernel pair (``arity`` input arrays).
 
@@ -284,7 +294,7 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
     nk = len(names)
     n0 = names[0] if nk else None
     n1 = names[1] if nk > 1 else None
-    # dtype -> {parameter key: [serial entry, (parallel entry, span function), p0, p1, p2, p3, p as T,
+    # dtype -> {parameter key: [serial entry, (caller, parallel kernel, span function), p0, p1, p2, p3, p as T,
     #                          the parallel kernel (_kernels.Spans), (p0, p1, p2, p3), span function or None]}
     table = {}
     # The serial call goes through the op's span function, the cfunc the parallel
@@ -293,6 +303,14 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
     # pointers (1e3 float32, the call alone: relu 0.24 -> 0.11 us, softshrink
     # 0.30 -> 0.16). The span function is the serial kernel on the arrays' memory.
     tramp = _span1 if arity == 1 else _span2
+    # The parallel call goes through a cfunc of the pointer kernel of the op's
+    # arity, from C, when that is built: c[1] = (caller, kernel, span function),
+    # called as caller(kernel, span function, arrays..., p0..p3, nthreads).
+    # Against the array kernel's entry point, float32 on 2 threads, the
+    # backend's call with its allocation, seven alternating runs: 16 elements,
+    # relu 2.25-2.65 -> 2.21-2.42 us, relu's backward 2.29-2.62 -> 2.22-2.42;
+    # 1e5 elements 0-0.3 us less, within the noise.
+    ptramp = _par1 if arity == 1 else _par2
 
     def prepare(arrays, params, key):
         T = arrays[0].dtype.type
@@ -324,9 +342,13 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
         pe = c[1]
         if pe is None:
             f = c[7].span(arrays[0].dtype).address  # the op's span function
-            pe = c[1] = (_entry(c[7].kernel, (f,) + arrays + c[6] + (n,)), f)
-        _set_threads(n)  # call the entry point straight (saves ~0.3 us of _run)
-        pe[0](pe[1], *arrays, *(pf or c[8]), n)
+            if ptramp is not None:
+                pe = (ptramp, K.par_cfunc(arity, arrays[0].dtype).address, f)
+            else:
+                pe = (_via_entry, _entry(c[7].kernel, (f,) + arrays + c[6] + (n,)), f)
+            c[1] = pe
+        _set_threads(n)  # call the kernel straight (saves ~0.3 us of _run)
+        pe[0](pe[1], pe[2], *arrays, *(pf or c[8]), n)
         return True
 
     def own(c, arrays, threads):
@@ -380,7 +402,7 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
                 n = _direct_threads(threads) if c[1] is not None else 0
                 if n:
                     pe = c[1]
-                    pe[0](pe[1], a, out, c[2], c[3], c[4], c[5], n)
+                    pe[0](pe[1], pe[2], a, out, c[2], c[3], c[4], c[5], n)
                     return
                 if parallel(c, (a, out), threads):
                     return
@@ -406,7 +428,7 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
                 n = _direct_threads(threads) if c[1] is not None else 0
                 if n:
                     pe = c[1]
-                    pe[0](pe[1], a, b, out, c[2], c[3], c[4], c[5], n)
+                    pe[0](pe[1], pe[2], a, b, out, c[2], c[3], c[4], c[5], n)
                     return
                 if parallel(c, (a, b, out), threads):
                     return
