@@ -223,6 +223,57 @@ def test_softmax_rows_straight_to_the_entry_point(monkeypatch):
                 assert np.array_equal(dxs.view(np.uint8), want.view(np.uint8)), (name, dt, shape, threads)
 
 
+def _with_and_without(monkeypatch, NBK, fp, attrs):
+    """Two numba backends: one made with the fastact._fastpath calls ``attrs``
+    ({backend attribute: _fastpath function name}) counted, one without them;
+    and the counts."""
+    calls = dict.fromkeys(attrs.values(), 0)
+
+    def counted(name, f):
+        def call(*a):
+            calls[name] += 1
+            return f(*a)
+        return call
+
+    with monkeypatch.context() as m:
+        for attr, name in attrs.items():
+            m.setattr(NBK, attr, counted(name, getattr(fp, name)))
+        fast = NBK.NumbaBackend()
+        for attr in attrs:
+            m.setattr(NBK, attr, None)
+        plain = NBK.NumbaBackend()
+    return fast, plain, calls
+
+
+def _same_elementwise_bits(backends, rng, cases, lengths, threads, inplace=False):
+    """Forward and backward from x (and with ``inplace`` an in-place forward) of
+    every case give the same bits on each backend: both dtypes, a readonly x,
+    out 16 bytes past a 64-byte line."""
+    for dt in (np.float32, np.float64):
+        for n in lengths:
+            x = (rng.standard_normal(n) * 4).astype(dt)
+            x.flags.writeable = False
+            g = rng.standard_normal(n).astype(dt)
+            for name, p in cases:
+                outs = []
+                for be in backends:
+                    buf = np.empty(n + 64, dt)
+                    start = ((-buf.ctypes.data) % 64 + 16) // buf.itemsize  # 16 bytes past a line
+                    o = buf[start:start + n]
+                    gx = np.empty_like(o)
+                    be.forward(name, x, o, p, threads)
+                    be.backward(name, g, x, None, gx, p, threads)
+                    res = [o.copy(), gx.copy()]
+                    if inplace:
+                        xi = x.copy()
+                        be.forward(name, xi, xi, p, threads)  # the buffered driver
+                        np.testing.assert_array_equal(xi, res[0])
+                        res.append(xi)
+                    outs.append(res)
+                for a, b in zip(*outs):
+                    assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (name, dt, n)
+
+
 def test_serial_calls_through_the_span_functions(monkeypatch):
     # With fastact._fastpath built, serial elementwise calls and the softmax
     # family's serial rows go to the kernels' cfuncs from C (span1, span2,
@@ -234,43 +285,13 @@ def test_serial_calls_through_the_span_functions(monkeypatch):
     fp = pytest.importorskip("fastact._fastpath")
     if NBK._span1 is None:
         pytest.fail("fastact._fastpath is built but the numba backend does not use its span calls")
-    calls = {"span1": 0, "span2": 0, "rows": 0}
-
-    def counted(name, f):
-        def call(*a):
-            calls[name] += 1
-            return f(*a)
-        return call
-
-    with monkeypatch.context() as m:
-        m.setattr(NBK, "_span1", counted("span1", fp.span1))
-        m.setattr(NBK, "_span2", counted("span2", fp.span2))
-        m.setattr(NBK, "_rows_c", counted("rows", fp.rows))
-        tramp = NBK.NumbaBackend()
-        m.setattr(NBK, "_span1", None)
-        m.setattr(NBK, "_span2", None)
-        m.setattr(NBK, "_rows_c", None)
-        plain = NBK.NumbaBackend()
+    tramp, plain, calls = _with_and_without(monkeypatch, NBK, fp,
+                                            {"_span1": "span1", "_span2": "span2", "_rows_c": "rows"})
     rng = np.random.default_rng(11)
     cases = (("softshrink", {"lambd": 0.37}), ("elu", {"alpha": 0.7}), ("gelu", {"approximate": "none"}),
              ("relu", {}), ("softplus", {"beta": 2.0, "threshold": 15.0}))
+    _same_elementwise_bits((tramp, plain), rng, cases, (1, 15, 16, 17, 1000, 5000), 1)
     for dt in (np.float32, np.float64):
-        for n in (1, 15, 16, 17, 1000, 5000):
-            x = (rng.standard_normal(n) * 4).astype(dt)
-            x.flags.writeable = False
-            g = rng.standard_normal(n).astype(dt)
-            for name, p in cases:
-                outs = []
-                for be in (tramp, plain):
-                    buf = np.empty(n + 64, dt)
-                    start = ((-buf.ctypes.data) % 64 + 16) // buf.itemsize  # 16 bytes past a line
-                    o = buf[start:start + n]
-                    gx = np.empty_like(o)
-                    be.forward(name, x, o, p, 1)
-                    be.backward(name, g, x, None, gx, p, 1)
-                    outs.append((o.copy(), gx.copy()))
-                for a, b in zip(*outs):
-                    assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (name, dt, n)
         for name in ("softmax", "log_softmax", "softmin"):
             for shape in ((1, 1000, 1), (3, 333, 1), (2, 5000, 1)):
                 x = rng.standard_normal(shape).astype(dt)
@@ -294,49 +315,16 @@ def test_parallel_calls_through_the_pointer_kernels(monkeypatch):
     # the pointer kernel of their arity from C (par1, par2) instead of the array
     # kernel's entry point: the same bits as a backend without them, for both
     # dtypes, parameters, a readonly x, out 16 bytes off a 64-byte line, lengths
-    # that split unevenly, the in-place and streaming drivers beside them.
+    # that split unevenly, and the in-place driver beside them.
     from fastact._numba import backend as NBK
     fp = pytest.importorskip("fastact._fastpath")
     if NBK._par1 is None:
         pytest.fail("fastact._fastpath is built but the numba backend does not use its parallel calls")
-    calls = {"par1": 0, "par2": 0}
-
-    def counted(name, f):
-        def call(*a):
-            calls[name] += 1
-            return f(*a)
-        return call
-
-    with monkeypatch.context() as m:
-        m.setattr(NBK, "_par1", counted("par1", fp.par1))
-        m.setattr(NBK, "_par2", counted("par2", fp.par2))
-        fast = NBK.NumbaBackend()
-        m.setattr(NBK, "_par1", None)
-        m.setattr(NBK, "_par2", None)
-        plain = NBK.NumbaBackend()
+    fast, plain, calls = _with_and_without(monkeypatch, NBK, fp, {"_par1": "par1", "_par2": "par2"})
     rng = np.random.default_rng(12)
     cases = (("softshrink", {"lambd": 0.37}), ("elu", {"alpha": 0.7}), ("gelu", {"approximate": "none"}),
              ("relu", {}), ("sigmoid", {}), ("softplus", {"beta": 2.0, "threshold": 15.0}))
-    for dt in (np.float32, np.float64):
-        for n in (2, 17, 1001, 40003):
-            x = (rng.standard_normal(n) * 4).astype(dt)
-            x.flags.writeable = False
-            g = rng.standard_normal(n).astype(dt)
-            for name, p in cases:
-                outs = []
-                for be in (fast, plain):
-                    buf = np.empty(n + 64, dt)
-                    start = ((-buf.ctypes.data) % 64 + 16) // buf.itemsize  # 16 bytes past a line
-                    o = buf[start:start + n]
-                    gx = np.empty_like(o)
-                    be.forward(name, x, o, p, 2)
-                    be.backward(name, g, x, None, gx, p, 2)
-                    xi = x.copy()
-                    be.forward(name, xi, xi, p, 2)  # in place: the buffered driver
-                    outs.append((o.copy(), gx.copy(), xi))
-                for a, b in zip(*outs):
-                    assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (name, dt, n)
-                np.testing.assert_array_equal(outs[0][0], outs[0][2])
+    _same_elementwise_bits((fast, plain), rng, cases, (2, 17, 1001, 40003), 2, inplace=True)
     assert calls["par1"] and calls["par2"], calls
     # the checks that keep a wrong call out of the kernels
     a32, a64 = np.zeros(8, np.float32), np.zeros(8, np.float64)
