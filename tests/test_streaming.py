@@ -247,13 +247,14 @@ def test_block_buffers_are_placed_away_from_the_arrays():
 @pytest.mark.parametrize("shape", [(1, 3, 70001), (7, 1000, 1), (301, 64, 1), (2001, 8, 2), (500, 16, 3),
                                    (3333, 30, 1), (40, 5, 100)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_prelu_forward_at_every_offset_of_out(compiled, shape, dtype):
+def test_prelu_forward_at_every_offset_of_out(compiled, shape, dtype, stream_setting):
     # prelu's forward starts its row loops on a 64-byte line of out (the
     # weights rotated, or read from an offset into their repeated block, to
     # match), and the Numba backend splits the flat elements evenly between
     # the threads (a share may end inside a row or a channel's span). Every
     # offset of out from a line, 1 and 2 threads, out apart from x and
-    # out = x: exactly x > 0 ? x : w[c] * x.
+    # out = x, plain and streamed stores (the Cython backend's rows stream
+    # whole blocks on a line): exactly x > 0 ? x : w[c] * x.
     be = fastact._backends.load(compiled)
     rng = np.random.default_rng(8)
     n = int(np.prod(shape))
@@ -262,16 +263,19 @@ def test_prelu_forward_at_every_offset_of_out(compiled, shape, dtype):
     w = (rng.random(shape[1]) * 0.5).astype(dtype)
     want = np.where(x > 0, x, w[None, :, None] * x)
     step = 64 // x.itemsize
-    for off in range(0, step, 3):
-        buf = np.empty(n + 2 * step, dtype)
-        s = ((-buf.ctypes.data) % 64) // x.itemsize + off
-        for threads in (1, 2):
-            out = buf[s:s + n].reshape(shape)
-            be.forward("prelu", x, out, {"weight": w}, threads)
-            np.testing.assert_array_equal(out, want, err_msg=f"offset {off} threads {threads}")
-            out[...] = x
-            be.forward("prelu", out, out, {"weight": w}, threads)
-            np.testing.assert_array_equal(out, want, err_msg=f"in place, offset {off} threads {threads}")
+    for smin in (NEVER, 0):
+        stream_setting(smin)
+        for off in range(0, step, 3):
+            buf = np.empty(n + 2 * step, dtype)
+            s = ((-buf.ctypes.data) % 64) // x.itemsize + off
+            for threads in (1, 2):
+                where = f"offset {off} threads {threads} stream_min {smin}"
+                out = buf[s:s + n].reshape(shape)
+                be.forward("prelu", x, out, {"weight": w}, threads)
+                np.testing.assert_array_equal(out, want, err_msg=where)
+                out[...] = x
+                be.forward("prelu", out, out, {"weight": w}, threads)
+                np.testing.assert_array_equal(out, want, err_msg=f"in place, {where}")
 
 
 @pytest.mark.parametrize("offset", [0, 16])
