@@ -253,8 +253,8 @@ def test_prelu_forward_at_every_offset_of_out(compiled, shape, dtype, stream_set
     # match), and the Numba backend splits the flat elements evenly between
     # the threads (a share may end inside a row or a channel's span). Every
     # offset of out from a line, 1 and 2 threads, out apart from x and
-    # out = x, plain and streamed stores (the Cython backend's rows stream
-    # whole blocks on a line): exactly x > 0 ? x : w[c] * x.
+    # out = x, plain and streamed stores (the rows stream their whole blocks
+    # on a line): exactly x > 0 ? x : w[c] * x.
     be = fastact._backends.load(compiled)
     rng = np.random.default_rng(8)
     n = int(np.prod(shape))

@@ -513,8 +513,8 @@ cdef void _prelu_fwd_rows(const floating* x, const floating* w, floating* out, P
     # of 64, 2 threads, best of 5 calls timed in turns with torch's prelu as
     # bench/cython_vs_torch.py does, three runs of each build: 2.06-2.70 ->
     # 1.54-1.95 ms (torch's 1.65-2.98); in calls of its own, 1.43-1.87 ->
-    # 1.52-1.60 (relu, streamed: 1.46-1.69). The Numba backend's rows do not
-    # stream: the same scheme there ran at 2.2 ms in calls of its own.
+    # 1.52-1.60 (relu, streamed: 1.46-1.69). As the Numba backend's
+    # _prelu_fwd_stream.
     cdef floating wr[_WFWD + _PRELU_ROWS_C]
     cdef floating ob[_WFWD]
     cdef Py_ssize_t f = start, ln = _aligned_from(out + start, end - start, sizeof(floating))

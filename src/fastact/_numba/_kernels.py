@@ -2462,23 +2462,80 @@ def _prelu_fwd_whole(x2, w, o2):
     _prelu_fwd_vec_l(xf[n - (K - h):], w[h:], of[n - (K - h):])
 
 
-@njit(parallel=True, **PAR_OPTS)
-def _prelu_fwd(x, w, out, nthreads):
-    # Each thread an equal share of the flat elements (no sums: any split
-    # gives the same bits). The tasks of CHUNK elements or blocks of rows
-    # this replaced gave one thread 4 of 7 (1e5 float32, 2 threads: one
-    # channel, and 64 channels in rows).
-    n = x.size
-    for t in prange(nthreads):
-        _prelu_fwd_range(x, w, out, t * n // nthreads, (t + 1) * n // nthreads)
+# The rows' forward with non-temporal stores, for a result of the backend's
+# stream_min bytes or more, as the cheap elementwise forwards write theirs
+# (_buf1) and the Cython backend's rows (_impl.pxi, _prelu_fwd_rows): each
+# whole block of PRELU_STB elements on a 64-byte line computed into a buffer
+# and copied to out with non-temporal stores, the rest plain; the weights
+# repeated into a block and one row more, so that a block may start at any
+# column. The stores then do not read out's lines first, wherever those
+# lines are: 1e7 float32 in rows of 64, 2 threads, best of 5 calls timed in
+# turns with torch's prelu (as bench/cython_vs_torch.py times), two runs of
+# each tree: 2.04-2.73 -> 1.52-1.85 ms; in calls of its own 1.49-1.87 ->
+# 1.50-1.69.
+PRELU_STB = 1984  # whole 64-byte lines of float32 or float64
 
 
 @njit(**OPTS)
-def _prelu_fwd_serial(x, w, out):
+def _prelu_fwd_buf(x, w, buf):
+    # _prelu_fwd_vec_l into a buffer apart from x. Through _prelu_fwd_vec_l
+    # itself (its in-place test and second loop), the streamed rows ran at
+    # 2.2 ms against 1.5 (1e7 float32, 2 threads): the cause was not found.
+    for i in range(x.shape[0]):
+        v = x[i]
+        buf[i] = v if v > 0 else w[i] * v
+
+
+@njit(**OPTS)
+def _prelu_fwd_stream(xf, w, of, lo, hi, K):
+    # flat elements lo..hi of the (rows * K) views, w (K,) a weight per column
+    wr = np.empty(PRELU_STB + K, dtype=w.dtype)
+    for k in range(wr.shape[0]):
+        wr[k] = w[k % K]
+    # the buffer at least 512 bytes from wr, x and out modulo 4 KiB (_place_buf)
+    row = np.empty(PRELU_STB + 4096 // of.itemsize, dtype=of.dtype)
+    buf = _place_buf(row, PRELU_STB, _page_offset(wr, lo % K), _page_offset(xf, lo), _page_offset(of, lo))
+    b = lo
+    while b < hi:
+        m = min(hi - b, PRELU_STB)
+        h = _to_line(of, b)
+        if h > 0:
+            m = min(m, h)
+        c = b % K
+        if m == PRELU_STB and _line_offset(of, b) == 0:
+            _prelu_fwd_buf(xf[b:b + m], wr[c:c + m], buf)
+            _stream_copy(buf, of, b, m)
+        else:
+            _prelu_fwd_vec_l(xf[b:b + m], wr[c:c + m], of[b:b + m])
+        b += m
+    _sfence()
+
+
+@njit(parallel=True, **PAR_OPTS)
+def _prelu_fwd(x, w, out, stream, nthreads):
+    # Each thread an equal share of the flat elements (no sums: any split
+    # gives the same bits). The tasks of CHUNK elements or blocks of rows
+    # this replaced gave one thread 4 of 7 (1e5 float32, 2 threads: one
+    # channel, and 64 channels in rows). stream: the rows' stores
+    # non-temporal (_prelu_fwd_stream).
+    n = x.size
+    outer, C, inner = x.shape
+    for t in prange(nthreads):
+        lo, hi = t * n // nthreads, (t + 1) * n // nthreads
+        if stream and inner < PRELU_ROWS_BELOW:
+            _prelu_fwd_stream(x.reshape(n), w, out.reshape(n), lo, hi, C * inner)
+        else:
+            _prelu_fwd_range(x, w, out, lo, hi)
+
+
+@njit(**OPTS)
+def _prelu_fwd_serial(x, w, out, stream):
     # _prelu_fwd_range's work on all of x without its partial rows: each
     # slice and call there cost ~0.07 us (960 float32: 0.75 against 0.37)
     outer, C, inner = x.shape
-    if inner >= PRELU_ROWS_BELOW:
+    if stream and inner < PRELU_ROWS_BELOW:
+        _prelu_fwd_stream(x.reshape(x.size), w, out.reshape(x.size), 0, x.size, C * inner)
+    elif inner >= PRELU_ROWS_BELOW:
         x2, o2 = x.reshape(outer * C, inner), out.reshape(outer * C, inner)
         for r in range(outer * C):
             _prelu_fwd_span(x2[r], w[r % C], o2[r])

@@ -763,21 +763,22 @@ def _prelu_handler():
     def h(x, out, params, threads):
         w = K.prelu_weight(params["weight"], x.shape[2])
         c = x.dtype.char
+        st = out.nbytes >= _stream_min  # the rows' stores non-temporal (_kernels._prelu_fwd_stream)
         if threads == 1 or (threads == 0 and x.size <= SERIAL_MAX_ROWS):
             e = ser.get(c)
             if e is None:
-                e = ser[c] = _entry(K._prelu_fwd_serial, (x, w, out))
-            e(x, w, out)
+                e = ser[c] = _entry(K._prelu_fwd_serial, (x, w, out, st))
+            e(x, w, out, st)
             return
         e = par.get(c)
         n = _direct_threads(threads) if e is not None else 0
         if n:
-            e(x, w, out, n)
+            e(x, w, out, st, n)
             return
         n = _threads(x.size, SERIAL_MAX_ROWS, threads)
         if n and c not in par:
-            par[c] = _entry(K._prelu_fwd, (x, w, out, n))
-        _call(K._prelu_fwd, K._prelu_fwd_serial, (x, w, out), x.size, threads)
+            par[c] = _entry(K._prelu_fwd, (x, w, out, st, n))
+        _call(K._prelu_fwd, K._prelu_fwd_serial, (x, w, out, st), x.size, threads)
 
     return h
 
