@@ -2313,7 +2313,7 @@ PRELU_REP = 2000
 @njit(**OPTS)
 def _prelu_fwd_flat(xf, w, of, lo, hi, K):
     # flat elements lo..hi (whole rows of K) of the (rows * K) views
-    wr = _prelu_rep(w, K)
+    wr = _prelu_rep(w, K, PRELU_REP - PRELU_REP % K)
     L = wr.shape[0]
     for b in range(lo, hi, L):
         e = min(hi, b + L)
@@ -2321,9 +2321,8 @@ def _prelu_fwd_flat(xf, w, of, lo, hi, K):
 
 
 @njit(**OPTS)
-def _prelu_rep(w, K):
-    # w (K,) repeated into PRELU_REP - PRELU_REP % K elements, by doubling copies
-    L = PRELU_REP - PRELU_REP % K
+def _prelu_rep(w, K, L):
+    # w (K,) repeated into L elements, by doubling copies
     wr = np.empty(L, dtype=w.dtype)
     wr[:K] = w
     m = K
@@ -2340,7 +2339,7 @@ def _prelu_bwd_flat(gf, xf, w, of, lo, hi, K, part):
     # _prelu_fwd_flat; the weight's gradient summed per position of the
     # block in float64 and folded into part (K,) at the end, in a fixed
     # order: the serial kernel's blocks give the same sums
-    wr = _prelu_rep(w, K)
+    wr = _prelu_rep(w, K, PRELU_REP - PRELU_REP % K)
     L = wr.shape[0]
     acc = np.zeros(L, dtype=np.float64)
     for b in range(lo, hi, L):
@@ -2489,18 +2488,13 @@ def _prelu_fwd_buf(x, w, buf):
 @njit(**OPTS)
 def _prelu_fwd_stream(xf, w, of, lo, hi, K):
     # flat elements lo..hi of the (rows * K) views, w (K,) a weight per column
-    wr = np.empty(PRELU_STB + K, dtype=w.dtype)
-    for k in range(wr.shape[0]):
-        wr[k] = w[k % K]
+    wr = _prelu_rep(w, K, PRELU_STB + K)
     # the buffer at least 512 bytes from wr, x and out modulo 4 KiB (_place_buf)
     row = np.empty(PRELU_STB + 4096 // of.itemsize, dtype=of.dtype)
     buf = _place_buf(row, PRELU_STB, _page_offset(wr, lo % K), _page_offset(xf, lo), _page_offset(of, lo))
     b = lo
     while b < hi:
-        m = min(hi - b, PRELU_STB)
-        h = _to_line(of, b)
-        if h > 0:
-            m = min(m, h)
+        m = _block(of, b, hi, True, PRELU_STB)
         c = b % K
         if m == PRELU_STB and _line_offset(of, b) == 0:
             _prelu_fwd_buf(xf[b:b + m], wr[c:c + m], buf)
