@@ -55,7 +55,7 @@ from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload, register_jitable
 
-__all__ = ["exp", "expm1", "expm1_neg", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "exp_parts", "exp_up", "exp_neg", "tail_scale", "mul_sigmoid_hilo", "silu_grad", "mul_phi", "gelu_dphi", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32"]
+__all__ = ["exp", "expm1", "expm1_neg", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "phi", "normpdf", "sigmoid2", "tanhshrink", "gauss", "exp_hilo", "exp_parts", "exp_up", "exp_neg", "tail_scale", "mul_sigmoid_hilo", "silu_fwd", "silu_grad", "mul_phi", "gelu_dphi", "sigmoid_hilo", "softplus_hilo", "two_prod", "fma", "cst", "mul0", "is_f32"]
 
 
 # ---------------------------------------------------------------- bit casts
@@ -492,6 +492,22 @@ def _build(spec):
 
     mul_sigmoid_hilo = _inline(mul_sigmoid_hilo)
 
+    def silu_fwd(x):
+        # x*s(x): mul_sigmoid_hilo's arms for m = z = x (no lo, |m| small
+        # where s(x) is not 1), as the Cython backend's _silu_fwd_f: E =
+        # exp(-|x|)*2**S; x >= 0: x/(1 + e); x < 0: x*E/(1 + e), the power of
+        # two last; -0 below EXP_LO (s(x)*|x| rounds to 0 there). The same
+        # bits as mul_sigmoid_hilo(x, x, 0), where the plain arm's x*e is x*E
+        # scaled exactly. 1e5 float32 on an AMD EPYC (Zen 2, AVX2), one
+        # thread: 125 -> 92 us (Cython 93), two: 64 -> 48.
+        big_e = exp_up(-abs(x), ZERO)
+        pos = x >= ZERO
+        v = (x if pos else x * big_e) / (ONE + big_e * TAIL_INV)
+        r = v if pos else v * TAIL_INV
+        return -ZERO if x < EXP_LO else r
+
+    silu_fwd = _inline(silu_fwd)
+
     def silu_grad(x):
         # s + x*s*(1-s) from one scaled exp, as the Cython backend's
         # _silu_grad_f: E = exp(-|x|)*2**S (normal down to EXP_LO), e =
@@ -855,7 +871,7 @@ def _build(spec):
               tag)
     return dict(exp=exp, expm1=expm1, expm1_neg=expm1_neg, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
                 phi=phi, sigmoid=sigmoid, softplus=softplus, normpdf=normpdf, sigmoid2=sigmoid2, tanhshrink=tanhshrink,
-                gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, exp_neg=exp_neg, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, silu_grad=silu_grad, mul_phi=mul_phi, gelu_dphi=gelu_dphi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
+                gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, exp_neg=exp_neg, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, silu_fwd=silu_fwd, silu_grad=silu_grad, mul_phi=mul_phi, gelu_dphi=gelu_dphi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
                 two_prod=two_prod)
 
 
@@ -921,5 +937,6 @@ tail_scale = _stub("tail_scale", "2**-S for exp_up, in x's type.")
 mul_sigmoid_hilo = _stub2("mul_sigmoid_hilo", "m * sigmoid(hi + lo) without a subnormal intermediate (0 where m is 0).")
 gelu_dphi = _stub("gelu_dphi", "phi(x) + x * pdf(x), the derivative of x * phi(x).")
 mul_phi = _stub("mul_phi", "x * phi(x) (gelu) without a subnormal intermediate in the left tail.")
+silu_fwd = _stub("silu_fwd", "x*s(x) (silu) from one scaled exp, without a subnormal intermediate.")
 silu_grad = _stub("silu_grad", "s(x) + x*s(x)*(1 - s(x)) (silu's derivative) from one scaled exp.")
 two_prod = _stub2("two_prod", "(hi, lo) with hi + lo = a*b exactly (FMA).")

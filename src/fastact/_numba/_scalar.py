@@ -592,7 +592,7 @@ def bwdy_log_sigmoid(g, y, p0, p1, p2, p3):
 @jit
 def fwd_silu(x, p0, p1, p2, p3):
     # x*sigmoid(x) without a subnormal sigmoid in the left tail
-    return M.mul_sigmoid_hilo(x, x, cst(x, 0.0))
+    return M.silu_fwd(x)
 
 
 @jit
