@@ -83,14 +83,32 @@ cdef inline float _expf_arg(float x, float lo, float* kf) noexcept nogil:
     return ((x - k * <float>0.693145751953125) - k * <float>1.4286068203094172e-06) + lo
 
 
+# exp's and expm1's Taylor brackets in pieces of r^2 (Estrin's scheme)
+# instead of one Horner chain: that chain of 6-7 FMAs bound the exp-based
+# loops by its latency on an AMD EPYC (Zen 2, AVX2): 1e5 float32, one
+# thread, silu backward 130 -> 114 us in a C model of the loop.  The
+# callers still round 1 + r Q (r + r^2 Q) once; Q's own rounding moves.
+
+cdef inline float _exp_q(float r) noexcept nogil:
+    # Q with exp(r) = 1 + r Q: 1 + r/2 + r^2/6 + ... + r^6/5040
+    cdef float r2 = r * r
+    cdef float q2 = <float>0.008333333333333333 + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984)
+    return (<float>1 + r * <float>0.5) + r2 * ((<float>0.16666666666666666 + r * <float>0.041666666666666664) + r2 * q2)
+
+
+cdef inline float _expm1_q(float r) noexcept nogil:
+    # Q with expm1(r) = r + r^2 Q: 1/2 + r/6 + r^2/24 + ... + r^5/5040
+    cdef float r2 = r * r
+    cdef float q2 = <float>0.001388888888888889 + r * <float>0.0001984126984126984
+    return (<float>0.5 + r * <float>0.16666666666666666) + r2 * ((<float>0.041666666666666664 + r * <float>0.008333333333333333) + r2 * q2)
+
+
 cdef inline float _expf_reduced(float x, float lo, float* kf) noexcept nogil:
     # exp(x + lo) = 2^k * p: returns p = exp(r) and k in kf (_expf_arg), for
-    # the callers below to apply 2^k as they need; exp(r) by its Taylor
-    # polynomial to r^7 (truncation 5e-9 relative).
+    # the callers below to apply 2^k as they need; exp(r) = 1 + r Q(r) by its
+    # Taylor polynomial to r^7 (truncation 5e-9 relative), 1 + r _exp_q(r).
     cdef float r = _expf_arg(x, lo, kf)
-    return <float>1 + r * (<float>1 + r * (<float>0.5 + r * (<float>0.16666666666666666
-        + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
-        + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984))))))
+    return <float>1 + r * _exp_q(r)
 
 
 cdef inline float _expf_parts(float x, float lo, float* s1, float* s2) noexcept nogil:
@@ -153,11 +171,9 @@ cdef inline float _expf(float x) noexcept nogil:
 
 cdef inline float _expm1f_reduced(float x, float* kf) noexcept nogil:
     # expm1(r) for x = k ln2 + r (_expf_arg; k in kf): r + r^2 (1/2 + r/6
-    # + ...), Taylor to r^7
+    # + ...), Taylor to r^7, the bracket by _expm1_q
     cdef float r = _expf_arg(x, <float>-0.0, kf)
-    return r + (r * r) * (<float>0.5 + r * (<float>0.16666666666666666
-        + r * (<float>0.041666666666666664 + r * (<float>0.008333333333333333
-        + r * (<float>0.001388888888888889 + r * <float>0.0001984126984126984)))))
+    return r + (r * r) * _expm1_q(r)
 
 
 cdef inline float _expm1f(float x) noexcept nogil:
