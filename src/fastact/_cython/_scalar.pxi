@@ -629,7 +629,50 @@ cdef inline floating celu_bwd_y(floating g, floating y, double a, double b) noex
 # (split_); the backwards need no correction, the registry's absolute bound
 # (_CANCELLING_BWD, 2 ULP of 1.0) covers the tails where it would matter.
 
-cdef inline float _phi_tail_f(float x, float* E, float* axc) noexcept nogil:
+cdef inline float _phi_p(float t) noexcept nogil:
+    # P(t)/2 of _phi_tail_f (the fitted coefficients halved, exactly), highest
+    # degree first, one Horner chain: split in two chains (even and odd
+    # powers) it ran 3-5 % faster but cancelled, 11 ULP in all
+    cdef float acc = <float>-0.014825388789176941
+    acc = acc * t + <float>0.11121632903814316
+    acc = acc * t + <float>-0.3555051386356354
+    acc = acc * t + <float>0.6128166317939758
+    acc = acc * t + <float>-0.5876145362854004
+    acc = acc * t + <float>0.3034651279449463
+    acc = acc * t + <float>-0.13615989685058594
+    acc = acc * t + <float>0.0791996493935585
+    acc = acc * t + <float>0.0810900628566742
+    acc = acc * t + <float>0.12428224086761475
+    acc = acc * t + <float>0.14098557829856873
+    acc = acc * t + <float>0.1410493403673172
+    return acc
+
+
+cdef inline float _phi_p_split(float t) noexcept nogil:
+    # _phi_p as L(t) + t^6 H(t), its lower and upper six coefficients in two
+    # Horner chains side by side: the one chain of 11 FMAs bound gelu's loops
+    # by its latency on an AMD EPYC (Zen 2, AVX2).  H(t) t^6 is under 0.07
+    # where P/2 is 0.5 (t = 1), but the split moves the rounding: gelu's
+    # forward reached 5 ULP (x = -2.5076, all 2^32 inputs), so only the
+    # backward, whose bound is wider, takes it (1e5 on one thread: 194 ->
+    # 178 us; the forward would have gone 181 -> 170).
+    cdef float t2 = t * t
+    cdef float hi = <float>-0.014825388789176941
+    hi = hi * t + <float>0.11121632903814316
+    hi = hi * t + <float>-0.3555051386356354
+    hi = hi * t + <float>0.6128166317939758
+    hi = hi * t + <float>-0.5876145362854004
+    hi = hi * t + <float>0.3034651279449463
+    cdef float lo = <float>-0.13615989685058594
+    lo = lo * t + <float>0.0791996493935585
+    lo = lo * t + <float>0.0810900628566742
+    lo = lo * t + <float>0.12428224086761475
+    lo = lo * t + <float>0.14098557829856873
+    lo = lo * t + <float>0.1410493403673172
+    return fastact_fmaf(t2 * t2 * t2, hi, lo)
+
+
+cdef inline float _phi_tail_f(float x, float* E, float* axc, bint split) noexcept nogil:
     # Phi(-|x|) = E * q * 2^-26 for float32 x, all in float32; returns q.
     #  * E = exp(-x^2/2) * 2^26 from the exact split x^2 = hh + hl (one FMA),
     #    hl joining exp's reduced argument; 0 below exp's range.
@@ -645,7 +688,8 @@ cdef inline float _phi_tail_f(float x, float* E, float* axc) noexcept nogil:
     #    from two FMA residuals and q is corrected by S(t)*eps, S linear in t.
     # The same construction as the Numba backend's (_numba/_math.py,
     # phi_tail_parts), with this backend's exp.  |x| is clamped at 15.75
-    # (E is 0 beyond 14.4; no inf - inf), and NaN passes.
+    # (E is 0 beyond 14.4; no inf - inf), and NaN passes.  split: P by
+    # _phi_p_split (the backward) instead of _phi_p.
     cdef float ax = fabsf(x)
     cdef float a = <float>15.75 if ax > <float>15.75 else ax
     cdef float hh = a * a
@@ -658,22 +702,7 @@ cdef inline float _phi_tail_f(float x, float* E, float* axc) noexcept nogil:
     cdef float t = <float>1 / d
     cdef float e_d = fastact_fmaf(a, <float>0.3535533905932738, <float>1 - d)
     cdef float eps = fastact_fmaf(-e_d, t, fastact_fmaf(-t, d, <float>1))
-    # P/2 (the fitted coefficients halved, exactly), highest degree first, one
-    # Horner chain: split in two chains (even and odd powers) it ran 3-5 %
-    # faster but cancelled, 11 ULP in all
-    cdef float acc = <float>-0.014825388789176941
-    acc = acc * t + <float>0.11121632903814316
-    acc = acc * t + <float>-0.3555051386356354
-    acc = acc * t + <float>0.6128166317939758
-    acc = acc * t + <float>-0.5876145362854004
-    acc = acc * t + <float>0.3034651279449463
-    acc = acc * t + <float>-0.13615989685058594
-    acc = acc * t + <float>0.0791996493935585
-    acc = acc * t + <float>0.0810900628566742
-    acc = acc * t + <float>0.12428224086761475
-    acc = acc * t + <float>0.14098557829856873
-    acc = acc * t + <float>0.1410493403673172
-    cdef float q = t * acc
+    cdef float q = t * (_phi_p_split(t) if split else _phi_p(t))
     return fastact_fmaf(q, fastact_fmaf(<float>1.3547560995370236, t, <float>0.980778888490985) * eps, q)
 
 
@@ -685,7 +714,7 @@ cdef inline float _gelu_fwd_f(float x) noexcept nogil:
     # cases: beyond the clamp E = 0 and xc is finite, so w = 0 (not inf*0);
     # x = +-0 gives w = +0 and x - 0 keeps x's sign; NaN stays NaN.
     cdef float E, a
-    cdef float q = _phi_tail_f(x, &E, &a)
+    cdef float q = _phi_tail_f(x, &E, &a, False)
     cdef float xc = copysignf(a, x)
     cdef float h = xc * E
     cdef float w = fastact_fmaf(h, q, fastact_fmaf(xc, E, -h) * q)
@@ -696,7 +725,7 @@ cdef inline float _gelu_bwd_f(float g, float x) noexcept nogil:
     # Phi(x) + x*pdf(x) from the one exp: pdf = E*2^-26/sqrt(2 pi).  Where E
     # is 0 (|x| clamped) the x*pdf term is 0, not inf*0.
     cdef float E, a
-    cdef float q = _phi_tail_f(x, &E, &a)
+    cdef float q = _phi_tail_f(x, &E, &a, True)
     cdef float xp = (-a if x < 0 else a) * <float>0.3989422804014327   # copysign: see nan_to_zero_
     cdef float Es = E * <float>1.4901161193847656e-08
     cdef float left = (E * (q + xp)) * <float>1.4901161193847656e-08
