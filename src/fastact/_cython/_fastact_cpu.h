@@ -93,6 +93,15 @@ static inline float fastact_fmaf(float a, float b, float c)
 #endif
 }
 
+/* gelu's float32 Phi(-|x|) = E q 2^-26 with q = t P(t)/2 (_scalar.pxi,
+ * _phi_tail_f): the coefficients of P/2 (the fitted ones halved, exactly),
+ * lowest degree first, each rounded from its double as the Cython literal
+ * <float>c was.  _phi_p and _phi_p_split both read them from here. */
+static const float fastact_phi_p[12] = {
+    (float)0.1410493403673172, (float)0.14098557829856873, (float)0.12428224086761475, (float)0.0810900628566742,
+    (float)0.0791996493935585, (float)-0.13615989685058594, (float)0.3034651279449463, (float)-0.5876145362854004,
+    (float)0.6128166317939758, (float)-0.3555051386356354, (float)0.11121632903814316, (float)-0.014825388789176941};
+
 /* Non-temporal ("streaming") stores, for results too large to stay in cache.
  * A plain store first reads the line it writes (read for ownership); a
  * non-temporal store writes whole lines without reading them, so a forward at

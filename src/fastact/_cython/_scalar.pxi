@@ -54,6 +54,7 @@ cdef extern from "_fastact_cpu.h" nogil:
     float fastact_i2f(int)
     float fastact_sqr_err(float, float)
     float fastact_fmaf(float, float, float)
+    const float fastact_phi_p[12]
     void fastact_transpose16f(const float*, long, float*, long)
     int FASTACT_HAVE_TRANSPOSE16
     long fastact_dot32_f32(const float*, const float*, long, double*)
@@ -630,21 +631,14 @@ cdef inline floating celu_bwd_y(floating g, floating y, double a, double b) noex
 # (_CANCELLING_BWD, 2 ULP of 1.0) covers the tails where it would matter.
 
 cdef inline float _phi_p(float t) noexcept nogil:
-    # P(t)/2 of _phi_tail_f (the fitted coefficients halved, exactly), highest
-    # degree first, one Horner chain: split in two chains (even and odd
-    # powers) it ran 3-5 % faster but cancelled, 11 ULP in all
-    cdef float acc = <float>-0.014825388789176941
-    acc = acc * t + <float>0.11121632903814316
-    acc = acc * t + <float>-0.3555051386356354
-    acc = acc * t + <float>0.6128166317939758
-    acc = acc * t + <float>-0.5876145362854004
-    acc = acc * t + <float>0.3034651279449463
-    acc = acc * t + <float>-0.13615989685058594
-    acc = acc * t + <float>0.0791996493935585
-    acc = acc * t + <float>0.0810900628566742
-    acc = acc * t + <float>0.12428224086761475
-    acc = acc * t + <float>0.14098557829856873
-    acc = acc * t + <float>0.1410493403673172
+    # P(t)/2 of _phi_tail_f (fastact_phi_p, lowest degree first), one Horner
+    # chain from the top: split in two chains (even and odd powers) it ran
+    # 3-5 % faster but cancelled, 11 ULP in all.  gcc unrolls the constant
+    # loops and folds the coefficients, as the literals they replace.
+    cdef float acc = fastact_phi_p[11]
+    cdef int k
+    for k in range(10, -1, -1):
+        acc = acc * t + fastact_phi_p[k]
     return acc
 
 
@@ -657,18 +651,13 @@ cdef inline float _phi_p_split(float t) noexcept nogil:
     # backward, whose bound is wider, takes it (1e5 on one thread: 194 ->
     # 178 us; the forward would have gone 181 -> 170).
     cdef float t2 = t * t
-    cdef float hi = <float>-0.014825388789176941
-    hi = hi * t + <float>0.11121632903814316
-    hi = hi * t + <float>-0.3555051386356354
-    hi = hi * t + <float>0.6128166317939758
-    hi = hi * t + <float>-0.5876145362854004
-    hi = hi * t + <float>0.3034651279449463
-    cdef float lo = <float>-0.13615989685058594
-    lo = lo * t + <float>0.0791996493935585
-    lo = lo * t + <float>0.0810900628566742
-    lo = lo * t + <float>0.12428224086761475
-    lo = lo * t + <float>0.14098557829856873
-    lo = lo * t + <float>0.1410493403673172
+    cdef float hi = fastact_phi_p[11]
+    cdef float lo = fastact_phi_p[5]
+    cdef int k
+    for k in range(10, 5, -1):
+        hi = hi * t + fastact_phi_p[k]
+    for k in range(4, -1, -1):
+        lo = lo * t + fastact_phi_p[k]
     return fastact_fmaf(t2 * t2 * t2, hi, lo)
 
 
