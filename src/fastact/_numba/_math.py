@@ -378,17 +378,20 @@ def _build(spec):
     # body keeps LLVM from vectorising the element loop (erf/phi were scalar).
     _hcache = {}
 
-    def make_horner(coeffs):
-        key = tuple(float(c) for c in coeffs)
+    def _generated(kind, key, coeffs, body):
+        # h(t) from body (straight-line code ending in acc) over C0, C1, ...
+        # = coeffs, once per key, named after its kind and key (own_names).
         if key not in _hcache:
             g = {f"C{i}": c for i, c in enumerate(coeffs)}
-            src = "def h(t):\n    acc = C0\n"
-            src += "".join(f"    acc = acc * t + C{i}\n" for i in range(1, len(coeffs)))
-            src += "    return acc\n"
-            exec(src, g)
-            g["h"].__qualname__ = f"horner_{tag}_" + hashlib.sha256(repr(key).encode()).hexdigest()[:12]
+            exec("def h(t):\n" + body + "    return acc\n", g)
+            g["h"].__qualname__ = f"{kind}_{tag}_" + hashlib.sha256(repr(key).encode()).hexdigest()[:12]
             _hcache[key] = _inline(g["h"])
         return _hcache[key]
+
+    def make_horner(coeffs):
+        # coeffs highest degree first
+        body = "    acc = C0\n" + "".join(f"    acc = acc * t + C{i}\n" for i in range(1, len(coeffs)))
+        return _generated("horner", tuple(float(c) for c in coeffs), coeffs, body)
 
     def make_estrin(coeffs):
         # The polynomial of make_horner (coeffs highest degree first) in pieces
@@ -398,19 +401,10 @@ def _build(spec):
         # AMD EPYC (Zen 2, AVX2), as the Cython backend's (_scalar.pxi,
         # _expm1_q). 1e5 float32 one thread: silu backward 127 -> 116 us,
         # sigmoid 81 -> 73, tanh 77 -> 69, mish 137 -> 126.
-        key = ("estrin",) + tuple(float(c) for c in coeffs)
-        if key not in _hcache:
-            up = list(coeffs)[::-1]  # lowest degree first
-            g = {f"C{i}": c for i, c in enumerate(up)}
-            pairs = [f"C{i} + t * C{i + 1}" if i + 1 < len(up) else f"C{i}" for i in range(0, len(up), 2)]
-            src = "def h(t):\n    t2 = t * t\n"
-            src += f"    acc = {pairs[-1]}\n"
-            src += "".join(f"    acc = acc * t2 + ({p})\n" for p in pairs[-2::-1])
-            src += "    return acc\n"
-            exec(src, g)
-            g["h"].__qualname__ = f"estrin_{tag}_" + hashlib.sha256(repr(key).encode()).hexdigest()[:12]
-            _hcache[key] = _inline(g["h"])
-        return _hcache[key]
+        up = list(coeffs)[::-1]  # lowest degree first
+        pairs = [f"C{i} + t * C{i + 1}" if i + 1 < len(up) else f"C{i}" for i in range(0, len(up), 2)]
+        body = "    t2 = t * t\n" + f"    acc = {pairs[-1]}\n" + "".join(f"    acc = acc * t2 + ({p})\n" for p in pairs[-2::-1])
+        return _generated("estrin", ("estrin",) + tuple(float(c) for c in coeffs), up, body)
 
     H_EXPQ, H_LOGR = make_estrin(EXPQ), make_horner(LOGR)
     H_ERF_SMALL, H_ERFC_TAIL = make_horner(ERF_SMALL), make_horner(ERFC_TAIL)
