@@ -191,3 +191,18 @@ def test_silu_fwd_is_mul_sigmoid_hilo_bit_for_bit(dtype):
     assert np.array_equal(np.isnan(a), nan)
     u = np.uint32 if dtype == np.float32 else np.uint64
     assert np.array_equal(a[~nan].view(u), b[~nan].view(u))
+
+
+def test_gelu_backward_polynomial_is_the_cython_one():
+    """gelu's float32 backward polynomial (_PHI_DPHI_F32) is written twice, here and halved in the
+    Cython header (fastact_phi_d): the two must stay the same numbers."""
+    import os
+    import re
+
+    header = os.path.join(os.path.dirname(M.__file__), os.pardir, "_cython", "_fastact_cpu.h")
+    with open(header) as f:
+        text = f.read()
+    body = re.search(r"fastact_phi_d\[9\] = \{(.*?)\};", text, re.S).group(1)
+    halved = [float(np.float32(float(v))) for v in re.findall(r"\(float\)(-?[0-9.e+-]+)", body)]
+    assert len(halved) == len(M._PHI_DPHI_F32) == 9
+    assert halved == [float(np.float32(0.5 * c)) for c in M._PHI_DPHI_F32]

@@ -96,11 +96,20 @@ static inline float fastact_fmaf(float a, float b, float c)
 /* gelu's float32 Phi(-|x|) = E q 2^-26 with q = t P(t)/2 (_scalar.pxi,
  * _phi_tail_f): the coefficients of P/2 (the fitted ones halved, exactly),
  * lowest degree first, each rounded from its double as the Cython literal
- * <float>c was.  _phi_p and _phi_p_split both read them from here. */
+ * <float>c was.  _phi_p reads them from here. */
 static const float fastact_phi_p[12] = {
     (float)0.1410493403673172, (float)0.14098557829856873, (float)0.12428224086761475, (float)0.0810900628566742,
     (float)0.0791996493935585, (float)-0.13615989685058594, (float)0.3034651279449463, (float)-0.5876145362854004,
     (float)0.6128166317939758, (float)-0.3555051386356354, (float)0.11121632903814316, (float)-0.014825388789176941};
+/* gelu's float32 backward (_scalar.pxi, _gelu_bwd_f): P/2 of degree 8 in the
+ * same t, on |x| <= 14 (_numba/_fitpoly.py, fit_phi_tail(8, f32=True, amax =
+ * 14/sqrt2): fit error 5.1e-8), halved exactly, lowest degree first.  The
+ * Numba backend's _math._PHI_DPHI_F32 holds the same numbers unhalved
+ * (tests/test_numba_math.py checks the two agree). */
+static const float fastact_phi_d[9] = {
+    (float)0.14104124903678894, (float)0.14122557640075684, (float)0.12124995142221451, (float)0.1026376485824585,
+    (float)-0.01659442111849785, (float)0.14409881830215454, (float)-0.2482708841562271, (float)0.14465121924877167,
+    (float)-0.03003918193280697};
 
 /* Non-temporal ("streaming") stores, for results too large to stay in cache.
  * A plain store first reads the line it writes (read for ownership); a

@@ -55,6 +55,7 @@ cdef extern from "_fastact_cpu.h" nogil:
     float fastact_sqr_err(float, float)
     float fastact_fmaf(float, float, float)
     const float fastact_phi_p[12]
+    const float fastact_phi_d[9]
     void fastact_transpose16f(const float*, long, float*, long)
     int FASTACT_HAVE_TRANSPOSE16
     long fastact_dot32_f32(const float*, const float*, long, double*)
@@ -642,26 +643,22 @@ cdef inline float _phi_p(float t) noexcept nogil:
     return acc
 
 
-cdef inline float _phi_p_split(float t) noexcept nogil:
-    # _phi_p as L(t) + t^6 H(t), its lower and upper six coefficients in two
-    # Horner chains side by side: the one chain of 11 FMAs bound gelu's loops
-    # by its latency on an AMD EPYC (Zen 2, AVX2).  H(t) t^6 is under 0.07
-    # where P/2 is 0.5 (t = 1), but the split moves the rounding: gelu's
-    # forward reached 5 ULP (x = -2.5076, all 2^32 inputs), so only the
-    # backward, whose bound is wider, takes it (1e5 on one thread: 194 ->
-    # 178 us; the forward would have gone 181 -> 170).
+cdef inline float _phi_d(float t) noexcept nogil:
+    # the backward's P(t)/2 (fastact_phi_d, degree 8) as L(t) + t^4 H(t),
+    # four and five coefficients in two Horner chains side by side: one chain
+    # bound gelu's loops by its latency on an AMD EPYC (Zen 2, AVX2)
     cdef float t2 = t * t
-    cdef float hi = fastact_phi_p[11]
-    cdef float lo = fastact_phi_p[5]
+    cdef float hi = fastact_phi_d[8]
+    cdef float lo = fastact_phi_d[3]
     cdef int k
-    for k in range(10, 5, -1):
-        hi = hi * t + fastact_phi_p[k]
-    for k in range(4, -1, -1):
-        lo = lo * t + fastact_phi_p[k]
-    return fastact_fmaf(t2 * t2 * t2, hi, lo)
+    for k in range(7, 3, -1):
+        hi = hi * t + fastact_phi_d[k]
+    for k in range(2, -1, -1):
+        lo = lo * t + fastact_phi_d[k]
+    return fastact_fmaf(t2 * t2, hi, lo)
 
 
-cdef inline float _phi_tail_f(float x, float* E, float* axc, bint split) noexcept nogil:
+cdef inline float _phi_tail_f(float x, float* E, float* axc) noexcept nogil:
     # Phi(-|x|) = E * q * 2^-26 for float32 x, all in float32; returns q.
     #  * E = exp(-x^2/2) * 2^26 from the exact split x^2 = hh + hl (one FMA),
     #    hl joining exp's reduced argument; 0 below exp's range.
@@ -677,8 +674,7 @@ cdef inline float _phi_tail_f(float x, float* E, float* axc, bint split) noexcep
     #    from two FMA residuals and q is corrected by S(t)*eps, S linear in t.
     # The same construction as the Numba backend's (_numba/_math.py,
     # phi_tail_parts), with this backend's exp.  |x| is clamped at 15.75
-    # (E is 0 beyond 14.4; no inf - inf), and NaN passes.  split: P by
-    # _phi_p_split (the backward) instead of _phi_p.
+    # (E is 0 beyond 14.4; no inf - inf), and NaN passes.  The forward's.
     cdef float ax = fabsf(x)
     cdef float a = <float>15.75 if ax > <float>15.75 else ax
     cdef float hh = a * a
@@ -691,7 +687,7 @@ cdef inline float _phi_tail_f(float x, float* E, float* axc, bint split) noexcep
     cdef float t = <float>1 / d
     cdef float e_d = fastact_fmaf(a, <float>0.3535533905932738, <float>1 - d)
     cdef float eps = fastact_fmaf(-e_d, t, fastact_fmaf(-t, d, <float>1))
-    cdef float q = t * (_phi_p_split(t) if split else _phi_p(t))
+    cdef float q = t * _phi_p(t)
     return fastact_fmaf(q, fastact_fmaf(<float>1.3547560995370236, t, <float>0.980778888490985) * eps, q)
 
 
@@ -703,7 +699,7 @@ cdef inline float _gelu_fwd_f(float x) noexcept nogil:
     # cases: beyond the clamp E = 0 and xc is finite, so w = 0 (not inf*0);
     # x = +-0 gives w = +0 and x - 0 keeps x's sign; NaN stays NaN.
     cdef float E, a
-    cdef float q = _phi_tail_f(x, &E, &a, False)
+    cdef float q = _phi_tail_f(x, &E, &a)
     cdef float xc = copysignf(a, x)
     cdef float h = xc * E
     cdef float w = fastact_fmaf(h, q, fastact_fmaf(xc, E, -h) * q)
@@ -711,15 +707,30 @@ cdef inline float _gelu_fwd_f(float x) noexcept nogil:
 
 
 cdef inline float _gelu_bwd_f(float g, float x) noexcept nogil:
-    # Phi(x) + x*pdf(x) from the one exp: pdf = E*2^-26/sqrt(2 pi).  Where E
-    # is 0 (|x| clamped) the x*pdf term is 0, not inf*0.
-    cdef float E, a
-    cdef float q = _phi_tail_f(x, &E, &a, True)
-    cdef float xp = (-a if x < 0 else a) * <float>0.3989422804014327   # copysign: see nan_to_zero_
-    cdef float Es = E * <float>1.4901161193847656e-08
-    cdef float left = (E * (q + xp)) * <float>1.4901161193847656e-08
-    cdef float right = (<float>1 - Es * q) + Es * xp
-    cdef float r = left if x < 0 else right
+    # Phi(x) + x*pdf(x) from one exp, E = exp(-x^2/2) * 2^26 (x^2 split as in
+    # _phi_tail_f), pdf = E*2^-26/sqrt(2 pi), Phi(-|x|) = E*2^-26*q with q =
+    # t*P(t)/2 as in _phi_tail_f, but a shorter P (_phi_d, degree 8, on |x| <=
+    # 14) and no correction of t's rounding (up to 2.3 ULP of q): the
+    # backward's bound is wider than the forward's, 1e-6 relative and 2.4e-7
+    # absolute (_registry, _CANCELLING_BWD).  Then, with s = the sign of x,
+    # Phi(x) + x*pdf(x) = [s > 0] + E*2^-26*(x/sqrt(2 pi) - s*q) in one FMA
+    # ([s > 0] = copysign(1/2, x) + 1/2, so x = -0 and +0 both give 1/2).
+    # Beyond |x| = 14 the x*pdf term is 0 (the result 1, or 0 for x < -14,
+    # where the reference's is a subnormal or 0), and |x| is clamped there
+    # (no inf*0; exp's argument stays above -98, no clamp in the exp).  NaN
+    # returns g*x.  1e5 on one thread, against the forward's polynomial and
+    # its correction of t: 177 -> 138 us (Zen 2, AVX2).
+    cdef float ax = fabsf(x)
+    cdef float a = <float>14 if ax > <float>14 else ax
+    cdef float hh = a * a
+    cdef float E = _exp_up26f(<float>-0.5 * hh, <float>-0.5 * fastact_sqr_err(a, hh))
+    # Es = 0 beyond 14 (and for NaN) by a mask: as a select, gcc's blend
+    # cost 141 against 138 us
+    cdef float Es = fastact_i2f(fastact_f2i(E * <float>1.4901161193847656e-08) & -(<int>(ax <= <float>14)))
+    cdef float t = <float>1 / fastact_fmaf(a, <float>0.3535533905932738, <float>1)
+    cdef float q = t * _phi_d(t)
+    cdef float v = fastact_fmaf(copysignf(a, x), <float>0.3989422804014327, copysignf(q, -x))
+    cdef float r = fastact_fmaf(Es, v, copysignf(<float>0.5, x) + <float>0.5)
     return g * (r if x == x else x)
 
 

@@ -243,6 +243,14 @@ _PHI_TAIL_F32 = (0.2820986807346344, 0.28197115659713745, 0.2485644817352295, 0.
                  0.158399298787117, -0.2723197937011719, 0.6069302558898926, -1.1752290725708008,
                  1.2256332635879517, -0.7110102772712708, 0.22243265807628632, -0.029650777578353882)
 _PHI_TAIL_S = (0.980778888490985, 1.3547560995370236)
+# gelu's float32 backward, phi(x) + x pdf(x): the same t, a P of degree 8 on
+# |x| <= 14 (_fitpoly.fit_phi_tail(8, f32=True, amax=14/sqrt2), fit error
+# 5.1e-8) and no correction of t's rounding -- the backward's bound is 1e-6
+# relative and 2.4e-7 absolute (_registry._CANCELLING_BWD), not 4 ULP. The
+# Cython backend's fastact_phi_d (_fastact_cpu.h) holds these halved.
+_PHI_DPHI_F32 = (0.2820824980735779, 0.28245115280151367, 0.24249990284442902, 0.205275297164917,
+                 -0.0331888422369957, 0.2881976366043091, -0.4965417683124542, 0.28930243849754333,
+                 -0.06007836386561394)
 _ERFC_TAIL_F64 = (0.28209479185067354, 0.28209478596710325, 0.24683313773314394, 0.17630539319341423,
                   0.0837969537429322, -0.004860455373361965, -0.05381675258415669, -0.0672016515639436,
                   0.04260152355382511, -0.05885862199464925, 0.21264493414825886, -0.10014740428736117,
@@ -286,7 +294,7 @@ _SPECS = {
         magic=1.5 * 2.0**23, exp_lo=-104.0, exp_hi=89.0, em1_lo=-30.0,
         ln2hi=0.693145751953125, ln2lo=1.428606765330187e-06,
         expq=_taylor_expq(6), logr=_atanh_r(4), erf_small=_erf_taylor(8),
-        erfc_tail=_ERFC_TAIL_F32, phi_tail=_PHI_TAIL_F32, tanhshrink=_TANHSHRINK_F32, erfc_max=10.5, split_mask=-4096,
+        erfc_tail=_ERFC_TAIL_F32, phi_tail=_PHI_TAIL_F32, phi_dphi=_PHI_DPHI_F32, tanhshrink=_TANHSHRINK_F32, erfc_max=10.5, split_mask=-4096,
         tanh_max=9.5,
         min_normal=float(np.finfo(np.float32).tiny),
     ),
@@ -295,7 +303,7 @@ _SPECS = {
         magic=1.5 * 2.0**52, exp_lo=-746.0, exp_hi=710.0, em1_lo=-60.0,
         ln2hi=6.93147180369123816490e-01, ln2lo=1.90821492927058770002e-10,
         expq=_taylor_expq(12), logr=_atanh_r(10), erf_small=_erf_taylor(13),
-        erfc_tail=_ERFC_TAIL_F64, phi_tail=None, tanhshrink=_TANHSHRINK_F64, erfc_max=27.5, split_mask=-(2**27),
+        erfc_tail=_ERFC_TAIL_F64, phi_tail=None, phi_dphi=None, tanhshrink=_TANHSHRINK_F64, erfc_max=27.5, split_mask=-(2**27),
         tanh_max=19.5,
         min_normal=float(np.finfo(np.float64).tiny),
     ),
@@ -411,13 +419,15 @@ def _build(spec):
     H_TANHSHRINK = make_horner(TANHSHRINK)
     PHI_TAIL = spec["phi_tail"]
     H_PHI_TAIL = make_horner(tuple(T(0.5 * c) for c in PHI_TAIL)[::-1]) if PHI_TAIL else None
-    # The backward's P(t)/2 as L(t) + t**6 H(t), its lower and upper six
+    # The backward's P(t)/2 (_PHI_DPHI_F32) as L(t) + t**4 H(t), four and five
     # coefficients in two Horner chains side by side (the Cython backend's
-    # _phi_p_split): the one chain of 11 FMAs bound gelu's loops by its
-    # latency on an AMD EPYC (Zen 2, AVX2). The forward keeps the one chain:
-    # split, it reached 5 ULP (x = -2.5076).
-    H_PHI_LO = make_horner(tuple(T(0.5 * c) for c in PHI_TAIL[:6])[::-1]) if PHI_TAIL else None
-    H_PHI_HI = make_horner(tuple(T(0.5 * c) for c in PHI_TAIL[6:])[::-1]) if PHI_TAIL else None
+    # _phi_d): one chain bound gelu's loops by its latency on an AMD EPYC
+    # (Zen 2, AVX2). The forward keeps its one chain: split, it reached 5 ULP
+    # (x = -2.5076).
+    PHI_DPHI = spec["phi_dphi"]
+    H_DPHI_LO = make_horner(tuple(T(0.5 * c) for c in PHI_DPHI[:4])[::-1]) if PHI_DPHI else None
+    H_DPHI_HI = make_horner(tuple(T(0.5 * c) for c in PHI_DPHI[4:])[::-1]) if PHI_DPHI else None
+    DPHI_MAX = T(14)
     PT_ALPHA, PT_BETA = T(_PHI_TAIL_S[0]), T(_PHI_TAIL_S[1])
 
     def pow2(k):
@@ -765,15 +775,14 @@ def _build(spec):
 
     gelu_dphi_split = _inline(gelu_dphi_split)
 
-    def phi_tail_parts(x, split):
+    def phi_tail_parts(x):
         # (E, q, axc): phi(-|x|) = E * 2**-S * q, E = exp(-x*x/2) * 2**S kept
         # normal (0 beyond the underflow point), axc = min(|x|, GAUSS_MAX).
         # x*x is split exactly with an FMA. t = 1/d, d = 1 + axc*C, is
         # rounded twice, and t*P(t) amplifies t's relative error eps by
         # S(t) = 1.2..2.3: up to ~2.3 ULP (the old split form had 5 ULP at
         # x = -2.2). eps is exact from two FMA residuals (1 - d is exact for
-        # d in [1, 8]) and q is corrected by S*eps. split (a constant at each
-        # call): P in two halves (H_PHI_LO, H_PHI_HI), for the backward.
+        # d in [1, 8]) and q is corrected by S*eps. The forward's.
         ax = abs(x)
         axc = GAUSS_MAX if ax > GAUSS_MAX else ax  # beyond: E = 0 (and no inf - inf)
         hh = axc * axc
@@ -785,11 +794,7 @@ def _build(spec):
         t = ONE / d
         e_d = fma(axc, HALF_INV_SQRT2, ONE - d)  # (1 + axc*C) - d
         eps = fma(-e_d, t, fma(-t, d, ONE))  # t_true = t * (1 + eps)
-        if split:
-            t2 = t * t
-            q = t * fma(t2 * t2 * t2, H_PHI_HI(t), H_PHI_LO(t))
-        else:
-            q = t * H_PHI_TAIL(t)
+        q = t * H_PHI_TAIL(t)
         q = fma(q, fma(PT_BETA, t, PT_ALPHA) * eps, q)
         return big_e, q, axc
 
@@ -802,7 +807,7 @@ def _build(spec):
         # way), right: x - w*2**-S = x*(1 - phi(-|x|)). No special cases:
         # beyond the clamp E = 0 and xc is finite, so w = 0 (not inf*0); x =
         # +-0 gives w = +0 and x - 0 keeps x's sign; NaN stays NaN.
-        big_e, q, axc = phi_tail_parts(x, False)
+        big_e, q, axc = phi_tail_parts(x)
         w = mul3(math.copysign(axc, x), big_e, q)  # one rounding: plain x*(E*q) had 4.4 ULP at x = -2.8
         left = w * TAIL_INV
         right = fma(-w, TAIL_INV, x)
@@ -811,15 +816,30 @@ def _build(spec):
     mul_phi_one = _inline(mul_phi_one)
 
     def gelu_dphi_one(x):
-        # phi(x) + x*pdf(x) from one exp: pdf = E * 2**-S / sqrt(2 pi). Where
-        # E is 0 (|x| clamped) the x*pdf term is 0, not inf*0.
-        big_e, q, axc = phi_tail_parts(x, True)
-        xc = math.copysign(axc, x)
-        xp = xc * INV_SQRT_2PI
-        left = (big_e * (q + xp)) * TAIL_INV
-        right = (ONE - (big_e * TAIL_INV) * q) + (big_e * TAIL_INV) * xp
-        r = left if x < ZERO else right
-        return r if x == x else x
+        # phi(x) + x*pdf(x) from one exp, E = exp(-x*x/2) * 2**S (x*x split
+        # exactly), pdf = E*2**-S/sqrt(2 pi), phi(-|x|) = E*2**-S*q, q =
+        # t*P(t)/2 as in phi_tail_parts but with the shorter P (_PHI_DPHI_F32,
+        # |x| <= 14) and no correction of t's rounding (the backward's bound
+        # is wider). With s the sign of x, phi(x) + x*pdf(x) = [s > 0] +
+        # E*2**-S*(x/sqrt(2 pi) - s*q) in one FMA ([s > 0] = copysign(1/2, x)
+        # + 1/2: x = -0 and +0 both give 1/2). Beyond |x| = 14 the x*pdf
+        # term is 0 (the result 1, or 0 where the reference's is a subnormal
+        # or 0), and |x| is clamped there (no inf*0; exp's argument stays
+        # above EXP_LO, no clamp in the exp). NaN returns x. 1e5 on one
+        # thread, against the forward's polynomial and correction: 168 -> 134
+        # us (Zen 2, AVX2). As the Cython backend's _gelu_bwd_f.
+        ax = abs(x)
+        a = DPHI_MAX if ax > DPHI_MAX else ax
+        hh = a * a
+        k, r = reduce(-HALF * hh)
+        big_e = (ONE + expm1_r(r + -HALF * fma(a, a, -hh))) * pow2(k + TAIL_S)
+        e_s = ZERO if ax > DPHI_MAX else big_e * TAIL_INV
+        t = ONE / fma(a, HALF_INV_SQRT2, ONE)
+        t2 = t * t
+        q = t * fma(t2 * t2, H_DPHI_HI(t), H_DPHI_LO(t))
+        v = fma(math.copysign(a, x), INV_SQRT_2PI, math.copysign(q, -x))
+        d = fma(e_s, v, math.copysign(HALF, x) + HALF)
+        return d if x == x else x
 
     gelu_dphi_one = _inline(gelu_dphi_one)
 
