@@ -712,26 +712,25 @@ cdef inline float _gelu_bwd_f(float g, float x) noexcept nogil:
     # t*P(t)/2 as in _phi_tail_f, but a shorter P (_phi_d, degree 8, on |x| <=
     # 14) and no correction of t's rounding (up to 2.3 ULP of q): the
     # backward's bound is wider than the forward's, 1e-6 relative and 2.4e-7
-    # absolute (_registry, _CANCELLING_BWD).  Then, with s = the sign of x,
-    # Phi(x) + x*pdf(x) = [s > 0] + E*2^-26*(x/sqrt(2 pi) - s*q) in one FMA
-    # ([s > 0] = copysign(1/2, x) + 1/2, so x = -0 and +0 both give 1/2).
-    # Beyond |x| = 14 the x*pdf term is 0 (the result 1, or 0 for x < -14,
-    # where the reference's is a subnormal or 0), and |x| is clamped there
-    # (no inf*0; exp's argument stays above -98, no clamp in the exp).  NaN
-    # returns g*x.  1e5 on one thread, against the forward's polynomial and
-    # its correction of t: 177 -> 138 us (Zen 2, AVX2).
+    # absolute (_registry, _CANCELLING_BWD).  Both signs share w = q -
+    # |x|/sqrt(2 pi): x < 0 gives E*2^-26*w, x >= 0 gives 1 - E*2^-26*w, one
+    # FMA with E*2^-26 signed like -x and [x >= 0] = copysign(1/2, x) + 1/2
+    # (so x = -0 and +0 both give 1/2).  Beyond |x| = 14 the pdf term is 0
+    # (the result 1, or 0 for x < -14, where the reference's is a subnormal
+    # or 0), and |x| is clamped there (no inf*0; exp's argument stays above
+    # -98, no clamp in the exp).  NaN stays NaN (0*NaN in the FMA).  1e5 on
+    # one thread, against the forward's polynomial and its correction of t:
+    # 177 -> 133 us (Zen 2, AVX2).
     cdef float ax = fabsf(x)
     cdef float a = <float>14 if ax > <float>14 else ax
     cdef float hh = a * a
     cdef float E = _exp_up26f(<float>-0.5 * hh, <float>-0.5 * fastact_sqr_err(a, hh))
-    # Es = 0 beyond 14 (and for NaN) by a mask: as a select, gcc's blend
-    # cost 141 against 138 us
-    cdef float Es = fastact_i2f(fastact_f2i(E * <float>1.4901161193847656e-08) & -(<int>(ax <= <float>14)))
+    # 0 beyond 14 (and for NaN) by a mask: as a select, gcc's blend cost 141
+    # against 138 us
+    cdef float Es = copysignf(fastact_i2f(fastact_f2i(E * <float>1.4901161193847656e-08) & -(<int>(ax <= <float>14))), -x)
     cdef float t = <float>1 / fastact_fmaf(a, <float>0.3535533905932738, <float>1)
-    cdef float q = t * _phi_d(t)
-    cdef float v = fastact_fmaf(copysignf(a, x), <float>0.3989422804014327, copysignf(q, -x))
-    cdef float r = fastact_fmaf(Es, v, copysignf(<float>0.5, x) + <float>0.5)
-    return g * (r if x == x else x)
+    cdef float w = fastact_fmaf(-a, <float>0.3989422804014327, t * _phi_d(t))
+    return g * fastact_fmaf(Es, w, copysignf(<float>0.5, x) + <float>0.5)
 
 
 cdef inline floating gelu_fwd(floating x, double a, double b) noexcept nogil:

@@ -820,26 +820,25 @@ def _build(spec):
         # exactly), pdf = E*2**-S/sqrt(2 pi), phi(-|x|) = E*2**-S*q, q =
         # t*P(t)/2 as in phi_tail_parts but with the shorter P (_PHI_DPHI_F32,
         # |x| <= 14) and no correction of t's rounding (the backward's bound
-        # is wider). With s the sign of x, phi(x) + x*pdf(x) = [s > 0] +
-        # E*2**-S*(x/sqrt(2 pi) - s*q) in one FMA ([s > 0] = copysign(1/2, x)
-        # + 1/2: x = -0 and +0 both give 1/2). Beyond |x| = 14 the x*pdf
-        # term is 0 (the result 1, or 0 where the reference's is a subnormal
-        # or 0), and |x| is clamped there (no inf*0; exp's argument stays
-        # above EXP_LO, no clamp in the exp). NaN returns x. 1e5 on one
-        # thread, against the forward's polynomial and correction: 168 -> 134
-        # us (Zen 2, AVX2). As the Cython backend's _gelu_bwd_f.
+        # is wider). Both signs share w = q - |x|/sqrt(2 pi): x < 0 gives
+        # E*2**-S*w, x >= 0 gives 1 - E*2**-S*w, one FMA with E*2**-S signed
+        # like -x and [x >= 0] = copysign(1/2, x) + 1/2 (x = -0 and +0 both
+        # give 1/2). Beyond |x| = 14 the pdf term is 0 (the result 1, or 0
+        # where the reference's is a subnormal or 0), and |x| is clamped
+        # there (no inf*0; exp's argument stays above EXP_LO, no clamp in the
+        # exp). NaN stays NaN. 1e5 on one thread, against the forward's
+        # polynomial and correction: 168 -> 128 us (Zen 2, AVX2). As the
+        # Cython backend's _gelu_bwd_f.
         ax = abs(x)
         a = DPHI_MAX if ax > DPHI_MAX else ax
         hh = a * a
         k, r = reduce(-HALF * hh)
         big_e = (ONE + expm1_r(r + -HALF * fma(a, a, -hh))) * pow2(k + TAIL_S)
-        e_s = ZERO if ax > DPHI_MAX else big_e * TAIL_INV
+        e_s = math.copysign(ZERO if ax > DPHI_MAX else big_e * TAIL_INV, -x)
         t = ONE / fma(a, HALF_INV_SQRT2, ONE)
         t2 = t * t
-        q = t * fma(t2 * t2, H_DPHI_HI(t), H_DPHI_LO(t))
-        v = fma(math.copysign(a, x), INV_SQRT_2PI, math.copysign(q, -x))
-        d = fma(e_s, v, math.copysign(HALF, x) + HALF)
-        return d if x == x else x
+        w = fma(-a, INV_SQRT_2PI, t * fma(t2 * t2, H_DPHI_HI(t), H_DPHI_LO(t)))
+        return fma(e_s, w, math.copysign(HALF, x) + HALF)
 
     gelu_dphi_one = _inline(gelu_dphi_one)
 
