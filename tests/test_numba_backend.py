@@ -96,11 +96,13 @@ def test_serial_and_parallel_kernels_agree(name, params, dtype):
 @pytest.mark.parametrize("name,params,derived,suffix", [
     ("softplus", {"beta": 1.0, "threshold": 20.0}, (1.0, 0.0, 20.0, 0.0), "beta1"),
     ("celu", {"alpha": 1.0}, (1.0, 0.0, 1.0, 1.0), "alpha1"),
+    ("softshrink", {"lambd": 0.5}, (0.5, 0.0, 0.5, 0.0), "exact"),
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_special_parameter_kernels_match_the_general_ones(name, params, derived, suffix, dtype):
-    # softplus with beta = 1 and celu's backward with alpha = 1 run kernels with
-    # fewer steps (_scalar.SPECIAL); the general kernels with the same parameters
+    # softplus with beta = 1, celu's backward with alpha = 1 and softshrink's
+    # forward with an exact lambda run kernels with fewer steps
+    # (_scalar.SPECIAL); the general kernels with the same parameters
     # must give the same bits (NaN inputs: a NaN, payloads may differ).
     from fastact._numba import _scalar as S
     itype, bits = (np.uint32, 32) if dtype == np.float32 else (np.uint64, 64)
