@@ -157,6 +157,30 @@ def test_exact_limits(backend, dtype, name, params, x, expected):
     assert np.all(got == expected), f"{name}({x}) on {backend}: got {got[0]!r}, expected {expected!r}"
 
 
+EXACT_BWD = [
+    ("gelu", {}, 0.0, 0.5),
+    ("gelu", {}, -0.0, 0.5),
+    ("gelu", {}, 1e-30, 0.5),
+    ("gelu", {}, -1e-30, 0.5),
+    ("gelu", {}, 1e4, 1.0),
+    ("gelu", {}, -1e4, 0.0),
+    ("gelu", {}, np.inf, 1.0),
+    ("gelu", {}, -np.inf, 0.0),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,params,x,expected", EXACT_BWD, ids=[f"{n}'({x})" for n, _, x, _ in EXACT_BWD])
+def test_exact_derivatives(backend, dtype, name, params, x, expected):
+    # gelu'(0) is 1/2 from both sides (float32's backward polynomial is fitted
+    # with that constraint: _numba/_fitpoly.py, fit_phi_dphi), and the limits
+    # at +-inf are taken
+    g = np.ones(5, dtype=dtype)
+    with np.errstate(all="raise"):
+        got = fastact.backward(name, g, np.full(5, x, dtype=dtype), **params)
+    assert np.all(got == expected), f"{name}'({x}) on {backend}: got {got[0]!r}, expected {expected!r}"
+
+
 def test_selu_rounds_once_near_float32_max(backend):
     # scale*x for this x rounds to the largest float32; a float32(scale)*x
     # product overflowed to inf (found by the exhaustive accuracy run).

@@ -102,14 +102,16 @@ static const float fastact_phi_p[12] = {
     (float)0.0791996493935585, (float)-0.13615989685058594, (float)0.3034651279449463, (float)-0.5876145362854004,
     (float)0.6128166317939758, (float)-0.3555051386356354, (float)0.11121632903814316, (float)-0.014825388789176941};
 /* gelu's float32 backward (_scalar.pxi, _gelu_bwd_f): P/2 of degree 8 in the
- * same t, on |x| <= 14 (_numba/_fitpoly.py, fit_phi_tail(8, f32=True, amax =
- * 14/sqrt2): fit error 5.1e-8), halved exactly, lowest degree first.  The
- * Numba backend's _math._PHI_DPHI_F32 holds the same numbers unhalved
- * (tests/test_numba_math.py checks the two agree). */
+ * same t, on |x| <= 14, halved exactly, lowest degree first
+ * (_numba/_fitpoly.py, fit_phi_dphi: relative least squares with P(1) = 1,
+ * the top coefficient picked so that _phi_d(1) is 1/2 exactly, gelu'(0) = 1/2
+ * from both sides; fit error 5.7e-8, against 5.1e-8 unconstrained, which gave
+ * 1/2 - 1 ULP at x = -0).  The Numba backend's _math._PHI_DPHI_F32 holds the same
+ * numbers unhalved (tests/test_numba_math.py checks the two agree). */
 static const float fastact_phi_d[9] = {
-    (float)0.14104124903678894, (float)0.14122557640075684, (float)0.12124995142221451, (float)0.1026376485824585,
-    (float)-0.01659442111849785, (float)0.14409881830215454, (float)-0.2482708841562271, (float)0.14465121924877167,
-    (float)-0.03003918193280697};
+    (float)0.14104178547859192, (float)0.14121443033218384, (float)0.12134571373462677, (float)0.10219300538301468,
+    (float)-0.015371419489383698, (float)0.1420518159866333, (float)-0.24622727930545807, (float)0.14353428781032562,
+    (float)-0.029782341793179512};
 
 /* Non-temporal ("streaming") stores, for results too large to stay in cache.
  * A plain store first reads the line it writes (read for ownership); a

@@ -1,4 +1,4 @@
-"""Offline fit of the erfc tail polynomial used in ``_math`` (not imported at run time).
+"""Offline fits of the polynomials used in ``_math`` and the Cython header (not imported at run time).
 
 erfc(a) = exp(-a*a) * t * P(t) with t = 1/(1 + a/2), a >= ERFC_SPLIT. The scaled
 tail t*P(t) is smooth on t in (0, 1/(1 + ERFC_SPLIT/2)], so an ordinary polynomial
@@ -190,3 +190,66 @@ if __name__ == "__main__":
         for j, row in enumerate(tab):
             label = "c_i" if j == 0 else f"u^{j - 1}"
             print(f"    {{/* {label} */ " + ", ".join(np.format_float_scientific(v, unique=True) + "f" for v in row) + "},")
+
+
+def fit_phi_dphi(degree=8, xmax=14.0, nodes=400):
+    """gelu's float32 backward polynomial (_math._PHI_DPHI_F32, the Cython header's
+    fastact_phi_d halved): P in phi(-|x|) = exp(-x*x/2) * t * P(t) / 2, t =
+    1/(1 + |x|*C), |x| <= xmax, fitted in relative error with P(1) = 1 (the
+    constraint eliminates the top coefficient); the coefficients are fixed as
+    float32 values one at a time, lowest first, the rest refitted, and the top
+    one is then moved by a few float32 steps to the value, of those that make
+    the float32 evaluation (_phi_d: the upper five and the lower four in two
+    Horner chains, joined by one FMA) give exactly 1/2 at t = 1, with the
+    smallest fit error -- so gelu'(-0) = gelu'(+0) = 1/2. Returns (unhalved
+    coefficients, fit error)."""
+    f = np.float32
+    c32 = float(f(0.3535533905932738))
+    tmin = 1 / (1 + xmax * c32)
+    k = np.arange(nodes)
+    tt = 0.5 * (tmin + 1) + 0.5 * (1 - tmin) * np.cos(np.pi * (k + 0.5) / nodes)
+
+    def tgt(t):
+        t = mpmath.mpf(float(t))
+        x = (1 / t - 1) / mpmath.mpf(c32)
+        return 2 * mpmath.ncdf(-x) * mpmath.exp(x * x / 2) / t
+
+    y = np.array([float(tgt(t)) for t in tt])
+    V = np.vander(tt, degree + 1, increasing=True)
+    fixed = []
+    for m in range(degree):
+        A = (V[:, m:degree] - V[:, [degree]]) / y[:, None]
+        b = (y - (V[:, :m] @ np.array(fixed) if m else 0) - (1 - sum(fixed)) * V[:, degree]) / y
+        sol, *_ = np.linalg.lstsq(A, b, rcond=None)
+        fixed.append(float(f(sol[0])))
+    half = [f(0.5 * v) for v in fixed] + [f(0.5 * (1 - sum(fixed)))]
+
+    def at_one(h):
+        hi, lo = h[degree], h[3]
+        for j in range(degree - 1, 3, -1):
+            hi = f(hi + h[j])
+        for j in (2, 1, 0):
+            lo = f(lo + h[j])
+        return f(hi + lo)
+
+    dense = np.linspace(tmin, 1.0, 4001)
+    yd = np.array([float(tgt(t)) for t in dense])
+
+    def fit_err(h):
+        return float(np.max(np.abs(np.polyval(np.array(h, float)[::-1] * 2, dense) / yd - 1)))
+
+    best, v = None, half[degree]
+    for s in range(-40, 41):
+        w = v
+        for _ in range(abs(s)):
+            w = np.nextafter(w, f(np.sign(s)), dtype=f)
+        h = half[:degree] + [w]
+        if at_one(h) == f(0.5) and (best is None or fit_err(h) < best[0]):
+            best = (fit_err(h), h)
+    return [2 * float(v) for v in best[1]], best[0]
+
+
+if __name__ == "__main__":
+    c, err = fit_phi_dphi()
+    print("phi_dphi f32 8", f"max rel fit error {err:.3g}")
+    print("(" + ", ".join(repr(v) for v in c) + ")")

@@ -244,13 +244,16 @@ _PHI_TAIL_F32 = (0.2820986807346344, 0.28197115659713745, 0.2485644817352295, 0.
                  1.2256332635879517, -0.7110102772712708, 0.22243265807628632, -0.029650777578353882)
 _PHI_TAIL_S = (0.980778888490985, 1.3547560995370236)
 # gelu's float32 backward, phi(x) + x pdf(x): the same t, a P of degree 8 on
-# |x| <= 14 (_fitpoly.fit_phi_tail(8, f32=True, amax=14/sqrt2), fit error
-# 5.1e-8) and no correction of t's rounding -- the backward's bound is 1e-6
-# relative and 2.4e-7 absolute (_registry._CANCELLING_BWD), not 4 ULP. The
-# Cython backend's fastact_phi_d (_fastact_cpu.h) holds these halved.
-_PHI_DPHI_F32 = (0.2820824980735779, 0.28245115280151367, 0.24249990284442902, 0.205275297164917,
-                 -0.0331888422369957, 0.2881976366043091, -0.4965417683124542, 0.28930243849754333,
-                 -0.06007836386561394)
+# |x| <= 14 (_fitpoly.fit_phi_dphi: as fit_phi_tail, but with P(1) = 1 and the
+# top coefficient picked so that the float32 P(1)/2 is 1/2 exactly, gelu'(0) =
+# 1/2 from both sides; unconstrained it was 1/2 - 1 ULP at x = -0): fit error
+# 5.7e-8 (5.1e-8 unconstrained). No correction of t's rounding -- the
+# backward's bound is 1e-6 relative and 2.4e-7 absolute
+# (_registry._CANCELLING_BWD), not 4 ULP. The Cython backend's fastact_phi_d
+# (_fastact_cpu.h) holds these halved.
+_PHI_DPHI_F32 = (0.28208357095718384, 0.2824288606643677, 0.24269142746925354, 0.20438601076602936,
+                 -0.030742838978767395, 0.2841036319732666, -0.49245455861091614, 0.28706857562065125,
+                 -0.059564683586359024)
 _ERFC_TAIL_F64 = (0.28209479185067354, 0.28209478596710325, 0.24683313773314394, 0.17630539319341423,
                   0.0837969537429322, -0.004860455373361965, -0.05381675258415669, -0.0672016515639436,
                   0.04260152355382511, -0.05885862199464925, 0.21264493414825886, -0.10014740428736117,
