@@ -713,9 +713,10 @@ cdef inline float _gelu_bwd_f(float g, float x) noexcept nogil:
     # 14) and no correction of t's rounding (up to 2.3 ULP of q): the
     # backward's bound is wider than the forward's, 1e-6 relative and 2.4e-7
     # absolute (_registry, _CANCELLING_BWD).  Both signs share w = q -
-    # |x|/sqrt(2 pi): x < 0 gives E*2^-26*w, x >= 0 gives 1 - E*2^-26*w, one
-    # FMA with E*2^-26 signed like -x and [x >= 0] = copysign(1/2, x) + 1/2
-    # (so x = -0 and +0 both give 1/2).  Beyond |x| = 14 the pdf term is 0
+    # |x|/sqrt(2 pi): x with its sign bit set (-0 too) gives E*2^-26*w, the
+    # others 1 - E*2^-26*w, one FMA with E*2^-26 signed like -x and 1 or 0 as
+    # copysign(1/2, x) + 1/2; P(1)/2 is 1/2 exactly (fastact_phi_d), so -0
+    # and +0 both give 1/2.  Beyond |x| = 14 the pdf term is 0
     # (the result 1, or 0 for x < -14, where the reference's is a subnormal
     # or 0), and |x| is clamped there (no inf*0; exp's argument stays above
     # -98, no clamp in the exp).  NaN stays NaN (0*NaN in the FMA).  1e5 on

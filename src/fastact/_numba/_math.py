@@ -823,10 +823,11 @@ def _build(spec):
         # exactly), pdf = E*2**-S/sqrt(2 pi), phi(-|x|) = E*2**-S*q, q =
         # t*P(t)/2 as in phi_tail_parts but with the shorter P (_PHI_DPHI_F32,
         # |x| <= 14) and no correction of t's rounding (the backward's bound
-        # is wider). Both signs share w = q - |x|/sqrt(2 pi): x < 0 gives
-        # E*2**-S*w, x >= 0 gives 1 - E*2**-S*w, one FMA with E*2**-S signed
-        # like -x and [x >= 0] = copysign(1/2, x) + 1/2 (x = -0 and +0 both
-        # give 1/2). Beyond |x| = 14 the pdf term is 0 (the result 1, or 0
+        # is wider). Both signs share w = q - |x|/sqrt(2 pi): x with its sign
+        # bit set (-0 too) gives E*2**-S*w, the others 1 - E*2**-S*w, one FMA
+        # with E*2**-S signed like -x and 1 or 0 as copysign(1/2, x) + 1/2;
+        # P(1)/2 is 1/2 exactly (_PHI_DPHI_F32), so -0 and +0 both give 1/2.
+        # Beyond |x| = 14 the pdf term is 0 (the result 1, or 0
         # where the reference's is a subnormal or 0), and |x| is clamped
         # there (no inf*0; exp's argument stays above EXP_LO, no clamp in the
         # exp). NaN stays NaN. 1e5 on one thread, against the forward's
