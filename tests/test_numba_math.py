@@ -193,16 +193,21 @@ def test_silu_fwd_is_mul_sigmoid_hilo_bit_for_bit(dtype):
     assert np.array_equal(a[~nan].view(u), b[~nan].view(u))
 
 
-def test_gelu_backward_polynomial_is_the_cython_one():
-    """gelu's float32 backward polynomial (_PHI_DPHI_F32) is written twice, here and halved in the
-    Cython header (fastact_phi_d): the two must stay the same numbers."""
+@pytest.mark.parametrize("c_name,py_name,size", [("fastact_phi_p", "_PHI_TAIL_F32", 12),
+                                                   ("fastact_phi_d", "_PHI_DPHI_F32", 9)],
+                         ids=["forward", "backward"])
+def test_gelu_polynomials_are_the_cython_ones(c_name, py_name, size):
+    """gelu's float32 polynomials (_PHI_TAIL_F32 for the forward, _PHI_DPHI_F32 for the
+    backward) are written twice, here and halved in the Cython header (fastact_phi_p,
+    fastact_phi_d): the two must stay the same numbers."""
     import os
     import re
 
     header = os.path.join(os.path.dirname(M.__file__), os.pardir, "_cython", "_fastact_cpu.h")
     with open(header) as f:
         text = f.read()
-    body = re.search(r"fastact_phi_d\[9\] = \{(.*?)\};", text, re.S).group(1)
+    body = re.search(c_name + r"\[" + str(size) + r"\] = \{(.*?)\};", text, re.S).group(1)
     halved = [float(np.float32(float(v))) for v in re.findall(r"\(float\)(-?[0-9.e+-]+)", body)]
-    assert len(halved) == len(M._PHI_DPHI_F32) == 9
-    assert halved == [float(np.float32(0.5 * c)) for c in M._PHI_DPHI_F32]
+    coeffs = getattr(M, py_name)
+    assert len(halved) == len(coeffs) == size
+    assert halved == [float(np.float32(0.5 * c)) for c in coeffs]

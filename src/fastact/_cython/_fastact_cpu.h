@@ -96,7 +96,8 @@ static inline float fastact_fmaf(float a, float b, float c)
 /* gelu's float32 Phi(-|x|) = E q 2^-26 with q = t P(t)/2 (_scalar.pxi,
  * _phi_tail_f): the coefficients of P/2 (the fitted ones halved, exactly),
  * lowest degree first, each rounded from its double as the Cython literal
- * <float>c was.  _phi_p reads them from here. */
+ * <float>c was.  _phi_p reads them from here; tests/test_numba_math.py
+ * checks them against the Numba backend's _math._PHI_TAIL_F32. */
 static const float fastact_phi_p[12] = {
     (float)0.1410493403673172, (float)0.14098557829856873, (float)0.12428224086761475, (float)0.0810900628566742,
     (float)0.0791996493935585, (float)-0.13615989685058594, (float)0.3034651279449463, (float)-0.5876145362854004,
