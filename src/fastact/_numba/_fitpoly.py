@@ -65,6 +65,14 @@ if __name__ == "__main__":
         print("(" + ", ".join(repr(float(v)) for v in c) + ")")
 
 
+def _phi_tail_target(t, c32):
+    """P(t) of phi(-|x|) = exp(-x*x/2) * t * P(t) / 2 at t = 1/(1 + |x|*c32) (c32 an mpf):
+    erfc(a) exp(a*a) / t with a = |x|/sqrt2 (fit_phi_tail, fit_phi_dphi)."""
+    t = mpmath.mpf(float(t))
+    a = (1 / t - 1) / (c32 * mpmath.sqrt(2))
+    return mpmath.erfc(a) * mpmath.exp(a * a) / t
+
+
 def fit_phi_tail(degree, c32, amax=10.5, nodes=400, f32=False, interval=None):
     """phi(-|x|) = exp(-x*x/2) * t * P(t) / 2 with t = 1/(1 + |x|*c32) on the whole line.
 
@@ -82,9 +90,7 @@ def fit_phi_tail(degree, c32, amax=10.5, nodes=400, f32=False, interval=None):
     tmin, tmax = interval or (1 / (1 + amax / 2), 1.0)
 
     def tgt(t):
-        t = mpmath.mpf(float(t))
-        a = (1 / t - 1) / (c32 * mpmath.sqrt(2))
-        return mpmath.erfc(a) * mpmath.exp(a * a) / t
+        return _phi_tail_target(t, c32)
 
     k = np.arange(nodes)
     tt = 0.5 * (tmin + tmax) + 0.5 * (tmax - tmin) * np.cos(np.pi * (k + 0.5) / nodes)
@@ -210,9 +216,7 @@ def fit_phi_dphi(degree=8, xmax=14.0, nodes=400):
     tt = 0.5 * (tmin + 1) + 0.5 * (1 - tmin) * np.cos(np.pi * (k + 0.5) / nodes)
 
     def tgt(t):
-        t = mpmath.mpf(float(t))
-        x = (1 / t - 1) / mpmath.mpf(c32)
-        return 2 * mpmath.ncdf(-x) * mpmath.exp(x * x / 2) / t
+        return _phi_tail_target(t, mpmath.mpf(c32))
 
     y = np.array([float(tgt(t)) for t in tt])
     V = np.vander(tt, degree + 1, increasing=True)
