@@ -94,7 +94,7 @@ static inline float fastact_fmaf(float a, float b, float c)
 }
 
 /* gelu's float32 Phi(-|x|) = E q 2^-26 with q = t P(t)/2 (_scalar.pxi,
- * _phi_tail_f): the coefficients of P/2 (the fitted ones halved, exactly),
+ * _phi_arg_f): the coefficients of P/2 (the fitted ones halved, exactly),
  * lowest degree first, each rounded from its double as the Cython literal
  * <float>c was.  _phi_p reads them from here; tests/test_numba_math.py
  * checks them against the Numba backend's _math._PHI_TAIL_F32. */

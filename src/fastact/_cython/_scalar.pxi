@@ -632,7 +632,7 @@ cdef inline floating celu_bwd_y(floating g, floating y, double a, double b) noex
 # (_CANCELLING_BWD, 2 ULP of 1.0) covers the tails where it would matter.
 
 cdef inline float _phi_p(float t) noexcept nogil:
-    # P(t)/2 of _phi_tail_f (fastact_phi_p, lowest degree first), one Horner
+    # P(t)/2 of _phi_arg_f's q (fastact_phi_p, lowest degree first), one Horner
     # chain from the top: split in two chains (even and odd powers) it ran
     # 3-5 % faster but cancelled, 11 ULP in all.  gcc unrolls the constant
     # loops and folds the coefficients, as the literals they replace.
@@ -658,10 +658,20 @@ cdef inline float _phi_d(float t) noexcept nogil:
     return fastact_fmaf(t2 * t2, hi, lo)
 
 
-cdef inline float _phi_tail_f(float x, float* E, float* axc) noexcept nogil:
-    # Phi(-|x|) = E * q * 2^-26 for float32 x, all in float32; returns q.
+# Both float32 kernels below are compositions of stage functions, so that
+# _impl.pxi's loops (_L_gelu_fwd_f_st, _L_gelu_bwd_f_st) can run each stage
+# over a block of elements before the next, through buffers on the stack:
+# the same operations on the same values, the same bits.  One loop of the
+# whole kernel was bound by its dependency chains (exp's, P's, the
+# division's) on an AMD EPYC (Zen 2, AVX2): its scheduler holds too few of
+# them in flight; a stage's loop starts from values already computed.
+
+cdef inline float _phi_arg_f(float x, float* s, float* t, float* eps, float* axc) noexcept nogil:
+    # Phi(-|x|) = E * q * 2^-26 for float32 x, all in float32 (the forward's;
+    # stage 1 of 3: returns exp's reduced argument r, E = (1 + r Q(r)) * s,
+    # _phi_e_f; q from t and eps, _phi_q_f).
     #  * E = exp(-x^2/2) * 2^26 from the exact split x^2 = hh + hl (one FMA),
-    #    hl joining exp's reduced argument; 0 below exp's range.
+    #    hl joining exp's reduced argument; s = 0 below exp's range.
     #  * q = t*P(t)/2 with t = 1/(1 + |x|/(2 sqrt2)) on the whole line (no
     #    rounded x/sqrt2, no small-argument series beside it): P of degree 11,
     #    fit error 4.3e-10 (relative).  The two degree-7 pieces it replaces,
@@ -674,64 +684,107 @@ cdef inline float _phi_tail_f(float x, float* E, float* axc) noexcept nogil:
     #    from two FMA residuals and q is corrected by S(t)*eps, S linear in t.
     # The same construction as the Numba backend's (_numba/_math.py,
     # phi_tail_parts), with this backend's exp.  |x| is clamped at 15.75
-    # (E is 0 beyond 14.4; no inf - inf), and NaN passes.  The forward's.
+    # (E is 0 beyond 14.4; no inf - inf), and NaN passes.
     cdef float ax = fabsf(x)
     cdef float a = <float>15.75 if ax > <float>15.75 else ax
     cdef float hh = a * a
     cdef float g = <float>-0.5 * hh
     cdef float gc = <float>-104 if g < <float>-104 else g
-    cdef float e = _exp_up26f(gc, <float>-0.5 * fastact_sqr_err(a, hh))
-    E[0] = <float>0 if g < <float>-104 else e
+    cdef float kf
+    cdef float r = _expf_arg(gc, <float>-0.5 * fastact_sqr_err(a, hh), &kf)
+    # 2^(k + 26), as _exp_up26f's; 0 below exp's range (p is finite there)
+    s[0] = <float>0 if g < <float>-104 else fastact_i2f((<int>kf + (127 + 26)) << 23)
     axc[0] = a
     cdef float d = fastact_fmaf(a, <float>0.3535533905932738, <float>1)
-    cdef float t = <float>1 / d
+    cdef float tt = <float>1 / d
     cdef float e_d = fastact_fmaf(a, <float>0.3535533905932738, <float>1 - d)
-    cdef float eps = fastact_fmaf(-e_d, t, fastact_fmaf(-t, d, <float>1))
+    eps[0] = fastact_fmaf(-e_d, tt, fastact_fmaf(-tt, d, <float>1))
+    t[0] = tt
+    return r
+
+
+cdef inline float _phi_e_f(float r, float s) noexcept nogil:
+    # stage 2: E = exp(r) * s, as _exp_up26f
+    return (<float>1 + r * _exp_q(r)) * s
+
+
+cdef inline float _phi_q_f(float t, float eps) noexcept nogil:
+    # stage 2: q = t*P(t)/2 corrected for t's rounding (_phi_arg_f)
     cdef float q = t * _phi_p(t)
     return fastact_fmaf(q, fastact_fmaf(<float>1.3547560995370236, t, <float>0.980778888490985) * eps, q)
 
 
-cdef inline float _gelu_fwd_f(float x) noexcept nogil:
-    # x*Phi(x): w = xc*E*q in about one rounding (xc*E exact as hi + lo by an
-    # FMA; plain x*(E*q) had 4.4 ULP at x = -2.8), xc = x clamped like a;
-    # then x < 0: w*2^-26 (the power of two last: no subnormal Phi on the
-    # way), x >= 0: x - w*2^-26 = x*(1 - Phi(-x)), one FMA.  No special
-    # cases: beyond the clamp E = 0 and xc is finite, so w = 0 (not inf*0);
-    # x = +-0 gives w = +0 and x - 0 keeps x's sign; NaN stays NaN.
-    cdef float E, a
-    cdef float q = _phi_tail_f(x, &E, &a)
+cdef inline float _gelu_out_f(float x, float a, float E, float q) noexcept nogil:
+    # stage 3: x*Phi(x): w = xc*E*q in about one rounding (xc*E exact as hi +
+    # lo by an FMA; plain x*(E*q) had 4.4 ULP at x = -2.8), xc = x clamped
+    # like a; then x < 0: w*2^-26 (the power of two last: no subnormal Phi
+    # on the way), x >= 0: x - w*2^-26 = x*(1 - Phi(-x)), one FMA.  No
+    # special cases: beyond the clamp E = 0 and xc is finite, so w = 0 (not
+    # inf*0); x = +-0 gives w = +0 and x - 0 keeps x's sign; NaN stays NaN.
     cdef float xc = copysignf(a, x)
     cdef float h = xc * E
     cdef float w = fastact_fmaf(h, q, fastact_fmaf(xc, E, -h) * q)
     return w * <float>1.4901161193847656e-08 if x < 0 else fastact_fmaf(-w, <float>1.4901161193847656e-08, x)
 
 
-cdef inline float _gelu_bwd_f(float g, float x) noexcept nogil:
-    # Phi(x) + x*pdf(x) from one exp, E = exp(-x^2/2) * 2^26 (x^2 split as in
-    # _phi_tail_f), pdf = E*2^-26/sqrt(2 pi), Phi(-|x|) = E*2^-26*q with q =
-    # t*P(t)/2 as in _phi_tail_f, but a shorter P (_phi_d, degree 8, on |x| <=
-    # 14) and no correction of t's rounding (up to 2.3 ULP of q): the
-    # backward's bound is wider than the forward's, 1e-6 relative and 2.4e-7
-    # absolute (_registry, _CANCELLING_BWD).  Both signs share w = q -
-    # |x|/sqrt(2 pi): x with its sign bit set (-0 too) gives E*2^-26*w, the
-    # others 1 - E*2^-26*w, one FMA with E*2^-26 signed like -x and 1 or 0 as
-    # copysign(1/2, x) + 1/2; P(1)/2 is 1/2 exactly (fastact_phi_d), so -0
-    # and +0 both give 1/2.  Beyond |x| = 14 the pdf term is 0
-    # (the result 1, or 0 for x < -14, where the reference's is a subnormal
-    # or 0), and |x| is clamped there (no inf*0; exp's argument stays above
-    # -98, no clamp in the exp).  NaN stays NaN (0*NaN in the FMA).  1e5 on
-    # one thread, against the forward's polynomial and its correction of t:
-    # 177 -> 133 us (Zen 2, AVX2).
+cdef inline float _gelu_fwd_f(float x) noexcept nogil:
+    # x*Phi(x), the three stages in one
+    cdef float s, t, eps, a
+    cdef float r = _phi_arg_f(x, &s, &t, &eps, &a)
+    return _gelu_out_f(x, a, _phi_e_f(r, s), _phi_q_f(t, eps))
+
+
+# gelu's float32 backward, g*(Phi(x) + x*pdf(x)) from one exp, E =
+# exp(-x^2/2) * 2^26 (x^2 split as in _phi_arg_f), pdf = E*2^-26/sqrt(2 pi),
+# Phi(-|x|) = E*2^-26*q with q = t*P(t)/2 as in the forward, but a shorter P
+# (_phi_d, degree 8, on |x| <= 14) and no correction of t's rounding (up to
+# 2.3 ULP of q): the backward's bound is wider than the forward's, 1e-6
+# relative and 2.4e-7 absolute (_registry, _CANCELLING_BWD).  Both signs
+# share w = q - |x|/sqrt(2 pi): x with its sign bit set (-0 too) gives
+# E*2^-26*w, the others 1 - E*2^-26*w, one FMA with E*2^-26 signed like -x
+# and 1 or 0 as copysign(1/2, x) + 1/2; P(1)/2 is 1/2 exactly
+# (fastact_phi_d), so -0 and +0 both give 1/2.  Beyond |x| = 14 the pdf term
+# is 0 (the result 1, or 0 for x < -14, where the reference's is a subnormal
+# or 0), and |x| is clamped there (no inf*0; exp's argument stays above
+# -98, no clamp in the exp).  NaN stays NaN (0*NaN in the FMA).  1e5 on one
+# thread, against the forward's polynomial and its correction of t: 177 ->
+# 133 us (Zen 2, AVX2), as one loop.
+
+cdef inline float _dphi_arg_f(float x, float* kf, float* t) noexcept nogil:
+    # stage 1 of 3: exp's reduced argument r (returned) and k (kf), t
     cdef float ax = fabsf(x)
     cdef float a = <float>14 if ax > <float>14 else ax
     cdef float hh = a * a
-    cdef float E = _exp_up26f(<float>-0.5 * hh, <float>-0.5 * fastact_sqr_err(a, hh))
-    # 0 beyond 14 (and for NaN) by a mask: as a select, gcc's blend cost 141
-    # against 138 us
-    cdef float Es = copysignf(fastact_i2f(fastact_f2i(E * <float>1.4901161193847656e-08) & -(<int>(ax <= <float>14))), -x)
-    cdef float t = <float>1 / fastact_fmaf(a, <float>0.3535533905932738, <float>1)
-    cdef float w = fastact_fmaf(-a, <float>0.3989422804014327, t * _phi_d(t))
-    return g * fastact_fmaf(Es, w, copysignf(<float>0.5, x) + <float>0.5)
+    t[0] = <float>1 / fastact_fmaf(a, <float>0.3535533905932738, <float>1)
+    return _expf_arg(<float>-0.5 * hh, <float>-0.5 * fastact_sqr_err(a, hh), kf)
+
+
+cdef inline float _dphi_es_f(float x, float r, float kf) noexcept nogil:
+    # stage 2: E*2^-26 (as _exp_up26f's E), 0 beyond |x| = 14 (and for NaN)
+    # by a mask -- as a select, gcc's blend cost 141 against 138 us -- and
+    # signed like -x
+    cdef float E = (<float>1 + r * _exp_q(r)) * fastact_i2f((<int>kf + (127 + 26)) << 23)
+    return copysignf(fastact_i2f(fastact_f2i(E * <float>1.4901161193847656e-08) & -(<int>(fabsf(x) <= <float>14))), -x)
+
+
+cdef inline float _dphi_tp_f(float t) noexcept nogil:
+    # stage 2: t*P(t)/2 = q
+    return t * _phi_d(t)
+
+
+cdef inline float _gelu_dout_f(float g, float x, float es, float q) noexcept nogil:
+    # stage 3: g*(1/2 + 1/2 sign(x) + es*(q - |x|/sqrt(2 pi))), |x| clamped
+    cdef float ax = fabsf(x)
+    cdef float a = <float>14 if ax > <float>14 else ax
+    cdef float w = fastact_fmaf(-a, <float>0.3989422804014327, q)
+    return g * fastact_fmaf(es, w, copysignf(<float>0.5, x) + <float>0.5)
+
+
+cdef inline float _gelu_bwd_f(float g, float x) noexcept nogil:
+    # the three stages in one
+    cdef float kf, t
+    cdef float r = _dphi_arg_f(x, &kf, &t)
+    return _gelu_dout_f(g, x, _dphi_es_f(x, r, kf), _dphi_tp_f(t))
 
 
 cdef inline floating gelu_fwd(floating x, double a, double b) noexcept nogil:
