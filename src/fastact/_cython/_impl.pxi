@@ -228,9 +228,6 @@ cdef void _L_gelu_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize
 # its backward loop the stages (numba arrays as the buffers) were slower,
 # 112 -> 123 us.
 
-cdef enum:
-    _GST = 256
-
 cdef void _L_gelu_fwd_f_st(const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
     cdef float R[_GST]
     cdef float S[_GST]

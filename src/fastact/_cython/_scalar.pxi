@@ -216,11 +216,24 @@ cdef inline float _expm1f_neg(float x) noexcept nogil:
     # min with -30's bits is the lower clamp.  (With float selects gcc
     # constant-folded each clamped case into its own blends: 38 instructions
     # a vector against 27.)
+    cdef float k
+    cdef float r = _em1neg_arg_f(x, &k)
+    return _em1neg_out_f(x, r, k)
+
+
+cdef inline float _em1neg_arg_f(float x, float* kf) noexcept nogil:
+    # _expm1f_neg's first stage (log_sigmoid's backward from y runs the two
+    # in stages, _elementwise.pxi.in STAGED_F32): the clamp, and exp's
+    # reduced argument r (returned) and k (kf)
     cdef int xi = fastact_f2i(x)
     cdef unsigned int u = <unsigned int>(xi & (xi >> 31))
     u = u if u < 0xC1F00000u else 0xC1F00000u
-    cdef float k
-    cdef float q = _expm1f_reduced(fastact_i2f(<int>u), &k)
+    return _expf_arg(fastact_i2f(<int>u), <float>-0.0, kf)
+
+
+cdef inline float _em1neg_out_f(float x, float r, float k) noexcept nogil:
+    # the second: expm1(r) as _expm1f_reduced, then s q + (s - 1)
+    cdef float q = r + (r * r) * _expm1_q(r)
     cdef float s = fastact_i2f((<int>k + 127) << 23)
     cdef float res = fastact_fmaf(s, q, s - <float>1)
     return res if (x < 0) | (x > 0) else x
@@ -866,8 +879,25 @@ cdef inline floating log_sigmoid_fwd(floating x, double a, double b) noexcept no
     cdef floating m = x if x < 0 else <floating>0
     return m - log1p_(expneg_(-fabs_(x)))
 
+cdef inline float _lsig_arg_f(float x, float* kf) noexcept nogil:
+    # log_sigmoid_bwd's float32 kernel in two stages (_elementwise.pxi.in,
+    # STAGED_F32).  Stage 1: e = exp(-|x|)'s reduced argument r (returned)
+    # and k (kf), as _expf_neg(-|x|)
+    cdef float ax = fabsf(x)
+    return _expf_arg(-(<float>104 if ax > <float>104 else ax), <float>-0.0, kf)
+
+cdef inline float _lsig_out_f(float g, float x, float r, float kf) noexcept nogil:
+    # stage 2: e = exp(r) 2^k (_exp_up26f, then 2^-26), g*sigmoid(-x) as sig_neg_
+    cdef float e = ((<float>1 + r * _exp_q(r)) * fastact_i2f((<int>kf + (127 + 26)) << 23)) * <float>1.4901161193847656e-08
+    return g * ((<float>1 if x <= 0 else e) / (<float>1 + e))
+
 cdef inline floating log_sigmoid_bwd(floating g, floating x, double a, double b) noexcept nogil:
     return g * sig_neg_(x)
+
+cdef inline float _lsigy_out_f(float g, float y, float r, float k) noexcept nogil:
+    # log_sigmoid_bwd_y's float32 kernel in stages (STAGED_F32): stage 1 is
+    # _em1neg_arg_f, this the second
+    return -g * _em1neg_out_f(y, r, k)
 
 cdef inline floating log_sigmoid_bwd_y(floating g, floating y, double a, double b) noexcept nogil:
     # sigmoid(-x) = 1 - exp(y): -expm1(y) keeps y's relative accuracy where
