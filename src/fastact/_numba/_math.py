@@ -833,7 +833,9 @@ def _build(spec):
         # written out without its clamp: through exp_up, the same bits took
         # 134.5 us against 128. NaN stays NaN. 1e5 on one thread, against the
         # forward's polynomial and correction: 168 -> 128 us (Zen 2, AVX2). As
-        # the Cython backend's _gelu_bwd_f.
+        # the Cython backend's _gelu_bwd_f, which runs in three stages over
+        # blocks of 256 (_impl.pxi, _L_gelu_bwd_f_st); here one loop: in a
+        # model of it, the stages through numba arrays took 123 us against 112.
         ax = abs(x)
         a = DPHI_MAX if ax > DPHI_MAX else ax
         hh = a * a
