@@ -149,13 +149,29 @@ cdef inline float _exp_up26f(float hi, float lo) noexcept nogil:
     # normal, Phi(x) is not), so no digits are lost before the last product;
     # one power of two, as no overflow is possible.
     cdef float kf
-    cdef float p = _expf_reduced(hi, lo, &kf)
-    return p * fastact_i2f((<int>kf + (127 + 26)) << 23)
+    cdef float r = _expf_arg(hi, lo, &kf)
+    return _exp_fin26f(r, kf)
+
+
+cdef inline float _exp_fin26f(float r, float kf) noexcept nogil:
+    # the second half of _exp_up26f, apart for the kernels that run in stages
+    # (gelu's, log_sigmoid's backward): exp(r) * 2^(k + 26) for r and k from
+    # _expf_arg, as _expf_reduced's p times one power of two
+    return (<float>1 + r * _exp_q(r)) * fastact_i2f((<int>kf + (127 + 26)) << 23)
+
+
+cdef inline float _negabs_arg_f(float x, float* kf) noexcept nogil:
+    # the first half of _exp_negabs_up26f: exp(-|x|)'s reduced argument r
+    # (returned) and k (kf), |x| clamped at 104 (NaN passes)
+    cdef float ax = fabsf(x)
+    return _expf_arg(-(<float>104 if ax > <float>104 else ax), <float>-0.0, kf)
 
 
 cdef inline float _exp_negabs_up26f(float x) noexcept nogil:
     # exp(-|x|) * 2^26, |x| clamped at 104 (NaN passes): silu's scaled exp
-    return _exp_up26f(-(<float>104 if fabsf(x) > <float>104 else fabsf(x)), <float>-0.0)
+    cdef float kf
+    cdef float r = _negabs_arg_f(x, &kf)
+    return _exp_fin26f(r, kf)
 
 
 cdef inline float _expf_neg(float x) noexcept nogil:
@@ -705,7 +721,7 @@ cdef inline float _phi_arg_f(float x, float* s, float* t, float* eps, float* axc
     cdef float gc = <float>-104 if g < <float>-104 else g
     cdef float kf
     cdef float r = _expf_arg(gc, <float>-0.5 * fastact_sqr_err(a, hh), &kf)
-    # 2^(k + 26), as _exp_up26f's; 0 below exp's range (p is finite there)
+    # 2^(k + 26), as _exp_fin26f's; 0 below exp's range (p is finite there)
     s[0] = <float>0 if g < <float>-104 else fastact_i2f((<int>kf + (127 + 26)) << 23)
     axc[0] = a
     cdef float d = fastact_fmaf(a, <float>0.3535533905932738, <float>1)
@@ -717,7 +733,7 @@ cdef inline float _phi_arg_f(float x, float* s, float* t, float* eps, float* axc
 
 
 cdef inline float _phi_e_f(float r, float s) noexcept nogil:
-    # stage 2: E = exp(r) * s, as _exp_up26f
+    # stage 2: E = exp(r) * s, as _exp_fin26f
     return (<float>1 + r * _exp_q(r)) * s
 
 
@@ -773,10 +789,10 @@ cdef inline float _dphi_arg_f(float x, float* kf, float* t) noexcept nogil:
 
 
 cdef inline float _dphi_es_f(float x, float r, float kf) noexcept nogil:
-    # stage 2: E*2^-26 (as _exp_up26f's E), 0 beyond |x| = 14 (and for NaN)
+    # stage 2: E*2^-26 (E = _exp_fin26f), 0 beyond |x| = 14 (and for NaN)
     # by a mask -- as a select, gcc's blend cost 141 against 138 us -- and
     # signed like -x
-    cdef float E = (<float>1 + r * _exp_q(r)) * fastact_i2f((<int>kf + (127 + 26)) << 23)
+    cdef float E = _exp_fin26f(r, kf)
     return copysignf(fastact_i2f(fastact_f2i(E * <float>1.4901161193847656e-08) & -(<int>(fabsf(x) <= <float>14))), -x)
 
 
@@ -879,16 +895,11 @@ cdef inline floating log_sigmoid_fwd(floating x, double a, double b) noexcept no
     cdef floating m = x if x < 0 else <floating>0
     return m - log1p_(expneg_(-fabs_(x)))
 
-cdef inline float _lsig_arg_f(float x, float* kf) noexcept nogil:
-    # log_sigmoid_bwd's float32 kernel in two stages (_elementwise.pxi.in,
-    # STAGED_F32).  Stage 1: e = exp(-|x|)'s reduced argument r (returned)
-    # and k (kf), as _expf_neg(-|x|)
-    cdef float ax = fabsf(x)
-    return _expf_arg(-(<float>104 if ax > <float>104 else ax), <float>-0.0, kf)
-
 cdef inline float _lsig_out_f(float g, float x, float r, float kf) noexcept nogil:
-    # stage 2: e = exp(r) 2^k (_exp_up26f, then 2^-26), g*sigmoid(-x) as sig_neg_
-    cdef float e = ((<float>1 + r * _exp_q(r)) * fastact_i2f((<int>kf + (127 + 26)) << 23)) * <float>1.4901161193847656e-08
+    # log_sigmoid_bwd's float32 kernel in two stages (_elementwise.pxi.in,
+    # STAGED_F32): stage 1 is _negabs_arg_f, this the second: e = exp(-|x|)
+    # as _expf_neg's, then g*sigmoid(-x) as sig_neg_
+    cdef float e = _exp_fin26f(r, kf) * <float>1.4901161193847656e-08
     return g * ((<float>1 if x <= 0 else e) / (<float>1 + e))
 
 cdef inline floating log_sigmoid_bwd(floating g, floating x, double a, double b) noexcept nogil:
