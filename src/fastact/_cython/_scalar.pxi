@@ -987,13 +987,22 @@ cdef inline float _silu_grad_f(float x) noexcept nogil:
     # inf*0 at +-inf); below -104 it returns -0 (the true value is a
     # subnormal under 7.1e-44, within the registry's absolute bound).  (The
     # derivative has a zero near x = -1.28: see _CANCELLING_BWD.)
-    cdef float E = _exp_negabs_up26f(x)
+    return _silu_grad_e_f(x, _exp_negabs_up26f(x))
+
+
+cdef inline float _silu_grad_e_f(float x, float E) noexcept nogil:
+    # _silu_grad_f from its E: the backward runs in two stages
+    # (_elementwise.pxi.in, STAGED_F32), _negabs_arg_f, then _silu_bwd_out_f
     cdef float e = E * <float>1.4901161193847656e-08
     cdef float p = <float>1 / (<float>1 + e)
     cdef float xc = <float>104 if x > <float>104 else x
     cdef float r = p * (<float>1 + (xc * e) * p) if x >= 0 else ((E * p) * (<float>1 + xc * p)) * <float>1.4901161193847656e-08
     return <float>-0.0 if x < <float>-104 else r
 
+
+cdef inline float _silu_bwd_out_f(float g, float x, float r, float kf) noexcept nogil:
+    # silu_bwd's float32 kernel, stage 2 (STAGED_F32): E from stage 1's r, k
+    return g * _silu_grad_e_f(x, _exp_fin26f(r, kf))
 
 cdef inline floating silu_bwd(floating g, floating x, double a, double b) noexcept nogil:
     # s + x*s*(1-s), with s*(1-s) from dsig_ (no cancellation for x >> 0);
