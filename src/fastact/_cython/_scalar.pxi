@@ -881,6 +881,13 @@ cdef inline floating gelu_tanh_bwd(floating g, floating x, double a, double b) n
 
 # --------------------------------------------------------------- sigmoid family
 
+cdef inline float _sig_out_f(float x, float r, float kf) noexcept nogil:
+    # sigmoid_fwd's float32 kernel, stage 2 (_elementwise.pxi.in,
+    # STAGED_F32_U; stage 1 is _negabs_arg_f): e = exp(-|x|) as _expf_neg's,
+    # then sig_'s quotient
+    cdef float e = _exp_fin26f(r, kf) * <float>1.4901161193847656e-08
+    return (<float>1 if x >= 0 else e) / (<float>1 + e)
+
 cdef inline floating sigmoid_fwd(floating x, double a, double b) noexcept nogil:
     return sig_(x)
 
@@ -963,12 +970,21 @@ cdef inline float _silu_fwd_f(float x) noexcept nogil:
     # passes through a subnormal sigmoid (the Numba backend's
     # mul_sigmoid_hilo).  One exp, one division, no two-factor 2^k.  Below
     # -104 the result rounds to -0; +inf gives inf/1; NaN passes.
-    cdef float E = _exp_negabs_up26f(x)
+    return _silu_fwd_e_f(x, _exp_negabs_up26f(x))
+
+
+cdef inline float _silu_fwd_e_f(float x, float E) noexcept nogil:
+    # _silu_fwd_f from its E: the float32 loop runs in two stages
+    # (_elementwise.pxi.in, STAGED_F32_U), _negabs_arg_f, then _silu_out_f
     cdef bint pos = x >= 0
     cdef float v = (x if pos else x * E) / (<float>1 + E * <float>1.4901161193847656e-08)
     cdef float r = v if pos else v * <float>1.4901161193847656e-08
     return <float>-0.0 if x < <float>-104 else r
 
+
+cdef inline float _silu_out_f(float x, float r, float kf) noexcept nogil:
+    # silu_fwd's float32 kernel, stage 2 (STAGED_F32_U): E from stage 1's r, k
+    return _silu_fwd_e_f(x, _exp_fin26f(r, kf))
 
 cdef inline floating silu_fwd(floating x, double a, double b) noexcept nogil:
     # float64: x below -800 is clamped there (NaN passes): the result rounds
