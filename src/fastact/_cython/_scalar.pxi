@@ -179,7 +179,15 @@ cdef inline float _expf_neg(float x) noexcept nogil:
     # for bit -- both round p*2^k once, normal or subnormal, and both give 0
     # below -104 -- with one power of two (_exp_up26f's, then 2^-26 exactly
     # or into the subnormals) instead of two, and no upper clamp.
-    return _exp_negabs_up26f(x) * <float>1.4901161193847656e-08
+    cdef float kf
+    cdef float r = _negabs_arg_f(x, &kf)
+    return _expf_neg_fin(r, kf)
+
+
+cdef inline float _expf_neg_fin(float r, float kf) noexcept nogil:
+    # _expf_neg's second half, from _negabs_arg_f's r and k (sigmoid's forward
+    # and log_sigmoid's backward run the two in stages)
+    return _exp_fin26f(r, kf) * <float>1.4901161193847656e-08
 
 
 cdef inline float _expf(float x) noexcept nogil:
@@ -885,7 +893,7 @@ cdef inline float _sig_out_f(float x, float r, float kf) noexcept nogil:
     # sigmoid_fwd's float32 kernel, stage 2 (_elementwise.pxi.in,
     # STAGED_F32_U; stage 1 is _negabs_arg_f): e = exp(-|x|) as _expf_neg's,
     # then sig_'s quotient
-    cdef float e = _exp_fin26f(r, kf) * <float>1.4901161193847656e-08
+    cdef float e = _expf_neg_fin(r, kf)
     return (<float>1 if x >= 0 else e) / (<float>1 + e)
 
 cdef inline floating sigmoid_fwd(floating x, double a, double b) noexcept nogil:
@@ -906,7 +914,7 @@ cdef inline float _lsig_out_f(float g, float x, float r, float kf) noexcept nogi
     # log_sigmoid_bwd's float32 kernel in two stages (_elementwise.pxi.in,
     # STAGED_F32): stage 1 is _negabs_arg_f, this the second: e = exp(-|x|)
     # as _expf_neg's, then g*sigmoid(-x) as sig_neg_
-    cdef float e = _exp_fin26f(r, kf) * <float>1.4901161193847656e-08
+    cdef float e = _expf_neg_fin(r, kf)
     return g * ((<float>1 if x <= 0 else e) / (<float>1 + e))
 
 cdef inline floating log_sigmoid_bwd(floating g, floating x, double a, double b) noexcept nogil:
