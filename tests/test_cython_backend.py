@@ -588,3 +588,56 @@ def test_fast_kernels_give_the_general_kernels_bits(isa, name, params):
         nan = np.isnan(w)
         assert np.array_equal(np.isnan(a), nan), (isa, name, params)
         assert np.array_equal(a[~nan].view(np.uint32), w[~nan].view(np.uint32)), (isa, name, params)
+
+
+_STAGED = ["gelu", "sigmoid", "silu", "log_sigmoid"]  # float32 kernels with loops in stages (STAGED_F32[_U], gelu's)
+
+
+@pytest.mark.parametrize("name", _STAGED)
+@pytest.mark.parametrize("isa", cy.available_isas())
+def test_staged_kernels_give_one_loops_bits(isa, name):
+    """The float32 loops that run a kernel in stages over blocks of 256 elements (gelu's forward
+    and backward, sigmoid's and silu's forwards, silu's and log_sigmoid's backwards, log_sigmoid's
+    from y too) give the one loop's results bit for bit, NaNs as NaNs, across block edges and in
+    place: _set_staged_kernels(False) makes them run as one loop. (The AVX-512 variant takes its
+    tables for these, so there the two runs are the same code.)"""
+    import importlib
+
+    mod = importlib.import_module(f"fastact._cython._k_{isa}")
+    be = cy.load_variant(isa)
+    rng = np.random.default_rng(8)
+    x = np.concatenate([rng.standard_normal(4000) * 4, rng.uniform(-120, 120, 2000), rng.standard_normal(500) * 1e30,
+                        [0.0, -0.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-40, -1e-40, 14.0, -14.0, 15.75, -104.5]])
+    x = x.astype(np.float32).reshape(1, -1, 1)  # 6513 elements: 25 whole blocks and a part
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    params = {"approximate": "none"} if name == "gelu" else {}
+    y = np.empty_like(x)
+    be.forward(name, x, y, dict(params))
+    y = np.minimum(y, 0) if name == "log_sigmoid" else y
+
+    def run():
+        res = []
+        for out, src in ((np.empty_like(x), x), (x.copy(), None)):  # out of place, in place
+            be.forward(name, src if src is not None else out, out, dict(params))
+            res.append(out)
+        for out, gg in ((np.empty_like(x), g), (g.copy(), None)):
+            be.backward(name, gg if gg is not None else out, x, None, out, dict(params))
+            res.append(out)
+        if name == "log_sigmoid":
+            out = np.empty_like(x)
+            be.backward(name, g, None, y, out, dict(params))
+            res.append(out)
+        return res
+
+    staged = run()
+    try:
+        mod._set_staged_kernels(False)
+        one = run()
+    finally:
+        mod._set_staged_kernels(True)
+    for a, w in zip(staged, one):
+        nan = np.isnan(w)
+        assert np.array_equal(np.isnan(a), nan), (isa, name)
+        assert np.array_equal(a[~nan].view(np.uint32), w[~nan].view(np.uint32)), (isa, name)
+    np.testing.assert_array_equal(staged[0], staged[1])  # in place = out of place
+    np.testing.assert_array_equal(staged[2], staged[3])

@@ -222,7 +222,8 @@ cdef void _L_gelu_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize
 # _gelu_fwd_f, _gelu_bwd_f) one after the other over blocks of _GST
 # elements, each stage's results in buffers on the stack.  The same bits as
 # one loop of the whole kernel (1.2e7 inputs, AVX2 and base builds; a NaN
-# now keeps its sign in the forward, as PyTorch's does).  1e5 float32 on
+# now keeps its sign in the forward, as PyTorch's does), which they run
+# with _staged_kernels off (for the tests).  1e5 float32 on
 # one thread, AMD EPYC (Zen 2, AVX2), one loop -> stages: forward 181 -> 158
 # us, backward 134 -> 116.  The Numba backend keeps one loop: in a model of
 # its backward loop the stages (numba arrays as the buffers) were slower,
@@ -235,6 +236,9 @@ cdef void _L_gelu_fwd_f_st(const float* x, float* out, Py_ssize_t n, double a, d
     cdef float EP[_GST]
     cdef float A[_GST]
     cdef Py_ssize_t s0 = 0, m, i
+    if not _staged_kernels:
+        _L_gelu_fwd_f(x, out, n, a, b)
+        return
     while s0 < n:
         m = n - s0 if n - s0 < _GST else _GST
         for i in range(m):
@@ -252,6 +256,9 @@ cdef void _L_gelu_bwd_f_st(const float* g, const float* x, float* out, Py_ssize_
     cdef float K[_GST]
     cdef float T[_GST]
     cdef Py_ssize_t s0 = 0, m, i
+    if not _staged_kernels:
+        _L_gelu_bwd_f(g, x, out, n, a, b)
+        return
     while s0 < n:
         m = n - s0 if n - s0 < _GST else _GST
         for i in range(m):
@@ -1112,6 +1119,13 @@ def cpu_features():
 def mxcsr():
     """The calling thread's MXCSR (bit 15 = flush-to-zero, bit 6 = denormals-are-zero)."""
     return fastact_mxcsr()
+
+
+def _set_staged_kernels(bint on):
+    """Run the float32 kernels that have stages in their stages (on, the
+    default) or as one loop (for the tests that compare the two)."""
+    global _staged_kernels
+    _staged_kernels = on
 
 
 def _set_fast_kernels(bint on):
