@@ -553,6 +553,32 @@ _FAST_CASES = [  # (name, params): parameter settings whose float32 loops take a
 ]
 
 
+def _probe_inputs(seed, special):
+    """float32 x (ordinary, large and huge values, then special) shaped (1, n, 1), and a g."""
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.standard_normal(4000) * 4, rng.uniform(-120, 120, 2000), rng.standard_normal(500) * 1e30,
+                        special])
+    x = x.astype(np.float32).reshape(1, -1, 1)
+    return x, rng.standard_normal(x.shape).astype(np.float32)
+
+
+def _on_and_off(switch, run):
+    """run()'s results with a module switch on (its default), then off; on again after."""
+    on = run()
+    try:
+        switch(False)
+        return on, run()
+    finally:
+        switch(True)
+
+
+def _assert_same_bits(a, w, what):
+    """a and w alike bit for bit, NaNs as NaNs (their payloads and signs aside)."""
+    nan = np.isnan(w)
+    assert np.array_equal(np.isnan(a), nan), what
+    assert np.array_equal(a[~nan].view(np.uint32), w[~nan].view(np.uint32)), what
+
+
 @pytest.mark.parametrize("name,params", _FAST_CASES, ids=[f"{n}-{list(p.values())}" for n, p in _FAST_CASES])
 @pytest.mark.parametrize("isa", cy.available_isas())
 def test_fast_kernels_give_the_general_kernels_bits(isa, name, params):
@@ -565,11 +591,8 @@ def test_fast_kernels_give_the_general_kernels_bits(isa, name, params):
 
     mod = importlib.import_module(f"fastact._cython._k_{isa}")
     be = cy.load_variant(isa)
-    rng = np.random.default_rng(3)
-    x = np.concatenate([rng.standard_normal(4000) * 4, rng.uniform(-120, 120, 2000), rng.standard_normal(500) * 1e30,
-                        [0.0, -0.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-40, -1e-40, 1e-45, 88.7, -88.7, 103.9, -103.9]])
-    x = x.astype(np.float32).reshape(1, -1, 1)
-    g = rng.standard_normal(x.shape).astype(np.float32)
+    x, g = _probe_inputs(3, [0.0, -0.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-40, -1e-40, 1e-45, 88.7, -88.7,
+                             103.9, -103.9])
 
     def run():
         f = np.empty_like(x)
@@ -578,16 +601,9 @@ def test_fast_kernels_give_the_general_kernels_bits(isa, name, params):
         be.backward(name, g, x, None, b, dict(params))
         return f, b
 
-    fast = run()
-    try:
-        mod._set_fast_kernels(False)
-        general = run()
-    finally:
-        mod._set_fast_kernels(True)
+    fast, general = _on_and_off(mod._set_fast_kernels, run)
     for a, w in zip(fast, general):
-        nan = np.isnan(w)
-        assert np.array_equal(np.isnan(a), nan), (isa, name, params)
-        assert np.array_equal(a[~nan].view(np.uint32), w[~nan].view(np.uint32)), (isa, name, params)
+        _assert_same_bits(a, w, (isa, name, params))
 
 
 _STAGED = ["gelu", "sigmoid", "silu", "log_sigmoid"]  # float32 kernels with loops in stages (STAGED_F32[_U], gelu's)
@@ -605,11 +621,8 @@ def test_staged_kernels_give_one_loops_bits(isa, name):
 
     mod = importlib.import_module(f"fastact._cython._k_{isa}")
     be = cy.load_variant(isa)
-    rng = np.random.default_rng(8)
-    x = np.concatenate([rng.standard_normal(4000) * 4, rng.uniform(-120, 120, 2000), rng.standard_normal(500) * 1e30,
-                        [0.0, -0.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-40, -1e-40, 14.0, -14.0, 15.75, -104.5]])
-    x = x.astype(np.float32).reshape(1, -1, 1)  # 6513 elements: 25 whole blocks and a part
-    g = rng.standard_normal(x.shape).astype(np.float32)
+    # 6513 elements: 25 whole blocks and a part
+    x, g = _probe_inputs(8, [0.0, -0.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-40, -1e-40, 14.0, -14.0, 15.75, -104.5])
     params = {"approximate": "none"} if name == "gelu" else {}
     y = np.empty_like(x)
     be.forward(name, x, y, dict(params))
@@ -629,15 +642,8 @@ def test_staged_kernels_give_one_loops_bits(isa, name):
             res.append(out)
         return res
 
-    staged = run()
-    try:
-        mod._set_staged_kernels(False)
-        one = run()
-    finally:
-        mod._set_staged_kernels(True)
+    staged, one = _on_and_off(mod._set_staged_kernels, run)
     for a, w in zip(staged, one):
-        nan = np.isnan(w)
-        assert np.array_equal(np.isnan(a), nan), (isa, name)
-        assert np.array_equal(a[~nan].view(np.uint32), w[~nan].view(np.uint32)), (isa, name)
+        _assert_same_bits(a, w, (isa, name))
     np.testing.assert_array_equal(staged[0], staged[1])  # in place = out of place
     np.testing.assert_array_equal(staged[2], staged[3])
