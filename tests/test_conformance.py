@@ -278,6 +278,34 @@ def test_a_nan_makes_its_whole_line_nan(backend, name, axis):
         assert_close(got, exp, rtol, atol, f"{name} on {backend}")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sparsemax_rows_candidates_and_fallback(backend, dtype):
+    # Cython's rows gather the candidates x - max > -1 once, passing over
+    # blocks of 32 with none by a test in x's type, and run Michelot's
+    # passes over them (over the whole row when there are more than 512);
+    # its backward passes over blocks of 32 without a y > 0. Rows of odd
+    # lengths, spreads that give a few candidates (scale 3) or all of them
+    # (1e-3: the fallback for rows over 512), huge values, and NaN, +inf
+    # or -inf in a late block; the backward from x and from y.
+    rng = np.random.default_rng(21)
+    spec = SPECS_BY_NAME["sparsemax"]
+    rtol, atol = bound_for(spec, "forward", np.dtype(dtype))
+    brtol, batol = bound_for(spec, "backward", np.dtype(dtype))
+    for n in (1, 31, 33, 700, 1500):
+        for scale in (1e-3, 3.0, 1e30):
+            x = (rng.standard_normal((6, n)) * scale).astype(dtype)
+            x[1, -1] = np.nan
+            x[2, n // 2] = np.inf
+            x[3, : n // 2] = -np.inf
+            x[4] = np.round(x[4] / scale)  # ties
+            y = fastact.sparsemax(x)
+            assert_close(y, reference_forward("sparsemax", x), rtol, atol, f"sparsemax n={n} scale={scale} [{backend}]")
+            g = rng.standard_normal(x.shape).astype(dtype)
+            gx = fastact.sparsemax_backward(g, x)
+            assert_close(gx, reference_backward("sparsemax", g, x), brtol, batol, f"backward n={n} [{backend}]")
+            np.testing.assert_array_equal(fastact.sparsemax_backward(g, y=y), gx)
+
+
 @pytest.mark.parametrize("n", [1, 2, 7, 12, 13, 15, 16, 20, 23, 24, 25, 33, 40, 63, 64, 65, 72, 100, 127, 300, 600, 601])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
 def test_short_rows_in_blocks(backend, name, n):
@@ -336,26 +364,28 @@ def test_glu_short_halves(backend, shape, axis):
     _check_backward(spec, g, x, {"axis": axis}, f"glu{shape} backward")
 
 
-@pytest.mark.parametrize("shape,axis", [((40, 6, 700), 1), ((6, 17000), 0), ((9000, 6), 1)],
+@pytest.mark.parametrize("pieces", [2, 3, 5])
+@pytest.mark.parametrize("shape,axis", [((40, 30, 700), 1), ((30, 17000), 0), ((9000, 30), 1)],
                          ids=["inner700", "axis0", "inner1"])
-def test_maxout_backward_ties_and_nans(backend, shape, axis):
+def test_maxout_backward_ties_and_nans(backend, shape, axis, pieces):
     # The backward routes g to the first largest piece of each group, and to
     # the first NaN where a group holds one: the block loops keep a running
-    # best and its index per column (inner > 1) or per group (inner 1).
+    # best and its index per column (inner > 1) or per group (inner 1; for
+    # some pieces counts a scan per group with the count a constant).
     # Values from a small set make ties common; NaNs and infinities mixed in.
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(11 + pieces)
     x = rng.integers(-2, 3, size=shape).astype(np.float32)
     flat = x.reshape(-1)
     spots = rng.choice(flat.size, flat.size // 50, replace=False)
     flat[spots[: len(spots) // 3]] = np.nan
     flat[spots[len(spots) // 3: 2 * len(spots) // 3]] = np.inf
     flat[spots[2 * len(spots) // 3:]] = -np.inf
-    y = fastact.maxout(x, 3, axis=axis)
+    y = fastact.maxout(x, pieces, axis=axis)
     g = rng.standard_normal(y.shape).astype(np.float32)
-    got = fastact.maxout_backward(g, x, 3, axis=axis)
-    want = reference_backward("maxout", g, x, pieces=3, axis=axis)
-    assert np.array_equal(got, want, equal_nan=True), f"maxout backward {shape} axis {axis}"
-    assert np.array_equal(y, reference_forward("maxout", x, pieces=3, axis=axis), equal_nan=True)
+    got = fastact.maxout_backward(g, x, pieces, axis=axis)
+    want = reference_backward("maxout", g, x, pieces=pieces, axis=axis)
+    assert np.array_equal(got, want, equal_nan=True), f"maxout backward {shape} axis {axis} pieces {pieces}"
+    assert np.array_equal(y, reference_forward("maxout", x, pieces=pieces, axis=axis), equal_nan=True)
 
 
 @pytest.mark.parametrize("shape", [(3000, 7, 5), (1562, 64), (2, 3, 20000), (33333, 3), (1001, 100)],
@@ -691,6 +721,23 @@ def test_maxout_one_piece_backward_in_place(backend, dtype):
         gi = g.copy()
         assert fastact.backward("maxout", gi, x, pieces=1, axis=axis, out=gi) is gi
         np.testing.assert_array_equal(gi, g, err_msg=f"axis {axis} [{backend}]")
+
+
+@pytest.mark.parametrize("inner", [1, 2])
+def test_maxout_backward_index_beyond_float32(backend, inner):
+    # The backward's block loops keep each group's best index as a float of
+    # the data's type; float32 holds integers exactly only up to 2**24. With
+    # more pieces, Numba's kernel stored index 2**24 + 1 as 2**24 and routed
+    # g to both pieces; now the index is a float64 beyond 2**24 (Cython's
+    # kernel scans with an integer index there).
+    k = (1 << 24) + 3
+    x = np.zeros((k, inner), np.float32)
+    x[k - 2] = 1.0
+    g = np.full((1, inner), 5.0, np.float32)
+    got = fastact.maxout_backward(g, x, k, axis=0)
+    for i in range(inner):
+        np.testing.assert_array_equal(np.flatnonzero(got[:, i]), [k - 2], err_msg=f"column {i} [{backend}]")
+        assert got[k - 2, i] == 5.0
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.kind in (ELEMENTWISE, AXIS)], ids=lambda s: s.name)

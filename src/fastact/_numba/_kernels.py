@@ -2086,9 +2086,49 @@ def _glu_bwd_serial(g, x, out):
 
 # ------------------------------------------------------------------ maxout
 # x viewed as (R, k, inner) with R = outer*m; out (R, inner). inner > 1: the
-# loops run along inner (contiguous). inner == 1 (the channel axis last): the
-# same loops would be k-long and scalar, so rows are taken a block at a time
-# and the loop runs across rows (stride k) instead.
+# loops run along inner (contiguous). inner == 1 (the channel axis last): a
+# group is k consecutive values; for k = 2, 3 and 4 a k-long scan per group
+# with a literal k (_maxout_scan, _maxout_bwd_scan: LLVM unrolls it and
+# vectorises the loop over groups); for other k the loops run across the
+# groups of a block, one piece at a time (the backward through a contiguous
+# column, _maxout_bwd_block, so that its selects vectorise). The backward's
+# scan with a run-time k and its branches took 454 us for 1e5 float32, k =
+# 2, on one thread, the literal scan 17; the forward 54 -> 10 us.
+@njit(**OPTS)
+def _maxout_takes(v, cur):
+    # v replaces the running max if larger, or if it is the first NaN
+    return ((v > cur) | (v != v)) & (cur == cur)
+
+
+@njit(**OPTS)
+def _maxout_scan(xf, out, k):
+    # xf (rows*k,), out (rows,): the max of each group, k literal
+    for r in range(out.shape[0]):
+        cur = xf[r * k]
+        for p in range(1, k):
+            v = xf[r * k + p]
+            cur = v if _maxout_takes(v, cur) else cur
+        out[r] = cur
+
+
+@njit(**OPTS)
+def _maxout_bwd_scan(g, xf, of, k):
+    # g (rows,), xf and of (rows*k,), k literal: g to the first largest piece
+    # (or first NaN); the index kept as a float (exact, k <= 4: one vector
+    # width; an integer index ran 41 -> 56 us at k = 3)
+    for r in range(g.shape[0]):
+        cur = xf[r * k]
+        best = cst(cur, 0)
+        for p in range(1, k):
+            v = xf[r * k + p]
+            t = _maxout_takes(v, cur)
+            cur = v if t else cur
+            best = cst(cur, p) if t else best
+        gr = g[r]
+        for p in range(k):
+            of[r * k + p] = gr if best == cst(cur, p) else cst(gr, 0.0)
+
+
 @njit(**OPTS)
 def _maxout_row(x, out):
     # x (k, inner), out (inner,)
@@ -2100,27 +2140,35 @@ def _maxout_row(x, out):
         for i in range(inner):
             v = xp[i]
             cur = out[i]
-            out[i] = v if ((v > cur) | (v != v)) & (cur == cur) else cur
+            out[i] = v if _maxout_takes(v, cur) else cur
 
 
 @njit(**OPTS)
 def _maxout_cols(x, out):
-    # x (rows, k) strided by k, out (rows,): the max across each row.
+    # x (rows, k) C-contiguous, out (rows,): the max across each row
     rows, k = x.shape
-    for r in range(rows):
-        out[r] = x[r, 0]
-    for p in range(1, k):
+    if k == 2:
+        _maxout_scan(x.reshape(rows * k), out, 2)
+    elif k == 3:
+        _maxout_scan(x.reshape(rows * k), out, 3)
+    elif k == 4:
+        _maxout_scan(x.reshape(rows * k), out, 4)
+    else:
         for r in range(rows):
-            v = x[r, p]
-            cur = out[r]
-            out[r] = v if ((v > cur) | (v != v)) & (cur == cur) else cur
+            out[r] = x[r, 0]
+        for p in range(1, k):
+            for r in range(rows):
+                v = x[r, p]
+                cur = out[r]
+                out[r] = v if _maxout_takes(v, cur) else cur
 
 
 @njit(**OPTS)
 def _maxout_bwd_row(g, x, out, best):
-    # g (inner,), x (k, inner), out (k, inner); best: scratch (inner,) of
-    # the dtype (the index as a float, exact to 2**24: an integer index mixed
-    # vector widths, as in the Cython backend's _maxout_range)
+    # g (inner,), x (k, inner), out (k, inner); best: scratch (inner,), the
+    # index as a float (an integer index mixed vector widths, as in the
+    # Cython backend's _maxout_range): of the dtype where k <= 2**24 (exact),
+    # float64 beyond (_maxout_bwd picks the scratch)
     k, inner = x.shape
     if k == 1:
         # pieces = 1, the identity: out may be g itself (in place, the one
@@ -2137,7 +2185,7 @@ def _maxout_bwd_row(g, x, out, best):
         for i in range(inner):
             v = x[p, i]
             bv = out[0, i]
-            take = (bv == bv) & ((v > bv) | (v != v))
+            take = _maxout_takes(v, bv)
             out[0, i] = v if take else bv
             best[i] = pf if take else best[i]
     for p in range(k):
@@ -2147,25 +2195,63 @@ def _maxout_bwd_row(g, x, out, best):
 
 
 @njit(**OPTS)
-def _maxout_bwd_cols(g, x, out):
-    # g (rows,), x (rows, k), out (rows, k): a short scalar scan per row (k is
-    # small); this measured faster than a block-wise vector form with scratch
-    # (again on 2026-12-02: 1e5 float32, k = 2, 117 against 340 us).
+def _maxout_bwd_block(g, x, out, col, bv, bi):
+    # g (rows,), x and out (rows, k), rows <= MCOL: the running best and its
+    # index per group in scratch (bi as _maxout_bwd_row's best), each
+    # piece's values and outputs through the contiguous column col
     rows, k = x.shape
     for r in range(rows):
-        best = 0
-        bv = x[r, 0]
-        for p in range(1, k):
-            v = x[r, p]
-            take = (bv == bv) & ((v > bv) | (v != v))
-            bv = v if take else bv
-            best = p if take else best
-        gr = g[r]
-        for p in range(k):
-            out[r, p] = gr if p == best else cst(gr, 0.0)
+        bv[r] = x[r, 0]
+    for r in range(rows):
+        bi[r] = 0
+    for p in range(1, k):
+        pf = cst(bi[0], p)
+        for r in range(rows):
+            col[r] = x[r, p]
+        for r in range(rows):
+            v = col[r]
+            cur = bv[r]
+            take = _maxout_takes(v, cur)
+            bv[r] = v if take else cur
+            bi[r] = pf if take else bi[r]
+    for p in range(k):
+        pf = cst(bi[0], p)
+        for r in range(rows):
+            col[r] = g[r] if bi[r] == pf else cst(g[r], 0.0)
+        for r in range(rows):
+            out[r, p] = col[r]
 
 
-MROWS = 4096  # rows per task when inner == 1
+@njit(**OPTS)
+def _maxout_bwd_cols(g, x, out):
+    # g (rows,), x and out (rows, k) C-contiguous
+    rows, k = x.shape
+    if k == 1:
+        for r in range(rows):
+            out[r, 0] = g[r]  # out may be g itself (pieces = 1, in place)
+    elif k == 2:
+        _maxout_bwd_scan(g, x.reshape(rows * k), out.reshape(rows * k), 2)
+    elif k == 3:
+        _maxout_bwd_scan(g, x.reshape(rows * k), out.reshape(rows * k), 3)
+    elif k == 4:
+        _maxout_bwd_scan(g, x.reshape(rows * k), out.reshape(rows * k), 4)
+    else:
+        col, bv = np.empty(MCOL, dtype=x.dtype), np.empty(MCOL, dtype=x.dtype)
+        if k <= MAXOUT_EXACT_K:
+            bi = np.empty(MCOL, dtype=x.dtype)
+            for lo in range(0, rows, MCOL):
+                hi = min(rows, lo + MCOL)
+                _maxout_bwd_block(g[lo:hi], x[lo:hi], out[lo:hi], col, bv, bi)
+        else:
+            bi64 = np.empty(MCOL, dtype=np.float64)
+            for lo in range(0, rows, MCOL):
+                hi = min(rows, lo + MCOL)
+                _maxout_bwd_block(g[lo:hi], x[lo:hi], out[lo:hi], col, bv, bi64)
+
+
+MROWS = 4096  # groups per task when inner == 1
+MCOL = 1024  # groups per block of _maxout_cols / _maxout_bwd_cols' column loops
+MAXOUT_EXACT_K = 1 << 24  # float32 holds every index below it exactly
 
 
 @njit(parallel=True, **PAR_OPTS)
@@ -2206,9 +2292,14 @@ def _maxout_bwd(g, x, out, nthreads):
         # group cost more than a group of 10 columns)
         nt = min(nthreads, R)
         for t in prange(nt):
-            best = np.empty(inner, dtype=x.dtype)
-            for r in range(t * R // nt, (t + 1) * R // nt):
-                _maxout_bwd_row(g[r], x[r], out[r], best)
+            if k <= MAXOUT_EXACT_K:
+                best = np.empty(inner, dtype=x.dtype)
+                for r in range(t * R // nt, (t + 1) * R // nt):
+                    _maxout_bwd_row(g[r], x[r], out[r], best)
+            else:
+                best64 = np.empty(inner, dtype=np.float64)
+                for r in range(t * R // nt, (t + 1) * R // nt):
+                    _maxout_bwd_row(g[r], x[r], out[r], best64)
 
 
 @njit(**OPTS)
@@ -2216,10 +2307,14 @@ def _maxout_bwd_serial(g, x, out):
     R, k, inner = x.shape
     if inner == 1:
         _maxout_bwd_cols(g.reshape(R), x.reshape(R, k), out.reshape(R, k))
-    else:
+    elif k <= MAXOUT_EXACT_K:
         best = np.empty(inner, dtype=x.dtype)
         for r in range(R):
             _maxout_bwd_row(g[r], x[r], out[r], best)
+    else:
+        best64 = np.empty(inner, dtype=np.float64)
+        for r in range(R):
+            _maxout_bwd_row(g[r], x[r], out[r], best64)
 
 
 # ------------------------------------------------------------------- prelu
