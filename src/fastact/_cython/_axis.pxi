@@ -41,6 +41,8 @@ cdef enum:
     _SHORT_ROW = 256
     _SHORT_RED = 128
     _LC = 64
+    _SPC = 512
+    _SPB = 32
 
 # ------------------------------------------------------------ row reductions
 
@@ -439,6 +441,68 @@ cdef void _sum_above(const floating* x, Py_ssize_t n, double m, double tau, doub
     C[0] = <Py_ssize_t>_fold_lanes(cnt, _VL)
 
 
+cdef Py_ssize_t _sparsemax_cands(const floating* x, Py_ssize_t n, double m, double* cand,
+                                 bint* nan) noexcept nogil:
+    # The candidates x - m > -1 (every support _sparsemax_tau meets is among
+    # them: its tau starts at -1 and only grows) gathered into cand, the
+    # first _SPC of them; returns how many there are, and sets nan[0] if the
+    # row holds a NaN.  Blocks of _SPB elements without a candidate or a NaN
+    # are passed over by one vectorised test in x's type (against thr, a
+    # bound below every candidate); the others go through the exact test
+    # in double, element by element.  (m = +inf makes thr NaN: no block
+    # passes the test but by a NaN, and no value is a candidate, inf - inf
+    # being NaN.)
+    cdef Py_ssize_t i = 0, k, c = 0, e
+    cdef double v
+    cdef int hit
+    cdef double t = m - 1.0
+    # below m - 1 (lowered by 2^-20 of itself before its rounding to x's
+    # type, which moves it by at most 2^-24): x > thr for every candidate
+    cdef floating thr = <floating>(t - fabs(t) * 9.5367431640625e-07)
+    while i < n:
+        e = i + _SPB
+        if e <= n:
+            hit = 0
+            for k in range(_SPB):
+                hit |= (x[i + k] > thr) | (x[i + k] != x[i + k])
+            if not hit:
+                i = e
+                continue
+        else:
+            e = n
+        for k in range(i, e):
+            v = <double>x[k] - m
+            if v > -1.0:
+                if c < _SPC:
+                    cand[c] = v
+                c += 1
+            elif x[k] != x[k]:
+                nan[0] = True
+        i = e
+    return c
+
+
+cdef double _michelot(const double* v, Py_ssize_t n) noexcept nogil:
+    # Michelot's projection on values relative to the row's maximum, all of
+    # them above -1 (_sparsemax_cands): tau = (sum of the support - 1) /
+    # |support|, the support shrinking to {v > tau} until it stops changing
+    cdef double tau = -1.0, S
+    cdef Py_ssize_t c, prev = -1, it, k
+    for it in range(n + 2):
+        S = 0.0
+        c = 0
+        for k in range(n):
+            S += v[k] if v[k] > tau else 0.0
+            c += v[k] > tau
+        if c == 0:
+            return NAN
+        if c == prev:
+            break
+        prev = c
+        tau = (S - 1.0) / <double>c
+    return tau
+
+
 cdef double _sparsemax_tau(const floating* x, Py_ssize_t n, double* m) noexcept nogil:
     # Michelot's projection: tau = (sum of the support - 1)/|support|, the
     # support shrinking to {x > tau} until it stops changing.  tau only grows,
@@ -450,15 +514,20 @@ cdef double _sparsemax_tau(const floating* x, Py_ssize_t n, double* m) noexcept 
     # support {x - m > -1}), not -inf: the answer's tau is at least -1 (the
     # maximum alone gives -1), so nothing further down is ever in the
     # support, and summing it overflowed (float64, a row of 3 and 1.8e308:
-    # -inf everywhere).
+    # -inf everywhere).  The passes run over the candidates {x - m > -1}
+    # gathered once (_sparsemax_cands) where there are at most _SPC of them,
+    # else over the row (1e5 float32 in rows of 1024, one thread: 233 -> 125
+    # us).
     cdef double tau = -1.0, S, mx = <double>_row_max(x, n, <floating>1)  # in lanes: vectorised
+    cdef double cand[_SPC + 1]
     cdef Py_ssize_t c, prev = -1, it
     cdef bint nan = False
-    for it in range(n):
-        nan |= x[it] != x[it]
     m[0] = mx
+    c = _sparsemax_cands(x, n, mx, cand, &nan)
     if nan:
         return NAN  # the whole row is NaN, as in the reference
+    if c <= _SPC:
+        return _michelot(cand, c)
     for it in range(n + 2):
         _sum_above(x, n, mx, tau, &S, &c)
         if c == 0:
@@ -479,12 +548,28 @@ cdef void _sparsemax_out(const floating* x, floating* out, Py_ssize_t n, double 
 
 
 cdef void _sparsemax_bwd_row(const floating* g, const floating* y, floating* out, Py_ssize_t n) noexcept nogil:
+    # the mean of g over the support (y > 0) in index order; blocks of _SPB
+    # without a y > 0 passed over by one vectorised test (1e5 float32 in rows
+    # of 1024, 4 in the support, one thread: 175 -> 101 us)
     cdef double S = 0.0, mean
-    cdef Py_ssize_t c = 0, i
-    for i in range(n):
-        if y[i] > 0:
-            S += <double>g[i]
-            c += 1
+    cdef Py_ssize_t c = 0, i = 0, k, e
+    cdef int hit
+    while i < n:
+        e = i + _SPB
+        if e <= n:
+            hit = 0
+            for k in range(_SPB):
+                hit |= y[i + k] > 0
+            if not hit:
+                i = e
+                continue
+        else:
+            e = n
+        for k in range(i, e):
+            if y[k] > 0:
+                S += <double>g[k]
+                c += 1
+        i = e
     mean = S / <double>c if c > 0 else 0.0
     for i in range(n):
         # NaN where y is NaN, as in the reference
