@@ -366,6 +366,23 @@ def test_squareplus_float64_huge_b(backend):
                          *bound_for(spec, "backward", dtype), f"squareplus backward {dtype.__name__} b={b:g}", inputs=x)
 
 
+@pytest.mark.parametrize("b", [5e-324, 1e-130, 1e-80, 1e-50, 1e-40, 2.0**-126, 1.5 * 2.0**-126, 1e-36, 2.0**-120, 1e-30])
+def test_squareplus_float32_tiny_b(backend, b):
+    # float32 with a b below its normal range: Numba's kernel took b as
+    # float32(b), so that b = 1e-50 gave 0 for every negative x, and the
+    # backward the relu slope there (the true results reach 5e-26 and 0.5);
+    # from 1e-45 to 1.2e-38 it lost b's precision. Tiny x beside such b keep
+    # the results normal.
+    spec = SPECS_BY_NAME["squareplus"]
+    m = np.geomspace(1.4e-45, 1e-10, 1500)
+    x = np.concatenate([m, -m, [0.0, -0.0, 1.0, -1.0, -1e20, 3e38, -3e38, np.inf, -np.inf]]).astype(np.float32)
+    g = np.linspace(-2.0, 2.0, x.size).astype(np.float32)
+    assert_close(fastact.squareplus(x, b=b), reference_forward("squareplus", x, b=b),
+                 *bound_for(spec, "forward", np.float32), f"squareplus b={b:g} [{backend}]", inputs=x)
+    assert_close(fastact.squareplus_backward(g, x, b=b), reference_backward("squareplus", g, x, b=b),
+                 *bound_for(spec, "backward", np.float32), f"squareplus backward b={b:g} [{backend}]", inputs=x)
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_celu_negative_alpha_large_argument(backend, dtype):

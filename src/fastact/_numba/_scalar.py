@@ -156,6 +156,20 @@ def _split_exact(v, T):
 _SELU = {T: (T(SELU_ALPHA), T(SELU_SCALE)) + _split_exact(Fraction(SELU_ALPHA) * Fraction(SELU_SCALE), T)
          for T in (np.float32, np.float64)}
 
+def _squareplus_params(b, T):
+    """(b, sqrt(b)) in T. For float32 and 0 < b < 2**-120, which float32 holds
+    inexactly or as 0 (b = 1e-50: every negative x gave 0, and the backward
+    relu's slope), or whose b/4 in fwd_squareplus would be subnormal: b's
+    significand as hi + lo, its exponent, and 1, for fwd_/bwd_squareplus_wide,
+    which compute in float64 and round once (as the Cython backend's float32
+    loops do for every b)."""
+    if T is np.float32 and 0 < b < 2.0**-120:
+        m, e = math.frexp(b)
+        hi = T(m)
+        return hi, T(m - float(hi)), T(e), T(1.0)
+    return T(b), T(math.sqrt(b))
+
+
 def _derived(names, fn):
     """A derived-parameter spec: ``fn(values, T)`` gets the values of ``names`` in order.
 
@@ -179,7 +193,7 @@ PARAMS = {
     "hardshrink": _derived(("lambd",), lambda v, T: (_floor_to(v[0], T),)),
     "softshrink": _derived(("lambd",), lambda v, T: _split_cut(v[0], T) + (_floor_to(v[0], T),)), "tanhshrink": (),
     "threshold": _derived(("threshold", "value"), lambda v, T: (_floor_to(v[0], T), T(v[1]))),
-    "squareplus": _derived(("b",), lambda v, T: (T(v[0]), T(math.sqrt(v[0])))),
+    "squareplus": _derived(("b",), lambda v, T: _squareplus_params(v[0], T)),
 }
 
 
@@ -200,6 +214,8 @@ SPECIAL = {
     ),
     # lambda exact in the dtype (p1 = 0; the default 0.5): fwd_softshrink_exact
     "softshrink": ((lambda p: p[1] == 0, "exact"),),
+    # float32 with b below its normal range (_squareplus_params): fwd_squareplus_wide
+    "squareplus": ((lambda p: p[3] == 1, "wide"),),
 }
 
 
@@ -826,6 +842,39 @@ def bwd_squareplus(g, x, p0, p1, p2, p3):
     pos = g * ((cst(x, 1.0) + ratio) * cst(x, 0.5))  # g*(1 + ratio) overflowed near the max
     neg = pos if p1 == cst(x, math.inf) else neg  # b beyond T's range: x/r ~ 0, no cancellation
     return pos if x >= 0 else neg  # NaN takes the neg branch, as in the reference
+
+
+@jit
+def _squareplus_wide_r(x, p0, p1, p2):
+    # float32 x and b = (p0 + p1) 2**p2 (_squareplus_params) in float64:
+    # x^2 + b cannot overflow nor x^2 underflow; (x, b, r)
+    xd = np.float64(x)
+    b = (np.float64(p0) + np.float64(p1)) * np.float64(2.0) ** np.float64(p2)  # loop-invariant: hoisted
+    return xd, b, math.sqrt(xd * xd + b)
+
+
+@jit
+def fwd_squareplus_wide(x, p0, p1, p2, p3):
+    # the Cython backend's squareplus_fwd_w: x < 0, b/(2(r - x)) =
+    # (b/4)/((r - x)/2), without (x + r)/2's cancellation; 0 at -inf
+    xd, b, r = _squareplus_wide_r(x, p0, p1, p2)
+    pos = xd * 0.5 + r * 0.5
+    neg = (b * 0.25) / (r * 0.5 - xd * 0.5)
+    return cst(x, pos if xd >= 0 else neg)
+
+
+@jit
+def bwd_squareplus_wide(g, x, p0, p1, p2, p3):
+    # the Cython backend's squareplus_bwd_w: g w, w = (1 + x/r)/2 as one
+    # quotient, (x/2 + r/2)/r for x >= 0, (b/4)/(r (r - x)/2) below; 1/2 at
+    # r = 0 cannot occur (b > 0), 1 at x = +inf
+    xd, b, r = _squareplus_wide_r(x, p0, p1, p2)
+    pos = xd >= 0
+    num = xd * 0.5 + r * 0.5 if pos else b * 0.25
+    den = r if pos else r * (r * 0.5 - xd * 0.5)
+    w = num / den
+    w = 1.0 if xd == math.inf else w
+    return cst(x, np.float64(g) * w)
 
 
 # ------------------------------------------------------------ float32 tails
