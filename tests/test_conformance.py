@@ -283,7 +283,7 @@ def test_sparsemax_rows_candidates_and_fallback(backend, dtype):
     # Cython's rows gather the candidates x - max > -1 once, passing over
     # blocks of 32 with none by a test in x's type, and run Michelot's
     # passes over them (over the whole row when there are more than 512);
-    # its backward passes over blocks of 32 without a y > 0. Rows of odd
+    # both backends' backwards pass over blocks of 32 without a y > 0. Rows of odd
     # lengths, spreads that give a few candidates (scale 3) or all of them
     # (1e-3: the fallback for rows over 512), huge values, and NaN, +inf
     # or -inf in a late block; the backward from x and from y.

@@ -1850,19 +1850,60 @@ def _sparsemax_bwd_line(g, y, out, o, i):
         out[o, j, i] = np.float64(g[o, j, i]) - mean if v > 0 else (v if v != v else 0.0)
 
 
+SPB = 32  # elements per block of _sparsemax_bwd_row's test
+
+
+@njit(**OPTS)
+def _sparsemax_bwd_row(g, y, out):
+    # _sparsemax_bwd_line on contiguous rows (inner == 1), as the Cython
+    # backend's _sparsemax_bwd_row: the support's sum in index order passes
+    # over blocks of SPB whose maximum is not above 0 (y >= 0 or NaN: none
+    # of them in the support)
+    n = y.shape[0]
+    acc = 0.0
+    cnt = 0
+    for b in range(n // SPB):
+        mx = y[b * SPB]
+        for k in range(b * SPB, b * SPB + SPB):
+            mx = max(mx, y[k])
+        if mx > 0:
+            for k in range(b * SPB, b * SPB + SPB):
+                if y[k] > 0:
+                    acc += np.float64(g[k])
+                    cnt += 1
+    for k in range(n // SPB * SPB, n):
+        if y[k] > 0:
+            acc += np.float64(g[k])
+            cnt += 1
+    mean = acc / cnt if cnt > 0 else acc
+    for j in range(n):
+        v = y[j]
+        out[j] = np.float64(g[j]) - mean if v > 0 else (v if v != v else 0.0)
+
+
 @njit(parallel=True, **PAR_OPTS)
 def _sparsemax_bwd(g, y, out, nthreads):
     outer, n, inner = y.shape
-    for t in prange(outer * inner):
-        _sparsemax_bwd_line(g, y, out, t // inner, t % inner)
+    if inner == 1:
+        g2, y2, o2 = g.reshape(outer, n), y.reshape(outer, n), out.reshape(outer, n)
+        for t in prange(outer):
+            _sparsemax_bwd_row(g2[t], y2[t], o2[t])
+    else:
+        for t in prange(outer * inner):
+            _sparsemax_bwd_line(g, y, out, t // inner, t % inner)
 
 
 @njit(**OPTS)
 def _sparsemax_bwd_serial(g, y, out):
     outer, n, inner = y.shape
-    for o in range(outer):
-        for i in range(inner):
-            _sparsemax_bwd_line(g, y, out, o, i)
+    if inner == 1:
+        g2, y2, o2 = g.reshape(outer, n), y.reshape(outer, n), out.reshape(outer, n)
+        for o in range(outer):
+            _sparsemax_bwd_row(g2[o], y2[o], o2[o])
+    else:
+        for o in range(outer):
+            for i in range(inner):
+                _sparsemax_bwd_line(g, y, out, o, i)
 
 
 # --------------------------------------------------------------------- glu
