@@ -1833,32 +1833,16 @@ def _sparsemax_fwd_serial(x, out):
             _sparsemax_line(x, out, o, i, buf)
 
 
-@njit(**OPTS)
-def _sparsemax_bwd_line(g, y, out, o, i):
-    # the mean in float64, as the Cython backend's (a float32 sum of large g
-    # overflowed); NaN where y is NaN, as in the reference
-    n = y.shape[1]
-    acc = 0.0
-    cnt = 0
-    for j in range(n):
-        if y[o, j, i] > 0:
-            acc += np.float64(g[o, j, i])
-            cnt += 1
-    mean = acc / cnt if cnt > 0 else acc
-    for j in range(n):
-        v = y[o, j, i]
-        out[o, j, i] = np.float64(g[o, j, i]) - mean if v > 0 else (v if v != v else 0.0)
-
-
 SPB = 32  # elements per block of _sparsemax_bwd_row's test
 
 
 @njit(**OPTS)
 def _sparsemax_bwd_row(g, y, out):
-    # _sparsemax_bwd_line on contiguous rows (inner == 1), as the Cython
-    # backend's _sparsemax_bwd_row: the support's sum in index order passes
-    # over blocks of SPB whose maximum is not above 0 (y >= 0 or NaN: none
-    # of them in the support)
+    # one line (contiguous where inner == 1, strided else): the mean of g
+    # over the support in float64, as the Cython backend's _sparsemax_bwd_row
+    # (a float32 sum of large g overflowed), summed in index order, passing
+    # over blocks of SPB whose maximum is not above 0 (y >= 0 or NaN: none of
+    # them in the support); NaN where y is NaN, as in the reference
     n = y.shape[0]
     acc = 0.0
     cnt = 0
@@ -1884,13 +1868,14 @@ def _sparsemax_bwd_row(g, y, out):
 @njit(parallel=True, **PAR_OPTS)
 def _sparsemax_bwd(g, y, out, nthreads):
     outer, n, inner = y.shape
-    if inner == 1:
+    if inner == 1:  # rows typed contiguous
         g2, y2, o2 = g.reshape(outer, n), y.reshape(outer, n), out.reshape(outer, n)
         for t in prange(outer):
             _sparsemax_bwd_row(g2[t], y2[t], o2[t])
     else:
         for t in prange(outer * inner):
-            _sparsemax_bwd_line(g, y, out, t // inner, t % inner)
+            o, i = t // inner, t % inner
+            _sparsemax_bwd_row(g[o, :, i], y[o, :, i], out[o, :, i])
 
 
 @njit(**OPTS)
@@ -1903,7 +1888,7 @@ def _sparsemax_bwd_serial(g, y, out):
     else:
         for o in range(outer):
             for i in range(inner):
-                _sparsemax_bwd_line(g, y, out, o, i)
+                _sparsemax_bwd_row(g[o, :, i], y[o, :, i], out[o, :, i])
 
 
 # --------------------------------------------------------------------- glu
@@ -2188,12 +2173,13 @@ def _maxout_row(x, out):
 def _maxout_cols(x, out):
     # x (rows, k) C-contiguous, out (rows,): the max across each row
     rows, k = x.shape
+    xf = x.reshape(rows * k)
     if k == 2:
-        _maxout_scan(x.reshape(rows * k), out, 2)
+        _maxout_scan(xf, out, 2)
     elif k == 3:
-        _maxout_scan(x.reshape(rows * k), out, 3)
+        _maxout_scan(xf, out, 3)
     elif k == 4:
-        _maxout_scan(x.reshape(rows * k), out, 4)
+        _maxout_scan(xf, out, 4)
     else:
         for r in range(rows):
             out[r] = x[r, 0]
@@ -2264,30 +2250,49 @@ def _maxout_bwd_block(g, x, out, col, bv, bi):
 
 
 @njit(**OPTS)
+def _maxout_bwd_blocks(g, x, out, bi):
+    # _maxout_bwd_block over every block of MCOL groups, bi the index
+    # scratch (MCOL) of the type _maxout_bwd_cols picks
+    rows, k = x.shape
+    col, bv = np.empty(MCOL, dtype=x.dtype), np.empty(MCOL, dtype=x.dtype)
+    for lo in range(0, rows, MCOL):
+        hi = min(rows, lo + MCOL)
+        _maxout_bwd_block(g[lo:hi], x[lo:hi], out[lo:hi], col, bv, bi)
+
+
+@njit(**OPTS)
 def _maxout_bwd_cols(g, x, out):
     # g (rows,), x and out (rows, k) C-contiguous
     rows, k = x.shape
+    xf, of = x.reshape(rows * k), out.reshape(rows * k)
     if k == 1:
         for r in range(rows):
-            out[r, 0] = g[r]  # out may be g itself (pieces = 1, in place)
+            of[r] = g[r]  # out may be g itself (pieces = 1, in place)
     elif k == 2:
-        _maxout_bwd_scan(g, x.reshape(rows * k), out.reshape(rows * k), 2)
+        _maxout_bwd_scan(g, xf, of, 2)
     elif k == 3:
-        _maxout_bwd_scan(g, x.reshape(rows * k), out.reshape(rows * k), 3)
+        _maxout_bwd_scan(g, xf, of, 3)
     elif k == 4:
-        _maxout_bwd_scan(g, x.reshape(rows * k), out.reshape(rows * k), 4)
+        _maxout_bwd_scan(g, xf, of, 4)
+    elif k <= MAXOUT_EXACT_K:
+        _maxout_bwd_blocks(g, x, out, np.empty(MCOL, dtype=x.dtype))
     else:
-        col, bv = np.empty(MCOL, dtype=x.dtype), np.empty(MCOL, dtype=x.dtype)
-        if k <= MAXOUT_EXACT_K:
-            bi = np.empty(MCOL, dtype=x.dtype)
-            for lo in range(0, rows, MCOL):
-                hi = min(rows, lo + MCOL)
-                _maxout_bwd_block(g[lo:hi], x[lo:hi], out[lo:hi], col, bv, bi)
-        else:
-            bi64 = np.empty(MCOL, dtype=np.float64)
-            for lo in range(0, rows, MCOL):
-                hi = min(rows, lo + MCOL)
-                _maxout_bwd_block(g[lo:hi], x[lo:hi], out[lo:hi], col, bv, bi64)
+        _maxout_bwd_blocks(g, x, out, np.empty(MCOL, dtype=np.float64))
+
+
+@njit(**OPTS)
+def _maxout_bwd_rows(g, x, out, r0, r1):
+    # groups r0..r1 with inner > 1, one scratch for the index (_maxout_bwd_row's
+    # best): of the dtype where k <= 2**24, float64 beyond
+    inner = x.shape[2]
+    if x.shape[1] <= MAXOUT_EXACT_K:
+        best = np.empty(inner, dtype=x.dtype)
+        for r in range(r0, r1):
+            _maxout_bwd_row(g[r], x[r], out[r], best)
+    else:
+        best64 = np.empty(inner, dtype=np.float64)
+        for r in range(r0, r1):
+            _maxout_bwd_row(g[r], x[r], out[r], best64)
 
 
 MROWS = 4096  # groups per task when inner == 1
@@ -2333,14 +2338,7 @@ def _maxout_bwd(g, x, out, nthreads):
         # group cost more than a group of 10 columns)
         nt = min(nthreads, R)
         for t in prange(nt):
-            if k <= MAXOUT_EXACT_K:
-                best = np.empty(inner, dtype=x.dtype)
-                for r in range(t * R // nt, (t + 1) * R // nt):
-                    _maxout_bwd_row(g[r], x[r], out[r], best)
-            else:
-                best64 = np.empty(inner, dtype=np.float64)
-                for r in range(t * R // nt, (t + 1) * R // nt):
-                    _maxout_bwd_row(g[r], x[r], out[r], best64)
+            _maxout_bwd_rows(g, x, out, t * R // nt, (t + 1) * R // nt)
 
 
 @njit(**OPTS)
@@ -2348,14 +2346,8 @@ def _maxout_bwd_serial(g, x, out):
     R, k, inner = x.shape
     if inner == 1:
         _maxout_bwd_cols(g.reshape(R), x.reshape(R, k), out.reshape(R, k))
-    elif k <= MAXOUT_EXACT_K:
-        best = np.empty(inner, dtype=x.dtype)
-        for r in range(R):
-            _maxout_bwd_row(g[r], x[r], out[r], best)
     else:
-        best64 = np.empty(inner, dtype=np.float64)
-        for r in range(R):
-            _maxout_bwd_row(g[r], x[r], out[r], best64)
+        _maxout_bwd_rows(g, x, out, 0, R)
 
 
 # ------------------------------------------------------------------- prelu
