@@ -672,12 +672,10 @@ cdef inline float _phi_p(float t) noexcept nogil:
     # P(t)/2 of _phi_arg_f's q (fastact_phi_p, lowest degree first), one Horner
     # chain from the top: split in two chains (even and odd powers) it ran
     # 3-5 % faster but cancelled, 11 ULP in all.  gcc unrolls the constant
-    # loops and folds the coefficients, as the literals they replace.
-    cdef float acc = fastact_phi_p[11]
-    cdef int k
-    for k in range(10, -1, -1):
-        acc = acc * t + fastact_phi_p[k]
-    return acc
+    # loops and folds the coefficients, as the literals they replace.  The
+    # chain in three pieces (_phi_p_top, _phi_p_mid, _phi_p_bot), which the
+    # forward's loop in stages runs one after the other.
+    return _phi_p_bot(_phi_p_mid(_phi_p_top(t), t), t)
 
 
 cdef inline float _phi_d(float t) noexcept nogil:
@@ -704,9 +702,9 @@ cdef inline float _phi_d(float t) noexcept nogil:
 # them in flight; a stage's loop starts from values already computed.
 
 cdef inline float _phi_arg_f(float x, float* s, float* t, float* eps, float* axc) noexcept nogil:
-    # Phi(-|x|) = E * q * 2^-26 for float32 x, all in float32 (the forward's;
-    # stage 1 of 3: returns exp's reduced argument r, E = (1 + r Q(r)) * s,
-    # _phi_e_f; q from t and eps, _phi_q_f).
+    # Phi(-|x|) = E * q * 2^-26 for float32 x, all in float32 (the forward's
+    # first stages, _phi_exparg_f and _phi_t_f: returns exp's reduced
+    # argument r, E = (1 + r Q(r)) * s, _phi_e_f; q from t and eps, _phi_q_f).
     #  * E = exp(-x^2/2) * 2^26 from the exact split x^2 = hh + hl (one FMA),
     #    hl joining exp's reduced argument; s = 0 below exp's range.
     #  * q = t*P(t)/2 with t = 1/(1 + |x|/(2 sqrt2)) on the whole line (no
@@ -722,6 +720,15 @@ cdef inline float _phi_arg_f(float x, float* s, float* t, float* eps, float* axc
     # The same construction as the Numba backend's (_numba/_math.py,
     # phi_tail_parts), with this backend's exp.  |x| is clamped at 15.75
     # (E is 0 beyond 14.4; no inf - inf), and NaN passes.
+    cdef float r = _phi_exparg_f(x, s, axc)
+    t[0] = _phi_t_f(axc[0], eps)
+    return r
+
+
+cdef inline float _phi_exparg_f(float x, float* s, float* axc) noexcept nogil:
+    # stage 1a: |x| clamped (axc), exp's reduced argument r (returned) and
+    # the scale s = 2^(k + 26), as _exp_fin26f's; 0 below exp's range (p is
+    # finite there)
     cdef float ax = fabsf(x)
     cdef float a = <float>15.75 if ax > <float>15.75 else ax
     cdef float hh = a * a
@@ -729,15 +736,18 @@ cdef inline float _phi_arg_f(float x, float* s, float* t, float* eps, float* axc
     cdef float gc = <float>-104 if g < <float>-104 else g
     cdef float kf
     cdef float r = _expf_arg(gc, <float>-0.5 * fastact_sqr_err(a, hh), &kf)
-    # 2^(k + 26), as _exp_fin26f's; 0 below exp's range (p is finite there)
     s[0] = <float>0 if g < <float>-104 else fastact_i2f((<int>kf + (127 + 26)) << 23)
     axc[0] = a
+    return r
+
+
+cdef inline float _phi_t_f(float a, float* eps) noexcept nogil:
+    # stage 1b: t = 1/(1 + a/(2 sqrt2)) (returned) and its relative error eps
     cdef float d = fastact_fmaf(a, <float>0.3535533905932738, <float>1)
     cdef float tt = <float>1 / d
     cdef float e_d = fastact_fmaf(a, <float>0.3535533905932738, <float>1 - d)
     eps[0] = fastact_fmaf(-e_d, tt, fastact_fmaf(-tt, d, <float>1))
-    t[0] = tt
-    return r
+    return tt
 
 
 cdef inline float _phi_e_f(float r, float s) noexcept nogil:
@@ -746,14 +756,44 @@ cdef inline float _phi_e_f(float r, float s) noexcept nogil:
 
 
 cdef inline float _phi_q_f(float t, float eps) noexcept nogil:
-    # stage 2: q = t*P(t)/2 corrected for t's rounding (_phi_arg_f)
-    cdef float q = t * _phi_p(t)
+    # q = t*P(t)/2 corrected for t's rounding (_phi_arg_f)
+    return _phi_q_fin(t, _phi_p(t), eps)
+
+
+cdef inline float _phi_p_top(float t) noexcept nogil:
+    # P's Horner chain from the top down to t^8's coefficient
+    cdef float acc = fastact_phi_p[11]
+    cdef int k
+    for k in range(10, 7, -1):
+        acc = acc * t + fastact_phi_p[k]
+    return acc
+
+
+cdef inline float _phi_p_mid(float acc, float t) noexcept nogil:
+    # on from _phi_p_top's acc, down to t^4's coefficient
+    cdef int k
+    for k in range(7, 3, -1):
+        acc = acc * t + fastact_phi_p[k]
+    return acc
+
+
+cdef inline float _phi_p_bot(float acc, float t) noexcept nogil:
+    # the chain's rest, from _phi_p_mid's acc: _phi_p(t)'s value
+    cdef int k
+    for k in range(3, -1, -1):
+        acc = acc * t + fastact_phi_p[k]
+    return acc
+
+
+cdef inline float _phi_q_fin(float t, float p, float eps) noexcept nogil:
+    # q = t*p, p = P(t)/2, corrected for t's rounding (_phi_arg_f)
+    cdef float q = t * p
     return fastact_fmaf(q, fastact_fmaf(<float>1.3547560995370236, t, <float>0.980778888490985) * eps, q)
 
 
 cdef inline float _gelu_out_f(float x, float a, float E, float q) noexcept nogil:
-    # stage 3: x*Phi(x): w = xc*E*q in about one rounding (xc*E exact as hi +
-    # lo by an FMA; plain x*(E*q) had 4.4 ULP at x = -2.8), xc = x clamped
+    # the last stage, x*Phi(x): w = xc*E*q in about one rounding (xc*E exact
+    # as hi + lo by an FMA; plain x*(E*q) had 4.4 ULP at x = -2.8), xc = x clamped
     # like a; then x < 0: w*2^-26 (the power of two last: no subnormal Phi
     # on the way), x >= 0: x - w*2^-26 = x*(1 - Phi(-x)), one FMA.  No
     # special cases: beyond the clamp E = 0 and xc is finite, so w = 0 (not
@@ -765,7 +805,7 @@ cdef inline float _gelu_out_f(float x, float a, float E, float q) noexcept nogil
 
 
 cdef inline float _gelu_fwd_f(float x) noexcept nogil:
-    # x*Phi(x), the three stages in one
+    # x*Phi(x), the stages in one
     cdef float s, t, eps, a
     cdef float r = _phi_arg_f(x, &s, &t, &eps, &a)
     return _gelu_out_f(x, a, _phi_e_f(r, s), _phi_q_f(t, eps))
