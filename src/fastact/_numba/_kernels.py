@@ -1526,8 +1526,12 @@ def _bwd_rows_range(g2, y2, o2, r0, r1, sign, mode):
     # twice each: log_softmax 4.09-4.15 -> 3.18-3.23, softmax 2.74-2.80 ->
     # 2.64-2.71 (another process: 3.13-3.41 -> 2.74-3.02). In the caches the
     # prefetches cost 5-14 % (1e5 and 1e6). One prefetch per page gained
-    # nothing here (a row of 1000 is about a page).
-    pf = g2.shape[0] * g2.shape[1] >= PF_ROWS_MIN
+    # nothing here (a row of 1000 is about a page). Only log_softmax's rows
+    # (mode 1, an exp per element) prefetch now: softmax's and softmin's,
+    # a product per element, ran 3.97-4.16 ms with it and 3.19-3.22 without
+    # (1e7 as above, allocating, PyTorch's 3.12-3.27 in the same runs; the
+    # Cython backend's rows lost with it too).
+    pf = (g2.shape[0] * g2.shape[1] >= PF_ROWS_MIN) and mode == 1
     for o in range(r0, r1):
         if pf and o + 1 < r1:
             _prefetch_range(g2[o + 1], 0, g2.shape[1], 64)
