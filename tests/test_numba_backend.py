@@ -24,7 +24,7 @@ import fastact  # noqa: E402
 from fastact._numba import BACKEND  # noqa: E402
 from fastact._numba import _kernels as K  # noqa: E402
 from _helpers import (check_gelu_f32, check_log_sigmoid_bwd_f32, check_sigmoid_f32, check_silu_bwd_f32,  # noqa: E402
-                      check_tanh_f32, check_tanhshrink_f32, subprocess_env)
+                      check_tanh_f32, check_tanhshrink_f32, gelu_table_inputs, subprocess_env)
 
 def _run_py(code, env=None, timeout=300):
     e = subprocess_env(**(env or {}))
@@ -506,6 +506,41 @@ def test_gelu_float32_tables():
     be.forward("gelu", x, ref, {"approximate": "none"}, 1)
     be.backward("gelu", g, x, None, gref, {"approximate": "none"}, 1)
     assert _same_bits(out, ref) and _same_bits(gx, gref)
+
+
+def test_gelu_float32_exp_loop_is_the_cython_one():
+    """float32 gelu's forward without the tables: the loop in stages (_math's gelu_fwd_staged, the
+    span function's path) and the one-loop form (mul_phi, what any other loop calls) give the Cython
+    AVX2 variant's bits, the same operations in the same order (all 2**32 inputs when written)."""
+    import numba
+
+    from fastact._numba import _scalar, _tab
+
+    cy = pytest.importorskip("fastact._cython", reason="Cython backend not built: nothing to compare with")
+    if "avx2" not in cy.available_isas():
+        pytest.skip("no AVX2 variant here (its FMAs are the ones Numba's contracted code matches)")
+    x = gelu_table_inputs()
+    ref = np.empty_like(x)
+    cy.load_variant("avx2").forward("gelu", x, ref, {"approximate": "none"}, 1)
+
+    @numba.njit(error_model="numpy", fastmath={"contract"})
+    def one_loop(x, out):
+        z = np.float32(0)
+        for i in range(x.shape[0]):
+            out[i] = _scalar.fwd_gelu_none(x[i], z, z, z, z)
+
+    one = np.empty_like(x)
+    one_loop(x, one)
+    assert _same_bits(one, ref)
+    if _tab.ENABLED:
+        return
+    for threads in (1, 2):
+        out = np.empty_like(x)
+        BACKEND.forward("gelu", x, out, {"approximate": "none"}, threads)
+        assert _same_bits(out, ref)
+    out = np.empty(x.size + 3, np.float32)[3:]  # off the 64-byte boundary: a head span first
+    BACKEND.forward("gelu", x, out, {"approximate": "none"}, 1)
+    assert _same_bits(out, ref)
 
 
 @pytest.mark.parametrize("name", ["tanh", "tanhshrink"])

@@ -51,7 +51,7 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import carray, types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload, register_jitable
 
@@ -84,6 +84,25 @@ def _as_f32(typingctx, i):
     def codegen(context, builder, signature, args):
         v = context.cast(builder, args[0], signature.args[0], types.int32)
         return builder.bitcast(v, ir.FloatType())
+
+    return sig, codegen
+
+
+# elements per block of the float32 gelu forward's loop in stages (gelu_fwd_staged)
+GST = 256
+
+
+@intrinsic
+def _gelu_scratch(typingctx):
+    """A pointer to 6 * GST float32 on the stack of the function it is compiled
+    into (an alloca in its entry block, 32-byte aligned): the buffers of
+    gelu_fwd_staged, without a heap allocation per call."""
+    sig = types.CPointer(types.float32)()
+
+    def codegen(context, builder, signature, args):
+        ptr = cgutils.alloca_once(builder, ir.FloatType(), size=6 * GST)
+        ptr.align = 32
+        return ptr
 
     return sig, codegen
 
@@ -404,6 +423,17 @@ def _build(spec):
         body = "    acc = C0\n" + "".join(f"    acc = acc * t + C{i}\n" for i in range(1, len(coeffs)))
         return _generated("horner", tuple(float(c) for c in coeffs), coeffs, body)
 
+    def make_horner_on(coeffs):
+        # h(a, t): make_horner's chain continued from a (coeffs highest degree first)
+        key = ("on",) + tuple(float(c) for c in coeffs)
+        if key not in _hcache:
+            g = {f"C{i}": c for i, c in enumerate(coeffs)}
+            body = "    acc = a\n" + "".join(f"    acc = acc * t + C{i}\n" for i in range(len(coeffs)))
+            exec("def h(a, t):\n" + body + "    return acc\n", g)
+            g["h"].__qualname__ = f"horner_on_{tag}_" + hashlib.sha256(repr(key).encode()).hexdigest()[:12]
+            _hcache[key] = _inline(g["h"])
+        return _hcache[key]
+
     def make_estrin(coeffs):
         # The polynomial of make_horner (coeffs highest degree first) in pieces
         # of t**2 (Estrin's scheme): pairs c_2j + t c_2j+1, then Horner in t**2
@@ -421,7 +451,6 @@ def _build(spec):
     H_ERF_SMALL, H_ERFC_TAIL = make_horner(ERF_SMALL), make_horner(ERFC_TAIL)
     H_TANHSHRINK = make_horner(TANHSHRINK)
     PHI_TAIL = spec["phi_tail"]
-    H_PHI_TAIL = make_horner(tuple(T(0.5 * c) for c in PHI_TAIL)[::-1]) if PHI_TAIL else None
     # The backward's P(t)/2 (_PHI_DPHI_F32) as L(t) + t**4 H(t), four and five
     # coefficients in two Horner chains side by side (the Cython backend's
     # _phi_d): one chain bound gelu's loops by its latency on an AMD EPYC
@@ -778,45 +807,119 @@ def _build(spec):
 
     gelu_dphi_split = _inline(gelu_dphi_split)
 
-    def phi_tail_parts(x):
-        # (E, q, axc): phi(-|x|) = E * 2**-S * q, E = exp(-x*x/2) * 2**S kept
-        # normal (0 beyond the underflow point), axc = min(|x|, GAUSS_MAX).
-        # x*x is split exactly with an FMA. t = 1/d, d = 1 + axc*C, is
-        # rounded twice, and t*P(t) amplifies t's relative error eps by
-        # S(t) = 1.2..2.3: up to ~2.3 ULP (the old split form had 5 ULP at
-        # x = -2.2). eps is exact from two FMA residuals (1 - d is exact for
-        # d in [1, 8]) and q is corrected by S*eps. The forward's.
-        ax = abs(x)
-        axc = GAUSS_MAX if ax > GAUSS_MAX else ax  # beyond: E = 0 (and no inf - inf)
-        hh = axc * axc
-        hl = fma(axc, axc, -hh)
-        g = -HALF * hh
-        big_e = exp_up(g, -HALF * hl)
-        big_e = ZERO if g < EXP_LO else big_e
-        d = fma(axc, HALF_INV_SQRT2, ONE)
-        t = ONE / d
-        e_d = fma(axc, HALF_INV_SQRT2, ONE - d)  # (1 + axc*C) - d
-        eps = fma(-e_d, t, fma(-t, d, ONE))  # t_true = t * (1 + eps)
-        q = t * H_PHI_TAIL(t)
-        q = fma(q, fma(PT_BETA, t, PT_ALPHA) * eps, q)
-        return big_e, q, axc
+    # gelu's float32 forward: the Cython backend's kernel (_scalar.pxi,
+    # _phi_arg_f and the stages after it), operation for operation -- the
+    # same bits (tests/test_numba_backend.py). phi(-|x|) = E * 2**-S * q:
+    #  * E = exp(-x*x/2) * 2**S kept normal (0 beyond the underflow point),
+    #    x*x split exactly with an FMA (its error joins exp's reduced
+    #    argument); exp(r) = 1 + r Q(r), Q Taylor's to r**6 by Estrin's
+    #    scheme, as _exp_q;
+    #  * q = t P(t)/2, t = 1/d, d = 1 + axc*C: t is rounded twice, and t*P(t)
+    #    amplifies its relative error eps by S(t) = 1.2..2.3; eps is exact
+    #    from two FMA residuals (1 - d is exact for d in [1, 8]) and q is
+    #    corrected by S*eps.
+    # axc = min(|x|, GAUSS_MAX). The stages are apart so that the loop in
+    # stages (gelu_fwd_staged) and the one-loop form (mul_phi_one) share them.
+    EQ = tuple(T(c) for c in (0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
+                              0.001388888888888889, 0.0001984126984126984))
+    # P(t)/2's Horner chain in three pieces (the Cython backend's _phi_p_top,
+    # _phi_p_mid, _phi_p_bot): from the top to t**8's coefficient, on to
+    # t**4's, the rest
+    PHI_P = tuple(T(0.5 * c) for c in PHI_TAIL) if PHI_TAIL else ()
+    H_PHI_TOP = make_horner(PHI_P[8:][::-1]) if PHI_TAIL else None
+    H_PHI_MID = make_horner_on(PHI_P[4:8][::-1]) if PHI_TAIL else None
+    H_PHI_BOT = make_horner_on(PHI_P[:4][::-1]) if PHI_TAIL else None
 
-    phi_tail_parts = _inline_ir(phi_tail_parts)
+    def phi_exparg(x):
+        # (r, s, axc): exp's reduced argument r, the scale s = 2**(k + S) (0
+        # below exp's range) and axc (_phi_exparg_f)
+        ax = abs(x)
+        a = GAUSS_MAX if ax > GAUSS_MAX else ax
+        hh = a * a
+        g = -HALF * hh
+        gc = EXP_LO if g < EXP_LO else g
+        t = gc * LOG2E + MAGIC
+        kf = t - MAGIC
+        r = ((gc - kf * LN2HI) - kf * LN2LO) + -HALF * fma(a, a, -hh)
+        s = ZERO if g < EXP_LO else pow2(_as_int(t) - MAGIC_BITS + TAIL_S)
+        return r, s, a
+
+    phi_exparg = _inline(phi_exparg)
+
+    def phi_t(a):
+        # (t, eps): t = 1/(1 + a*C) and its relative error (_phi_t_f)
+        d = fma(a, HALF_INV_SQRT2, ONE)
+        t = ONE / d
+        e_d = fma(a, HALF_INV_SQRT2, ONE - d)  # (1 + a*C) - d
+        return t, fma(-e_d, t, fma(-t, d, ONE))
+
+    phi_t = _inline(phi_t)
+
+    def phi_e(r, s):
+        # E = exp(r) * s (_phi_e_f)
+        r2 = r * r
+        q2 = EQ[3] + r * (EQ[4] + r * EQ[5])
+        return (ONE + r * ((ONE + r * EQ[0]) + r2 * ((EQ[1] + r * EQ[2]) + r2 * q2))) * s
+
+    phi_e = _inline(phi_e)
+
+    def phi_q_fin(t, p, eps):
+        # q = t*p, p = P(t)/2, corrected for t's rounding (_phi_q_fin)
+        q = t * p
+        return fma(q, fma(PT_BETA, t, PT_ALPHA) * eps, q)
+
+    phi_q_fin = _inline(phi_q_fin)
+
+    def gelu_out(x, a, big_e, q):
+        # x*phi(x) (_gelu_out_f): w = xc*E*q in about one rounding (plain
+        # x*(E*q) had 4.4 ULP at x = -2.8), xc = x clamped like axc; left:
+        # w*2**-S (power of two last: no subnormal phi on the way), right: x -
+        # w*2**-S = x*(1 - phi(-|x|)). No special cases: beyond the clamp E =
+        # 0 and xc is finite, so w = 0 (not inf*0); x = +-0 gives w = +0 and
+        # x - 0 keeps x's sign; NaN stays NaN.
+        w = mul3(math.copysign(a, x), big_e, q)
+        return w * TAIL_INV if x < ZERO else fma(-w, TAIL_INV, x)
+
+    gelu_out = _inline(gelu_out)
 
     def mul_phi_one(x):
-        # x*phi(x), float32: one polynomial over the whole line (see
-        # _PHI_TAIL_F32). w = xc*phi(-|x|)*2**S with xc = x clamped like
-        # axc; left: w*2**-S (power of two last: no subnormal phi on the
-        # way), right: x - w*2**-S = x*(1 - phi(-|x|)). No special cases:
-        # beyond the clamp E = 0 and xc is finite, so w = 0 (not inf*0); x =
-        # +-0 gives w = +0 and x - 0 keeps x's sign; NaN stays NaN.
-        big_e, q, axc = phi_tail_parts(x)
-        w = mul3(math.copysign(axc, x), big_e, q)  # one rounding: plain x*(E*q) had 4.4 ULP at x = -2.8
-        left = w * TAIL_INV
-        right = fma(-w, TAIL_INV, x)
-        return left if x < ZERO else right
+        # x*phi(x), float32: the stages in one
+        r, s, a = phi_exparg(x)
+        t, eps = phi_t(a)
+        return gelu_out(x, a, phi_e(r, s), phi_q_fin(t, H_PHI_BOT(H_PHI_MID(H_PHI_TOP(t), t), t), eps))
 
     mul_phi_one = _inline(mul_phi_one)
+
+    def gelu_fwd_staged(x, out):
+        # out = gelu(x) for 1-D float32 arrays: the stages one after the other
+        # over blocks of GST elements, through buffers on the stack (the
+        # Cython backend's _L_gelu_fwd_f_st, the same passes), each result
+        # mul_phi_one's. One loop of the whole kernel was bound by its
+        # dependency chains (exp's, P's, the division's) on an AMD EPYC (Zen
+        # 2, AVX2): its scheduler holds too few of them in flight.
+        buf = carray(_gelu_scratch(), (6, GST))
+        rb, sb, ab, tb, eb, hb = buf[0], buf[1], buf[2], buf[3], buf[4], buf[5]
+        n = x.shape[0]
+        s0 = 0
+        while s0 < n:
+            m = min(n - s0, GST)
+            xs, os = x[s0:s0 + m], out[s0:s0 + m]
+            for i in range(m):
+                rb[i], sb[i], ab[i] = phi_exparg(xs[i])
+            for i in range(m):
+                tb[i], eb[i] = phi_t(ab[i])
+            for i in range(m):
+                rb[i] = phi_e(rb[i], sb[i])
+                hb[i] = H_PHI_TOP(tb[i])
+            for i in range(m):
+                hb[i] = H_PHI_MID(hb[i], tb[i])
+            for i in range(m):
+                tb[i] = phi_q_fin(tb[i], H_PHI_BOT(hb[i], tb[i]), eb[i])
+            for i in range(m):
+                os[i] = gelu_out(xs[i], ab[i], rb[i], tb[i])
+            s0 += m
+
+    gelu_fwd_staged = _inline(gelu_fwd_staged)
 
     def gelu_dphi_one(x):
         # phi(x) + x*pdf(x) from one exp, E = exp(-x*x/2) * 2**S (x*x split
@@ -849,7 +952,7 @@ def _build(spec):
 
     gelu_dphi_one = _inline(gelu_dphi_one)
 
-    if H_PHI_TAIL is not None:
+    if PHI_TAIL:
         mul_phi, gelu_dphi = mul_phi_one, gelu_dphi_one
     else:
         mul_phi, gelu_dphi = mul_phi_split, gelu_dphi_split
@@ -926,7 +1029,7 @@ def _build(spec):
     return dict(exp=exp, expm1=expm1, expm1_neg=expm1_neg, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
                 phi=phi, sigmoid=sigmoid, softplus=softplus, normpdf=normpdf, sigmoid2=sigmoid2, tanhshrink=tanhshrink,
                 gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, exp_neg=exp_neg, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, silu_fwd=silu_fwd, silu_grad=silu_grad, mul_phi=mul_phi, gelu_dphi=gelu_dphi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
-                two_prod=two_prod)
+                two_prod=two_prod, gelu_fwd_staged=gelu_fwd_staged if PHI_TAIL else None)
 
 
 _IMPL = {types.float32: _build(_SPECS["f32"]), types.float64: _build(_SPECS["f64"])}
@@ -994,3 +1097,24 @@ mul_phi = _stub("mul_phi", "x * phi(x) (gelu) without a subnormal intermediate i
 silu_fwd = _stub("silu_fwd", "x*s(x) (silu) from one scaled exp, without a subnormal intermediate.")
 silu_grad = _stub("silu_grad", "s(x) + x*s(x)*(1 - s(x)) (silu's derivative) from one scaled exp.")
 two_prod = _stub2("two_prod", "(hi, lo) with hi + lo = a*b exactly (FMA).")
+
+
+def gelu_fwd_staged(x, out):
+    """In Numba code: out = gelu(x) by the float32 loop in stages (mul_phi's
+    bits) and True for 1-D float32 x and out, else False (nothing done)."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+@overload(gelu_fwd_staged, jit_options=JIT_OPTS)
+def _ol_gelu_fwd_staged(x, out):
+    if all(isinstance(a, types.Array) and a.dtype == types.float32 and a.ndim == 1 for a in (x, out)):
+        impl = _IMPL[types.float32]["gelu_fwd_staged"]
+
+        def run(x, out):
+            impl(x, out)
+            return True
+        return run
+
+    def skip(x, out):
+        return False
+    return skip
