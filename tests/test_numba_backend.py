@@ -509,9 +509,10 @@ def test_gelu_float32_tables():
 
 
 def test_gelu_float32_exp_loop_is_the_cython_one():
-    """float32 gelu's forward without the tables: the loop in stages (_math's gelu_fwd_staged, the
-    span function's path) and the one-loop form (mul_phi, what any other loop calls) give the Cython
-    AVX2 variant's bits, the same operations in the same order (all 2**32 inputs when written)."""
+    """float32 gelu without the tables: the forward's loop in stages (_math's gelu_fwd_staged, the span
+    function's path) and its one-loop form (mul_phi, what any other loop calls), and the backward's one
+    loop (gelu_dphi), give the Cython AVX2 variant's bits, the same operations in the same order (all
+    2**32 inputs when written, the backward with random grads and with 1)."""
     import numba
 
     from fastact._numba import _scalar, _tab
@@ -520,24 +521,29 @@ def test_gelu_float32_exp_loop_is_the_cython_one():
     if "avx2" not in cy.available_isas():
         pytest.skip("no AVX2 variant here (its FMAs are the ones Numba's contracted code matches)")
     x = gelu_table_inputs()
-    ref = np.empty_like(x)
-    cy.load_variant("avx2").forward("gelu", x, ref, {"approximate": "none"}, 1)
+    g = np.random.default_rng(8).standard_normal(x.size).astype(np.float32)
+    avx2 = cy.load_variant("avx2")
+    ref, gref = np.empty_like(x), np.empty_like(x)
+    avx2.forward("gelu", x, ref, {"approximate": "none"}, 1)
+    avx2.backward("gelu", g, x, None, gref, {"approximate": "none"}, 1)
 
     @numba.njit(error_model="numpy", fastmath={"contract"})
-    def one_loop(x, out):
+    def one_loop(g, x, out, gout):
         z = np.float32(0)
         for i in range(x.shape[0]):
             out[i] = _scalar.fwd_gelu_none(x[i], z, z, z, z)
+            gout[i] = _scalar.bwd_gelu_none(g[i], x[i], z, z, z, z)
 
-    one = np.empty_like(x)
-    one_loop(x, one)
-    assert _same_bits(one, ref)
+    one, gone = np.empty_like(x), np.empty_like(x)
+    one_loop(g, x, one, gone)
+    assert _same_bits(one, ref) and _same_bits(gone, gref)
     if _tab.ENABLED:
         return
     for threads in (1, 2):
-        out = np.empty_like(x)
+        out, gx = np.empty_like(x), np.empty_like(x)
         BACKEND.forward("gelu", x, out, {"approximate": "none"}, threads)
-        assert _same_bits(out, ref)
+        BACKEND.backward("gelu", g, x, None, gx, {"approximate": "none"}, threads)
+        assert _same_bits(out, ref) and _same_bits(gx, gref)
     out = np.empty(x.size + 3, np.float32)[3:]  # off the 64-byte boundary: a head span first
     BACKEND.forward("gelu", x, out, {"approximate": "none"}, 1)
     assert _same_bits(out, ref)

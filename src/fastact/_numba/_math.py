@@ -932,20 +932,25 @@ def _build(spec):
         # P(1)/2 is 1/2 exactly (_PHI_DPHI_F32), so -0 and +0 both give 1/2.
         # Beyond |x| = 14 the pdf term is 0 (the result 1, or 0 where the
         # reference's is a subnormal or 0), and |x| is clamped there (no
-        # inf*0). exp's argument then stays above EXP_LO, so exp_up's body is
-        # written out without its clamp: through exp_up, the same bits took
-        # 134.5 us against 128. NaN stays NaN. 1e5 on one thread, against the
-        # forward's polynomial and correction: 168 -> 128 us (Zen 2, AVX2). As
-        # the Cython backend's _gelu_bwd_f, which runs in three stages over
-        # blocks of 256 (_impl.pxi, _L_gelu_bwd_f_st); here one loop: in a
-        # model of it, the stages through numba arrays took 123 us against 112.
+        # inf*0). exp's argument then stays above EXP_LO: no clamp in the
+        # exp, phi_e's (the forward's). NaN stays NaN. 1e5 on one thread,
+        # against the forward's polynomial and correction: 168 -> 128 us (Zen
+        # 2, AVX2). The Cython backend's _gelu_bwd_f operation for operation
+        # (the same bits; as exp_up's 1 + expm1_r(r) the exp had differed:
+        # 128.9 us against 119.5 for these operations in a model), which runs
+        # in three stages over blocks of 256 (_impl.pxi, _L_gelu_bwd_f_st);
+        # here one loop: in a model of it the stages took 132 us (and in
+        # session 33's, through numba arrays, 123 against 112).
         ax = abs(x)
         a = DPHI_MAX if ax > DPHI_MAX else ax
         hh = a * a
-        k, r = reduce(-HALF * hh)
-        big_e = (ONE + expm1_r(r + -HALF * fma(a, a, -hh))) * pow2(k + TAIL_S)
-        e_s = math.copysign(ZERO if ax > DPHI_MAX else big_e * TAIL_INV, -x)
         t = ONE / fma(a, HALF_INV_SQRT2, ONE)
+        g = -HALF * hh
+        ts = g * LOG2E + MAGIC
+        kf = ts - MAGIC
+        r = ((g - kf * LN2HI) - kf * LN2LO) + -HALF * fma(a, a, -hh)
+        big_e = phi_e(r, pow2(_as_int(ts) - MAGIC_BITS + TAIL_S))
+        e_s = math.copysign(as_float(_as_int(big_e * TAIL_INV) & -I(ax <= DPHI_MAX)), -x)
         t2 = t * t
         w = fma(-a, INV_SQRT_2PI, t * fma(t2 * t2, H_DPHI_HI(t), H_DPHI_LO(t)))
         return fma(e_s, w, math.copysign(HALF, x) + HALF)
