@@ -820,8 +820,7 @@ def _build(spec):
     #    corrected by S*eps.
     # axc = min(|x|, GAUSS_MAX). The stages are apart so that the loop in
     # stages (gelu_fwd_staged) and the one-loop form (mul_phi_one) share them.
-    EQ = tuple(T(c) for c in (0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
-                              0.001388888888888889, 0.0001984126984126984))
+    EQ = tuple(T(c) for c in spec["expq"])  # Q's coefficients above its 1, lowest degree first
     # P(t)/2's Horner chain in three pieces (the Cython backend's _phi_p_top,
     # _phi_p_mid, _phi_p_bot): from the top to t**8's coefficient, on to
     # t**4's, the rest
@@ -837,12 +836,9 @@ def _build(spec):
         a = GAUSS_MAX if ax > GAUSS_MAX else ax
         hh = a * a
         g = -HALF * hh
-        gc = EXP_LO if g < EXP_LO else g
-        t = gc * LOG2E + MAGIC
-        kf = t - MAGIC
-        r = ((gc - kf * LN2HI) - kf * LN2LO) + -HALF * fma(a, a, -hh)
-        s = ZERO if g < EXP_LO else pow2(_as_int(t) - MAGIC_BITS + TAIL_S)
-        return r, s, a
+        k, r = reduce(EXP_LO if g < EXP_LO else g)
+        s = ZERO if g < EXP_LO else pow2(k + TAIL_S)
+        return r + -HALF * fma(a, a, -hh), s, a
 
     phi_exparg = _inline(phi_exparg)
 
@@ -945,11 +941,8 @@ def _build(spec):
         a = DPHI_MAX if ax > DPHI_MAX else ax
         hh = a * a
         t = ONE / fma(a, HALF_INV_SQRT2, ONE)
-        g = -HALF * hh
-        ts = g * LOG2E + MAGIC
-        kf = ts - MAGIC
-        r = ((g - kf * LN2HI) - kf * LN2LO) + -HALF * fma(a, a, -hh)
-        big_e = phi_e(r, pow2(_as_int(ts) - MAGIC_BITS + TAIL_S))
+        k, r = reduce(-HALF * hh)
+        big_e = phi_e(r + -HALF * fma(a, a, -hh), pow2(k + TAIL_S))
         e_s = math.copysign(as_float(_as_int(big_e * TAIL_INV) & -I(ax <= DPHI_MAX)), -x)
         t2 = t * t
         w = fma(-a, INV_SQRT_2PI, t * fma(t2 * t2, H_DPHI_HI(t), H_DPHI_LO(t)))
