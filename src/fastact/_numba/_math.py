@@ -460,6 +460,10 @@ def _build(spec):
     H_DPHI_LO = make_horner(tuple(T(0.5 * c) for c in PHI_DPHI[:4])[::-1]) if PHI_DPHI else None
     H_DPHI_HI = make_horner(tuple(T(0.5 * c) for c in PHI_DPHI[4:])[::-1]) if PHI_DPHI else None
     DPHI_MAX = T(14)
+    # The forward's clamp of |x| (phi_exparg): beyond it gelu(x) rounds to -0
+    # or to x (at the clamp w*2**-S is 4.4e-46, below half the smallest
+    # subnormal), and exp's argument stays above EXP_LO (no clamp in it).
+    PHI_MAX = T(14.375)
     PT_ALPHA, PT_BETA = T(_PHI_TAIL_S[0]), T(_PHI_TAIL_S[1])
 
     def pow2(k):
@@ -830,15 +834,13 @@ def _build(spec):
     H_PHI_BOT = make_horner_on(PHI_P[:4][::-1]) if PHI_TAIL else None
 
     def phi_exparg(x):
-        # (r, s, axc): exp's reduced argument r, the scale s = 2**(k + S) (0
-        # below exp's range) and axc (_phi_exparg_f)
+        # (r, s, axc): exp's reduced argument r, the scale s = 2**(k + S) and
+        # axc = min(|x|, PHI_MAX) (_phi_exparg_f)
         ax = abs(x)
-        a = GAUSS_MAX if ax > GAUSS_MAX else ax
+        a = PHI_MAX if ax > PHI_MAX else ax
         hh = a * a
-        g = -HALF * hh
-        k, r = reduce(EXP_LO if g < EXP_LO else g)
-        s = ZERO if g < EXP_LO else pow2(k + TAIL_S)
-        return r + -HALF * fma(a, a, -hh), s, a
+        k, r = reduce(-HALF * hh)
+        return r + -HALF * fma(a, a, -hh), pow2(k + TAIL_S), a
 
     phi_exparg = _inline(phi_exparg)
 
@@ -870,9 +872,10 @@ def _build(spec):
         # x*phi(x) (_gelu_out_f): w = xc*E*q in about one rounding (plain
         # x*(E*q) had 4.4 ULP at x = -2.8), xc = x clamped like axc; left:
         # w*2**-S (power of two last: no subnormal phi on the way), right: x -
-        # w*2**-S = x*(1 - phi(-|x|)). No special cases: beyond the clamp E =
-        # 0 and xc is finite, so w = 0 (not inf*0); x = +-0 gives w = +0 and
-        # x - 0 keeps x's sign; NaN stays NaN.
+        # w*2**-S = x*(1 - phi(-|x|)). No special cases: beyond the clamp xc
+        # is finite and w*2**-S rounds to 0 (not inf*0): -0 left of it, x
+        # right of it (inf too); x = +-0 gives w = +0 and x - 0 keeps x's
+        # sign; NaN stays NaN.
         w = mul3(math.copysign(a, x), big_e, q)
         return w * TAIL_INV if x < ZERO else fma(-w, TAIL_INV, x)
 
