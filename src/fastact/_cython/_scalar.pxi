@@ -833,8 +833,8 @@ cdef inline float _gelu_fwd_f(float x) noexcept nogil:
 
 cdef inline float _dphi_arg_f(float x, float* kf, float* t) noexcept nogil:
     # stage 1 of 3: exp's reduced argument r (returned) and k (kf), t
-    cdef float ax = fabsf(x)
-    cdef float a = <float>14 if ax > <float>14 else ax
+    cdef int ai = fastact_f2i(x) & 0x7fffffff
+    cdef float a = fastact_i2f(ai if ai < 0x41600000 else 0x41600000)
     cdef float hh = a * a
     t[0] = <float>1 / fastact_fmaf(a, <float>0.3535533905932738, <float>1)
     return _expf_arg(<float>-0.5 * hh, <float>-0.5 * fastact_sqr_err(a, hh), kf)
