@@ -97,7 +97,7 @@ def test_gil_released_during_kernel():
 
     def work():
         s = time.perf_counter()
-        for _ in range(3):
+        for _ in range(4):
             B.forward("gelu", x, out, {"approximate": "none"}, 1)
         window.append((s, time.perf_counter()))
         done.set()
@@ -112,9 +112,13 @@ def test_gil_released_during_kernel():
     s, e = window[0]
     inside = [t for t in stamps if s <= t <= e]
     gaps = np.diff(inside) if len(inside) > 1 else np.array([e - s])
-    # with the GIL held, the main thread would stall for a whole kernel call
+    # with the GIL held, the main thread would stall for a whole kernel call,
+    # once per call after the first (whose stall begins before the window):
+    # three; one stall that long is allowed for the host descheduling this
+    # VM's vCPU (the test failed once so on a busy host)
     assert len(inside) > 100, f"main thread made {len(inside)} steps in {e - s:.3f}s"
-    assert gaps.max() < single * 0.8, f"largest stall {gaps.max():.4f}s vs kernel {single:.4f}s"
+    stalls = np.sort(gaps[gaps >= single * 0.8])[::-1]
+    assert len(stalls) <= 1, f"{len(stalls)} stalls of {stalls[:3]} s vs kernel {single:.4f}s"
 
 
 # ------------------------------------------------------------------- threads
