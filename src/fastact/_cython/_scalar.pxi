@@ -729,7 +729,7 @@ cdef inline float _phi_exparg_f(float x, float* s, float* axc) noexcept nogil:
     # stage 1a: |x| clamped (axc), exp's reduced argument r (returned) and
     # the scale s = 2^(k + 26), as _exp_fin26f's.  The clamp is 14.375:
     # beyond it gelu(x) rounds to -0 or to x (at the clamp w*2^-26 is
-    # 4.4e-46, below half the smallest subnormal), and exp's argument stays
+    # 5.3e-46, below half the smallest subnormal), and exp's argument stays
     # above -104, so neither it nor s needs a clamp of its own.  (Clamped at
     # 15.75, with s = 0 below -104, the loop took 3 more blends and a
     # compare: 1e5 on one thread 161 -> 145 us, Zen 2; the same bits except

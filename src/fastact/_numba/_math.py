@@ -461,7 +461,7 @@ def _build(spec):
     H_DPHI_HI = make_horner(tuple(T(0.5 * c) for c in PHI_DPHI[4:])[::-1]) if PHI_DPHI else None
     DPHI_MAX = T(14)
     # The forward's clamp of |x| (phi_exparg): beyond it gelu(x) rounds to -0
-    # or to x (at the clamp w*2**-S is 4.4e-46, below half the smallest
+    # or to x (at the clamp w*2**-S is 5.3e-46, below half the smallest
     # subnormal), and exp's argument stays above EXP_LO (no clamp in it).
     PHI_MAX = T(14.375)
     PT_ALPHA, PT_BETA = T(_PHI_TAIL_S[0]), T(_PHI_TAIL_S[1])
