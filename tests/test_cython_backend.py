@@ -610,15 +610,15 @@ def test_fast_kernels_give_the_general_kernels_bits(isa, name, params):
         _assert_same_bits(a, w, (isa, name, params))
 
 
-_STAGED = ["gelu", "sigmoid", "silu", "log_sigmoid"]  # float32 kernels with loops in stages (STAGED_F32[_U], gelu's)
+_STAGED = ["gelu", "sigmoid", "silu", "log_sigmoid", "softplus"]  # float32 kernels with loops in stages (STAGED_F32[_U|_E], gelu's)
 
 
 @pytest.mark.parametrize("name", _STAGED)
 @pytest.mark.parametrize("isa", cy.available_isas())
 def test_staged_kernels_give_one_loops_bits(isa, name):
     """The float32 loops that run a kernel in stages over blocks of 256 elements (gelu's forward
-    and backward, sigmoid's and silu's forwards, silu's and log_sigmoid's backwards, log_sigmoid's
-    from y too) give the one loop's results bit for bit, NaNs as NaNs, across block edges and in
+    and backward, sigmoid's, silu's, log_sigmoid's and softplus's forwards, silu's and log_sigmoid's
+    backwards, log_sigmoid's from y too) give the one loop's results bit for bit, NaNs as NaNs, across block edges and in
     place: _set_staged_kernels(False) makes them run as one loop. (The AVX-512 variant takes its
     tables for these, so there the two runs are the same code.)"""
     import importlib
@@ -627,7 +627,7 @@ def test_staged_kernels_give_one_loops_bits(isa, name):
     be = cy.load_variant(isa)
     # 6513 elements: 25 whole blocks and a part
     x, g = _probe_inputs(8, [0.0, -0.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-40, -1e-40, 14.0, -14.0, 15.75, -104.5])
-    params = {"approximate": "none"} if name == "gelu" else {}
+    params = {"gelu": {"approximate": "none"}, "softplus": {"beta": 1.0, "threshold": 20.0}}.get(name, {})
     y = np.empty_like(x)
     be.forward(name, x, y, dict(params))
     y = np.minimum(y, 0) if name == "log_sigmoid" else y

@@ -965,6 +965,17 @@ cdef inline floating log_sigmoid_fwd(floating x, double a, double b) noexcept no
     cdef floating m = x if x < 0 else <floating>0
     return m - log1p_(expneg_(-fabs_(x)))
 
+cdef inline float _expf_negabs(float x) noexcept nogil:
+    # exp(-|x|) (_expf_neg): stage 1 of the forwards in STAGED_F32_E
+    return _expf_neg(-fabsf(x))
+
+
+cdef inline float _lsig_fwd_e_f(float x, float e, double a, double b) noexcept nogil:
+    # log_sigmoid_fwd's float32 kernel, stage 2 (STAGED_F32_E): from e =
+    # exp(-|x|), min(x, 0) - log1p(e)
+    cdef float m = x if x < 0 else <float>0
+    return m - _log1pf(e)
+
 cdef inline float _lsig_out_f(float g, float x, float r, float kf) noexcept nogil:
     # log_sigmoid_bwd's float32 kernel in two stages (_elementwise.pxi.in,
     # STAGED_F32): stage 1 is _negabs_arg_f, this the second: e = exp(-|x|)
@@ -1268,8 +1279,12 @@ cdef inline bint softplus_beta1_f32_ok_(double a, double b) noexcept nogil:
     return a == 1.0 and <double><float>b == b
 
 cdef inline float softplus_fwd_beta1_f32_(float x, double a, double b) noexcept nogil:
+    return _softplus_fwd_e_f(x, _expf_negabs(x), a, b)
+
+cdef inline float _softplus_fwd_e_f(float x, float e, double a, double b) noexcept nogil:
+    # softplus_fwd_beta1_f32_ from e = exp(-|x|): its stage 2 (STAGED_F32_E)
     cdef float ru
-    cdef float r = (x if x > 0 else <float>0) + _log1pf_r(_expf_neg(-fabsf(x)), &ru)
+    cdef float r = (x if x > 0 else <float>0) + _log1pf_r(e, &ru)
     return x if x > <float>b else r
 
 cdef inline float softplus_bwd_beta1_f32_(float g, float x, double a, double b) noexcept nogil:
