@@ -617,10 +617,11 @@ _STAGED = ["gelu", "sigmoid", "silu", "log_sigmoid", "softplus"]  # float32 kern
 @pytest.mark.parametrize("isa", cy.available_isas())
 def test_staged_kernels_give_one_loops_bits(isa, name):
     """The float32 loops that run a kernel in stages over blocks of 256 elements (gelu's forward
-    and backward, sigmoid's, silu's, log_sigmoid's and softplus's forwards, silu's and log_sigmoid's
-    backwards, log_sigmoid's from y too) give the one loop's results bit for bit, NaNs as NaNs, across block edges and in
-    place: _set_staged_kernels(False) makes them run as one loop. (The AVX-512 variant takes its
-    tables for these, so there the two runs are the same code.)"""
+    and backward, sigmoid's, silu's, log_sigmoid's and softplus's forwards, silu's and
+    log_sigmoid's backwards, log_sigmoid's from y too) give the one loop's results bit for bit,
+    NaNs as NaNs, across block edges and in place: _set_staged_kernels(False) makes them run as
+    one loop. (The AVX-512 variant takes its tables for most of these, so there the two runs are
+    the same code; log_sigmoid's and softplus's forwards run in stages there too.)"""
     import importlib
 
     mod = importlib.import_module(f"fastact._cython._k_{isa}")

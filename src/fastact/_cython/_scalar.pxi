@@ -706,7 +706,8 @@ cdef inline float _phi_arg_f(float x, float* s, float* t, float* eps, float* axc
     # first stages, _phi_exparg_f and _phi_t_f: returns exp's reduced
     # argument r, E = (1 + r Q(r)) * s, _phi_e_f; q from t and eps, _phi_q_f).
     #  * E = exp(-x^2/2) * 2^26 from the exact split x^2 = hh + hl (one FMA),
-    #    hl joining exp's reduced argument; s = 0 below exp's range.
+    #    hl joining exp's reduced argument; |x| <= 14.375 keeps it above
+    #    exp's lower limit, so s is always normal.
     #  * q = t*P(t)/2 with t = 1/(1 + |x|/(2 sqrt2)) on the whole line (no
     #    rounded x/sqrt2, no small-argument series beside it): P of degree 11,
     #    fit error 4.3e-10 (relative).  The two degree-7 pieces it replaces,
@@ -962,7 +963,10 @@ cdef inline floating sigmoid_bwd_y(floating g, floating y, double a, double b) n
 
 cdef inline floating log_sigmoid_fwd(floating x, double a, double b) noexcept nogil:
     # -softplus(-x) = min(x, 0) - log1p(exp(-|x|))
-    cdef floating m = x if x < 0 else <floating>0
+    cdef floating m
+    if floating is float:
+        return _lsig_fwd_e_f(x, _expf_negabs(x), a, b)  # its stages, composed
+    m = x if x < 0 else <floating>0
     return m - log1p_(expneg_(-fabs_(x)))
 
 cdef inline float _expf_negabs(float x) noexcept nogil:

@@ -814,7 +814,7 @@ def _build(spec):
     # gelu's float32 forward: the Cython backend's kernel (_scalar.pxi,
     # _phi_arg_f and the stages after it), operation for operation -- the
     # same bits (tests/test_numba_backend.py). phi(-|x|) = E * 2**-S * q:
-    #  * E = exp(-x*x/2) * 2**S kept normal (0 beyond the underflow point),
+    #  * E = exp(-x*x/2) * 2**S kept normal (|x| <= PHI_MAX: no underflow),
     #    x*x split exactly with an FMA (its error joins exp's reduced
     #    argument); exp(r) = 1 + r Q(r), Q Taylor's to r**6 by Estrin's
     #    scheme, as _exp_q;
@@ -822,7 +822,7 @@ def _build(spec):
     #    amplifies its relative error eps by S(t) = 1.2..2.3; eps is exact
     #    from two FMA residuals (1 - d is exact for d in [1, 8]) and q is
     #    corrected by S*eps.
-    # axc = min(|x|, GAUSS_MAX). The stages are apart so that the loop in
+    # axc = min(|x|, PHI_MAX). The stages are apart so that the loop in
     # stages (gelu_fwd_staged) and the one-loop form (mul_phi_one) share them.
     EQ = tuple(T(c) for c in spec["expq"])  # Q's coefficients above its 1, lowest degree first
     # P(t)/2's Horner chain in three pieces (the Cython backend's _phi_p_top,
