@@ -652,3 +652,43 @@ def test_staged_kernels_give_one_loops_bits(isa, name):
         _assert_same_bits(a, w, (isa, name))
     np.testing.assert_array_equal(staged[0], staged[1])  # in place = out of place
     np.testing.assert_array_equal(staged[2], staged[3])
+
+
+@pytest.mark.parametrize("isa", cy.available_isas())
+def test_vector_exps_give_the_scalar_functions_bits(isa):
+    """On AVX-512 the float32 exps of softmax's, softmin's and log_softmax's forwards and of
+    log_softmax's backward from y are intrinsics with vscalefps (_fastact_cpu.h); they give the
+    scalar functions' results bit for bit, NaNs to the sign: _set_vector_exps(False) makes the
+    loops run the scalar functions' vector code. Rows of 1000 and 100 (whole vectors and a tail),
+    one long row (split over the threads), rows with specials, in place too. (The AVX2 and
+    baseline variants have no such exps: there the two runs are the same code.)"""
+    import importlib
+
+    mod = importlib.import_module(f"fastact._cython._k_{isa}")
+    be = cy.load_variant(isa)
+    x, g = _probe_inputs(11, [0.0, -0.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-40, -1e-40, 87.0, -104.5])
+    flat = x.ravel()
+    cases = [flat[:6000].reshape(6, 1000, 1), flat[:6500].reshape(65, 100, 1), flat[-1000:].reshape(10, 100, 1),
+             np.tile(flat[:4000], 10).reshape(1, -1, 1)]
+
+    def run():
+        res = []
+        for xs in cases:
+            gs = g.ravel()[: xs.size].reshape(xs.shape) if xs.size <= g.size else np.tile(g.ravel()[:4000], 10).reshape(xs.shape)
+            for name in ("softmax", "softmin", "log_softmax"):
+                out = np.empty_like(xs)
+                be.forward(name, xs, out, {"axis": 1})
+                res.append(out)
+            y = res[-1]
+            for ys in (y, np.where(np.arange(y.size).reshape(y.shape) % 7 == 0, -y, y)):  # any sign, too
+                out = np.empty_like(xs)
+                be.backward("log_softmax", gs, None, ys, out, {"axis": 1})
+                res.append(out)
+            out = xs.copy()
+            be.forward("log_softmax", out, out, {"axis": 1})
+            res.append(out)
+        return res
+
+    vec, scalar = _on_and_off(mod._set_vector_exps, run)
+    for a, w in zip(vec, scalar):
+        assert np.array_equal(a.view(np.uint32), w.view(np.uint32)), isa

@@ -238,6 +238,15 @@ cdef double _negdot(const floating* x, const floating* g, Py_ssize_t n) noexcept
 # softmax 69.5 -> 50 us, log_softmax 74 -> 55; rows of 100 135 -> 115 and
 # 188 -> 170.
 
+# On AVX-512 (FASTACT_HAVE_TABLES) the float32 exps of softmax's, softmin's
+# and log_softmax's forwards and of log_softmax's backward from y run as
+# intrinsics with vscalefps (_fastact_cpu.h, fastact_exp_shift_f32 and
+# fastact_logsmax_bwd_f32), the scalar functions' bits; with this off
+# (_impl.pxi's _set_vector_exps, for the tests) they run as below, so that
+# the two can be compared.
+cdef bint _vector_exps = True
+
+
 cdef inline floating _exp_up(floating v) noexcept nogil:
     # float32: silu's scaled exp, exp(-|v|) * 2^26, is exp(v) * 2^26 for v <= 0
     if floating is float:
@@ -256,7 +265,12 @@ cdef inline double _up_inv(floating v) noexcept nogil:
 
 cdef inline void _exp_shift_loop(const floating* x, floating* dst, Py_ssize_t n, floating m,
                                  floating sign) noexcept nogil:
+    # float32 on AVX-512: the same exps with vscalefps (_vector_exps)
     cdef Py_ssize_t i
+    if floating is float:
+        if FASTACT_HAVE_TABLES and _vector_exps:
+            fastact_exp_shift_f32(x, dst, n, m, sign)
+            return
     for i in range(n):
         dst[i] = _exp_up(sign * x[i] - m)
 
@@ -359,7 +373,13 @@ cdef inline void _logsmax_bwd_loop(const floating* g, const floating* y, floatin
     if floating is float:
         while b0 < n:
             ln = n - b0 if n - b0 < _BLK else _BLK
-            if _nonpos_f(y + b0, ln):
+            if not _nonpos_f(y + b0, ln):
+                for i in range(b0, b0 + ln):
+                    out[i] = g[i] - exp_(y[i]) * sg
+            elif FASTACT_HAVE_TABLES and _vector_exps:
+                # AVX-512: one pass with vscalefps (see _vector_exps)
+                fastact_logsmax_bwd_f32(g + b0, y + b0, out + b0, ln, sg)
+            else:
                 s0 = b0
                 while s0 < b0 + ln:
                     m = b0 + ln - s0 if b0 + ln - s0 < _GST else _GST
@@ -368,9 +388,6 @@ cdef inline void _logsmax_bwd_loop(const floating* g, const floating* y, floatin
                     for i in range(m):
                         out[s0 + i] = g[s0 + i] - _expf_neg_fin(R[i], K[i]) * sg
                     s0 += m
-            else:
-                for i in range(b0, b0 + ln):
-                    out[i] = g[i] - exp_(y[i]) * sg
             b0 += ln
     else:
         for i in range(n):

@@ -32,6 +32,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     int FASTACT_HAVE_TABLES
     void fastact_gelu_f32(const float* x, float* out, long n)
     void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n)
+    void fastact_exp_shift_f32(const float* x, float* dst, long n, float m, float sign)
+    void fastact_logsmax_bwd_f32(const float* g, const float* y, float* out, long n, float sg)
     void fastact_tanh_f32(const float* x, float* out, long n)
     void fastact_tanhshrink_f32(const float* x, float* out, long n)
     void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n)
@@ -1180,6 +1182,14 @@ def _set_staged_kernels(bint on):
     default) or as one loop (for the tests that compare the two)."""
     global _staged_kernels
     _staged_kernels = on
+
+
+def _set_vector_exps(bint on):
+    """Let the softmax family's float32 loops take their AVX-512 exps (on,
+    the default; the same bits) or run the scalar functions' vector code (for
+    the tests that compare the two; _axis.pxi, _vector_exps)."""
+    global _vector_exps
+    _vector_exps = on
 
 
 def _set_fast_kernels(bint on):
