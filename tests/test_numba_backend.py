@@ -587,6 +587,42 @@ def test_log_sigmoid_backward_float32_tables():
         assert _same_bits(out, ref), kind
 
 
+def test_log_softmax_backward_from_y_float32_is_the_cython_loop():
+    """float32 log_softmax backward from y, g - exp(y) sum(g): rows whose y are all <= 0 (every log_softmax
+    output) take exp(-|y|) without exp's upper clamp (_kernels._nonpos); on CPUs with AVX-512 that loop is
+    the Cython AVX-512 variant's in vector IR (_tab.lsm_bwd, vscalefps), bit for bit its results, in rows
+    of 1000 and 100, a row with specials, rows with some y > 0 (the general exp), in place too."""
+    from _helpers import assert_close, bound_for
+    from fastact._numba import _tab
+    from fastact._reference import BACKEND as REF
+    from fastact._registry import get_spec
+
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(9000) * 6).astype(np.float32)
+    x[:8] = [np.nan, np.inf, -np.inf, 3e38, -3e38, 1e-40, 0.0, -104.5]
+    shapes = [(9, 1000, 1), (90, 100, 1)]
+    for shape in shapes:
+        xs = x.reshape(shape)
+        y = np.empty_like(xs)
+        BACKEND.forward("log_softmax", xs, y, {"axis": 1})
+        g = rng.standard_normal(shape).astype(np.float32)
+        mixed = np.where(np.arange(y.size).reshape(shape) % 97 == 0, -y, y)
+        be = _cython_avx512() if _tab.ENABLED else None
+        for ys in (y, mixed):
+            out = np.empty_like(ys)
+            BACKEND.backward("log_softmax", g, None, ys, out, {"axis": 1})
+            inplace = g.copy()
+            BACKEND.backward("log_softmax", inplace, None, ys, inplace, {"axis": 1})
+            assert _same_bits(out, inplace)
+            ref = np.empty_like(ys)
+            REF.backward("log_softmax", g, None, ys, ref, {"axis": 1})
+            assert_close(out, ref, *bound_for(get_spec("log_softmax"), "backward", np.float32), "log_softmax from y")
+            if be is not None and ys is y:
+                c = np.empty_like(ys)
+                be.backward("log_softmax", g, None, ys, c, {"axis": 1})
+                assert _same_bits(out, c)
+
+
 @pytest.mark.parametrize("name", ["sigmoid", "silu"])
 def test_sigmoid_float32_table(name):
     """float32 sigmoid and silu forwards: on CPUs with AVX-512 the table of sigmoid(-|x|) that log_sigmoid's

@@ -842,7 +842,9 @@ static inline void fastact_gelu_bwd_f32(const float* g, const float* x, float* o
  * 1000 on an AMD EPYC (Zen 4), one thread, three runs of each build in
  * alternating processes, us: softmax forward 50.6-50.8 -> 48.9-49.6,
  * log_softmax forward 55.5-56.1 -> 52.6-53.1, log_softmax backward from y
- * (whose exps ran in two stages) 45.6-45.8 -> 37.8-44.0. */
+ * (whose exps ran in two stages) 45.6-45.8 -> 37.8-44.0.  The Numba backend
+ * emits fastact_logsmax_bwd_f32's operations as vector IR (_numba/_tab.py,
+ * lsm_bwd): the same bits. */
 static inline __m512 fastact_exp_q_v(__m512 r)
 {
     __m512 r2 = _mm512_mul_ps(r, r);

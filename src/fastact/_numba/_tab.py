@@ -550,6 +550,62 @@ def _lsig_fn(mod, kind, nt=False):
     return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF] * (2 if unary else 3) + [I64]), build)
 
 
+# log_softmax's backward from y: exp as the header's fastact_exp_negabs_p_v
+# (the scalar _expf_arg / _exp_q's operations, in their order)
+EXP_Q_ESTRIN = (0.0001984126984126984, 0.001388888888888889, 0.008333333333333333, 0.041666666666666664,
+                0.16666666666666666)
+SHIFTER = 12582912.0
+
+
+def _lsm_bwd_fn(mod):
+    """void f(g, y, out, n, s): out[:n] = g - exp(-|y|) s, for rows whose y are all <= 0 or NaN (the
+    caller checks), the header's fastact_logsmax_bwd_f32 operation for operation: |y| clamped at 104,
+    k by the shifter, r = (-|y| - k ln2_hi) - k ln2_lo, p = 1 + r Q(r) by Estrin's scheme, exp =
+    vscalefps(p, k), one rounding -- the Cython AVX-512 build's bits."""
+
+    def build(b, args):
+        g, y, out, n, s = args
+        fabs = _fn(mod, "llvm.fabs.v16f32", V, [V])
+        sv = b.shuffle_vector(b.insert_element(ir.Constant(V, None), s, ir.Constant(I32, 0)), ir.Constant(V, None),
+                              ir.Constant(VI, [0] * 16))
+        c5040, c720, c120, c24, c6 = (_splat(c) for c in EXP_Q_ESTRIN)
+
+        def body(j, lanes):
+            v = _loads(b, y, j, lanes)
+            gv = _loads(b, g, j, lanes)
+            a = b.call(fabs, [v])
+            a = b.select(b.fcmp_ordered("<", _splat(104.0), a), _splat(104.0), a)  # min(104, a); NaN: a
+            k = b.fsub(_fma(b, a, _splat(-1.4426950408889634), _splat(SHIFTER)), _splat(SHIFTER))
+            r = _fma(b, b.fneg(k), _splat(0.693145751953125), b.fneg(a))
+            r = _fma(b, b.fneg(k), _splat(1.4286068203094172e-06), r)
+            r2 = b.fmul(r, r)
+            q2 = _fma(b, r, _fma(b, r, c5040, c720), c120)
+            q1 = _fma(b, r2, q2, _fma(b, r, c24, c6))
+            q = _fma(b, r2, q1, _fma(b, r, _splat(0.5), _splat(1.0)))
+            e = _scalef(b, _fma(b, r, q, _splat(1.0)), k)
+            _stores(b, _fma(b, b.fneg(e), sv, gv), out, j, lanes)
+
+        _vectors(b, n, body)
+        b.ret_void()
+
+    return _define(mod, "fastact_logsmax_bwd_tab", ir.FunctionType(ir.VoidType(), [PF] * 3 + [I64, F32]), build)
+
+
+@intrinsic
+def _lsm_bwd_span(typingctx, g, y, out, n, s):
+    """out[:n] = g - exp(y) s (_lsm_bwd_fn) on 1-D contiguous float32 arrays, s a float32."""
+    if not all(isinstance(v, types.Array) and v.dtype == types.float32 for v in (g, y, out)) or s != types.float32:
+        return None
+    sig = types.void(g, y, out, n, s)
+
+    def codegen(context, builder, sig, args):
+        ptrs = [_data(context, builder, sig.args[i], args[i]) for i in range(3)]
+        builder.call(_lsm_bwd_fn(builder.module), ptrs + [args[3], args[4]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def _data(context, builder, ty, val, offset=None):
     p = context.make_array(ty)(context, builder, val).data
     return p if offset is None else builder.gep(p, [offset])
@@ -789,6 +845,23 @@ def silu(x, out, stream):
 def silu_bwd(g, x, out, stream):
     """In Numba code: out = g * silu'(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
+
+
+def lsm_bwd(g, y, out, s):
+    """In Numba code: out = g - exp(y) s (log_softmax's backward from y, for y all <= 0 or NaN) as the
+    Cython AVX-512 build computes it, and True where it applies (1-D contiguous float32 on AVX-512), else
+    False (nothing done)."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+@overload(lsm_bwd, jit_options=OPTS)
+def _ol_lsm_bwd(g, y, out, s):
+    if _applies(g, y, out) and s == types.float32:
+        def run(g, y, out, s):
+            _lsm_bwd_span(g, y, out, y.shape[0], s)
+            return True
+        return run
+    return lambda g, y, out, s: False
 
 
 for _stub, _span in ((tanh, _tanh_span), (tanhshrink, _tanhshrink_span), (lsig_bwd, _lsig_bwd_span), (lsig_bwdy, _lsig_bwdy_span),

@@ -582,7 +582,8 @@ class NumbaBackend:
             "cpu_features": "host, -prefer-256-bit (fastact: FASTACT_NUMBA_ZMM)" if _zmm_set() else
                             "NUMBA_CPU_FEATURES" if numba.config.CPU_FEATURES else "host",
             "cache_dir": _cache_dir(),
-            "tables": "float32 gelu, silu, tanh, tanhshrink, sigmoid and log_sigmoid backward: tables of polynomials (AVX-512)" if K._tab.ENABLED else
+            "tables": ("float32 gelu, silu, tanh, tanhshrink, sigmoid and log_sigmoid backward: tables of polynomials (AVX-512);"
+                       " log_softmax backward from y: the Cython AVX-512 loop (vscalefps)") if K._tab.ENABLED else
                       "none: exp-based loops",
         }
 
