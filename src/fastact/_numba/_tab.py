@@ -59,7 +59,7 @@ from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload
 
-from ._math import own_names
+from ._math import _SPECS, own_names
 
 
 HEADER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_cython", "_fastact_cpu.h")
@@ -551,10 +551,10 @@ def _lsig_fn(mod, kind, nt=False):
 
 
 # log_softmax's backward from y: exp as the header's fastact_exp_negabs_p_v
-# (the scalar _expf_arg / _exp_q's operations, in their order)
-EXP_Q_ESTRIN = (0.0001984126984126984, 0.001388888888888889, 0.008333333333333333, 0.041666666666666664,
-                0.16666666666666666)
-SHIFTER = 12582912.0
+# (the scalar _expf_arg / _exp_q's operations, in their order), with
+# _math's float32 constants: the shifter, ln2 in two parts and Q's Taylor
+# coefficients 1/2, 1/6, ..., 1/5040
+_F32 = _SPECS["f32"]
 
 
 def _lsm_bwd_fn(mod):
@@ -568,20 +568,21 @@ def _lsm_bwd_fn(mod):
         fabs = _fn(mod, "llvm.fabs.v16f32", V, [V])
         sv = b.shuffle_vector(b.insert_element(ir.Constant(V, None), s, ir.Constant(I32, 0)), ir.Constant(V, None),
                               ir.Constant(VI, [0] * 16))
-        c5040, c720, c120, c24, c6 = (_splat(c) for c in EXP_Q_ESTRIN)
+        c2, c6, c24, c120, c720, c5040 = (_splat(c) for c in _F32["expq"])
+        shifter = _splat(_F32["magic"])
 
         def body(j, lanes):
             v = _loads(b, y, j, lanes)
             gv = _loads(b, g, j, lanes)
             a = b.call(fabs, [v])
             a = b.select(b.fcmp_ordered("<", _splat(104.0), a), _splat(104.0), a)  # min(104, a); NaN: a
-            k = b.fsub(_fma(b, a, _splat(-1.4426950408889634), _splat(SHIFTER)), _splat(SHIFTER))
-            r = _fma(b, b.fneg(k), _splat(0.693145751953125), b.fneg(a))
-            r = _fma(b, b.fneg(k), _splat(1.4286068203094172e-06), r)
+            k = b.fsub(_fma(b, a, _splat(-LOG2E), shifter), shifter)
+            r = _fma(b, b.fneg(k), _splat(_F32["ln2hi"]), b.fneg(a))
+            r = _fma(b, b.fneg(k), _splat(_F32["ln2lo"]), r)
             r2 = b.fmul(r, r)
             q2 = _fma(b, r, _fma(b, r, c5040, c720), c120)
             q1 = _fma(b, r2, q2, _fma(b, r, c24, c6))
-            q = _fma(b, r2, q1, _fma(b, r, _splat(0.5), _splat(1.0)))
+            q = _fma(b, r2, q1, _fma(b, r, c2, _splat(1.0)))
             e = _scalef(b, _fma(b, r, q, _splat(1.0)), k)
             _stores(b, _fma(b, b.fneg(e), sv, gv), out, j, lanes)
 
