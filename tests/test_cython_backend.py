@@ -655,6 +655,41 @@ def test_staged_kernels_give_one_loops_bits(isa, name):
 
 
 @pytest.mark.parametrize("isa", cy.available_isas())
+def test_log_softmax_rows_prefetch_follows_the_cpu_and_keeps_the_bits(isa):
+    """log_softmax's backward rows beyond the caches (PF_ROWS_MIN = 2**22 elements on) prefetch
+    the next row only where the CPU has no AVX-512 (_axis.pxi, _rows_prefetch), whichever variant
+    runs; build_info() says so. With the prefetches and without, on one thread and two, the
+    results are the same bits."""
+    import importlib
+
+    mod = importlib.import_module(f"fastact._cython._k_{isa}")
+    be = cy.load_variant(isa)
+    default = not (mod.cpu_features() & 2)
+    assert mod.build_info()["rows_prefetch"] is default
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4195, 1000, 1), dtype=np.float32)  # 4 195 000 >= 2**22 elements
+    g = rng.standard_normal(x.shape, dtype=np.float32)
+    y = np.empty_like(x)
+    be.forward("log_softmax", x, y, {"axis": 1})
+    res = {}
+    try:
+        for pf in (True, False):
+            mod._set_rows_prefetch(pf)
+            assert mod.build_info()["rows_prefetch"] is pf
+            for threads in (1, 2):
+                out = np.empty_like(x)
+                be.backward("log_softmax", g, None, y, out, {"axis": 1}, threads)
+                res[pf, threads] = out
+    finally:
+        mod._set_rows_prefetch(default)
+    for key, out in res.items():
+        assert np.array_equal(out.view(np.uint32), res[False, 1].view(np.uint32)), key
+    yd, gd = y[:3].astype(np.float64), g[:3].astype(np.float64)
+    want = gd - np.exp(yd) * gd.sum(axis=1, keepdims=True)
+    assert np.allclose(res[True, 2][:3], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("isa", cy.available_isas())
 def test_vector_exps_give_the_scalar_functions_bits(isa):
     """On AVX-512 the float32 exps of softmax's, softmin's and log_softmax's forwards and of
     log_softmax's backward from y are intrinsics with vscalefps (_fastact_cpu.h); they give the

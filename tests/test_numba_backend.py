@@ -431,6 +431,38 @@ def test_info():
         assert key in info
 
 
+def test_log_softmax_rows_prefetch_follows_the_cpu_and_keeps_the_bits(tmp_path):
+    """log_softmax's backward rows beyond the caches prefetch the next row only where the CPU has
+    no AVX-512 (_kernels.ROWS_PF, a constant of the compiled code); info() says so. A process that
+    compiles them the other way (its own cache) gives the same bits, on one thread and two."""
+    import llvmlite.binding as ll
+
+    assert K.ROWS_PF is (not ll.get_host_cpu_features().get("avx512f"))
+    assert BACKEND.info()["rows_prefetch"] is K.ROWS_PF
+    code = """
+        import hashlib, numpy as np
+        from fastact._numba import BACKEND, _kernels as K
+        K.ROWS_PF = FLAG
+        rng = np.random.default_rng(5)
+        y = -np.abs(rng.standard_normal((4195, 1000, 1), dtype=np.float32))  # 4 195 000 >= 2**22
+        g = rng.standard_normal(y.shape, dtype=np.float32)
+        h = []
+        for threads in (1, 2):
+            out = np.empty_like(y)
+            BACKEND.backward("log_softmax", g, None, y, out, {"axis": 1}, threads)
+            h.append(hashlib.sha256(out.tobytes()).hexdigest())
+        print(K.ROWS_PF, *h)
+    """
+    runs = []
+    for flag in ("1", "0"):
+        r = _run_py(code.replace("FLAG", repr(flag == "1")),
+                    env={"NUMBA_CACHE_DIR": str(tmp_path / flag)})
+        assert r.returncode == 0, r.stderr
+        runs.append(r.stdout.split())
+    assert runs[0][0] == "True" and runs[1][0] == "False"
+    assert runs[0][1] == runs[0][2] == runs[1][1] == runs[1][2]
+
+
 def test_zmm_preference_follows_the_cpu_and_the_user():
     """On CPUs with AVX-512F and fastact._numba.WIDE_FEATURE, numba gets -prefer-256-bit and the hot loop uses zmm;
     NUMBA_CPU_FEATURES or FASTACT_NUMBA_ZMM=0 leave numba's choice alone."""

@@ -1250,6 +1250,18 @@ cdef void _axis_unit(const floating* g, const floating* x, floating* out, Py_ssi
         _tile(g + off if g != NULL else NULL, x + off, out + off, n, inner, w, kind, fwd)
 
 
+# On an AMD EPYC with AVX-512 (Zen 4) log_softmax's backward rows lost with
+# their prefetches (in _axis below), in both builds. 1e7 float32 in rows of 1000, 2 threads, min / p25 of 90 calls
+# in turns with PyTorch's kernel (2.83-3.07 / 2.96-3.42 ms), three or four
+# runs: AVX-512 build 3.35-3.48 / 3.56-3.90 with them, 2.78-3.01 /
+# 2.95-3.29 without; AVX2 build 3.42-4.56 / 3.55-4.70 against 2.49-3.23 /
+# 2.60-3.43. One prefetch per page ran as none (2.49-2.73 / 2.57-2.91),
+# one per other line worse (5.40-5.71 / 5.55-5.90). So they run where the
+# CPU has no AVX-512 (fastact_cpu_features), as on the CPU where they were
+# measured to win; _set_rows_prefetch switches them for the tests.
+cdef bint _rows_prefetch = (fastact_cpu_features() & 2) == 0
+
+
 cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t outer,
                 Py_ssize_t n, Py_ssize_t inner, int kind, bint fwd, int nt) noexcept nogil:
     cdef Py_ssize_t tpo = (inner + _IB - 1) // _IB
@@ -1300,13 +1312,14 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
             _tile_par(g + c if g != NULL else NULL, x + c, out + c, n, inner, w, kind, fwd, nt)
         return
     # log_softmax's backward rows from _PF_ROWS_MIN elements on (data beyond
-    # the caches): each row starts by prefetching every line of the next
-    # row's g and y, as the Numba backend's _bwd_rows_range. 1e7 float32 in
-    # rows of 1000, 2 threads, allocating, alternating runs: 3.7-4.3 ->
-    # 3.0-3.6 ms (1e5 and 1e6 unchanged). softmax and softmin lost with it
+    # the caches), on a CPU without AVX-512 (_rows_prefetch): each row starts
+    # by prefetching every line of the next row's g and y, as the Numba
+    # backend's _bwd_rows_range. 1e7 float32 in rows of 1000, 2 threads,
+    # allocating, alternating runs, on an AMD EPYC with AVX2 (Zen 2): 3.7-4.3
+    # -> 3.0-3.6 ms (1e5 and 1e6 unchanged). softmax and softmin lost with it
     # (2.98 -> 3.15-3.17 ms: their last pass streams its stores at that size)
     # and run without.
-    cdef bint pf = (not fwd and inner == 1 and kind == K_LOGSOFTMAX
+    cdef bint pf = (not fwd and inner == 1 and kind == K_LOGSOFTMAX and _rows_prefetch
                     and outer * n >= <Py_ssize_t>_PF_ROWS_MIN)
     if nt <= 1 or units < 2:
         for u in range(units):

@@ -1192,6 +1192,14 @@ def _set_vector_exps(bint on):
     _vector_exps = on
 
 
+def _set_rows_prefetch(bint on):
+    """Let log_softmax's backward rows beyond the caches prefetch the next
+    row (on: the default where the CPU has no AVX-512; the same results
+    either way; _axis.pxi, _rows_prefetch)."""
+    global _rows_prefetch
+    _rows_prefetch = on
+
+
 def _set_fast_kernels(bint on):
     """Let the loops pick their faster bit-for-bit kernels (on, the default)
     or always run the general ones (for the tests that compare the two)."""
@@ -1215,6 +1223,7 @@ def build_info():
         "openmp_max_threads": fastact_omp_max_threads(),
         "stream_stores": bool(FASTACT_HAVE_STREAM),
         "stream_min_bytes": _stream_min,
+        "rows_prefetch": bool(_rows_prefetch),
         "serial_threshold": {"cheap": THRESH_CHEAP, "costly": THRESH_COSTLY, "heavy": THRESH_HEAVY,
                              "axis": THRESH_AXIS},
     }

@@ -507,6 +507,22 @@ PF_BLOCK = 4096
 PF_ROWS_MIN = 1 << 22  # the softmax family's backward rows (_bwd_rows_range)
 
 
+def _host_has_avx512():
+    import llvmlite.binding as ll
+
+    return bool(ll.get_host_cpu_features().get("avx512f"))
+
+
+# log_softmax's backward rows prefetch the next row (_bwd_rows_range) where
+# the CPU has no AVX-512, as the Cython backend's (_axis.pxi, _rows_prefetch):
+# on an AMD EPYC with AVX-512 (Zen 4) they lost. 1e7 float32 in rows of
+# 1000, 2 threads, min / p25 of 90 calls in turns with PyTorch's kernel
+# (2.70-2.84 / 2.88-2.96 ms), two runs each: 3.86-4.27 / 3.97-4.44 with
+# them, 2.68-2.75 / 2.89-2.93 without. The CPU's features, not numba's
+# target: a constant of the compiled code, as numba's cache is per CPU.
+ROWS_PF = not _host_has_avx512()
+
+
 @numba.extending.intrinsic
 def _prefetch(typingctx, arr, i):
     """Prefetch arr[i]'s line for reading, into every cache level (prefetcht0)."""
@@ -1563,14 +1579,15 @@ def _bwd_rows_range(g2, y2, o2, r0, r1, sign, mode):
     # caches) each row starts by prefetching every line of the next row's g
     # and y: 1e7 float32 in rows of 1000, 2 threads, ms, the kernel alone,
     # twice each: log_softmax 4.09-4.15 -> 3.18-3.23, softmax 2.74-2.80 ->
-    # 2.64-2.71 (another process: 3.13-3.41 -> 2.74-3.02). In the caches the
+    # 2.64-2.71 (another process: 3.13-3.41 -> 2.74-3.02), on an AMD EPYC
+    # with AVX2 (Zen 2; not with AVX-512: ROWS_PF). In the caches the
     # prefetches cost 5-14 % (1e5 and 1e6). One prefetch per page gained
     # nothing here (a row of 1000 is about a page). Only log_softmax's rows
     # (mode 1, an exp per element) prefetch now: softmax's and softmin's,
     # a product per element, ran 3.97-4.16 ms with it and 3.19-3.22 without
     # (1e7 as above, allocating, PyTorch's 3.12-3.27 in the same runs; the
     # Cython backend's rows lost with it too).
-    pf = (g2.shape[0] * g2.shape[1] >= PF_ROWS_MIN) and mode == 1
+    pf = ROWS_PF and (g2.shape[0] * g2.shape[1] >= PF_ROWS_MIN) and mode == 1
     for o in range(r0, r1):
         if pf and o + 1 < r1:
             _prefetch_range(g2[o + 1], 0, g2.shape[1], 64)

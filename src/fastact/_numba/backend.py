@@ -576,6 +576,7 @@ class NumbaBackend:
             "parallel": "disabled in this forked child" if not _state.parallel_ok else "enabled",
             "serial_below": {"default": SERIAL_MAX, "cheap": SERIAL_MAX_CHEAP, "rows": SERIAL_MAX_ROWS},
             "stream_min_bytes": _stream_min,
+            "rows_prefetch": K.ROWS_PF,
             "cpu": cpu,
             "simd": simd,
             "vector_width_bits": _vector_width(cpu, feats, simd),
