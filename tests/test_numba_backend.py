@@ -581,6 +581,49 @@ def test_gelu_float32_exp_loop_is_the_cython_one():
     assert _same_bits(out, ref)
 
 
+def test_softplus_and_log_sigmoid_float32_forwards_in_stages_keep_the_one_loop_bits():
+    """float32 softplus (beta 1) and log_sigmoid forwards run in two passes over blocks (_math's
+    softplus1_fwd_staged, log_sigmoid_fwd_staged: exp(-|x|), then the log1p): the one loop's bits
+    (_scalar's functions, all 2**32 inputs when written), on one thread and two, a result off the
+    64-byte boundary, in place, and with softplus' threshold anywhere."""
+    import numba
+
+    from fastact._numba import _scalar
+
+    assert K.STAGED_OPS[("fwd_softplus_beta1", 1)] == "_softplus1_fwd_staged"
+    assert K.STAGED_OPS[("fwd_log_sigmoid", 1)] == "_log_sigmoid_fwd_staged"
+    rng = np.random.default_rng(12)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1e-45, -1e-45, 1e-38, -1e-38, 3e38, -3e38,
+                        20.0, np.nextafter(20, 30), 3.5, 88.7, -88.7, 103.9, -103.9, 1e-8, -1e-8], np.float32)
+    x = np.concatenate([special, (rng.standard_normal(20000) * 30).astype(np.float32),
+                        rng.uniform(-1e-6, 1e-6, 3000).astype(np.float32),
+                        rng.integers(0, 2**32, 30000, dtype=np.uint64).astype(np.uint32).view(np.float32)])
+
+    @numba.njit(error_model="numpy", fastmath={"contract"})
+    def one_loop(x, thr, sp, ls):
+        z = np.float32(0)
+        for i in range(x.shape[0]):
+            sp[i] = _scalar.fwd_softplus_beta1(x[i], z, z, thr, z)
+            ls[i] = _scalar.fwd_log_sigmoid(x[i], z, z, z, z)
+
+    for thr in (20.0, 3.5, -1.0):
+        sp, ls = np.empty_like(x), np.empty_like(x)
+        one_loop(x, np.float32(thr), sp, ls)
+        cases = [("softplus", {"beta": 1.0, "threshold": thr}, sp), ("log_sigmoid", {}, ls)]
+        for name, p, ref in cases:
+            params = fastact._registry.get_spec(name).with_defaults(p)
+            for threads in (1, 2):
+                out = np.empty_like(x)
+                BACKEND.forward(name, x, out, params, threads)
+                assert _same_bits(out, ref), (name, thr, threads)
+            out = np.empty(x.size + 3, np.float32)[3:]  # off the 64-byte boundary: a head span first
+            BACKEND.forward(name, x, out, params, 1)
+            assert _same_bits(out, ref), (name, thr)
+            out = x.copy()
+            BACKEND.forward(name, out, out, params, 2)
+            assert _same_bits(out, ref), (name, thr)
+
+
 @pytest.mark.parametrize("name", ["tanh", "tanhshrink"])
 def test_tanh_and_tanhshrink_float32_tables(name):
     """float32 tanh and tanhshrink: on CPUs with AVX-512 from the header's tables of polynomials, bit for bit the

@@ -42,6 +42,8 @@ from ._math import exp as _exp
 from ._math import exp_up as _exp_up
 from ._math import exp_neg as _exp_neg
 from ._math import gelu_fwd_staged as _gelu_fwd_staged  # noqa: F401  (used by generated code)
+from ._math import log_sigmoid_fwd_staged as _log_sigmoid_fwd_staged  # noqa: F401  (used by generated code)
+from ._math import softplus1_fwd_staged as _softplus1_fwd_staged  # noqa: F401  (used by generated code)
 from ._math import tail_scale as _tail_scale
 from ._math import is_f32 as _is_f32
 from ._math import log as _log
@@ -164,7 +166,7 @@ def _template(arity, table=None, staged=None):
     elems = ", ".join(f"{v}[i]" for v in "abc"[:arity])
     ptrs = ", ".join(f"{v}p" for v in "abc"[:arity])
     views = ", ".join(f"carray({v}p, n)" for v in "abc"[:arity])
-    stage = f"    if {staged}({args}, out):\n        return\n" if staged else ""
+    stage = f"    if {staged}({args}, out, p0, p1, p2, p3):\n        return\n" if staged else ""
     return (
         f"def {{name}}_s({args}, out, p0, p1, p2, p3):\n"
         f"{_table_guard(table, args)}"
@@ -183,6 +185,11 @@ _TEMPLATES = {k: _template(k) for k in (1, 2, 3)}
 # thread, AMD EPYC (Zen 2, AVX2): the previous kernel, one loop, 180 us;
 # this one in stages 147 (as one loop, in a model, 169); 2 threads 93 -> 79.
 STAGED_OPS = {("fwd_gelu_none", 1): "_gelu_fwd_staged"} if not _tab.ENABLED else {}
+# float32 forwards of an exp and a log1p: e = exp(-|x|) over a block, then
+# the rest (_math's softplus1_fwd_staged, log_sigmoid_fwd_staged), the same
+# bits as one loop; as the Cython backend's STAGED_F32_E.
+STAGED_OPS.update({("fwd_softplus_beta1", 1): "_softplus1_fwd_staged",
+                   ("fwd_log_sigmoid", 1): "_log_sigmoid_fwd_staged"})
 
 # float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's
 # and silu's forward and backward, tanh's, tanhshrink's and sigmoid's forward, log_sigmoid's backward from x and from y.

@@ -393,6 +393,7 @@ def _build(spec):
     TANHSHRINK = tuple(T(c) for c in spec["tanhshrink"])[::-1]
     SPLIT_MASK = I(spec["split_mask"])
     ZERO, HALF, ONE, TWO = T(0), T(0.5), T(1), T(2)
+    NEG0 = T(-0.0)
     INF, NAN = T(np.inf), T(np.nan)
     ERF_SPLIT = T(0.5)
     ERFC_MAX = T(spec["erfc_max"])
@@ -920,6 +921,49 @@ def _build(spec):
 
     gelu_fwd_staged = _inline(gelu_fwd_staged)
 
+    def softplus1_fwd_staged(x, out, thr):
+        # out = softplus(x) for 1-D float32 arrays, x itself where x > thr
+        # (_scalar.fwd_softplus_beta1): in two passes over blocks of GST
+        # elements, e = exp(-|x|) into a buffer on the stack, then the log1p
+        # and the rest. softplus_hilo(x, -0.0)'s operations on the same
+        # values: the same bits. As the Cython backend's STAGED_F32_E.
+        eb = carray(_gelu_scratch(), (GST,))
+        n = x.shape[0]
+        s0 = 0
+        while s0 < n:
+            m = min(n - s0, GST)
+            xs, os = x[s0:s0 + m], out[s0:s0 + m]
+            for i in range(m):
+                v = xs[i]
+                eb[i] = exp_neg(-abs(v), -(NEG0 if v >= ZERO else -NEG0))
+            for i in range(m):
+                v = xs[i]
+                r = ((v + NEG0) if v > ZERO else ZERO) + log1p(eb[i])
+                sp = r if v == v else v
+                os[i] = v if v > thr else sp
+            s0 += m
+
+    softplus1_fwd_staged = _inline(softplus1_fwd_staged)
+
+    def log_sigmoid_fwd_staged(x, out):
+        # out = -softplus(-x) (_scalar.fwd_log_sigmoid) for 1-D float32
+        # arrays, in the two passes of softplus1_fwd_staged: the same bits.
+        eb = carray(_gelu_scratch(), (GST,))
+        n = x.shape[0]
+        s0 = 0
+        while s0 < n:
+            m = min(n - s0, GST)
+            xs, os = x[s0:s0 + m], out[s0:s0 + m]
+            for i in range(m):
+                eb[i] = exp_neg(-abs(-xs[i]), ZERO)
+            for i in range(m):
+                z = -xs[i]
+                r = (z if z > ZERO else ZERO) + log1p(eb[i])
+                os[i] = -(r if z == z else z)
+            s0 += m
+
+    log_sigmoid_fwd_staged = _inline(log_sigmoid_fwd_staged)
+
     def gelu_dphi_one(x):
         # phi(x) + x*pdf(x) from one exp, E = exp(-x*x/2) * 2**S (x*x split
         # exactly), pdf = E*2**-S/sqrt(2 pi), phi(-|x|) = E*2**-S*q, q =
@@ -1030,7 +1074,8 @@ def _build(spec):
     return dict(exp=exp, expm1=expm1, expm1_neg=expm1_neg, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
                 phi=phi, sigmoid=sigmoid, softplus=softplus, normpdf=normpdf, sigmoid2=sigmoid2, tanhshrink=tanhshrink,
                 gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, exp_neg=exp_neg, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, silu_fwd=silu_fwd, silu_grad=silu_grad, mul_phi=mul_phi, gelu_dphi=gelu_dphi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
-                two_prod=two_prod, gelu_fwd_staged=gelu_fwd_staged if PHI_TAIL else None)
+                two_prod=two_prod, gelu_fwd_staged=gelu_fwd_staged if PHI_TAIL else None,
+                softplus1_fwd_staged=softplus1_fwd_staged, log_sigmoid_fwd_staged=log_sigmoid_fwd_staged)
 
 
 _IMPL = {types.float32: _build(_SPECS["f32"]), types.float64: _build(_SPECS["f64"])}
@@ -1100,22 +1145,41 @@ silu_grad = _stub("silu_grad", "s(x) + x*s(x)*(1 - s(x)) (silu's derivative) fro
 two_prod = _stub2("two_prod", "(hi, lo) with hi + lo = a*b exactly (FMA).")
 
 
-def gelu_fwd_staged(x, out):
-    """In Numba code: out = gelu(x) by the float32 loop in stages (mul_phi's
-    bits) and True for 1-D float32 x and out, else False (nothing done)."""
-    raise NotImplementedError("only callable from Numba code")
+def _staged(name, doc, thr):
+    """A function (x, out, p0, p1, p2, p3) for Numba code that runs _build's
+    float32 loop in stages ``name`` on 1-D float32 x and out (with p2, the
+    threshold, where ``thr``) and returns True; for other types it does
+    nothing and returns False. The span loops call it first (_kernels,
+    STAGED_OPS)."""
+    def f(x, out, p0, p1, p2, p3):
+        raise NotImplementedError("only callable from Numba code")
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+
+    @overload(f, jit_options=JIT_OPTS)
+    def _ol(x, out, p0, p1, p2, p3):
+        impl = _IMPL[types.float32][name]
+        if impl is not None and all(isinstance(a, types.Array) and a.dtype == types.float32 and a.ndim == 1
+                                    for a in (x, out)):
+            if thr:
+                def run(x, out, p0, p1, p2, p3):
+                    impl(x, out, p2)
+                    return True
+            else:
+                def run(x, out, p0, p1, p2, p3):
+                    impl(x, out)
+                    return True
+            return run
+
+        def skip(x, out, p0, p1, p2, p3):
+            return False
+        return skip
+
+    return f
 
 
-@overload(gelu_fwd_staged, jit_options=JIT_OPTS)
-def _ol_gelu_fwd_staged(x, out):
-    if all(isinstance(a, types.Array) and a.dtype == types.float32 and a.ndim == 1 for a in (x, out)):
-        impl = _IMPL[types.float32]["gelu_fwd_staged"]
-
-        def run(x, out):
-            impl(x, out)
-            return True
-        return run
-
-    def skip(x, out):
-        return False
-    return skip
+gelu_fwd_staged = _staged("gelu_fwd_staged", "out = gelu(x) by the float32 loop in stages (mul_phi's bits).", False)
+softplus1_fwd_staged = _staged("softplus1_fwd_staged", "out = softplus(x) (beta 1, x above the threshold p2) in stages "
+                               "(softplus_hilo's bits).", True)
+log_sigmoid_fwd_staged = _staged("log_sigmoid_fwd_staged", "out = -softplus(-x) in stages (softplus' bits).", False)
