@@ -921,48 +921,39 @@ def _build(spec):
 
     gelu_fwd_staged = _inline(gelu_fwd_staged)
 
-    def softplus1_fwd_staged(x, out, thr):
-        # out = softplus(x) for 1-D float32 arrays, x itself where x > thr
-        # (_scalar.fwd_softplus_beta1): in two passes over blocks of GST
-        # elements, e = exp(-|x|) into a buffer on the stack, then the log1p
-        # and the rest. softplus_hilo(x, -0.0)'s operations on the same
-        # values: the same bits. As the Cython backend's STAGED_F32_E.
+    def softplus_fwd_staged(x, out, thr, lsig):
+        # For 1-D float32 arrays: out = softplus(x), x itself where x > thr
+        # (_scalar.fwd_softplus_beta1), or with lsig -softplus(-x)
+        # (_scalar.fwd_log_sigmoid). In two passes over blocks of GST
+        # elements: e = exp(-|x|) into a buffer on the stack, then the log1p
+        # and the rest. softplus_hilo(x, -0.0)'s and softplus(-x)'s operations
+        # on the same values: the same bits. As the Cython backend's
+        # STAGED_F32_E.
         eb = carray(_gelu_scratch(), (GST,))
         n = x.shape[0]
         s0 = 0
         while s0 < n:
             m = min(n - s0, GST)
             xs, os = x[s0:s0 + m], out[s0:s0 + m]
-            for i in range(m):
-                v = xs[i]
-                eb[i] = exp_neg(-abs(v), -(NEG0 if v >= ZERO else -NEG0))
-            for i in range(m):
-                v = xs[i]
-                r = ((v + NEG0) if v > ZERO else ZERO) + log1p(eb[i])
-                sp = r if v == v else v
-                os[i] = v if v > thr else sp
+            if lsig:
+                for i in range(m):
+                    eb[i] = exp_neg(-abs(-xs[i]), ZERO)
+                for i in range(m):
+                    z = -xs[i]
+                    r = (z if z > ZERO else ZERO) + log1p(eb[i])
+                    os[i] = -(r if z == z else z)
+            else:
+                for i in range(m):
+                    v = xs[i]
+                    eb[i] = exp_neg(-abs(v), -(NEG0 if v >= ZERO else -NEG0))
+                for i in range(m):
+                    v = xs[i]
+                    r = ((v + NEG0) if v > ZERO else ZERO) + log1p(eb[i])
+                    sp = r if v == v else v
+                    os[i] = v if v > thr else sp
             s0 += m
 
-    softplus1_fwd_staged = _inline(softplus1_fwd_staged)
-
-    def log_sigmoid_fwd_staged(x, out):
-        # out = -softplus(-x) (_scalar.fwd_log_sigmoid) for 1-D float32
-        # arrays, in the two passes of softplus1_fwd_staged: the same bits.
-        eb = carray(_gelu_scratch(), (GST,))
-        n = x.shape[0]
-        s0 = 0
-        while s0 < n:
-            m = min(n - s0, GST)
-            xs, os = x[s0:s0 + m], out[s0:s0 + m]
-            for i in range(m):
-                eb[i] = exp_neg(-abs(-xs[i]), ZERO)
-            for i in range(m):
-                z = -xs[i]
-                r = (z if z > ZERO else ZERO) + log1p(eb[i])
-                os[i] = -(r if z == z else z)
-            s0 += m
-
-    log_sigmoid_fwd_staged = _inline(log_sigmoid_fwd_staged)
+    softplus_fwd_staged = _inline(softplus_fwd_staged)
 
     def gelu_dphi_one(x):
         # phi(x) + x*pdf(x) from one exp, E = exp(-x*x/2) * 2**S (x*x split
@@ -1075,7 +1066,7 @@ def _build(spec):
                 phi=phi, sigmoid=sigmoid, softplus=softplus, normpdf=normpdf, sigmoid2=sigmoid2, tanhshrink=tanhshrink,
                 gauss=gauss, exp_hilo=exp_hilo, exp_parts=exp_parts, exp_up=exp_up, exp_neg=exp_neg, tail_scale=tail_scale, mul_sigmoid_hilo=mul_sigmoid_hilo, silu_fwd=silu_fwd, silu_grad=silu_grad, mul_phi=mul_phi, gelu_dphi=gelu_dphi, sigmoid_hilo=sigmoid_hilo, softplus_hilo=softplus_hilo,
                 two_prod=two_prod, gelu_fwd_staged=gelu_fwd_staged if PHI_TAIL else None,
-                softplus1_fwd_staged=softplus1_fwd_staged, log_sigmoid_fwd_staged=log_sigmoid_fwd_staged)
+                softplus_fwd_staged=softplus_fwd_staged)
 
 
 _IMPL = {types.float32: _build(_SPECS["f32"]), types.float64: _build(_SPECS["f64"])}
@@ -1145,12 +1136,12 @@ silu_grad = _stub("silu_grad", "s(x) + x*s(x)*(1 - s(x)) (silu's derivative) fro
 two_prod = _stub2("two_prod", "(hi, lo) with hi + lo = a*b exactly (FMA).")
 
 
-def _staged(name, doc, thr):
+def _staged(name, impl_name, doc, lsig=None):
     """A function (x, out, p0, p1, p2, p3) for Numba code that runs _build's
-    float32 loop in stages ``name`` on 1-D float32 x and out (with p2, the
-    threshold, where ``thr``) and returns True; for other types it does
-    nothing and returns False. The span loops call it first (_kernels,
-    STAGED_OPS)."""
+    float32 loop in stages ``impl_name`` on 1-D float32 x and out and returns
+    True (gelu's: (x, out); softplus_fwd_staged: (x, out, p2, lsig)); for
+    other types it does nothing and returns False. The span loops call it
+    first (_kernels, STAGED_OPS)."""
     def f(x, out, p0, p1, p2, p3):
         raise NotImplementedError("only callable from Numba code")
 
@@ -1159,16 +1150,16 @@ def _staged(name, doc, thr):
 
     @overload(f, jit_options=JIT_OPTS)
     def _ol(x, out, p0, p1, p2, p3):
-        impl = _IMPL[types.float32][name]
+        impl = _IMPL[types.float32][impl_name]
         if impl is not None and all(isinstance(a, types.Array) and a.dtype == types.float32 and a.ndim == 1
                                     for a in (x, out)):
-            if thr:
+            if lsig is None:
                 def run(x, out, p0, p1, p2, p3):
-                    impl(x, out, p2)
+                    impl(x, out)
                     return True
             else:
                 def run(x, out, p0, p1, p2, p3):
-                    impl(x, out)
+                    impl(x, out, p2, lsig)
                     return True
             return run
 
@@ -1179,7 +1170,10 @@ def _staged(name, doc, thr):
     return f
 
 
-gelu_fwd_staged = _staged("gelu_fwd_staged", "out = gelu(x) by the float32 loop in stages (mul_phi's bits).", False)
-softplus1_fwd_staged = _staged("softplus1_fwd_staged", "out = softplus(x) (beta 1, x above the threshold p2) in stages "
-                               "(softplus_hilo's bits).", True)
-log_sigmoid_fwd_staged = _staged("log_sigmoid_fwd_staged", "out = -softplus(-x) in stages (softplus' bits).", False)
+gelu_fwd_staged = _staged("gelu_fwd_staged", "gelu_fwd_staged",
+                          "out = gelu(x) by the float32 loop in stages (mul_phi's bits).")
+softplus1_fwd_staged = _staged("softplus1_fwd_staged", "softplus_fwd_staged",
+                               "out = softplus(x) (beta 1, x above the threshold p2) in stages (softplus_hilo's bits).",
+                               False)
+log_sigmoid_fwd_staged = _staged("log_sigmoid_fwd_staged", "softplus_fwd_staged",
+                                 "out = -softplus(-x) in stages (softplus' bits).", True)
