@@ -17,9 +17,19 @@ timed as in bench/cython_vs_torch.py: 64 channels along the last axis
 (``F.prelu(t, w)``; backward ``aten._prelu_kernel_backward``, which also returns
 the weight's gradient, as ours does).
 Kernels are compiled (and torch warmed up) before anything is timed; each
-figure is the best of several repeats of a loop lasting >= ~20 ms. Each
-implementation is timed in its own phase (see ``bench_size``) because the two
-OpenMP pools disturb each other when interleaved.
+figure is the best of several repeats of a loop lasting >= ~20 ms.
+
+Order (--order, default ``turns``): per case, ours and torch's take turns,
+three rounds of two repeats each, with a pause of PAUSE seconds after every
+loop, so that the idle workers of one thread pool have gone to sleep before
+the other's loop starts (interleaved call by call, the two pools disturbed
+each other: ~7 ms stalls per call); each figure is its best over the rounds.
+``phases`` times all of ours, then all of torch's, each in a phase of its
+own, as before session 38: in a full run that puts minutes between our
+figure and torch's for a case, and on a host whose speed drifts (2x at 1e7
+on the development VM) a ratio then says more about the drift than about
+the kernels (elu's backward at 1e7 read 0.71 in a full run that way, and
+1.06 timed in turns in one process).
 
 Allocation (--alloc, default ``reuse``, as in bench/cython_vs_torch.py):
 glibc's malloc keeps freed memory (fastact._tuning.keep_freed_memory), so every
@@ -142,6 +152,10 @@ def best_time(fn, min_time=0.02, repeats=5):
     return best * 1e6
 
 
+PAUSE = 0.03  # seconds after each timed loop in --order turns (bench_size)
+ROUNDS = 3  # rounds of turns per case
+
+
 def _our_name(key):
     return "gelu" if key == "gelu_tanh" else key
 
@@ -180,8 +194,9 @@ def setup(key, size, rng):
     return name, x, g, y, params, x, tf, tb, use_y
 
 
-def bench_size(keys, size, rng, with_ref):
-    """Times for every case at one size, one implementation at a time.
+def bench_size(keys, size, rng, with_ref, order="turns"):
+    """Times for every case at one size: in turns (``order``, see the module
+    doc), or one implementation at a time (``phases``, described below).
 
     numba's and torch's OpenMP pools are two libgomp teams in one process;
     idle workers of one spin for a while and steal both cores from the other,
@@ -216,11 +231,16 @@ def bench_size(keys, size, rng, with_ref):
             else:
                 NB.backward(name, g, x, None, out, params)
 
+        if order == "turns":
+            fns = {"ours_f": ours_f, "ours_b": ours_b}
+            fns.update(_torch_fns(name, x, g, xt, tf, tb))
+            res[k].update(_in_turns(fns))
+            continue
         res[k]["ours_f"] = best_time(ours_f)
         res[k]["ours_b"] = best_time(ours_b)
     res["copy"] = copy_time(size)
     time.sleep(0.2)
-    for k, (name, x, g, y, params, xt, tf, tb, use_y) in cases():
+    for k, (name, x, g, y, params, xt, tf, tb, use_y) in (cases() if order == "phases" else ()):
         if tf is None:
             continue
         t = torch.from_numpy(np.ascontiguousarray(xt))
@@ -247,6 +267,31 @@ def bench_size(keys, size, rng, with_ref):
     return res
 
 
+def _torch_fns(name, x, g, xt, tf, tb):
+    """torch's forward and backward calls for a case (none where torch has no such function)."""
+    if tf is None:
+        return {}
+    t = torch.from_numpy(np.ascontiguousarray(xt))
+    fns = {"torch_f": lambda: tf(t)}
+    if tb is not None:
+        yt = tf(t)
+        gt = torch.from_numpy(g.reshape(t.shape if isinstance(yt, tuple) else yt.shape))
+        fns["torch_b"] = lambda: tb(gt, t, yt)
+    return fns
+
+
+def _in_turns(fns):
+    """Best time of each function over ROUNDS rounds in which they take turns,
+    two repeats each, a pause of PAUSE seconds after each."""
+    best = {}
+    for _ in range(ROUNDS):
+        for key, fn in fns.items():
+            t = best_time(fn, repeats=2)
+            best[key] = min(best.get(key, math.inf), t)
+            time.sleep(PAUSE)
+    return best
+
+
 def copy_time(size):
     a = np.ones(size, dtype=np.float32)
     nt = cfg.get_num_threads()
@@ -262,7 +307,7 @@ def fmt_ratio(a, b):
     return "—" if a is None or b is None else f"{a / b:.2f}"
 
 
-def run(sizes, only):
+def run(sizes, only, order="turns"):
     rng = np.random.default_rng(0)
     keys = [k for k in CASES if not only or k in only]
     # best_time() makes one untimed call first: that compiles (or loads) the
@@ -270,7 +315,7 @@ def run(sizes, only):
     rows = []
     geo = {"torch": [], "ref1e5": []}
     for n in sizes:
-        allr = bench_size(keys, n, rng, with_ref=n <= 100_000)
+        allr = bench_size(keys, n, rng, with_ref=n <= 100_000, order=order)
         cp = allr["copy"]
         for k in keys:
             r = allr[k]
@@ -327,6 +372,8 @@ def main():
     ap.add_argument("--threshold", action="store_true")
     ap.add_argument("--alloc", choices=("reuse", "system"), default="reuse",
                     help="reuse: glibc's malloc keeps freed memory (see the module doc)")
+    ap.add_argument("--order", choices=("turns", "phases"), default="turns",
+                    help="turns: per case, ours and torch's in turns; phases: all of ours, then all of torch's")
     a = ap.parse_args()
     kept = a.alloc == "reuse" and _tuning.keep_freed_memory()
     print(f"allocator: {'freed memory kept' if kept else 'as it comes'}", file=sys.stderr)
@@ -334,7 +381,8 @@ def main():
     if a.threshold:
         threshold(only)
         return
-    run([int(float(s)) for s in a.sizes.split(",")], only)
+    print(f"order: {a.order}", file=sys.stderr)
+    run([int(float(s)) for s in a.sizes.split(",")], only, a.order)
 
 
 if __name__ == "__main__":

@@ -40,15 +40,16 @@ def test_short_rows_runs(capsys):
     assert "| softmax | 2 | fwd |" in out and "| log_softmax | 40 | bwd |" in out
 
 
-def test_numba_vs_torch_runs(capsys):
+@pytest.mark.parametrize("order", ["turns", "phases"])
+def test_numba_vs_torch_runs(capsys, order):
     # prelu against F.prelu and ATen's backward, softsign's backward against
-    # autograd (marked ag)
+    # autograd (marked ag); ours and torch's in turns per case, or in phases
     pytest.importorskip("torch")
     if not _backends.available("numba")[0]:
         pytest.skip("numba unavailable")
     import numba_vs_torch
 
-    numba_vs_torch.run([1000], ["prelu", "softsign"])
+    numba_vs_torch.run([1000], ["prelu", "softsign"], order)
     out = capsys.readouterr().out
     rows = {tuple(c.strip() for c in line.split("|")[1:4]): line for line in out.splitlines() if line.startswith("| ")}
     for key in (("prelu", "fwd", "1e+03"), ("prelu", "bwd", "1e+03"), ("softsign", "bwd", "1e+03")):

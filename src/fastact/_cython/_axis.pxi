@@ -1251,14 +1251,15 @@ cdef void _axis_unit(const floating* g, const floating* x, floating* out, Py_ssi
 
 
 # On an AMD EPYC with AVX-512 (Zen 4) log_softmax's backward rows lost with
-# their prefetches (in _axis below), in both builds. 1e7 float32 in rows of 1000, 2 threads, min / p25 of 90 calls
-# in turns with PyTorch's kernel (2.83-3.07 / 2.96-3.42 ms), three or four
-# runs: AVX-512 build 3.35-3.48 / 3.56-3.90 with them, 2.78-3.01 /
-# 2.95-3.29 without; AVX2 build 3.42-4.56 / 3.55-4.70 against 2.49-3.23 /
-# 2.60-3.43. One prefetch per page ran as none (2.49-2.73 / 2.57-2.91),
-# one per other line worse (5.40-5.71 / 5.55-5.90). So they run where the
-# CPU has no AVX-512 (fastact_cpu_features), as on the CPU where they were
-# measured to win; _set_rows_prefetch switches them for the tests.
+# their prefetches (in _axis below), in both builds. 1e7 float32 in rows of
+# 1000, 2 threads, min / p25 of 90 calls in turns with PyTorch's kernel
+# (2.83-3.07 / 2.96-3.42 ms), three or four runs: AVX-512 build 3.35-3.48 /
+# 3.56-3.90 with them, 2.78-3.01 / 2.95-3.29 without; AVX2 build 3.42-4.56 /
+# 3.55-4.70 against 2.49-3.23 / 2.60-3.43. One prefetch per page ran as none
+# (2.49-2.73 / 2.57-2.91), one per other line worse (5.40-5.71 / 5.55-5.90).
+# So they run where the CPU has no AVX-512 (fastact_cpu_features), as on the
+# CPU where they were measured to win; _set_rows_prefetch switches them for
+# the tests.
 cdef bint _rows_prefetch = (fastact_cpu_features() & 2) == 0
 
 

@@ -88,7 +88,7 @@ def _as_f32(typingctx, i):
     return sig, codegen
 
 
-# elements per block of the float32 gelu forward's loop in stages (gelu_fwd_staged)
+# elements per block of the float32 loops in stages (gelu_fwd_staged, softplus_fwd_staged)
 GST = 256
 
 
@@ -96,7 +96,8 @@ GST = 256
 def _gelu_scratch(typingctx):
     """A pointer to 6 * GST float32 on the stack of the function it is compiled
     into (an alloca in its entry block, 32-byte aligned): the buffers of
-    gelu_fwd_staged, without a heap allocation per call."""
+    gelu_fwd_staged (softplus_fwd_staged uses the first), without a heap
+    allocation per call."""
     sig = types.CPointer(types.float32)()
 
     def codegen(context, builder, signature, args):
