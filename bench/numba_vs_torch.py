@@ -245,14 +245,8 @@ def bench_size(keys, size, rng, with_ref, order="turns"):
     res["copy"] = copy_time(size)
     time.sleep(0.2)
     for k, (name, x, g, y, params, xt, tf, tb, use_y) in (cases() if order == "phases" else ()):
-        if tf is None:
-            continue
-        t = torch.from_numpy(np.ascontiguousarray(xt))
-        res[k]["torch_f"] = best_time(lambda: tf(t))
-        if tb is not None:
-            yt = tf(t)
-            gt = torch.from_numpy(g.reshape(t.shape if isinstance(yt, tuple) else yt.shape))
-            res[k]["torch_b"] = best_time(lambda: tb(gt, t, yt))
+        for key, fn in _torch_fns(name, x, g, xt, tf, tb).items():
+            res[k][key] = best_time(fn)
     time.sleep(0.2)
     if with_ref and REF is not None:
         for k, (name, x, g, y, params, xt, tf, tb, use_y) in cases():
