@@ -514,12 +514,6 @@ PF_BLOCK = 4096
 PF_ROWS_MIN = 1 << 22  # the softmax family's backward rows (_bwd_rows_range)
 
 
-def _host_has_avx512():
-    import llvmlite.binding as ll
-
-    return bool(ll.get_host_cpu_features().get("avx512f"))
-
-
 # log_softmax's backward rows prefetch the next row (_bwd_rows_range) where
 # the CPU has no AVX-512, as the Cython backend's (_axis.pxi, _rows_prefetch):
 # on an AMD EPYC with AVX-512 (Zen 4) they lost. 1e7 float32 in rows of
@@ -527,7 +521,7 @@ def _host_has_avx512():
 # (2.70-2.84 / 2.88-2.96 ms), two runs each: 3.86-4.27 / 3.97-4.44 with
 # them, 2.68-2.75 / 2.89-2.93 without. The CPU's features, not numba's
 # target: a constant of the compiled code, as numba's cache is per CPU.
-ROWS_PF = not _host_has_avx512()
+ROWS_PF = not _tab.host_has_avx512()
 
 
 @numba.extending.intrinsic

@@ -100,6 +100,13 @@ def read_tables(path=HEADER):
     return out
 
 
+def host_has_avx512():
+    """Whether this machine's CPU has AVX-512F (whatever Numba is told to compile for)."""
+    import llvmlite.binding as ll
+
+    return bool(ll.get_host_cpu_features().get("avx512f"))
+
+
 def _targets_avx512():
     """Whether Numba compiles for a CPU with AVX-512F (its features as configured, else the host's)."""
     if os.environ.get("FASTACT_NUMBA_ZMM", "1").strip() == "0":
@@ -109,9 +116,7 @@ def _targets_avx512():
         return "+avx512f" in feats.split(",")
     if numba.config.CPU_NAME:
         return False
-    import llvmlite.binding as ll
-
-    return bool(ll.get_host_cpu_features().get("avx512f"))
+    return host_has_avx512()
 
 
 try:
