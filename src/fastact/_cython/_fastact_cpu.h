@@ -864,21 +864,21 @@ static inline __m512 fastact_exp_negabs_p_v(__m512 v, __m512* kf)
     *kf = k;
     return _mm512_fmadd_ps(r, fastact_exp_q_v(r), _mm512_set1_ps(1.0f));
 }
-/* dst = exp(-|sign x - m|) 2^26 (_axis.pxi's _exp_up) */
+/* exp(-|sign x - m|) 2^26 (_axis.pxi's _exp_up) */
+static inline __m512 fastact_exp_shift_v(__m512 x, __m512 mv, __m512 sv, __m512 up)
+{
+    __m512 kf;
+    __m512 p = fastact_exp_negabs_p_v(_mm512_fmsub_ps(sv, x, mv), &kf);
+    return _mm512_scalef_ps(p, _mm512_add_ps(kf, up));
+}
+/* The vector lanes' scalars (m, sign; sg) are the locals the FASTACT_MAP
+ * macros' f sees: a macro of one or two vectors around the _v function. */
 static inline void fastact_exp_shift_f32(const float* x, float* dst, long n, float m, float sign)
 {
     const __m512 mv = _mm512_set1_ps(m), sv = _mm512_set1_ps(sign), up = _mm512_set1_ps(26.0f);
-    long j = 0;
-    __m512 kf;
-    for (; j + 16 <= n; j += 16) {
-        __m512 p = fastact_exp_negabs_p_v(_mm512_fmsub_ps(sv, _mm512_loadu_ps(x + j), mv), &kf);
-        _mm512_storeu_ps(dst + j, _mm512_scalef_ps(p, _mm512_add_ps(kf, up)));
-    }
-    if (j < n) {
-        __mmask16 in = (__mmask16)((1u << (n - j)) - 1u);
-        __m512 p = fastact_exp_negabs_p_v(_mm512_fmsub_ps(sv, _mm512_maskz_loadu_ps(in, x + j), mv), &kf);
-        _mm512_mask_storeu_ps(dst + j, in, _mm512_scalef_ps(p, _mm512_add_ps(kf, up)));
-    }
+#define FASTACT_EXP_SHIFT_(v) fastact_exp_shift_v((v), mv, sv, up)
+    FASTACT_MAP1(FASTACT_EXP_SHIFT_, x, dst, n);
+#undef FASTACT_EXP_SHIFT_
 }
 /* out = g - exp(y) sg for y <= 0 (exp(-|y|); the caller checks the sign):
  * log_softmax's backward from y */
@@ -891,14 +891,9 @@ static inline __m512 fastact_logsmax_bwd_v(__m512 y, __m512 gv, __m512 sg)
 static inline void fastact_logsmax_bwd_f32(const float* g, const float* y, float* out, long n, float sg)
 {
     const __m512 sv = _mm512_set1_ps(sg);
-    long j = 0;
-    for (; j + 16 <= n; j += 16)
-        _mm512_storeu_ps(out + j, fastact_logsmax_bwd_v(_mm512_loadu_ps(y + j), _mm512_loadu_ps(g + j), sv));
-    if (j < n) {
-        __mmask16 in = (__mmask16)((1u << (n - j)) - 1u);
-        _mm512_mask_storeu_ps(out + j, in, fastact_logsmax_bwd_v(_mm512_maskz_loadu_ps(in, y + j),
-                                                                  _mm512_maskz_loadu_ps(in, g + j), sv));
-    }
+#define FASTACT_LSM_BWD_(v, gv) fastact_logsmax_bwd_v((v), (gv), sv)
+    FASTACT_MAP2(FASTACT_LSM_BWD_, g, y, out, n);
+#undef FASTACT_LSM_BWD_
 }
 #define FASTACT_HAVE_TABLES 1
 #else
