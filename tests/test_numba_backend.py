@@ -523,10 +523,11 @@ def test_gelu_float32_tables():
         return
     tabs = _tab.read_tables()
     assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32), "tanh": (8, 32),
-                                                     "sigm": (8, 32), "tanhshrink": (8, 32)}
+                                                     "sigm": (7, 32), "tanhshrink": (8, 32)}
     # Both backends compute the centres, (k - i0) w, rather than pick row 0 (fastact_tab_at): it must hold
     # exactly, for the header's tables and the (1/width, shift) the kernels use with them
-    for name, _deg, inv_w, shift, _clamp in (_tab.PHI, _tab.DPHI, _tab.TAIL, _tab.TANH, _tab.TANHSHRINK, _tab.SIGM):
+    for name, deg, inv_w, shift, _clamp in (_tab.PHI, _tab.DPHI, _tab.TAIL, _tab.TANH, _tab.TANHSHRINK, _tab.SIGM):
+        assert tabs[name].shape[0] == deg + 2, name  # the kernel's degree is the header's
         c = tabs[name][0].astype(np.float64)
         w = c[1] - c[0]
         assert np.array_equal(c, (np.arange(32) - (shift - 12582912.0)) * w), name
@@ -538,6 +539,17 @@ def test_gelu_float32_tables():
     be.forward("gelu", x, ref, {"approximate": "none"}, 1)
     be.backward("gelu", g, x, None, gref, {"approximate": "none"}, 1)
     assert _same_bits(out, ref) and _same_bits(gx, gref)
+
+
+def test_sigmoid_table_is_fit_tables():
+    """The header's fastact_sigm_tab (degree 5, u^0 the float32 nearest sigmoid(-c_i)) is what
+    _fitpoly.fit_table("sigm") gives, within the fit error the header's comment quotes."""
+    pytest.importorskip("mpmath")
+    from fastact._numba import _fitpoly, _tab
+
+    tab, err = _fitpoly.fit_table("sigm")
+    assert tab.shape == (7, 32) and err < 5.5e-8
+    assert np.array_equal(tab, _tab.read_tables()["sigm"])
 
 
 def test_gelu_float32_exp_loop_is_the_cython_one():

@@ -439,7 +439,7 @@ def _tanhshrink_lane(b, v):
 # (_sigm_tail), only in a vector that holds one; from y, -g * expm1(y), y
 # clamped to [-17.7, 0], from 2^k and expm1(r) (_neg_expm1).
 # sigmoid's forward is the first at -x with g = 1 (both exact), silu's at -x with g = x.
-SIGM = ("sigm", 6, 2.0, 12582912.0, 15.5)  # (table, degree, 1/width, shift, clamp), as PHI
+SIGM = ("sigm", 5, 2.0, 12582912.0, 15.5)  # (table, degree, 1/width, shift, clamp), as PHI
 EXPM1_LO = -17.7  # expm1 rounds to -1 below -17.33
 FLT_MAX = 3.4028234663852886e38
 SIGM_CLAMP = 200.0  # the tail's |x| (beyond 192.7: g * sigmoid(-x) rounds to 0 for any float32 g)
