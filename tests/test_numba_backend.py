@@ -541,15 +541,25 @@ def test_gelu_float32_tables():
     assert _same_bits(out, ref) and _same_bits(gx, gref)
 
 
-def test_sigmoid_table_is_fit_tables():
+def test_sigmoid_table_and_expm1_fit_are_fitpolys():
     """The header's fastact_sigm_tab (degree 5, u^0 the float32 nearest sigmoid(-c_i)) is what
-    _fitpoly.fit_table("sigm") gives, within the fit error the header's comment quotes."""
+    _fitpoly.fit_table("sigm") gives, and its fastact_expm1_fit (log_sigmoid's backward from y) and
+    _tab.EXPM1_FIT are _fitpoly.fit_expm1_q's, within the fit errors the comments quote."""
     pytest.importorskip("mpmath")
+    import re
+
     from fastact._numba import _fitpoly, _tab
 
     tab, err = _fitpoly.fit_table("sigm")
     assert tab.shape == (7, 32) and err < 5.5e-8
     assert np.array_equal(tab, _tab.read_tables()["sigm"])
+    q, err = _fitpoly.fit_expm1_q()
+    assert err < 1.45e-8
+    with open(_tab.HEADER) as f:
+        m = re.search(r"fastact_expm1_fit\[5\] = \{(.*?)\};", f.read())
+    header = np.array([float(v.strip().rstrip("f")) for v in m.group(1).split(",")], np.float32)
+    assert np.array_equal(np.array(q, np.float32), header)
+    assert np.array_equal(np.array(_tab.EXPM1_FIT, np.float32), header)
 
 
 def test_gelu_float32_exp_loop_is_the_cython_one():

@@ -314,8 +314,11 @@ def _pass_fn(mod, bwd, sparse):
 
 # the tail's table, as PHI; x is clamped from below to -14.9, where the result is 0
 TAIL = ("tail", 4, -2.90909091, 12582912.0 - 12.0, -14.9)
-# expm1(r) = r + r^2 q(r), q: Taylor, 6 terms (|r| <= 0.35: < 1e-8), highest first (_expm1_small)
+# expm1(r) = r + r^2 q(r) for |r| <= 0.35 (_expm1_small), q's coefficients highest first: Taylor, 6
+# terms (the header's fastact_expm1_taylor, gelu's tail), and 5 fitted (fastact_expm1_fit,
+# _fitpoly.fit_expm1_q: log_sigmoid's backward from y)
 EXP_Q = (1.98412698e-4, 1.38888889e-3, 8.33333333e-3, 4.16666667e-2, 1.66666667e-1, 0.5)
+EXPM1_FIT = (1.3862157e-03, 8.366693e-03, 4.166753e-02, 1.6666542e-01, 4.9999997e-01)
 LN2_HI, LN2_LO, LOG2E, INV_SQRT_2PI = 0.693359375, -2.12194440e-4, 1.44269504, 0.398942280
 
 
@@ -327,10 +330,11 @@ def _ln2_reduce(b, v):
     return kf, _fma(b, b.fneg(kf), _splat(LN2_LO), r)
 
 
-def _expm1_small(b, r):
-    """expm1(r) = r + r^2 q(r) for |r| <= 0.35 (EXP_Q): the header's fastact_expm1_small."""
-    q = _splat(EXP_Q[0])
-    for c in EXP_Q[1:]:
+def _expm1_small(b, r, coeffs=EXP_Q):
+    """expm1(r) = r + r^2 q(r) for |r| <= 0.35, q's coefficients highest first: the header's
+    fastact_expm1_q (EXP_Q: fastact_expm1_small)."""
+    q = _splat(coeffs[0])
+    for c in coeffs[1:]:
         q = _fma(b, q, r, _splat(c))
     return _fma(b, b.fmul(r, r), q, r)
 
@@ -457,9 +461,9 @@ def _neg_expm1(b, y):
     """-expm1(min(y, 0)) for y >= -17.7 (clamped there): with y = k ln2 + r, -(2^k expm1(r) + (2^k - 1)),
     one rounding; -0 at y = +0, NaN stays NaN (the header's fastact_lsig_bwdy_v)."""
     yc = b.select(b.fcmp_ordered(">", _splat(EXPM1_LO), y), _splat(EXPM1_LO), y)  # max(lo, y); NaN: y
-    yc = b.select(b.fcmp_unordered("<", yc, _splat(0.0)), yc, _splat(0.0))  # y >= 0: +0; NaN: y
+    yc = b.select(b.fcmp_ordered(">", yc, _splat(0.0)), _splat(0.0), yc)  # min(0, y): NaN and -0 stay
     kf, r = _ln2_reduce(b, yc)
-    em = _expm1_small(b, r)
+    em = _expm1_small(b, r, EXPM1_FIT)
     s = _scalef(b, _splat(1.0), kf)  # 2^k
     return _fma(b, b.fneg(s), em, b.fneg(b.fsub(s, _splat(1.0))))
 
