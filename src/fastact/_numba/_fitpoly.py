@@ -165,6 +165,18 @@ TABLES = {"phi": (lambda i: (i - 13) * 0.3125, 0.3125, 6, lambda v: mpmath.ncdf(
 NEAREST_U0 = {"sigm"}
 
 
+def _fix_f32(V, y, w, fixed=()):
+    """Coefficients c of y ~ V @ c in error relative to w, after the given fixed ones: fixed as
+    float32 values one at a time, lowest first, the rest refitted each time."""
+    fixed = list(fixed)
+    while len(fixed) < V.shape[1]:
+        m = len(fixed)
+        rest = (y - (V[:, :m] @ np.array(fixed) if m else 0)) / w
+        cf, *_ = np.linalg.lstsq(V[:, m:] / w[:, None], rest, rcond=None)
+        fixed.append(float(np.float32(cf[0])))
+    return fixed
+
+
 def fit_table(which, margin=1.03, nodes=200):
     """Per interval i, f(c_i + u) on |u| <= margin*W/2 in relative error (absolute below the table's floor).
 
@@ -188,12 +200,8 @@ def fit_table(which, margin=1.03, nodes=200):
         y = np.array([float(f(mpmath.mpf(c) + mpmath.mpf(float(u)))) for u in uu])
         w = np.copysign(np.maximum(np.abs(y), floor), y)  # relative, absolute near a zero
         f0 = f(mpmath.mpf(c))
-        fixed = [0.0] if f0 == 0 else [float(np.float32(float(f0)))] if which in NEAREST_U0 else []
-        while len(fixed) <= degree:
-            m = len(fixed)
-            rest = (y - (V[:, :m] @ np.array(fixed) if m else 0)) / w
-            cf, *_ = np.linalg.lstsq(V[:, m:] / w[:, None], rest, rcond=None)
-            fixed.append(float(np.float32(cf[0])))
+        u0 = [0.0] if f0 == 0 else [float(np.float32(float(f0)))] if which in NEAREST_U0 else []
+        fixed = _fix_f32(V, y, w, u0)
         tab[0, i] = c
         tab[1:, i] = fixed
         yd = np.array([float(f(mpmath.mpf(c) + mpmath.mpf(float(u)))) for u in dense])
@@ -276,13 +284,7 @@ def fit_expm1_q(degree=4, nodes=400):
     h = 0.34657359 * 1.001
     rr = h * np.cos(np.pi * (np.arange(nodes) + 0.5) / nodes)
     em = np.array([float(mpmath.expm1(mpmath.mpf(float(r)))) for r in rr])
-    V = np.vander(rr, degree + 1, increasing=True) * (rr * rr / em)[:, None]
-    b = (em - rr) / em
-    fixed = []
-    while len(fixed) <= degree:
-        m = len(fixed)
-        sol, *_ = np.linalg.lstsq(V[:, m:], b - (V[:, :m] @ np.array(fixed) if m else 0), rcond=None)
-        fixed.append(float(np.float32(sol[0])))
+    fixed = _fix_f32(np.vander(rr, degree + 1, increasing=True) * (rr * rr)[:, None], em - rr, em)
     dense = np.linspace(-h, h, 20000)  # an even count: no r = 0
     ed = np.array([float(mpmath.expm1(mpmath.mpf(float(r)))) for r in dense])
     got = dense + dense * dense * np.polyval(np.array(fixed)[::-1], dense)
