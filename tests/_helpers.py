@@ -433,7 +433,7 @@ def check_log_sigmoid_bwd_f32(be, what, bound=2):
     AVX-512 variant and of the Numba backend on AVX-512, or the exp-based
     loops. Within ``bound`` ULP of the correctly rounded float64 product on
     the table's interval edges, the range reduction's and their float32
-    neighbours (x: |x| = (i +- 1/2) / 2, the switch to the exp tail at 15.5,
+    neighbours (x: |x| = (i +- 1/2) / 2, the switch to the exp tail at 15.75,
     its clamp at 200; y: (k +- 1/2) ln2, the clamp at -17.7), where
     expm1 rounds to -1, specials, grids and random bit patterns, with g of
     every magnitude up to 3e38 (the tail scales last: g * sigmoid(-x) stays
@@ -489,7 +489,7 @@ def check_sigmoid_f32(be, what, bound=2, name="sigmoid", subnormal_ulps=True):
     uses, at -x; else the exp-based loops): within ``bound`` ULP of the
     correctly rounded result on the table's interval edges and their float32
     neighbours (|x| = (i +- 1/2) / 2), the switch to the exp tail at |x| =
-    15.5, the subnormal sigmoid below x = -87.3, specials, a grid and random
+    15.75, the subnormal sigmoid below x = -87.3, specials, a grid and random
     bit patterns (subnormal results too, unless ``subnormal_ulps`` is False:
     the exp loops' silu returns -0 below x = -103.97 and is held to the
     smallest normal float32 in absolute error there, the registry's bound);
@@ -533,7 +533,7 @@ def check_silu_bwd_f32(be, what, bound, wide_g=True):
     3e38 held to the same ULP bound against g times the float64 result (the
     tables' tail scales last; the exp loops return 0 below x = -103.97 however
     large g is); inputs: the table's interval edges and their neighbours, the
-    switch to the tail at |x| = 15.5, the clamps at +-200, specials, a grid and
+    switch to the tail at |x| = 15.75, the clamps at +-200, specials, a grid and
     random bits; 2 threads, every partial last vector and in place on g and x
     give the same results. Returns the results, g and x."""
     from fastact._accuracy import ulp_distance

@@ -396,7 +396,7 @@ def _b_silu_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0
 cdef void _L_log_sigmoid_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
     # AVX-512 build: g * sigmoid(-x) from a table of polynomials
     # (_fastact_cpu.h, fastact_log_sigmoid_bwd_f32) instead of an exp and a
-    # division; its tail (|x| > 15.5) scales last, so no float64 second pass.
+    # division; its tail (|x| >= 15.75) scales last, so no float64 second pass.
     fastact_log_sigmoid_bwd_f32(g, x, out, n)
 
 

@@ -39,7 +39,7 @@ tanh(|x|) from its table and x's sign; nor do tanhshrink (x^3 times its
 table's h(|x|)) and log_sigmoid's backward from y.
 Its backward from x (and sigmoid and silu, the same kernel at -x, and silu's
 backward, the same table) computes the rare
-lanes with |x| > 15.5 from an exp in the vectors that hold one (``_sigm_tail``).
+lanes with |x| >= 15.75 from an exp in the vectors that hold one (``_sigm_tail``).
 The kernels are used only when Numba
 compiles for a CPU with AVX-512F (``ENABLED``); elsewhere, and for float64,
 the exp-based loops run.
@@ -439,11 +439,14 @@ def _tanhshrink_lane(b, v):
 
 # log_sigmoid's backward (fastact_log_sigmoid_bwd_f32 / _bwdy_f32): from x,
 # g * sigmoid(-x), sigmoid(-|x|) from its table (intervals of 1/2 from 0) and
-# 1 - that for x < 0, the lanes with |x| > 15.5 from an exp, scaled last
+# 1 - that for x < 0, the lanes with |x| >= 15.75 from an exp, scaled last
 # (_sigm_tail), only in a vector that holds one; from y, -g * expm1(y), y
 # clamped to [-17.7, 0], from 2^k and expm1(r) (_neg_expm1).
 # sigmoid's forward is the first at -x with g = 1 (both exact), silu's at -x with g = x.
-SIGM = ("sigm", 5, 2.0, 12582912.0, 15.5)  # (table, degree, 1/width, shift, clamp), as PHI
+# (table, degree, 1/width, shift, last centre): the centres k/2 as PHI's (k - i0) w; the kernels read k
+# from a + SIGM_SHIFT instead (_sigm_at)
+SIGM = ("sigm", 5, 2.0, 12582912.0, 15.5)
+SIGM_SHIFT = 6291456.0  # 1.5 * 2^22: a + SIGM_SHIFT is a's nearest multiple of 1/2 (the header's FASTACT_SIGM_SHIFT)
 EXPM1_LO = -17.7  # expm1 rounds to -1 below -17.33
 FLT_MAX = 3.4028234663852886e38
 SIGM_CLAMP = 200.0  # the tail's |x| (beyond 192.7: g * sigmoid(-x) rounds to 0 for any float32 g)
@@ -468,6 +471,28 @@ def _neg_expm1(b, y):
     return _fma(b, b.fneg(s), em, b.fneg(b.fsub(s, _splat(1.0))))
 
 
+def _sigm_at(b, a):
+    """(s, kt): sigmoid(-a) from the table for 0 <= a < 15.75, and kt = a + SIGM_SHIFT, a's nearest multiple
+    of 1/2 plus 1.5 * 2^22, whose low bits are 2a's nearest integer k, the interval; a >= 15.75 and +inf
+    exactly where kt > SIGM_SHIFT + 15.5. u = a - k/2 by vreduceps (0 at +inf). An addition and no FMA:
+    the header's fastact_sigm_at."""
+    name, deg = SIGM[:2]
+    tab = TABLES[name]
+    perm = _fn(b.module, "llvm.x86.avx512.vpermi2var.ps.512", V, [V, VI, V])
+    reduce = _fn(b.module, "llvm.x86.avx512.mask.reduce.ps.512", V, [V, I32, V, I16, I32])
+    kt = b.fadd(a, _splat(SIGM_SHIFT))
+    k = b.bitcast(kt, VI)
+    u = b.call(reduce, [a, ir.Constant(I32, 0x18), _splat(0.0), ir.Constant(I16, -1), ir.Constant(I32, 4)])
+
+    def pick(row):
+        return b.call(perm, [_vec(tab[row][:16]), k, _vec(tab[row][16:])])
+
+    p = pick(deg + 1)
+    for j in range(deg, 0, -1):
+        p = _fma(b, p, u, pick(j))
+    return p, kt
+
+
 def _sigm_tail_sh(b, a):
     """(sh, k1) with sigmoid(-a) = 2^k1 sh for a = |x| > 15.5: sh = h - h e,
     h = exp(-r)/2, e = exp(-a) = 2^k1 h, r = a - k ln2, k1 = 1 - k (a clamped
@@ -483,7 +508,7 @@ def _sigm_tail_sh(b, a):
 
 
 def _sigm_tail(b, v, a, gv):
-    """g * sigmoid(-x) for |x| = a > 15.5: 2^k1 (g sh); x < 0: g (1 - 2^k1 sh)."""
+    """g * sigmoid(-x) for |x| = a >= 15.75: 2^k1 (g sh); x < 0: g (1 - 2^k1 sh)."""
     sh, k1 = _sigm_tail_sh(b, a)
     pos = _scalef(b, b.fmul(gv, sh), k1)
     neg = b.fmul(gv, b.fsub(_splat(1.0), _scalef(b, sh, k1)))
@@ -491,7 +516,7 @@ def _sigm_tail(b, v, a, gv):
 
 
 def _silu_bwd_tail(b, v, a, gv):
-    """silu's backward for |x| = a > 15.5 (fastact_silu_bwd_tail_v): t = 2^k1 sh, x clamped to +-200;
+    """silu's backward for |x| = a >= 15.75 (fastact_silu_bwd_tail_v): t = 2^k1 sh, x clamped to +-200;
     x > 0: g ((1 - t)(1 + x t)); x < 0: 2^(k1 + 8) (g (sh f 2^-8)), f = 1 + x (1 - t)."""
     one = _splat(1.0)
     sh, k1 = _sigm_tail_sh(b, a)
@@ -533,10 +558,8 @@ def _lsig_fn(mod, kind, nt=False):
             if from_y:
                 _stores(b, b.fmul(gv, _neg_expm1(b, v)), out, j, lanes, nts)
                 return
-            name, deg, inv_w, shift, clamp = SIGM
             a = b.call(fabs, [v])
-            ac = b.select(b.fcmp_unordered("<", a, _splat(clamp)), a, _splat(clamp))  # NaN: NaN, through S
-            s = _tab_at(b, TABLES[name], deg, ac, inv_w, shift)
+            s, kt = _sigm_at(b, a)  # NaN: NaN, through the table
             # x >= 0 by the sign bit (vpmovd2m; -0 and NaN give the same values either way, as in the header)
             pos = b.icmp_signed(">=", b.bitcast(v, VI), ir.Constant(VI, [ir.Constant(I32, 0)] * 16))
             u = b.fsub(_splat(1.0), s)
@@ -545,7 +568,7 @@ def _lsig_fn(mod, kind, nt=False):
             else:
                 f = b.select(pos, s, u)
             b.store(b.fmul(gv, f), slot)
-            t = b.fcmp_ordered(">", a, _splat(clamp))  # masked-off lanes loaded 0: never set
+            t = b.fcmp_ordered(">", kt, _splat(SIGM_SHIFT + SIGM[4]))  # masked-off lanes loaded 0: never set
             tail = _silu_bwd_tail if kind == "silu_bwd" else _sigm_tail
             with _if_any(b, t, True):
                 b.store(b.select(t, tail(b, v, a, gv), b.load(slot)), slot)
