@@ -522,7 +522,7 @@ def test_gelu_float32_tables():
     if not _tab.ENABLED:
         return
     tabs = _tab.read_tables()
-    assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32), "tanh": (8, 32),
+    assert {k: v.shape for k, v in tabs.items()} == {"phi": (8, 32), "dphi": (8, 32), "tail": (6, 32), "tanh": (7, 32),
                                                      "sigm": (7, 32), "tanhshrink": (8, 32)}
     # Both backends compute the centres, (k - i0) w, rather than pick row 0 (fastact_tab_at): it must hold
     # exactly, for the header's tables and the (1/width, shift) the kernels use with them
@@ -541,18 +541,22 @@ def test_gelu_float32_tables():
     assert _same_bits(out, ref) and _same_bits(gx, gref)
 
 
-def test_sigmoid_table_and_expm1_fit_are_fitpolys():
-    """The header's fastact_sigm_tab (degree 5, u^0 the float32 nearest sigmoid(-c_i)) is what
-    _fitpoly.fit_table("sigm") gives, and its fastact_expm1_fit (log_sigmoid's backward from y) and
-    _tab.EXPM1_FIT are _fitpoly.fit_expm1_q's, within the fit errors the comments quote."""
+def test_sigmoid_and_tanh_tables_and_expm1_fit_are_fitpolys():
+    """The header's fastact_sigm_tab and fastact_tanh_tab (degree 5, u^0 the float32 nearest f(c_i);
+    tanh's last interval reaching to 9.125) are what _fitpoly.fit_table gives, and its fastact_expm1_fit
+    (log_sigmoid's backward from y) and _tab.EXPM1_FIT are _fitpoly.fit_expm1_q's, within the fit errors
+    the comments quote."""
     pytest.importorskip("mpmath")
     import re
 
     from fastact._numba import _fitpoly, _tab
 
-    tab, err = _fitpoly.fit_table("sigm")
-    assert tab.shape == (7, 32) and err < 5.5e-8
-    assert np.array_equal(tab, _tab.read_tables()["sigm"])
+    tabs = _tab.read_tables()
+    for name, bound in (("sigm", 5.5e-8), ("tanh", 5.3e-8)):
+        tab, err = _fitpoly.fit_table(name)
+        assert tab.shape == (7, 32) and err < bound, name
+        assert np.array_equal(tab, tabs[name]), name
+    assert _fitpoly.LAST_HI["tanh"] == _tab.TANH_CLAMP - _tab.TANH[4]
     q, err = _fitpoly.fit_expm1_q()
     assert err < 1.45e-8
     with open(_tab.HEADER) as f:

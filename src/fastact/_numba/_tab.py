@@ -125,11 +125,16 @@ except (OSError, ValueError):
     TABLES = None
 ENABLED = TABLES is not None
 
-# tanh (forward): tanh(|x|) from its table (fastact_tanh_tab: intervals of 5/16
-# from 0, degree 6, the last two the constant 1), |x| clamped to 9.75, x's sign
-# put back; one pass. 7 permutes, 8 FMAs and 5 other operations a vector; the
-# exp-based loop (_math.tanh) has an exp and a division.
-TANH = ("tanh", 6, 3.2, 12582912.0, 9.75)  # (table, degree, 1/width, shift, clamp), as PHI
+# tanh (forward): tanh(|x|) from its table (fastact_tanh_tab: intervals of 1/4
+# from 0, degree 5, the last reaching to 9.125 where tanh rounds to 1), the
+# interval from |x| clamped to 7.75 plus TANH_SHIFT and u from |x| clamped to
+# 9.125 (_tanh_lane: additions, no FMA), x's sign put back; one pass. 6
+# permutes, 5 FMAs and 7 other operations a vector; the exp-based loop
+# (_math.tanh) has an exp and a division.
+# (table, degree, 1/width, shift, the last centre): the centres k/4 as PHI's (k - i0) w
+TANH = ("tanh", 5, 4.0, 12582912.0, 7.75)
+TANH_SHIFT = 3145728.0  # 1.5 * 2^21: a + TANH_SHIFT is a's nearest multiple of 1/4 (the header's FASTACT_TANH_SHIFT)
+TANH_CLAMP = 9.125  # |x| in u: the last interval's reach (_fitpoly.LAST_HI)
 # tanhshrink (forward): x^3 h(|x|), h(a) = (a - tanh a) / a^3 from its table
 # (fastact_tanhshrink_tab: intervals of 5/16 from 0, degree 6), formed as
 # (x * x^2) * h; from |x| >= 9.5 (the clamp), x - sign(x), exact.
@@ -165,17 +170,22 @@ def _tab_at(b, tab, deg, x, inv_w, shift):
     (k - i0) w, checked here), so u is one FMA of kt - shift = k - i0, with
     the bits of x minus the picked centre, and one permute less a vector (the
     header's fastact_tab_at)."""
-    perm = _fn(b.module, "llvm.x86.avx512.vpermi2var.ps.512", V, [V, VI, V])
     w = float(tab[0][1] - tab[0][0])
     if not np.array_equal(tab[0], ((np.arange(32) - (shift - 12582912.0)) * w).astype(np.float32)):
         raise ValueError("a table's centres are not multiples of its width")
     kt = _fma(b, x, _splat(inv_w), _splat(shift))
-    k = b.bitcast(kt, VI)
+    u = _fma(b, b.fsub(kt, _splat(shift)), _splat(-w), x)
+    return _tab_poly(b, tab, deg, b.bitcast(kt, VI), u)
+
+
+def _tab_poly(b, tab, deg, k, u):
+    """sum_j tab[1 + j][k] u^j by Horner, each lane's coefficients picked from its interval k (k's low
+    5 bits) with vpermt2ps: the header's fastact_tab_poly."""
+    perm = _fn(b.module, "llvm.x86.avx512.vpermi2var.ps.512", V, [V, VI, V])
 
     def pick(row):
         return b.call(perm, [_vec(tab[row][:16]), k, _vec(tab[row][16:])])
 
-    u = _fma(b, b.fsub(kt, _splat(shift)), _splat(-w), x)
     p = pick(deg + 1)
     for j in range(deg, 0, -1):
         p = _fma(b, p, u, pick(j))
@@ -419,11 +429,16 @@ def _abs_clamped(b, v, clamp):
 
 
 def _tanh_lane(b, v):
-    """tanh(x): the header's fastact_tanh_v."""
-    name, deg, inv_w, shift, clamp = TANH
-    _, ac = _abs_clamped(b, v, clamp)
+    """tanh(x): the header's fastact_tanh_v (the interval from min(|x|, 7.75) + TANH_SHIFT, u = min(|x|, 9.125)
+    minus its centre; NaN: NaN through u)."""
+    name, deg, _inv_w, _shift, last = TANH
+    a = b.call(_fn(b.module, "llvm.fabs.v16f32", V, [V]), [v])
+    ai = b.select(b.fcmp_ordered("<", _splat(last), a), _splat(last), a)  # min(7.75, a) as vminps: NaN gives a
+    kt = b.fadd(ai, _splat(TANH_SHIFT))
+    au = b.select(b.fcmp_ordered("<", _splat(TANH_CLAMP), a), _splat(TANH_CLAMP), a)  # min(9.125, a); NaN: a
+    p = _tab_poly(b, TABLES[name], deg, b.bitcast(kt, VI), b.fsub(au, b.fsub(kt, _splat(TANH_SHIFT))))
     copysign = _fn(b.module, "llvm.copysign.v16f32", V, [V, V])
-    return b.call(copysign, [_tab_at(b, TABLES[name], deg, ac, inv_w, shift), v])
+    return b.call(copysign, [p, v])
 
 
 def _tanhshrink_lane(b, v):
@@ -477,20 +492,10 @@ def _sigm_at(b, a):
     exactly where kt > SIGM_SHIFT + 15.5. u = a - k/2 by vreduceps (0 at +inf). An addition and no FMA:
     the header's fastact_sigm_at."""
     name, deg = SIGM[:2]
-    tab = TABLES[name]
-    perm = _fn(b.module, "llvm.x86.avx512.vpermi2var.ps.512", V, [V, VI, V])
     reduce = _fn(b.module, "llvm.x86.avx512.mask.reduce.ps.512", V, [V, I32, V, I16, I32])
     kt = b.fadd(a, _splat(SIGM_SHIFT))
-    k = b.bitcast(kt, VI)
     u = b.call(reduce, [a, ir.Constant(I32, 0x18), _splat(0.0), ir.Constant(I16, -1), ir.Constant(I32, 4)])
-
-    def pick(row):
-        return b.call(perm, [_vec(tab[row][:16]), k, _vec(tab[row][16:])])
-
-    p = pick(deg + 1)
-    for j in range(deg, 0, -1):
-        p = _fma(b, p, u, pick(j))
-    return p, kt
+    return _tab_poly(b, TABLES[name], deg, b.bitcast(kt, VI), u), kt
 
 
 def _sigm_tail_sh(b, a):
