@@ -355,20 +355,6 @@ static inline __m512 fastact_tab_pick(const float* row, __m512i k)
 {
     return _mm512_permutex2var_ps(_mm512_load_ps(row), k, _mm512_load_ps(row + 16));
 }
-/* Table t's polynomial for the interval of x: k = round(x / w) + i0, read
- * from the low bits of kt = x * (1 / w) + shift (shift = 1.5 * 2^23 + i0;
- * 1 / w rounded to float32, folded by the compiler), then sum_j t[1 + j][k]
- * u^j, j <= deg, by Horner, in u = x - c_k.  Every table's centres are
- * multiples of its interval's width w, a float32 with few bits (5/16, 11/32,
- * 1/2; negative for a table that runs leftwards): c_k = (k - i0) w =
- * t[0][k], exact, and kt - shift = k - i0 exactly, so u is one FNMA, with
- * the bits of x - t[0][k], and row 0 is not read (tests/test_numba_backend.py
- * checks it against (k - i0) w, as _numba/_tab.py does when it builds a
- * kernel).  That saves a permute a vector: the permutes run on one of the
- * two ports that do the FMAs, and these loops are bound by their count of
- * instructions.  1e5 float32 log_sigmoid backward on one thread, alternating
- * runs of the two builds: 24.3-26.3 -> 22.9-23.8 us, with the masked
- * subtraction of fastact_lsig_bwd_v. */
 /* sum_j t[1 + j][k] u^j, j <= deg, by Horner, each lane's coefficients
  * those of its interval k */
 static inline __m512 fastact_tab_poly(const float (*t)[32], int deg, __m512i k, __m512 u)
@@ -378,6 +364,22 @@ static inline __m512 fastact_tab_poly(const float (*t)[32], int deg, __m512i k, 
         p = _mm512_fmadd_ps(p, u, fastact_tab_pick(t[j], k));
     return p;
 }
+/* Table t's polynomial for the interval of x: k = round(x / w) + i0, read
+ * from the low bits of kt = x * (1 / w) + shift (shift = 1.5 * 2^23 + i0;
+ * 1 / w rounded to float32, folded by the compiler), then sum_j t[1 + j][k]
+ * u^j, j <= deg, by Horner, in u = x - c_k.  Every table's centres are
+ * multiples of its interval's width w, a float32 with few bits (5/16, 11/32;
+ * negative for a table that runs leftwards; the sigmoid and tanh tables, of
+ * widths 1/2 and 1/4, find k and u by additions instead: fastact_sigm_at,
+ * fastact_tanh_v): c_k = (k - i0) w =
+ * t[0][k], exact, and kt - shift = k - i0 exactly, so u is one FNMA, with
+ * the bits of x - t[0][k], and row 0 is not read (tests/test_numba_backend.py
+ * checks it against (k - i0) w, as _numba/_tab.py does when it builds a
+ * kernel).  That saves a permute a vector: the permutes run on one of the
+ * two ports that do the FMAs, and these loops are bound by their count of
+ * instructions.  1e5 float32 log_sigmoid backward on one thread, alternating
+ * runs of the two builds: 24.3-26.3 -> 22.9-23.8 us, with the masked
+ * subtraction of fastact_lsig_bwd_v. */
 static inline __m512 fastact_tab_at(const float (*t)[32], int deg, __m512 x, float w, float shift)
 {
     __m512 kt = _mm512_fmadd_ps(x, _mm512_set1_ps(1.0f / w), _mm512_set1_ps(shift));
