@@ -368,7 +368,7 @@ def check_tanh_f32(be, what):
     Cython AVX-512 variant and of the Numba backend on AVX-512, libmvec's
     tanhf, or Numba's exp-based loop): within 2 ULP of the
     correctly rounded tanh (the exhaustive measurement over all 2**32 inputs
-    found 2) on the table's interval edges and their float32 neighbours, the
+    found 2 for the table of 5/16, 1 for that of 1/4) on the table's interval edges and their float32 neighbours, the
     clamps (the index at the last interval, 7.75, u at 9.125; 9.01, where tanh
     rounds to 1), specials, a dense grid and random bit patterns; -0 stays -0; every
     partial last vector and in place give the same results. Returns the

@@ -487,15 +487,16 @@ def _neg_expm1(b, y):
 
 
 def _sigm_at(b, a):
-    """(s, kt): sigmoid(-a) from the table for 0 <= a < 15.75, and kt = a + SIGM_SHIFT, a's nearest multiple
-    of 1/2 plus 1.5 * 2^22, whose low bits are 2a's nearest integer k, the interval; a >= 15.75 and +inf
-    exactly where kt > SIGM_SHIFT + 15.5. u = a - k/2 by vreduceps (0 at +inf). An addition and no FMA:
-    the header's fastact_sigm_at."""
+    """(s, tail): sigmoid(-a) from the table for 0 <= a < 15.75, and the lanes with a >= 15.75 or +inf.
+    kt = a + SIGM_SHIFT, a's nearest multiple of 1/2 plus 1.5 * 2^22, has 2a's nearest integer k, the
+    interval, in its low bits; the tail's lanes are those of kt > SIGM_SHIFT + 15.5. u = a - k/2 by
+    vreduceps (0 at +inf). An addition and no FMA: the header's fastact_sigm_at."""
     name, deg = SIGM[:2]
     reduce = _fn(b.module, "llvm.x86.avx512.mask.reduce.ps.512", V, [V, I32, V, I16, I32])
     kt = b.fadd(a, _splat(SIGM_SHIFT))
     u = b.call(reduce, [a, ir.Constant(I32, 0x18), _splat(0.0), ir.Constant(I16, -1), ir.Constant(I32, 4)])
-    return _tab_poly(b, TABLES[name], deg, b.bitcast(kt, VI), u), kt
+    tail = b.fcmp_ordered(">", kt, _splat(SIGM_SHIFT + SIGM[4]))
+    return _tab_poly(b, TABLES[name], deg, b.bitcast(kt, VI), u), tail
 
 
 def _sigm_tail_sh(b, a):
@@ -564,7 +565,7 @@ def _lsig_fn(mod, kind, nt=False):
                 _stores(b, b.fmul(gv, _neg_expm1(b, v)), out, j, lanes, nts)
                 return
             a = b.call(fabs, [v])
-            s, kt = _sigm_at(b, a)  # NaN: NaN, through the table
+            s, t = _sigm_at(b, a)  # NaN: NaN, through the table; masked-off lanes loaded 0: never in t
             # x >= 0 by the sign bit (vpmovd2m; -0 and NaN give the same values either way, as in the header)
             pos = b.icmp_signed(">=", b.bitcast(v, VI), ir.Constant(VI, [ir.Constant(I32, 0)] * 16))
             u = b.fsub(_splat(1.0), s)
@@ -573,7 +574,6 @@ def _lsig_fn(mod, kind, nt=False):
             else:
                 f = b.select(pos, s, u)
             b.store(b.fmul(gv, f), slot)
-            t = b.fcmp_ordered(">", kt, _splat(SIGM_SHIFT + SIGM[4]))  # masked-off lanes loaded 0: never set
             tail = _silu_bwd_tail if kind == "silu_bwd" else _sigm_tail
             with _if_any(b, t, True):
                 b.store(b.select(t, tail(b, v, a, gv), b.load(slot)), slot)
