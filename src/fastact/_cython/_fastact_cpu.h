@@ -143,20 +143,26 @@ static inline long fastact_stream_head(const void *out, long n, long size)
 }
 
 /* A start for a block buffer, inside buf (4096 bytes longer than the
- * block), at least 512 bytes from each of a, b and o modulo 4 KiB.  The
- * buffered loops' blocks are whole multiples of 4 KiB, so the loads from the
- * input and the stores to the buffer (and the buffer's loads and the stores
- * to out) keep one offset modulo 4 KiB for the whole call; within a few
- * hundred bytes the loads wait on stores with the same low 12 bits (4K
- * aliasing: the Numba backend's streamed hardtanh at 1e7 on one thread, the
- * buffer at the input's offset, 4.1 ms, from 128 bytes away 2.8-3.0).  A stack
- * buffer's offset depends on the thread and the call: Cython's streamed cheap
- * kernels at 1e7 ran 1.3 ms in one process and 1.5-1.75 in another.  a, b, o
- * aligned to the element size, buf too: the start is as well. */
+ * block), on a 64-byte line and at least 512 bytes from each of a, b and o
+ * modulo 4 KiB.  The buffered loops' blocks are whole multiples of 4 KiB, so
+ * the loads from the input and the stores to the buffer (and the buffer's
+ * loads and the stores to out) keep one offset modulo 4 KiB for the whole
+ * call; within a few hundred bytes the loads wait on stores with the same low
+ * 12 bits (4K aliasing: the Numba backend's streamed hardtanh at 1e7 on one
+ * thread, the buffer at the input's offset, 4.1 ms, from 128 bytes away
+ * 2.8-3.0).  A stack buffer's offset depends on the thread and the call:
+ * Cython's streamed cheap kernels at 1e7 ran 1.3 ms in one process and
+ * 1.5-1.75 in another.  On a line, because gcc's loops store to the buffer
+ * without aligning first: a buffer at the input's offset from a line, 16 or
+ * 48 bytes off one wherever x is 16 or 48 bytes from out's line, stored every
+ * vector across two lines, and relu's streamed forward at 1e7 took 1.9-2.4 ms
+ * on two threads against 1.5-1.7 (3.1 against 1.6-1.9 on one).  Candidates
+ * from a's line, the nearest 576 bytes past it: 513-576 from a itself.  a, b,
+ * o aligned to the element size. */
 static inline void *fastact_place_buf(void *buf, const void *a, const void *b, const void *o)
 {
-    static const int cand[7] = {2048, 1024, 3072, 512, 3584, 1536, 2560};
-    uintptr_t pa = (uintptr_t)a & 4095, pb = (uintptr_t)b & 4095, po = (uintptr_t)o & 4095;
+    static const int cand[7] = {2048, 1024, 3072, 576, 3584, 1536, 2560};
+    uintptr_t pa = (uintptr_t)a & 4032, pb = (uintptr_t)b & 4095, po = (uintptr_t)o & 4095;
     uintptr_t t = (pa + 2048) & 4095;
     for (int i = 0; i < 7; i++) {
         uintptr_t db, dd;

@@ -595,8 +595,11 @@ def _wrap_aligned(src, name, arity, prefetch=False):
 # 4.1 ms, anywhere from 128 bytes away 2.8-3.0 ms (a buffer from np.empty
 # lands wherever the heap puts it: Numba's streamed cheap kernels ran 1.4-1.6x
 # slower than Cython's in some processes and runs, not in others). So the
-# buffer is placed: 4 KiB of slack, and a start half a page (or a quarter) from
-# every array the call reads or writes.
+# buffer is placed: 4 KiB of slack, and a start on a 64-byte line, half a page
+# (or a quarter) from every array the call reads or writes, as the Cython
+# backend's fastact_place_buf (whose loops store to the buffer unaligned: off a
+# line, each vector's store spanned two). The span functions align their
+# stores to the buffer themselves; a buffer on a line spares them the head.
 def _far(t, p):
     d = (t - p) % 4096
     return 512 <= d <= 3584
@@ -607,10 +610,12 @@ _far = njit(**OPTS)(_far)
 
 @njit(**OPTS)
 def _place_buf(row, blen, pa, pb, po):
-    """A blen-element view of row (blen + 4096 bytes long) starting at least 512
-    bytes from the page offsets pa, pb, po (bytes) modulo 4 KiB."""
+    """A blen-element view of row (blen + 4096 bytes long) starting on a 64-byte
+    line at least 512 bytes from the page offsets pa, pb, po (bytes) modulo 4 KiB
+    (candidates from pa's line: the nearest, 576 bytes on, is 513-576 from pa)."""
+    pa -= pa % 64
     t = (pa + 2048) % 4096
-    for c in (2048, 1024, 3072, 512, 3584, 1536, 2560):
+    for c in (2048, 1024, 3072, 576, 3584, 1536, 2560):
         t = (pa + c) % 4096
         if _far(t, pb) and _far(t, po):
             break
