@@ -239,9 +239,19 @@ def fwd_relu6(x, p0, p1, p2, p3):
     return cst(x, 0.0) if x < 0 else (six if x > six else x)
 
 
+# The backwards that pass g inside an open interval (relu6, hardtanh,
+# hardsigmoid) test for the outside, NaN included: the bits of
+# g if lo < x < hi else 0, but LLVM then builds the mask under which it loads
+# g from three compares and two ORs, where from (x > lo) & (x < hi) it built
+# it from two dependent compares, and on Zen 4 a loop streaming from memory
+# ran 1.25-1.6x faster so (1e7 float32, 2 threads, hardtanh 2.8-3.8 ms ->
+# 2.1-2.3; the same at 1e5): the fewer operations between x's load and the
+# load of g that waits on it, the slower the loop streamed (docs/benchmarks.md,
+# session 41). The tests on one side only (relu, threshold, hardshrink) gained
+# nothing from a redundant NaN test, which LLVM folds.
 @jit
 def bwd_relu6(g, x, p0, p1, p2, p3):
-    return g if (x > 0) & (x < cst(x, 6.0)) else cst(g, 0.0)
+    return cst(g, 0.0) if (x <= 0) | (x >= cst(x, 6.0)) | (x != x) else g
 
 
 bwdy_relu6 = bwd_relu6
@@ -266,11 +276,12 @@ def fwd_hardtanh(x, p0, p1, p2, p3):
 
 
 # p0, p1: min_val and max_val rounded (the clamp values); p2, p3: the largest T
-# <= min_val and the smallest T >= max_val, so that x > p2 and x < p3 are the
-# exact tests min_val < x < max_val (a rounded bound may land on x itself)
+# <= min_val and the smallest T >= max_val, so that x <= p2 or x >= p3 exactly
+# when x is outside (min_val, max_val) (a rounded bound may land on x itself;
+# the test of the outside: see bwd_relu6)
 @jit
 def bwd_hardtanh(g, x, p0, p1, p2, p3):
-    return g if (x > p2) & (x < p3) else cst(g, 0.0)
+    return cst(g, 0.0) if (x <= p2) | (x >= p3) | (x != x) else g
 
 
 @jit
@@ -343,7 +354,7 @@ def fwd_hardsigmoid(x, p0, p1, p2, p3):
 def bwd_hardsigmoid(g, x, p0, p1, p2, p3):
     three = cst(x, 3.0)
     d = g * cst(g, 0.16666666666666666) if M.is_f32(g) else g / cst(g, 6.0)
-    return d if (x > -three) & (x < three) else cst(g, 0.0)
+    return cst(g, 0.0) if (x <= -three) | (x >= three) | (x != x) else d
 
 
 @jit
