@@ -422,20 +422,24 @@ def _unary_fn(mod, cname, lane, nt):
     return _define(mod, cname + ("_nt" if nt else ""), ir.FunctionType(ir.VoidType(), [PF, PF, I64]), build)
 
 
+def _min_nan(b, a, clamp):
+    """min(a, clamp), NaN staying NaN (vminps with a second)."""
+    return b.select(b.fcmp_unordered("<", a, _splat(clamp)), a, _splat(clamp))
+
+
 def _abs_clamped(b, v, clamp):
     """(|v|, min(|v|, clamp)); NaN stays NaN in the second, through the table."""
     a = b.call(_fn(b.module, "llvm.fabs.v16f32", V, [V]), [v])
-    return a, b.select(b.fcmp_unordered("<", a, _splat(clamp)), a, _splat(clamp))
+    return a, _min_nan(b, a, clamp)
 
 
 def _tanh_lane(b, v):
     """tanh(x): the header's fastact_tanh_v (the interval from min(|x|, 7.75) + TANH_SHIFT, u = min(|x|, 9.125)
     minus its centre; NaN: NaN through u)."""
     name, deg, _inv_w, _shift, last = TANH
-    a = b.call(_fn(b.module, "llvm.fabs.v16f32", V, [V]), [v])
-    ai = b.select(b.fcmp_ordered("<", _splat(last), a), _splat(last), a)  # min(7.75, a) as vminps: NaN gives a
+    a, ai = _abs_clamped(b, v, last)
     kt = b.fadd(ai, _splat(TANH_SHIFT))
-    au = b.select(b.fcmp_ordered("<", _splat(TANH_CLAMP), a), _splat(TANH_CLAMP), a)  # min(9.125, a); NaN: a
+    au = _min_nan(b, a, TANH_CLAMP)
     p = _tab_poly(b, TABLES[name], deg, b.bitcast(kt, VI), b.fsub(au, b.fsub(kt, _splat(TANH_SHIFT))))
     copysign = _fn(b.module, "llvm.copysign.v16f32", V, [V, V])
     return b.call(copysign, [p, v])
