@@ -533,7 +533,7 @@ cdef void _prelu_range(const floating* g, const floating* x, const floating* w, 
 
 cdef enum:
     _WREP = 2000
-    _WFWD = 1984  # the forward's blocks: whole 64-byte lines of float or double
+    _WFWD = 1024  # the forward's blocks: whole 64-byte lines of float or double (as _STB)
     _PRELU_ROWS_C = 100
 
 
@@ -579,19 +579,27 @@ cdef void _prelu_fwd_rows(const floating* x, const floating* w, floating* out, P
     # bench/cython_vs_torch.py does, three runs of each build: 2.06-2.70 ->
     # 1.54-1.95 ms (torch's 1.65-2.98); in calls of its own, 1.43-1.87 ->
     # 1.52-1.60 (relu, streamed: 1.46-1.69). As the Numba backend's
-    # _prelu_fwd_stream.
+    # _prelu_fwd_stream, whose blocks of 1024 beat 1984 (_WFWD before; here
+    # 1e7 one thread 2.70-2.87 -> 2.49-2.77 ms, 1e5 unchanged). ob is placed as the elementwise buffers are
+    # (fastact_place_buf: on a line, away from x, wr and out modulo 4 KiB);
+    # on the stack as it came, gcc's unaligned stores to it split lines in
+    # the processes where it sat off one: 1e7 float32 in rows of 64,
+    # alternating processes, 2 threads 1.62-3.17 -> 1.58-1.80 ms (relu's
+    # 1.52-1.77), one thread 2.74-3.00 -> 2.54-2.72.
     cdef floating wr[_WFWD + _PRELU_ROWS_C]
-    cdef floating ob[_WFWD]
+    cdef floating obm[_WFWD + 1024]  # 4 KiB of slack or more
+    cdef floating* ob
     cdef Py_ssize_t f = start, ln = _aligned_from(out + start, end - start, sizeof(floating))
     _prelu_fill(&wr[0], w, C, (_WFWD if end - start > _WFWD else end - start) + C)
+    ob = <floating*>fastact_place_buf(&obm[0], x + start + ln, &wr[(start + ln) % C], out + start + ln)
     if ln == 0:
         ln = _WFWD
     while f < end:
         if ln > end - f:
             ln = end - f
         if stream and ln == _WFWD and fastact_stream_head(out + f, ln, sizeof(floating)) == 0:
-            _rrelu_fwd_range(x + f, &wr[f % C], &ob[0], ln)
-            fastact_stream_copy(&ob[0], out + f, ln * sizeof(floating))
+            _rrelu_fwd_range(x + f, &wr[f % C], ob, ln)
+            fastact_stream_copy(ob, out + f, ln * sizeof(floating))
         else:
             _rrelu_fwd_range(x + f, &wr[f % C], out + f, ln)
         f += ln

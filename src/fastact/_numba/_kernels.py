@@ -2664,16 +2664,27 @@ def _prelu_fwd_whole(x2, w, o2):
 # lines are: 1e7 float32 in rows of 64, 2 threads, best of 5 calls timed in
 # turns with torch's prelu (as bench/cython_vs_torch.py times), two runs of
 # each tree: 2.04-2.73 -> 1.52-1.85 ms; in calls of its own 1.49-1.87 ->
-# 1.50-1.69.
-PRELU_STB = 1984  # whole 64-byte lines of float32 or float64
+# 1.50-1.69. PRELU_STB is the elementwise blocks' BUF: with 1984 elements
+# (7936 bytes), in-process A/B, the same offsets: 2 threads 1.53-1.67 ms ->
+# 1.47-1.55, one thread 2.23-2.40 -> 1.84-1.94.
+PRELU_STB = 1024  # whole 64-byte lines of float32 or float64
 
 
 @njit(**OPTS)
-def _prelu_fwd_buf(x, w, buf):
-    # _prelu_fwd_vec_l into a buffer apart from x. Through _prelu_fwd_vec_l
-    # itself (its in-place test and second loop), the streamed rows ran at
-    # 2.2 ms against 1.5 (1e7 float32, 2 threads): the cause was not found.
-    for i in range(x.shape[0]):
+def _prelu_fwd_buf(xp, wp, bp, n):
+    # _prelu_fwd_vec_l into a buffer apart from x, on pointers: views of the
+    # memory without a meminfo. Called with slices (xf[b:b + m], ...), each
+    # block increfed and decrefed xf's and wr's meminfo: NRT_incref is a
+    # locked add, and a locked instruction waits until the non-temporal
+    # stores of the block before have left the write-combining buffers, so a
+    # block's loop never ran while the last block's copy drained. 1e7 float32
+    # in rows of 64, alternating processes: 2 threads 1.91-2.12 -> 1.56-1.68
+    # ms (relu's 1.55-1.94 in the same runs), one thread 3.1 -> 2.3-2.5. The
+    # row loops (softmax's, plain stores) lose nothing to the same counts:
+    # 1e7 float32 in rows of 1000, in-process A/B, slices 2.35-2.50 ms,
+    # carray views 2.33-2.40.
+    x, w, buf = carray(xp, n), carray(wp, n), carray(bp, n)
+    for i in range(n):
         v = x[i]
         buf[i] = v if v > 0 else w[i] * v
 
@@ -2690,7 +2701,7 @@ def _prelu_fwd_stream(xf, w, of, lo, hi, K):
         m = _block(of, b, hi, True, PRELU_STB)
         c = b % K
         if m == PRELU_STB and _line_offset(of, b) == 0:
-            _prelu_fwd_buf(xf[b:b + m], wr[c:c + m], buf)
+            _prelu_fwd_buf(_ptr(xf, b), _ptr(wr, c), _ptr(buf, 0), m)
             _stream_copy(buf, of, b, m)
         else:
             _prelu_fwd_vec_l(xf[b:b + m], wr[c:c + m], of[b:b + m])
