@@ -505,9 +505,10 @@ def _cython_avx512():
 
 
 def _same_bits(a, b):
-    """float32 arrays equal bit for bit (signs of zero included), NaN where the other is NaN."""
+    """float32 (or float64) arrays equal bit for bit (signs of zero included), NaN where the other is NaN."""
     nan = np.isnan(a)
-    return np.array_equal(nan, np.isnan(b)) and np.array_equal(a.view(np.uint32)[~nan], b.view(np.uint32)[~nan])
+    u = np.uint32 if a.dtype == np.float32 else np.uint64
+    return np.array_equal(nan, np.isnan(b)) and np.array_equal(a.view(u)[~nan], b.view(u)[~nan])
 
 
 def test_gelu_float32_tables():
@@ -756,6 +757,46 @@ def test_silu_backward_float32_table():
     ref = np.empty_like(x)
     be.backward("silu", g, x, None, ref, {}, 1)
     assert _same_bits(out, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_one_pass_kernel(dtype):
+    """relu's backward (from x and from y): float32 on AVX-512 in _tab's one-pass form, streaming its own
+    stores ("table32": float64 keeps the buffer); exactly g where x > 0, else 0 (NaN x and signed zeros
+    included), at every offset of out from a line, 1 and 2 threads, plain and streamed, in place."""
+    from fastact import _config
+    from fastact._numba import _tab, backend
+
+    assert (("bwd_relu", 2) in K.TABLE_OPS) == (("bwdy_relu", 2) in K.TABLE_OPS) == _tab.ENABLED
+    kind = backend._stream_kind("bwd_relu", 2, "buffer")
+    assert kind == ("table32" if _tab.ENABLED else "buffer")
+    one = np.empty(1, dtype)
+    assert backend._kind(kind, one) == ("table" if _tab.ENABLED and dtype == np.float32 else "buffer")
+    rng = np.random.default_rng(42)
+    n = 5003
+    x = rng.standard_normal(n).astype(dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    x[::5], x[::11], x[::13], g[::7] = np.nan, 0.0, -0.0, -0.0
+    want = np.where(x > 0, g, dtype(0))
+    y = np.where(x > 0, x, dtype(0))
+    before = _config.stream_min_bytes()
+    try:
+        for smin in (1 << 40, 0):
+            _config.set_stream_min_bytes(smin)
+            for off in range(0, 64 // x.itemsize, 3):
+                buf = np.empty(n + 16, dtype)
+                out = buf[off:off + n]
+                for threads in (1, 2):
+                    where = f"stream_min {smin} offset {off} threads {threads}"
+                    BACKEND.backward("relu", g, x, None, out, {}, threads)
+                    assert _same_bits(out, want), where
+                    BACKEND.backward("relu", g, None, y, out, {}, threads)
+                    assert _same_bits(out, want), "from y, " + where
+                    out[...] = g
+                    BACKEND.backward("relu", out, x, None, out, {}, threads)
+                    assert _same_bits(out, want), "in place, " + where
+    finally:
+        _config.set_stream_min_bytes(before)
 
 
 def test_float32_without_the_tables():

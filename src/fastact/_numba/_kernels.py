@@ -158,7 +158,7 @@ def _table_guard(table, args):
     return f"    if _tab.{table}({args}, out{stream}):\n        return\n"
 
 
-STREAM_TABLES = ("tanh", "tanhshrink", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy")
+STREAM_TABLES = ("tanh", "tanhshrink", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy", "relu_bwd")
 
 
 def _template(arity, table=None, staged=None):
@@ -192,10 +192,12 @@ STAGED_OPS.update({("fwd_softplus_beta1", 1): "_softplus1_fwd_staged",
                    ("fwd_log_sigmoid", 1): "_log_sigmoid_fwd_staged"})
 
 # float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's
-# and silu's forward and backward, tanh's, tanhshrink's and sigmoid's forward, log_sigmoid's backward from x and from y.
+# and silu's forward and backward, tanh's, tanhshrink's and sigmoid's forward, log_sigmoid's backward from x and from y;
+# and relu's backward, in the same one-pass form without a table (_tab._relu_bwd_span).
 TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh", ("fwd_tanhshrink", 1): "tanhshrink", ("fwd_sigmoid", 1): "sigmoid",
              ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd",
-             ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy"} if _tab.ENABLED else {}
+             ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy",
+             ("bwd_relu", 2): "relu_bwd", ("bwdy_relu", 2): "relu_bwd"} if _tab.ENABLED else {}
 
 # The backward loop of an op with a float32 tail (_scalar.TAIL): the float32
 # loop also takes the largest of a key of x's bits, an unsigned integer that

@@ -264,8 +264,19 @@ _config.on_stream_change(_set_stream_min)
 
 def _stream_kind(kernel, arity, default):
     """_ew_handler's ``stream`` for a kernel: "table" where a one-pass table kernel
-    computes it (float32 on AVX-512; it streams its own stores), else ``default``."""
-    return "table" if K.TABLE_OPS.get((kernel, arity)) in K.STREAM_TABLES else default
+    computes it (float32 on AVX-512; it streams its own stores), else ``default``.
+    A cheap kernel's (default "buffer") is "table32": its float64 loop keeps the
+    buffer (_kind)."""
+    if K.TABLE_OPS.get((kernel, arity)) in K.STREAM_TABLES:
+        return "table32" if default == "buffer" else "table"
+    return default
+
+
+def _kind(stream, a):
+    """"table" or "buffer" for "table32" by a's dtype; any other ``stream`` as it is."""
+    if stream == "table32":
+        return "table" if a.dtype.char == "f" else "buffer"
+    return stream
 
 
 def _via_entry(k, f, *args):
@@ -288,7 +299,8 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
     ``stream``: how a result of at least ``_stream_min`` bytes is written
     with non-temporal stores: "buffer", a memory-bound kernel, through a
     buffer (_kernels._buf1); "table", a one-pass table kernel, storing each
-    vector as it computes it (_kernels.STREAM_TABLES); None: plain stores.
+    vector as it computes it (_kernels.STREAM_TABLES); "table32", "table" for
+    float32 and "buffer" for float64 (_stream_kind); None: plain stores.
     """
     names, derive = _spec(spec)
     nk = len(names)
@@ -393,10 +405,10 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
                 c = prepare((a, out), params, k)
             st = stream and out.nbytes >= _stream_min
             if out is a:
-                buffered(c, (a, out), threads, st and stream == "buffer")
+                buffered(c, (a, out), threads, st and _kind(stream, a) == "buffer")
                 return
             if st:
-                own(c, (a, out), threads) if stream == "table" else buffered(c, (a, out), threads, True)
+                own(c, (a, out), threads) if _kind(stream, a) == "table" else buffered(c, (a, out), threads, True)
                 return
             if threads > 1 or (threads == 0 and len(a) > limit):
                 n = _direct_threads(threads) if c[1] is not None else 0
@@ -419,10 +431,10 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
                 c = prepare((a, b, out), params, k)
             st = stream and out.nbytes >= _stream_min
             if out is a or out is b:
-                buffered(c, (a, b, out), threads, st and stream == "buffer")
+                buffered(c, (a, b, out), threads, st and _kind(stream, a) == "buffer")
                 return
             if st:
-                own(c, (a, b, out), threads) if stream == "table" else buffered(c, (a, b, out), threads, True)
+                own(c, (a, b, out), threads) if _kind(stream, a) == "table" else buffered(c, (a, b, out), threads, True)
                 return
             if threads > 1 or (threads == 0 and len(a) > limit):
                 n = _direct_threads(threads) if c[1] is not None else 0
@@ -584,7 +596,8 @@ class NumbaBackend:
                             "NUMBA_CPU_FEATURES" if numba.config.CPU_FEATURES else "host",
             "cache_dir": _cache_dir(),
             "tables": ("float32 gelu, silu, tanh, tanhshrink, sigmoid and log_sigmoid backward: tables of polynomials (AVX-512);"
-                       " log_softmax backward from y: the Cython AVX-512 loop (vscalefps)") if K._tab.ENABLED else
+                       " log_softmax backward from y: the Cython AVX-512 loop (vscalefps);"
+                       " relu backward: one pass storing non-temporally (AVX-512)") if K._tab.ENABLED else
                       "none: exp-based loops",
         }
 
