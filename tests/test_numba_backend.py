@@ -759,26 +759,55 @@ def test_silu_backward_float32_table():
     assert _same_bits(out, ref)
 
 
+def _cheap_bwd_want(name, g, x, p):
+    """The cheap backwards' values in the dtype's own arithmetic (float32: hardsigmoid's g times float32(1/6),
+    as the kernels), the tests against the parameter in float64 (the kernels' floored p0 gives the same)."""
+    T = x.dtype.type
+    x64 = x.astype(np.float64)
+    zero = T(0)
+    if name == "relu":
+        return np.where(x > 0, g, zero)
+    if name == "relu6":
+        return np.where((x > 0) & (x < 6), g, zero)
+    if name == "leaky_relu":
+        return np.where(x > 0, g, g * T(p["negative_slope"]))
+    if name == "threshold":
+        return np.where(x64 <= p["threshold"], zero, g)
+    if name in ("hardshrink", "softshrink"):
+        return np.where(np.abs(x64) <= p["lambd"], zero, g)
+    assert name == "hardsigmoid"
+    d = g * np.float32(1 / 6) if T == np.float32 else g / 6
+    return np.where((x > -3) & (x < 3), d, zero)
+
+
+CHEAP_BWD = [("relu", {}), ("relu6", {}), ("leaky_relu", {"negative_slope": 0.3}), ("threshold", {"threshold": 0.1,
+             "value": 2.0}), ("hardshrink", {"lambd": 0.3}), ("softshrink", {"lambd": 0.3}), ("hardsigmoid", {})]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_backward_one_pass_kernel(dtype):
-    """relu's backward (from x and from y): float32 on AVX-512 in _tab's one-pass form, streaming its own
-    stores ("table32": float64 keeps the buffer); exactly g where x > 0, else 0 (NaN x and signed zeros
-    included), at every offset of out from a line, 1 and 2 threads, plain and streamed, in place."""
+@pytest.mark.parametrize("name, p", CHEAP_BWD)
+def test_cheap_backward_one_pass_kernels(dtype, name, p):
+    """The cheap backwards (relu's also from y): float32 on AVX-512 in _tab's one-pass form, streaming its own
+    stores ("table32": float64 keeps the buffer); exactly the op's value (NaN x, signed zeros, the interval's
+    ends included), at every offset of out from a line, 1 and 2 threads, plain and streamed, in place."""
     from fastact import _config
     from fastact._numba import _tab, backend
 
-    assert (("bwd_relu", 2) in K.TABLE_OPS) == (("bwdy_relu", 2) in K.TABLE_OPS) == _tab.ENABLED
-    kind = backend._stream_kind("bwd_relu", 2, "buffer")
+    assert (("bwd_" + name, 2) in K.TABLE_OPS) == _tab.ENABLED
+    kind = backend._stream_kind("bwd_" + name, 2, "buffer")
     assert kind == ("table32" if _tab.ENABLED else "buffer")
     one = np.empty(1, dtype)
     assert backend._kind(kind, one) == ("table" if _tab.ENABLED and dtype == np.float32 else "buffer")
     rng = np.random.default_rng(42)
     n = 5003
-    x = rng.standard_normal(n).astype(dtype)
+    x = (rng.standard_normal(n) * 4).astype(dtype)
     g = rng.standard_normal(n).astype(dtype)
-    x[::5], x[::11], x[::13], g[::7] = np.nan, 0.0, -0.0, -0.0
-    want = np.where(x > 0, g, dtype(0))
-    y = np.where(x > 0, x, dtype(0))
+    edges = [0.0, -0.0, 6.0, -3.0, 3.0, 0.1, -0.1, 0.3, -0.3, np.nextafter(dtype(0.1), dtype(1)), np.inf, -np.inf,
+             np.nan]
+    x[:len(edges) * 7:7] = np.array(edges, dtype)
+    g[::9] = -0.0
+    want = _cheap_bwd_want(name, g, x, p)
+    y = np.where(x > 0, x, dtype(0)) if name == "relu" else None
     before = _config.stream_min_bytes()
     try:
         for smin in (1 << 40, 0):
@@ -788,12 +817,13 @@ def test_relu_backward_one_pass_kernel(dtype):
                 out = buf[off:off + n]
                 for threads in (1, 2):
                     where = f"stream_min {smin} offset {off} threads {threads}"
-                    BACKEND.backward("relu", g, x, None, out, {}, threads)
+                    BACKEND.backward(name, g, x, None, out, p, threads)
                     assert _same_bits(out, want), where
-                    BACKEND.backward("relu", g, None, y, out, {}, threads)
-                    assert _same_bits(out, want), "from y, " + where
+                    if y is not None:
+                        BACKEND.backward(name, g, None, y, out, p, threads)
+                        assert _same_bits(out, want), "from y, " + where
                     out[...] = g
-                    BACKEND.backward("relu", out, x, None, out, {}, threads)
+                    BACKEND.backward(name, out, x, None, out, p, threads)
                     assert _same_bits(out, want), "in place, " + where
     finally:
         _config.set_stream_min_bytes(before)

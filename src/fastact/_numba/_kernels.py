@@ -154,11 +154,15 @@ def _table_guard(table, args):
     p3 = 1 for a result of at least _config.stream_min_bytes() (backend.py)."""
     if not table:
         return ""
+    params = ", p0, p1, p2" if table in CHEAP_TABLES else ""
     stream = ", p3 != 0" if table in STREAM_TABLES else ""
-    return f"    if _tab.{table}({args}, out{stream}):\n        return\n"
+    return f"    if _tab.{table}({args}, out{params}{stream}):\n        return\n"
 
 
-STREAM_TABLES = ("tanh", "tanhshrink", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy", "relu_bwd")
+# The cheap backwards' one-pass kernels (_tab.CHEAP_BWD_LANES) take p0..p2 too
+# (p3 is the stream flag: none of these ops uses it).
+CHEAP_TABLES = tuple(_tab.CHEAP_BWD_LANES)
+STREAM_TABLES = ("tanh", "tanhshrink", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy") + CHEAP_TABLES
 
 
 def _template(arity, table=None, staged=None):
@@ -193,11 +197,15 @@ STAGED_OPS.update({("fwd_softplus_beta1", 1): "_softplus1_fwd_staged",
 
 # float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's
 # and silu's forward and backward, tanh's, tanhshrink's and sigmoid's forward, log_sigmoid's backward from x and from y;
-# and relu's backward, in the same one-pass form without a table (_tab._relu_bwd_span).
+# and the cheap backwards, in the same one-pass form without a table (_tab.CHEAP_BWD_LANES).
 TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh", ("fwd_tanhshrink", 1): "tanhshrink", ("fwd_sigmoid", 1): "sigmoid",
              ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd",
              ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy",
-             ("bwd_relu", 2): "relu_bwd", ("bwdy_relu", 2): "relu_bwd"} if _tab.ENABLED else {}
+             ("bwd_relu", 2): "relu_bwd", ("bwdy_relu", 2): "relu_bwd", ("bwd_relu6", 2): "relu6_bwd",
+             ("bwdy_relu6", 2): "relu6_bwd", ("bwd_leaky_relu", 2): "leaky_relu_bwd",
+             ("bwdy_leaky_relu", 2): "leaky_relu_bwd", ("bwd_threshold", 2): "threshold_bwd",
+             ("bwd_hardshrink", 2): "hardshrink_bwd", ("bwd_softshrink", 2): "softshrink_bwd",
+             ("bwd_hardsigmoid", 2): "hardsigmoid_bwd"} if _tab.ENABLED else {}
 
 # The backward loop of an op with a float32 tail (_scalar.TAIL): the float32
 # loop also takes the largest of a key of x's bits, an unsigned integer that

@@ -5,8 +5,10 @@ build's ``fastact_gelu_f32`` / ``fastact_gelu_bwd_f32`` / ``fastact_tanh_f32`` /
 / ``fastact_sigmoid_f32`` / ``fastact_silu_f32`` / ``fastact_silu_bwd_f32`` /
 ``fastact_log_sigmoid_bwd_f32`` / ``_bwdy_f32``
 (``_cython/_fastact_cpu.h``; the scheme, intervals and fit errors are
-described there). Also relu's float32 backward, no table but the same
-one-pass form, for its non-temporal stores (_relu_bwd_span).
+described there). Also the cheap backwards in float32 (relu's, relu6's,
+leaky_relu's, threshold's, hardshrink's, softshrink's, hardsigmoid's), no
+table but the same one-pass form, for its non-temporal stores
+(CHEAP_BWD_LANES).
 
 Why LLVM IR here: the tables' 32 polynomials are picked per lane with
 ``vpermt2ps`` (32 entries in two registers). LLVM's vectoriser cannot produce
@@ -423,25 +425,53 @@ def _unary_fn(mod, cname, lane, nt):
     return _define(mod, cname + ("_nt" if nt else ""), ir.FunctionType(ir.VoidType(), [PF, PF, I64]), build)
 
 
-def _binary_fn(mod, cname, lane, nt):
-    """void f(g, x, out, n): out[:n] = lane(b, g[:n], x[:n]), a vector at a time (nt: as _unary_fn)."""
+def _splat_arg(b, p):
+    """A float argument in every lane."""
+    v = b.insert_element(ir.Constant(V, None), p, ir.Constant(I32, 0))
+    return b.shuffle_vector(v, ir.Constant(V, None), ir.Constant(VI, [0] * 16))
+
+
+def _cheap_bwd_fn(mod, cname, lane, nt):
+    """void f(g, x, out, n, p0, p1, p2): out[:n] = lane(b, g, x, (p0, p1, p2) in
+    every lane), a vector at a time (nt: as _unary_fn)."""
 
     def build(b, args):
-        g, x, out, n = args
+        g, x, out, n = args[:4]
+        ps = [_splat_arg(b, p) for p in args[4:]]
 
         def body(j, lanes, nts=False):
             xv = _loads(b, x, j, lanes)
-            _stores(b, lane(b, _loads(b, g, j, lanes), xv), out, j, lanes, nts)
+            _stores(b, lane(b, _loads(b, g, j, lanes), xv, ps), out, j, lanes, nts)
 
         _stream_vectors(b, out, n, body) if nt else _vectors(b, n, body)
         b.ret_void()
 
-    return _define(mod, cname + ("_nt" if nt else ""), ir.FunctionType(ir.VoidType(), [PF, PF, PF, I64]), build)
+    fnty = ir.FunctionType(ir.VoidType(), [PF, PF, PF, I64, F32, F32, F32])
+    return _define(mod, cname + ("_nt" if nt else ""), fnty, build)
 
 
-def _relu_bwd_lane(b, gv, xv):
-    """g where x > 0, else 0 (NaN x: 0), as _scalar.bwd_relu."""
-    return b.select(b.fcmp_ordered(">", xv, _splat(0.0)), gv, _splat(0.0))
+# The lanes of the cheap backwards, each as its _scalar.bwd_<op> (the same
+# bits): g, or 0, or g times a factor, by compares of x. Ordered compares
+# are false for NaN x.
+def _outside(b, xv, lo, hi):
+    """x <= lo, x >= hi, or NaN."""
+    return b.or_(b.or_(b.fcmp_ordered("<=", xv, lo), b.fcmp_ordered(">=", xv, hi)), b.fcmp_unordered("uno", xv, xv))
+
+
+def _fabs(b, v):
+    return b.call(_fn(b.module, "llvm.fabs.v16f32", V, [V]), [v])
+
+
+CHEAP_BWD_LANES = {
+    "relu_bwd": lambda b, g, x, ps: b.select(b.fcmp_ordered(">", x, _splat(0.0)), g, _splat(0.0)),
+    "relu6_bwd": lambda b, g, x, ps: b.select(_outside(b, x, _splat(0.0), _splat(6.0)), _splat(0.0), g),
+    "leaky_relu_bwd": lambda b, g, x, ps: b.select(b.fcmp_ordered(">", x, _splat(0.0)), g, b.fmul(g, ps[0])),
+    "threshold_bwd": lambda b, g, x, ps: b.select(b.fcmp_ordered("<=", x, ps[0]), _splat(0.0), g),
+    "hardshrink_bwd": lambda b, g, x, ps: b.select(b.fcmp_ordered("<=", _fabs(b, x), ps[0]), _splat(0.0), g),
+    "softshrink_bwd": lambda b, g, x, ps: b.select(b.fcmp_ordered("<=", _fabs(b, x), ps[2]), _splat(0.0), g),
+    "hardsigmoid_bwd": lambda b, g, x, ps: b.select(_outside(b, x, _splat(-3.0), _splat(3.0)), _splat(0.0),
+                                                    b.fmul(g, _splat(1.0 / 6.0))),
+}
 
 
 def _min_nan(b, a, clamp):
@@ -764,14 +794,39 @@ _lsig_bwd_span, _lsig_bwdy_span, _sigmoid_span, _silu_span, _silu_bwd_span = (
         ("silu", 2),  # out[:n] = x * sigmoid(x)
         ("silu_bwd", 3),  # out[:n] = g * silu'(x)
     ))
-# relu's backward (from x, and from y: y > 0 where x > 0): no table, but the
-# same one-pass form, whose streamed loop stores each vector non-temporally as
-# it computes it. The cheap kernels' block scheme (_kernels._buf2: the span
-# function into a buffer, then copied with non-temporal stores) ran it slower:
-# 1e7 float32, in-process A/B, 2 threads 2.42-2.93 -> 2.13-2.41 ms, one thread
-# 3.55-4.17 -> 2.81-3.14.
-_relu_bwd_span = [_on_arrays(lambda mod, nt=nt: _binary_fn(mod, "fastact_relu_bwd", _relu_bwd_lane, nt), 3)
-                  for nt in (False, True)]
+
+
+def _on_arrays_p(make_fn):
+    """An intrinsic f(g, x, out, n, p0, p1, p2) on 1-D contiguous float32 arrays
+    and float32 parameters: the IR function make_fn(module) called on their
+    data, n and the parameters."""
+
+    def typer(typingctx, g, x, out, n, p0, p1, p2):
+        if not all(isinstance(v, types.Array) and v.dtype == types.float32 for v in (g, x, out)):
+            return None
+        if not all(p == types.float32 for p in (p0, p1, p2)):
+            return None
+        sig = types.void(g, x, out, n, p0, p1, p2)
+
+        def codegen(context, builder, sig, args):
+            ptrs = [_data(context, builder, sig.args[i], args[i]) for i in range(3)]
+            builder.call(make_fn(builder.module), ptrs + list(args[3:]))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return intrinsic(typer)
+
+
+# The cheap backwards (relu's, from x and from y, relu6's, leaky_relu's,
+# threshold's, hardshrink's, softshrink's, hardsigmoid's): no table, but the
+# same one-pass form, whose streamed loop stores each vector non-temporally
+# as it computes it. The cheap kernels' block scheme (_kernels._buf2: the
+# span function into a buffer, then copied with non-temporal stores) ran
+# them slower: relu's, 1e7 float32, in-process A/B, 2 threads 2.42-2.93 ->
+# 2.13-2.41 ms, one thread 3.55-4.17 -> 2.81-3.14.
+CHEAP_BWD_SPANS = {name: [_on_arrays_p(lambda mod, name=name, lane=lane, nt=nt: _cheap_bwd_fn(
+    mod, "fastact_" + name, lane, nt)) for nt in (False, True)] for name, lane in CHEAP_BWD_LANES.items()}
 _expand_f, _expand_b = _make_expand(False), _make_expand(True)
 
 # Not cached on their own: they are compiled into the kernels of _kernels that
@@ -919,9 +974,35 @@ def silu_bwd(g, x, out, stream):
     raise NotImplementedError("only callable from Numba code")
 
 
-def relu_bwd(g, x, out, stream):
-    """In Numba code: out = g where x > 0, else 0 (relu's backward) and True where it applies, else False."""
-    raise NotImplementedError("only callable from Numba code")
+def _cheap_bwd_stub(name):
+    def stub(g, x, out, p0, p1, p2, stream):
+        raise NotImplementedError("only callable from Numba code")
+
+    stub.__name__ = stub.__qualname__ = name
+    stub.__doc__ = (f"In Numba code: out = {name[:-4]}'s backward of g at x (p0..p2 its parameters) in one pass, "
+                    "and True where it applies (float32 on AVX-512), else False (nothing done).")
+    return stub
+
+
+def _cheap_bwd_overload(stub, spans):
+    plain, nts = spans
+
+    @overload(stub, jit_options=OPTS)
+    def _ol(g, x, out, p0, p1, p2, stream):
+        if _applies(g, x, out) and all(p == types.float32 for p in (p0, p1, p2)):
+            def run(g, x, out, p0, p1, p2, stream):
+                if stream:
+                    nts(g, x, out, x.shape[0], p0, p1, p2)
+                else:
+                    plain(g, x, out, x.shape[0], p0, p1, p2)
+                return True
+            return own_names([run], stub.__name__)[0]
+        return lambda g, x, out, p0, p1, p2, stream: False
+
+
+for _name, _spans in CHEAP_BWD_SPANS.items():
+    globals()[_name] = _cheap_bwd_stub(_name)
+    _cheap_bwd_overload(globals()[_name], _spans)
 
 
 def lsm_bwd(g, y, out, s):
@@ -942,6 +1023,5 @@ def _ol_lsm_bwd(g, y, out, s):
 
 
 for _stub, _span in ((tanh, _tanh_span), (tanhshrink, _tanhshrink_span), (lsig_bwd, _lsig_bwd_span), (lsig_bwdy, _lsig_bwdy_span),
-                     (sigmoid, _sigmoid_span), (silu, _silu_span), (silu_bwd, _silu_bwd_span),
-                     (relu_bwd, _relu_bwd_span)):
+                     (sigmoid, _sigmoid_span), (silu, _silu_span), (silu_bwd, _silu_bwd_span)):
     _span_overload(_stub, _span)

@@ -597,7 +597,8 @@ class NumbaBackend:
             "cache_dir": _cache_dir(),
             "tables": ("float32 gelu, silu, tanh, tanhshrink, sigmoid and log_sigmoid backward: tables of polynomials (AVX-512);"
                        " log_softmax backward from y: the Cython AVX-512 loop (vscalefps);"
-                       " relu backward: one pass storing non-temporally (AVX-512)") if K._tab.ENABLED else
+                       " relu, relu6, leaky_relu, threshold, hardshrink, softshrink and hardsigmoid backward:"
+                       " one pass storing non-temporally (AVX-512)") if K._tab.ENABLED else
                       "none: exp-based loops",
         }
 
