@@ -48,6 +48,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_sigmoid_f32_nt(const float* x, float* out, long n)
     void fastact_silu_f32_nt(const float* x, float* out, long n)
     void fastact_silu_bwd_f32_nt(const float* g, const float* x, float* out, long n)
+    void fastact_relu_bwd_f32_nt(const float* g, const float* x, float* out, long n)
+    void fastact_relu6_bwd_f32_nt(const float* g, const float* x, float* out, long n)
     long fastact_stream_head(const void* out, long n, long size)
     void* fastact_place_buf(void* buf, const void* a, const void* b, const void* o)
     void fastact_stream_copy(const void* src, void* dst, long nbytes)
@@ -384,6 +386,33 @@ cdef void _L_silu_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize
 
 cdef void _L_silu_bwd_f_tab_nt(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
     fastact_silu_bwd_f32_nt(g, x, out, n)
+
+
+cdef void _L_relu_bwd_f_nt(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_relu_bwd_f32_nt(g, x, out, n)
+
+
+cdef void _L_relu6_bwd_f_nt(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_relu6_bwd_f32_nt(g, x, out, n)
+
+
+def _b_relu_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    # AVX-512 build: a streamed float32 result in one pass storing each vector
+    # non-temporally (fastact_relu_bwd_f32_nt); float64, and every result
+    # below _stream_min, as the generated _b_relu
+    if y is not None:
+        _run_b(_L_relu_bwd_y_f, _L_relu_bwd_y_d, g, y, out, 0.0, 0.0, THRESH_CHEAP, threads, True, _L_relu_bwd_f_nt)
+    else:
+        _run_b(_L_relu_bwd_f, _L_relu_bwd_d, g, x, out, 0.0, 0.0, THRESH_CHEAP, threads, True, _L_relu_bwd_f_nt)
+
+
+def _b_relu6_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    # as _b_relu_nt
+    if y is not None:
+        _run_b(_L_relu6_bwd_y_f, _L_relu6_bwd_y_d, g, y, out, 0.0, 0.0, THRESH_CHEAP, threads, True,
+               _L_relu6_bwd_f_nt)
+    else:
+        _run_b(_L_relu6_bwd_f, _L_relu6_bwd_d, g, x, out, 0.0, 0.0, THRESH_CHEAP, threads, True, _L_relu6_bwd_f_nt)
 
 
 def _b_silu_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
@@ -1166,6 +1195,8 @@ if FASTACT_HAVE_TABLES:
     _FWD["sigmoid"] = _f_sigmoid_tab
     _FWD["silu"] = _f_silu_tab
     _BWD["silu"] = _b_silu_tab
+    _BWD["relu"] = _b_relu_nt
+    _BWD["relu6"] = _b_relu6_nt
 _FWD.update(gelu=_f_gelu, rrelu=_f_rrelu, prelu=_f_prelu, glu=_f_glu, maxout=_f_maxout,
             softmax=_f_softmax, log_softmax=_f_log_softmax, softmin=_f_softmin, sparsemax=_f_sparsemax)
 _BWD.update(gelu=_b_gelu, rrelu=_b_rrelu, prelu=_b_prelu, glu=_b_glu, maxout=_b_maxout,
