@@ -749,7 +749,7 @@ static inline void fastact_silu_bwd_f32_nt(const float* g, const float* x, float
     FASTACT_MAP2_NT(fastact_silu_bwd_v, g, x, out, n);
 }
 /* relu's and relu6's backwards (from x, or from y: the same tests), as
- * _scalar.pxi's relu_bwd and relu6_bwd: g where x > 0 (and x < 6), else 0
+ * _scalar.pxi's relu_bwd and relu6_bwd (and leaky_relu's and hardsigmoid's below): g where x > 0 (and x < 6), else 0
  * (NaN x: 0).  Only their streamed form is here: one pass storing each
  * vector non-temporally, where _stream_b_ computes blocks into a buffer and
  * copies them (1e7 float32 relu backward, a C model, 2 threads 2.7-3.0 ->
@@ -771,6 +771,29 @@ static inline void fastact_relu_bwd_f32_nt(const float* g, const float* x, float
 static inline void fastact_relu6_bwd_f32_nt(const float* g, const float* x, float* out, long n)
 {
     FASTACT_MAP2_NT(fastact_relu6_bwd_v, g, x, out, n);
+}
+/* leaky_relu's (g where x > 0, else g * slope) and hardsigmoid's (g / 6 as
+ * g * float(1/6) where -3 < x < 3, else 0) the same way */
+static inline __m512 fastact_leaky_relu_bwd_v(__m512 v, __m512 gv, __m512 slope)
+{
+    return _mm512_mask_mov_ps(_mm512_mul_ps(gv, slope), _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), gv);
+}
+static inline __m512 fastact_hardsigmoid_bwd_v(__m512 v, __m512 gv)
+{
+    __mmask16 in = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-3.0f), _CMP_GT_OQ);
+    in = _mm512_mask_cmp_ps_mask(in, v, _mm512_set1_ps(3.0f), _CMP_LT_OQ);
+    return _mm512_maskz_mov_ps(in, _mm512_mul_ps(gv, _mm512_set1_ps((float)0.16666666666666666)));
+}
+static inline void fastact_leaky_relu_bwd_f32_nt(const float* g, const float* x, float* out, long n, float slope)
+{
+    __m512 s_ = _mm512_set1_ps(slope);
+#define FASTACT_LEAKY_V_(v, gv) fastact_leaky_relu_bwd_v(v, gv, s_)
+    FASTACT_MAP2_NT(FASTACT_LEAKY_V_, g, x, out, n);
+#undef FASTACT_LEAKY_V_
+}
+static inline void fastact_hardsigmoid_bwd_f32_nt(const float* g, const float* x, float* out, long n)
+{
+    FASTACT_MAP2_NT(fastact_hardsigmoid_bwd_v, g, x, out, n);
 }
 /* sigmoid(x) = sigmoid(-(-x)): the backward above at -x with g = 1 (both
  * exact), so the same table and tail (a subnormal sigmoid(x), x < -87.3,
@@ -994,6 +1017,8 @@ static inline void fastact_silu_f32_nt(const float* x, float* out, long n) { (vo
 static inline void fastact_silu_bwd_f32_nt(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
 static inline void fastact_relu_bwd_f32_nt(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
 static inline void fastact_relu6_bwd_f32_nt(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
+static inline void fastact_leaky_relu_bwd_f32_nt(const float* g, const float* x, float* out, long n, float slope) { (void)g; (void)x; (void)out; (void)n; (void)slope; }
+static inline void fastact_hardsigmoid_bwd_f32_nt(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
 static inline void fastact_transpose16f(const float* src, long ss, float* dst, long ds)
 {
     for (int r = 0; r < 16; r++)

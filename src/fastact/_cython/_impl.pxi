@@ -50,6 +50,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_silu_bwd_f32_nt(const float* g, const float* x, float* out, long n)
     void fastact_relu_bwd_f32_nt(const float* g, const float* x, float* out, long n)
     void fastact_relu6_bwd_f32_nt(const float* g, const float* x, float* out, long n)
+    void fastact_leaky_relu_bwd_f32_nt(const float* g, const float* x, float* out, long n, float slope)
+    void fastact_hardsigmoid_bwd_f32_nt(const float* g, const float* x, float* out, long n)
     long fastact_stream_head(const void* out, long n, long size)
     void* fastact_place_buf(void* buf, const void* a, const void* b, const void* o)
     void fastact_stream_copy(const void* src, void* dst, long nbytes)
@@ -396,6 +398,16 @@ cdef void _L_relu6_bwd_f_nt(const float* g, const float* x, float* out, Py_ssize
     fastact_relu6_bwd_f32_nt(g, x, out, n)
 
 
+cdef void _L_leaky_relu_bwd_f_nt(const float* g, const float* x, float* out, Py_ssize_t n, double a,
+                                 double b) noexcept nogil:
+    fastact_leaky_relu_bwd_f32_nt(g, x, out, n, <float>a)
+
+
+cdef void _L_hardsigmoid_bwd_f_nt(const float* g, const float* x, float* out, Py_ssize_t n, double a,
+                                  double b) noexcept nogil:
+    fastact_hardsigmoid_bwd_f32_nt(g, x, out, n)
+
+
 def _b_relu_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
     # AVX-512 build: a streamed float32 result in one pass storing each vector
     # non-temporally (fastact_relu_bwd_f32_nt); float64, and every result
@@ -413,6 +425,25 @@ def _b_relu6_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0
                _L_relu6_bwd_f_nt)
     else:
         _run_b(_L_relu6_bwd_f, _L_relu6_bwd_d, g, x, out, 0.0, 0.0, THRESH_CHEAP, threads, True, _L_relu6_bwd_f_nt)
+
+
+def _b_leaky_relu_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    # as _b_relu_nt
+    cdef double a = params['negative_slope']
+    if y is not None:
+        _run_b(_L_leaky_relu_bwd_y_f, _L_leaky_relu_bwd_y_d, g, y, out, a, 0.0, THRESH_CHEAP, threads, True,
+               _L_leaky_relu_bwd_f_nt)
+    else:
+        _run_b(_L_leaky_relu_bwd_f, _L_leaky_relu_bwd_d, g, x, out, a, 0.0, THRESH_CHEAP, threads, True,
+               _L_leaky_relu_bwd_f_nt)
+
+
+def _b_hardsigmoid_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    # as _b_relu_nt (no backward from y)
+    if y is not None:
+        _no_y("hardsigmoid")
+    _run_b(_L_hardsigmoid_bwd_f, _L_hardsigmoid_bwd_d, g, x, out, 0.0, 0.0, THRESH_CHEAP, threads, True,
+           _L_hardsigmoid_bwd_f_nt)
 
 
 def _b_silu_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
@@ -1197,6 +1228,8 @@ if FASTACT_HAVE_TABLES:
     _BWD["silu"] = _b_silu_tab
     _BWD["relu"] = _b_relu_nt
     _BWD["relu6"] = _b_relu6_nt
+    _BWD["leaky_relu"] = _b_leaky_relu_nt
+    _BWD["hardsigmoid"] = _b_hardsigmoid_nt
 _FWD.update(gelu=_f_gelu, rrelu=_f_rrelu, prelu=_f_prelu, glu=_f_glu, maxout=_f_maxout,
             softmax=_f_softmax, log_softmax=_f_log_softmax, softmin=_f_softmin, sparsemax=_f_sparsemax)
 _BWD.update(gelu=_b_gelu, rrelu=_b_rrelu, prelu=_b_prelu, glu=_b_glu, maxout=_b_maxout,
