@@ -798,6 +798,11 @@ def test_cheap_backward_one_pass_kernels(dtype, name, p):
     assert kind == ("table32" if _tab.ENABLED else "buffer")
     one = np.empty(1, dtype)
     assert backend._kind(kind, one) == ("table" if _tab.ENABLED and dtype == np.float32 else "buffer")
+    # p3 carries the one-pass kernel's stream flag (p3 != 0, _kernels._table_guard): the op's own p3 is 0,
+    # so that a result below stream_min is stored plainly (hardtanh's p3, its upper bound, keeps it out)
+    from fastact._numba import _scalar
+    names, derive = backend._spec(_scalar.PARAMS[name])
+    assert derive(tuple(p[k] for k in names), dtype)[3] == 0
     rng = np.random.default_rng(42)
     n = 5003
     x = (rng.standard_normal(n) * 4).astype(dtype)
