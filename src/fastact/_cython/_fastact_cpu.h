@@ -749,8 +749,8 @@ static inline void fastact_silu_bwd_f32_nt(const float* g, const float* x, float
     FASTACT_MAP2_NT(fastact_silu_bwd_v, g, x, out, n);
 }
 /* relu's and relu6's backwards (from x, or from y: the same tests), as
- * _scalar.pxi's relu_bwd and relu6_bwd (and leaky_relu's and hardsigmoid's below): g where x > 0 (and x < 6), else 0
- * (NaN x: 0).  Only their streamed form is here: one pass storing each
+ * _scalar.pxi's relu_bwd and relu6_bwd (leaky_relu's and hardsigmoid's
+ * below): g where x > 0 (and x < 6), else 0 (NaN x: 0).  Only their streamed form is here: one pass storing each
  * vector non-temporally, where _stream_b_ computes blocks into a buffer and
  * copies them (1e7 float32 relu backward, a C model, 2 threads 2.7-3.0 ->
  * 2.1-2.3 ms, one thread 4.1-5.0 -> 3.0-3.5). */

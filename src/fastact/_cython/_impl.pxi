@@ -593,7 +593,7 @@ cdef void _prelu_range(const floating* g, const floating* x, const floating* w, 
 
 cdef enum:
     _WREP = 2000
-    _WFWD = 1024  # the forward's blocks: whole 64-byte lines of float or double (as _STB)
+    _WFWD = _STB  # the forward's blocks: whole 64-byte lines of float or double
     _PRELU_ROWS_C = 100
 
 
@@ -640,8 +640,9 @@ cdef void _prelu_fwd_rows(const floating* x, const floating* w, floating* out, P
     # 1.54-1.95 ms (torch's 1.65-2.98); in calls of its own, 1.43-1.87 ->
     # 1.52-1.60 (relu, streamed: 1.46-1.69). As the Numba backend's
     # _prelu_fwd_stream, whose blocks of 1024 beat 1984 (_WFWD before; here
-    # 1e7 one thread 2.70-2.87 -> 2.49-2.77 ms, 1e5 unchanged). ob is placed as the elementwise buffers are
-    # (fastact_place_buf: on a line, away from x, wr and out modulo 4 KiB);
+    # 1e7 one thread 2.70-2.87 -> 2.49-2.77 ms, 1e5 unchanged). ob is placed
+    # as the elementwise buffers are (fastact_place_buf: on a line, away from
+    # x, wr and out modulo 4 KiB);
     # on the stack as it came, gcc's unaligned stores to it split lines in
     # the processes where it sat off one: 1e7 float32 in rows of 64,
     # alternating processes, 2 threads 1.62-3.17 -> 1.58-1.80 ms (relu's

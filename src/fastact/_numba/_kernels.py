@@ -168,8 +168,9 @@ CHEAP_TABLES = tuple(_tab.CHEAP_BWD_LANES)
 
 
 def _cheap_guard(table, args):
-    return (f"    if p3 != 0 and _tab.{table}({args}, out, p0, p1, p2, True):\n        return\n"
-            if table in CHEAP_TABLES else "")
+    return f"    if p3 != 0 and _tab.{table}({args}, out, p0, p1, p2):\n        return\n" if table in CHEAP_TABLES else ""
+
+
 STREAM_TABLES = ("tanh", "tanhshrink", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy") + CHEAP_TABLES
 
 
@@ -2688,7 +2689,7 @@ def _prelu_fwd_whole(x2, w, o2):
 # 1.50-1.69. PRELU_STB is the elementwise blocks' BUF: with 1984 elements
 # (7936 bytes), in-process A/B, the same offsets: 2 threads 1.53-1.67 ms ->
 # 1.47-1.55, one thread 2.23-2.40 -> 1.84-1.94.
-PRELU_STB = 1024  # whole 64-byte lines of float32 or float64
+PRELU_STB = BUF  # whole 64-byte lines of float32 or float64
 
 
 @njit(**OPTS)

@@ -431,23 +431,23 @@ def _splat_arg(b, p):
     return b.shuffle_vector(v, ir.Constant(V, None), ir.Constant(VI, [0] * 16))
 
 
-def _cheap_bwd_fn(mod, cname, lane, nt):
+def _cheap_bwd_fn(mod, cname, lane):
     """void f(g, x, out, n, p0, p1, p2): out[:n] = lane(b, g, x, (p0, p1, p2) in
-    every lane), a vector at a time (nt: as _unary_fn)."""
+    every lane), a vector at a time, with non-temporal stores (_stream_vectors)."""
 
     def build(b, args):
         g, x, out, n = args[:4]
         ps = [_splat_arg(b, p) for p in args[4:]]
 
-        def body(j, lanes, nts=False):
+        def body(j, lanes, nts):
             xv = _loads(b, x, j, lanes)
             _stores(b, lane(b, _loads(b, g, j, lanes), xv, ps), out, j, lanes, nts)
 
-        _stream_vectors(b, out, n, body) if nt else _vectors(b, n, body)
+        _stream_vectors(b, out, n, body)
         b.ret_void()
 
     fnty = ir.FunctionType(ir.VoidType(), [PF, PF, PF, I64, F32, F32, F32])
-    return _define(mod, cname + ("_nt" if nt else ""), fnty, build)
+    return _define(mod, cname + "_nt", fnty, build)
 
 
 # The lanes of the cheap backwards, each as its _scalar.bwd_<op> (the same
@@ -824,9 +824,10 @@ def _on_arrays_p(make_fn):
 # as it computes it. The cheap kernels' block scheme (_kernels._buf2: the
 # span function into a buffer, then copied with non-temporal stores) ran
 # them slower: relu's, 1e7 float32, in-process A/B, 2 threads 2.42-2.93 ->
-# 2.13-2.41 ms, one thread 3.55-4.17 -> 2.81-3.14.
-CHEAP_BWD_SPANS = {name: [_on_arrays_p(lambda mod, name=name, lane=lane, nt=nt: _cheap_bwd_fn(
-    mod, "fastact_" + name, lane, nt)) for nt in (False, True)] for name, lane in CHEAP_BWD_LANES.items()}
+# 2.13-2.41 ms, one thread 3.55-4.17 -> 2.81-3.14. Streamed calls only
+# (_cheap_bwd_overload), so there is no plain-store variant.
+CHEAP_BWD_SPANS = {name: _on_arrays_p(lambda mod, name=name, lane=lane: _cheap_bwd_fn(mod, "fastact_" + name, lane))
+                   for name, lane in CHEAP_BWD_LANES.items()}
 _expand_f, _expand_b = _make_expand(False), _make_expand(True)
 
 # Not cached on their own: they are compiled into the kernels of _kernels that
@@ -975,36 +976,34 @@ def silu_bwd(g, x, out, stream):
 
 
 def _cheap_bwd_stub(name):
-    def stub(g, x, out, p0, p1, p2, stream):
+    def stub(g, x, out, p0, p1, p2):
         raise NotImplementedError("only callable from Numba code")
 
     stub.__name__ = stub.__qualname__ = name
-    stub.__doc__ = (f"In Numba code: out = {name[:-4]}'s backward of g at x (p0..p2 its parameters) in one pass, "
-                    "and True where it applies (float32 on AVX-512), else False (nothing done).")
+    stub.__doc__ = (f"In Numba code: out = {name[:-4]}'s backward of g at x (p0..p2 its parameters) in one pass "
+                    "with non-temporal stores, and True where it applies (float32 on AVX-512), else False "
+                    "(nothing done).")
     return stub
 
 
-def _cheap_bwd_overload(stub, spans):
-    # Streamed only: a result below stream_min runs the op's own loop (False),
-    # which LLVM unrolls by four. The one-pass loop with plain stores was as
-    # fast at 1e5 and slower at 1e3 (relu's backward, 2 threads: 1.04-1.06 ->
-    # 1.14-1.15 us).
-    nts = spans[1]
-
+def _cheap_bwd_overload(stub, span):
+    # Called for streamed results only (_kernels._cheap_guard): a result below
+    # stream_min runs the op's own loop, which LLVM unrolls by four. The
+    # one-pass loop with plain stores was as fast at 1e5 and slower at 1e3
+    # (relu's backward, 2 threads: 1.04-1.06 -> 1.14-1.15 us).
     @overload(stub, jit_options=OPTS)
-    def _ol(g, x, out, p0, p1, p2, stream):
+    def _ol(g, x, out, p0, p1, p2):
         if _applies(g, x, out) and all(p == types.float32 for p in (p0, p1, p2)):
-            def run(g, x, out, p0, p1, p2, stream):
-                if stream:
-                    nts(g, x, out, x.shape[0], p0, p1, p2)
-                return stream
+            def run(g, x, out, p0, p1, p2):
+                span(g, x, out, x.shape[0], p0, p1, p2)
+                return True
             return own_names([run], stub.__name__)[0]
-        return lambda g, x, out, p0, p1, p2, stream: False
+        return lambda g, x, out, p0, p1, p2: False
 
 
-for _name, _spans in CHEAP_BWD_SPANS.items():
+for _name, _span in CHEAP_BWD_SPANS.items():
     globals()[_name] = _cheap_bwd_stub(_name)
-    _cheap_bwd_overload(globals()[_name], _spans)
+    _cheap_bwd_overload(globals()[_name], _span)
 
 
 def lsm_bwd(g, y, out, s):

@@ -364,8 +364,9 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
         return True
 
     def own(c, arrays, threads):
-        # a one-pass table kernel that streams its own stores (stream == "table"): p3 = 1
-        # (_kernels._table_guard; the op has no parameters); float64 runs the plain loop
+        # a one-pass table kernel that streams its own stores (_kind "table"): p3 = 1
+        # (_kernels._table_guard, _cheap_guard; the op leaves p3 unused, p0..p2 pass as
+        # they are); float64 runs the plain loop
         p = c[6][:3] + (c[6][3].__class__(1),)
         pf = c[8][:3] + (1.0,)
         if (threads > 1 or (threads == 0 and len(arrays[0]) > limit)) and parallel(c, arrays, threads, p, pf):
