@@ -775,13 +775,17 @@ def _cheap_bwd_want(name, g, x, p):
         return np.where(x64 <= p["threshold"], zero, g)
     if name in ("hardshrink", "softshrink"):
         return np.where(np.abs(x64) <= p["lambd"], zero, g)
+    if name == "hardswish":  # float32: g times (2x + 3) float32(1/6), as the kernels; NaN x: g
+        d = g * ((x + x + T(3)) * np.float32(1 / 6)) if T == np.float32 else g * (x / 3 + 0.5)
+        return np.where(x <= -3, zero, np.where(x < 3, d, g))
     assert name == "hardsigmoid"
     d = g * np.float32(1 / 6) if T == np.float32 else g / 6
     return np.where((x > -3) & (x < 3), d, zero)
 
 
 CHEAP_BWD = [("relu", {}), ("relu6", {}), ("leaky_relu", {"negative_slope": 0.3}), ("threshold", {"threshold": 0.1,
-             "value": 2.0}), ("hardshrink", {"lambd": 0.3}), ("softshrink", {"lambd": 0.3}), ("hardsigmoid", {})]
+             "value": 2.0}), ("hardshrink", {"lambd": 0.3}), ("softshrink", {"lambd": 0.3}), ("hardsigmoid", {}),
+             ("hardswish", {})]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -214,7 +214,7 @@ TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tan
              ("bwdy_relu6", 2): "relu6_bwd", ("bwd_leaky_relu", 2): "leaky_relu_bwd",
              ("bwdy_leaky_relu", 2): "leaky_relu_bwd", ("bwd_threshold", 2): "threshold_bwd",
              ("bwd_hardshrink", 2): "hardshrink_bwd", ("bwd_softshrink", 2): "softshrink_bwd",
-             ("bwd_hardsigmoid", 2): "hardsigmoid_bwd"} if _tab.ENABLED else {}
+             ("bwd_hardsigmoid", 2): "hardsigmoid_bwd", ("bwd_hardswish", 2): "hardswish_bwd"} if _tab.ENABLED else {}
 
 # The backward loop of an op with a float32 tail (_scalar.TAIL): the float32
 # loop also takes the largest of a key of x's bits, an unsigned integer that

@@ -471,6 +471,11 @@ CHEAP_BWD_LANES = {
     "softshrink_bwd": lambda b, g, x, ps: b.select(b.fcmp_ordered("<=", _fabs(b, x), ps[2]), _splat(0.0), g),
     "hardsigmoid_bwd": lambda b, g, x, ps: b.select(_outside(b, x, _splat(-3.0), _splat(3.0)), _splat(0.0),
                                                     b.fmul(g, _splat(1.0 / 6.0))),
+    # 0 for x <= -3, g * (2x + 3)/6 below 3, else g (NaN x too)
+    "hardswish_bwd": lambda b, g, x, ps: b.select(
+        b.fcmp_ordered("<=", x, _splat(-3.0)), _splat(0.0),
+        b.select(b.fcmp_ordered("<", x, _splat(3.0)),
+                 b.fmul(g, b.fmul(b.fadd(b.fadd(x, x), _splat(3.0)), _splat(1.0 / 6.0))), g)),
 }
 
 
