@@ -54,7 +54,7 @@ def test_cache_is_hit_by_a_second_process(tmp_path):
         else:
             hits_p, miss_p = sum(p.kernel.stats.cache_hits.values()), sum(p.kernel.stats.cache_misses.values())
         print(sum(s.stats.cache_hits.values()), sum(s.stats.cache_misses.values()), hits_p, miss_p,
-              p.spans[np.dtype(np.float32)].cache_hits)
+              p.spans[(np.dtype(np.float32), False)].cache_hits)
     """
     env = {"NUMBA_CACHE_DIR": str(tmp_path)}
     first = _run_py(code, env)
@@ -786,56 +786,60 @@ def _cheap_bwd_want(name, g, x, p):
 CHEAP_BWD = [("relu", {}), ("relu6", {}), ("leaky_relu", {"negative_slope": 0.3}), ("threshold", {"threshold": 0.1,
              "value": 2.0}), ("hardshrink", {"lambd": 0.3}), ("softshrink", {"lambd": 0.3}), ("hardsigmoid", {}),
              ("hardswish", {})]
+# the other backwards in _kernels.NT_OPS, checked against the op's plain loop: hardtanh's from x (p2, p3: its
+# bounds), and from y elu's, selu's (p0..p3: its constants), celu's, sigmoid's and tanh's
+NT_BWD = [(name, p, "x") for name, p in CHEAP_BWD] + [("relu", {}, "y"), ("hardtanh", {"min_val": -0.3, "max_val": 3.0}, "x"),
+          ("elu", {"alpha": 1.3}, "y"), ("selu", {}, "y"), ("celu", {"alpha": 0.7}, "y"), ("sigmoid", {}, "y"),
+          ("tanh", {}, "y")]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name, p", CHEAP_BWD)
-def test_cheap_backward_one_pass_kernels(dtype, name, p):
-    """The cheap backwards (relu's also from y): float32 on AVX-512 in _tab's one-pass form, streaming its own
-    stores ("table32": float64 keeps the buffer); exactly the op's value (NaN x, signed zeros, the interval's
-    ends included), at every offset of out from a line, 1 and 2 threads, plain and streamed, in place."""
+@pytest.mark.parametrize("name, p, via", NT_BWD)
+def test_backward_one_pass_kernels(dtype, name, p, via):
+    """The backwards of _kernels.NT_OPS: a streamed float32 result on AVX-512 from the op's one-pass span function
+    (non-temporal stores; float64 streams as before); exactly the plain loop's bits (NaN, signed zeros, the
+    intervals' ends included; the cheap ones' also their values in the dtype's arithmetic), at every offset of out
+    from a line, 1 and 2 threads, plain and streamed, in place."""
     from fastact import _config
-    from fastact._numba import _tab, backend
+    from fastact._numba import _tab, backend as NBK
 
-    assert (("bwd_" + name, 2) in K.TABLE_OPS) == _tab.ENABLED
-    kind = backend._stream_kind("bwd_" + name, 2, "buffer")
-    assert kind == ("table32" if _tab.ENABLED else "buffer")
-    one = np.empty(1, dtype)
-    assert backend._kind(kind, one) == ("table" if _tab.ENABLED and dtype == np.float32 else "buffer")
-    # p3 carries the one-pass kernel's stream flag (p3 != 0, _kernels._table_guard): the op's own p3 is 0,
-    # so that a result below stream_min is stored plainly (hardtanh's p3, its upper bound, keeps it out)
-    from fastact._numba import _scalar
-    names, derive = backend._spec(_scalar.PARAMS[name])
-    assert derive(tuple(p[k] for k in names), dtype)[3] == 0
+    key = ("bwd_" if via == "x" else "bwdy_") + name
+    be = NBK.NumbaBackend()  # its kernels are K.INSTANCES' (other tests make backends of their own)
+    assert ((key, 2) in K.NT_OPS) == _tab.ENABLED
     rng = np.random.default_rng(42)
     n = 5003
-    x = (rng.standard_normal(n) * 4).astype(dtype)
+    v = (rng.standard_normal(n) * 4).astype(dtype)
+    if via == "y" and name in ("sigmoid", "tanh"):
+        v = np.tanh(v).astype(dtype) if name == "tanh" else (0.5 + 0.5 * np.tanh(v)).astype(dtype)
     g = rng.standard_normal(n).astype(dtype)
-    edges = [0.0, -0.0, 6.0, -3.0, 3.0, 0.1, -0.1, 0.3, -0.3, np.nextafter(dtype(0.1), dtype(1)), np.inf, -np.inf,
-             np.nan]
-    x[:len(edges) * 7:7] = np.array(edges, dtype)
+    edges = [0.0, -0.0, 6.0, -3.0, 3.0, 0.1, -0.1, 0.3, -0.3, -1.3, -0.7, 1.0, -1.0,
+             np.nextafter(dtype(0.1), dtype(1)), np.inf, -np.inf, np.nan]
+    v[:len(edges) * 7:7] = np.array(edges, dtype)
     g[::9] = -0.0
-    want = _cheap_bwd_want(name, g, x, p)
-    y = np.where(x > 0, x, dtype(0)) if name == "relu" else None
+    x, y = (v, None) if via == "x" else (None, v)
     before = _config.stream_min_bytes()
     try:
+        _config.set_stream_min_bytes(1 << 40)
+        want = np.empty_like(g)
+        be.backward(name, g, x, y, want, p, 1)
+        if via == "x" and name != "hardtanh":
+            assert _same_bits(want, _cheap_bwd_want(name, g, x, p))
         for smin in (1 << 40, 0):
             _config.set_stream_min_bytes(smin)
-            for off in range(0, 64 // x.itemsize, 3):
+            for off in range(0, 64 // v.itemsize, 3):
                 buf = np.empty(n + 16, dtype)
                 out = buf[off:off + n]
                 for threads in (1, 2):
                     where = f"stream_min {smin} offset {off} threads {threads}"
-                    BACKEND.backward(name, g, x, None, out, p, threads)
+                    be.backward(name, g, x, y, out, p, threads)
                     assert _same_bits(out, want), where
-                    if y is not None:
-                        BACKEND.backward(name, g, None, y, out, p, threads)
-                        assert _same_bits(out, want), "from y, " + where
                     out[...] = g
-                    BACKEND.backward(name, out, x, None, out, p, threads)
+                    be.backward(name, out, x, y, out, p, threads)
                     assert _same_bits(out, want), "in place, " + where
     finally:
         _config.set_stream_min_bytes(before)
+    # the streamed calls ran the streamed span function (float32 on AVX-512 only)
+    assert ((np.dtype(dtype), True) in K.INSTANCES[(key, 2)][1].spans) == (_tab.ENABLED and dtype == np.float32)
 
 
 def test_float32_without_the_tables():

@@ -152,26 +152,13 @@ def _table_guard(table, args):
     one-pass tables (STREAM_TABLES) also take whether to store with
     non-temporal stores: their ops have no parameters, and the handler passes
     p3 = 1 for a result of at least _config.stream_min_bytes() (backend.py)."""
-    if not table or table in CHEAP_TABLES:
+    if not table:
         return ""
     stream = ", p3 != 0" if table in STREAM_TABLES else ""
     return f"    if _tab.{table}({args}, out{stream}):\n        return\n"
 
 
-# The cheap backwards' one-pass kernels (_tab.CHEAP_BWD_LANES) take p0..p2 too
-# and run streamed calls only (p3 != 0: none of these ops uses p3). Their
-# guard opens the span function (_wrap_aligned's), not its loop: in the loop
-# function it kept LLVM from inlining that into the span function, whose
-# plain call then paid two calls and the views' NRT calls (1e3 float32 relu
-# backward, one thread: 1.13 against 1.04 us).
-CHEAP_TABLES = tuple(_tab.CHEAP_BWD_LANES)
-
-
-def _cheap_guard(table, args):
-    return f"    if p3 != 0 and _tab.{table}({args}, out, p0, p1, p2):\n        return\n" if table in CHEAP_TABLES else ""
-
-
-STREAM_TABLES = ("tanh", "tanhshrink", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy") + CHEAP_TABLES
+STREAM_TABLES = ("tanh", "tanhshrink", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy")
 
 
 def _template(arity, table=None, staged=None):
@@ -205,16 +192,23 @@ STAGED_OPS.update({("fwd_softplus_beta1", 1): "_softplus1_fwd_staged",
                    ("fwd_log_sigmoid", 1): "_log_sigmoid_fwd_staged"})
 
 # float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's
-# and silu's forward and backward, tanh's, tanhshrink's and sigmoid's forward, log_sigmoid's backward from x and from y;
-# and the cheap backwards, in the same one-pass form without a table (_tab.CHEAP_BWD_LANES).
+# and silu's forward and backward, tanh's, tanhshrink's and sigmoid's forward, log_sigmoid's backward from x and from y.
 TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh", ("fwd_tanhshrink", 1): "tanhshrink", ("fwd_sigmoid", 1): "sigmoid",
              ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd",
-             ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy",
-             ("bwd_relu", 2): "relu_bwd", ("bwdy_relu", 2): "relu_bwd", ("bwd_relu6", 2): "relu6_bwd",
-             ("bwdy_relu6", 2): "relu6_bwd", ("bwd_leaky_relu", 2): "leaky_relu_bwd",
-             ("bwdy_leaky_relu", 2): "leaky_relu_bwd", ("bwd_threshold", 2): "threshold_bwd",
-             ("bwd_hardshrink", 2): "hardshrink_bwd", ("bwd_softshrink", 2): "softshrink_bwd",
-             ("bwd_hardsigmoid", 2): "hardsigmoid_bwd", ("bwd_hardswish", 2): "hardswish_bwd"} if _tab.ENABLED else {}
+             ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy"} if _tab.ENABLED else {}
+
+# Backwards whose streamed float32 result (AVX-512) is computed in one pass with
+# non-temporal stores (_tab.NT_BWD_LANES): the span function of their streamed
+# calls is Spans.nt_span's, which runs _tab.<lane>_nt; their plain calls run the
+# op's own loop. float64 streams as before (the handler's ``stream``).
+NT_OPS = {("bwd_relu", 2): "relu_bwd", ("bwdy_relu", 2): "relu_bwd", ("bwd_relu6", 2): "relu6_bwd",
+          ("bwdy_relu6", 2): "relu6_bwd", ("bwd_leaky_relu", 2): "leaky_relu_bwd",
+          ("bwdy_leaky_relu", 2): "leaky_relu_bwd", ("bwd_threshold", 2): "threshold_bwd",
+          ("bwd_hardshrink", 2): "hardshrink_bwd", ("bwd_softshrink", 2): "softshrink_bwd",
+          ("bwd_hardtanh", 2): "hardtanh_bwd", ("bwd_hardsigmoid", 2): "hardsigmoid_bwd",
+          ("bwd_hardswish", 2): "hardswish_bwd", ("bwdy_elu", 2): "elu_bwdy", ("bwdy_selu", 2): "selu_bwdy",
+          ("bwdy_celu", 2): "celu_bwdy", ("bwdy_sigmoid", 2): "sigmoid_bwdy",
+          ("bwdy_tanh", 2): "tanh_bwdy"} if _tab.ENABLED else {}
 
 # The backward loop of an op with a float32 tail (_scalar.TAIL): the float32
 # loop also takes the largest of a key of x's bits, an unsigned integer that
@@ -409,6 +403,26 @@ def _spans3(f, a, b, c, out, p0, p1, p2, p3, nthreads):
 _SPANS = {1: _spans1, 2: _spans2, 3: _spans3}
 
 
+# The span function f on the whole arrays, on the calling thread (where
+# fastact._fastpath's span1/span2 are not built).
+@njit(**OPTS)
+def _span_serial1(f, a, out, p0, p1, p2, p3):
+    _call_at(f, (_ptr(a, 0), _ptr(out, 0), a.shape[0], p0, p1, p2, p3))
+
+
+@njit(**OPTS)
+def _span_serial2(f, a, b, out, p0, p1, p2, p3):
+    _call_at(f, (_ptr(a, 0), _ptr(b, 0), _ptr(out, 0), a.shape[0], p0, p1, p2, p3))
+
+
+@njit(**OPTS)
+def _span_serial3(f, a, b, c, out, p0, p1, p2, p3):
+    _call_at(f, (_ptr(a, 0), _ptr(b, 0), _ptr(c, 0), _ptr(out, 0), a.shape[0], p0, p1, p2, p3))
+
+
+_SPAN_SERIAL = {1: _span_serial1, 2: _span_serial2, 3: _span_serial3}
+
+
 def _par_c1(f, ap, op, n, p0, p1, p2, p3, nthreads):
     _pspans1(f, ap, op, n, p0, p1, p2, p3, nthreads)
 
@@ -569,12 +583,11 @@ def _prefetch_range(a, lo, hi, step):
         _prefetch(a, j)
 
 
-def _wrap_aligned(src, name, arity, prefetch=False, guard=""):
+def _wrap_aligned(src, name, arity, prefetch=False):
     """The generated source with its ``<name>_s`` renamed ``<name>_l`` and a
     new ``<name>_s`` that calls it on the part of the arrays before out's
     first 64-byte boundary and on the rest (_store_head); with ``prefetch``,
-    the rest in blocks with the inputs prefetched from PF_MIN elements on;
-    ``guard``, lines that open the new ``<name>_s`` (_cheap_guard)."""
+    the rest in blocks with the inputs prefetched from PF_MIN elements on."""
     args = ", ".join("abc"[:arity])
     head = ", ".join(f"{v}[:h]" for v in "abc"[:arity])
     rest = ", ".join(f"{v}[h:]" for v in "abc"[:arity])
@@ -596,7 +609,6 @@ def _wrap_aligned(src, name, arity, prefetch=False, guard=""):
     ) if prefetch else ""
     return src + (
         f"def {name}_s({args}, out, p0, p1, p2, p3):\n"
-        f"{guard}"
         f"    h = _store_head(out)\n"
         f"{blocks}"
         f"    if h == 0:\n"
@@ -821,17 +833,21 @@ class Spans:
     def __init__(self, ns, name, arity, cache):
         self._ns, self._name, self.arity, self._cache = ns, name, arity, cache
         self.kernel = _SPANS[arity]
+        self.serial = _SPAN_SERIAL[arity]  # kernel's serial form: serial(f, arrays..., p0..p3)
         self.inplace_serial, self.inplace = _INPLACE[arity]  # out is one of the inputs
-        self.spans = {}  # dtype -> cfunc
+        self.spans = {}  # (dtype, streamed) -> cfunc
+        self.has_nt = name + "_nt" in ns
 
-    def span(self, dtype):
+    def span(self, dtype, nt=False):
+        """The span function for ``dtype``; ``nt``: the streamed one (float32, NT_OPS)."""
         dtype = np.dtype(dtype)
-        f = self.spans.get(dtype)
+        f = self.spans.get((dtype, nt))
         if f is None:
             T = numba.from_dtype(dtype)
             P = numba.types.CPointer(T)
             sig = numba.types.void(*([P] * (self.arity + 1)), numba.types.intp, T, T, T, T)
-            f = self.spans[dtype] = numba.cfunc(sig, **dict(OPTS, cache=self._cache))(self._ns[self._name + "_c"])
+            fn = self._ns[self._name + ("_nt" if nt else "_c")]
+            f = self.spans[(dtype, nt)] = numba.cfunc(sig, **dict(OPTS, cache=self._cache))(fn)
         return f
 
     def __call__(self, *args):
@@ -849,8 +865,11 @@ def _instantiate(op, arity, cache=True):
     tail = _scalar.TAIL.get(op) if arity == 2 else None
     template = (_tail_template(*tail, table) if tail else _template(arity, table, staged) if table or staged
                 else _TEMPLATES[arity])
-    src = _wrap_aligned(template.format(name=name, op=f"_scalar.{op}"), name, arity, op in PREFETCH,
-                        _cheap_guard(table, ", ".join("abc"[:arity])))
+    src = _wrap_aligned(template.format(name=name, op=f"_scalar.{op}"), name, arity, op in PREFETCH)
+    lane = NT_OPS.get((op, arity))
+    if lane:  # the streamed span function (Spans.nt_span)
+        src += (f"def {name}_nt(ap, bp, outp, n, p0, p1, p2, p3):\n"
+                f"    _tab.{lane}_nt(ap, bp, outp, n, p0, p1, p2, p3)\n")
     ns = dict(globals())  # the span function finds the compiled serial one here
     exec(compile(src, __file__, "exec"), ns)
     opts = dict(OPTS, cache=cache)

@@ -5,10 +5,9 @@ build's ``fastact_gelu_f32`` / ``fastact_gelu_bwd_f32`` / ``fastact_tanh_f32`` /
 / ``fastact_sigmoid_f32`` / ``fastact_silu_f32`` / ``fastact_silu_bwd_f32`` /
 ``fastact_log_sigmoid_bwd_f32`` / ``_bwdy_f32``
 (``_cython/_fastact_cpu.h``; the scheme, intervals and fit errors are
-described there). Also the cheap backwards in float32 (relu's, relu6's,
-leaky_relu's, threshold's, hardshrink's, softshrink's, hardsigmoid's), no
-table but the same one-pass form, for its non-temporal stores
-(CHEAP_BWD_LANES).
+described there). Also the backwards of cheap arithmetic in float32 (relu's,
+relu6's, hardtanh's, elu's from y and others), no table but the same one-pass
+form, for its non-temporal stores (NT_BWD_LANES).
 
 Why LLVM IR here: the tables' 32 polynomials are picked per lane with
 ``vpermt2ps`` (32 entries in two registers). LLVM's vectoriser cannot produce
@@ -431,8 +430,8 @@ def _splat_arg(b, p):
     return b.shuffle_vector(v, ir.Constant(V, None), ir.Constant(VI, [0] * 16))
 
 
-def _cheap_bwd_fn(mod, cname, lane):
-    """void f(g, x, out, n, p0, p1, p2): out[:n] = lane(b, g, x, (p0, p1, p2) in
+def _nt_bwd_fn(mod, cname, lane):
+    """void f(g, x, out, n, p0, p1, p2, p3): out[:n] = lane(b, g, x, (p0..p3) in
     every lane), a vector at a time, with non-temporal stores (_stream_vectors)."""
 
     def build(b, args):
@@ -446,13 +445,13 @@ def _cheap_bwd_fn(mod, cname, lane):
         _stream_vectors(b, out, n, body)
         b.ret_void()
 
-    fnty = ir.FunctionType(ir.VoidType(), [PF, PF, PF, I64, F32, F32, F32])
+    fnty = ir.FunctionType(ir.VoidType(), [PF, PF, PF, I64, F32, F32, F32, F32])
     return _define(mod, cname + "_nt", fnty, build)
 
 
-# The lanes of the cheap backwards, each as its _scalar.bwd_<op> (the same
-# bits): g, or 0, or g times a factor, by compares of x. Ordered compares
-# are false for NaN x.
+# The lanes of the backwards streamed in one pass (NT_BWD_LANES), each as its
+# _scalar.bwd_<op> or bwdy_<op> (the same bits): g, or 0, or g times a factor,
+# by compares of x (or y). Ordered compares are false for NaN x. ps: p0..p3.
 def _outside(b, xv, lo, hi):
     """x <= lo, x >= hi, or NaN."""
     return b.or_(b.or_(b.fcmp_ordered("<=", xv, lo), b.fcmp_ordered(">=", xv, hi)), b.fcmp_unordered("uno", xv, xv))
@@ -462,13 +461,25 @@ def _fabs(b, v):
     return b.call(_fn(b.module, "llvm.fabs.v16f32", V, [V]), [v])
 
 
-CHEAP_BWD_LANES = {
+def _fma_v(b, x, y, z):
+    """x*y + z rounded once: the scalar loops' contracted product and sum (fastmath "contract")."""
+    return b.call(_fn(b.module, "llvm.fma.v16f32", V, [V, V, V]), [x, y, z])
+
+
+def _celu_bwdy(b, g, y, ps):
+    # g for y > 0, else g ((y alpha_hi' + alpha_hi) + alpha_lo) / alpha (_scalar.bwdy_celu)
+    d = b.fdiv(b.fadd(_fma_v(b, y, ps[2], ps[0]), ps[1]), b.fadd(ps[0], ps[1]))
+    return b.select(b.fcmp_ordered(">", y, _splat(0.0)), g, b.fmul(g, d))
+
+
+NT_BWD_LANES = {
     "relu_bwd": lambda b, g, x, ps: b.select(b.fcmp_ordered(">", x, _splat(0.0)), g, _splat(0.0)),
     "relu6_bwd": lambda b, g, x, ps: b.select(_outside(b, x, _splat(0.0), _splat(6.0)), _splat(0.0), g),
     "leaky_relu_bwd": lambda b, g, x, ps: b.select(b.fcmp_ordered(">", x, _splat(0.0)), g, b.fmul(g, ps[0])),
     "threshold_bwd": lambda b, g, x, ps: b.select(b.fcmp_ordered("<=", x, ps[0]), _splat(0.0), g),
     "hardshrink_bwd": lambda b, g, x, ps: b.select(b.fcmp_ordered("<=", _fabs(b, x), ps[0]), _splat(0.0), g),
     "softshrink_bwd": lambda b, g, x, ps: b.select(b.fcmp_ordered("<=", _fabs(b, x), ps[2]), _splat(0.0), g),
+    "hardtanh_bwd": lambda b, g, x, ps: b.select(_outside(b, x, ps[2], ps[3]), _splat(0.0), g),
     "hardsigmoid_bwd": lambda b, g, x, ps: b.select(_outside(b, x, _splat(-3.0), _splat(3.0)), _splat(0.0),
                                                     b.fmul(g, _splat(1.0 / 6.0))),
     # 0 for x <= -3, g * (2x + 3)/6 below 3, else g (NaN x too)
@@ -476,6 +487,15 @@ CHEAP_BWD_LANES = {
         b.fcmp_ordered("<=", x, _splat(-3.0)), _splat(0.0),
         b.select(b.fcmp_ordered("<", x, _splat(3.0)),
                  b.fmul(g, b.fmul(b.fadd(b.fadd(x, x), _splat(3.0)), _splat(1.0 / 6.0))), g)),
+    # from y: elu g or g ((y + alpha_hi) + alpha_lo); selu g scale or g ((y + p2) + p3); celu above;
+    # sigmoid (g y)(1 - y); tanh g ((1 - y)(1 + y))
+    "elu_bwdy": lambda b, g, y, ps: b.select(b.fcmp_ordered(">", y, _splat(0.0)), g,
+                                             b.fmul(g, b.fadd(b.fadd(y, ps[0]), ps[1]))),
+    "selu_bwdy": lambda b, g, y, ps: b.select(b.fcmp_ordered(">", y, _splat(0.0)), b.fmul(g, ps[1]),
+                                              b.fmul(g, b.fadd(b.fadd(y, ps[2]), ps[3]))),
+    "celu_bwdy": _celu_bwdy,
+    "sigmoid_bwdy": lambda b, g, y, ps: b.fmul(b.fmul(g, y), b.fsub(_splat(1.0), y)),
+    "tanh_bwdy": lambda b, g, y, ps: b.fmul(g, b.fmul(b.fsub(_splat(1.0), y), b.fadd(_splat(1.0), y))),
 }
 
 
@@ -801,21 +821,19 @@ _lsig_bwd_span, _lsig_bwdy_span, _sigmoid_span, _silu_span, _silu_bwd_span = (
     ))
 
 
-def _on_arrays_p(make_fn):
-    """An intrinsic f(g, x, out, n, p0, p1, p2) on 1-D contiguous float32 arrays
-    and float32 parameters: the IR function make_fn(module) called on their
-    data, n and the parameters."""
+def _on_ptrs_p(make_fn):
+    """An intrinsic f(g, x, out, n, p0, p1, p2, p3) on float32 pointers, n and
+    float32 parameters: the IR function make_fn(module) called on them."""
 
-    def typer(typingctx, g, x, out, n, p0, p1, p2):
-        if not all(isinstance(v, types.Array) and v.dtype == types.float32 for v in (g, x, out)):
+    def typer(typingctx, g, x, out, n, p0, p1, p2, p3):
+        if not all(v == types.CPointer(types.float32) for v in (g, x, out)):
             return None
-        if not all(p == types.float32 for p in (p0, p1, p2)):
+        if not all(p == types.float32 for p in (p0, p1, p2, p3)):
             return None
-        sig = types.void(g, x, out, n, p0, p1, p2)
+        sig = types.void(g, x, out, n, p0, p1, p2, p3)
 
         def codegen(context, builder, sig, args):
-            ptrs = [_data(context, builder, sig.args[i], args[i]) for i in range(3)]
-            builder.call(make_fn(builder.module), ptrs + list(args[3:]))
+            builder.call(make_fn(builder.module), list(args))
             return context.get_dummy_value()
 
         return sig, codegen
@@ -823,16 +841,20 @@ def _on_arrays_p(make_fn):
     return intrinsic(typer)
 
 
-# The cheap backwards (relu's, from x and from y, relu6's, leaky_relu's,
-# threshold's, hardshrink's, softshrink's, hardsigmoid's): no table, but the
-# same one-pass form, whose streamed loop stores each vector non-temporally
-# as it computes it. The cheap kernels' block scheme (_kernels._buf2: the
-# span function into a buffer, then copied with non-temporal stores) ran
+# Backwards whose streamed float32 result is computed in one pass, each vector
+# stored non-temporally as it is computed: the cheap ones (relu's, from x and
+# from y, relu6's, leaky_relu's, threshold's, hardshrink's, softshrink's,
+# hardtanh's, hardsigmoid's, hardswish's) and the arithmetic ones from y
+# (elu's, selu's, celu's, sigmoid's, tanh's). The block scheme (_kernels._buf2:
+# the span function into a buffer, then copied with non-temporal stores) ran
 # them slower: relu's, 1e7 float32, in-process A/B, 2 threads 2.42-2.93 ->
-# 2.13-2.41 ms, one thread 3.55-4.17 -> 2.81-3.14. Streamed calls only
-# (_cheap_bwd_overload), so there is no plain-store variant.
-CHEAP_BWD_SPANS = {name: _on_arrays_p(lambda mod, name=name, lane=lane: _cheap_bwd_fn(mod, "fastact_" + name, lane))
-                   for name, lane in CHEAP_BWD_LANES.items()}
+# 2.13-2.41 ms, one thread 3.55-4.17 -> 2.81-3.14. Streamed calls only: each is
+# the span function of a streamed call (_kernels.NT_OPS), the op's own loop the
+# plain call's, which LLVM unrolls by four (the one-pass loop with plain stores
+# was as fast at 1e5 and slower at 1e3: relu's backward, 2 threads, 1.04-1.06
+# -> 1.14-1.15 us). <name>_nt(g, x, out, n, p0, p1, p2, p3) on pointers.
+for _nt_name, _nt_lane in NT_BWD_LANES.items():
+    globals()[_nt_name + "_nt"] = _on_ptrs_p(lambda mod, name=_nt_name, lane=_nt_lane: _nt_bwd_fn(mod, "fastact_" + name, lane))
 _expand_f, _expand_b = _make_expand(False), _make_expand(True)
 
 # Not cached on their own: they are compiled into the kernels of _kernels that
@@ -978,37 +1000,6 @@ def silu(x, out, stream):
 def silu_bwd(g, x, out, stream):
     """In Numba code: out = g * silu'(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
-
-
-def _cheap_bwd_stub(name):
-    def stub(g, x, out, p0, p1, p2):
-        raise NotImplementedError("only callable from Numba code")
-
-    stub.__name__ = stub.__qualname__ = name
-    stub.__doc__ = (f"In Numba code: out = {name[:-4]}'s backward of g at x (p0..p2 its parameters) in one pass "
-                    "with non-temporal stores, and True where it applies (float32 on AVX-512), else False "
-                    "(nothing done).")
-    return stub
-
-
-def _cheap_bwd_overload(stub, span):
-    # Called for streamed results only (_kernels._cheap_guard): a result below
-    # stream_min runs the op's own loop, which LLVM unrolls by four. The
-    # one-pass loop with plain stores was as fast at 1e5 and slower at 1e3
-    # (relu's backward, 2 threads: 1.04-1.06 -> 1.14-1.15 us).
-    @overload(stub, jit_options=OPTS)
-    def _ol(g, x, out, p0, p1, p2):
-        if _applies(g, x, out) and all(p == types.float32 for p in (p0, p1, p2)):
-            def run(g, x, out, p0, p1, p2):
-                span(g, x, out, x.shape[0], p0, p1, p2)
-                return True
-            return own_names([run], stub.__name__)[0]
-        return lambda g, x, out, p0, p1, p2: False
-
-
-for _name, _span in CHEAP_BWD_SPANS.items():
-    globals()[_name] = _cheap_bwd_stub(_name)
-    _cheap_bwd_overload(globals()[_name], _span)
 
 
 def lsm_bwd(g, y, out, s):

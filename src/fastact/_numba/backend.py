@@ -250,7 +250,7 @@ _MEMO_MAX = 1024
 # cheap activations' (CHEAP) and these y-based backwards. The costly kernels
 # lost: their compute no longer hides under the plain stores' memory traffic
 # (measured on the Cython backend, the same scheme: _elementwise.pxi.in).
-STREAM_Y = ("sigmoid", "tanh")
+STREAM_Y = ("sigmoid", "tanh", "elu", "selu", "celu")
 _stream_min = _config.stream_min_bytes()
 
 
@@ -264,19 +264,10 @@ _config.on_stream_change(_set_stream_min)
 
 def _stream_kind(kernel, arity, default):
     """_ew_handler's ``stream`` for a kernel: "table" where a one-pass table kernel
-    computes it (float32 on AVX-512; it streams its own stores), else ``default``.
-    A cheap kernel's (default "buffer") is "table32": its float64 loop keeps the
-    buffer (_kind)."""
+    computes it (float32 on AVX-512; it streams its own stores), else ``default``."""
     if K.TABLE_OPS.get((kernel, arity)) in K.STREAM_TABLES:
-        return "table32" if default == "buffer" else "table"
+        return "table"
     return default
-
-
-def _kind(stream, a):
-    """"table" or "buffer" for "table32" by a's dtype; any other ``stream`` as it is."""
-    if stream == "table32":
-        return "table" if a.dtype.char == "f" else "buffer"
-    return stream
 
 
 def _via_entry(k, f, *args):
@@ -284,7 +275,7 @@ def _via_entry(k, f, *args):
     k(f, *args)
 
 
-def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
+def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None, nt=False):
     """The per-call path of one elementwise kernel pair (``arity`` input arrays).
 
     Per call: a dict lookup on the dtype, one on the parameter values, and
@@ -299,15 +290,19 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
     ``stream``: how a result of at least ``_stream_min`` bytes is written
     with non-temporal stores: "buffer", a memory-bound kernel, through a
     buffer (_kernels._buf1); "table", a one-pass table kernel, storing each
-    vector as it computes it (_kernels.STREAM_TABLES); "table32", "table" for
-    float32 and "buffer" for float64 (_stream_kind); None: plain stores.
+    vector as it computes it (_kernels.STREAM_TABLES);
+    None: plain stores. ``nt``: a float32 result of at least ``_stream_min``
+    bytes runs the op's streamed span function instead (kpar.span(dtype, True),
+    _kernels.NT_OPS: one pass, non-temporal stores; AVX-512) where the kernel
+    has one (a special kernel may not); else, and for float64, as ``stream``.
     """
     names, derive = _spec(spec)
     nk = len(names)
     n0 = names[0] if nk else None
     n1 = names[1] if nk > 1 else None
     # dtype -> {parameter key: [serial entry, (caller, parallel kernel, span function), p0, p1, p2, p3, p as T,
-    #                          the parallel kernel (_kernels.Spans), (p0, p1, p2, p3), span function or None]}
+    #                          the parallel kernel (_kernels.Spans), (p0, p1, p2, p3), span function or None,
+    #                          streamed span function (nt) or None]}
     table = {}
     # The serial call goes through the op's span function, the cfunc the parallel
     # kernel's threads call, from fastact._fastpath (C) when that is built: the
@@ -330,7 +325,7 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
             p = derive(tuple(params[n] for n in names), T)
         ks, kp = next(((s, k) for test, s, k in special or () if test(p)), (kser, kpar))
         pf = tuple(float(v) for v in p)
-        c = [_entry(ks, arrays + p), None, *pf, p, kp, pf, None]
+        c = [_entry(ks, arrays + p), None, *pf, p, kp, pf, None, None]
         if tramp is not None:
             c[9] = kp.span(arrays[0].dtype).address
         try:
@@ -364,14 +359,31 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
         return True
 
     def own(c, arrays, threads):
-        # a one-pass table kernel that streams its own stores (_kind "table"): p3 = 1
-        # (_kernels._table_guard, _cheap_guard; the op leaves p3 unused, p0..p2 pass as
-        # they are); float64 runs the plain loop
+        # a one-pass table kernel that streams its own stores ("table"): p3 = 1
+        # (_kernels._table_guard; these ops have no parameters); float64 runs the plain loop
         p = c[6][:3] + (c[6][3].__class__(1),)
         pf = c[8][:3] + (1.0,)
         if (threads > 1 or (threads == 0 and len(arrays[0]) > limit)) and parallel(c, arrays, threads, p, pf):
             return
         c[0](*arrays, *pf)
+
+    def streamed(c, arrays, threads):
+        # float32, nt: the op's streamed span function, on the threads the plain call would use
+        sp = c[7]
+        f = c[10]
+        if f is None:
+            f = c[10] = sp.span(arrays[0].dtype, True).address
+        n = _threads(len(arrays[0]), limit, threads) if threads > 1 or (
+            threads == 0 and len(arrays[0]) > limit) else 0
+        if n and _state.lock is None and ptramp is not None:
+            _set_threads(n)
+            ptramp(K.par_cfunc(arity, arrays[0].dtype).address, f, *arrays, *c[8], n)
+        elif n:
+            _run(sp.kernel, sp.serial, (f,) + arrays + c[6], n)
+        elif tramp is not None:
+            tramp(f, *arrays, *c[8])
+        else:
+            sp.serial(f, *arrays, *c[6])
 
     def buffered(c, arrays, threads, stream):
         # out is one of the inputs (the same object), or a result to stream: the span
@@ -404,13 +416,20 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
                 c = table[a.dtype][k]
             except (KeyError, TypeError):
                 c = prepare((a, out), params, k)
-            st = stream and out.nbytes >= _stream_min
+            st = (stream or nt) and out.nbytes >= _stream_min
             if out is a:
-                buffered(c, (a, out), threads, st and _kind(stream, a) == "buffer")
+                buffered(c, (a, out), threads, st and stream == "buffer")
                 return
             if st:
-                own(c, (a, out), threads) if _kind(stream, a) == "table" else buffered(c, (a, out), threads, True)
-                return
+                if nt and a.dtype.char == "f" and c[7].has_nt:
+                    streamed(c, (a, out), threads)
+                    return
+                if stream == "table":
+                    own(c, (a, out), threads)
+                    return
+                if stream == "buffer":
+                    buffered(c, (a, out), threads, True)
+                    return
             if threads > 1 or (threads == 0 and len(a) > limit):
                 n = _direct_threads(threads) if c[1] is not None else 0
                 if n:
@@ -430,13 +449,20 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None):
                 c = table[a.dtype][k]
             except (KeyError, TypeError):
                 c = prepare((a, b, out), params, k)
-            st = stream and out.nbytes >= _stream_min
+            st = (stream or nt) and out.nbytes >= _stream_min
             if out is a or out is b:
-                buffered(c, (a, b, out), threads, st and _kind(stream, a) == "buffer")
+                buffered(c, (a, b, out), threads, st and stream == "buffer")
                 return
             if st:
-                own(c, (a, b, out), threads) if _kind(stream, a) == "table" else buffered(c, (a, b, out), threads, True)
-                return
+                if nt and a.dtype.char == "f" and c[7].has_nt:
+                    streamed(c, (a, b, out), threads)
+                    return
+                if stream == "table":
+                    own(c, (a, b, out), threads)
+                    return
+                if stream == "buffer":
+                    buffered(c, (a, b, out), threads, True)
+                    return
             if threads > 1 or (threads == 0 and len(a) > limit):
                 n = _direct_threads(threads) if c[1] is not None else 0
                 if n:
@@ -471,10 +497,11 @@ class NumbaBackend:
             self._fwd[op] = _ew_handler(*K._instantiate("fwd_" + op, 1), spec, lim, 1, special(op, "fwd", 1),
                                         _stream_kind("fwd_" + op, 1, cheap))
             self._bwd_x[op] = _ew_handler(*K._instantiate("bwd_" + op, 2), spec, lim, 2, special(op, "bwd", 2),
-                                          _stream_kind("bwd_" + op, 2, cheap))
+                                          _stream_kind("bwd_" + op, 2, cheap), ("bwd_" + op, 2) in K.NT_OPS)
             if hasattr(S, "bwdy_" + op):
                 self._bwd_y[op] = _ew_handler(*K._instantiate("bwdy_" + op, 2), spec, lim, 2, None,
-                                              _stream_kind("bwdy_" + op, 2, "buffer" if op in STREAM_Y else cheap))
+                                              _stream_kind("bwdy_" + op, 2, "buffer" if op in STREAM_Y else cheap),
+                                              ("bwdy_" + op, 2) in K.NT_OPS)
         for op in _SOFTMAX_MODES:
             self._fwd[op] = _softmax_handler(op)
             self._bwd_y[op] = _softmax_bwd_handler(op)
