@@ -370,6 +370,26 @@ static inline __m512 fastact_tab_poly(const float (*t)[32], int deg, __m512i k, 
         p = _mm512_fmadd_ps(p, u, fastact_tab_pick(t[j], k));
     return p;
 }
+/* fastact_tab_poly where no lane's k is 16 or more (hi, the lanes that are,
+ * is 0): the same coefficients from the first 16 entries, picked with vpermps
+ * from one register (k's low 4 bits).  A vector with a lane in the upper half
+ * runs fastact_tab_poly.  The same bits either way (all 2^32 inputs).  Zen 4,
+ * log_sigmoid's backward (degree 5, six picks), 5e4 float32 in the cache,
+ * one thread: 13.1 us with vpermt2ps, 10.7 with vpermps.  Used by the sigmoid
+ * table, whose upper half is |x| >= 7.75 (1e5 float32 on one thread, x ~
+ * N(0, 1) or N(0, 9): sigmoid 4-6 % faster, silu 9-10 %, silu's backward
+ * 13-15 %, log_sigmoid's from x 10-12 %).  Not tanh's, whose upper half is
+ * |x| >= 3.875: 9 % faster for x ~ N(0, 1), 4-6 % slower for N(0, 9), where
+ * most vectors hold such a lane and pay the test. */
+static inline __m512 fastact_tab_poly_lo(const float (*t)[32], int deg, __m512i k, __m512 u, __mmask16 hi)
+{
+    if (hi)
+        return fastact_tab_poly(t, deg, k, u);
+    __m512 p = _mm512_permutexvar_ps(k, _mm512_load_ps(t[deg + 1]));
+    for (int j = deg; j >= 1; j--)
+        p = _mm512_fmadd_ps(p, u, _mm512_permutexvar_ps(k, _mm512_load_ps(t[j])));
+    return p;
+}
 /* Table t's polynomial for the interval of x: k = round(x / w) + i0, read
  * from the low bits of kt = x * (1 / w) + shift (shift = 1.5 * 2^23 + i0;
  * 1 / w rounded to float32, folded by the compiler), then sum_j t[1 + j][k]
@@ -612,7 +632,9 @@ static inline __m512 fastact_sigm_at(__m512 a, __mmask16* tail)
     __m512 kt = _mm512_add_ps(a, _mm512_set1_ps(FASTACT_SIGM_SHIFT));
     __m512 u = _mm512_reduce_ps(a, (1 << 4) | _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     *tail = _mm512_cmp_ps_mask(kt, _mm512_set1_ps(FASTACT_SIGM_SHIFT + 15.5f), _CMP_GT_OQ);
-    return fastact_tab_poly(fastact_sigm_tab, 5, _mm512_castps_si512(kt), u);
+    /* intervals 16..31: a from 7.75 on (NaN: NaN through u either way) */
+    __mmask16 hi = _mm512_cmp_ps_mask(kt, _mm512_set1_ps(FASTACT_SIGM_SHIFT + 7.5f), _CMP_GT_OQ);
+    return fastact_tab_poly_lo(fastact_sigm_tab, 5, _mm512_castps_si512(kt), u, hi);
 }
 /* exp(-r) / 2 for |r| <= ln2 / 2: Taylor, 8 terms (error < 8e-9 relative),
  * highest first */

@@ -194,6 +194,22 @@ def _tab_poly(b, tab, deg, k, u):
     return p
 
 
+def _tab_poly_lo(b, tab, deg, k, u, hi):
+    """_tab_poly, with the first 16 entries picked by vpermps (one register, k's low 4 bits) in a vector
+    whose mask hi (the lanes of k >= 16) is empty: the header's fastact_tab_poly_lo, the same bits."""
+    perm = _fn(b.module, "llvm.x86.avx512.permvar.sf.512", V, [V, VI])
+    slot = cgutils.alloca_once(b, V)
+    with b.if_else(b.icmp_unsigned("!=", b.bitcast(hi, I16), ir.Constant(I16, 0))) as (upper, lower):
+        with upper:
+            b.store(_tab_poly(b, tab, deg, k, u), slot)
+        with lower:
+            p = b.call(perm, [_vec(tab[deg + 1][:16]), k])
+            for j in range(deg, 0, -1):
+                p = _fma(b, p, u, b.call(perm, [_vec(tab[j][:16]), k]))
+            b.store(p, slot)
+    return b.load(slot)
+
+
 def _lane(b, v, gv, bwd):
     """Forward x * phi(x), backward g * (phi(x) + x pdf(x)), for x above the tail."""
     name, deg, inv_w, shift, clamp = DPHI if bwd else PHI
@@ -577,7 +593,8 @@ def _sigm_at(b, a):
     kt = b.fadd(a, _splat(SIGM_SHIFT))
     u = b.call(reduce, [a, ir.Constant(I32, 0x18), _splat(0.0), ir.Constant(I16, -1), ir.Constant(I32, 4)])
     tail = b.fcmp_ordered(">", kt, _splat(SIGM_SHIFT + SIGM[4]))
-    return _tab_poly(b, TABLES[name], deg, b.bitcast(kt, VI), u), tail
+    hi = b.fcmp_ordered(">", kt, _splat(SIGM_SHIFT + 7.5))  # intervals 16..31: a from 7.75 on
+    return _tab_poly_lo(b, TABLES[name], deg, b.bitcast(kt, VI), u, hi), tail
 
 
 def _sigm_tail_sh(b, a):
