@@ -148,17 +148,12 @@ _stamp_caches_with_the_hash()
 def _table_guard(table, args):
     """The first lines of a span loop whose op has a table kernel: table is a
     function of _tab that computes the span where it applies (float32 on
-    AVX-512) and returns whether it did; then the loop has nothing to do. The
-    one-pass tables (STREAM_TABLES) also take whether to store with
-    non-temporal stores: their ops have no parameters, and the handler passes
-    p3 = 1 for a result of at least _config.stream_min_bytes() (backend.py)."""
+    AVX-512), with plain stores, and returns whether it did; then the loop has
+    nothing to do. A streamed result runs the op's streamed span function
+    instead (NT_OPS)."""
     if not table:
         return ""
-    stream = ", p3 != 0" if table in STREAM_TABLES else ""
-    return f"    if _tab.{table}({args}, out{stream}):\n        return\n"
-
-
-STREAM_TABLES = ("tanh", "tanhshrink", "sigmoid", "silu", "silu_bwd", "lsig_bwd", "lsig_bwdy")
+    return f"    if _tab.{table}({args}, out):\n        return\n"
 
 
 def _template(arity, table=None, staged=None):
@@ -197,11 +192,16 @@ TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tan
              ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd",
              ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy"} if _tab.ENABLED else {}
 
-# Backwards whose streamed float32 result (AVX-512) is computed in one pass with
-# non-temporal stores (_tab.NT_BWD_LANES): the span function of their streamed
-# calls is Spans.nt_span's, which runs _tab.<lane>_nt; their plain calls run the
-# op's own loop. float64 streams as before (the handler's ``stream``).
-NT_OPS = {("bwd_relu", 2): "relu_bwd", ("bwdy_relu", 2): "relu_bwd", ("bwd_relu6", 2): "relu6_bwd",
+# Ops whose streamed float32 result (AVX-512) is computed in one pass, each
+# vector stored non-temporally as it is computed: the span function of their
+# streamed calls is Spans.span(float32, True), which runs _tab.<kernel>_nt on
+# the span; their plain calls run the op's own loop. The table ops (TABLE_OPS'
+# one-pass tables, whose plain loop runs the same table with plain stores),
+# and the backwards of _tab.NT_BWD_LANES. float64 streams as the handler's
+# ``stream`` says (backend._ew_handler).
+NT_OPS = {("fwd_tanh", 1): "tanh", ("fwd_tanhshrink", 1): "tanhshrink", ("fwd_sigmoid", 1): "sigmoid",
+          ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd", ("bwd_log_sigmoid", 2): "lsig_bwd",
+          ("bwdy_log_sigmoid", 2): "lsig_bwdy",("bwd_relu", 2): "relu_bwd", ("bwdy_relu", 2): "relu_bwd", ("bwd_relu6", 2): "relu6_bwd",
           ("bwdy_relu6", 2): "relu6_bwd", ("bwd_leaky_relu", 2): "leaky_relu_bwd",
           ("bwdy_leaky_relu", 2): "leaky_relu_bwd", ("bwd_threshold", 2): "threshold_bwd",
           ("bwd_hardshrink", 2): "hardshrink_bwd", ("bwd_softshrink", 2): "softshrink_bwd",
@@ -867,9 +867,10 @@ def _instantiate(op, arity, cache=True):
                 else _TEMPLATES[arity])
     src = _wrap_aligned(template.format(name=name, op=f"_scalar.{op}"), name, arity, op in PREFETCH)
     lane = NT_OPS.get((op, arity))
-    if lane:  # the streamed span function (Spans.nt_span)
-        src += (f"def {name}_nt(ap, bp, outp, n, p0, p1, p2, p3):\n"
-                f"    _tab.{lane}_nt(ap, bp, outp, n, p0, p1, p2, p3)\n")
+    if lane:  # the streamed span function (Spans.span(dtype, True))
+        ptrs = ", ".join(f"{v}p" for v in "abc"[:arity])
+        src += (f"def {name}_nt({ptrs}, outp, n, p0, p1, p2, p3):\n"
+                f"    _tab.{lane}_nt({ptrs}, outp, n, p0, p1, p2, p3)\n")
     ns = dict(globals())  # the span function finds the compiled serial one here
     exec(compile(src, __file__, "exec"), ns)
     opts = dict(OPTS, cache=cache)

@@ -819,45 +819,52 @@ def _on_arrays(make_fn, count=2):
     return intrinsic(lambda typingctx, a, b, c, n: typer((a, b, c), n))
 
 
-_pass_f, _pass_b = _make_pass(False), _make_pass(True)
-# tx[:n] (n a multiple of 16) replaced by the results of the tail lanes whose x (and g: tg) it holds
-_tail_f = _on_arrays(lambda mod: _tail_fn(mod, False))
-_tail_b = _on_arrays(lambda mod: _tail_fn(mod, True))
-# the one-pass kernels, each with plain and with non-temporal stores
-_tanh_span, _tanhshrink_span = (  # out[:n] = tanh(x[:n]), x[:n] - tanh(x[:n])
-    [_on_arrays(lambda mod, cname=cname, lane=lane, nt=nt: _unary_fn(mod, cname, lane, nt)) for nt in (False, True)]
-    for cname, lane in (("fastact_tanh_tab", _tanh_lane), ("fastact_tanhshrink_tab", _tanhshrink_lane)))
-_lsig_bwd_span, _lsig_bwdy_span, _sigmoid_span, _silu_span, _silu_bwd_span = (
-    [_on_arrays(lambda mod, kind=kind, nt=nt: _lsig_fn(mod, kind, nt), count) for nt in (False, True)]
-    for kind, count in (
-        ("x", 3),  # out[:n] = g * sigmoid(-x)
-        ("y", 3),  # out[:n] = -g * expm1(min(y, 0))
-        ("sigmoid", 2),  # out[:n] = sigmoid(x)
-        ("silu", 2),  # out[:n] = x * sigmoid(x)
-        ("silu_bwd", 3),  # out[:n] = g * silu'(x)
-    ))
+def _on_span(make_fn, arity, params):
+    """An intrinsic with a span function's arguments -- ``arity`` input pointers,
+    out, n, p0..p3, float32 -- that calls the IR function make_fn(module) on the
+    pointers and n, and on p0..p3 where ``params``."""
 
-
-def _on_ptrs_p(make_fn):
-    """An intrinsic f(g, x, out, n, p0, p1, p2, p3) on float32 pointers, n and
-    float32 parameters: the IR function make_fn(module) called on them."""
-
-    def typer(typingctx, g, x, out, n, p0, p1, p2, p3):
-        if not all(v == types.CPointer(types.float32) for v in (g, x, out)):
+    def typer(ptrs, n, ps):
+        if not all(v == types.CPointer(types.float32) for v in ptrs):
             return None
-        if not all(p == types.float32 for p in (p0, p1, p2, p3)):
+        if not all(p == types.float32 for p in ps):
             return None
-        sig = types.void(g, x, out, n, p0, p1, p2, p3)
+        sig = types.void(*ptrs, n, *ps)
 
         def codegen(context, builder, sig, args):
-            builder.call(make_fn(builder.module), list(args))
+            builder.call(make_fn(builder.module), list(args) if params else list(args[:arity + 2]))
             return context.get_dummy_value()
 
         return sig, codegen
 
-    return intrinsic(typer)
+    if arity == 1:
+        return intrinsic(lambda typingctx, x, out, n, p0, p1, p2, p3: typer((x, out), n, (p0, p1, p2, p3)))
+    return intrinsic(lambda typingctx, g, x, out, n, p0, p1, p2, p3: typer((g, x, out), n, (p0, p1, p2, p3)))
 
 
+_pass_f, _pass_b = _make_pass(False), _make_pass(True)
+# tx[:n] (n a multiple of 16) replaced by the results of the tail lanes whose x (and g: tg) it holds
+_tail_f = _on_arrays(lambda mod: _tail_fn(mod, False))
+_tail_b = _on_arrays(lambda mod: _tail_fn(mod, True))
+# the one-pass kernels: on arrays with plain stores (the loops' table guard,
+# _kernels._table_guard), and <table>_nt on pointers with non-temporal stores
+# (the streamed span function of its ops: _kernels.NT_OPS, p0..p3 unused)
+_UNARY_TABS = {"tanh": ("fastact_tanh_tab", _tanh_lane),  # out[:n] = tanh(x[:n])
+               "tanhshrink": ("fastact_tanhshrink_tab", _tanhshrink_lane)}  # x[:n] - tanh(x[:n])
+_LSIG_TABS = {"lsig_bwd": ("x", 2),  # out[:n] = g * sigmoid(-x)
+              "lsig_bwdy": ("y", 2),  # out[:n] = -g * expm1(min(y, 0))
+              "sigmoid": ("sigmoid", 1),  # out[:n] = sigmoid(x)
+              "silu": ("silu", 1),  # out[:n] = x * sigmoid(x)
+              "silu_bwd": ("silu_bwd", 2)}  # out[:n] = g * silu'(x)
+_tanh_span, _tanhshrink_span = (_on_arrays(lambda mod, cname=cname, lane=lane: _unary_fn(mod, cname, lane, False))
+                                for cname, lane in _UNARY_TABS.values())
+_lsig_bwd_span, _lsig_bwdy_span, _sigmoid_span, _silu_span, _silu_bwd_span = (
+    _on_arrays(lambda mod, kind=kind: _lsig_fn(mod, kind, False), arity + 1) for kind, arity in _LSIG_TABS.values())
+for _nt_name, (_nt_c, _nt_lane) in _UNARY_TABS.items():
+    globals()[_nt_name + "_nt"] = _on_span(lambda mod, cname=_nt_c, lane=_nt_lane: _unary_fn(mod, cname, lane, True),
+                                           1, False)
+for _nt_name, (_nt_kind, _nt_arity) in _LSIG_TABS.items():
+    globals()[_nt_name + "_nt"] = _on_span(lambda mod, kind=_nt_kind: _lsig_fn(mod, kind, True), _nt_arity, False)
 # Backwards whose streamed float32 result is computed in one pass, each vector
 # stored non-temporally as it is computed: the cheap ones (relu's, from x and
 # from y, relu6's, leaky_relu's, threshold's, hardshrink's, softshrink's,
@@ -871,7 +878,8 @@ def _on_ptrs_p(make_fn):
 # was as fast at 1e5 and slower at 1e3: relu's backward, 2 threads, 1.04-1.06
 # -> 1.14-1.15 us). <name>_nt(g, x, out, n, p0, p1, p2, p3) on pointers.
 for _nt_name, _nt_lane in NT_BWD_LANES.items():
-    globals()[_nt_name + "_nt"] = _on_ptrs_p(lambda mod, name=_nt_name, lane=_nt_lane: _nt_bwd_fn(mod, "fastact_" + name, lane))
+    globals()[_nt_name + "_nt"] = _on_span(lambda mod, name=_nt_name, lane=_nt_lane: _nt_bwd_fn(mod, "fastact_" + name, lane),
+                                           2, True)
 _expand_f, _expand_b = _make_expand(False), _make_expand(True)
 
 # Not cached on their own: they are compiled into the kernels of _kernels that
@@ -924,12 +932,12 @@ def fwd(x, out):
     raise NotImplementedError("only callable from Numba code")
 
 
-def tanh(x, out, stream):
+def tanh(x, out):
     """In Numba code: out = tanh(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
 
-def tanhshrink(x, out, stream):
+def tanhshrink(x, out):
     """In Numba code: out = x - tanh(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
@@ -959,62 +967,54 @@ def _ol_bwd(g, x, out):
     return lambda g, x, out: False
 
 
-def _span_overload(stub, spans):
-    """Register the overload of ``stub(x, out, stream)`` or ``stub(g, x, out,
-    stream)``: ``spans[stream]`` (plain or non-temporal stores) on the arrays
-    and their length, and True, where the table applies; else False (nothing
-    done)."""
-    plain, nts = spans
+def _span_overload(stub, span):
+    """Register the overload of ``stub(x, out)`` or ``stub(g, x, out)``: ``span``
+    (plain stores) on the arrays and their length, and True, where the table
+    applies; else False (nothing done)."""
     nargs = len(inspect.signature(stub).parameters)
-    if nargs == 3:
+    if nargs == 2:
         @overload(stub, jit_options=OPTS)
-        def _ol2(x, out, stream):
+        def _ol2(x, out):
             if _applies(x, out):
-                def run(x, out, stream):
-                    if stream:
-                        nts(x, out, x.shape[0])
-                    else:
-                        plain(x, out, x.shape[0])
+                def run(x, out):
+                    span(x, out, x.shape[0])
                     return True
                 return own_names([run], stub.__name__)[0]  # one closure per table, one argument list
-            return lambda x, out, stream: False
+            return lambda x, out: False
     else:
         @overload(stub, jit_options=OPTS)
-        def _ol3(g, x, out, stream):
+        def _ol3(g, x, out):
             if _applies(g, x, out):
-                def run(g, x, out, stream):
-                    if stream:
-                        nts(g, x, out, x.shape[0])
-                    else:
-                        plain(g, x, out, x.shape[0])
+                def run(g, x, out):
+                    span(g, x, out, x.shape[0])
                     return True
                 return own_names([run], stub.__name__)[0]
-            return lambda g, x, out, stream: False
+            return lambda g, x, out: False
 
 
-def lsig_bwd(g, x, out, stream):
+def lsig_bwd(g, x, out):
     """In Numba code: out = g * sigmoid(-x) (log_sigmoid's backward) from the
     table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
 
-def lsig_bwdy(g, y, out, stream):
+def lsig_bwdy(g, y, out):
     """In Numba code: out = -g * expm1(min(y, 0)) (log_sigmoid's backward from
     y) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
 
-def sigmoid(x, out, stream):
+def sigmoid(x, out):
     """In Numba code: out = sigmoid(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
 
-def silu(x, out, stream):
+def silu(x, out):
     """In Numba code: out = silu(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 
 
-def silu_bwd(g, x, out, stream):
+def silu_bwd(g, x, out):
     """In Numba code: out = g * silu'(x) from the table and True where it applies, else False."""
     raise NotImplementedError("only callable from Numba code")
 

@@ -262,14 +262,6 @@ def _set_stream_min(nbytes):
 _config.on_stream_change(_set_stream_min)
 
 
-def _stream_kind(kernel, arity, default):
-    """_ew_handler's ``stream`` for a kernel: "table" where a one-pass table kernel
-    computes it (float32 on AVX-512; it streams its own stores), else ``default``."""
-    if K.TABLE_OPS.get((kernel, arity)) in K.STREAM_TABLES:
-        return "table"
-    return default
-
-
 def _via_entry(k, f, *args):
     """A parallel elementwise call through the array kernel's entry point k (no _fastpath)."""
     k(f, *args)
@@ -287,14 +279,13 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None, nt=Fa
     into the dtype exactly, since they are values of that dtype.
     ``special`` = ((test, serial, parallel), ...): kernels to run instead, the
     first whose ``test`` holds for the derived parameters (``_scalar.SPECIAL``).
-    ``stream``: how a result of at least ``_stream_min`` bytes is written
-    with non-temporal stores: "buffer", a memory-bound kernel, through a
-    buffer (_kernels._buf1); "table", a one-pass table kernel, storing each
-    vector as it computes it (_kernels.STREAM_TABLES);
-    None: plain stores. ``nt``: a float32 result of at least ``_stream_min``
-    bytes runs the op's streamed span function instead (kpar.span(dtype, True),
-    _kernels.NT_OPS: one pass, non-temporal stores; AVX-512) where the kernel
-    has one (a special kernel may not); else, and for float64, as ``stream``.
+    ``stream``: how a result of at least ``_stream_min`` bytes is written:
+    "buffer" (a memory-bound kernel), through a buffer copied with
+    non-temporal stores (_kernels._buf1); None, plainly. ``nt``: a float32
+    result of at least ``_stream_min`` bytes runs the op's streamed span
+    function instead (kpar.span(dtype, True), _kernels.NT_OPS: one pass, each
+    vector stored non-temporally as it is computed; AVX-512) where the kernel
+    has one (a special kernel may not); else, and float64, as ``stream``.
     """
     names, derive = _spec(spec)
     nk = len(names)
@@ -328,6 +319,10 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None, nt=Fa
         c = [_entry(ks, arrays + p), None, *pf, p, kp, pf, None, None]
         if tramp is not None:
             c[9] = kp.span(arrays[0].dtype).address
+        if nt and kp.has_nt and arrays[0].dtype.char == "f":
+            # the streamed span function too: loaded (or compiled) with the rest on the first
+            # call, not by the first large one
+            c[10] = kp.span(arrays[0].dtype, True).address
         try:
             d = table.setdefault(arrays[0].dtype, {})
             if len(d) < _MEMO_MAX:
@@ -336,15 +331,15 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None, nt=Fa
             pass
         return c
 
-    def parallel(c, arrays, threads, p=None, pf=None):
-        # p, pf: other parameters than the entry's (own), in the dtype and as Python floats
+    def parallel(c, arrays, threads):
         n = _threads(len(arrays[0]), limit, threads)
         if not n:
             return False
         if _state.lock is not None:
-            # the workqueue: through the dispatcher (the serial entry point when busy), with p in
-            # the dtype, as the span function takes it (Python floats typed the kernel float64)
-            _run(c[7], c[0], arrays + (p or c[6]), n)
+            # the workqueue: through the dispatcher (the serial entry point when busy), with the
+            # parameters in the dtype, as the span function takes them (Python floats typed the
+            # kernel float64)
+            _run(c[7], c[0], arrays + c[6], n)
             return True
         pe = c[1]
         if pe is None:
@@ -355,24 +350,13 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None, nt=Fa
                 pe = (_via_entry, _entry(c[7].kernel, (f,) + arrays + c[6] + (n,)), f)
             c[1] = pe
         _set_threads(n)  # call the kernel straight (saves ~0.3 us of _run)
-        pe[0](pe[1], pe[2], *arrays, *(pf or c[8]), n)
+        pe[0](pe[1], pe[2], *arrays, *c[8], n)
         return True
-
-    def own(c, arrays, threads):
-        # a one-pass table kernel that streams its own stores ("table"): p3 = 1
-        # (_kernels._table_guard; these ops have no parameters); float64 runs the plain loop
-        p = c[6][:3] + (c[6][3].__class__(1),)
-        pf = c[8][:3] + (1.0,)
-        if (threads > 1 or (threads == 0 and len(arrays[0]) > limit)) and parallel(c, arrays, threads, p, pf):
-            return
-        c[0](*arrays, *pf)
 
     def streamed(c, arrays, threads):
         # float32, nt: the op's streamed span function, on the threads the plain call would use
         sp = c[7]
         f = c[10]
-        if f is None:
-            f = c[10] = sp.span(arrays[0].dtype, True).address
         n = _threads(len(arrays[0]), limit, threads) if threads > 1 or (
             threads == 0 and len(arrays[0]) > limit) else 0
         if n and _state.lock is None and ptramp is not None:
@@ -421,11 +405,8 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None, nt=Fa
                 buffered(c, (a, out), threads, st and stream == "buffer")
                 return
             if st:
-                if nt and a.dtype.char == "f" and c[7].has_nt:
+                if c[10] is not None:
                     streamed(c, (a, out), threads)
-                    return
-                if stream == "table":
-                    own(c, (a, out), threads)
                     return
                 if stream == "buffer":
                     buffered(c, (a, out), threads, True)
@@ -454,11 +435,8 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None, nt=Fa
                 buffered(c, (a, b, out), threads, st and stream == "buffer")
                 return
             if st:
-                if nt and a.dtype.char == "f" and c[7].has_nt:
+                if c[10] is not None:
                     streamed(c, (a, b, out), threads)
-                    return
-                if stream == "table":
-                    own(c, (a, b, out), threads)
                     return
                 if stream == "buffer":
                     buffered(c, (a, b, out), threads, True)
@@ -495,13 +473,12 @@ class NumbaBackend:
             lim = SERIAL_MAX_CHEAP if op in CHEAP else SERIAL_MAX
             cheap = "buffer" if op in CHEAP else None
             self._fwd[op] = _ew_handler(*K._instantiate("fwd_" + op, 1), spec, lim, 1, special(op, "fwd", 1),
-                                        _stream_kind("fwd_" + op, 1, cheap))
+                                        cheap, ("fwd_" + op, 1) in K.NT_OPS)
             self._bwd_x[op] = _ew_handler(*K._instantiate("bwd_" + op, 2), spec, lim, 2, special(op, "bwd", 2),
-                                          _stream_kind("bwd_" + op, 2, cheap), ("bwd_" + op, 2) in K.NT_OPS)
+                                          cheap, ("bwd_" + op, 2) in K.NT_OPS)
             if hasattr(S, "bwdy_" + op):
                 self._bwd_y[op] = _ew_handler(*K._instantiate("bwdy_" + op, 2), spec, lim, 2, None,
-                                              _stream_kind("bwdy_" + op, 2, "buffer" if op in STREAM_Y else cheap),
-                                              ("bwdy_" + op, 2) in K.NT_OPS)
+                                              "buffer" if op in STREAM_Y else cheap, ("bwdy_" + op, 2) in K.NT_OPS)
         for op in _SOFTMAX_MODES:
             self._fwd[op] = _softmax_handler(op)
             self._bwd_y[op] = _softmax_bwd_handler(op)
