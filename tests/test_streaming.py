@@ -281,6 +281,35 @@ def test_prelu_forward_at_every_offset_of_out(compiled, shape, dtype, stream_set
                 np.testing.assert_array_equal(out, want, err_msg=f"in place, {where}")
 
 
+@pytest.mark.parametrize("shape", [(1, 2 * 70001, 1), (7, 2000, 1), (301, 128, 1), (3333, 30, 1), (40, 10, 100)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_glu_forward_streamed_at_every_offset_of_out(compiled, shape, dtype, stream_setting):
+    # glu's forward (axis 1 of (outer, 2 L, inner)) streams a large result on
+    # Numba through blocks copied non-temporally (_kernels._glu_fwd_st), its
+    # inputs read by pointers into the flat x; a thread's share may start and end
+    # inside a row. Every offset of out from a line, 1 and 2 threads, plain and
+    # streamed stores: the bits of the plain call.
+    be = fastact._backends.load(compiled)
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    x.flat[[3, 200]] = [np.nan, -np.inf]
+    oshape = (shape[0], shape[1] // 2, shape[2])
+    n = int(np.prod(oshape))
+    stream_setting(NEVER)
+    want = np.empty(oshape, dtype)
+    be.forward("glu", x, want, {"dim": 1}, 1)
+    step = 64 // x.itemsize
+    for smin in (NEVER, 0):
+        stream_setting(smin)
+        for off in range(0, step, 3):
+            buf = np.empty(n + 2 * step, dtype)
+            s = ((-buf.ctypes.data) % 64) // x.itemsize + off
+            for threads in (1, 2):
+                out = buf[s:s + n].reshape(oshape)
+                be.forward("glu", x, out, {"dim": 1}, threads)
+                np.testing.assert_array_equal(out, want, err_msg=f"offset {off} threads {threads} stream_min {smin}")
+
+
 @pytest.mark.parametrize("offset", [0, 16])
 @pytest.mark.parametrize("name, p", [("gelu", {"approximate": "tanh"}), ("softplus", {"beta": 1.0, "threshold": 20.0}),
                                      ("softplus", {"beta": 2.0, "threshold": 5.0}), ("log_sigmoid", {}),

@@ -2162,6 +2162,45 @@ def _glu_fwd(x, out, f, z, nthreads):
 
 
 @njit(**OPTS)
+def _glu_fwd_segs_st(xflat, oflat, f, z, s, end, L, buf):
+    # _glu_fwd_segs for a streamed result: each row's segment in blocks through buf,
+    # the blocks on out's lines copied with non-temporal stores (_block, _put). The
+    # inputs by pointers into the flat x (row o's halves start at 2 o L and 2 o L + L):
+    # no views whose refcounts would wait on the stores (see _prelu_fwd_stream).
+    while s < end:
+        o = s // L
+        e = min((o + 1) * L, end)
+        d = o * L  # out[s]'s a at x[s + d], b at x[s + d + L]
+        while s < e:
+            m = _block(oflat, s, e, True, buf.shape[0])
+            _call_at(f, (_ptr(xflat, s + d), _ptr(xflat, s + d + L), _ptr(buf, 0), m, z, z, z, z))
+            _put(buf, oflat, s, m, True)
+            s += m
+
+
+@njit(parallel=True, **PAR_OPTS)
+def _glu_fwd_st(x, out, f, z, nthreads):
+    # _glu_fwd for a result of stream_min bytes or more (backend.py): each thread's
+    # share through a placed buffer (_place_buf), one sfence at its end. 1e7 float32
+    # (one row: out 5e6), 2 threads, in-process A/B: see the backend's glu forward.
+    outer = x.shape[0]
+    L = out.size // outer
+    n = outer * L
+    xflat, oflat = x.reshape(x.size), out.reshape(n)
+    rows = _buf_rows(nthreads, n, True, oflat)
+    blen = rows.shape[1] - 4096 // rows.itemsize
+    for t in prange(nthreads):
+        s = t * n // nthreads
+        e = (t + 1) * n // nthreads
+        if s < e:
+            d = (s // L) * L
+            buf = _place_buf(rows[t], blen, _page_offset(xflat, s + d), _page_offset(xflat, s + d + L),
+                             _page_offset(oflat, s))
+            _glu_fwd_segs_st(xflat, oflat, f, z, s, e, L, buf)
+            _sfence()
+
+
+@njit(**OPTS)
 def _glu_fwd_serial(x, out, z):
     outer = x.shape[0]
     L = out.size // outer

@@ -514,7 +514,8 @@ class NumbaBackend:
                 at = _GLU_AT.get(x.dtype.char)
                 if at is None:
                     at = _GLU_AT[x.dtype.char] = (K.GLU_FWD[1].span(x.dtype).address, x.dtype.type(0))
-                _run(K._glu_fwd, _glu_fwd_serial, (x, out) + at, n)
+                # a result of stream_min bytes or more: through blocks copied non-temporally
+                _run(K._glu_fwd_st if out.nbytes >= _stream_min else K._glu_fwd, _glu_fwd_serial, (x, out) + at, n)
             else:
                 K._glu_fwd_serial(x, out, x.dtype.type(0))
         elif name == "maxout":
