@@ -281,13 +281,13 @@ def test_prelu_forward_at_every_offset_of_out(compiled, shape, dtype, stream_set
                 np.testing.assert_array_equal(out, want, err_msg=f"in place, {where}")
 
 
-@pytest.mark.parametrize("shape", [(1, 2 * 70001, 1), (7, 2000, 1), (301, 128, 1), (3333, 30, 1), (40, 10, 100)])
+@pytest.mark.parametrize("shape", [(1, 2 * 70001, 1), (3, 2 * 16411, 1), (2, 2 * 4097, 5), (7, 2000, 1), (40, 10, 100)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_glu_forward_streamed_at_every_offset_of_out(compiled, shape, dtype, stream_setting):
-    # glu's forward (axis 1 of (outer, 2 L, inner)) streams a large result on
-    # Numba through blocks copied non-temporally (_kernels._glu_fwd_st), its
-    # inputs read by pointers into the flat x; a thread's share may start and end
-    # inside a row. Every offset of out from a line, 1 and 2 threads, plain and
+    # glu's forward (axis 1 of (outer, 2 L, inner)) streams a large result in
+    # rows of out of 16384 or more on Numba through blocks copied
+    # non-temporally (_kernels._glu_fwd_st), its inputs read by pointers into
+    # the flat x; a thread's share may start and end inside a row. Every offset of out from a line, 1 and 2 threads, plain and
     # streamed stores: the bits of the plain call.
     be = fastact._backends.load(compiled)
     rng = np.random.default_rng(9)
@@ -308,6 +308,9 @@ def test_glu_forward_streamed_at_every_offset_of_out(compiled, shape, dtype, str
                 out = buf[s:s + n].reshape(oshape)
                 be.forward("glu", x, out, {"dim": 1}, threads)
                 np.testing.assert_array_equal(out, want, err_msg=f"offset {off} threads {threads} stream_min {smin}")
+    if compiled == "numba" and oshape[1] * oshape[2] >= 16384:  # the streamed kernel ran
+        from fastact._numba import _kernels
+        assert _kernels._glu_fwd_st.signatures
 
 
 @pytest.mark.parametrize("offset", [0, 16])

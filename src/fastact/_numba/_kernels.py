@@ -718,7 +718,10 @@ def _put(buf, out, s, m, stream):
     if stream and m == BUF and _line_offset(out, s) == 0:
         _stream_copy(buf, out, s, m)
         return
-    o = out[s:s + m]  # indexed from 0: out[s + i] would carry negative-index wraparound
+    # indexed from 0 (out[s + i] would carry negative-index wraparound), through a
+    # view without a meminfo: a slice's refcount ops are locked instructions, which
+    # wait on the non-temporal stores before them (see _prelu_fwd_stream)
+    o = carray(_ptr(out, s), m)
     for i in range(m):
         o[i] = buf[i]
 
