@@ -247,6 +247,20 @@ def test_block_buffers_are_placed_away_from_the_arrays():
             assert _far(t, pa) and _far(t, pb) and _far(t, po), (boff, pa, pb, po, t)
 
 
+def _offset_outs(n, dtype, stream_setting):
+    """(out, threads, where): n elements starting at every third offset of an
+    element from a 64-byte line, for 1 and 2 threads, with plain stores and
+    with streamed ones (the setting set before each)."""
+    step = 64 // np.dtype(dtype).itemsize
+    for smin in (NEVER, 0):
+        stream_setting(smin)
+        for off in range(0, step, 3):
+            buf = np.empty(n + 2 * step, dtype)
+            s = ((-buf.ctypes.data) % 64) // buf.itemsize + off
+            for threads in (1, 2):
+                yield buf[s:s + n], threads, f"offset {off} threads {threads} stream_min {smin}"
+
+
 @pytest.mark.parametrize("shape", [(1, 3, 70001), (7, 1000, 1), (301, 64, 1), (2001, 8, 2), (500, 16, 3),
                                    (3333, 30, 1), (40, 5, 100)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -265,20 +279,13 @@ def test_prelu_forward_at_every_offset_of_out(compiled, shape, dtype, stream_set
     x.flat[5] = np.nan
     w = (rng.random(shape[1]) * 0.5).astype(dtype)
     want = np.where(x > 0, x, w[None, :, None] * x)
-    step = 64 // x.itemsize
-    for smin in (NEVER, 0):
-        stream_setting(smin)
-        for off in range(0, step, 3):
-            buf = np.empty(n + 2 * step, dtype)
-            s = ((-buf.ctypes.data) % 64) // x.itemsize + off
-            for threads in (1, 2):
-                where = f"offset {off} threads {threads} stream_min {smin}"
-                out = buf[s:s + n].reshape(shape)
-                be.forward("prelu", x, out, {"weight": w}, threads)
-                np.testing.assert_array_equal(out, want, err_msg=where)
-                out[...] = x
-                be.forward("prelu", out, out, {"weight": w}, threads)
-                np.testing.assert_array_equal(out, want, err_msg=f"in place, {where}")
+    for flat, threads, where in _offset_outs(n, dtype, stream_setting):
+        out = flat.reshape(shape)
+        be.forward("prelu", x, out, {"weight": w}, threads)
+        np.testing.assert_array_equal(out, want, err_msg=where)
+        out[...] = x
+        be.forward("prelu", out, out, {"weight": w}, threads)
+        np.testing.assert_array_equal(out, want, err_msg=f"in place, {where}")
 
 
 @pytest.mark.parametrize("shape", [(1, 2 * 70001, 1), (3, 2 * 16411, 1), (2, 2 * 4097, 5), (7, 2000, 1), (40, 10, 100)])
@@ -287,8 +294,9 @@ def test_glu_forward_streamed_at_every_offset_of_out(compiled, shape, dtype, str
     # glu's forward (axis 1 of (outer, 2 L, inner)) streams a large result in
     # rows of out of 16384 or more on Numba through blocks copied
     # non-temporally (_kernels._glu_fwd_st), its inputs read by pointers into
-    # the flat x; a thread's share may start and end inside a row. Every offset of out from a line, 1 and 2 threads, plain and
-    # streamed stores: the bits of the plain call.
+    # the flat x; a thread's share may start and end inside a row. Every
+    # offset of out from a line, 1 and 2 threads, plain and streamed stores:
+    # the bits of the plain call.
     be = fastact._backends.load(compiled)
     rng = np.random.default_rng(9)
     x = (rng.standard_normal(shape) * 4).astype(dtype)
@@ -298,16 +306,10 @@ def test_glu_forward_streamed_at_every_offset_of_out(compiled, shape, dtype, str
     stream_setting(NEVER)
     want = np.empty(oshape, dtype)
     be.forward("glu", x, want, {"dim": 1}, 1)
-    step = 64 // x.itemsize
-    for smin in (NEVER, 0):
-        stream_setting(smin)
-        for off in range(0, step, 3):
-            buf = np.empty(n + 2 * step, dtype)
-            s = ((-buf.ctypes.data) % 64) // x.itemsize + off
-            for threads in (1, 2):
-                out = buf[s:s + n].reshape(oshape)
-                be.forward("glu", x, out, {"dim": 1}, threads)
-                np.testing.assert_array_equal(out, want, err_msg=f"offset {off} threads {threads} stream_min {smin}")
+    for flat, threads, where in _offset_outs(n, dtype, stream_setting):
+        out = flat.reshape(oshape)
+        be.forward("glu", x, out, {"dim": 1}, threads)
+        np.testing.assert_array_equal(out, want, err_msg=where)
     if compiled == "numba" and oshape[1] * oshape[2] >= 16384:  # the streamed kernel ran
         from fastact._numba import _kernels
         assert _kernels._glu_fwd_st.signatures
