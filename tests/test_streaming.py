@@ -2,8 +2,9 @@
 elementwise result of a memory-bound kernel through a small buffer with
 non-temporal stores (``_cython/_elementwise.pxi.in``, ``_numba/_kernels._buf1``),
 and the Cython backend streams the last pass of some of the softmax family's
-rows (``_cython/_axis.pxi``, ``_last_pass_st``; on Numba the same calls
-must give the same bits too, streamed or not).
+rows (``_cython/_axis.pxi``, ``_last_pass_st``; on Numba softmax's and
+softmin's backward rows, ``_numba/_kernels._softmax_bwd_rows_st``, and the
+other calls must give the same bits too, streamed or not).
 The results must be the same bits as with plain stores, for any alignment of
 ``out``, in place, serial and on two threads; the setting
 (``FASTACT_STREAM_MIN_BYTES``, ``_config.set_stream_min_bytes``) must reach
@@ -126,6 +127,9 @@ def test_streamed_rows_are_the_same_bits(compiled, dtype, stream_setting):
                         f"{dtype} [{compiled}] {shape} threads={threads}: call {k} differs when streamed")
     finally:
         fastact.set_num_threads(before)
+    if compiled == "numba":  # softmax's and softmin's streamed backward rows ran
+        from fastact._numba import _kernels
+        assert _kernels._softmax_bwd_rows_st.signatures
 
 
 def test_setting_reaches_both_backends(stream_setting):
