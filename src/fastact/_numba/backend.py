@@ -517,6 +517,7 @@ class NumbaBackend:
                 # a result of stream_min bytes or more in rows of GLU_STREAM_L or more: through
                 # blocks copied non-temporally
                 st = out.nbytes >= _stream_min and out.size // x.shape[0] >= GLU_STREAM_L
+                _compile_once(K._glu_fwd_st, (x, out) + at + (n,))
                 _run(K._glu_fwd_st if st else K._glu_fwd, _glu_fwd_serial, (x, out) + at, n)
             else:
                 K._glu_fwd_serial(x, out, x.dtype.type(0))
@@ -849,10 +850,25 @@ def _softmax_backward(g, y, out, sign, mode, threads):
     elif outer >= nt and mode == 0 and n >= STREAM_ROW_MIN and out.nbytes >= _stream_min:
         _run(K._softmax_bwd_rows_st, _softmax_bwd_serial_st, (g, y, out, sign), nt)
     elif outer >= nt:
+        if mode == 0:
+            _compile_once(K._softmax_bwd_rows_st, (g, y, out, sign, nt))
         _run(K._softmax_bwd_rows, K._softmax_bwd_serial, (g, y, out, sign, mode), nt)
     else:
         nchunk = _nchunk(outer, n, nt)
         _run(K._softmax_bwd_rows_split, _serial_split_bwd, (g, y, out, sign, mode, nchunk), nt)
+
+
+_COMPILED = set()  # (kernel, dtype char): _compile_once's
+
+
+def _compile_once(disp, args):
+    """Compile (or load from the cache) the streamed kernel ``disp`` for args' dtype
+    with the plain one, on the first call: not in the first large call, where its
+    compilation would add to the call's memory and time (test_memory)."""
+    key = (disp, args[0].dtype.char)
+    if key not in _COMPILED:
+        _entry(disp, args)
+        _COMPILED.add(key)
 
 
 # softmax's and softmin's backward (from y) streams a result of stream_min bytes
