@@ -765,7 +765,7 @@ def _softmax_bwd_handler(name):
         if sh[2] == 1 and (threads > 1 or (threads == 0 and y.size > SERIAL_MAX_ROWS)):
             e = par.get(y.dtype.char)
             # (a result to stream goes through _softmax_backward: _softmax_bwd_rows_st)
-            if e is not None and not (mode == 0 and out.nbytes >= _stream_min and sh[1] >= STREAM_ROW_MIN):
+            if e is not None and not _streams_rows(mode, sh[1], out):
                 n = _direct_threads(threads)
                 if n and sh[0] >= n:
                     e[0](g, y, out, e[1], mode, n)
@@ -847,7 +847,7 @@ def _softmax_backward(g, y, out, sign, mode, threads):
         _run(K._softmax_bwd_cols_split, _serial_split_bwd, (g, y, out, sign, mode, K.cols_split(outer, inner, n, nt)), nt)
     elif inner != 1:
         _run(K._softmax_bwd, K._softmax_bwd_serial, (g, y, out, sign, mode), nt)
-    elif outer >= nt and mode == 0 and n >= STREAM_ROW_MIN and out.nbytes >= _stream_min:
+    elif outer >= nt and _streams_rows(mode, n, out):
         _run(K._softmax_bwd_rows_st, _softmax_bwd_serial_st, (g, y, out, sign), nt)
     elif outer >= nt:
         if mode == 0:
@@ -875,6 +875,11 @@ def _compile_once(disp, args):
 # or more in rows (inner 1) of at least this many elements, as the Cython
 # backend's (_axis.pxi, _last_pass_st); log_softmax's (an exp per element) stays plain.
 STREAM_ROW_MIN = 256
+
+
+def _streams_rows(mode, n, out):
+    """Whether softmax's or softmin's backward rows of n stream their result out."""
+    return mode == 0 and n >= STREAM_ROW_MIN and out.nbytes >= _stream_min
 
 
 def _softmax_bwd_serial_st(g, y, out, sign):
