@@ -103,7 +103,8 @@ def test_special_parameter_kernels_match_the_general_ones(name, params, derived,
     # softplus with beta = 1, celu's backward with alpha = 1 and softshrink's
     # forward with an exact lambda run kernels with fewer steps
     # (_scalar.SPECIAL); the general kernels with the same parameters
-    # must give the same bits (NaN inputs: a NaN, payloads may differ).
+    # must give the same bits (NaN inputs: a NaN, payloads may differ),
+    # but for a table kernel (K.TABLE_OPS), whose bits test_streaming.py checks.
     from fastact._numba import _scalar as S
     itype, bits = (np.uint32, 32) if dtype == np.float32 else (np.uint64, 64)
     rng = np.random.default_rng(7)
@@ -131,6 +132,10 @@ def test_special_parameter_kernels_match_the_general_ones(name, params, derived,
         ref, got = np.empty_like(x), np.empty_like(x)
         general(*args, ref, *pd)
         special(*args, got, *pd)
+        if dtype == np.float32 and (f"{direction}_{name}_{suffix}", len(args)) in K.TABLE_OPS:
+            # a table kernel (softplus's backward with beta 1 on AVX-512: log_sigmoid's table at -x,
+            # its own bits, test_streaming.py): the backend's call ran it
+            ref = got
         nan = np.isnan(ref)
         for r in (got, pub):
             assert np.array_equal(np.isnan(r), nan), direction

@@ -371,3 +371,53 @@ def test_prefetched_backward_rows_give_the_bits_of_smaller_calls(compiled):
             got = np.empty_like(x)
             be.backward(name, g, None, y, got, {}, threads)
             assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), (name, threads)
+
+
+def _has_sigmoid_table(name):
+    """Whether backend ``name`` computes float32 sigmoids from the table (AVX-512)."""
+    if name == "numba":
+        from fastact._numba import _tab
+        return _tab.ENABLED
+    import fastact._cython as cy
+    return cy.ISA == "avx512"
+
+
+@pytest.mark.parametrize("threshold", [20.0, 3.3, -0.5, 1e300])
+def test_softplus_backward_beta1_float32_is_log_sigmoids_table_at_minus_x(compiled, threshold, stream_setting):
+    # softplus's float32 backward with beta 1, where the backend has the
+    # sigmoid table: g where x > threshold, else log_sigmoid's backward at
+    # -x, g sigmoid(x), from the same table in one pass (_fastact_cpu.h
+    # fastact_softplus_bwd1_f32, _numba/_tab.py "softplus_bwd1"; the table's
+    # accuracy checks, _helpers.check_log_sigmoid_bwd_f32, carry over). Bit
+    # for bit at every offset of out, 1 and 2 threads, plain and streamed,
+    # in place; within the registry's bound elsewhere (the exp loops).
+    from fastact._registry import get_spec
+    from _helpers import assert_close, bound_for
+    from fastact._reference import BACKEND as REF
+
+    be = fastact._backends.load(compiled)
+    rng = np.random.default_rng(44)
+    with np.errstate(over="ignore"):  # 1e300: t is float32's largest, its next up inf
+        t = np.float32(threshold)
+        t = np.nextafter(t, np.float32(-np.inf)) if float(t) > threshold else t  # x > t: x > threshold exactly
+        near = [t, np.nextafter(t, np.float32(np.inf)), np.nextafter(t, np.float32(-np.inf))]
+    edges = np.array([0.0, 15.5, 15.75, 16.0, 88.7, 103.9, 192.7, 200.0, 250.0, 3e38, np.inf], np.float32)
+    x = np.concatenate([(rng.standard_normal(30_011) * 20).astype(np.float32), edges, -edges, [np.nan] + near])
+    x = x.astype(np.float32)
+    g = (rng.standard_normal(x.size) * np.exp2(rng.integers(-40, 40, x.size))).astype(np.float32)
+    params = {"beta": 1.0, "threshold": threshold}
+    want = np.empty_like(x)
+    if _has_sigmoid_table(compiled):
+        be.backward("log_sigmoid", g, -x, None, want, {}, 1)
+        want = np.where(x > t, g, want)
+    else:
+        be.backward("softplus", g, x, None, want, params, 1)
+    ref = np.empty_like(x)
+    REF.backward("softplus", g, x, None, ref, params, 1)
+    assert_close(want, ref, *bound_for(get_spec("softplus"), "backward", np.float32), "softplus backward, beta 1")
+    for out, threads, where in _offset_outs(x.size, np.float32, stream_setting):
+        be.backward("softplus", g, x, None, out, params, threads)
+        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32), err_msg=where)
+        out[...] = g
+        be.backward("softplus", out, x, None, out, params, threads)
+        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32), err_msg=f"in place, {where}")

@@ -754,6 +754,29 @@ static inline void fastact_log_sigmoid_bwd_f32_nt(const float* g, const float* x
 {
     FASTACT_MAP2_NT(fastact_lsig_bwd_v, g, x, out, n);
 }
+/* softplus's backward for beta = 1: g sigmoid(x), log_sigmoid's backward
+ * at -x (the same table, the same tail), and g where x > t, t the largest
+ * float32 not above the threshold (_impl.pxi, _b_softplus_tab); NaN: the
+ * table's NaN */
+static inline __m512 fastact_softplus_bwd1_v(__m512 v, __m512 gv, __m512 tv)
+{
+    __m512 r = fastact_lsig_bwd_v(_mm512_xor_ps(v, _mm512_set1_ps(-0.0f)), gv);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, tv, _CMP_GT_OQ), r, gv);
+}
+static inline void fastact_softplus_bwd1_f32(const float* g, const float* x, float* out, long n, float t)
+{
+    const __m512 tv = _mm512_set1_ps(t);
+#define FASTACT_SOFTPLUS_BWD1_(v, gv) fastact_softplus_bwd1_v((v), (gv), tv)
+    FASTACT_MAP2(FASTACT_SOFTPLUS_BWD1_, g, x, out, n);
+#undef FASTACT_SOFTPLUS_BWD1_
+}
+static inline void fastact_softplus_bwd1_f32_nt(const float* g, const float* x, float* out, long n, float t)
+{
+    const __m512 tv = _mm512_set1_ps(t);
+#define FASTACT_SOFTPLUS_BWD1_(v, gv) fastact_softplus_bwd1_v((v), (gv), tv)
+    FASTACT_MAP2_NT(FASTACT_SOFTPLUS_BWD1_, g, x, out, n);
+#undef FASTACT_SOFTPLUS_BWD1_
+}
 static inline void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n)
 {
     FASTACT_MAP2(fastact_lsig_bwdy_v, g, y, out, n);
@@ -1033,6 +1056,8 @@ static inline void fastact_tanh_f32_nt(const float* x, float* out, long n) { (vo
 static inline void fastact_tanhshrink_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_tanhshrink_f32_nt(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_log_sigmoid_bwd_f32_nt(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
+static inline void fastact_softplus_bwd1_f32(const float* g, const float* x, float* out, long n, float t) { (void)g; (void)x; (void)out; (void)n; (void)t; }
+static inline void fastact_softplus_bwd1_f32_nt(const float* g, const float* x, float* out, long n, float t) { (void)g; (void)x; (void)out; (void)n; (void)t; }
 static inline void fastact_log_sigmoid_bwdy_f32_nt(const float* g, const float* y, float* out, long n) { (void)g; (void)y; (void)out; (void)n; }
 static inline void fastact_sigmoid_f32_nt(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_silu_f32_nt(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }

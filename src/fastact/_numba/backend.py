@@ -462,6 +462,13 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None, nt=Fa
     return h
 
 
+def _has_nt(op, direction, arity):
+    """Whether the op's kernel, or one of its special kernels (_scalar.SPECIAL), has a streamed span function
+    (_kernels.NT_OPS); the handler runs it where the kernel it picked has one."""
+    return any((f"{direction}_{op}{suffix}", arity) in K.NT_OPS
+               for suffix in ("", *("_" + s for _, s in S.SPECIAL.get(op, ()))))
+
+
 class NumbaBackend:
     name = "numba"
 
@@ -480,7 +487,7 @@ class NumbaBackend:
             self._fwd[op] = _ew_handler(*K._instantiate("fwd_" + op, 1), spec, lim, 1, special(op, "fwd", 1),
                                         cheap, ("fwd_" + op, 1) in K.NT_OPS)
             self._bwd_x[op] = _ew_handler(*K._instantiate("bwd_" + op, 2), spec, lim, 2, special(op, "bwd", 2),
-                                          "buffer" if op in STREAM_X else cheap, ("bwd_" + op, 2) in K.NT_OPS)
+                                          "buffer" if op in STREAM_X else cheap, _has_nt(op, "bwd", 2))
             if hasattr(S, "bwdy_" + op):
                 self._bwd_y[op] = _ew_handler(*K._instantiate("bwdy_" + op, 2), spec, lim, 2, None,
                                               "buffer" if op in STREAM_Y else cheap, ("bwdy_" + op, 2) in K.NT_OPS)
