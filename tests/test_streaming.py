@@ -421,3 +421,38 @@ def test_softplus_backward_beta1_float32_is_log_sigmoids_table_at_minus_x(compil
         out[...] = g
         be.backward("softplus", out, x, None, out, params, threads)
         np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32), err_msg=f"in place, {where}")
+
+
+@pytest.mark.parametrize("shape", [(1, 2 * 40_001, 1), (37, 2000, 1), (300, 2 * 33, 1), (3000, 6, 1), (40, 200, 3)])
+def test_glu_forward_float32_is_log_sigmoids_table_at_minus_b(compiled, shape, stream_setting):
+    # glu's float32 forward, a sigmoid(b), where the backend has the sigmoid
+    # table: log_sigmoid's backward at -b with grad a, from the same table
+    # (_fastact_cpu.h fastact_glu_f32, _numba/_tab.py "glu"), bit for bit at
+    # every offset of out, 1 and 2 threads, plain and streamed (Cython: rows
+    # of 64 and more in one pass with non-temporal stores; Numba: long rows
+    # through the streamed buffer); within the registry's bound elsewhere.
+    from fastact._registry import get_spec
+    from _helpers import assert_close, bound_for
+    from fastact._reference import BACKEND as REF
+
+    be = fastact._backends.load(compiled)
+    rng = np.random.default_rng(45)
+    x = (rng.standard_normal(shape) * 30).astype(np.float32)
+    edges = np.array([0.0, 7.75, 15.75, 88.7, 103.9, 150.0, 200.0, 3e38, np.inf, np.nan], np.float32)
+    flat = x.reshape(-1)
+    flat[:2 * edges.size] = np.concatenate([edges, -edges])
+    flat[-2 * edges.size:] = np.concatenate([-edges, edges])
+    L = shape[1] // 2
+    oshape = (shape[0], L, shape[2])
+    a, b = np.ascontiguousarray(x[:, :L]), np.ascontiguousarray(x[:, L:])
+    want = np.empty(oshape, np.float32)
+    if _has_sigmoid_table(compiled):
+        be.backward("log_sigmoid", a.reshape(-1), -b.reshape(-1), None, want.reshape(-1), {}, 1)
+    else:
+        be.forward("glu", x, want, {"axis": 1}, 1)
+    ref = np.empty(oshape, np.float32)
+    REF.forward("glu", x, ref, {"axis": 1}, 1)
+    assert_close(want, ref, *bound_for(get_spec("glu"), "forward", np.float32), "glu forward")
+    for out, threads, where in _offset_outs(want.size, np.float32, stream_setting):
+        be.forward("glu", x, out.reshape(oshape), {"axis": 1}, threads)
+        np.testing.assert_array_equal(out.view(np.uint32), want.reshape(-1).view(np.uint32), err_msg=where)

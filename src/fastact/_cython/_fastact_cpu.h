@@ -737,14 +737,20 @@ static inline __m512 fastact_silu_bwd_v(__m512 v, __m512 gv)
                                                      _mm512_maskz_loadu_ps(in_, (g) + j_)));    \
         }                                                                                       \
     } while (0)
-#define FASTACT_MAP2_NT(f, g, x, out, n)                                                        \
+/* FASTACT_MAP2_NT without its sfence: for a caller that fences once after
+ * many calls (glu's forward rows, _impl.pxi) */
+#define FASTACT_MAP2_STREAM(f, g, x, out, n)                                                    \
     do {                                                                                        \
         long h_ = fastact_stream_head((out), (n), 4), k_;                                       \
         FASTACT_MAP2(f, g, x, out, h_);                                                         \
         for (k_ = h_; k_ + 16 <= (n); k_ += 16)                                                 \
             _mm512_stream_ps((out) + k_, f(_mm512_loadu_ps((x) + k_), _mm512_loadu_ps((g) + k_))); \
-        _mm_sfence();                                                                           \
         FASTACT_MAP2(f, (g) + k_, (x) + k_, (out) + k_, (n) - k_);                              \
+    } while (0)
+#define FASTACT_MAP2_NT(f, g, x, out, n)                                                        \
+    do {                                                                                        \
+        FASTACT_MAP2_STREAM(f, g, x, out, n);                                                   \
+        _mm_sfence();                                                                           \
     } while (0)
 static inline void fastact_log_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n)
 {
@@ -777,6 +783,20 @@ static inline void fastact_softplus_bwd1_f32_nt(const float* g, const float* x, 
     FASTACT_MAP2_NT(FASTACT_SOFTPLUS_BWD1_, g, x, out, n);
 #undef FASTACT_SOFTPLUS_BWD1_
 }
+/* glu's forward on its halves: a sigmoid(b), log_sigmoid's backward at -b
+ * with g = a (the same table and tail: a sigmoid(b) rounded once, also where
+ * sigmoid(b) is subnormal) */
+#define FASTACT_GLU_(v, gv) fastact_lsig_bwd_v(_mm512_xor_ps((v), _mm512_set1_ps(-0.0f)), (gv))
+static inline void fastact_glu_f32(const float* a, const float* b, float* out, long n)
+{
+    FASTACT_MAP2(FASTACT_GLU_, a, b, out, n);
+}
+/* the same, out's whole lines stored non-temporally, no sfence (the caller fences) */
+static inline void fastact_glu_f32_st(const float* a, const float* b, float* out, long n)
+{
+    FASTACT_MAP2_STREAM(FASTACT_GLU_, a, b, out, n);
+}
+#undef FASTACT_GLU_
 static inline void fastact_log_sigmoid_bwdy_f32(const float* g, const float* y, float* out, long n)
 {
     FASTACT_MAP2(fastact_lsig_bwdy_v, g, y, out, n);
@@ -1056,6 +1076,8 @@ static inline void fastact_tanh_f32_nt(const float* x, float* out, long n) { (vo
 static inline void fastact_tanhshrink_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_tanhshrink_f32_nt(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_log_sigmoid_bwd_f32_nt(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
+static inline void fastact_glu_f32(const float* a, const float* b, float* out, long n) { (void)a; (void)b; (void)out; (void)n; }
+static inline void fastact_glu_f32_st(const float* a, const float* b, float* out, long n) { (void)a; (void)b; (void)out; (void)n; }
 static inline void fastact_softplus_bwd1_f32(const float* g, const float* x, float* out, long n, float t) { (void)g; (void)x; (void)out; (void)n; (void)t; }
 static inline void fastact_softplus_bwd1_f32_nt(const float* g, const float* x, float* out, long n, float t) { (void)g; (void)x; (void)out; (void)n; (void)t; }
 static inline void fastact_log_sigmoid_bwdy_f32_nt(const float* g, const float* y, float* out, long n) { (void)g; (void)y; (void)out; (void)n; }

@@ -42,6 +42,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_sigmoid_f32(const float* x, float* out, long n)
     void fastact_silu_f32(const float* x, float* out, long n)
     void fastact_silu_bwd_f32(const float* g, const float* x, float* out, long n)
+    void fastact_glu_f32(const float* a, const float* b, float* out, long n)
+    void fastact_glu_f32_st(const float* a, const float* b, float* out, long n)
     void fastact_softplus_bwd1_f32(const float* g, const float* x, float* out, long n, float t)
     void fastact_softplus_bwd1_f32_nt(const float* g, const float* x, float* out, long n, float t)
     void fastact_tanh_f32_nt(const float* x, float* out, long n)
@@ -848,11 +850,19 @@ def _b_prelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
 # ------------------------------------------------------------------------- glu
 # forward: x (outer, 2L) viewed flat per outer row, out (outer, L), L = m*inner
 
-cdef void _glu_fwd_seg(const floating* a, const floating* b, floating* out, Py_ssize_t n) noexcept nogil:
+cdef void _glu_fwd_seg(const floating* a, const floating* b, floating* out, Py_ssize_t n, bint st) noexcept nogil:
     # the elementwise loop of glu_fwd_ab: float32's with its tail (b < -80,
-    # a subnormal sigmoid, in double; TAIL in _elementwise.pxi.in)
+    # a subnormal sigmoid, in double; TAIL in _elementwise.pxi.in); on
+    # AVX-512 float32 from log_sigmoid's table at -b instead
+    # (fastact_glu_f32, one pass), st: out's whole lines stored
+    # non-temporally (no fence: _glu fences once per thread)
     if floating is float:
-        _whole_b_f(_L_glu_fwd_ab_f, a, b, out, n, 0.0, 0.0)
+        if FASTACT_HAVE_TABLES and st:
+            fastact_glu_f32_st(a, b, out, n)
+        elif FASTACT_HAVE_TABLES:
+            fastact_glu_f32(a, b, out, n)
+        else:
+            _whole_b_f(_L_glu_fwd_ab_f, a, b, out, n, 0.0, 0.0)
     else:
         _whole_b_d(_L_glu_fwd_ab_d, a, b, out, n, 0.0, 0.0)
 
@@ -944,7 +954,7 @@ cdef void _glu_rows(const floating* g, const floating* x, floating* out, Py_ssiz
                     ab[r + j] = x[o * 2 * L + j]
                     bb[r + j] = x[o * 2 * L + L + j]
         if fwd:
-            _glu_fwd_seg(&ab[0], &bb[0], out + o0 * L, (b1 - o0) * L)
+            _glu_fwd_seg(&ab[0], &bb[0], out + o0 * L, (b1 - o0) * L, False)
         else:
             _glu_bwd_seg(g + o0 * L, &ab[0], &bb[0], &da[0], &db[0], (b1 - o0) * L)
             if L == 1:
@@ -966,7 +976,7 @@ cdef void _glu_rows(const floating* g, const floating* x, floating* out, Py_ssiz
 
 
 cdef void _glu_range(const floating* g, const floating* x, floating* out, Py_ssize_t start,
-                     Py_ssize_t end, Py_ssize_t L, bint fwd) noexcept nogil:
+                     Py_ssize_t end, Py_ssize_t L, bint fwd, bint st) noexcept nogil:
     # flat indices of the half-size array (out for forward, g for backward)
     cdef Py_ssize_t f = start, o, k, seg, o1
     if L < _GLU_SHORT:
@@ -976,7 +986,7 @@ cdef void _glu_range(const floating* g, const floating* x, floating* out, Py_ssi
         o1 = end // L
         if o < o1:
             if o * L > f:
-                _glu_range(g, x, out, f, o * L, L, fwd)
+                _glu_range(g, x, out, f, o * L, L, fwd, st)
             _glu_rows(g, x, out, o, o1, L, fwd)
             f = o1 * L
     while f < end:
@@ -986,7 +996,7 @@ cdef void _glu_range(const floating* g, const floating* x, floating* out, Py_ssi
         if seg > end - f:
             seg = end - f
         if fwd:
-            _glu_fwd_seg(x + o * 2 * L + k, x + o * 2 * L + L + k, out + f, seg)
+            _glu_fwd_seg(x + o * 2 * L + k, x + o * 2 * L + L + k, out + f, seg, st)
         else:
             _glu_bwd_seg(g + f, x + o * 2 * L + k, x + o * 2 * L + L + k,
                          out + o * 2 * L + k, out + o * 2 * L + L + k, seg)
@@ -995,14 +1005,24 @@ cdef void _glu_range(const floating* g, const floating* x, floating* out, Py_ssi
 
 cdef void _glu(const floating* g, const floating* x, floating* out, Py_ssize_t n, Py_ssize_t L,
                int nt, bint fwd) noexcept nogil:
+    # a forward's float32 result of _stream_min bytes or more, on AVX-512: rows of
+    # _GLU_SHORT or more store out non-temporally (_glu_fwd_seg).  1e7 float32,
+    # 2 threads, alternating builds (before: glu_fwd_ab's exp loop, plain
+    # stores): rows of 1000 2.60-2.67 -> 1.46-2.01 ms, one row 1.02-1.06 ->
+    # 0.65-0.75 (PyTorch 2.85-3.20 and 1.15-1.19); 1e5 14.5-14.8 -> 9.3-10.0 us.
     cdef Py_ssize_t c
+    cdef bint st = fwd and FASTACT_HAVE_TABLES and sizeof(floating) == 4 and n * 4 >= _stream_min
     if nt <= 1:
-        _glu_range(g, x, out, 0, n, L, fwd)
+        _glu_range(g, x, out, 0, n, L, fwd, st)
+        if st:
+            fastact_sfence()
         return
     _mark_parallel()
     for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
         _note_team()
-        _glu_range(g, x, out, _split(n, nt, c), _split(n, nt, c + 1), L, fwd)
+        _glu_range(g, x, out, _split(n, nt, c), _split(n, nt, c + 1), L, fwd, st)
+        if st:
+            fastact_sfence()
 
 
 cdef int _run_glu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, bint fwd, int threads) except -1:

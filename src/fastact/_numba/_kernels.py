@@ -189,11 +189,12 @@ STAGED_OPS.update({("fwd_softplus_beta1", 1): "_softplus1_fwd_staged",
 
 # float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's
 # and silu's forward and backward, tanh's, tanhshrink's and sigmoid's forward, log_sigmoid's backward from x and from y,
-# softplus's backward with beta 1 (log_sigmoid's table at -x; the special kernel bwd_softplus_beta1's loop).
+# softplus's backward with beta 1 (log_sigmoid's table at -x; the special kernel bwd_softplus_beta1's loop),
+# glu's forward on its halves (a sigmoid(b): that table at -b with g = a).
 TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh", ("fwd_tanhshrink", 1): "tanhshrink", ("fwd_sigmoid", 1): "sigmoid",
              ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd",
              ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy",
-             ("bwd_softplus_beta1", 2): "softplus_bwd1"} if _tab.ENABLED else {}
+             ("bwd_softplus_beta1", 2): "softplus_bwd1", ("fwd_glu_halves", 2): "glu"} if _tab.ENABLED else {}
 # the table functions that take the loop's p0..p3 too (softplus_bwd1: its threshold)
 TABLE_PARAMS = {"softplus_bwd1"}
 

@@ -662,6 +662,8 @@ def _lsig_fn(mod, kind, nt=False):
             above = None
             if kind == "sigmoid":
                 v, gv = b.fneg(v), _splat(1.0)
+            elif kind == "glu":  # a * sigmoid(b): "x" at -b with g = a (g is a, x is b)
+                v, gv = b.fneg(v), _loads(b, g, j, lanes)
             elif with_params:  # g * sigmoid(x), g where x > p2 (NaN: the table's NaN)
                 above = b.fcmp_ordered(">", v, tv)
                 v, gv = b.fneg(v), _loads(b, g, j, lanes)
@@ -694,7 +696,7 @@ def _lsig_fn(mod, kind, nt=False):
 
     name = {"x": "fastact_log_sigmoid_bwd_tab", "y": "fastact_log_sigmoid_bwdy_tab", "sigmoid": "fastact_sigmoid_tab",
             "silu": "fastact_silu_tab", "silu_bwd": "fastact_silu_bwd_tab",
-            "softplus_bwd1": "fastact_softplus_bwd1_tab"}[kind] + ("_nt" if nt else "")
+            "softplus_bwd1": "fastact_softplus_bwd1_tab", "glu": "fastact_glu_tab"}[kind] + ("_nt" if nt else "")
     return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF] * (2 if unary else 3) + [I64] + [F32] * (4 * with_params)),
                    build)
 
@@ -869,10 +871,11 @@ _LSIG_TABS = {"lsig_bwd": ("x", 2),  # out[:n] = g * sigmoid(-x)
               "lsig_bwdy": ("y", 2),  # out[:n] = -g * expm1(min(y, 0))
               "sigmoid": ("sigmoid", 1),  # out[:n] = sigmoid(x)
               "silu": ("silu", 1),  # out[:n] = x * sigmoid(x)
-              "silu_bwd": ("silu_bwd", 2)}  # out[:n] = g * silu'(x)
+              "silu_bwd": ("silu_bwd", 2),  # out[:n] = g * silu'(x)
+              "glu": ("glu", 2)}  # out[:n] = a * sigmoid(b) (glu's forward on its halves a, b)
 _tanh_span, _tanhshrink_span = (_on_arrays(lambda mod, cname=cname, lane=lane: _unary_fn(mod, cname, lane, False))
                                 for cname, lane in _UNARY_TABS.values())
-_lsig_bwd_span, _lsig_bwdy_span, _sigmoid_span, _silu_span, _silu_bwd_span = (
+_lsig_bwd_span, _lsig_bwdy_span, _sigmoid_span, _silu_span, _silu_bwd_span, _glu_span = (
     _on_arrays(lambda mod, kind=kind: _lsig_fn(mod, kind, False), arity + 1) for kind, arity in _LSIG_TABS.values())
 for _nt_name, (_nt_c, _nt_lane) in _UNARY_TABS.items():
     globals()[_nt_name + "_nt"] = _on_span(lambda mod, cname=_nt_c, lane=_nt_lane: _unary_fn(mod, cname, lane, True),
@@ -1056,6 +1059,12 @@ def silu_bwd(g, x, out):
     raise NotImplementedError("only callable from Numba code")
 
 
+def glu(a, b, out):
+    """In Numba code: out = a * sigmoid(b) (glu's forward on its halves) from log_sigmoid's table at -b and
+    True where it applies, else False."""
+    raise NotImplementedError("only callable from Numba code")
+
+
 def softplus_bwd1(g, x, out, p0, p1, p2, p3):
     """In Numba code: out = softplus's backward for beta = 1 (g where x > p2, else g * sigmoid(x), from
     log_sigmoid's table at -x) and True where the table applies (1-D contiguous float32 on AVX-512), else
@@ -1091,5 +1100,5 @@ def _ol_lsm_bwd(g, y, out, s):
 
 
 for _stub, _span in ((tanh, _tanh_span), (tanhshrink, _tanhshrink_span), (lsig_bwd, _lsig_bwd_span), (lsig_bwdy, _lsig_bwdy_span),
-                     (sigmoid, _sigmoid_span), (silu, _silu_span), (silu_bwd, _silu_bwd_span)):
+                     (sigmoid, _sigmoid_span), (silu, _silu_span), (silu_bwd, _silu_bwd_span), (glu, _glu_span)):
     _span_overload(_stub, _span)
