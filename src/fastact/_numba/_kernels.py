@@ -2213,6 +2213,33 @@ def _glu_fwd(x, out, f, z, nthreads):
 
 
 @njit(**OPTS)
+def _glu_fwd_segs_nt(xflat, oflat, z, s, end, L):
+    # flat indices s..end of out, a row's segment at a time, each in one pass
+    # from the sigmoid table with out's whole lines stored non-temporally
+    # (_tab.glu_st: no fence); the inputs by pointers into the flat x
+    while s < end:
+        o = s // L
+        e = min((o + 1) * L, end)
+        d = o * L  # out[s]'s a at x[s + d], b at x[s + d + L]
+        _tab.glu_st(_ptr(xflat, s + d), _ptr(xflat, s + d + L), _ptr(oflat, s), e - s, z, z, z, z)
+        s = e
+
+
+@njit(parallel=True, **PAR_OPTS)
+def _glu_fwd_nt(x, out, z, nthreads):
+    # _glu_fwd for a float32 result of stream_min bytes or more on AVX-512, in
+    # rows of GLU_NT_L or more (backend.py): one pass per segment storing
+    # non-temporally, one sfence per thread, as the Cython backend's _glu
+    outer = x.shape[0]
+    L = out.size // outer
+    n = outer * L
+    xflat, oflat = x.reshape(x.size), out.reshape(n)
+    for t in prange(nthreads):
+        _glu_fwd_segs_nt(xflat, oflat, z, t * n // nthreads, (t + 1) * n // nthreads, L)
+        _sfence()
+
+
+@njit(**OPTS)
 def _glu_fwd_segs_st(xflat, oflat, f, z, s, end, L, buf):
     # _glu_fwd_segs for a streamed result: each row's segment in blocks through buf,
     # the blocks on out's lines copied with non-temporal stores (_block, _put). The

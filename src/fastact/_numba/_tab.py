@@ -268,10 +268,11 @@ def _vectors(b, n, body):
         body(n16, _first_lanes(b, b.sub(n, n16)))
 
 
-def _stream_vectors(b, out, n, body):
+def _stream_vectors(b, out, n, body, fence=True):
     """body(j, lanes, nt) for every vector of n elements, as _vectors, but the
     whole vectors from out's first 64-byte boundary on are stored with
-    non-temporal stores (nt True), then an sfence: the C header's
+    non-temporal stores (nt True), then an sfence (not with ``fence`` False:
+    the caller fences once after many calls): the C header's
     FASTACT_MAP1_NT. The elements before the boundary (fewer than 16) and the
     last n % 16 after it go masked, plainly; out not 4-byte aligned: all plain."""
     zero, n64 = ir.Constant(I64, 0), ir.Constant(I64, 63)
@@ -286,7 +287,8 @@ def _stream_vectors(b, out, n, body):
         body(j, None, True)
     with b.if_then(b.icmp_signed("<", n16, n)):
         body(n16, _first_lanes(b, b.sub(n, n16)), False)
-    b.call(_fn(b.module, "llvm.x86.sse.sfence", ir.VoidType(), []), [])
+    if fence:
+        b.call(_fn(b.module, "llvm.x86.sse.sfence", ir.VoidType(), []), [])
 
 
 def _if_any(b, t, test):
@@ -634,13 +636,13 @@ def _silu_bwd_tail(b, v, a, gv):
     return b.select(b.fcmp_ordered(">=", v, _splat(0.0)), pos, neg)
 
 
-def _lsig_fn(mod, kind, nt=False):
+def _lsig_fn(mod, kind, nt=False, fence=True):
     """void f(g, x, out, n): out[:n] = g * sigmoid(-x) (kind "x"), -g * expm1(min(y, 0)) for y in x's place
     ("y"); "sigmoid": void f(x, out, n), out[:n] = sigmoid(x), "x" at -x with g = 1; "silu": x * sigmoid(x),
     "x" at -x with g = x clamped to -FLT_MAX (silu(-inf) = -0, not -inf * 0); "silu_bwd": f(g, x, out, n),
     g * silu'(x) from the same table (_silu_bwd_tail beyond it); "softplus_bwd1": f(g, x, out, n, p0, p1, p2,
     p3), softplus's backward for beta = 1, "x" at -x and g where x > p2 (the header's fastact_softplus_bwd1_v; the Cython backend tests the largest float32 not above the threshold).
-    nt: non-temporal stores (_stream_vectors)."""
+    nt: non-temporal stores (_stream_vectors), with an sfence at the end unless not ``fence``."""
     unary = kind in ("sigmoid", "silu")
     from_y = kind == "y"
     with_params = kind == "softplus_bwd1"
@@ -691,12 +693,12 @@ def _lsig_fn(mod, kind, nt=False):
             r = b.load(slot)
             _stores(b, r if above is None else b.select(above, gv, r), out, j, lanes, nts)
 
-        _stream_vectors(b, out, n, body) if nt else _vectors(b, n, body)
+        _stream_vectors(b, out, n, body, fence) if nt else _vectors(b, n, body)
         b.ret_void()
 
     name = {"x": "fastact_log_sigmoid_bwd_tab", "y": "fastact_log_sigmoid_bwdy_tab", "sigmoid": "fastact_sigmoid_tab",
             "silu": "fastact_silu_tab", "silu_bwd": "fastact_silu_bwd_tab",
-            "softplus_bwd1": "fastact_softplus_bwd1_tab", "glu": "fastact_glu_tab"}[kind] + ("_nt" if nt else "")
+            "softplus_bwd1": "fastact_softplus_bwd1_tab", "glu": "fastact_glu_tab"}[kind] + (("_nt" if fence else "_st") if nt else "")
     return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF] * (2 if unary else 3) + [I64] + [F32] * (4 * with_params)),
                    build)
 
@@ -882,6 +884,8 @@ for _nt_name, (_nt_c, _nt_lane) in _UNARY_TABS.items():
                                            1, False)
 for _nt_name, (_nt_kind, _nt_arity) in _LSIG_TABS.items():
     globals()[_nt_name + "_nt"] = _on_span(lambda mod, kind=_nt_kind: _lsig_fn(mod, kind, True), _nt_arity, False)
+# glu's forward on pointers with non-temporal stores and no sfence (_kernels._glu_fwd_nt fences once per thread)
+glu_st = _on_span(lambda mod: _lsig_fn(mod, "glu", True, False), 2, False)
 # softplus's backward for beta = 1 (_scalar.bwd_softplus_beta1, whose p2 is the threshold as a float32 cut):
 # on pointers and p0..p3 (the streamed span function), and softplus_bwd1 below on arrays. Against the
 # exp and division of bwd_softplus_beta1, float32, 2 threads, alternating processes: 1e5 23.4-26.0 ->

@@ -521,11 +521,20 @@ class NumbaBackend:
                 at = _GLU_AT.get(x.dtype.char)
                 if at is None:
                     at = _GLU_AT[x.dtype.char] = (K.GLU_FWD[1].span(x.dtype).address, x.dtype.type(0))
-                # a result of stream_min bytes or more in rows of GLU_STREAM_L or more: through
-                # blocks copied non-temporally
-                st = out.nbytes >= _stream_min and out.size // x.shape[0] >= GLU_STREAM_L
-                _compile_once(K._glu_fwd_st, (x, out) + at + (n,))
-                _run(K._glu_fwd_st if st else K._glu_fwd, _glu_fwd_serial, (x, out) + at, n)
+                # a result of stream_min bytes or more: float32 on AVX-512 in rows of GLU_NT_L or
+                # more in one pass storing non-temporally; else in rows of GLU_STREAM_L or more
+                # through blocks copied non-temporally
+                L = out.size // x.shape[0]
+                nt = K._tab.ENABLED and x.dtype.char == "f"
+                st = out.nbytes >= _stream_min
+                if nt:
+                    _compile_once(K._glu_fwd_nt, (x, out, at[1], n))
+                else:
+                    _compile_once(K._glu_fwd_st, (x, out) + at + (n,))
+                if st and nt and L >= GLU_NT_L:
+                    _run(K._glu_fwd_nt, _glu_fwd_nt_serial, (x, out, at[1]), n)
+                else:
+                    _run(K._glu_fwd_st if st and L >= GLU_STREAM_L else K._glu_fwd, _glu_fwd_serial, (x, out) + at, n)
             else:
                 K._glu_fwd_serial(x, out, x.dtype.type(0))
         elif name == "maxout":
@@ -900,9 +909,20 @@ _GLU_AT = {}  # dtype char -> (the address of glu's span function, a zero of the
 # 2.14-2.18, of 1000 2.38-2.53 / 2.55-2.81 (a row's blocks there are all partial:
 # copied plainly, the buffer a pass more).
 GLU_STREAM_L = 1 << 14
+# float32 on AVX-512 (the sigmoid table): rows of at least this many elements of out
+# stream in one pass instead (_kernels._glu_fwd_nt). 1e7, 2 threads, in-process, ms,
+# min, plain (_glu_fwd) / one pass / the blocks (_glu_fwd_st): rows of 128 2.41 /
+# 3.09 / 4.89, of 256 2.56 / 2.27 / 2.83, of 1000 1.90 / 1.74 / 2.44, of 4096 1.31
+# / 1.15 / 1.46, of 16384 1.10 / 0.83 / 0.97, one row 0.99 / 0.73 / 0.83 (rows of 64:
+# 1.22 / 4.33, cause not found; the Cython backend's one pass gains there).
+GLU_NT_L = 256
 
 
 def _glu_fwd_serial(x, out, f, z):
+    K._glu_fwd_serial(x, out, z)
+
+
+def _glu_fwd_nt_serial(x, out, z):
     K._glu_fwd_serial(x, out, z)
 
 
