@@ -941,6 +941,40 @@ def test_compiled_axis_checks_agree_with_the_python_ones():
     assert _api._axis_backward(g, x, 1, m32, m64, x) is False and _api._axis_backward(g, x, 1, m32, m64, ro) is False
 
 
+def test_compiled_shrink_checks_agree_with_the_python_ones():
+    # glu's and maxout's fast path (fastact._fastpath.shrink_forward /
+    # shrink_backward): x's checks, the memo entry of x's size, the views and
+    # a result whose axis is x's divided by div; the backward's grad_output of
+    # x's dtype and of that shape
+    _api = _compiled_fastpath()
+    m32 = [("f32", b) for b in range(65)]
+    m64 = [("f64", b) for b in range(65)]
+    arrays = _fast_check_inputs() + [np.ones((2, 6, 4), np.float32), np.ones((2, 6, 4)), np.ones((4, 1), np.float32)]
+    axes = [0, 1, 2, -1, -2, -3, 3, -4, True, 1.0, None, 2**70, np.int64(1)]
+    divs = [2, 3, 1, 0, -2, 2**70, True, 2.0, None]
+    for a in arrays:
+        for ax in axes:
+            for d in divs:
+                c, p = _api._shrink_forward(a, ax, d, m32, m64), _api._shrink_forward_py(a, ax, d, m32, m64)
+                assert _same_axis_result(c, p), (repr(a), ax, d, c, p)
+                if c is False:
+                    continue
+                k = a.shape[ax] // d
+                assert c[2].shape == a.shape[:ax % a.ndim] + (k,) + a.shape[ax % a.ndim + 1:]
+                assert c[3].shape == (c[1].shape[0], k, c[1].shape[2]) and c[0] == _api._one(a, m32, m64)
+                gs = [np.ones(c[2].shape, a.dtype), np.ones(c[2].shape, np.float16), np.ones(a.shape, a.dtype),
+                      np.asfortranarray(np.ones(c[2].shape, a.dtype)), np.ones(c[2].shape + (1,), a.dtype),
+                      list(np.ones(c[2].shape).ravel())]
+                for g in gs:
+                    cb, pb = _api._shrink_backward(g, a, ax, d, m32, m64), _api._shrink_backward_py(g, a, ax, d, m32, m64)
+                    assert _same_axis_result(cb, pb), (repr(a), ax, d, repr(g))
+                    assert cb is False or (cb[3].shape == a.shape and cb[1].shape == c[3].shape)
+                assert _api._shrink_backward(gs[0], a, ax, d, m32, m64) is not False or not gs[0].flags.c_contiguous
+    x = np.arange(24, dtype=np.float32).reshape(2, 6, 2)
+    hit, x3, res, r3 = _api._shrink_forward(x, 1, 3, m32, m64)
+    assert hit == ("f32", 5) and x3.shape == (2, 6, 2) and res.shape == (2, 2, 2) and r3.shape == (2, 2, 2)
+
+
 def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
     """A source checkout without fastact._fastpath: the same fast paths, through the Python checks."""
     from fastact import _api
@@ -967,4 +1001,16 @@ def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
            fastact.softmax_backward(g, y=sm, axis=0, out=outs[2]))
     for a, o, b in zip(got, outs, want[3:]):
         assert a is o
+        np.testing.assert_array_equal(a, b)
+    # glu and maxout
+    x = np.linspace(-3, 3, 36, dtype=np.float32).reshape(3, 12)
+    want = [fastact.glu(x), fastact.maxout(x, 3), fastact.glu_backward(np.ones((3, 6), np.float32), x),
+            fastact.maxout_backward(np.ones((3, 4), np.float32), x, 3)]
+    for fn, name in ((fastact.glu, "_shf"), (fastact.maxout, "_shf"), (fastact.glu_backward, "_shb"),
+                     (fastact.maxout_backward, "_shb")):
+        monkeypatch.setitem(fn.__globals__, name, _api._shrink_forward_py if name == "_shf" else _api._shrink_backward_py)
+        _no_general_path(monkeypatch, fn)
+    got = [fastact.glu(x), fastact.maxout(x, 3), fastact.glu_backward(np.ones((3, 6), np.float32), x),
+           fastact.maxout_backward(np.ones((3, 4), np.float32), x, 3)]
+    for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)

@@ -207,6 +207,91 @@ def axis_backward(g, s, axis, list m32, list m64, out=None):
     return (hit, view3(a, d3), view3(<cnp.ndarray>s, d3), res, view3(res, d3))
 
 
+# glu and maxout: the output's axis is the input's divided by ``div`` (2, or
+# the pieces).  The forward: x as axis_forward asks (no out=), its axis a
+# multiple of div: False, or (entry, x3, result, result3) with result of x's
+# shape but the axis divided, and result3 its (outer, n // div, inner).  The
+# backward from x: g of x's dtype and of the result's shape, both
+# C-contiguous: False, or (entry, g3, x3, result, result3), result like x.
+# The entry is x's (its size's), as the Python path reads it.
+
+cdef inline Py_ssize_t divisor(object div, cnp.npy_intp n) except -2:
+    # div as a positive divisor of n, or -1
+    cdef Py_ssize_t d
+    if type(div) is not int:
+        return -1
+    try:
+        d = div
+    except OverflowError:
+        return -1
+    if d <= 0 or n % d != 0:
+        return -1
+    return d
+
+
+cdef inline object shrunk(cnp.ndarray a, object axis, Py_ssize_t d):
+    # a new C-contiguous array of a's dtype and shape with the axis (in range) divided by d
+    cdef int nd = cnp.PyArray_NDIM(a)
+    cdef long ax = axis
+    cdef cnp.npy_intp dims[cnp.NPY_MAXDIMS]
+    cdef int i
+    if ax < 0:
+        ax += nd
+    for i in range(nd):
+        dims[i] = cnp.PyArray_DIMS(a)[i]
+    dims[ax] //= d
+    return cnp.PyArray_EMPTY(nd, dims, cnp.PyArray_TYPE(a), 0)
+
+
+def shrink_forward(x, axis, div, list m32, list m64):
+    if not plain_c(x):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef cnp.npy_intp d3[3]
+    cdef object hit = prepare(a, axis, m32, m64, d3)
+    if hit is False:
+        return False
+    cdef Py_ssize_t d = divisor(div, d3[1])
+    if d < 0:
+        return False
+    cdef cnp.ndarray res = shrunk(a, axis, d)
+    cdef cnp.npy_intp r3[3]
+    r3[0] = d3[0]
+    r3[1] = d3[1] // d
+    r3[2] = d3[2]
+    return (hit, view3(a, d3), res, view3(res, r3))
+
+
+def shrink_backward(g, x, axis, div, list m32, list m64):
+    if not plain_c(g) or not plain_c(x):
+        return False
+    cdef cnp.ndarray b = <cnp.ndarray>x
+    cdef cnp.ndarray ga = <cnp.ndarray>g
+    cdef cnp.npy_intp d3[3]
+    cdef object hit = prepare(b, axis, m32, m64, d3)
+    if hit is False:
+        return False
+    cdef Py_ssize_t d = divisor(div, d3[1])
+    if d < 0 or cnp.PyArray_DESCR(ga) is not cnp.PyArray_DESCR(b):
+        return False
+    cdef int nd = cnp.PyArray_NDIM(b)
+    cdef long ax = axis
+    cdef int i
+    if ax < 0:
+        ax += nd
+    if cnp.PyArray_NDIM(ga) != nd:
+        return False
+    for i in range(nd):
+        if cnp.PyArray_DIMS(ga)[i] != (cnp.PyArray_DIMS(b)[i] // d if i == ax else cnp.PyArray_DIMS(b)[i]):
+            return False
+    cdef cnp.npy_intp g3[3]
+    g3[0] = d3[0]
+    g3[1] = d3[1] // d
+    g3[2] = d3[2]
+    cdef cnp.ndarray res = empty_c(b)
+    return (hit, view3(ga, g3), view3(b, d3), res, view3(res, d3))
+
+
 # ------------------------------------------------------------- Numba spans
 # The serial call of a Numba elementwise kernel, made through its span
 # function (the numba cfunc that the kernel's prange threads call: input and
