@@ -895,12 +895,19 @@ def _same_axis_result(a, b):
     return all(np.shares_memory(u, v) for u, v in zip(a[1:-2], b[1:-2]))  # the views are of the inputs
 
 
-def test_compiled_axis_checks_agree_with_the_python_ones():
+def _axis_check_grid(shape):
+    """fastact._api with fastact._fastpath compiled, memo lists of tagged entries, the arrays (_fast_check_inputs
+    and three of ``shape``) and the axes (in range and not, not int) the along-axis checks are held to."""
     _api = _compiled_fastpath()
     m32 = [("f32", b) for b in range(65)]
     m64 = [("f64", b) for b in range(65)]
-    arrays = _fast_check_inputs() + [np.ones((2, 3, 4), np.float32), np.ones((2, 3, 4)), np.ones((4, 1), np.float32)]
+    arrays = _fast_check_inputs() + [np.ones(shape, np.float32), np.ones(shape), np.ones((4, 1), np.float32)]
     axes = [0, 1, 2, -1, -2, -3, 3, -4, True, 1.0, None, 2**70, np.int64(1)]
+    return _api, m32, m64, arrays, axes
+
+
+def test_compiled_axis_checks_agree_with_the_python_ones():
+    _api, m32, m64, arrays, axes = _axis_check_grid((2, 3, 4))
     for a in arrays:
         for ax in axes:
             c, p = _api._axis_forward(a, ax, m32, m64), _api._axis_forward_py(a, ax, m32, m64)
@@ -946,11 +953,7 @@ def test_compiled_shrink_checks_agree_with_the_python_ones():
     # shrink_backward): x's checks, the memo entry of x's size, the views and
     # a result whose axis is x's divided by div; the backward's grad_output of
     # x's dtype and of that shape
-    _api = _compiled_fastpath()
-    m32 = [("f32", b) for b in range(65)]
-    m64 = [("f64", b) for b in range(65)]
-    arrays = _fast_check_inputs() + [np.ones((2, 6, 4), np.float32), np.ones((2, 6, 4)), np.ones((4, 1), np.float32)]
-    axes = [0, 1, 2, -1, -2, -3, 3, -4, True, 1.0, None, 2**70, np.int64(1)]
+    _api, m32, m64, arrays, axes = _axis_check_grid((2, 6, 4))
     divs = [2, 3, 1, 0, -2, 2**70, True, 2.0, None]
     for a in arrays:
         for ax in axes:

@@ -229,18 +229,30 @@ cdef inline Py_ssize_t divisor(object div, cnp.npy_intp n) except -2:
     return d
 
 
-cdef inline object shrunk(cnp.ndarray a, object axis, Py_ssize_t d):
-    # a new C-contiguous array of a's dtype and shape with the axis (in range) divided by d
+cdef inline object shrink_prep(cnp.ndarray a, object axis, object div, list m32, list m64, cnp.npy_intp* d3,
+                               cnp.npy_intp* r3):
+    # the memo entry of `a`, its (outer, n, inner) along `axis` in d3 and the result's, n // div, in r3; or False
+    cdef object hit = prepare(a, axis, m32, m64, d3)
+    if hit is False:
+        return False
+    cdef Py_ssize_t d = divisor(div, d3[1])
+    if d < 0:
+        return False
+    r3[0] = d3[0]
+    r3[1] = d3[1] // d
+    r3[2] = d3[2]
+    return hit
+
+
+cdef inline int copy_dims(cnp.ndarray a, object axis, cnp.npy_intp k, cnp.npy_intp* dims) except -1:
+    # a's shape with the axis (in range) of length k, into dims; its length
     cdef int nd = cnp.PyArray_NDIM(a)
     cdef long ax = axis
-    cdef cnp.npy_intp dims[cnp.NPY_MAXDIMS]
     cdef int i
-    if ax < 0:
-        ax += nd
     for i in range(nd):
         dims[i] = cnp.PyArray_DIMS(a)[i]
-    dims[ax] //= d
-    return cnp.PyArray_EMPTY(nd, dims, cnp.PyArray_TYPE(a), 0)
+    dims[ax + nd if ax < 0 else ax] = k
+    return nd
 
 
 def shrink_forward(x, axis, div, list m32, list m64):
@@ -248,17 +260,13 @@ def shrink_forward(x, axis, div, list m32, list m64):
         return False
     cdef cnp.ndarray a = <cnp.ndarray>x
     cdef cnp.npy_intp d3[3]
-    cdef object hit = prepare(a, axis, m32, m64, d3)
+    cdef cnp.npy_intp r3[3]
+    cdef object hit = shrink_prep(a, axis, div, m32, m64, d3, r3)
     if hit is False:
         return False
-    cdef Py_ssize_t d = divisor(div, d3[1])
-    if d < 0:
-        return False
-    cdef cnp.ndarray res = shrunk(a, axis, d)
-    cdef cnp.npy_intp r3[3]
-    r3[0] = d3[0]
-    r3[1] = d3[1] // d
-    r3[2] = d3[2]
+    cdef cnp.npy_intp dims[cnp.NPY_MAXDIMS]
+    cdef int nd = copy_dims(a, axis, r3[1], dims)
+    cdef cnp.ndarray res = cnp.PyArray_EMPTY(nd, dims, cnp.PyArray_TYPE(a), 0)
     return (hit, view3(a, d3), res, view3(res, r3))
 
 
@@ -268,28 +276,16 @@ def shrink_backward(g, x, axis, div, list m32, list m64):
     cdef cnp.ndarray b = <cnp.ndarray>x
     cdef cnp.ndarray ga = <cnp.ndarray>g
     cdef cnp.npy_intp d3[3]
-    cdef object hit = prepare(b, axis, m32, m64, d3)
-    if hit is False:
+    cdef cnp.npy_intp r3[3]
+    cdef object hit = shrink_prep(b, axis, div, m32, m64, d3, r3)
+    if hit is False or cnp.PyArray_DESCR(ga) is not cnp.PyArray_DESCR(b):
         return False
-    cdef Py_ssize_t d = divisor(div, d3[1])
-    if d < 0 or cnp.PyArray_DESCR(ga) is not cnp.PyArray_DESCR(b):
+    cdef cnp.npy_intp dims[cnp.NPY_MAXDIMS]
+    cdef int nd = copy_dims(b, axis, r3[1], dims)
+    if cnp.PyArray_NDIM(ga) != nd or memcmp(cnp.PyArray_DIMS(ga), dims, nd * sizeof(cnp.npy_intp)) != 0:
         return False
-    cdef int nd = cnp.PyArray_NDIM(b)
-    cdef long ax = axis
-    cdef int i
-    if ax < 0:
-        ax += nd
-    if cnp.PyArray_NDIM(ga) != nd:
-        return False
-    for i in range(nd):
-        if cnp.PyArray_DIMS(ga)[i] != (cnp.PyArray_DIMS(b)[i] // d if i == ax else cnp.PyArray_DIMS(b)[i]):
-            return False
-    cdef cnp.npy_intp g3[3]
-    g3[0] = d3[0]
-    g3[1] = d3[1] // d
-    g3[2] = d3[2]
     cdef cnp.ndarray res = empty_c(b)
-    return (hit, view3(ga, g3), view3(b, d3), res, view3(res, d3))
+    return (hit, view3(ga, r3), view3(b, d3), res, view3(res, d3))
 
 
 # ------------------------------------------------------------- Numba spans
