@@ -1024,3 +1024,27 @@ def test_module_level_kernels_cache_stamp_carries_the_source_hash():
 
     assert caching.CacheImpl._locator_classes[0].from_function(test_module_level_kernels_cache_stamp_carries_the_source_hash,
                                                                __file__) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_glu_serial_forward_through_the_span_function_from_c(dtype):
+    # glu's serial forward calls the span function per outer index from C
+    # (fastact._fastpath.glu_rows): the serial kernel's bits, for short and
+    # long halves, inner > 1, one row; mismatched arrays are refused
+    fp = pytest.importorskip("fastact._fastpath", reason="fastact._fastpath not compiled: the kernel's entry point runs")
+    rng = np.random.default_rng(21)
+    f = K.GLU_FWD[1].span(dtype).address
+    for shape in [(1, 1000, 1), (7, 6, 1), (5, 10, 3), (3, 2, 1), (0, 4, 1), (2, 9000, 1)]:
+        x = (rng.standard_normal(shape) * 20).astype(dtype)
+        want = np.empty((shape[0], shape[1] // 2, shape[2]), dtype)
+        K._glu_fwd_serial(x, want, dtype(0))
+        got = np.empty_like(want)
+        fp.glu_rows(f, x, got)
+        np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8), err_msg=str(shape))
+        out = np.empty_like(want)
+        BACKEND.forward("glu", x, out, {"axis": 1}, 1)
+        np.testing.assert_array_equal(out.view(np.uint8), want.view(np.uint8), err_msg=str(shape))
+    x = np.ones((2, 8, 1), dtype)
+    for bad in (np.empty((2, 3, 1), dtype), np.empty((2, 4, 1), np.float16), np.empty((1, 8, 1), dtype), np.empty(8, dtype)):
+        with pytest.raises(ValueError, match="glu_rows|span call"):
+            fp.glu_rows(f, x, bad)

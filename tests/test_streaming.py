@@ -297,7 +297,8 @@ def test_prelu_forward_at_every_offset_of_out(compiled, shape, dtype, stream_set
 def test_glu_forward_streamed_at_every_offset_of_out(compiled, shape, dtype, stream_setting):
     # glu's forward (axis 1 of (outer, 2 L, inner)) streams a large result in
     # rows of out of 16384 or more on Numba through blocks copied
-    # non-temporally (_kernels._glu_fwd_st), its inputs read by pointers into
+    # non-temporally (_kernels._glu_fwd_st; float32 on AVX-512 from rows of
+    # 256 in one pass, _glu_fwd_nt), its inputs read by pointers into
     # the flat x; a thread's share may start and end inside a row. Every
     # offset of out from a line, 1 and 2 threads, plain and streamed stores:
     # the bits of the plain call.
@@ -314,9 +315,17 @@ def test_glu_forward_streamed_at_every_offset_of_out(compiled, shape, dtype, str
         out = flat.reshape(oshape)
         be.forward("glu", x, out, {"dim": 1}, threads)
         np.testing.assert_array_equal(out, want, err_msg=where)
-    if compiled == "numba" and oshape[1] * oshape[2] >= 16384:  # the streamed kernel ran
-        from fastact._numba import _kernels
-        assert _kernels._glu_fwd_st.signatures
+    if compiled == "numba":  # the streamed kernel ran, for this dtype
+        import numba
+        from fastact._numba import _kernels, backend
+
+        L = oshape[1] * oshape[2]
+        if dtype == np.float32 and _kernels._tab.ENABLED and L >= backend.GLU_NT_L:
+            ran = _kernels._glu_fwd_nt  # one pass from the table, non-temporal stores
+        else:
+            ran = _kernels._glu_fwd_st if L >= backend.GLU_STREAM_L else None
+        if ran is not None:
+            assert any(sig[0].dtype == numba.from_dtype(dtype) for sig in ran.signatures), ran
 
 
 @pytest.mark.parametrize("offset", [0, 16])

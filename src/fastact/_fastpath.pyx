@@ -431,3 +431,31 @@ def rows(size_t f, cnp.ndarray x, cnp.ndarray out, double sign, cnp.npy_intp mod
     else:
         with nogil:
             call_rows(t, f, px, po, outer, n, sign, mode)
+
+
+def glu_rows(size_t f, cnp.ndarray x, cnp.ndarray out):
+    """glu's serial forward through span function ``f`` (the Numba backend's
+    a * sigmoid(b) over n elements, fastact._numba._kernels.GLU_FWD): x
+    C-contiguous (outer, 2 m, inner) and out (outer, m, inner) of its dtype;
+    per outer index its halves a and b are contiguous runs of m * inner
+    elements (against the serial kernel's entry point, a row of 1000 float32:
+    1.24 -> 0.4 us)."""
+    cdef cnp.npy_intp size = cnp.PyArray_SIZE(out)
+    cdef int t = span_type(out, out, size)
+    if cnp.PyArray_NDIM(x) != 3 or cnp.PyArray_NDIM(out) != 3 or cnp.PyArray_TYPE(x) != t \
+            or cnp.PyArray_SIZE(x) != 2 * size or cnp.PyArray_DIMS(x)[0] != cnp.PyArray_DIMS(out)[0]:
+        raise ValueError("glu_rows: x (outer, 2 m, inner) and out (outer, m, inner) of one dtype")
+    cdef cnp.npy_intp outer = cnp.PyArray_DIMS(x)[0]
+    if outer == 0:
+        return
+    cdef cnp.npy_intp L = size // outer, o
+    cdef Py_ssize_t w = cnp.PyArray_ITEMSIZE(x)
+    cdef char* px = <char*>cnp.PyArray_DATA(x)
+    cdef char* po = <char*>cnp.PyArray_DATA(out)
+    if size < _nogil_min:
+        for o in range(outer):
+            call2(t, f, px + 2 * o * L * w, px + (2 * o + 1) * L * w, po + o * L * w, L, 0, 0, 0, 0)
+    else:
+        with nogil:
+            for o in range(outer):
+                call2(t, f, px + 2 * o * L * w, px + (2 * o + 1) * L * w, po + o * L * w, L, 0, 0, 0, 0)

@@ -51,9 +51,9 @@ from . import _kernels as K
 from . import _scalar as S
 
 try:  # serial elementwise calls through the span functions, from C (see _ew_handler)
-    from .._fastpath import rows as _rows_c, span1 as _span1, span2 as _span2
+    from .._fastpath import glu_rows as _glu_rows_c, rows as _rows_c, span1 as _span1, span2 as _span2
 except ImportError:  # not built (a source checkout): the serial kernels' entry points
-    _span1 = _span2 = _rows_c = None
+    _span1 = _span2 = _rows_c = _glu_rows_c = None
 try:  # parallel elementwise calls through a cfunc of the pointer kernel, from C (see _ew_handler)
     from .._fastpath import par1 as _par1, par2 as _par2
 except ImportError:
@@ -517,10 +517,10 @@ class NumbaBackend:
             _call(K._sparsemax_fwd, K._sparsemax_fwd_serial, (x, out), x.size, threads)
         elif name == "glu":
             n = _threads(out.size, SERIAL_MAX_ROWS, threads)
+            at = _GLU_AT.get(x.dtype.char)
+            if at is None:
+                at = _GLU_AT[x.dtype.char] = (K.GLU_FWD[1].span(x.dtype).address, x.dtype.type(0))
             if n:
-                at = _GLU_AT.get(x.dtype.char)
-                if at is None:
-                    at = _GLU_AT[x.dtype.char] = (K.GLU_FWD[1].span(x.dtype).address, x.dtype.type(0))
                 # a result of stream_min bytes or more: float32 on AVX-512 in rows of GLU_NT_L or
                 # more in one pass storing non-temporally; else in rows of GLU_STREAM_L or more
                 # through blocks copied non-temporally
@@ -535,8 +535,10 @@ class NumbaBackend:
                     _run(K._glu_fwd_nt, _glu_fwd_nt_serial, (x, out, at[1]), n)
                 else:
                     _run(K._glu_fwd_st if st and L >= GLU_STREAM_L else K._glu_fwd, _glu_fwd_serial, (x, out) + at, n)
+            elif _glu_rows_c is not None:  # the span function per outer index, from C
+                _glu_rows_c(at[0], x, out)
             else:
-                K._glu_fwd_serial(x, out, x.dtype.type(0))
+                K._glu_fwd_serial(x, out, at[1])
         elif name == "maxout":
             k = int(params["pieces"])
             o, mk, inner = x.shape
