@@ -465,3 +465,40 @@ def test_glu_forward_float32_is_log_sigmoids_table_at_minus_b(compiled, shape, s
     for out, threads, where in _offset_outs(want.size, np.float32, stream_setting):
         be.forward("glu", x, out.reshape(oshape), {"axis": 1}, threads)
         np.testing.assert_array_equal(out.view(np.uint32), want.reshape(-1).view(np.uint32), err_msg=where)
+
+
+def test_table_kernels_keep_the_references_zero_factor_beyond_745(compiled):
+    # Where the reference's exp(-|x|) is 0 in float64 (|x| > 745.1332, the
+    # largest such float32) its sigmoid factor is 0 and an infinite grad
+    # gives NaN; the float32 tables' tail clamps |x| at 200 and gave the
+    # grad's infinity (log_sigmoid's, softplus's and silu's backward, glu's
+    # forward). Every backend as the reference there, finite grads too
+    # (signed zeros as the reference's where the factor is +0).
+    from fastact._reference import BACKEND as REF
+
+    be = fastact._backends.load(compiled)
+    big = np.array([745.1332, np.nextafter(np.float32(745.1332), np.float32(np.inf)), 800.0, 1e30, 3e38, np.inf],
+                   np.float32)
+    x = np.concatenate([big, -big])
+    gs = [np.full(x.size, np.inf, np.float32), np.full(x.size, -np.inf, np.float32), np.full(x.size, 3e38, np.float32),
+          np.full(x.size, -2.0, np.float32)]
+    cases = [("log_sigmoid", {}), ("silu", {}), ("softplus", {"beta": 1.0, "threshold": 20.0}), ("sigmoid", {})]
+    with np.errstate(all="ignore"):
+        for g in gs:
+            for name, p in cases:
+                got, want = np.empty_like(x), np.empty_like(x)
+                be.backward(name, g, x, None, got, p, 1)
+                REF.backward(name, g, x, None, want, p, 1)
+                nan = np.isnan(want)
+                assert np.array_equal(np.isnan(got), nan), (name, g[0], x[np.isnan(got) != nan])
+                assert np.array_equal(got[~nan], want[~nan]), (name, g[0])
+                zero = ~nan & (want == 0)
+                assert np.array_equal(np.signbit(got[zero]), np.signbit(want[zero])), (name, g[0])
+            # glu: a sigmoid(b), a = g, b = x
+            xg = np.concatenate([g, x]).reshape(1, 2 * x.size, 1)
+            got, want = np.empty((1, x.size, 1), np.float32), np.empty((1, x.size, 1), np.float32)
+            be.forward("glu", xg, got, {"axis": 1}, 1)
+            REF.forward("glu", xg, want, {"axis": 1}, 1)
+            nan = np.isnan(want)
+            assert np.array_equal(np.isnan(got), nan), ("glu", g[0])
+            assert np.array_equal(got[~nan], want[~nan]), ("glu", g[0])

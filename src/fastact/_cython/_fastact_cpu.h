@@ -655,6 +655,11 @@ static inline __m512 fastact_sigm_tail_sh(__m512 a, __m512* k1)
     __m512 e = _mm512_scalef_ps(h, *k1);               /* exp(-|x|) */
     return _mm512_fnmadd_ps(h, e, h);                  /* s * 2^(k-1) */
 }
+/* Beyond this |x| the reference's exp(-|x|) is 0 in float64 (745.1332 is the
+ * largest float32 where it is not), and so the factor sigmoid(-|x|): the
+ * result is g * 0, NaN for an infinite g, as the reference's, where the
+ * tail's clamp at 200 gave g's infinity */
+#define FASTACT_EXP_ZERO 745.1332f
 /* g * sigmoid(-x) for the lanes with |x| >= 15.75 (a = |x|) */
 static inline __m512 fastact_sigm_tail_v(__m512 v, __m512 a, __m512 gv)
 {
@@ -662,7 +667,9 @@ static inline __m512 fastact_sigm_tail_v(__m512 v, __m512 a, __m512 gv)
     __m512 sh = fastact_sigm_tail_sh(a, &k1);
     __m512 pos = _mm512_scalef_ps(_mm512_mul_ps(gv, sh), k1);
     __m512 neg = _mm512_mul_ps(gv, _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(sh, k1)));
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), neg, pos);
+    __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), neg, pos);
+    return _mm512_mask_mul_ps(r, _mm512_cmp_ps_mask(v, _mm512_set1_ps(FASTACT_EXP_ZERO), _CMP_GT_OQ), gv,
+                              _mm512_setzero_ps());
 }
 static inline __m512 fastact_lsig_bwd_v(__m512 v, __m512 gv)
 {
@@ -708,7 +715,10 @@ static inline __m512 fastact_silu_bwd_tail_v(__m512 v, __m512 a, __m512 gv)
     __m512 f = _mm512_fmadd_ps(xc, _mm512_sub_ps(one, t), one);
     __m512 w = _mm512_mul_ps(_mm512_mul_ps(sh, f), _mm512_set1_ps(0.00390625f));
     __m512 neg = _mm512_scalef_ps(_mm512_mul_ps(gv, w), _mm512_add_ps(k1, _mm512_set1_ps(8.0f)));
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), neg, pos);
+    __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), neg, pos);
+    /* x below -FASTACT_EXP_ZERO: the reference's factor is +0 (g * 0, NaN for an infinite g) */
+    return _mm512_mask_mul_ps(r, _mm512_cmp_ps_mask(v, _mm512_set1_ps(-FASTACT_EXP_ZERO), _CMP_LT_OQ), gv,
+                              _mm512_setzero_ps());
 }
 static inline __m512 fastact_silu_bwd_v(__m512 v, __m512 gv)
 {

@@ -564,6 +564,9 @@ SIGM_SHIFT = 6291456.0  # 1.5 * 2^22: a + SIGM_SHIFT is a's nearest multiple of 
 EXPM1_LO = -17.7  # expm1 rounds to -1 below -17.33
 FLT_MAX = 3.4028234663852886e38
 SIGM_CLAMP = 200.0  # the tail's |x| (beyond 192.7: g * sigmoid(-x) rounds to 0 for any float32 g)
+# beyond this |x| the reference's exp(-|x|) is 0 in float64 (the largest float32 where it is not), and so the
+# factor: the tail gives g * 0, NaN for an infinite g as the reference's (the header's FASTACT_EXP_ZERO)
+EXP_ZERO = float(np.float32(745.1332))
 # exp(-r) / 2 for |r| <= ln2 / 2: Taylor, 8 terms, highest first (the header's fastact_exp_neg_half)
 EXP_NEG_HALF = (-9.92063492e-05, 6.94444444e-04, -4.16666667e-03, 2.08333333e-02, -8.33333333e-02, 0.25, -0.5, 0.5)
 
@@ -618,7 +621,8 @@ def _sigm_tail(b, v, a, gv):
     sh, k1 = _sigm_tail_sh(b, a)
     pos = _scalef(b, b.fmul(gv, sh), k1)
     neg = b.fmul(gv, b.fsub(_splat(1.0), _scalef(b, sh, k1)))
-    return b.select(b.fcmp_ordered(">=", v, _splat(0.0)), pos, neg)
+    r = b.select(b.fcmp_ordered(">=", v, _splat(0.0)), pos, neg)
+    return b.select(b.fcmp_ordered(">", v, _splat(EXP_ZERO)), b.fmul(gv, _splat(0.0)), r)
 
 
 def _silu_bwd_tail(b, v, a, gv):
@@ -633,7 +637,8 @@ def _silu_bwd_tail(b, v, a, gv):
     f = _fma(b, xc, b.fsub(one, t), one)
     w = b.fmul(b.fmul(sh, f), _splat(0.00390625))
     neg = _scalef(b, b.fmul(gv, w), b.fadd(k1, _splat(8.0)))
-    return b.select(b.fcmp_ordered(">=", v, _splat(0.0)), pos, neg)
+    r = b.select(b.fcmp_ordered(">=", v, _splat(0.0)), pos, neg)
+    return b.select(b.fcmp_ordered("<", v, _splat(-EXP_ZERO)), b.fmul(gv, _splat(0.0)), r)  # the reference's +0 factor
 
 
 def _lsig_fn(mod, kind, nt=False, fence=True):
