@@ -1048,3 +1048,25 @@ def test_glu_serial_forward_through_the_span_function_from_c(dtype):
     for bad in (np.empty((2, 3, 1), dtype), np.empty((2, 4, 1), np.float16), np.empty((1, 8, 1), dtype), np.empty(8, dtype)):
         with pytest.raises(ValueError, match="glu_rows|span call"):
             fp.glu_rows(f, x, bad)
+
+
+def test_sigmoid_backward_from_x_float32_is_the_cython_table():
+    """float32 sigmoid's backward from x: on CPUs with AVX-512 g t (1 - t) from the sigmoid table, bit for bit
+    the Cython AVX-512 variant's; elsewhere the exp-based loops."""
+    from fastact._numba import _tab
+
+    assert (("bwd_sigmoid", 2) in K.TABLE_OPS) == _tab.ENABLED
+    if not _tab.ENABLED:
+        return
+    be = _cython_avx512()
+    if be is None:
+        return
+    rng = np.random.default_rng(47)
+    x = np.concatenate([rng.integers(0, 2**32, 1 << 18, dtype=np.uint64).astype(np.uint32).view(np.float32),
+                        np.linspace(-40, 40, 100_001).astype(np.float32)])
+    g = (rng.standard_normal(x.size) * np.exp2(rng.integers(-60, 60, x.size))).astype(np.float32)
+    got, ref = np.empty_like(x), np.empty_like(x)
+    with np.errstate(all="ignore"):
+        BACKEND.backward("sigmoid", g, x, None, got, {}, 1)
+        be.backward("sigmoid", g, x, None, ref, {}, 1)
+    assert _same_bits(got, ref)

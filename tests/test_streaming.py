@@ -502,3 +502,37 @@ def test_table_kernels_keep_the_references_zero_factor_beyond_745(compiled):
             nan = np.isnan(want)
             assert np.array_equal(np.isnan(got), nan), ("glu", g[0])
             assert np.array_equal(got[~nan], want[~nan]), ("glu", g[0])
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_sigmoid_and_tanh_backward_from_x_float32(compiled, name, stream_setting):
+    # sigmoid's float32 backward from x, where the backend has the sigmoid
+    # table: g t (1 - t), t = sigmoid(-|x|) (_fastact_cpu.h fastact_dsig_v,
+    # _numba/_tab.py "sigmoid_bwd"); elsewhere, and tanh's, the exp loops. Within the registry's bound on
+    # the table's edges, its tail and beyond 745.1332 (an infinite grad: NaN
+    # where the reference's factor is 0), grads of every magnitude; the same
+    # bits at every offset of out, 1 and 2 threads, plain, streamed, in place.
+    from fastact._registry import get_spec
+    from _helpers import assert_close, bound_for
+    from fastact._reference import BACKEND as REF
+
+    be = fastact._backends.load(compiled)
+    rng = np.random.default_rng(46)
+    edges = np.array([0.0, 1e-45, 1e-30, 3.875, 7.75, 15.5, 15.75, 16.0, 40.0, 88.7, 103.9, 200.0, 372.6, 745.1332,
+                      746.0, 1e30, 3e38, np.inf, np.nan], np.float32)
+    x = np.concatenate([(rng.standard_normal(40_000) * s).astype(np.float32) for s in (1, 8, 100)] + [edges, -edges])
+    g = (rng.standard_normal(x.size) * np.exp2(rng.integers(-60, 60, x.size))).astype(np.float32)
+    g[-4 * edges.size:-2 * edges.size] = np.float32(3e38) * np.sign(g[-4 * edges.size:-2 * edges.size])
+    g[-2 * edges.size:] = np.inf
+    want = np.empty_like(x)
+    ref = np.empty_like(x)
+    with np.errstate(all="ignore"):
+        be.backward(name, g, x, None, want, {}, 1)
+        REF.backward(name, g, x, None, ref, {}, 1)
+    assert_close(want, ref, *bound_for(get_spec(name), "backward", np.float32), f"{name} backward")
+    for out, threads, where in _offset_outs(x.size, np.float32, stream_setting):
+        be.backward(name, g, x, None, out, {}, threads)
+        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32), err_msg=where)
+        out[...] = g
+        be.backward(name, out, x, None, out, {}, threads)
+        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32), err_msg=f"in place, {where}")

@@ -42,6 +42,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_sigmoid_f32(const float* x, float* out, long n)
     void fastact_silu_f32(const float* x, float* out, long n)
     void fastact_silu_bwd_f32(const float* g, const float* x, float* out, long n)
+    void fastact_sigmoid_bwd_f32(const float* g, const float* x, float* out, long n)
+    void fastact_sigmoid_bwd_f32_nt(const float* g, const float* x, float* out, long n)
     void fastact_glu_f32(const float* a, const float* b, float* out, long n)
     void fastact_glu_f32_st(const float* a, const float* b, float* out, long n)
     void fastact_softplus_bwd1_f32(const float* g, const float* x, float* out, long n, float t)
@@ -485,6 +487,27 @@ def _b_softplus_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threa
         t = nextafterf(t, -INFINITY)
     _run_b(_L_softplus_bwd1_f_tab, _L_softplus_bwd_d, g, x, out, a, <double>t, _tab_thresh(g), threads,
            False, _L_softplus_bwd1_f_tab_nt)
+
+
+# sigmoid's float32 backward from x on AVX-512: g t (1 - t) from the sigmoid
+# table, t = sigmoid(-|x|) (fastact_sigmoid_bwd_f32), one pass, instead of an
+# exp, a division and the float64 tail pass; from y and float64 as the
+# generated _b_sigmoid.  2 ULP (4 before).  1e5 float32, x ~ N(0, 9), 2
+# threads, alternating builds: 20.0-21.7 -> 16.5-16.8 us; 1e7 2.09-2.14 ->
+# 1.84-1.85 ms.
+cdef void _L_sigmoid_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_sigmoid_bwd_f32(g, x, out, n)
+
+
+cdef void _L_sigmoid_bwd_f_tab_nt(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_sigmoid_bwd_f32_nt(g, x, out, n)
+
+
+def _b_sigmoid_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
+    if y is not None:
+        return _b_sigmoid(g, x, y, out, params, threads)
+    _run_b(_L_sigmoid_bwd_f_tab, _L_sigmoid_bwd_d, g, x, out, 0.0, 0.0, _tab_thresh(g), threads,
+           False, _L_sigmoid_bwd_f_tab_nt)
 
 
 cdef void _L_log_sigmoid_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize_t n, double a, double b) noexcept nogil:
@@ -1280,6 +1303,7 @@ if FASTACT_HAVE_TABLES:
     _FWD["silu"] = _f_silu_tab
     _BWD["silu"] = _b_silu_tab
     _BWD["softplus"] = _b_softplus_tab
+    _BWD["sigmoid"] = _b_sigmoid_tab
     _BWD["relu"] = _b_relu_nt
     _BWD["relu6"] = _b_relu6_nt
     _BWD["leaky_relu"] = _b_leaky_relu_nt

@@ -190,11 +190,13 @@ STAGED_OPS.update({("fwd_softplus_beta1", 1): "_softplus1_fwd_staged",
 # float32 loops on CPUs with AVX-512 from tables of polynomials (_tab): gelu's
 # and silu's forward and backward, tanh's, tanhshrink's and sigmoid's forward, log_sigmoid's backward from x and from y,
 # softplus's backward with beta 1 (log_sigmoid's table at -x; the special kernel bwd_softplus_beta1's loop),
-# glu's forward on its halves (a sigmoid(b): that table at -b with g = a).
+# glu's forward on its halves (a sigmoid(b): that table at -b with g = a), sigmoid's backward from x
+# (g t (1 - t), t = sigmoid(-|x|)).
 TABLE_OPS = {("fwd_gelu_none", 1): "fwd", ("bwd_gelu_none", 2): "bwd", ("fwd_tanh", 1): "tanh", ("fwd_tanhshrink", 1): "tanhshrink", ("fwd_sigmoid", 1): "sigmoid",
              ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd",
              ("bwd_log_sigmoid", 2): "lsig_bwd", ("bwdy_log_sigmoid", 2): "lsig_bwdy",
-             ("bwd_softplus_beta1", 2): "softplus_bwd1", ("fwd_glu_halves", 2): "glu"} if _tab.ENABLED else {}
+             ("bwd_softplus_beta1", 2): "softplus_bwd1", ("fwd_glu_halves", 2): "glu",
+             ("bwd_sigmoid", 2): "sigmoid_bwd"} if _tab.ENABLED else {}
 # the table functions that take the loop's p0..p3 too (softplus_bwd1: its threshold)
 TABLE_PARAMS = {"softplus_bwd1"}
 
@@ -207,7 +209,8 @@ TABLE_PARAMS = {"softplus_bwd1"}
 # ``stream`` says (backend._ew_handler).
 NT_OPS = {("fwd_tanh", 1): "tanh", ("fwd_tanhshrink", 1): "tanhshrink", ("fwd_sigmoid", 1): "sigmoid",
           ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd", ("bwd_log_sigmoid", 2): "lsig_bwd",
-          ("bwd_softplus_beta1", 2): "softplus_bwd1", ("bwdy_log_sigmoid", 2): "lsig_bwdy", ("bwd_relu", 2): "relu_bwd", ("bwdy_relu", 2): "relu_bwd", ("bwd_relu6", 2): "relu6_bwd",
+          ("bwd_softplus_beta1", 2): "softplus_bwd1", ("bwd_sigmoid", 2): "sigmoid_bwd",
+          ("bwdy_log_sigmoid", 2): "lsig_bwdy", ("bwd_relu", 2): "relu_bwd", ("bwdy_relu", 2): "relu_bwd", ("bwd_relu6", 2): "relu6_bwd",
           ("bwdy_relu6", 2): "relu6_bwd", ("bwd_leaky_relu", 2): "leaky_relu_bwd",
           ("bwdy_leaky_relu", 2): "leaky_relu_bwd", ("bwd_threshold", 2): "threshold_bwd",
           ("bwd_hardshrink", 2): "hardshrink_bwd", ("bwd_softshrink", 2): "softshrink_bwd",

@@ -625,6 +625,15 @@ def _sigm_tail(b, v, a, gv):
     return b.select(b.fcmp_ordered(">", v, _splat(EXP_ZERO)), b.fmul(gv, _splat(0.0)), r)
 
 
+def _dsig_tail(b, a, gv):
+    """sigmoid's backward from x for |x| = a >= 15.75 (the header's fastact_dsig_v): 2^k1 (g (sh (1 - t))),
+    t = 2^k1 sh; g * 0 beyond EXP_ZERO."""
+    sh, k1 = _sigm_tail_sh(b, a)
+    w = b.fmul(gv, b.fmul(sh, b.fsub(_splat(1.0), _scalef(b, sh, k1))))
+    r = _scalef(b, w, k1)
+    return b.select(b.fcmp_ordered(">", a, _splat(EXP_ZERO)), b.fmul(gv, _splat(0.0)), r)
+
+
 def _silu_bwd_tail(b, v, a, gv):
     """silu's backward for |x| = a >= 15.75 (fastact_silu_bwd_tail_v): t = 2^k1 sh, x clamped to +-200;
     x > 0: g ((1 - t)(1 + x t)); x < 0: 2^(k1 + 8) (g (sh f 2^-8)), f = 1 + x (1 - t)."""
@@ -650,6 +659,7 @@ def _lsig_fn(mod, kind, nt=False, fence=True):
     nt: non-temporal stores (_stream_vectors), with an sfence at the end unless not ``fence``."""
     unary = kind in ("sigmoid", "silu")
     from_y = kind == "y"
+    dsig = kind == "sigmoid_bwd"
     with_params = kind == "softplus_bwd1"
 
     def build(b, args):
@@ -682,6 +692,14 @@ def _lsig_fn(mod, kind, nt=False, fence=True):
             if from_y:
                 _stores(b, b.fmul(gv, _neg_expm1(b, v)), out, j, lanes, nts)
                 return
+            if dsig:  # g t (1 - t), t = sigmoid(-|x|)
+                a = b.call(fabs, [v])
+                s, t = _sigm_at(b, a)
+                b.store(b.fmul(gv, b.fmul(s, b.fsub(_splat(1.0), s))), slot)
+                with _if_any(b, t, True):
+                    b.store(b.select(t, _dsig_tail(b, a, gv), b.load(slot)), slot)
+                _stores(b, b.load(slot), out, j, lanes, nts)
+                return
             a = b.call(fabs, [v])
             s, t = _sigm_at(b, a)  # NaN: NaN, through the table; masked-off lanes loaded 0: never in t
             # x >= 0 by the sign bit (vpmovd2m; -0 and NaN give the same values either way, as in the header)
@@ -703,7 +721,8 @@ def _lsig_fn(mod, kind, nt=False, fence=True):
 
     name = {"x": "fastact_log_sigmoid_bwd_tab", "y": "fastact_log_sigmoid_bwdy_tab", "sigmoid": "fastact_sigmoid_tab",
             "silu": "fastact_silu_tab", "silu_bwd": "fastact_silu_bwd_tab",
-            "softplus_bwd1": "fastact_softplus_bwd1_tab", "glu": "fastact_glu_tab"}[kind] + (("_nt" if fence else "_st") if nt else "")
+            "softplus_bwd1": "fastact_softplus_bwd1_tab", "glu": "fastact_glu_tab",
+            "sigmoid_bwd": "fastact_sigmoid_bwd_tab"}[kind] + (("_nt" if fence else "_st") if nt else "")
     return _define(mod, name, ir.FunctionType(ir.VoidType(), [PF] * (2 if unary else 3) + [I64] + [F32] * (4 * with_params)),
                    build)
 
@@ -879,10 +898,11 @@ _LSIG_TABS = {"lsig_bwd": ("x", 2),  # out[:n] = g * sigmoid(-x)
               "sigmoid": ("sigmoid", 1),  # out[:n] = sigmoid(x)
               "silu": ("silu", 1),  # out[:n] = x * sigmoid(x)
               "silu_bwd": ("silu_bwd", 2),  # out[:n] = g * silu'(x)
-              "glu": ("glu", 2)}  # out[:n] = a * sigmoid(b) (glu's forward on its halves a, b)
+              "glu": ("glu", 2),  # out[:n] = a * sigmoid(b) (glu's forward on its halves a, b)
+              "sigmoid_bwd": ("sigmoid_bwd", 2)}  # out[:n] = g * sigmoid'(x)
 _tanh_span, _tanhshrink_span = (_on_arrays(lambda mod, cname=cname, lane=lane: _unary_fn(mod, cname, lane, False))
                                 for cname, lane in _UNARY_TABS.values())
-_lsig_bwd_span, _lsig_bwdy_span, _sigmoid_span, _silu_span, _silu_bwd_span, _glu_span = (
+_lsig_bwd_span, _lsig_bwdy_span, _sigmoid_span, _silu_span, _silu_bwd_span, _glu_span, _dsig_span = (
     _on_arrays(lambda mod, kind=kind: _lsig_fn(mod, kind, False), arity + 1) for kind, arity in _LSIG_TABS.values())
 for _nt_name, (_nt_c, _nt_lane) in _UNARY_TABS.items():
     globals()[_nt_name + "_nt"] = _on_span(lambda mod, cname=_nt_c, lane=_nt_lane: _unary_fn(mod, cname, lane, True),
@@ -1068,6 +1088,11 @@ def silu_bwd(g, x, out):
     raise NotImplementedError("only callable from Numba code")
 
 
+def sigmoid_bwd(g, x, out):
+    """In Numba code: out = g * sigmoid'(x) from the table and True where it applies, else False."""
+    raise NotImplementedError("only callable from Numba code")
+
+
 def glu(a, b, out):
     """In Numba code: out = a * sigmoid(b) (glu's forward on its halves) from log_sigmoid's table at -b and
     True where it applies, else False."""
@@ -1109,5 +1134,6 @@ def _ol_lsm_bwd(g, y, out, s):
 
 
 for _stub, _span in ((tanh, _tanh_span), (tanhshrink, _tanhshrink_span), (lsig_bwd, _lsig_bwd_span), (lsig_bwdy, _lsig_bwdy_span),
-                     (sigmoid, _sigmoid_span), (silu, _silu_span), (silu_bwd, _silu_bwd_span), (glu, _glu_span)):
+                     (sigmoid, _sigmoid_span), (silu, _silu_span), (silu_bwd, _silu_bwd_span), (glu, _glu_span),
+                     (sigmoid_bwd, _dsig_span)):
     _span_overload(_stub, _span)
