@@ -382,6 +382,17 @@ def test_prefetched_backward_rows_give_the_bits_of_smaller_calls(compiled):
             assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), (name, threads)
 
 
+def _backward_bits_at_every_offset(be, name, g, x, params, want, stream_setting):
+    """float32 backward from x of ``name`` on backend object ``be``: the bits of ``want`` into out at every
+    offset (_offset_outs: 1 and 2 threads, plain and streamed) and in place (out is g)."""
+    for out, threads, where in _offset_outs(x.size, np.float32, stream_setting):
+        be.backward(name, g, x, None, out, params, threads)
+        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32), err_msg=where)
+        out[...] = g
+        be.backward(name, out, x, None, out, params, threads)
+        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32), err_msg=f"in place, {where}")
+
+
 def _has_sigmoid_table(name):
     """Whether backend ``name`` computes float32 sigmoids from the table (AVX-512)."""
     if name == "numba":
@@ -424,12 +435,7 @@ def test_softplus_backward_beta1_float32_is_log_sigmoids_table_at_minus_x(compil
     ref = np.empty_like(x)
     REF.backward("softplus", g, x, None, ref, params, 1)
     assert_close(want, ref, *bound_for(get_spec("softplus"), "backward", np.float32), "softplus backward, beta 1")
-    for out, threads, where in _offset_outs(x.size, np.float32, stream_setting):
-        be.backward("softplus", g, x, None, out, params, threads)
-        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32), err_msg=where)
-        out[...] = g
-        be.backward("softplus", out, x, None, out, params, threads)
-        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32), err_msg=f"in place, {where}")
+    _backward_bits_at_every_offset(be, "softplus", g, x, params, want, stream_setting)
 
 
 @pytest.mark.parametrize("shape", [(1, 2 * 40_001, 1), (37, 2000, 1), (300, 2 * 33, 1), (3000, 6, 1), (40, 200, 3)])
@@ -530,9 +536,4 @@ def test_sigmoid_and_tanh_backward_from_x_float32(compiled, name, stream_setting
         be.backward(name, g, x, None, want, {}, 1)
         REF.backward(name, g, x, None, ref, {}, 1)
     assert_close(want, ref, *bound_for(get_spec(name), "backward", np.float32), f"{name} backward")
-    for out, threads, where in _offset_outs(x.size, np.float32, stream_setting):
-        be.backward(name, g, x, None, out, {}, threads)
-        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32), err_msg=where)
-        out[...] = g
-        be.backward(name, out, x, None, out, {}, threads)
-        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32), err_msg=f"in place, {where}")
+    _backward_bits_at_every_offset(be, name, g, x, {}, want, stream_setting)

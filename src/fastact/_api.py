@@ -780,8 +780,9 @@ def _axis_head(extra: str, backward: bool = False) -> str:
     """The checks that select an along-axis fast path on x (``extra``: more conditions), and x's (outer, n, inner).
 
     ``backward``: the backward from x, with a ``grad_output`` of x's dtype,
-    C-contiguous too. (``y=``, which glu, maxout and prelu refuse, goes on to
-    ``_backward``, which raises.)
+    C-contiguous too. (``y=``, which prelu refuses, goes on to ``_backward``,
+    which raises.) prelu's fast paths use it; glu's and maxout's call
+    ``_shrink_forward`` / ``_shrink_backward``.
     """
     g = " and grad_output.dtype is dt" if backward else ""
     gc = " and grad_output.flags.c_contiguous" if backward else ""

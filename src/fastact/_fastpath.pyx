@@ -433,6 +433,14 @@ def rows(size_t f, cnp.ndarray x, cnp.ndarray out, double sign, cnp.npy_intp mod
             call_rows(t, f, px, po, outer, n, sign, mode)
 
 
+cdef inline void call_glu_rows(int t, size_t f, char* px, char* po, cnp.npy_intp outer, cnp.npy_intp L,
+                               Py_ssize_t w) noexcept nogil:
+    # per outer index o: out[o] = op(a, b) on x[o]'s halves, L elements of w bytes each
+    cdef cnp.npy_intp o
+    for o in range(outer):
+        call2(t, f, px + 2 * o * L * w, px + (2 * o + 1) * L * w, po + o * L * w, L, 0, 0, 0, 0)
+
+
 def glu_rows(size_t f, cnp.ndarray x, cnp.ndarray out):
     """glu's serial forward through span function ``f`` (the Numba backend's
     a * sigmoid(b) over n elements, fastact._numba._kernels.GLU_FWD): x
@@ -448,14 +456,12 @@ def glu_rows(size_t f, cnp.ndarray x, cnp.ndarray out):
     cdef cnp.npy_intp outer = cnp.PyArray_DIMS(x)[0]
     if outer == 0:
         return
-    cdef cnp.npy_intp L = size // outer, o
+    cdef cnp.npy_intp L = size // outer
     cdef Py_ssize_t w = cnp.PyArray_ITEMSIZE(x)
     cdef char* px = <char*>cnp.PyArray_DATA(x)
     cdef char* po = <char*>cnp.PyArray_DATA(out)
     if size < _nogil_min:
-        for o in range(outer):
-            call2(t, f, px + 2 * o * L * w, px + (2 * o + 1) * L * w, po + o * L * w, L, 0, 0, 0, 0)
+        call_glu_rows(t, f, px, po, outer, L, w)
     else:
         with nogil:
-            for o in range(outer):
-                call2(t, f, px + 2 * o * L * w, px + (2 * o + 1) * L * w, po + o * L * w, L, 0, 0, 0, 0)
+            call_glu_rows(t, f, px, po, outer, L, w)

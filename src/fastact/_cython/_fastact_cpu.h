@@ -685,6 +685,12 @@ static inline __m512 fastact_lsig_bwd_v(__m512 v, __m512 gv)
         res = _mm512_mask_blend_ps(t, res, fastact_sigm_tail_v(v, a, gv));
     return res;
 }
+/* g sigmoid(v): log_sigmoid's backward at -v (sigmoid, silu, softplus's
+ * backward, glu) */
+static inline __m512 fastact_gsig_v(__m512 v, __m512 gv)
+{
+    return fastact_lsig_bwd_v(_mm512_xor_ps(v, _mm512_set1_ps(-0.0f)), gv);
+}
 static inline __m512 fastact_lsig_bwdy_v(__m512 y, __m512 gv)
 {
     /* y clamped to [-17.7, 0]; NaN stays y (vmaxps and vminps return their
@@ -776,8 +782,7 @@ static inline void fastact_log_sigmoid_bwd_f32_nt(const float* g, const float* x
  * table's NaN */
 static inline __m512 fastact_softplus_bwd1_v(__m512 v, __m512 gv, __m512 tv)
 {
-    __m512 r = fastact_lsig_bwd_v(_mm512_xor_ps(v, _mm512_set1_ps(-0.0f)), gv);
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, tv, _CMP_GT_OQ), r, gv);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, tv, _CMP_GT_OQ), fastact_gsig_v(v, gv), gv);
 }
 static inline void fastact_softplus_bwd1_f32(const float* g, const float* x, float* out, long n, float t)
 {
@@ -793,20 +798,18 @@ static inline void fastact_softplus_bwd1_f32_nt(const float* g, const float* x, 
     FASTACT_MAP2_NT(FASTACT_SOFTPLUS_BWD1_, g, x, out, n);
 #undef FASTACT_SOFTPLUS_BWD1_
 }
-/* glu's forward on its halves: a sigmoid(b), log_sigmoid's backward at -b
- * with g = a (the same table and tail: a sigmoid(b) rounded once, also where
- * sigmoid(b) is subnormal) */
-#define FASTACT_GLU_(v, gv) fastact_lsig_bwd_v(_mm512_xor_ps((v), _mm512_set1_ps(-0.0f)), (gv))
+/* glu's forward on its halves: a sigmoid(b) (fastact_gsig_v with g = a: the
+ * same table and tail, a sigmoid(b) rounded once, also where sigmoid(b) is
+ * subnormal) */
 static inline void fastact_glu_f32(const float* a, const float* b, float* out, long n)
 {
-    FASTACT_MAP2(FASTACT_GLU_, a, b, out, n);
+    FASTACT_MAP2(fastact_gsig_v, a, b, out, n);
 }
 /* the same, out's whole lines stored non-temporally, no sfence (the caller fences) */
 static inline void fastact_glu_f32_st(const float* a, const float* b, float* out, long n)
 {
-    FASTACT_MAP2_STREAM(FASTACT_GLU_, a, b, out, n);
+    FASTACT_MAP2_STREAM(fastact_gsig_v, a, b, out, n);
 }
-#undef FASTACT_GLU_
 /* sigmoid's backward from x, g t (1 - t) with t = sigmoid(-|x|) from the
  * table (sigmoid(x) sigmoid(-x) is even in x).  The tail (|x| >= 15.75):
  * 2^k1 (g (sh (1 - t))), one rounding where it is subnormal, and g * 0
@@ -906,7 +909,7 @@ static inline void fastact_hardsigmoid_bwd_f32_nt(const float* g, const float* x
  * rounded once by vscalefps) */
 static inline __m512 fastact_sigmoid_v(__m512 v)
 {
-    return fastact_lsig_bwd_v(_mm512_xor_ps(v, _mm512_set1_ps(-0.0f)), _mm512_set1_ps(1.0f));
+    return fastact_gsig_v(v, _mm512_set1_ps(1.0f));
 }
 static inline void fastact_sigmoid_f32(const float* x, float* out, long n)
 {
@@ -921,7 +924,7 @@ static inline void fastact_sigmoid_f32_nt(const float* x, float* out, long n)
  * table), so x * sigmoid(x) is rounded once where sigmoid(x) is subnormal */
 static inline __m512 fastact_silu_v(__m512 v)
 {
-    return fastact_lsig_bwd_v(_mm512_xor_ps(v, _mm512_set1_ps(-0.0f)), _mm512_max_ps(v, _mm512_set1_ps(-3.40282347e+38f)));
+    return fastact_gsig_v(v, _mm512_max_ps(v, _mm512_set1_ps(-3.40282347e+38f)));
 }
 static inline void fastact_silu_f32(const float* x, float* out, long n)
 {

@@ -204,13 +204,12 @@ TABLE_PARAMS = {"softplus_bwd1"}
 # vector stored non-temporally as it is computed: the span function of their
 # streamed calls is Spans.span(float32, True), which runs _tab.<kernel>_nt on
 # the span; their plain calls run the op's own loop. The table ops (TABLE_OPS'
-# one-pass tables, whose plain loop runs the same table with plain stores),
+# one-pass tables, whose plain loop runs the same table with plain stores; not
+# gelu's, which run in blocks, nor glu's halves, whose rows _glu_fwd_nt streams),
 # and the backwards of _tab.NT_BWD_LANES. float64 streams as the handler's
 # ``stream`` says (backend._ew_handler).
-NT_OPS = {("fwd_tanh", 1): "tanh", ("fwd_tanhshrink", 1): "tanhshrink", ("fwd_sigmoid", 1): "sigmoid",
-          ("fwd_silu", 1): "silu", ("bwd_silu", 2): "silu_bwd", ("bwd_log_sigmoid", 2): "lsig_bwd",
-          ("bwd_softplus_beta1", 2): "softplus_bwd1", ("bwd_sigmoid", 2): "sigmoid_bwd",
-          ("bwdy_log_sigmoid", 2): "lsig_bwdy", ("bwd_relu", 2): "relu_bwd", ("bwdy_relu", 2): "relu_bwd", ("bwd_relu6", 2): "relu6_bwd",
+NT_OPS = {**{k: v for k, v in TABLE_OPS.items() if v not in ("fwd", "bwd", "glu")},  # gelu's block tables; glu's rows
+          ("bwd_relu", 2): "relu_bwd", ("bwdy_relu", 2): "relu_bwd", ("bwd_relu6", 2): "relu6_bwd",
           ("bwdy_relu6", 2): "relu6_bwd", ("bwd_leaky_relu", 2): "leaky_relu_bwd",
           ("bwdy_leaky_relu", 2): "leaky_relu_bwd", ("bwd_threshold", 2): "threshold_bwd",
           ("bwd_hardshrink", 2): "hardshrink_bwd", ("bwd_softshrink", 2): "softshrink_bwd",

@@ -625,9 +625,9 @@ def _sigm_tail(b, v, a, gv):
     return b.select(b.fcmp_ordered(">", v, _splat(EXP_ZERO)), b.fmul(gv, _splat(0.0)), r)
 
 
-def _dsig_tail(b, a, gv):
+def _dsig_tail(b, v, a, gv):
     """sigmoid's backward from x for |x| = a >= 15.75 (the header's fastact_dsig_v): 2^k1 (g (sh (1 - t))),
-    t = 2^k1 sh; g * 0 beyond EXP_ZERO."""
+    t = 2^k1 sh; g * 0 beyond EXP_ZERO (the factor is even in x: v unused)."""
     sh, k1 = _sigm_tail_sh(b, a)
     w = b.fmul(gv, b.fmul(sh, b.fsub(_splat(1.0), _scalef(b, sh, k1))))
     r = _scalef(b, w, k1)
@@ -655,8 +655,11 @@ def _lsig_fn(mod, kind, nt=False, fence=True):
     ("y"); "sigmoid": void f(x, out, n), out[:n] = sigmoid(x), "x" at -x with g = 1; "silu": x * sigmoid(x),
     "x" at -x with g = x clamped to -FLT_MAX (silu(-inf) = -0, not -inf * 0); "silu_bwd": f(g, x, out, n),
     g * silu'(x) from the same table (_silu_bwd_tail beyond it); "softplus_bwd1": f(g, x, out, n, p0, p1, p2,
-    p3), softplus's backward for beta = 1, "x" at -x and g where x > p2 (the header's fastact_softplus_bwd1_v; the Cython backend tests the largest float32 not above the threshold).
-    nt: non-temporal stores (_stream_vectors), with an sfence at the end unless not ``fence``."""
+    p3), softplus's backward for beta = 1, "x" at -x and g where x > p2 (the header's
+    fastact_softplus_bwd1_v; the Cython backend tests the largest float32 not above the threshold); "glu":
+    f(a, b, out, n), a * sigmoid(b), "x" at -b with g = a; "sigmoid_bwd": f(g, x, out, n), g t (1 - t),
+    t = sigmoid(-|x|) (_dsig_tail beyond the table). nt: non-temporal stores (_stream_vectors), with an
+    sfence at the end unless not ``fence``."""
     unary = kind in ("sigmoid", "silu")
     from_y = kind == "y"
     dsig = kind == "sigmoid_bwd"
@@ -667,8 +670,7 @@ def _lsig_fn(mod, kind, nt=False, fence=True):
             x, out, n = args
         elif with_params:
             g, x, out, n, _, _, p2, _ = args
-            tv = b.shuffle_vector(b.insert_element(ir.Constant(V, None), p2, ir.Constant(I32, 0)), ir.Constant(V, None),
-                                  ir.Constant(VI, [0] * 16))
+            tv = _splat_arg(b, p2)
         else:
             g, x, out, n = args
         fabs = _fn(mod, "llvm.fabs.v16f32", V, [V])
@@ -692,14 +694,6 @@ def _lsig_fn(mod, kind, nt=False, fence=True):
             if from_y:
                 _stores(b, b.fmul(gv, _neg_expm1(b, v)), out, j, lanes, nts)
                 return
-            if dsig:  # g t (1 - t), t = sigmoid(-|x|)
-                a = b.call(fabs, [v])
-                s, t = _sigm_at(b, a)
-                b.store(b.fmul(gv, b.fmul(s, b.fsub(_splat(1.0), s))), slot)
-                with _if_any(b, t, True):
-                    b.store(b.select(t, _dsig_tail(b, a, gv), b.load(slot)), slot)
-                _stores(b, b.load(slot), out, j, lanes, nts)
-                return
             a = b.call(fabs, [v])
             s, t = _sigm_at(b, a)  # NaN: NaN, through the table; masked-off lanes loaded 0: never in t
             # x >= 0 by the sign bit (vpmovd2m; -0 and NaN give the same values either way, as in the header)
@@ -707,10 +701,12 @@ def _lsig_fn(mod, kind, nt=False, fence=True):
             u = b.fsub(_splat(1.0), s)
             if kind == "silu_bwd":  # g * s (1 + x (1 - s)): s = 1 - t, 1 - s = t for x >= 0, else t, 1 - t
                 f = b.fmul(b.select(pos, u, s), _fma(b, v, b.select(pos, s, u), _splat(1.0)))
+            elif dsig:  # g t (1 - t), t = sigmoid(-|x|): sigmoid(x) sigmoid(-x), even in x
+                f = b.fmul(s, u)
             else:
                 f = b.select(pos, s, u)
             b.store(b.fmul(gv, f), slot)
-            tail = _silu_bwd_tail if kind == "silu_bwd" else _sigm_tail
+            tail = _silu_bwd_tail if kind == "silu_bwd" else _dsig_tail if dsig else _sigm_tail
             with _if_any(b, t, True):
                 b.store(b.select(t, tail(b, v, a, gv), b.load(slot)), slot)
             r = b.load(slot)
@@ -743,8 +739,7 @@ def _lsm_bwd_fn(mod):
     def build(b, args):
         g, y, out, n, s = args
         fabs = _fn(mod, "llvm.fabs.v16f32", V, [V])
-        sv = b.shuffle_vector(b.insert_element(ir.Constant(V, None), s, ir.Constant(I32, 0)), ir.Constant(V, None),
-                              ir.Constant(VI, [0] * 16))
+        sv = _splat_arg(b, s)
         c2, c6, c24, c120, c720, c5040 = (_splat(c) for c in _F32["expq"])
         shifter = _splat(_F32["magic"])
 
@@ -934,6 +929,8 @@ def _softplus_bwd1_span(typingctx, g, x, out, p0, p1, p2, p3):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
 # Backwards whose streamed float32 result is computed in one pass, each vector
 # stored non-temporally as it is computed: the cheap ones (relu's, from x and
 # from y, relu6's, leaky_relu's, threshold's, hardshrink's, softshrink's,
