@@ -478,7 +478,35 @@ def _no_general_path(monkeypatch, fn):
 
 
 _FAST_CASES = [("sigmoid", {}), ("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.7}),
-               ("gelu", {"approximate": "tanh"}), ("tanh", {})]
+               ("gelu", {"approximate": "tanh"}), ("tanh", {}), ("rrelu", {"lower": 0.1, "upper": 0.3})]
+
+
+def test_rrelu_in_evaluation_is_leaky_relus_fast_path(monkeypatch):
+    """rrelu with training=False takes leaky_relu's inlined path at the mean
+    slope (leaky_relu's bits), still checks its own parameters under its own
+    name, and leaves training mode to the general path."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(1000) * 3).astype(np.float32)
+    g = rng.standard_normal(1000).astype(np.float32)
+    with monkeypatch.context() as m:
+        _no_general_path(m, fastact.rrelu)
+        _no_general_path(m, fastact.rrelu_backward)
+        for lo, hi in ((0.1, 0.3), (1 / 8, 1 / 3), (0, 0)):
+            s = 0.5 * (lo + hi)
+            np.testing.assert_array_equal(fastact.rrelu(x, lower=lo, upper=hi), fastact.leaky_relu(x, negative_slope=s))
+            np.testing.assert_array_equal(fastact.rrelu_backward(g, x, lower=lo, upper=hi), fastact.leaky_relu_backward(g, x, negative_slope=s))
+        with pytest.raises(ValueError, match="fastact.rrelu: lower must be <= upper"):
+            fastact.rrelu(x, lower=0.5, upper=0.1)
+        with pytest.raises(ValueError, match="fastact.rrelu_backward: lower must be <= upper"):
+            fastact.rrelu_backward(g, x, lower=0.5, upper=0.1)
+        with pytest.raises(ValueError, match="fastact.rrelu: lower must be a finite number"):
+            fastact.rrelu(x, lower=float("nan"))
+        with pytest.raises(AssertionError, match="general path"):
+            fastact.rrelu(x, training=True, rng=1)
+        with pytest.raises(AssertionError, match="general path"):
+            fastact.rrelu_backward(g, y=x)  # which the general path refuses
+    with pytest.raises(ValueError, match="y= is not accepted"):
+        fastact.rrelu_backward(g, y=x)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -701,8 +701,8 @@ def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     ``_forward``.
     """
     _fast_ns(spec, ns, ("forward",))
-    ns.update(_check_memo=_check_memo, _pmemo={}, _prm=tuple(params), _one=_one, _into=_into)
-    p = _params_src(params, values, "_name", " " * 8) if params else " " * 8 + "p = {}\n"
+    ns.update(_check_memo=_check_memo, _pmemo={}, _prm=tuple(params), _fname=spec.name, _one=_one, _into=_into)
+    p = _params_src(params, values, "_fname", " " * 8) if params else " " * 8 + "p = {}\n"
     return (
         "    hit = _one(x, _mf32, _mf64) if out is None else _into(x, out, _mf32, _mf64)\n"
         "    if hit is not False:\n"
@@ -949,11 +949,43 @@ def _fast_prelu_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     )
 
 
-# kind -> the builder of the public function's inlined fast path (rrelu has none)
+def _check_eval_memo(memo: dict, key: tuple, spec: Spec, params: tuple, values: dict, fname: str) -> dict:
+    """rrelu's parameters checked as :func:`_check_memo` does, remembered as
+    leaky_relu's at the mean slope: what evaluation mode computes."""
+    p = _resolve_params(spec, params, values, fname)
+    q = {"negative_slope": 0.5 * (p["lower"] + p["upper"])}
+    try:
+        if len(memo) < _PARAM_MEMO_MAX:
+            memo[key] = q
+    except TypeError:
+        pass
+    return q
+
+
+def _fast_rrelu_body(elementwise_body: Callable) -> Callable:
+    """rrelu's fast path: in evaluation mode (``training is False``) it is
+    leaky_relu at the mean slope, so it takes leaky_relu's inlined path, its
+    kernels and its tuning, with rrelu's checks of the parameters (and rrelu's
+    name in their errors). Training mode, and every call the path does not
+    take, goes on to ``_forward`` / ``_backward``. Through those, evaluation
+    took 9 us on 1000 float32 elements, against 0.9 us for leaky_relu.
+    """
+    def build(spec: Spec, params, values: str, ns: dict) -> str:
+        body = elementwise_body(spec, params, values, ns)
+        directions = ("backward",) if elementwise_body is _fast_backward_body else ("forward",)
+        _fast_ns(get_spec("leaky_relu"), ns, directions)  # leaky_relu's _name, tuning keys and memos
+        ns["_check_memo"] = _check_eval_memo
+        return "    if training is False:\n" + "".join("    " + line for line in body.splitlines(True))
+    return build
+
+
+# kind -> the builder of the public function's inlined fast path
 _FAST_FORWARD = {ELEMENTWISE: _fast_forward_body, AXIS: _fast_axis_forward_body, GLU: _fast_shrink_forward_body,
-                 MAXOUT: _fast_shrink_forward_body, PRELU: _fast_prelu_forward_body}
+                 MAXOUT: _fast_shrink_forward_body, PRELU: _fast_prelu_forward_body,
+                 RRELU: _fast_rrelu_body(_fast_forward_body)}
 _FAST_BACKWARD = {ELEMENTWISE: _fast_backward_body, AXIS: _fast_axis_backward_body, GLU: _fast_shrink_backward_body,
-                  MAXOUT: _fast_shrink_backward_body, PRELU: _fast_prelu_backward_body}
+                  MAXOUT: _fast_shrink_backward_body, PRELU: _fast_prelu_backward_body,
+                  RRELU: _fast_rrelu_body(_fast_backward_body)}
 
 
 def _make(spec: Spec, backward: bool) -> Callable:
