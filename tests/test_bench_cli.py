@@ -39,10 +39,30 @@ def test_bench_command_prints_the_table(tmp_path):
     assert {(r["function"], r["direction"]) for r in recs} == {
         ("relu", "forward"), ("relu", "backward"), ("softmax", "forward"), ("softmax", "backward")}
     assert all(r["stats"]["min"] > 0 for r in recs)
+    # like for like: softmax's backward is timed from the output, as PyTorch's kernel reads it; relu's from x
+    notes = {(r["function"], r["direction"]): r["note"] for r in recs if r["kind"] == "backend"}
+    assert "y=" in notes["softmax", "backward"] and "y=" not in notes["relu", "backward"]
     # the saved JSON is a valid --report input: the same table comes back (minus the date line)
     again = _run("--report", str(out_json))
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[:8] == p.stdout.splitlines()[:8]
+
+
+def test_backward_cases_from_the_output_are_the_backward_from_x():
+    """Where PyTorch's backward reads the saved output, the bench times fastact's
+    ``y=`` call; its result is the backward from x's (up to rounding)."""
+    import numpy as np
+
+    import fastact
+    from fastact import _api, _peers
+
+    for name in _peers.TORCH_BACKWARD_FROM_OUTPUT:
+        case = _peers.make_case(name, _peers.BACKWARD, "float64", 5000)
+        assert "y" in case.extra, name
+        with fastact.use_backend("numpy"):
+            want = _api.BACKWARD[name](case.g, case.x, **case.params)
+            np.testing.assert_allclose(_peers.fastact_call(case)(), want, rtol=1e-9, atol=1e-12, err_msg=name)
+    assert "y" not in _peers.make_case("relu", _peers.BACKWARD, "float32", 100).extra
 
 
 def test_bench_command_rejects_bad_arguments():

@@ -496,7 +496,11 @@ def markdown(records: list[dict], machine: dict | None = None, stat: str = "min"
             lines.append("; ".join(summary) + ".")
             lines.append("")
     if any("from the output" in r.get("note", "") for r in records if r["contender"] == "torch"):
-        lines.append("¹ PyTorch's backward kernel reads the saved forward output; fastact's row is the backward from x.")
+        if any("from the output" in r.get("note", "") for r in records if r.get("kind") == "backend"):
+            lines.append("¹ PyTorch's backward kernel reads the saved forward output; fastact's row is its backward "
+                         "from that output too (`y=`), as `fastact.torch` calls it.")
+        else:  # results saved before the backends were timed from y
+            lines.append("¹ PyTorch's backward kernel reads the saved forward output; fastact's row is the backward from x.")
     lines.append(
         "Ratios: speed-up = peer time ÷ backend time (above 1: fastact is faster); "
         "÷ copy = backend time ÷ the time to copy the input with all threads (1 is the memory-bandwidth floor). "

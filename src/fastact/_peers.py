@@ -152,7 +152,10 @@ def make_case(spec: Spec | str, direction: str, dtype: Any, size: int, seed: int
         g = rng.standard_normal(y.shape, dtype=np.float64).astype(dtype)
     elif direction != FORWARD:
         raise ValueError(f"direction must be {FORWARD!r} or {BACKWARD!r}, got {direction!r}")
-    return Case(spec, direction, dtype, int(size), x, g, params, axis)
+    case = Case(spec, direction, dtype, int(size), x, g, params, axis)
+    if direction == BACKWARD and from_output(case):
+        case.extra["y"] = y
+    return case
 
 
 def _reference_backend():
@@ -184,7 +187,17 @@ def fastact_call(case: Case) -> Callable[[], Any]:
         fn = _api.FORWARD[case.name]
         return lambda: fn(x, **params)
     fn = _api.BACKWARD[case.name]
+    if "y" in case.extra:  # like for like: PyTorch's backward reads the saved output too
+        y = case.extra["y"]
+        return lambda: fn(g, y=y, **params)
     return lambda: fn(g, x, **params)
+
+
+def from_output(case: Case) -> bool:
+    """Whether fastact's backward for the case is timed from the forward's output
+    (``y=``): where PyTorch's backward kernel reads the saved output, so both do
+    the same work, and the function accepts ``y=`` with these parameters."""
+    return case.name in TORCH_BACKWARD_FROM_OUTPUT and case.spec.allows_y(case.params)
 
 
 # ---------------------------------------------------------------- threads
@@ -637,7 +650,8 @@ def numpy_expr_call(case: Case) -> Contender | None:
 
 
 def backend_contender(case: Case, backend: str) -> Contender:
-    return Contender(backend, "backend", fastact_call(case), backend=backend)
+    note = "backward from the output (y=)" if "y" in case.extra else ""
+    return Contender(backend, "backend", fastact_call(case), backend=backend, note=note)
 
 
 def peer_contenders(case: Case, peers=PEERS) -> list[Contender]:
