@@ -369,8 +369,9 @@ def _torch_backward_op(case: Case, t, tg):
     return None
 
 
-# Backwards whose PyTorch kernel reads the forward's output rather than its input.
-TORCH_BACKWARD_FROM_OUTPUT = ("sigmoid", "tanh", "softmax", "log_softmax")
+# Backwards whose PyTorch kernel reads the forward's output rather than its input
+# (softmin's through autograd: softmax's backward on the saved output, then the negation).
+TORCH_BACKWARD_FROM_OUTPUT = ("sigmoid", "tanh", "softmax", "log_softmax", "softmin")
 
 
 def torch_call(case: Case) -> Contender | None:
@@ -395,7 +396,8 @@ def torch_call(case: Case) -> Contender | None:
     ta = t.detach().clone().requires_grad_(True)
     y = fn(ta, *args, **kw)
     grad = torch.autograd.grad
-    return Contender("torch", "peer", lambda: grad(y, ta, tg, retain_graph=True)[0], note="autograd")
+    note = "autograd" + (" (from the output)" if case.name in TORCH_BACKWARD_FROM_OUTPUT else "")
+    return Contender("torch", "peer", lambda: grad(y, ta, tg, retain_graph=True)[0], note=note)
 
 
 # ------------------------------------------------------------------ numexpr
