@@ -388,11 +388,13 @@ def test_maxout_backward_ties_and_nans(backend, shape, axis, pieces):
     assert np.array_equal(y, reference_forward("maxout", x, pieces=pieces, axis=axis), equal_nan=True)
 
 
-@pytest.mark.parametrize("shape", [(3000, 7, 5), (1562, 64), (2, 3, 20000), (33333, 3), (1001, 100)],
-                         ids=["inner5", "inner1", "inner20000", "inner1_c3", "inner1_c100"])
+@pytest.mark.parametrize("shape", [(3000, 7, 5), (1562, 64), (2, 3, 20000), (33333, 3), (1001, 100), (51, 9, 333)],
+                         ids=["inner5", "inner1", "inner20000", "inner1_c3", "inner1_c100", "inner333"])
 def test_prelu_layouts_large(backend, shape):
     # The three forms of the accelerated kernels (rows with a weight per
-    # column for inner < 64, runs of one weight beyond), each big enough to
+    # column for inner < 64, runs of one weight beyond: Numba's forward takes
+    # whole runs shorter than 4096 by one loop nest, and a thread's share
+    # starts inside one with inner333), each big enough to
     # run in parallel; Numba's grad_weight does not depend on the threads.
     # Rows of few channels go by blocks of whole rows against repeated
     # weights (C = 3 and 100: the second thread's half starts inside a row).

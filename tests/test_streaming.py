@@ -266,7 +266,7 @@ def _offset_outs(n, dtype, stream_setting):
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 70001), (7, 1000, 1), (301, 64, 1), (2001, 8, 2), (500, 16, 3),
-                                   (3333, 30, 1), (40, 5, 100)])
+                                   (3333, 30, 1), (40, 5, 100), (7, 3, 101)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_prelu_forward_at_every_offset_of_out(compiled, shape, dtype, stream_setting):
     # prelu's forward starts its row loops on a 64-byte line of out (the
