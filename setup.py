@@ -49,10 +49,11 @@ COMMON_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-semantic-i
 # (name, extra flags); the baseline must run on every x86-64 CPU.
 X86_VARIANTS = [
     ("base", []),
-    ("avx2", ["-mavx2", "-mfma"]),
+    ("avx2", ["-mavx2", "-mfma", "-mf16c"]),
     (
         "avx512",
-        ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw", "-mavx2", "-mfma", "-mprefer-vector-width=512"],
+        ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw", "-mavx2", "-mfma", "-mf16c",
+         "-mprefer-vector-width=512"],
     ),
 ]
 

@@ -86,3 +86,62 @@ def test_float16_mixed_with_float32_promotes(name, backend):
         for a, e in zip(got if isinstance(got, tuple) else (got,), ref if isinstance(ref, tuple) else (ref,)):
             assert a.dtype == np.float32
             assert_close(a, e, *bound_for(spec, "backward", np.float32), f"{name} {gd.__name__}/{xd.__name__}")
+
+
+def test_float16_conversion_is_numpys_astype():
+    """The Cython build's float16 <-> float32 conversion, which the public
+    layer uses around the kernels, is NumPy's astype bit for bit (a NaN stays
+    a NaN), on one thread and two; the baseline build has none and says so."""
+    import importlib
+
+    cy = pytest.importorskip("fastact._cython")
+    rng = np.random.default_rng(4)
+    halves = np.arange(1 << 16, dtype=np.uint16).view(F16)
+    floats = np.concatenate([
+        rng.integers(0, 1 << 32, 1 << 20, dtype=np.uint64).astype(np.uint32).view(np.float32),
+        (rng.standard_normal(1 << 20) * np.exp(rng.uniform(-20, 12, 1 << 20))).astype(np.float32),
+        np.array([65504, 65519.99, 65520, 65536, 6e-8, 5.96e-8, 2.98e-8, 2.99e-8, 6.1e-5, -0.0, 0.0,
+                  np.inf, -np.inf, np.nan, 1 + 2 ** -11, 1 + 3 * 2 ** -11], np.float32),
+    ])
+    with np.errstate(over="ignore"):
+        narrowed = floats.astype(F16)
+    for isa in cy.available_isas():
+        convert = importlib.import_module(f"fastact._cython._k_{isa}").convert
+        if isa == "base":
+            assert convert(halves, np.empty(halves.size, np.float32)) is False
+            continue
+        for threads in (1, 2):
+            f = np.empty(halves.size, np.float32)
+            assert convert(halves, f, threads)
+            want = halves.astype(np.float32)
+            nan = np.isnan(want)
+            assert np.array_equal(np.isnan(f), nan) and np.array_equal(f.view(np.uint32)[~nan], want.view(np.uint32)[~nan])
+            h = np.empty(floats.size, F16)
+            assert convert(floats, h, threads)
+            nan = np.isnan(narrowed)
+            assert np.array_equal(np.isnan(h), nan), isa
+            assert np.array_equal(h.view(np.uint16)[~nan], narrowed.view(np.uint16)[~nan]), isa
+        with pytest.raises(TypeError):
+            convert(floats, np.empty(floats.size))
+        with pytest.raises(ValueError):
+            convert(halves[::2], np.empty(halves.size // 2, np.float32))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_float16_calls_are_the_float32_kernels_between_numpys_conversions(order, backend):
+    """A float16 call is the float32 call on x.astype(float32), rounded to
+    float16 as NumPy rounds: the same bits, whichever converter runs."""
+    rng = np.random.default_rng(6)
+    x = np.asarray(rng.standard_normal((300, 700)) * 4, dtype=F16, order=order)
+    g = np.asarray(rng.standard_normal(x.shape), dtype=F16, order=order)
+    x32, g32 = x.astype(np.float32), g.astype(np.float32)
+    with np.errstate(over="ignore"):
+        for got, want in [
+            (fastact.relu(x), fastact.relu(x32).astype(F16)),
+            (fastact.gelu(x), fastact.gelu(x32).astype(F16)),
+            (fastact.gelu_backward(g, x), fastact.gelu_backward(g32, x32).astype(F16)),
+            (fastact.softmax(x, axis=0), fastact.softmax(x32, axis=0).astype(F16)),
+            (fastact.sigmoid(x, out=np.empty_like(x)), fastact.sigmoid(x32).astype(F16)),
+        ]:
+            assert got.dtype == F16
+            np.testing.assert_array_equal(got, want)

@@ -31,6 +31,9 @@ cdef extern from "_fastact_cpu.h" nogil:
     int FASTACT_HAVE_MVEC
     int FASTACT_HAVE_OPENMP
     int FASTACT_HAVE_TABLES
+    int FASTACT_HAVE_F16
+    void fastact_h2f(const unsigned short* h, float* f, long n)
+    void fastact_f2h(const float* f, unsigned short* h, long n)
     void fastact_gelu_f32(const float* x, float* out, long n)
     void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n)
     void fastact_exp_shift_f32(const float* x, float* dst, long n, float m, float sign)
@@ -1377,6 +1380,53 @@ def build_info():
         "serial_threshold": {"cheap": THRESH_CHEAP, "costly": THRESH_COSTLY, "heavy": THRESH_HEAVY,
                              "axis": THRESH_AXIS},
     }
+
+
+# ------------------------------------------------- float16 <-> float32
+
+cdef void _convert(const void* src, void* dst, Py_ssize_t n, bint widen, int nt) noexcept nogil:
+    cdef Py_ssize_t c, st, en
+    if nt <= 1:
+        if widen:
+            fastact_h2f(<const unsigned short*>src, <float*>dst, n)
+        else:
+            fastact_f2h(<const float*>src, <unsigned short*>dst, n)
+        return
+    _mark_parallel()
+    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+        _note_team()
+        st = _split(n, nt, c)
+        en = _split(n, nt, c + 1)
+        if en > st:
+            if widen:
+                fastact_h2f(<const unsigned short*>src + st, <float*>dst + st, en - st)
+            else:
+                fastact_f2h(<const float*>src + st, <unsigned short*>dst + st, en - st)
+
+
+cdef int _NPY_HALF = _np.dtype(_np.float16).num
+
+
+def convert(cnp.ndarray src, cnp.ndarray dst, int threads=0):
+    """float16 ``src`` into float32 ``dst``, or float32 into float16, both
+    contiguous in one element order and of one size, as NumPy's astype
+    (_fastact_cpu.h). False, and nothing written, where this build has no
+    conversion instructions."""
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(src)
+    cdef int ts = cnp.PyArray_TYPE(src), td = cnp.PyArray_TYPE(dst)
+    cdef bint widen = ts == _NPY_HALF
+    if not FASTACT_HAVE_F16:
+        return False
+    if not ((widen and td == cnp.NPY_FLOAT) or (ts == cnp.NPY_FLOAT and td == _NPY_HALF)):
+        raise TypeError(f"convert: float16 to float32 or back, not {src.dtype} to {dst.dtype}")
+    if cnp.PyArray_SIZE(dst) != n or not (cnp.PyArray_ISCONTIGUOUS(src) and cnp.PyArray_ISCONTIGUOUS(dst)):
+        raise ValueError("convert: src and dst must be C-contiguous and of one size")
+    cdef int nt = _nthreads(n, THRESH_CHEAP, threads)
+    cdef const void* ps = cnp.PyArray_DATA(src)
+    cdef void* pd = cnp.PyArray_DATA(dst)
+    with nogil:
+        _convert(ps, pd, n, widen, nt)
+    return True
 
 
 cdef class CythonBackend:
