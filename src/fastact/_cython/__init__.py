@@ -1,7 +1,7 @@
 """fastact's Cython backend: typed loops compiled per instruction set.
 
 The kernels are built three times on x86-64 (``_k_base``: SSE2, ``_k_avx2``:
-AVX2+FMA, ``_k_avx512``: AVX-512 F/DQ/VL/BW with 512-bit vectors).  Importing
+AVX2+FMA+F16C, ``_k_avx512``: AVX-512 F/DQ/VL/BW with 512-bit vectors).  Importing
 this package asks the baseline module which extensions the CPU (and OS)
 support and loads the widest one that works.  ``FASTACT_CYTHON_ISA``
 (``base``, ``avx2``, ``avx512``) forces a variant -- for tests and

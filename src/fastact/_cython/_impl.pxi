@@ -1321,7 +1321,7 @@ cdef frozenset _CHEAP = frozenset(_GEN_CHEAP) | {"rrelu", "prelu", "maxout"}
 
 
 def cpu_features():
-    """Bit set of usable ISA extensions: 1 = AVX2+FMA, 2 = AVX-512 (F/DQ/VL/BW)."""
+    """Bit set of usable ISA extensions: 1 = AVX2+FMA+F16C, 2 = AVX-512 (F/DQ/VL/BW) besides."""
     return fastact_cpu_features()
 
 
