@@ -166,3 +166,32 @@ def test_bench_command_without_any_peer_installed():
     assert cells[cols.index("torch")] == "n/a" and cells[cols.index("numexpr")] == "n/a"
     assert cells[cols.index("copy")] != "n/a"
     assert "PyTorch is not installed" in p.stdout
+
+
+def test_measure_times_the_contenders_in_turns(monkeypatch):
+    """Outside --quick the contenders of a case take TURNS turns, each keeping
+    the stats of all its rounds; a contender that raises in any turn is left
+    out with its failure described, and the others still get their rows."""
+    from fastact import _peers
+
+    calls = []
+    real = _peers.contenders
+
+    def contenders(case, backends, peers=_peers.PEERS):
+        found = real(case, backends, peers)
+        for c in found:
+            inner = c.call
+            c.call = (lambda inner=inner, label=c.label: (calls.append(label), inner())[1])
+        broken = _peers.Contender("broken", "peer", lambda: (_ for _ in ()).throw(RuntimeError("no")))
+        return found + [broken]
+
+    monkeypatch.setattr(_peers, "contenders", contenders)
+    failures = []
+    recs = _bench.measure([(_peers.get_spec("relu"), "forward", "float32", 1000)], ["numpy"], ["copy"],
+                          budget=0.003, progress=False, failures=failures)
+    assert sorted(r["contender"] for r in recs) == ["copy", "numpy"]
+    assert all(r["stats"]["rounds"] >= 2 * _bench.TURNS for r in recs)
+    assert len(failures) == 1 and "broken failed on relu" in failures[0]
+    # in turns: numpy's calls and copy's alternate in blocks, TURNS times each
+    blocks = [k for i, k in enumerate(calls) if i == 0 or calls[i - 1] != k]
+    assert blocks[:2 * _bench.TURNS] == ["numpy", "copy"] * _bench.TURNS

@@ -15,6 +15,7 @@ Only the CLI imports this module: ``import fastact`` stays light.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -37,6 +38,12 @@ QUICK_BUDGET = 0.002
 # A round lasts at least this long: below it timer resolution and the loop's
 # own overhead would show in the result.
 MIN_ROUND = 20e-6
+# The contenders of a case take turns: each spends its budget in this many
+# parts, one per turn, and keeps its best. Timed one after the other, a
+# burst of load elsewhere during one contender's 40 ms decided its row (a
+# run on 2026-12-05: numba's softmax backward 163 us, 86-87 in the runs
+# before and after, the copy timed next to it 94 against 44).
+TURNS = 3
 
 _LABELS = {
     "numpy-expr": "NumPy expr",
@@ -191,12 +198,21 @@ def available_backends() -> list[str]:
     return names + ["auto"]
 
 
-def time_call(call, budget: float, quick: bool = False) -> dict:
+def time_call(call, budget: float, quick: bool = False, turns: int = 1) -> dict:
     """Time ``call()``: warm-up calls first (compilation is never timed), then
     rounds of ``number`` calls until ``budget`` seconds are spent.
 
     Returns per-call seconds: min, median, mean over rounds, and the warm-up.
+    ``turns`` > 1 returns a generator instead: it warms up and times a
+    ``1/turns`` share of the budget at each ``next()``, and yields the stats
+    of all its rounds so far (see :func:`measure`).
     """
+    if turns > 1:
+        return _time_in_turns(call, budget, quick, turns)
+    return next(_time_in_turns(call, budget, quick, 1))
+
+
+def _time_in_turns(call, budget: float, quick: bool, turns: int):
     perf = time.perf_counter
     t0 = perf()
     call()  # compiles, loads, first-touches
@@ -207,27 +223,29 @@ def time_call(call, budget: float, quick: bool = False) -> dict:
     call()
     single = max(perf() - t0, 1e-9)
     number = max(1, int(MIN_ROUND / single))
-    min_rounds = 1 if quick else (5 if single < budget / 10 else 2)
+    part = budget / turns
+    min_rounds = 1 if quick else (5 if single < part / 10 else 2)
     times = []
-    start = perf()
-    while True:
-        t0 = perf()
-        for _ in range(number):
-            call()
-        times.append((perf() - t0) / number)
-        if len(times) >= min_rounds and perf() - start >= budget:
-            break
-        if len(times) >= 100_000:
-            break
-    return {
-        "min": min(times),
-        "median": statistics.median(times),
-        "mean": statistics.fmean(times),
-        "max": max(times),
-        "rounds": len(times),
-        "iterations": number,
-        "warmup": warmup,
-    }
+    for _ in range(turns):
+        start, first = perf(), len(times)
+        while True:
+            t0 = perf()
+            for _ in range(number):
+                call()
+            times.append((perf() - t0) / number)
+            if len(times) - first >= min_rounds and perf() - start >= part:
+                break
+            if len(times) - first >= 100_000:
+                break
+        yield {
+            "min": min(times),
+            "median": statistics.median(times),
+            "mean": statistics.fmean(times),
+            "max": max(times),
+            "rounds": len(times),
+            "iterations": number,
+            "warmup": warmup,
+        }
 
 
 def measure(cases: Iterable, backends: list[str], peers: list[str], budget: float = DEFAULT_BUDGET,
@@ -245,24 +263,33 @@ def measure(cases: Iterable, backends: list[str], peers: list[str], budget: floa
     bar = Progress(len(cases) * per_case, "bench", enabled=progress)
     records = []
     failures = [] if failures is None else failures
+    turns = 1 if quick else TURNS
     try:
         for spec, direction, dtype, size in cases:
             case = P.make_case(spec, direction, dtype, size)
             found = P.contenders(case, backends, peers)
-            for c in found:
-                try:
-                    if c.backend is not None:
-                        with _backends.use_backend(c.backend):
-                            stats = time_call(c.call, budget, quick)
-                    else:
-                        stats = time_call(c.call, budget, quick)
-                except Exception as exc:  # one broken kernel must not cost the user the whole table
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    failures.append(f"{c.label} failed on {case.name} {direction} {case.dtype.name} {case.size}: "
-                                    f"{type(exc).__name__}: {first[:200]}")
-                else:
-                    records.append(_record(case, c, stats))
-                bar.step(f"{case.name} {direction} {c.label}")
+            timers, stats = {}, {}
+            for turn in range(turns):  # the contenders in turns (TURNS)
+                for c in found:
+                    if c.label in timers and timers[c.label] is None:  # it failed
+                        if turn == turns - 1:
+                            bar.step(f"{case.name} {direction} {c.label}")
+                        continue
+                    try:
+                        with _backends.use_backend(c.backend) if c.backend is not None else contextlib.nullcontext():
+                            if turn == 0:
+                                timers[c.label] = time_call(c.call, budget, quick, turns)
+                            st = timers[c.label]
+                            stats[c.label] = next(st) if turns > 1 else st
+                    except Exception as exc:  # one broken kernel must not cost the user the whole table
+                        timers[c.label] = None
+                        stats.pop(c.label, None)
+                        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                        failures.append(f"{c.label} failed on {case.name} {direction} {case.dtype.name} {case.size}: "
+                                        f"{type(exc).__name__}: {first[:200]}")
+                    if turn == turns - 1:
+                        bar.step(f"{case.name} {direction} {c.label}")
+            records += [_record(case, c, stats[c.label]) for c in found if c.label in stats]
             for _ in range(per_case - len(found)):  # peers that cannot compute this one
                 bar.step(f"{case.name} {direction}")
     finally:
