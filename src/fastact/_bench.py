@@ -494,7 +494,7 @@ def markdown(records: list[dict], machine: dict | None = None, stat: str = "min"
             t = {c: r["stats"][stat] for c, r in cells.items()}
             row = [fn, _DIR_SHORT.get(direction, direction)]
             row += [fmt_time(t.get(b)) for b in backends]
-            row += [fmt_time(t.get(p)) + ("¹" if p == "torch" and "from the output" in cells.get(p, {}).get("note", "") else "")
+            row += [fmt_time(t.get(p)) + ("¹" if p == "torch" and _from_saved(cells.get(p, {})) else "")
                     for p in peers]
             for peer in ("torch", "numpy-expr"):
                 if peer in peers:
@@ -522,10 +522,11 @@ def markdown(records: list[dict], machine: dict | None = None, stat: str = "min"
         if summary:
             lines.append("; ".join(summary) + ".")
             lines.append("")
-    if any("from the output" in r.get("note", "") for r in records if r["contender"] == "torch"):
+    if any(_from_saved(r) for r in records if r["contender"] == "torch"):
         if any("from the output" in r.get("note", "") for r in records if r.get("kind") == "backend"):
-            lines.append("¹ PyTorch's backward kernel reads the saved forward output; fastact's row is its backward "
-                         "from that output too (`y=`), as `fastact.torch` calls it.")
+            lines.append("¹ PyTorch's backward reads what its forward saved (the output; log_sigmoid's: x and a buffer "
+                         "of exp(-|x|)); fastact's row is its backward from the output (`y=`), which is what "
+                         "`fastact.torch` saves and calls.")
         else:  # results saved before the backends were timed from y
             lines.append("¹ PyTorch's backward kernel reads the saved forward output; fastact's row is the backward from x.")
     lines.append(
@@ -541,6 +542,12 @@ def markdown(records: list[dict], machine: dict | None = None, stat: str = "min"
         lines.append("")
         lines.append(footnote(machine))
     return "\n".join(lines) + "\n"
+
+
+def _from_saved(record: dict) -> bool:
+    # a torch record whose backward reads what its forward saved (results saved before said "from the output")
+    note = record.get("note", "")
+    return "saved" in note or "from the output" in note
 
 
 def footnote(machine: dict) -> str:

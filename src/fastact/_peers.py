@@ -369,9 +369,19 @@ def _torch_backward_op(case: Case, t, tg):
     return None
 
 
-# Backwards whose PyTorch kernel reads the forward's output rather than its input
-# (softmin's through autograd: softmax's backward on the saved output, then the negation).
-TORCH_BACKWARD_FROM_OUTPUT = ("sigmoid", "tanh", "softmax", "log_softmax", "softmin")
+# Backwards whose PyTorch kernel reads what its forward saved rather than the
+# input alone: the output (softmin's through autograd: softmax's backward on
+# the saved output, then the negation), or log_sigmoid's x and a buffer of
+# exp(-|x|). fastact's are timed from the output (y=), which is what
+# fastact.torch saves for them.
+TORCH_BACKWARD_FROM_OUTPUT = ("sigmoid", "tanh", "softmax", "log_softmax", "softmin", "log_sigmoid")
+_SAVED_NOTE = {"log_sigmoid": " (from x and the buffer its forward saved)"}
+
+
+def _saved_note(case: Case) -> str:
+    if case.name not in TORCH_BACKWARD_FROM_OUTPUT:
+        return ""
+    return _SAVED_NOTE.get(case.name, " (from the output its forward saved)")
 
 
 def torch_call(case: Case) -> Contender | None:
@@ -391,12 +401,12 @@ def torch_call(case: Case) -> Contender | None:
     tg = torch.from_numpy(case.g)
     op = _torch_backward_op(case, t, tg)
     if op is not None:
-        note = "aten backward" + (" (from the output)" if case.name in TORCH_BACKWARD_FROM_OUTPUT else "")
+        note = "aten backward" + _saved_note(case)
         return Contender("torch", "peer", op, note=note)
     ta = t.detach().clone().requires_grad_(True)
     y = fn(ta, *args, **kw)
     grad = torch.autograd.grad
-    note = "autograd" + (" (from the output)" if case.name in TORCH_BACKWARD_FROM_OUTPUT else "")
+    note = "autograd" + _saved_note(case)
     return Contender("torch", "peer", lambda: grad(y, ta, tg, retain_graph=True)[0], note=note)
 
 
