@@ -145,3 +145,37 @@ def test_float16_calls_are_the_float32_kernels_between_numpys_conversions(order,
         ]:
             assert got.dtype == F16
             np.testing.assert_array_equal(got, want)
+
+
+def test_float16_allocating_calls_take_the_fast_path(monkeypatch, backend):
+    """An allocating call on C-contiguous float16 arrays skips the general
+    path (fastact._api._half_forward / _half_backward) where the converter is
+    built, and gives the general path's result (an out= call still takes the
+    general path); other layouts and out= still go there."""
+    from fastact import _api
+
+    if not _api._h16():
+        pytest.skip("no compiled float16 converter: float16 takes the general path")
+    rng = np.random.default_rng(12)
+    cases = [("relu", {}), ("gelu", {"approximate": "tanh"}), ("elu", {"alpha": 0.7}), ("sigmoid", {}),
+             ("hardtanh", {"min_val": -0.5, "max_val": 2.0}), ("rrelu", {}), ("leaky_relu", {"negative_slope": -0.2})]
+    for name, params in cases:
+        f, b = getattr(fastact, name), getattr(fastact, name + "_backward")
+        spec = fastact._registry.get_spec(name)
+        for shape in [(1,), (7,), (3, 5), (300, 70)]:
+            x = (rng.standard_normal(shape) * 3).astype(F16)
+            g = rng.standard_normal(shape).astype(F16)
+            y = f(x, **params, out=np.empty_like(x))
+            gx = b(g, x, **params, out=np.empty_like(x))
+            allows_y = spec.kind != RRELU and spec.allows_y(params)
+            gy = b(g, y=y, **params, out=np.empty_like(x)) if allows_y else None
+            with monkeypatch.context() as m:
+                for fn in (f, b):
+                    m.setitem(fn.__globals__, "_run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("general path")))
+                fast = [f(x, **params), b(g, x, **params)] + ([b(g, y=y, **params)] if allows_y else [])
+                if x.size > 1:
+                    with pytest.raises(AssertionError, match="general path"):
+                        f(np.stack([x, x], axis=-1)[..., 0], **params)  # strided
+            for got, want in zip(fast, [y, gx, gy]):
+                assert got.dtype == F16 and got.shape == shape
+                np.testing.assert_array_equal(got, want, err_msg=f"{name} {shape} [{backend}]")
