@@ -320,7 +320,9 @@ def test_short_rows_in_blocks(backend, name, n):
     # reads and writes into the next rows -- in blocks of 128 rows to 32
     # elements, 64 beyond; and float32 log_softmax forward rows of 72-127
     # (_SN_TR_LOG, the rows' 64-lane steps leaving 8 or more) in blocks of
-    # up to _SCR_LOG elements. Longer ones go through the row passes,
+    # up to _SCR_LOG elements -- except that float32 forward rows of 16-255
+    # on AVX-512 go through flat blocks (_flat_blocks, the exps in one loop
+    # over the block, as Numba's). Longer ones go through the row passes,
     # log_softmax's in chunks of 64 rows (LOGCHUNK, _LC) with 8-lane sums in
     # Cython. 300 rows are full blocks and a partial one whose last 12 rows
     # are no whole group of 16; 20000 rows of 7, 12, 20 or 40 split over the

@@ -294,6 +294,103 @@ static inline long fastact_dot32_f32(const float* a, const float* b, long n, dou
     return i;
 }
 
+/* _axis.pxi's row reductions on float32, in registers: gcc kept their
+ * 64 lanes (and 8) in the stack array and went through it on every step;
+ * 1e5 float32 softmax in rows of 64, one thread, the two reductions took
+ * half the time.  The same lanes, the same steps, the same folds: the same
+ * sums (and maxima) to the bit.
+ * fastact_sum64_f32 is _sum_block (lane k sums elements k, k + 64, ...; the
+ * fold adds lanes h apart for h = 32 .. 4, then (0 + 2) + (1 + 3));
+ * fastact_sum8_f32 is _sum_short (8 lanes); fastact_max64_f32 and
+ * fastact_max8_f32 are _row_max and _row_max_short (max of sign*x ignoring
+ * NaN: vmaxps returns its second operand, the lane, where either is NaN or
+ * both are zeros, as the loops' v > acc ? v : acc). */
+static inline double fastact_fold4_pd(__m512d a)
+{
+    __m256d s = _mm256_add_pd(_mm512_castpd512_pd256(a), _mm512_extractf64x4_pd(a, 1));
+    __m128d t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(t, _mm_unpackhi_pd(t, t)));
+}
+static inline __m512d fastact_widen8(const float* v, long cnt)
+{
+    /* 8 floats (cnt < 8: the first cnt, zeros after) as doubles */
+    if (cnt >= 8)
+        return _mm512_cvtps_pd(_mm256_loadu_ps(v));
+    return _mm512_cvtps_pd(_mm256_maskz_loadu_ps((__mmask8)((1u << cnt) - 1u), v));
+}
+static inline double fastact_sum64_f32(const float* v, long n)
+{
+    __m512d a[8];
+    long i = 0, r, j;
+    for (j = 0; j < 8; j++)
+        a[j] = _mm512_setzero_pd();
+    for (; i + 64 <= n; i += 64)
+        for (j = 0; j < 8; j++)
+            a[j] = _mm512_add_pd(a[j], _mm512_cvtps_pd(_mm256_loadu_ps(v + i + 8 * j)));
+    r = n - i;
+    for (j = 0; j < 8 && 8 * j < r; j++) {
+        long c = r - 8 * j < 8 ? r - 8 * j : 8;
+        a[j] = _mm512_mask_add_pd(a[j], (__mmask8)((1u << c) - 1u), a[j], fastact_widen8(v + i + 8 * j, c));
+    }
+    for (j = 0; j < 4; j++)
+        a[j] = _mm512_add_pd(a[j], a[j + 4]);
+    a[0] = _mm512_add_pd(a[0], a[2]);
+    a[1] = _mm512_add_pd(a[1], a[3]);
+    return fastact_fold4_pd(_mm512_add_pd(a[0], a[1]));
+}
+static inline double fastact_sum8_f32(const float* v, long n)
+{
+    __m512d a = _mm512_setzero_pd();
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        a = _mm512_add_pd(a, _mm512_cvtps_pd(_mm256_loadu_ps(v + i)));
+    if (i < n)
+        a = _mm512_mask_add_pd(a, (__mmask8)((1u << (n - i)) - 1u), a, fastact_widen8(v + i, n - i));
+    return fastact_fold4_pd(a);
+}
+static inline float fastact_hmax8_ps(__m256 a)
+{
+    /* the lanes' fold as _row_max's: h = 4, 2, 1, lane k taking lane k + h where it is greater */
+    __m128 b = _mm_max_ps(_mm256_extractf128_ps(a, 1), _mm256_castps256_ps128(a));
+    b = _mm_max_ps(_mm_movehl_ps(b, b), b);
+    b = _mm_max_ss(_mm_movehdup_ps(b), b);
+    return _mm_cvtss_f32(b);
+}
+static inline float fastact_max64_f32(const float* x, long n, float sign)
+{
+    const __m512 sv = _mm512_set1_ps(sign);
+    __m512 a[4];
+    long i = 0, r, j;
+    for (j = 0; j < 4; j++)
+        a[j] = _mm512_set1_ps(-__builtin_inff());
+    for (; i + 64 <= n; i += 64)
+        for (j = 0; j < 4; j++)
+            a[j] = _mm512_max_ps(_mm512_mul_ps(sv, _mm512_loadu_ps(x + i + 16 * j)), a[j]);
+    r = n - i;
+    for (j = 0; j < 4 && 16 * j < r; j++) {
+        long c = r - 16 * j < 16 ? r - 16 * j : 16;
+        __mmask16 m = (__mmask16)((1u << c) - 1u);
+        a[j] = _mm512_mask_max_ps(a[j], m, _mm512_mul_ps(sv, _mm512_maskz_loadu_ps(m, x + i + 16 * j)), a[j]);
+    }
+    a[0] = _mm512_max_ps(a[2], a[0]);
+    a[1] = _mm512_max_ps(a[3], a[1]);
+    a[0] = _mm512_max_ps(a[1], a[0]);
+    return fastact_hmax8_ps(_mm256_max_ps(_mm512_extractf32x8_ps(a[0], 1), _mm512_castps512_ps256(a[0])));
+}
+static inline float fastact_max8_f32(const float* x, long n, float sign)
+{
+    const __m256 sv = _mm256_set1_ps(sign);
+    __m256 a = _mm256_set1_ps(-__builtin_inff());
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        a = _mm256_max_ps(_mm256_mul_ps(sv, _mm256_loadu_ps(x + i)), a);
+    if (i < n) {
+        __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);
+        a = _mm256_mask_max_ps(a, m, _mm256_mul_ps(sv, _mm256_maskz_loadu_ps(m, x + i)), a);
+    }
+    return fastact_hmax8_ps(a);
+}
+
 /* float32 gelu, forward x * phi(x) and backward g * (phi(x) + x pdf(x)),
  * for the AVX-512 build: from tables of polynomials, 32 intervals each, a
  * lane's coefficients picked with vpermt2ps (32 entries in two registers).
@@ -1093,6 +1190,16 @@ static inline void fastact_exp_shift_f32(const float* x, float* dst, long n, flo
     FASTACT_MAP1(FASTACT_EXP_SHIFT_, x, dst, n);
 #undef FASTACT_EXP_SHIFT_
 }
+/* fastact_exp_shift_f32 with m per element (mm: each row's maximum spread
+ * over its row): _axis.pxi's flat forward blocks, one loop over a block of
+ * short rows; the same values row by row */
+static inline void fastact_exp_shift_arr_f32(const float* x, const float* mm, float* dst, long n, float sign)
+{
+    const __m512 sv = _mm512_set1_ps(sign), up = _mm512_set1_ps(26.0f);
+#define FASTACT_EXP_SHIFT_M_(v, mv) fastact_exp_shift_v((v), (mv), sv, up)
+    FASTACT_MAP2(FASTACT_EXP_SHIFT_M_, mm, x, dst, n);
+#undef FASTACT_EXP_SHIFT_M_
+}
 /* out = g - exp(y) sg for y <= 0 (exp(-|y|); the caller checks the sign):
  * log_softmax's backward from y */
 static inline __m512 fastact_logsmax_bwd_v(__m512 y, __m512 gv, __m512 sg)
@@ -1142,9 +1249,14 @@ static inline void fastact_transpose16f(const float* src, long ss, float* dst, l
 }
 #define FASTACT_HAVE_TRANSPOSE16 0
 static inline long fastact_dot32_f32(const float* a, const float* b, long n, double* acc) { (void)a; (void)b; (void)n; (void)acc; return 0; }
+static inline double fastact_sum64_f32(const float* v, long n) { (void)v; (void)n; return 0.0; }
+static inline double fastact_sum8_f32(const float* v, long n) { (void)v; (void)n; return 0.0; }
+static inline float fastact_max64_f32(const float* x, long n, float sign) { (void)x; (void)n; (void)sign; return 0.0f; }
+static inline float fastact_max8_f32(const float* x, long n, float sign) { (void)x; (void)n; (void)sign; return 0.0f; }
 static inline void fastact_gelu_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
 static inline void fastact_exp_shift_f32(const float* x, float* dst, long n, float m, float sign) { (void)x; (void)dst; (void)n; (void)m; (void)sign; }
+static inline void fastact_exp_shift_arr_f32(const float* x, const float* mm, float* dst, long n, float sign) { (void)x; (void)mm; (void)dst; (void)n; (void)sign; }
 static inline void fastact_logsmax_bwd_f32(const float* g, const float* y, float* out, long n, float sg) { (void)g; (void)y; (void)out; (void)n; (void)sg; }
 #define FASTACT_HAVE_TABLES 0
 #endif
