@@ -127,6 +127,9 @@ cdef double _dot_block(const floating* a, const floating* b, Py_ssize_t n) noexc
     # 31.0 us when every row took this)
     cdef double acc[_VS]
     cdef Py_ssize_t i = 0, k
+    if floating is float:
+        if FASTACT_HAVE_TABLES:  # the same lanes in registers (fastact_dot8_f32)
+            return fastact_dot8_f32(a, b, n)
     for k in range(_VS):
         acc[k] = 0.0
     while i + _VS <= n:

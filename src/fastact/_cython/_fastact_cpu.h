@@ -348,6 +348,22 @@ static inline double fastact_sum8_f32(const float* v, long n)
         a = _mm512_mask_add_pd(a, (__mmask8)((1u << (n - i)) - 1u), a, fastact_widen8(v + i, n - i));
     return fastact_fold4_pd(a);
 }
+/* _dot_block on float32 (8 lanes of double; the products of two floats are
+ * exact in double), the product then the add with the product first, as gcc
+ * compiled the loop: the same sums, NaNs to their sign */
+static inline double fastact_dot8_f32(const float* a, const float* b, long n)
+{
+    __m512d acc = _mm512_setzero_pd();
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm256_loadu_ps(b + i)),
+                                          _mm512_cvtps_pd(_mm256_loadu_ps(a + i))), acc);
+    if (i < n) {
+        __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);
+        acc = _mm512_mask_add_pd(acc, m, _mm512_mul_pd(fastact_widen8(b + i, n - i), fastact_widen8(a + i, n - i)), acc);
+    }
+    return fastact_fold4_pd(acc);
+}
 static inline float fastact_hmax8_ps(__m256 a)
 {
     /* the lanes' fold as _row_max's: h = 4, 2, 1, lane k taking lane k + h where it is greater */
@@ -1251,6 +1267,7 @@ static inline void fastact_transpose16f(const float* src, long ss, float* dst, l
 static inline long fastact_dot32_f32(const float* a, const float* b, long n, double* acc) { (void)a; (void)b; (void)n; (void)acc; return 0; }
 static inline double fastact_sum64_f32(const float* v, long n) { (void)v; (void)n; return 0.0; }
 static inline double fastact_sum8_f32(const float* v, long n) { (void)v; (void)n; return 0.0; }
+static inline double fastact_dot8_f32(const float* a, const float* b, long n) { (void)a; (void)b; (void)n; return 0.0; }
 static inline float fastact_max64_f32(const float* x, long n, float sign) { (void)x; (void)n; (void)sign; return 0.0f; }
 static inline float fastact_max8_f32(const float* x, long n, float sign) { (void)x; (void)n; (void)sign; return 0.0f; }
 static inline void fastact_gelu_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }

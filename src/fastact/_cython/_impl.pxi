@@ -40,6 +40,7 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_exp_shift_arr_f32(const float* x, const float* mm, float* dst, long n, float sign)
     double fastact_sum64_f32(const float* v, long n)
     double fastact_sum8_f32(const float* v, long n)
+    double fastact_dot8_f32(const float* a, const float* b, long n)
     float fastact_max64_f32(const float* x, long n, float sign)
     float fastact_max8_f32(const float* x, long n, float sign)
     void fastact_logsmax_bwd_f32(const float* g, const float* y, float* out, long n, float sg)
