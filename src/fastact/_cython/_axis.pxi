@@ -1252,14 +1252,19 @@ cdef void _short_blocks(const floating* g, const floating* x, floating* out, Py_
 # row's maximum, spreads it over a scratch of the block's size, and runs the
 # exps as one loop over the whole block (fastact_exp_shift_arr_f32); then per
 # row the sum and the scaling (log_softmax: the sums' logs in one loop, then
-# x - m - log s per row), as the Numba backend's _flat_fwd_blocks. The same
-# arithmetic on the same elements as the rows (the same bits where rows ran
-# before, 64 .. 255); rows of 16 .. 63 (log_softmax's to 127) went through
-# the transposed blocks, whose column sums add in another order. 1e5
-# float32, 2 threads, transposed -> flat, softmax / log_softmax, us: rows of
-# 16 45.5 -> 38.7 / 49.7 -> 39.4, of 32 46.9 -> 29.9 / 48.9 -> 29.7, of 63
-# 49.7 -> 30.2 / 50.9 -> 30.3, log_softmax of 100 51.3 -> 26.8; under 16 the
-# transposes win (rows of 8: 57.0 against 59.1, of 2: 98 against 223).
+# x - m - log s per row), as the Numba backend's _flat_fwd_blocks. The
+# reductions are the 8-lane ones in registers at every length here
+# (fastact_max8_f32, fastact_sum8_f32): their 64 lanes' set-up and fold cost
+# more than rows this short (2 threads, softmax / log_softmax, 64 lanes -> 8:
+# rows of 128 28.6 -> 22.9 / 29.2 -> 24.8 us, of 255 27.7 -> 24.9 / 28.2 ->
+# 25.9). The row passes summed rows of 64 and of 128-255 in 64 lanes and
+# rows under 64 (log_softmax's under 128) went through the transposed blocks,
+# whose column sums add in another order: the sums' rounding may differ
+# from before (the registry's bounds hold). 1e5 float32, 2 threads,
+# transposed -> flat, softmax / log_softmax, us: rows of 16 45.5 -> 38.7 /
+# 49.7 -> 39.4, of 32 46.9 -> 29.9 / 48.9 -> 29.7, of 63 49.7 -> 30.2 / 50.9
+# -> 30.3, log_softmax of 100 51.3 -> 26.8; under 16 the transposes win
+# (rows of 8: 57.0 against 59.1, of 2: 98 against 223).
 
 cdef inline Py_ssize_t _flat_rows(Py_ssize_t n) noexcept nogil:
     # rows in a flat block: as many as _SCR_LOG elements hold, at most _LC
@@ -1294,21 +1299,21 @@ cdef void _flat_block(const float* x, float* out, Py_ssize_t b, Py_ssize_t n, in
     cdef Py_ssize_t r, j
     cdef float m
     for r in range(b):
-        m = _row_max(x + r * n, n, sign)
+        m = fastact_max8_f32(x + r * n, n, sign)
         ms[r] = m
         for j in range(n):
             mb[r * n + j] = m
     if kind == K_LOGSOFTMAX:
         _exp_shift_arr(x, &mb[0], &eb[0], b * n, sign)
         for r in range(b):
-            ss[r] = _sum(&eb[r * n], n) * _up_inv(ms[r])
+            ss[r] = fastact_sum8_f32(&eb[r * n], n) * _up_inv(ms[r])
         _log_sums(&ss[0], &ls[0], b)
         for r in range(b):
             _log_out(x + r * n, out + r * n, n, ms[r], ls[r], sign)
     else:
         _exp_shift_arr(x, &mb[0], out, b * n, sign)
         for r in range(b):
-            _div_by(out + r * n, n, _sum(out + r * n, n))
+            _div_by(out + r * n, n, fastact_sum8_f32(out + r * n, n))
 
 
 cdef void _flat_blocks(const float* x, float* out, Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t outer,
