@@ -1273,6 +1273,8 @@ cdef inline Py_ssize_t _flat_rows(Py_ssize_t n) noexcept nogil:
 
 
 cdef inline bint _flat_ok(floating* dummy, Py_ssize_t n, bint fwd, int kind) noexcept nogil:
+    # the forward rows of n go through the flat blocks (from _FLAT_MIN on; _axis checks that):
+    # float32 in the AVX-512 build, the softmax family, rows under _SHORT_ROW
     if floating is float:
         return fwd and FASTACT_HAVE_TABLES != 0 and kind != K_SPARSEMAX and n < _SHORT_ROW
     return False
