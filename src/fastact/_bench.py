@@ -198,21 +198,19 @@ def available_backends() -> list[str]:
     return names + ["auto"]
 
 
-def time_call(call, budget: float, quick: bool = False, turns: int = 1) -> dict:
+def time_call(call, budget: float, quick: bool = False) -> dict:
     """Time ``call()``: warm-up calls first (compilation is never timed), then
     rounds of ``number`` calls until ``budget`` seconds are spent.
 
     Returns per-call seconds: min, median, mean over rounds, and the warm-up.
-    ``turns`` > 1 returns a generator instead: it warms up and times a
-    ``1/turns`` share of the budget at each ``next()``, and yields the stats
-    of all its rounds so far (see :func:`measure`).
     """
-    if turns > 1:
-        return _time_in_turns(call, budget, quick, turns)
     return next(_time_in_turns(call, budget, quick, 1))
 
 
 def _time_in_turns(call, budget: float, quick: bool, turns: int):
+    """:func:`time_call` in ``turns`` parts: warms up at the first ``next()``,
+    times a ``1/turns`` share of the budget at each, and yields the stats of
+    all its rounds so far (see :func:`measure`)."""
     perf = time.perf_counter
     t0 = perf()
     call()  # compiles, loads, first-touches
@@ -278,9 +276,8 @@ def measure(cases: Iterable, backends: list[str], peers: list[str], budget: floa
                     try:
                         with _backends.use_backend(c.backend) if c.backend is not None else contextlib.nullcontext():
                             if turn == 0:
-                                timers[c.label] = time_call(c.call, budget, quick, turns)
-                            st = timers[c.label]
-                            stats[c.label] = next(st) if turns > 1 else st
+                                timers[c.label] = _time_in_turns(c.call, budget, quick, turns)
+                            stats[c.label] = next(timers[c.label])
                     except Exception as exc:  # one broken kernel must not cost the user the whole table
                         timers[c.label] = None
                         stats.pop(c.label, None)
