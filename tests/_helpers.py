@@ -574,3 +574,10 @@ def check_silu_bwd_f32(be, what, bound, wide_g=True):
         assert ulp.max() <= bound + 1, (what, "wide g", x[ok][ulp.argmax()], g[ok][ulp.argmax()], int(ulp.max()))
     check_backward_lanes(be, "silu", g, x, out, what)
     return out, g, x
+
+
+def no_general_path(monkeypatch, fn):
+    """Make the general path of the public function ``fn`` fail: what still runs took the fast path."""
+    def general(*a, **k):
+        raise AssertionError("took the general path")
+    monkeypatch.setitem(fn.__globals__, "_run", general)

@@ -15,6 +15,8 @@ import pytest
 import fastact
 from fastact import _backends, _config, _tuning
 
+from _helpers import no_general_path
+
 
 def _run(code: str, **env) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if not k.startswith("FASTACT_")}
@@ -470,13 +472,6 @@ def _strided(a):
     return s
 
 
-def _no_general_path(monkeypatch, fn):
-    """Make the general path of the public function ``fn`` fail: what still runs took the fast path."""
-    def general(*a, **k):
-        raise AssertionError("took the general path")
-    monkeypatch.setitem(fn.__globals__, "_run", general)
-
-
 _FAST_CASES = [("sigmoid", {}), ("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.7}),
                ("gelu", {"approximate": "tanh"}), ("tanh", {}), ("rrelu", {"lower": 0.1, "upper": 0.3})]
 
@@ -489,8 +484,8 @@ def test_rrelu_in_evaluation_is_leaky_relus_fast_path(monkeypatch):
     x = (rng.standard_normal(1000) * 3).astype(np.float32)
     g = rng.standard_normal(1000).astype(np.float32)
     with monkeypatch.context() as m:
-        _no_general_path(m, fastact.rrelu)
-        _no_general_path(m, fastact.rrelu_backward)
+        no_general_path(m, fastact.rrelu)
+        no_general_path(m, fastact.rrelu_backward)
         for lo, hi in ((0.1, 0.3), (1 / 8, 1 / 3), (0, 0)):
             s = 0.5 * (lo + hi)
             np.testing.assert_array_equal(fastact.rrelu(x, lower=lo, upper=hi), fastact.leaky_relu(x, negative_slope=s))
@@ -527,7 +522,7 @@ def test_backward_fast_path_matches_the_general_path(monkeypatch, name, params, 
             out = np.full(shape, np.nan, dtype)
             fn(g, **{form: _strided(src) if shape and g.size > 1 else src}, **params, out=out)
             with monkeypatch.context() as m:
-                _no_general_path(m, fn)
+                no_general_path(m, fn)
                 fast = call(g, src)
                 backends = [b for b in ("numpy", "numba", "cython") if _backends.available(b)[0]]
                 forced = {}
@@ -561,8 +556,8 @@ def test_out_takes_the_fast_path_where_it_can(monkeypatch, name, params, dtype):
         y, gx = f(x, **params), b(g, x, **params)
         gy = b(g, y=y, **params) if allows_y else None
         with monkeypatch.context() as m:
-            _no_general_path(m, f)
-            _no_general_path(m, b)
+            no_general_path(m, f)
+            no_general_path(m, b)
             out = np.empty_like(x)
             assert f(x, **params, out=out) is out
             np.testing.assert_array_equal(out, y)
@@ -616,8 +611,8 @@ def test_axis_fast_paths_match_the_general_path(monkeypatch, name, dtype):
                 dx_ref = bwd(g, x, axis=axis, out=np.empty(shape, dtype))
                 dy_ref = bwd(g, y=y_ref, axis=axis, out=np.empty(shape, dtype))
                 with monkeypatch.context() as m:
-                    _no_general_path(m, fwd)
-                    _no_general_path(m, bwd)
+                    no_general_path(m, fwd)
+                    no_general_path(m, bwd)
                     y = fwd(x, axis=axis)
                     dx = bwd(g, x, axis=axis)
                     dy = bwd(g, y=y_ref, axis=axis)
@@ -670,7 +665,7 @@ def test_glu_maxout_prelu_fast_forward_matches_the_general_path(monkeypatch, nam
                 with fastact.use_backend(b):
                     ref = call(out=np.empty(fwd(np.ascontiguousarray(x), *([w] if w is not None else []), **args).shape, dtype))
                     with monkeypatch.context() as m:
-                        _no_general_path(m, fwd)
+                        no_general_path(m, fwd)
                         got = call()
                 assert got.dtype == np.dtype(dtype) and got.shape == ref.shape and got.flags.c_contiguous
                 np.testing.assert_array_equal(got, ref, err_msg=f"{name} {params} {b} {shape} axis={axis}")
@@ -693,7 +688,7 @@ def test_glu_maxout_prelu_fast_backward_matches_the_general_path(monkeypatch, na
                 with fastact.use_backend(b):
                     ref = bwd(g, x, *extra, **args, out=np.empty(shape, dtype))  # out= takes the general path
                     with monkeypatch.context() as m:
-                        _no_general_path(m, bwd)
+                        no_general_path(m, bwd)
                         got = bwd(g, x, *extra, **args)
                 if name == "prelu":
                     (got, gw), (ref, rw) = got, ref
@@ -812,7 +807,7 @@ def test_backward_fast_path_follows_the_memo_and_backend_switch(tuning_file, mon
     calls = []
     monkeypatch.setattr(ref, "backward", lambda *a, _f=ref.backward: calls.append((a[2] is None, a[-1])) or _f(*a),
                         raising=False)
-    _no_general_path(monkeypatch, fastact.sigmoid_backward)
+    no_general_path(monkeypatch, fastact.sigmoid_backward)
     x = np.linspace(-1, 1, 1000, dtype=np.float32)
     y, g = fastact.sigmoid(x), np.ones(1000, np.float32)
     other = "cython" if _backends.available("cython")[0] else "numba"
@@ -1021,7 +1016,7 @@ def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
         monkeypatch.setitem(fn.__globals__, "_pair", _api._pair_py)
         monkeypatch.setitem(fn.__globals__, "_axf", _api._axis_forward_py)
         monkeypatch.setitem(fn.__globals__, "_axb", _api._axis_backward_py)
-        _no_general_path(monkeypatch, fn)
+        no_general_path(monkeypatch, fn)
     got = (fastact.sigmoid(x), fastact.sigmoid_backward(g, x), fastact.sigmoid_backward(g, y=y),
            fastact.softmax(x, axis=0), fastact.softmax_backward(g, x, axis=0), fastact.softmax_backward(g, y=sm, axis=0))
     for a, b in zip(got, want):
@@ -1040,7 +1035,7 @@ def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
     for fn, name in ((fastact.glu, "_shf"), (fastact.maxout, "_shf"), (fastact.glu_backward, "_shb"),
                      (fastact.maxout_backward, "_shb")):
         monkeypatch.setitem(fn.__globals__, name, _api._shrink_forward_py if name == "_shf" else _api._shrink_backward_py)
-        _no_general_path(monkeypatch, fn)
+        no_general_path(monkeypatch, fn)
     got = [fastact.glu(x), fastact.maxout(x, 3), fastact.glu_backward(np.ones((3, 6), np.float32), x),
            fastact.maxout_backward(np.ones((3, 4), np.float32), x, 3)]
     for a, b in zip(got, want):
