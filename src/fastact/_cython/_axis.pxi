@@ -1273,10 +1273,10 @@ cdef inline Py_ssize_t _flat_rows(Py_ssize_t n) noexcept nogil:
 
 
 cdef inline bint _flat_ok(floating* dummy, Py_ssize_t n, bint fwd, int kind) noexcept nogil:
-    # the forward rows of n go through the flat blocks (from _FLAT_MIN on; _axis checks that):
-    # float32 in the AVX-512 build, the softmax family, rows under _SHORT_ROW
+    # the forward rows of n go through the flat blocks (before the transposed ones):
+    # float32 in the AVX-512 build, the softmax family, rows of _FLAT_MIN .. _SHORT_ROW - 1
     if floating is float:
-        return fwd and FASTACT_HAVE_TABLES != 0 and kind != K_SPARSEMAX and n < _SHORT_ROW
+        return fwd and FASTACT_HAVE_TABLES != 0 and kind != K_SPARSEMAX and _FLAT_MIN <= n < _SHORT_ROW
     return False
 
 
@@ -1371,18 +1371,6 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
     cdef Py_ssize_t nbk, sb
     # a result of _stream_min bytes or more: the long rows' last pass streams
     cdef bint big = outer * n * inner * <Py_ssize_t>sizeof(floating) >= _stream_min
-    if inner == 1 and _short_ok(<floating*>x, n, fwd, kind) and outer > 1 and kind != K_SPARSEMAX and not (
-            _flat_ok(<floating*>x, n, fwd, kind) and n >= _FLAT_MIN):
-        sb = _short_rows(n)
-        nbk = (outer + sb - 1) // sb
-        if nt <= 1 or nbk < 2:
-            _short_blocks(g, x, out, 0, nbk, outer, n, sb, kind, fwd)
-            return
-        _mark_parallel()
-        for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-            _note_team()
-            _short_blocks(g, x, out, (nbk * c) // nt, (nbk * (c + 1)) // nt, outer, n, sb, kind, fwd)
-        return
     if inner == 1 and outer > 1 and _flat_ok(<floating*>x, n, fwd, kind):
         sb = _flat_rows(n)
         nbk = (outer + sb - 1) // sb
@@ -1393,6 +1381,17 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
         for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
             _note_team()
             _flat_blocks(<const float*>x, <float*>out, (nbk * c) // nt, (nbk * (c + 1)) // nt, outer, n, sb, kind)
+        return
+    if inner == 1 and _short_ok(<floating*>x, n, fwd, kind) and outer > 1 and kind != K_SPARSEMAX:
+        sb = _short_rows(n)
+        nbk = (outer + sb - 1) // sb
+        if nt <= 1 or nbk < 2:
+            _short_blocks(g, x, out, 0, nbk, outer, n, sb, kind, fwd)
+            return
+        _mark_parallel()
+        for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+            _note_team()
+            _short_blocks(g, x, out, (nbk * c) // nt, (nbk * (c + 1)) // nt, outer, n, sb, kind, fwd)
         return
     if not fwd and kind != K_SPARSEMAX and inner == 1 and n < _SHORT_ROW and outer > 1:
         if nt <= 1 or outer < 2 * nt:
