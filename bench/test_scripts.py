@@ -57,3 +57,23 @@ def test_numba_vs_torch_runs(capsys, order):
         assert cells[5] != "—", rows[key]  # the torch time
     assert " ag |" in rows[("softsign", "bwd", "1e+03")] and " ag |" not in rows[("prelu", "bwd", "1e+03")]
     assert "over 3 cases" in out  # the autograd row left out of the geometric mean
+
+
+def test_float16_bench_runs(capsys):
+    # fastact's float16 calls (block kernels and the conversions before them:
+    # the same bits, which the script asserts) against PyTorch's float16 kernels
+    pytest.importorskip("torch")
+    if not _backends.available("cython")[0]:
+        pytest.skip("cython unavailable")
+    from fastact import _api
+
+    with fastact.use_backend("cython"):
+        if _api._half_kernels("relu", _backends.load("cython")) is None:
+            pytest.skip("no float16 block kernels in this build")
+        import float16
+
+        float16.run([1000], {"relu", "gelu"})
+    out = capsys.readouterr().out
+    for key in ("| relu | fwd | 1e+03 |", "| relu | bwd | 1e+03 |", "| gelu | fwd | 1e+03 |", "| gelu | bwd | 1e+03 |"):
+        assert key in out, out
+    assert "over 4" in out

@@ -9,6 +9,8 @@ float16 one.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -180,3 +182,152 @@ def test_float16_allocating_calls_take_the_fast_path(monkeypatch, backend):
             for got, want in zip(fast, [y, gx, gy]):
                 assert got.dtype == F16 and got.shape == shape
                 np.testing.assert_array_equal(got, want, err_msg=f"{name} {shape} [{backend}]")
+
+
+def _half_functions():
+    """The Cython backend's elementwise functions that take float16 arrays block by block (empty: none)."""
+    import importlib
+
+    from fastact import _backends
+
+    if not _backends.available("cython")[0]:
+        return frozenset()
+    return getattr(importlib.import_module(_backends.load("cython").module), "HALF_FUNCTIONS", frozenset())
+
+
+def _same_bits(got, want, what):
+    assert got.dtype == F16 and got.shape == want.shape, what
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan), what
+    assert np.array_equal(got.view(np.uint16)[~nan], want.view(np.uint16)[~nan]), what
+
+
+ELEMENTWISE = [s for s in SPECS if s.kind not in (AXIS, GLU, MAXOUT, PRELU, RRELU)]
+_OTHER_PARAMS = {"gelu": [{"approximate": "tanh"}], "softplus": [{"beta": 2.0}, {"beta": 1.0, "threshold": 3.0}],
+                 "celu": [{"alpha": 0.37}], "swish": [{"beta": 0.7}], "elu": [{"alpha": 0.7}],
+                 "leaky_relu": [{"negative_slope": -0.2}], "hardtanh": [{"min_val": -0.5, "max_val": 2.0}]}
+
+
+@pytest.mark.parametrize("spec", ELEMENTWISE, ids=spec_ids(ELEMENTWISE))
+def test_float16_block_kernels_are_the_float32_kernels(spec, monkeypatch):
+    """Where the Cython build converts float16 (its AVX2 and AVX-512
+    variants), an elementwise call on float16 runs the float32 loops block by
+    block through buffers on the stack (_elementwise.pxi.in, _par_u_h): the
+    same bits as the float32 call on x.astype(float32), rounded as NumPy
+    rounds. Every elementwise function, forward and backward (from y too),
+    one element to past the threads' threshold, x off its allocation's
+    alignment, serial and on two threads, streamed and not; no whole-array
+    conversion runs (fastact._api._half fails)."""
+    from fastact import _api, _backends
+    from fastact import _config as fa_config
+
+    fns = _half_functions()
+    if not fns:
+        pytest.skip("no float16 block kernels in this build (no Cython extension, or its baseline variant)")
+    assert spec.name in fns
+    rng = np.random.default_rng(21)
+    x, p = make_case(spec, rng, dtype=np.float32, size=70_003)
+    specials = np.array([0, -0.0, np.inf, -np.inf, np.nan, 65504, -65504, 6e-8, -6e-8, 6.1e-5, 1e-3, -20], F16)
+    x = np.concatenate([specials, (x * 4).astype(F16)])
+    g = rng.standard_normal(x.size).astype(F16)
+    f, b = getattr(fastact, spec.name), getattr(fastact, spec.name + "_backward")
+    # other parameters where the loops differ by them (_elementwise.pxi.in: FAST, F32_FAST, the tables)
+    params = [p] + [dict(p, **q) for q in _OTHER_PARAMS.get(spec.name, [])]
+
+    def whole(v):
+        raise AssertionError("converted the whole array")
+
+    monkeypatch.setattr(_api, "_half", whole)
+    before_threads, before_stream = fastact.get_num_threads(), fa_config.stream_min_bytes()
+    try:
+        with fastact.use_backend("cython"):
+            for threads, stream in ((2, 1 << 62), (1, 1 << 62), (2, 0)):
+                fastact.set_num_threads(threads)
+                fa_config.set_stream_min_bytes(stream)
+                for (lo, hi), p in itertools.product(((0, 1), (0, 37), (1, 3001), (0, x.size), (1, x.size)), params):
+                    xs, gs = x[lo:hi], g[lo:hi]
+                    x32, g32 = xs.astype(np.float32), gs.astype(np.float32)
+                    what = f"{spec.name} {p} [{lo}:{hi}] threads {threads} stream_min {stream}"
+                    y_ok = spec.allows_y(p)
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        y32 = f(x32, **p)
+                        _same_bits(f(xs, **p), y32.astype(F16), "forward " + what)
+                        _same_bits(b(gs, xs, **p), b(g32, x32, **p).astype(F16), "backward " + what)
+                        if y_ok:
+                            ys = y32.astype(F16)
+                            _same_bits(b(gs, y=ys, **p), b(g32, y=ys.astype(np.float32), **p).astype(F16),
+                                       "backward from y " + what)
+    finally:
+        fastact.set_num_threads(before_threads)
+        fa_config.set_stream_min_bytes(before_stream)
+
+
+def test_float16_block_kernels_follow_the_backend_choice():
+    """A backend chosen by the user computes its float16 calls itself (the
+    whole-array conversions around its float32 kernels); under auto the
+    Cython build's block kernels take them, whichever backend the float32
+    table picks; functions outside HALF_FUNCTIONS never do. The Cython
+    backend refuses arrays of mixed dtypes or sizes rather than reading past
+    one."""
+    from fastact import _api, _backends
+
+    fns = _half_functions()
+    if not fns:
+        pytest.skip("no float16 block kernels in this build")
+    cy = _backends.load("cython")
+    other = _backends.load("numpy")
+    assert "softmax" not in fns and "prelu" not in fns and "relu" in fns
+    with fastact.use_backend("auto"):
+        assert _api._half_kernels("relu", other) is cy
+        assert _api._half_kernels("softmax", cy) is None
+    with fastact.use_backend("numpy"):
+        assert _api._half_kernels("relu", other) is None
+    with fastact.use_backend("cython"):
+        assert _api._half_kernels("gelu", cy) is cy
+    x = np.ones(100, F16)
+    with pytest.raises(TypeError, match="one dtype"):
+        cy.forward("relu", x, np.empty(100, np.float32), {}, 1)
+    with pytest.raises(TypeError, match="one dtype"):
+        cy.forward("relu", x.astype(np.float32), np.empty(100, F16), {}, 1)
+    with pytest.raises(ValueError, match="one size"):
+        cy.forward("relu", x, np.empty(50, F16), {}, 1)
+    with pytest.raises(TypeError, match="one dtype"):
+        cy.backward("relu", x, x.astype(np.float32), None, np.empty(100, F16), {}, 1)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_float16_block_kernels_with_out_and_in_place(order, monkeypatch):
+    """out= a float16 array of x's layout, and in place (out=x, out=grad_output),
+    take the block kernels too, through the general path: the bits of the
+    allocating call, no whole-array conversion."""
+    from fastact import _api
+
+    if not _half_functions():
+        pytest.skip("no float16 block kernels in this build")
+    rng = np.random.default_rng(22)
+    x = np.asarray(rng.standard_normal((300, 77)) * 4, dtype=F16, order=order)
+    g = np.asarray(rng.standard_normal(x.shape), dtype=F16, order=order)
+    with fastact.use_backend("cython"):
+        for name, p in [("relu", {}), ("gelu", {"approximate": "tanh"}), ("sigmoid", {}), ("elu", {"alpha": 0.7}),
+                        ("softplus", {"beta": 2.0}), ("rrelu", {})]:
+            f, b = getattr(fastact, name), getattr(fastact, name + "_backward")
+            y, gx = f(x, **p), b(g, x, **p)
+            with monkeypatch.context() as m:
+                m.setattr(_api, "_half", lambda *a: pytest.fail("converted the whole array"))
+                out = np.empty_like(x)
+                assert f(x, out=out, **p) is out
+                xi = x.copy(order="K")
+                assert f(xi, out=xi, **p) is xi
+                gout = np.empty_like(g)
+                assert b(g, x, out=gout, **p) is gout
+                gi = g.copy(order="K")
+                assert b(gi, x, out=gi, **p) is gi
+            for got in (out, xi):
+                _same_bits(got, y, f"{name} forward out= [{order}]")
+            for got in (gout, gi):
+                _same_bits(got, gx, f"{name} backward out= [{order}]")
+            # a strided out= still converts (the general path), to the same bits
+            wide = np.zeros((x.shape[0], 2 * x.shape[1]), F16)
+            f(x, out=wide[:, ::2], **p)
+            _same_bits(wide[:, ::2], y, f"{name} forward strided out= [{order}]")
+            assert not wide[:, 1::2].any()

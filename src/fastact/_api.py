@@ -315,6 +315,48 @@ def _flat_inputs(inputs: list, out: np.ndarray, kd: np.dtype):
     return flat, tmp, lambda: _store(out, tmp.reshape(out.shape, order=order))
 
 
+def _half_flat(inputs: list, out: np.ndarray):
+    """For the float16 block kernels (:func:`_half_kernels`): 1-D views of
+    inputs and out in out's element order, ``(flat inputs, flat out)``, where
+    all of them are float16 and contiguous in that order; None otherwise (the
+    caller converts through :func:`_flat_inputs`). An input that is out
+    becomes the flat out itself (in place)."""
+    if out.dtype != _F16:
+        return None
+    fl = out.flags
+    order = "C" if fl.c_contiguous else "F" if fl.f_contiguous else None
+    if order is None:
+        return None
+    of = out.reshape(-1, order=order)
+    flat = []
+    for a in inputs:
+        if a is None or a is out:
+            flat.append(None if a is None else of)
+        elif a.dtype == _F16 and (a.flags.c_contiguous if order == "C" else a.flags.f_contiguous):
+            flat.append(a.reshape(-1, order=order))
+        else:
+            return None
+    return flat, of
+
+
+def _half_call(name: str, be, th: int, ct: np.dtype, inputs: list, out: np.ndarray, p: dict) -> bool:
+    """The general path's float16 call on the block kernels: ``name``'s
+    forward (``inputs`` = [x]) or backward ([g, x, y]) into ``out``, where
+    :func:`_half_kernels` and :func:`_half_flat` allow it. False, nothing
+    run, where they do not: the caller converts."""
+    hk = _half_kernels(name, be) if ct == _F16 else None
+    flat = _half_flat(inputs, out) if hk is not None else None
+    if flat is None:
+        return False
+    fi, of = flat
+    th = th if hk is be else 0
+    if len(fi) == 1:
+        hk.forward(name, fi[0], of, p, th)
+    else:
+        hk.backward(name, *fi, of, p, th)
+    return True
+
+
 def _store(out: np.ndarray, tmp: np.ndarray) -> None:
     """Copy a kernel's temporary result into ``out``; a float32 result beyond
     float16's range becomes inf there, which is the correctly rounded value."""
@@ -353,6 +395,33 @@ def _h16() -> bool:
     return _converter() is not False
 
 
+_half_fns = None  # the Cython backend and its HALF_FUNCTIONS, once looked up; False: none
+
+
+def _half_kernels(name: str, be):
+    """The backend whose elementwise loops take ``name``'s float16 arrays
+    themselves (the Cython backend's HALF_FUNCTIONS: each block converted on
+    the stack, one pass over float16 memory), or None. Where a backend is
+    chosen (``FASTACT_BACKEND``, ``use_backend``), only that one's; under
+    ``auto``, whichever backend the float32 table picked."""
+    global _half_fns
+    if _half_fns is None:
+        found = False
+        if _backends.available("cython")[0]:
+            import importlib
+
+            cy = _backends.load("cython")
+            fns = getattr(importlib.import_module(cy.module), "HALF_FUNCTIONS", frozenset())
+            found = (cy, fns) if fns else False
+        _half_fns = found
+    if _half_fns is False:
+        return None
+    cy, fns = _half_fns
+    if name in fns and (be is cy or _backends.get_backend() == "auto"):
+        return cy
+    return None
+
+
 def _half_forward(name: str, x: np.ndarray, p: dict, key: tuple) -> np.ndarray:
     """A float16 C-contiguous x's forward, from the public functions' fast
     path: what ``_forward`` does for it (x to float32, the float32 kernel
@@ -360,10 +429,15 @@ def _half_forward(name: str, x: np.ndarray, p: dict, key: tuple) -> np.ndarray:
     is why it calls ``_half`` itself rather than ``_as_kernel`` and ``_store``
     (their checks cost 0.2-0.6 us of a 4-6 us call on 1000 elements). relu on
     1000 elements: 7.1 -> 3.9 us."""
+    be, th = _backends.pick(key, x.size)
+    hk = _half_kernels(name, be)
+    if hk is not None:
+        res = np.empty(x.shape, _F16)
+        hk.forward(name, x, res, p, th if hk is be else 0)  # (its loops take any C-contiguous shape)
+        return res
     xf = np.empty(x.shape, _F32)
     _half(x, xf)
     of = np.empty(x.shape, _F32)
-    be, th = _backends.pick(key, x.size)
     be.forward(name, xf.reshape(-1), of.reshape(-1), p, th)
     res = np.empty(x.shape, _F16)
     _half(of, res)
@@ -374,10 +448,15 @@ def _half_backward(name: str, g: np.ndarray, x, y, p: dict, key: tuple) -> np.nd
     """:func:`_half_forward` for a backward: float16 C-contiguous grad_output
     and x (or y) of one shape."""
     s = x if y is None else y
+    be, th = _backends.pick(key, g.size)
+    hk = _half_kernels(name, be)
+    if hk is not None:
+        res = np.empty(g.shape, _F16)
+        hk.backward(name, g, x, y, res, p, th if hk is be else 0)
+        return res
     gf, sf, of = np.empty(g.shape, _F32), np.empty(g.shape, _F32), np.empty(g.shape, _F32)
     _half(g, gf)
     _half(s, sf)
-    be, th = _backends.pick(key, g.size)
     if y is None:
         be.backward(name, gf.reshape(-1), sf.reshape(-1), None, of.reshape(-1), p, th)
     else:
@@ -550,9 +629,13 @@ def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
                 x, extra = _unalias(out, [x, extra], 0)
                 (xf, sf), of, finish = _flat_inputs([x, extra], out, kd)
                 p = {"lower": p["lower"], "upper": p["upper"], "training": True, "slopes": sf}
+                be, th = _backends.choose(spec_run, "forward", kd, x.size, x.flags.forc)
             else:
-                (xf,), of, finish = _flat_inputs(_unalias(out, [x], 0), out, kd)
-            be, th = _backends.choose(spec_run, "forward", kd, x.size, x.flags.forc)
+                xs = _unalias(out, [x], 0)
+                be, th = _backends.choose(spec_run, "forward", kd, x.size, x.flags.forc)
+                if _half_call(name, be, th, ct, xs, out, p):  # leaky_relu's
+                    return out
+                (xf,), of, finish = _flat_inputs(xs, out, kd)
             be.forward(name, xf, of, p, th)
             if finish:
                 finish()
@@ -561,8 +644,11 @@ def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
     if kind == ELEMENTWISE:
         out = _check_out(out, x.shape, ct, fname) if out is not None else _new_out(x.shape, ct, x)
         if x.size:
-            (xf,), of, finish = _flat_inputs(_unalias(out, [x], 0), out, kd)
+            xs = _unalias(out, [x], 0)
             be, th = _backends.choose(spec, "forward", kd, x.size, x.flags.forc)
+            if _half_call(name, be, th, ct, xs, out, p):
+                return out
+            (xf,), of, finish = _flat_inputs(xs, out, kd)
             be.forward(name, xf, of, p, th)
             if finish:
                 finish()
@@ -657,10 +743,12 @@ def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any
             slopes = _slopes_array(p["slopes"], src.shape, fname)
         if src.size:
             g, x_arr, y_arr, slopes = _unalias(out, [g, x_arr, y_arr, slopes], 0)
+            be, th = _backends.choose(spec, "backward" if y_arr is None else "backward_y", kd, src.size, src.flags.forc)
+            if slopes is None and _half_call(name, be, th, ct, [g, x_arr, y_arr], out, p):
+                return out
             (gf, xf, yf, sf), of, finish = _flat_inputs([g, x_arr, y_arr, slopes], out, kd)
             if sf is not None:
                 p = dict(p, slopes=sf)
-            be, th = _backends.choose(spec, "backward" if y_arr is None else "backward_y", kd, src.size, src.flags.forc)
             be.backward(name, gf, xf, yf, of, p, th)
             if finish:
                 finish()

@@ -20,6 +20,10 @@ import numpy as _np
 
 cnp.import_array()
 
+cdef extern from "numpy/arrayobject.h":
+    cdef enum:
+        NPY_HALF  # (numpy's .pxd declares no float16)
+
 cdef extern from "_fastact_cpu.h" nogil:
     int fastact_cpu_features()
     unsigned int fastact_mxcsr()
@@ -199,7 +203,8 @@ cdef inline Py_ssize_t _split(Py_ssize_t n, Py_ssize_t parts, Py_ssize_t k) noex
 
 
 cdef int _bad_dtype(cnp.ndarray x) except -1:
-    raise TypeError(f"fastact cython backend: unsupported dtype {x.dtype} (float32/float64 only)")
+    raise TypeError(f"fastact cython backend: unsupported dtype {x.dtype} (float32 and float64; float16 in "
+                    f"the elementwise loops of builds that convert it, HALF_FUNCTIONS)")
 
 
 cdef int _no_y(str name) except -1:
@@ -305,7 +310,7 @@ cdef void _L_gelu_bwd_f_st(const float* g, const float* x, float* out, Py_ssize_
 
 cdef inline Py_ssize_t _gelu_thresh(cnp.ndarray a):
     # serial below this: the tables' threshold where they run (float32), else the exp kernel's
-    return THRESH_GELU_TAB if FASTACT_HAVE_TABLES and cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT else THRESH_HEAVY
+    return THRESH_GELU_TAB if FASTACT_HAVE_TABLES and _f32_loops(a) else THRESH_HEAVY
 
 
 def _f_gelu(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
@@ -343,7 +348,7 @@ cdef void _L_tanh_fwd_f_tab_nt(const float* x, float* out, Py_ssize_t n, double 
 
 cdef inline Py_ssize_t _tab_thresh(cnp.ndarray a):
     # serial below this: the one-pass tables' threshold (tanh, tanhshrink, sigmoid, silu, log_sigmoid's backward) for float32, else the exp kernels'
-    return THRESH_TANH_TAB if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT else THRESH_COSTLY
+    return THRESH_TANH_TAB if _f32_loops(a) else THRESH_COSTLY
 
 
 def _f_tanh_tab(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
@@ -490,7 +495,7 @@ def _b_softplus_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threa
     cdef double a = params['beta']
     cdef double b = params['threshold']
     cdef float t = <float>b
-    if y is not None or cnp.PyArray_TYPE(g) != cnp.NPY_FLOAT or a != 1.0:
+    if y is not None or not _f32_loops(g) or a != 1.0:
         return _b_softplus(g, x, y, out, params, threads)
     if <double>t > b:
         t = nextafterf(t, -INFINITY)
@@ -1323,6 +1328,10 @@ _BWD.update(gelu=_b_gelu, rrelu=_b_rrelu, prelu=_b_prelu, glu=_b_glu, maxout=_b_
             softmax=_b_softmax, log_softmax=_b_log_softmax, softmin=_b_softmin, sparsemax=_b_sparsemax)
 
 FUNCTIONS = tuple(sorted(_FWD))
+# the elementwise functions whose loops take float16 arrays themselves,
+# converting block by block (_elementwise.pxi, _par_u_h): every one that runs
+# through _run_u / _run_b; none where this build has no conversions
+HALF_FUNCTIONS = (frozenset(_GEN_FWD) | {"gelu"}) if FASTACT_HAVE_F16 else frozenset()
 cdef frozenset _CHEAP = frozenset(_GEN_CHEAP) | {"rrelu", "prelu", "maxout"}
 
 
@@ -1410,9 +1419,6 @@ cdef void _convert(const void* src, void* dst, Py_ssize_t n, bint widen, int nt)
                 fastact_f2h(<const float*>src + st, <unsigned short*>dst + st, en - st)
 
 
-cdef int _NPY_HALF = _np.dtype(_np.float16).num
-
-
 def convert(cnp.ndarray src, cnp.ndarray dst, int threads=0):
     """float16 ``src`` into float32 ``dst``, or float32 into float16, both
     contiguous in one element order and of one size, as NumPy's astype
@@ -1420,10 +1426,10 @@ def convert(cnp.ndarray src, cnp.ndarray dst, int threads=0):
     conversion instructions."""
     cdef Py_ssize_t n = cnp.PyArray_SIZE(src)
     cdef int ts = cnp.PyArray_TYPE(src), td = cnp.PyArray_TYPE(dst)
-    cdef bint widen = ts == _NPY_HALF
+    cdef bint widen = ts == NPY_HALF
     if not FASTACT_HAVE_F16:
         return False
-    if not ((widen and td == cnp.NPY_FLOAT) or (ts == cnp.NPY_FLOAT and td == _NPY_HALF)):
+    if not ((widen and td == cnp.NPY_FLOAT) or (ts == cnp.NPY_FLOAT and td == NPY_HALF)):
         raise TypeError(f"convert: float16 to float32 or back, not {src.dtype} to {dst.dtype}")
     if cnp.PyArray_SIZE(dst) != n or not (cnp.PyArray_ISCONTIGUOUS(src) and cnp.PyArray_ISCONTIGUOUS(dst)):
         raise ValueError("convert: src and dst must be C-contiguous and of one size")

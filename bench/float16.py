@@ -1,0 +1,133 @@
+"""float16 elementwise calls: fastact against PyTorch's own float16 kernels.
+
+Standalone script, not a test:  PYTHONPATH=src python bench/float16.py
+Options: --sizes 1e3,1e5,1e6,1e7   --only relu,gelu
+
+fastact computes float16 in float32. Where the Cython extension is built with
+the conversion instructions (its AVX2 and AVX-512 variants), an elementwise
+call on float16 runs the float32 loops block by block, each block widened and
+narrowed on the stack (``_elementwise.pxi``, ``_par_u_h``): one pass over
+float16 memory. Before that, the public layer widened the whole array into a
+float32 temporary, ran the kernel into another and narrowed the result: three
+passes. Both are timed here in one process, taking turns (``before`` turns the
+block path off, ``fastact._api._half_fns = False``, and keeps the compiled
+converter), with PyTorch's float16 kernels and fastact's float32 call on the
+same values beside them, all on the Cython backend (``use_backend``: under
+``auto`` the whole-array path would run whichever backend the float32 table
+picks, whose bits may differ).
+
+Every call allocates its result, through the public functions
+(``fastact.gelu(x)``, ``fastact.gelu_backward(g, x)``). Backward rows of
+relu, sigmoid and tanh are timed from y (``y=``), as PyTorch's read the
+forward's output. 2 threads; glibc's malloc keeps freed memory, as in the
+other benches (``fastact._tuning.keep_freed_memory``). Ratios are PyTorch's
+time over ours: above 1, fastact is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+
+import cython_vs_torch as cvt  # noqa: E402  (its tables of torch calls; sets 2 threads)
+
+import fastact  # noqa: E402
+from fastact import _api, _tuning  # noqa: E402
+
+import torch  # noqa: E402
+
+F16 = np.float16
+FROM_Y = ("relu", "sigmoid", "tanh")  # PyTorch's backward reads y
+# the elementwise functions PyTorch has, with their forward and backward calls
+NAMES = [n for n, (p, tf) in cvt.FUNCS.items()
+         if tf is not None and n in cvt.TORCH_BWD and n not in ("glu", "softmax", "log_softmax", "softmin")]
+
+
+def _public(name):
+    """fastact's forward and backward for a bench name, with its parameters."""
+    params = dict(cvt.FUNCS[name][0])
+    fn = "gelu" if name == "gelu_tanh" else name
+    return getattr(fastact, fn), getattr(fastact, fn + "_backward"), params
+
+
+def cases(name, size, rng):
+    f, b, p = _public(name)
+    tf = cvt.FUNCS[name][1]
+    x = (rng.standard_normal(size) * 3).astype(F16)
+    g = rng.standard_normal(size).astype(F16)
+    x32, g32 = x.astype(np.float32), g.astype(np.float32)
+    xt, gt = torch.from_numpy(x), torch.from_numpy(g)
+    yt = tf(xt)
+    if name in FROM_Y:
+        y, y32 = f(x, **p), f(x32, **p)
+        ours_b = lambda: b(g, y=y, **p)  # noqa: E731
+        ours_b32 = lambda: b(g32, y=y32, **p)  # noqa: E731
+    else:
+        ours_b = lambda: b(g, x, **p)  # noqa: E731
+        ours_b32 = lambda: b(g32, x32, **p)  # noqa: E731
+    tb = cvt.TORCH_BWD[name]
+    yield "fwd", lambda: f(x, **p), lambda: tf(xt), lambda: f(x32, **p)
+    yield "bwd", ours_b, lambda: tb(gt, xt, yt), ours_b32
+
+
+def _before(call):
+    """call on the path before the block kernels: whole-array conversions around the float32 kernel."""
+    def run():
+        saved, _api._half_fns = _api._half_fns, False
+        try:
+            return call()
+        finally:
+            _api._half_fns = saved
+    return run
+
+
+def run(sizes, only):
+    rng = np.random.default_rng(0)
+    names = [n for n in NAMES if not only or n in only]
+    rows = []
+    print("| function | dir | size | fastact µs | before µs | torch f16 µs | fastact f32 µs | torch/fastact | before/fastact |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in sizes:
+        for name in names:
+            for d, ours, theirs, ours32 in cases(name, size, rng):
+                a = ours()
+                with np.errstate(over="ignore"):
+                    want = _before(ours)()
+                assert a.dtype == F16 and np.array_equal(a, want, equal_nan=True), f"{name} {d} {size}: not the same bits"
+                t_o, t_b, t_t, t_32 = cvt.best_of(size, ours, _before(ours), theirs, ours32)
+                rows.append((name, d, size, t_o, t_b, t_t))
+                print(f"| {name} | {d} | {size:.0e} | {t_o * 1e6:.1f} | {t_b * 1e6:.1f} | {t_t * 1e6:.1f} | "
+                      f"{t_32 * 1e6:.1f} | {t_t / t_o:.2f} | {t_b / t_o:.2f} |", flush=True)
+
+    def gm(v):
+        return math.exp(sum(math.log(r) for r in v) / len(v))
+
+    for size in sizes:
+        sel = [r for r in rows if r[2] == size]
+        print(f"size {size:.0e}: torch/fastact {gm([r[5] / r[3] for r in sel]):.2f}x, "
+              f"before/fastact {gm([r[4] / r[3] for r in sel]):.2f}x over {len(sel)}")
+    slow = [f"{r[0]} {r[1]} {r[2]:.0e} ({r[5] / r[3]:.2f})" for r in rows if r[5] < r[3]]
+    print("slower than torch:", ", ".join(slow) or "none")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1e3,1e5,1e6,1e7")
+    ap.add_argument("--only", default="")
+    a = ap.parse_args()
+    if not _api._half_kernels("relu", fastact._backends.load("cython")):
+        sys.exit("no float16 block kernels in this build (the Cython extension's AVX2 or AVX-512 variant)")
+    _tuning.keep_freed_memory()
+    with fastact.use_backend("cython"):  # the float32 kernels of every column are the Cython backend's
+        run([int(float(s)) for s in a.sizes.split(",")], set(filter(None, a.only.split(","))))
+
+
+if __name__ == "__main__":
+    main()
