@@ -1390,6 +1390,7 @@ def build_info():
         "openmp_version": fastact_omp_version(),
         "openmp_max_threads": fastact_omp_max_threads(),
         "stream_stores": bool(FASTACT_HAVE_STREAM),
+        "float16_blocks": bool(FASTACT_HAVE_F16),  # elementwise float16 in blocks (_par_u_h, HALF_FUNCTIONS)
         "stream_min_bytes": _stream_min,
         "rows_prefetch": bool(_rows_prefetch),
         "serial_threshold": {"cheap": THRESH_CHEAP, "costly": THRESH_COSTLY, "heavy": THRESH_HEAVY,
