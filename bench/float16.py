@@ -19,7 +19,10 @@ picks, whose bits may differ).
 Every call allocates its result, through the public functions
 (``fastact.gelu(x)``, ``fastact.gelu_backward(g, x)``). Backward rows of
 relu, sigmoid and tanh are timed from y (``y=``), as PyTorch's read the
-forward's output. 2 threads; glibc's malloc keeps freed memory, as in the
+forward's output. softmax, log_softmax and softmin run along rows of 1000
+(their float16 rows convert group by group on the stack, ``_axis.pxi``,
+``_axis_h``); their backwards from y, against PyTorch's float16 backward
+kernels (softmin's has none and is left out). 2 threads; glibc's malloc keeps freed memory, as in the
 other benches (``fastact._tuning.keep_freed_memory``). Ratios are PyTorch's
 time over ours: above 1, fastact is faster.
 """
@@ -57,7 +60,34 @@ def _public(name):
     return getattr(fastact, fn), getattr(fastact, fn + "_backward"), params
 
 
+# the softmax family along rows of ROW (bench/cython_vs_torch.py's ROW):
+# PyTorch's float16 backward kernels read y, as fastact's y= rows here
+ROWS = {
+    "softmax": (lambda t: torch.softmax(t, -1), lambda g, y: torch.ops.aten._softmax_backward_data(g, y, -1, torch.float16)),
+    "log_softmax": (lambda t: torch.log_softmax(t, -1),
+                    lambda g, y: torch.ops.aten._log_softmax_backward_data(g, y, -1, torch.float16)),
+    "softmin": (lambda t: torch.nn.functional.softmin(t, -1), None),
+}
+
+
+def row_cases(name, size, rng):
+    f, b = getattr(fastact, name), getattr(fastact, name + "_backward")
+    tf, tb = ROWS[name]
+    rows = max(1, size // cvt.ROW)
+    x = (rng.standard_normal((rows, cvt.ROW)) * 3).astype(F16)
+    g = rng.standard_normal(x.shape).astype(F16)
+    x32, g32 = x.astype(np.float32), g.astype(np.float32)
+    y, y32 = f(x, axis=-1), f(x32, axis=-1)
+    xt, gt, yt = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(y)
+    yield "fwd", lambda: f(x, axis=-1), lambda: tf(xt), lambda: f(x32, axis=-1)
+    if tb is not None:
+        yield "bwd", lambda: b(g, y=y, axis=-1), lambda: tb(gt, yt), lambda: b(g32, y=y32, axis=-1)
+
+
 def cases(name, size, rng):
+    if name in ROWS:
+        yield from row_cases(name, size, rng)
+        return
     f, b, p = _public(name)
     tf = cvt.FUNCS[name][1]
     x = (rng.standard_normal(size) * 3).astype(F16)
@@ -90,7 +120,7 @@ def _before(call):
 
 def run(sizes, only):
     rng = np.random.default_rng(0)
-    names = [n for n in NAMES if not only or n in only]
+    names = [n for n in NAMES + list(ROWS) if not only or n in only]
     rows = []
     print("| function | dir | size | fastact µs | before µs | torch f16 µs | fastact f32 µs | torch/fastact | before/fastact |")
     print("|---|---|---|---|---|---|---|---|---|")

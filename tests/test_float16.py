@@ -331,3 +331,52 @@ def test_float16_block_kernels_with_out_and_in_place(order, monkeypatch):
             f(x, out=wide[:, ::2], **p)
             _same_bits(wide[:, ::2], y, f"{name} forward strided out= [{order}]")
             assert not wide[:, 1::2].any()
+
+
+AXIS_SPECS = [s for s in SPECS if s.kind == AXIS]
+
+
+@pytest.mark.parametrize("spec", AXIS_SPECS, ids=spec_ids(AXIS_SPECS))
+def test_float16_rows_take_the_blocks(spec, monkeypatch):
+    """The softmax family's float16 rows along the last axis (up to the
+    Cython build's HALF_ROW_MAX) run in float32 in groups of rows converted
+    on the stack (_axis.pxi, _axis_h): no whole-array conversion, results
+    within the float16 bound, the backward from x computed from the float32
+    y of each group (as the float32 call on x.astype(float32), rounded:
+    checked to within one float16 step, and equal in almost every element).
+    Long rows, other axes and strided arrays still convert the whole array."""
+    from fastact import _api
+
+    rng = np.random.default_rng(23)
+    if not _half_functions():
+        pytest.skip("no float16 block kernels in this build")
+    f, b = getattr(fastact, spec.name), getattr(fastact, spec.name + "_backward")
+    with fastact.use_backend("cython"):
+        for shape in [(1, 7), (3, 16), (333, 100), (40, 1000), (2, 5, 2048), (61, 24)]:
+            x = (rng.standard_normal(shape) * 4).astype(F16)
+            g = rng.standard_normal(shape).astype(F16)
+            x32, g32 = x.astype(np.float32), g.astype(np.float32)
+            with monkeypatch.context() as m:
+                m.setattr(_api, "_half", lambda *a: pytest.fail("converted the whole array"))
+                m.setattr(_api, "_as_kernel", lambda *a, **k: pytest.fail("converted the whole array"))
+                y = f(x, axis=-1)
+                gx = b(g, x, axis=-1)
+                gy = b(g, y=y, axis=-1)
+                xi = x.copy()
+                assert f(xi, axis=-1, out=xi) is xi
+            what = f"{spec.name} {shape}"
+            _same_bits(xi, y, "in place " + what)
+            assert_close(y, reference_forward(spec.name, x, axis=-1), *bound_for(spec, "forward", F16), "forward " + what)
+            assert_close(gx, reference_backward(spec.name, g, x, axis=-1), *bound_for(spec, "backward", F16),
+                         "backward " + what)
+            with np.errstate(over="ignore"):
+                for got, want in [(y, f(x32, axis=-1).astype(F16)), (gx, b(g32, x32, axis=-1).astype(F16)),
+                                  (gy, b(g32, y=y.astype(np.float32), axis=-1).astype(F16))]:
+                    steps = np.abs(got.view(np.int16).astype(np.int32) - want.view(np.int16).astype(np.int32))
+                    assert steps.max() <= 1 and np.mean(steps == 0) > 0.99, what
+        # not rows of the block kernels: the whole-array conversions, the same results
+        for x in [(rng.standard_normal((2, 3000)) * 4).astype(F16), (rng.standard_normal((30, 20)) * 4).astype(F16)[:, ::2]]:
+            y = f(x, axis=-1)
+            _same_bits(y, f(x.astype(np.float32), axis=-1).astype(F16), f"{spec.name} {x.shape} converted")
+        x = (rng.standard_normal((64, 20)) * 4).astype(F16)
+        _same_bits(f(x, axis=0), f(x.astype(np.float32), axis=0).astype(F16), f"{spec.name} axis 0")

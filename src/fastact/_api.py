@@ -395,15 +395,10 @@ def _h16() -> bool:
     return _converter() is not False
 
 
-_half_fns = None  # the Cython backend and its HALF_FUNCTIONS, once looked up; False: none
+_half_fns = None  # (the Cython backend, HALF_FUNCTIONS, HALF_ROWS, HALF_ROW_MAX), once looked up; False: none
 
 
-def _half_kernels(name: str, be):
-    """The backend whose elementwise loops take ``name``'s float16 arrays
-    themselves (the Cython backend's HALF_FUNCTIONS: each block converted on
-    the stack, one pass over float16 memory), or None. Where a backend is
-    chosen (``FASTACT_BACKEND``, ``use_backend``), only that one's; under
-    ``auto``, whichever backend the float32 table picked."""
+def _half_info():
     global _half_fns
     if _half_fns is None:
         found = False
@@ -411,15 +406,93 @@ def _half_kernels(name: str, be):
             import importlib
 
             cy = _backends.load("cython")
-            fns = getattr(importlib.import_module(cy.module), "HALF_FUNCTIONS", frozenset())
-            found = (cy, fns) if fns else False
+            mod = importlib.import_module(cy.module)
+            fns = getattr(mod, "HALF_FUNCTIONS", frozenset())
+            if fns:
+                found = (cy, fns, getattr(mod, "HALF_ROWS", frozenset()), getattr(mod, "HALF_ROW_MAX", 0))
         _half_fns = found
-    if _half_fns is False:
+    return _half_fns
+
+
+def _half_kernels(name: str, be, rows: bool = False):
+    """The backend whose kernels take ``name``'s float16 arrays themselves
+    (the Cython backend's HALF_FUNCTIONS, elementwise: each block converted
+    on the stack, one pass over float16 memory; with ``rows``, its
+    HALF_ROWS, along an axis), or None. Where a backend is chosen
+    (``FASTACT_BACKEND``, ``use_backend``), only that one's; under ``auto``,
+    whichever backend the float32 table picked."""
+    info = _half_info()
+    if info is False:
         return None
-    cy, fns = _half_fns
-    if name in fns and (be is cy or _backends.get_backend() == "auto"):
+    cy, fns, rfns, _ = info
+    if name in (rfns if rows else fns) and (be is cy or _backends.get_backend() == "auto"):
         return cy
     return None
+
+
+def _half_rows_call(name: str, be, th: int, outer: int, n: int, inputs: list, out: np.ndarray, p: dict) -> bool:
+    """An along-axis call on float16 rows by the backend's own float16 rows
+    (:func:`_half_kernels` with ``rows``): rows of ``n`` (at most its
+    HALF_ROW_MAX) along the last axis of C-contiguous float16 arrays; the
+    forward (``inputs`` = [x]) or the backward ([g, x, y]) into ``out``.
+    False, nothing run, where that does not apply: the caller converts."""
+    hk = _half_kernels(name, be, rows=True)
+    if hk is None or n > _half_fns[3] or out.dtype != _F16 or not out.flags.c_contiguous:
+        return False
+    shape3 = (outer, n, 1)
+    arrs = []
+    for a in inputs:
+        if a is None:
+            arrs.append(None)
+        elif a.dtype == _F16 and a.flags.c_contiguous:
+            arrs.append(a.reshape(shape3))
+        else:
+            return False
+    th = th if hk is be else 0
+    if len(arrs) == 1:
+        hk.forward(name, arrs[0], out.reshape(shape3), p, th)
+    else:
+        hk.backward(name, *arrs, out.reshape(shape3), p, th)
+    return True
+
+
+def _last_axis_rows(a: np.ndarray, axis) -> tuple | None:
+    """(outer, n) of a non-empty C-contiguous ``a`` along ``axis`` where that
+    is its last axis (an ``int``), else None."""
+    nd = a.ndim
+    if type(axis) is not int or not nd or not a.size or not a.flags.c_contiguous or not (axis == -1 or axis == nd - 1):
+        return None
+    n = a.shape[-1]
+    return a.size // n, n
+
+
+def _half_axis_forward(name: str, x: np.ndarray, axis, key: tuple):
+    """The softmax family's fast path for an allocating float16 call along
+    the last axis of a C-contiguous x: the backend's float16 rows
+    (:func:`_half_rows_call`) without the general path's checks (a row of
+    1000: 5.4 -> about 2 us). None where that does not apply: the caller
+    goes on to the general path."""
+    geo = _last_axis_rows(x, axis)
+    if geo is None:
+        return None
+    be, th = _backends.pick(key, x.size)
+    res = np.empty(x.shape, _F16)
+    return res if _half_rows_call(name, be, th, geo[0], geo[1], [x], res, {"axis": axis}) else None
+
+
+def _half_axis_backward(name: str, g: np.ndarray, x, y, axis, key: tuple):
+    """:func:`_half_axis_forward` for the backward: float16 ``grad_output``
+    and one of x or y, of one shape, C-contiguous."""
+    s = x if y is None else y
+    if (x is None) == (y is None) or type(s) is not np.ndarray or s.dtype is not _F16 or s.shape != g.shape:
+        return None
+    geo = _last_axis_rows(g, axis)
+    if geo is None or not s.flags.c_contiguous:
+        return None
+    be, th = _backends.pick(key, g.size)
+    res = np.empty(g.shape, _F16)
+    ok = _half_rows_call(name, be, th, geo[0], geo[1], [g, x, y], res, {"axis": axis})
+    return res if ok else None
 
 
 def _half_forward(name: str, x: np.ndarray, p: dict, key: tuple) -> np.ndarray:
@@ -676,9 +749,11 @@ def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
     if x.size and out.size:
         (x,) = _unalias(out, [x], 0)
         outer, n, inner = _axis_geometry(x.shape, axis)
+        be, th = _backends.choose(spec, "forward", kd, x.size, x.flags.c_contiguous)
+        if ct == _F16 and kind == AXIS and inner == 1 and _half_rows_call(name, be, th, outer, n, [x], out, p):
+            return out
         x3 = _c3(x, kd, (outer, n, inner))
         o3, finish = _c3_out(out, kd, _axis_geometry(out_shape, axis) if out_shape else (1, 1, 1))
-        be, th = _backends.choose(spec, "forward", kd, x.size, x.flags.c_contiguous)
         be.forward(name, x3, o3, p, th)
         if finish:
             finish()
@@ -784,8 +859,11 @@ def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any
         g, x_arr, y_arr = _unalias(out, [g, x_arr, y_arr], 0)
         geo = _axis_geometry(src.shape, axis)
         geo_g = _axis_geometry(g.shape, axis) if g.shape else (1, 1, 1)
-        o3, finish = _c3_out(out, kd, geo)
         be, th = _backends.choose(spec, "backward" if y_arr is None else "backward_y", kd, src.size, src.flags.c_contiguous)
+        if (ct == _F16 and kind == AXIS and geo[2] == 1
+                and _half_rows_call(name, be, th, geo[0], geo[1], [g, x_arr, y_arr], out, p)):
+            return out
+        o3, finish = _c3_out(out, kd, geo)
         be.backward(name, _c3(g, kd, geo_g), _c3(x_arr, kd, geo), _c3(y_arr, kd, geo), o3, p, th)
         if finish:
             finish()
@@ -1013,7 +1091,7 @@ def _fast_axis_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     thread, against 2.1 here).
     """
     _fast_ns(spec, ns, ("forward",))
-    ns.update(_axf=_axis_forward)
+    ns.update(_axf=_axis_forward, _F16=_F16, _haf=_half_axis_forward)
     return (
         "    t = _axf(x, axis, _mf32, _mf64, out)\n"
         "    if t is not False:\n"
@@ -1021,6 +1099,10 @@ def _fast_axis_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
         + _entry_src("f", "x", " " * 8)
         + "        be.forward(_name, x3, r3, {'axis': axis}, th)\n"
         "        return res\n"
+        "    if out is None and type(x) is _ndarray and x.dtype is _F16:\n"
+        "        res = _haf(_name, x, axis, _kf32)\n"
+        "        if res is not None:\n"
+        "            return res\n"
     )
 
 
@@ -1033,7 +1115,7 @@ def _fast_axis_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """
     assert spec.y_ok is True  # the whole family accepts y=; a parameter rule would need spec.allows_y here
     _fast_ns(spec, ns, ("backward", "backward_y"))
-    ns.update(_axb=_axis_backward)
+    ns.update(_axb=_axis_backward, _F16=_F16, _hab=_half_axis_backward)
 
     def run(from_y: bool) -> str:
         s = "y" if from_y else "x"  # the array, and its tag in the namespace
@@ -1052,6 +1134,10 @@ def _fast_axis_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
         + run(False)
         + "    elif x is None:\n"
         + run(True)
+        + "    if out is None and type(grad_output) is _ndarray and grad_output.dtype is _F16:\n"
+        "        res = _hab(_name, grad_output, x, y, axis, _kx32 if y is None else _ky32)\n"
+        "        if res is not None:\n"
+        "            return res\n"
     )
 
 

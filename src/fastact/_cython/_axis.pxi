@@ -1448,7 +1448,71 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
             fastact_sfence()
 
 
-cdef int _run_axis(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, int kind, bint fwd, int threads) except -1:
+# ------------------------------------------------------------ float16 rows
+# float16 rows (inner == 1, n <= _HROW_MAX), where the build converts
+# (FASTACT_HAVE_F16): per thread, groups of _HAX // n rows (two or more) are
+# widened into buffers on the stack, _axis runs on the group serially in
+# float32 (the backward from x: the forward into a buffer first, as
+# _axis_backward does), and the group is narrowed into out: one pass over
+# float16 memory, where the whole-array path widened x (and g) into float32
+# temporaries, ran the kernel into another and narrowed it.  A group of k
+# rows takes the path _axis takes for k rows, which is within the registry's
+# bounds as every float32 call is, but not always the bits of the float32
+# call on the whole array (its blocks of rows fall elsewhere).  The buffers
+# sit _HAXG floats apart (a multiple of 64 bytes, 1408 mod 4096: see _HGAP).
+cdef enum:
+    _HAX = 4096
+    _HAXG = 4448
+    _HROW_MAX = 2048
+
+cdef void _axis_h_group(const unsigned short* g, const unsigned short* x, unsigned short* out,
+                        Py_ssize_t k, Py_ssize_t n, int kind, int mode) noexcept nogil:
+    # k rows of n; mode 0: forward, 1: backward from y (x holds y), 2: backward from x
+    cdef float mem[3 * _HAXG + 16]
+    cdef float* xb = _align64(&mem[0])
+    cdef float* gb = xb + _HAXG
+    cdef float* ob = xb + 2 * _HAXG
+    cdef Py_ssize_t m = k * n
+    fastact_h2f(x, xb, m)
+    if mode == 0:
+        _axis(<const float*>NULL, xb, ob, k, n, 1, kind, True, 1)
+        fastact_f2h(ob, out, m)
+        return
+    fastact_h2f(g, gb, m)
+    if mode == 2:
+        _axis(<const float*>NULL, xb, ob, k, n, 1, kind, True, 1)  # y, in float32
+        _axis(<const float*>gb, <const float*>ob, xb, k, n, 1, kind, False, 1)
+        fastact_f2h(xb, out, m)
+    else:
+        _axis(<const float*>gb, <const float*>xb, ob, k, n, 1, kind, False, 1)
+        fastact_f2h(ob, out, m)
+
+cdef void _axis_h_groups(const unsigned short* g, const unsigned short* x, unsigned short* out, Py_ssize_t q0,
+                         Py_ssize_t q1, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t kk, int kind,
+                         int mode) noexcept nogil:
+    cdef Py_ssize_t q, r, k
+    for q in range(q0, q1):
+        r = q * kk
+        k = outer - r if outer - r < kk else kk
+        _axis_h_group(g + r * n if g != NULL else NULL, x + r * n, out + r * n, k, n, kind, mode)
+
+cdef void _axis_h(const unsigned short* g, const unsigned short* x, unsigned short* out, Py_ssize_t outer,
+                  Py_ssize_t n, int kind, int mode, int nt) noexcept nogil:
+    cdef Py_ssize_t kk = _HAX // n
+    cdef Py_ssize_t ng = (outer + kk - 1) // kk
+    cdef Py_ssize_t c
+    if nt <= 1 or ng < 2:
+        _axis_h_groups(g, x, out, 0, ng, outer, n, kk, kind, mode)
+        return
+    _mark_parallel()
+    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+        _note_team()
+        _axis_h_groups(g, x, out, (ng * c) // nt, (ng * (c + 1)) // nt, outer, n, kk, kind, mode)
+
+
+cdef int _run_axis(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, int kind, bint fwd, int threads,
+                   bint from_x=False) except -1:
+    # from_x: float16 rows only, the backward from x (x given for y)
     cdef Py_ssize_t outer = cnp.PyArray_DIM(x, 0)
     cdef Py_ssize_t n = cnp.PyArray_DIM(x, 1)
     cdef Py_ssize_t inner = cnp.PyArray_DIM(x, 2)
@@ -1459,7 +1523,13 @@ cdef int _run_axis(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, int kind, bint
     cdef void* po = cnp.PyArray_DATA(out)
     if cnp.PyArray_SIZE(x) == 0:
         return 0
-    if typ == cnp.NPY_FLOAT:
+    if typ == NPY_HALF and FASTACT_HAVE_F16 and inner == 1 and n <= _HROW_MAX:
+        if cnp.PyArray_TYPE(out) != typ or (g is not None and cnp.PyArray_TYPE(g) != typ):
+            raise TypeError(f"fastact cython backend: float16 rows need float16 arrays throughout, not out {out.dtype}")
+        with nogil:
+            _axis_h(<const unsigned short*>pg, <const unsigned short*>px, <unsigned short*>po, outer, n, kind,
+                    0 if fwd else (2 if from_x else 1), nt)
+    elif typ == cnp.NPY_FLOAT:
         with nogil:
             _axis(<const float*>pg, <const float*>px, <float*>po, outer, n, inner, kind, fwd, nt)
     elif typ == cnp.NPY_DOUBLE:
@@ -1470,8 +1540,17 @@ cdef int _run_axis(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, int kind, bint
     return 0
 
 
+cdef inline bint _half_rows(cnp.ndarray x):
+    # x's (outer, n, inner) take _axis_h
+    return FASTACT_HAVE_F16 and cnp.PyArray_DIM(x, 2) == 1 and cnp.PyArray_DIM(x, 1) <= _HROW_MAX
+
+
 cdef int _axis_backward(str name, int kind, cnp.ndarray g, x, y, cnp.ndarray out, int threads) except -1:
-    # from x: recompute y first (into a fresh array: out may be g itself)
+    # from x: recompute y first (into a fresh array: out may be g itself);
+    # float16 rows recompute it per group, in float32 (_axis_h_group)
+    if y is None and cnp.PyArray_TYPE(x) == NPY_HALF and _half_rows(x):
+        _run_axis(g, x, out, kind, False, threads, True)
+        return 0
     if y is None:
         y = _np.empty_like(x)
         _run_axis(None, x, y, kind, True, threads)

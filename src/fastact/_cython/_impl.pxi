@@ -1332,6 +1332,10 @@ FUNCTIONS = tuple(sorted(_FWD))
 # converting block by block (_elementwise.pxi, _par_u_h): every one that runs
 # through _run_u / _run_b; none where this build has no conversions
 HALF_FUNCTIONS = (frozenset(_GEN_FWD) | {"gelu"}) if FASTACT_HAVE_F16 else frozenset()
+# the along-axis functions whose rows take float16 themselves, converting
+# groups of rows (_axis.pxi, _axis_h): (outer, n, 1) arrays with n <= HALF_ROW_MAX
+HALF_ROWS = frozenset({"softmax", "log_softmax", "softmin", "sparsemax"}) if FASTACT_HAVE_F16 else frozenset()
+HALF_ROW_MAX = _HROW_MAX
 cdef frozenset _CHEAP = frozenset(_GEN_CHEAP) | {"rrelu", "prelu", "maxout"}
 
 
