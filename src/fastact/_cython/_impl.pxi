@@ -203,8 +203,8 @@ cdef inline Py_ssize_t _split(Py_ssize_t n, Py_ssize_t parts, Py_ssize_t k) noex
 
 
 cdef int _bad_dtype(cnp.ndarray x) except -1:
-    raise TypeError(f"fastact cython backend: unsupported dtype {x.dtype} (float32 and float64; float16 in "
-                    f"the elementwise loops of builds that convert it, HALF_FUNCTIONS)")
+    raise TypeError(f"fastact cython backend: unsupported dtype {x.dtype} (float32 and float64; float16 where "
+                    f"this build lists the function in HALF_FUNCTIONS, or HALF_ROWS for rows of HALF_ROW_MAX at most)")
 
 
 cdef int _no_y(str name) except -1:
