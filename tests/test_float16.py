@@ -380,3 +380,73 @@ def test_float16_rows_take_the_blocks(spec, monkeypatch):
             _same_bits(y, f(x.astype(np.float32), axis=-1).astype(F16), f"{spec.name} {x.shape} converted")
         x = (rng.standard_normal((64, 20)) * 4).astype(F16)
         _same_bits(f(x, axis=0), f(x.astype(np.float32), axis=0).astype(F16), f"{spec.name} axis 0")
+
+
+def test_float16_loops_of_every_isa_variant():
+    """Each ISA variant's float16 loops (the fused _H_ loops of the cheap
+    kernels, 8 elements per conversion in the AVX2 build and 16 in the
+    AVX-512 one, and the buffered blocks of the others) give its own float32
+    loops' bits on x.astype(float32), rounded as NumPy rounds; the baseline
+    build lists none and refuses float16."""
+    import importlib
+
+    cy = pytest.importorskip("fastact._cython")
+    rng = np.random.default_rng(24)
+    x = np.concatenate([np.array([0, -0.0, np.inf, -np.inf, np.nan, 6e-8, 65504, -3, 3, 6, -1.5], F16),
+                        (rng.standard_normal(5003) * 4).astype(F16)])
+    g = rng.standard_normal(x.size).astype(F16)
+    cases = [("relu", {}), ("hardtanh", {"min_val": -0.5, "max_val": 2.0}), ("hardswish", {}), ("leaky_relu",
+             {"negative_slope": -0.2}), ("threshold", {"threshold": 0.1, "value": 20.0}), ("gelu", {"approximate": "none"}),
+             ("elu", {"alpha": 0.7}), ("softshrink", {"lambd": 0.5})]
+    for isa in cy.available_isas():
+        mod = importlib.import_module(f"fastact._cython._k_{isa}")
+        be = mod.BACKEND
+        if isa == "base":
+            assert not mod.HALF_FUNCTIONS and not mod.HALF_ROWS
+            with pytest.raises(TypeError):
+                be.forward("relu", x, np.empty_like(x), {}, 1)
+            continue
+        for (name, p), threads, lo in itertools.product(cases, (1, 2), (0, 1)):
+            xs, gs = x[lo:], g[lo:]
+            what = f"{name} [{isa}] threads {threads} from {lo}"
+            out, out32 = np.empty_like(xs), np.empty(xs.size, np.float32)
+            be.forward(name, xs, out, p, threads)
+            be.forward(name, xs.astype(np.float32), out32, p, threads)
+            with np.errstate(over="ignore"):
+                _same_bits(out, out32.astype(F16), "forward " + what)
+            be.backward(name, gs, xs, None, out, p, threads)
+            be.backward(name, gs.astype(np.float32), xs.astype(np.float32), None, out32, p, threads)
+            with np.errstate(over="ignore"):
+                _same_bits(out, out32.astype(F16), "backward " + what)
+
+
+def test_float16_fused_loops_keep_to_registers():
+    """The cheap kernels' fused float16 loops (_elementwise.pxi.in, _H_ and
+    HALF_FUSED) are only faster than the buffered blocks where gcc compiles
+    their 16 elements into vector code in registers; where it spilled them
+    to the stack lane by lane they ran up to 8x slower (hardshrink's, which
+    is left out). No _H_ loop of any ISA variant touches the stack."""
+    import importlib
+    import re
+    import shutil
+    import subprocess
+
+    cy = pytest.importorskip("fastact._cython")
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        pytest.skip("objdump (binutils) is not installed")
+    checked = 0
+    for isa in cy.available_isas():
+        if isa == "base":
+            continue
+        path = importlib.import_module(f"fastact._cython._k_{isa}").__file__
+        asm = subprocess.run([objdump, "-d", "--no-show-raw-insn", path], capture_output=True, text=True,
+                             check=True).stdout
+        bodies = re.findall(r"<(\w+__H_\w+)>:\n(.*?)\n\s+[0-9a-f]+:\s+ret", asm, flags=re.S)
+        assert bodies, f"no _H_ loops found in {path}"
+        for name, body in bodies:
+            assert "(%rsp)" not in body, f"{name} [{isa}] spills to the stack"
+            assert "vcvtph2ps" in body and "vcvtps2ph" in body, f"{name} [{isa}]"
+            checked += 1
+    if not checked:
+        pytest.skip("no ISA variant with float16 loops here")

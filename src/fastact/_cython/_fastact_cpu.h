@@ -1333,10 +1333,33 @@ static void fastact_f2h(const float *f, uint16_t *h, long n)
     for (; i < n; i++)
         h[i] = _cvtss_sh(f[i], _MM_FROUND_TO_NEAREST_INT);
 }
+/* Sixteen elements, for the float16 loops fused with a kernel
+ * (_elementwise.pxi.in, _H_ loops): inlined into a loop whose kernel gcc
+ * vectorises, f[] stays in registers, no store and reload between them. */
+static inline void fastact_h2f16(const uint16_t *h, float *f)
+{
+#if defined(__AVX512F__)
+    _mm512_storeu_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h)));
+#else
+    _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)));
+    _mm256_storeu_ps(f + 8, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8))));
+#endif
+}
+static inline void fastact_f2h16(const float *f, uint16_t *h)
+{
+#if defined(__AVX512F__)
+    _mm256_storeu_si256((__m256i *)h, _mm512_cvtps_ph(_mm512_loadu_ps(f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#else
+    _mm_storeu_si128((__m128i *)h, _mm256_cvtps_ph(_mm256_loadu_ps(f), _MM_FROUND_TO_NEAREST_INT));
+    _mm_storeu_si128((__m128i *)(h + 8), _mm256_cvtps_ph(_mm256_loadu_ps(f + 8), _MM_FROUND_TO_NEAREST_INT));
+#endif
+}
 #else
 #define FASTACT_HAVE_F16 0
 static void fastact_h2f(const uint16_t *h, float *f, long n) { (void)h; (void)f; (void)n; }
 static void fastact_f2h(const float *f, uint16_t *h, long n) { (void)h; (void)f; (void)n; }
+static inline void fastact_h2f16(const uint16_t *h, float *f) { (void)h; (void)f; }
+static inline void fastact_f2h16(const float *f, uint16_t *h) { (void)h; (void)f; }
 #endif
 
 /* Returns a bit set: 1 = avx2+fma(+f16c), 2 = avx512 f/dq/vl/bw.  gcc's

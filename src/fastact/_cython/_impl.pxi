@@ -38,6 +38,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     int FASTACT_HAVE_F16
     void fastact_h2f(const unsigned short* h, float* f, long n)
     void fastact_f2h(const float* f, unsigned short* h, long n)
+    void fastact_h2f16(const unsigned short* h, float* f)
+    void fastact_f2h16(const float* f, unsigned short* h)
     void fastact_gelu_f32(const float* x, float* out, long n)
     void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n)
     void fastact_exp_shift_f32(const float* x, float* dst, long n, float m, float sign)
@@ -434,18 +436,21 @@ def _b_relu_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0)
     # non-temporally (fastact_relu_bwd_f32_nt); float64, and every result
     # below _stream_min, as the generated _b_relu
     if y is not None:
-        _run_b(_L_relu_bwd_y_f, _L_relu_bwd_y_d, g, y, out, 0.0, 0.0, THRESH_CHEAP, threads, True, _L_relu_bwd_f_nt)
+        _run_b(_L_relu_bwd_y_f, _L_relu_bwd_y_d, g, y, out, 0.0, 0.0, THRESH_CHEAP, threads, True, _L_relu_bwd_f_nt,
+               _H_relu_bwd_y)
     else:
-        _run_b(_L_relu_bwd_f, _L_relu_bwd_d, g, x, out, 0.0, 0.0, THRESH_CHEAP, threads, True, _L_relu_bwd_f_nt)
+        _run_b(_L_relu_bwd_f, _L_relu_bwd_d, g, x, out, 0.0, 0.0, THRESH_CHEAP, threads, True, _L_relu_bwd_f_nt,
+               _H_relu_bwd)
 
 
 def _b_relu6_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
     # as _b_relu_nt
     if y is not None:
         _run_b(_L_relu6_bwd_y_f, _L_relu6_bwd_y_d, g, y, out, 0.0, 0.0, THRESH_CHEAP, threads, True,
-               _L_relu6_bwd_f_nt)
+               _L_relu6_bwd_f_nt, _H_relu6_bwd_y)
     else:
-        _run_b(_L_relu6_bwd_f, _L_relu6_bwd_d, g, x, out, 0.0, 0.0, THRESH_CHEAP, threads, True, _L_relu6_bwd_f_nt)
+        _run_b(_L_relu6_bwd_f, _L_relu6_bwd_d, g, x, out, 0.0, 0.0, THRESH_CHEAP, threads, True, _L_relu6_bwd_f_nt,
+               _H_relu6_bwd)
 
 
 def _b_leaky_relu_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
@@ -453,10 +458,10 @@ def _b_leaky_relu_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int thre
     cdef double a = params['negative_slope']
     if y is not None:
         _run_b(_L_leaky_relu_bwd_y_f, _L_leaky_relu_bwd_y_d, g, y, out, a, 0.0, THRESH_CHEAP, threads, True,
-               _L_leaky_relu_bwd_f_nt)
+               _L_leaky_relu_bwd_f_nt, _H_leaky_relu_bwd_y)
     else:
         _run_b(_L_leaky_relu_bwd_f, _L_leaky_relu_bwd_d, g, x, out, a, 0.0, THRESH_CHEAP, threads, True,
-               _L_leaky_relu_bwd_f_nt)
+               _L_leaky_relu_bwd_f_nt, _H_leaky_relu_bwd)
 
 
 def _b_hardsigmoid_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
@@ -464,7 +469,7 @@ def _b_hardsigmoid_nt(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int thr
     if y is not None:
         _no_y("hardsigmoid")
     _run_b(_L_hardsigmoid_bwd_f, _L_hardsigmoid_bwd_d, g, x, out, 0.0, 0.0, THRESH_CHEAP, threads, True,
-           _L_hardsigmoid_bwd_f_nt)
+           _L_hardsigmoid_bwd_f_nt, _H_hardsigmoid_bwd)
 
 
 def _b_silu_tab(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
