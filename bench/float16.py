@@ -22,7 +22,8 @@ relu, sigmoid and tanh are timed from y (``y=``), as PyTorch's read the
 forward's output. softmax, log_softmax and softmin run along rows of 1000
 (their float16 rows convert group by group on the stack, ``_axis.pxi``,
 ``_axis_h``); their backwards from y, against PyTorch's float16 backward
-kernels (softmin's has none and is left out). 2 threads; glibc's malloc keeps freed memory, as in the
+kernels (softmin's has none and is left out); glu along rows of 1000 too
+(``_glu_h``), its backward from x as PyTorch's. 2 threads; glibc's malloc keeps freed memory, as in the
 other benches (``fastact._tuning.keep_freed_memory``). Ratios are PyTorch's
 time over ours: above 1, fastact is faster.
 """
@@ -67,6 +68,8 @@ ROWS = {
     "log_softmax": (lambda t: torch.log_softmax(t, -1),
                     lambda g, y: torch.ops.aten._log_softmax_backward_data(g, y, -1, torch.float16)),
     "softmin": (lambda t: torch.nn.functional.softmin(t, -1), None),
+    # glu: its float16 rows too (_impl.pxi, _glu_h); the backward from x, as PyTorch's
+    "glu": (lambda t: torch.nn.functional.glu(t, -1), lambda g, x: torch.ops.aten.glu_backward(g, x, -1)),
 }
 
 
@@ -75,12 +78,15 @@ def row_cases(name, size, rng):
     tf, tb = ROWS[name]
     rows = max(1, size // cvt.ROW)
     x = (rng.standard_normal((rows, cvt.ROW)) * 3).astype(F16)
-    g = rng.standard_normal(x.shape).astype(F16)
-    x32, g32 = x.astype(np.float32), g.astype(np.float32)
+    x32 = x.astype(np.float32)
     y, y32 = f(x, axis=-1), f(x32, axis=-1)
+    g = rng.standard_normal(y.shape).astype(F16)
+    g32 = g.astype(np.float32)
     xt, gt, yt = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(y)
     yield "fwd", lambda: f(x, axis=-1), lambda: tf(xt), lambda: f(x32, axis=-1)
-    if tb is not None:
+    if name == "glu":
+        yield "bwd", lambda: b(g, x, axis=-1), lambda: tb(gt, xt), lambda: b(g32, x32, axis=-1)
+    elif tb is not None:
         yield "bwd", lambda: b(g, y=y, axis=-1), lambda: tb(gt, yt), lambda: b(g32, y=y32, axis=-1)
 
 

@@ -10,6 +10,7 @@ float16 one.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -450,3 +451,43 @@ def test_float16_fused_loops_keep_to_registers():
             checked += 1
     if not checked:
         pytest.skip("no ISA variant with float16 loops here")
+
+
+def test_float16_glu_takes_the_blocks(monkeypatch):
+    """glu's float16 rows of x (2 * half * inner elements, up to the Cython
+    build's HALF_ROW_MAX, along any axis) run in float32 in groups of rows
+    converted on the stack (_impl.pxi, _glu_h): no whole-array conversion,
+    within the float16 bound, at most one float16 step from the float32 call
+    rounded (equal in almost every element). Longer rows convert the whole
+    array."""
+    from fastact import _api
+
+    info = _api._half_info()
+    if not info or "glu" not in info[2]:
+        pytest.skip("no float16 rows in this build")
+    spec = fastact._registry.get_spec("glu")
+    rng = np.random.default_rng(25)
+    with fastact.use_backend("cython"):
+        for shape, axis in [((1, 2), -1), ((7, 10), -1), ((333, 100), -1), ((3, 2048), -1), ((6, 4, 10), 0),
+                            ((64, 8, 3), 1), ((2, 4096), -1)]:
+            x = (rng.standard_normal(shape) * 4).astype(F16)
+            x32 = x.astype(np.float32)
+            y32 = fastact.glu(x32, axis=axis)
+            g = rng.standard_normal(y32.shape).astype(F16)
+            g32 = g.astype(np.float32)
+            blocks = math.prod(shape[axis % len(shape):]) <= info[3]  # the rows of x, (outer, 2m * inner)
+            with monkeypatch.context() as m:
+                if blocks:
+                    m.setattr(_api, "_half", lambda *a: pytest.fail("converted the whole array"))
+                    m.setattr(_api, "_as_kernel", lambda *a, **k: pytest.fail("converted the whole array"))
+                y = fastact.glu(x, axis=axis)
+                gx = fastact.glu_backward(g, x, axis=axis)
+            what = f"glu {shape} axis {axis}"
+            assert_close(y, reference_forward("glu", x, axis=axis), *bound_for(spec, "forward", F16), "forward " + what)
+            assert_close(gx, reference_backward("glu", g, x, axis=axis), *bound_for(spec, "backward", F16),
+                         "backward " + what)
+            with np.errstate(over="ignore"):
+                for got, want in [(y, y32.astype(F16)), (gx, fastact.glu_backward(g32, x32, axis=axis).astype(F16))]:
+                    steps = np.abs(got.view(np.int16).astype(np.int32) - want.view(np.int16).astype(np.int32))
+                    assert steps.max() <= 1 and np.mean(steps == 0) > 0.99, what
+

@@ -456,6 +456,28 @@ def _half_rows_call(name: str, be, th: int, outer: int, n: int, inputs: list, ou
     return True
 
 
+def _half_glu_call(be, th: int, geo: tuple, g, x: np.ndarray, out: np.ndarray, p: dict) -> bool:
+    """glu's float16 call by the backend's float16 rows (:func:`_half_kernels`
+    with ``rows``): C-contiguous float16 x of geometry ``geo`` = (outer, 2m,
+    inner) with rows of 2m * inner at most its HALF_ROW_MAX, along any axis;
+    the forward (``g`` None) into out (outer, m, inner), or the backward
+    into out of x's shape. False, nothing run, where that does not apply."""
+    hk = _half_kernels("glu", be, rows=True)
+    outer, n, inner = geo
+    if hk is None or n * inner > _half_fns[3] or out.dtype != _F16 or not out.flags.c_contiguous:
+        return False
+    for a in (x,) if g is None else (g, x):
+        if a.dtype != _F16 or not a.flags.c_contiguous:
+            return False
+    h3 = (outer, n // 2, inner)
+    th = th if hk is be else 0
+    if g is None:
+        hk.forward("glu", x.reshape(geo), out.reshape(h3), p, th)
+    else:
+        hk.backward("glu", g.reshape(h3), x.reshape(geo), None, out.reshape(geo), p, th)
+    return True
+
+
 def _last_axis_rows(a: np.ndarray, axis) -> tuple | None:
     """(outer, n) of a non-empty C-contiguous ``a`` along ``axis`` where that
     is its last axis (an ``int``), else None."""
@@ -754,6 +776,8 @@ def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
         be, th = _backends.choose(spec, "forward", kd, x.size, x.flags.c_contiguous)
         if ct == _F16 and kind == AXIS and inner == 1 and _half_rows_call(name, be, th, outer, n, [x], out, p):
             return out
+        if ct == _F16 and kind == GLU and _half_glu_call(be, th, (outer, n, inner), None, x, out, p):
+            return out
         x3 = _c3(x, kd, (outer, n, inner))
         o3, finish = _c3_out(out, kd, _axis_geometry(out_shape, axis) if out_shape else (1, 1, 1))
         be.forward(name, x3, o3, p, th)
@@ -864,6 +888,8 @@ def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any
         be, th = _backends.choose(spec, "backward" if y_arr is None else "backward_y", kd, src.size, src.flags.c_contiguous)
         if (ct == _F16 and kind == AXIS and geo[2] == 1
                 and _half_rows_call(name, be, th, geo[0], geo[1], [g, x_arr, y_arr], out, p)):
+            return out
+        if ct == _F16 and kind == GLU and x_arr is not None and _half_glu_call(be, th, geo, g, x_arr, out, p):
             return out
         o3, finish = _c3_out(out, kd, geo)
         be.backward(name, _c3(g, kd, geo_g), _c3(x_arr, kd, geo), _c3(y_arr, kd, geo), o3, p, th)

@@ -1067,6 +1067,53 @@ cdef void _glu(const floating* g, const floating* x, floating* out, Py_ssize_t n
             fastact_sfence()
 
 
+# float16 glu (HALF_ROWS, rows of x of at most HALF_ROW_MAX = 2L elements):
+# per thread, groups of _HGLU // (2L) rows (two or more) of x (and of g) are
+# widened into buffers on the stack, _glu runs on the group serially in
+# float32, and the group is narrowed into out, as _axis_h does the softmax
+# family's rows.  The buffers sit _HGLUG floats apart (see _HGAP).
+cdef enum:
+    _HGLU = 4096
+    _HGLUG = 4448
+
+cdef void _glu_h_group(const unsigned short* g, const unsigned short* x, unsigned short* out, Py_ssize_t k,
+                       Py_ssize_t L, bint fwd) noexcept nogil:
+    cdef float mem[3 * _HGLUG + 16]
+    cdef float* xb = _align64(&mem[0])
+    cdef float* gb = xb + _HGLUG
+    cdef float* ob = xb + 2 * _HGLUG
+    fastact_h2f(x, xb, 2 * k * L)
+    if fwd:
+        _glu(<const float*>NULL, xb, ob, k * L, L, 1, True)
+        fastact_f2h(ob, out, k * L)
+    else:
+        fastact_h2f(g, gb, k * L)
+        _glu(<const float*>gb, xb, ob, k * L, L, 1, False)
+        fastact_f2h(ob, out, 2 * k * L)
+
+cdef void _glu_h_groups(const unsigned short* g, const unsigned short* x, unsigned short* out, Py_ssize_t q0,
+                        Py_ssize_t q1, Py_ssize_t outer, Py_ssize_t L, Py_ssize_t kk, bint fwd) noexcept nogil:
+    # out's rows are L long (forward) or 2L (backward: the gradient of x)
+    cdef Py_ssize_t q, r, k
+    for q in range(q0, q1):
+        r = q * kk
+        k = outer - r if outer - r < kk else kk
+        _glu_h_group(g + r * L if g != NULL else NULL, x + 2 * r * L, out + (r * L if fwd else 2 * r * L), k, L, fwd)
+
+cdef void _glu_h(const unsigned short* g, const unsigned short* x, unsigned short* out, Py_ssize_t outer,
+                 Py_ssize_t L, bint fwd, int nt) noexcept nogil:
+    cdef Py_ssize_t kk = _HGLU // (2 * L)
+    cdef Py_ssize_t ng = (outer + kk - 1) // kk
+    cdef Py_ssize_t c
+    if nt <= 1 or ng < 2:
+        _glu_h_groups(g, x, out, 0, ng, outer, L, kk, fwd)
+        return
+    _mark_parallel()
+    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+        _note_team()
+        _glu_h_groups(g, x, out, (ng * c) // nt, (ng * (c + 1)) // nt, outer, L, kk, fwd)
+
+
 cdef int _run_glu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, bint fwd, int threads) except -1:
     cdef Py_ssize_t half = cnp.PyArray_DIM(x, 1) // 2
     cdef Py_ssize_t L = half * cnp.PyArray_DIM(x, 2)
@@ -1078,7 +1125,13 @@ cdef int _run_glu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, bint fwd, int t
     cdef void* po = cnp.PyArray_DATA(out)
     if n == 0:
         return 0
-    if typ == cnp.NPY_FLOAT:
+    if typ == NPY_HALF and FASTACT_HAVE_F16 and 2 * L <= _HGLU // 2:
+        if cnp.PyArray_TYPE(out) != typ or (g is not None and cnp.PyArray_TYPE(g) != typ):
+            raise TypeError(f"fastact cython backend: float16 rows need float16 arrays throughout, not out {out.dtype}")
+        with nogil:
+            _glu_h(<const unsigned short*>pg, <const unsigned short*>px, <unsigned short*>po,
+                   cnp.PyArray_DIM(x, 0), L, fwd, nt)
+    elif typ == cnp.NPY_FLOAT:
         with nogil:
             _glu(<const float*>pg, <const float*>px, <float*>po, n, L, nt, fwd)
     elif typ == cnp.NPY_DOUBLE:
@@ -1339,7 +1392,8 @@ FUNCTIONS = tuple(sorted(_FWD))
 HALF_FUNCTIONS = (frozenset(_GEN_FWD) | {"gelu"}) if FASTACT_HAVE_F16 else frozenset()
 # the along-axis functions whose rows take float16 themselves, converting
 # groups of rows (_axis.pxi, _axis_h): (outer, n, 1) arrays with n <= HALF_ROW_MAX
-HALF_ROWS = frozenset({"softmax", "log_softmax", "softmin", "sparsemax"}) if FASTACT_HAVE_F16 else frozenset()
+# (and glu: rows of x, 2 * half * inner elements, along any axis; _glu_h)
+HALF_ROWS = frozenset({"softmax", "log_softmax", "softmin", "sparsemax", "glu"}) if FASTACT_HAVE_F16 else frozenset()
 HALF_ROW_MAX = _HROW_MAX
 cdef frozenset _CHEAP = frozenset(_GEN_CHEAP) | {"rrelu", "prelu", "maxout"}
 
