@@ -375,18 +375,31 @@ def _as_kernel(a: np.ndarray, kd: np.dtype, order: str = "C") -> np.ndarray:
     return np.asarray(a, dtype=kd, order=order)
 
 
+_cy_mod = None  # the Cython backend's module, once looked up; False: not available
+
+
+def _cython_module():
+    """The loaded Cython variant's module (its float16 converter and kernel
+    lists), or False where the backend is unavailable; looked up once."""
+    global _cy_mod
+    if _cy_mod is None:
+        mod = False
+        if _backends.available("cython")[0]:
+            import importlib
+
+            mod = importlib.import_module(_backends.load("cython").module)
+        _cy_mod = mod
+    return _cy_mod
+
+
 _convert = None  # the Cython backend's float16 <-> float32 conversion, once looked up; False: none
 
 
 def _converter():
     global _convert
     if _convert is None:
-        conv = False
-        if _backends.available("cython")[0]:
-            import importlib
-
-            conv = getattr(importlib.import_module(_backends.load("cython").module), "convert", False)
-        _convert = conv
+        mod = _cython_module()
+        _convert = getattr(mod, "convert", False) if mod else False
     return _convert
 
 
@@ -402,14 +415,11 @@ def _half_info():
     global _half_fns
     if _half_fns is None:
         found = False
-        if _backends.available("cython")[0]:
-            import importlib
-
-            cy = _backends.load("cython")
-            mod = importlib.import_module(cy.module)
-            fns = getattr(mod, "HALF_FUNCTIONS", frozenset())
-            if fns:
-                found = (cy, fns, getattr(mod, "HALF_ROWS", frozenset()), getattr(mod, "HALF_ROW_MAX", 0))
+        mod = _cython_module()
+        fns = getattr(mod, "HALF_FUNCTIONS", frozenset()) if mod else frozenset()
+        if fns:
+            found = (_backends.load("cython"), fns, getattr(mod, "HALF_ROWS", frozenset()),
+                     getattr(mod, "HALF_ROW_MAX", 0))
         _half_fns = found
     return _half_fns
 
@@ -430,51 +440,29 @@ def _half_kernels(name: str, be, rows: bool = False):
     return None
 
 
-def _half_rows_call(name: str, be, th: int, outer: int, n: int, inputs: list, out: np.ndarray, p: dict) -> bool:
-    """An along-axis call on float16 rows by the backend's own float16 rows
-    (:func:`_half_kernels` with ``rows``): rows of ``n`` (at most its
-    HALF_ROW_MAX) along the last axis of C-contiguous float16 arrays; the
-    forward (``inputs`` = [x]) or the backward ([g, x, y]) into ``out``.
-    False, nothing run, where that does not apply: the caller converts."""
+def _half_rows_call(name: str, be, th: int, geo: tuple, oshape: tuple, inputs: list, out: np.ndarray,
+                    p: dict) -> bool:
+    """An along-axis call by the backend's own float16 rows (:func:`_half_kernels`
+    with ``rows``): C-contiguous float16 arrays, x (or y) of geometry ``geo`` =
+    (outer, n, inner), whose rows of n * inner are at most its HALF_ROW_MAX
+    (the softmax family: inner 1; glu: any); ``oshape``, the forward's output
+    geometry (glu's halves; the softmax family's is ``geo``). The forward
+    (``inputs`` = [x]) into ``out`` of ``oshape``, or the backward ([g, x, y],
+    g of ``oshape``) into ``out`` of ``geo``. False, nothing run, where that
+    does not apply: the caller converts."""
     hk = _half_kernels(name, be, rows=True)
-    if hk is None or n > _half_fns[3] or out.dtype != _F16 or not out.flags.c_contiguous:
+    if hk is None or geo[1] * geo[2] > _half_fns[3] or out.dtype != _F16 or not out.flags.c_contiguous:
         return False
-    shape3 = (outer, n, 1)
-    arrs = []
     for a in inputs:
-        if a is None:
-            arrs.append(None)
-        elif a.dtype == _F16 and a.flags.c_contiguous:
-            arrs.append(a.reshape(shape3))
-        else:
+        if a is not None and (a.dtype != _F16 or not a.flags.c_contiguous):
             return False
     th = th if hk is be else 0
-    if len(arrs) == 1:
-        hk.forward(name, arrs[0], out.reshape(shape3), p, th)
+    if len(inputs) == 1:
+        hk.forward(name, inputs[0].reshape(geo), out.reshape(oshape), p, th)
     else:
-        hk.backward(name, *arrs, out.reshape(shape3), p, th)
-    return True
-
-
-def _half_glu_call(be, th: int, geo: tuple, g, x: np.ndarray, out: np.ndarray, p: dict) -> bool:
-    """glu's float16 call by the backend's float16 rows (:func:`_half_kernels`
-    with ``rows``): C-contiguous float16 x of geometry ``geo`` = (outer, 2m,
-    inner) with rows of 2m * inner at most its HALF_ROW_MAX, along any axis;
-    the forward (``g`` None) into out (outer, m, inner), or the backward
-    into out of x's shape. False, nothing run, where that does not apply."""
-    hk = _half_kernels("glu", be, rows=True)
-    outer, n, inner = geo
-    if hk is None or n * inner > _half_fns[3] or out.dtype != _F16 or not out.flags.c_contiguous:
-        return False
-    for a in (x,) if g is None else (g, x):
-        if a.dtype != _F16 or not a.flags.c_contiguous:
-            return False
-    h3 = (outer, n // 2, inner)
-    th = th if hk is be else 0
-    if g is None:
-        hk.forward("glu", x.reshape(geo), out.reshape(h3), p, th)
-    else:
-        hk.backward("glu", g.reshape(h3), x.reshape(geo), None, out.reshape(geo), p, th)
+        g, x, y = inputs
+        hk.backward(name, g.reshape(oshape), None if x is None else x.reshape(geo), None if y is None else y.reshape(geo),
+                    out.reshape(geo), p, th)
     return True
 
 
@@ -499,7 +487,8 @@ def _half_axis_forward(name: str, x: np.ndarray, axis, key: tuple):
         return None
     be, th = _backends.pick(key, x.size)
     res = np.empty(x.shape, _F16)
-    return res if _half_rows_call(name, be, th, geo[0], geo[1], [x], res, {"axis": axis}) else None
+    geo = (geo[0], geo[1], 1)
+    return res if _half_rows_call(name, be, th, geo, geo, [x], res, {"axis": axis}) else None
 
 
 def _half_axis_backward(name: str, g: np.ndarray, x, y, axis, key: tuple):
@@ -513,7 +502,8 @@ def _half_axis_backward(name: str, g: np.ndarray, x, y, axis, key: tuple):
         return None
     be, th = _backends.pick(key, g.size)
     res = np.empty(g.shape, _F16)
-    ok = _half_rows_call(name, be, th, geo[0], geo[1], [g, x, y], res, {"axis": axis})
+    geo = (geo[0], geo[1], 1)
+    ok = _half_rows_call(name, be, th, geo, geo, [g, x, y], res, {"axis": axis})
     return res if ok else None
 
 
@@ -773,13 +763,13 @@ def _forward(spec: Spec, x: Any, out: Any, values: dict) -> Any:
     if x.size and out.size:
         (x,) = _unalias(out, [x], 0)
         outer, n, inner = _axis_geometry(x.shape, axis)
+        o3_shape = _axis_geometry(out_shape, axis) if out_shape else (1, 1, 1)
         be, th = _backends.choose(spec, "forward", kd, x.size, x.flags.c_contiguous)
-        if ct == _F16 and kind == AXIS and inner == 1 and _half_rows_call(name, be, th, outer, n, [x], out, p):
-            return out
-        if ct == _F16 and kind == GLU and _half_glu_call(be, th, (outer, n, inner), None, x, out, p):
+        if (ct == _F16 and (kind == GLU or kind == AXIS and inner == 1)
+                and _half_rows_call(name, be, th, (outer, n, inner), o3_shape, [x], out, p)):
             return out
         x3 = _c3(x, kd, (outer, n, inner))
-        o3, finish = _c3_out(out, kd, _axis_geometry(out_shape, axis) if out_shape else (1, 1, 1))
+        o3, finish = _c3_out(out, kd, o3_shape)
         be.forward(name, x3, o3, p, th)
         if finish:
             finish()
@@ -886,10 +876,8 @@ def _backward(spec: Spec, g: Any, x: Any, y: Any, out: Any, values: dict) -> Any
         geo = _axis_geometry(src.shape, axis)
         geo_g = _axis_geometry(g.shape, axis) if g.shape else (1, 1, 1)
         be, th = _backends.choose(spec, "backward" if y_arr is None else "backward_y", kd, src.size, src.flags.c_contiguous)
-        if (ct == _F16 and kind == AXIS and geo[2] == 1
-                and _half_rows_call(name, be, th, geo[0], geo[1], [g, x_arr, y_arr], out, p)):
-            return out
-        if ct == _F16 and kind == GLU and x_arr is not None and _half_glu_call(be, th, geo, g, x_arr, out, p):
+        if (ct == _F16 and (kind == GLU or kind == AXIS and geo[2] == 1)
+                and _half_rows_call(name, be, th, geo, geo_g, [g, x_arr, y_arr], out, p)):
             return out
         o3, finish = _c3_out(out, kd, geo)
         be.backward(name, _c3(g, kd, geo_g), _c3(x_arr, kd, geo), _c3(y_arr, kd, geo), o3, p, th)
