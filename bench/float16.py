@@ -20,10 +20,11 @@ Every call allocates its result, through the public functions
 (``fastact.gelu(x)``, ``fastact.gelu_backward(g, x)``). Backward rows of
 relu, sigmoid and tanh are timed from y (``y=``), as PyTorch's read the
 forward's output. softmax, log_softmax and softmin run along rows of 1000
-(their float16 rows convert group by group on the stack, ``_axis.pxi``,
-``_axis_h``); their backwards from y, against PyTorch's float16 backward
+(their float16 rows convert group by group on the stack, ``_impl.pxi``,
+``_rows_h``); their backwards from y, against PyTorch's float16 backward
 kernels (softmin's has none and is left out); glu along rows of 1000 too
-(``_glu_h``), its backward from x as PyTorch's. 2 threads; glibc's malloc keeps freed memory, as in the
+(``_rows_h``), its backward from x as PyTorch's.
+2 threads; glibc's malloc keeps freed memory, as in the
 other benches (``fastact._tuning.keep_freed_memory``). Ratios are PyTorch's
 time over ours: above 1, fastact is faster.
 """
@@ -68,7 +69,7 @@ ROWS = {
     "log_softmax": (lambda t: torch.log_softmax(t, -1),
                     lambda g, y: torch.ops.aten._log_softmax_backward_data(g, y, -1, torch.float16)),
     "softmin": (lambda t: torch.nn.functional.softmin(t, -1), None),
-    # glu: its float16 rows too (_impl.pxi, _glu_h); the backward from x, as PyTorch's
+    # glu: its float16 rows too (_impl.pxi, _rows_h); the backward from x, as PyTorch's
     "glu": (lambda t: torch.nn.functional.glu(t, -1), lambda g, x: torch.ops.aten.glu_backward(g, x, -1)),
 }
 

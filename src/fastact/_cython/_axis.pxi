@@ -1449,29 +1449,19 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
 
 
 # ------------------------------------------------------------ float16 rows
-# float16 rows (inner == 1, n <= _HROW_MAX), where the build converts
-# (FASTACT_HAVE_F16): per thread, groups of _HAX // n rows (two or more) are
-# widened into buffers on the stack, _axis runs on the group serially in
-# float32 (the backward from x: the forward into a buffer first, as
-# _axis_backward does), and the group is narrowed into out: one pass over
-# float16 memory, where the whole-array path widened x (and g) into float32
-# temporaries, ran the kernel into another and narrowed it.  A group of k
-# rows takes the path _axis takes for k rows, which is within the registry's
-# bounds as every float32 call is, but not always the bits of the float32
-# call on the whole array (its blocks of rows fall elsewhere).  The buffers
-# sit _HAXG floats apart (a multiple of 64 bytes, 1408 mod 4096: see _HGAP).
-cdef enum:
-    _HAX = 4096
-    _HAXG = 4448
-    _HROW_MAX = 2048
-
+# The softmax family's float16 rows (inner == 1, n <= _HROW_MAX) in groups
+# (_impl.pxi, _rows_h): _axis runs on each group serially in float32 (the
+# backward from x: the forward into a buffer first, as _axis_backward does).
+# A group of k rows takes the path _axis takes for k rows, which is within
+# the registry's bounds as every float32 call is, but not always the bits of
+# the float32 call on the whole array (its blocks of rows fall elsewhere).
 cdef void _axis_h_group(const unsigned short* g, const unsigned short* x, unsigned short* out,
                         Py_ssize_t k, Py_ssize_t n, int kind, int mode) noexcept nogil:
     # k rows of n; mode 0: forward, 1: backward from y (x holds y), 2: backward from x
-    cdef float mem[3 * _HAXG + 16]
+    cdef float mem[3 * _HROWSG + 16]
     cdef float* xb = _align64(&mem[0])
-    cdef float* gb = xb + _HAXG
-    cdef float* ob = xb + 2 * _HAXG
+    cdef float* gb = xb + _HROWSG
+    cdef float* ob = xb + 2 * _HROWSG
     cdef Py_ssize_t m = k * n
     fastact_h2f(x, xb, m)
     if mode == 0:
@@ -1486,28 +1476,6 @@ cdef void _axis_h_group(const unsigned short* g, const unsigned short* x, unsign
     else:
         _axis(<const float*>gb, <const float*>xb, ob, k, n, 1, kind, False, 1)
         fastact_f2h(ob, out, m)
-
-cdef void _axis_h_groups(const unsigned short* g, const unsigned short* x, unsigned short* out, Py_ssize_t q0,
-                         Py_ssize_t q1, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t kk, int kind,
-                         int mode) noexcept nogil:
-    cdef Py_ssize_t q, r, k
-    for q in range(q0, q1):
-        r = q * kk
-        k = outer - r if outer - r < kk else kk
-        _axis_h_group(g + r * n if g != NULL else NULL, x + r * n, out + r * n, k, n, kind, mode)
-
-cdef void _axis_h(const unsigned short* g, const unsigned short* x, unsigned short* out, Py_ssize_t outer,
-                  Py_ssize_t n, int kind, int mode, int nt) noexcept nogil:
-    cdef Py_ssize_t kk = _HAX // n
-    cdef Py_ssize_t ng = (outer + kk - 1) // kk
-    cdef Py_ssize_t c
-    if nt <= 1 or ng < 2:
-        _axis_h_groups(g, x, out, 0, ng, outer, n, kk, kind, mode)
-        return
-    _mark_parallel()
-    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-        _note_team()
-        _axis_h_groups(g, x, out, (ng * c) // nt, (ng * (c + 1)) // nt, outer, n, kk, kind, mode)
 
 
 cdef int _run_axis(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, int kind, bint fwd, int threads,
@@ -1527,8 +1495,8 @@ cdef int _run_axis(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, int kind, bint
         if cnp.PyArray_TYPE(out) != typ or (g is not None and cnp.PyArray_TYPE(g) != typ):
             raise TypeError(f"fastact cython backend: float16 rows need float16 arrays throughout, not out {out.dtype}")
         with nogil:
-            _axis_h(<const unsigned short*>pg, <const unsigned short*>px, <unsigned short*>po, outer, n, kind,
-                    0 if fwd else (2 if from_x else 1), nt)
+            _rows_h(_axis_h_group, <const unsigned short*>pg, <const unsigned short*>px, <unsigned short*>po,
+                    outer, n, n, n, n, kind, 0 if fwd else (2 if from_x else 1), nt)
     elif typ == cnp.NPY_FLOAT:
         with nogil:
             _axis(<const float*>pg, <const float*>px, <float*>po, outer, n, inner, kind, fwd, nt)
@@ -1541,7 +1509,7 @@ cdef int _run_axis(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, int kind, bint
 
 
 cdef inline bint _half_rows(cnp.ndarray x):
-    # x's (outer, n, inner) take _axis_h
+    # x's (outer, n, inner) take the float16 row groups (_rows_h)
     return FASTACT_HAVE_F16 and cnp.PyArray_DIM(x, 2) == 1 and cnp.PyArray_DIM(x, 1) <= _HROW_MAX
 
 

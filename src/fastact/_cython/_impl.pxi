@@ -1067,51 +1067,65 @@ cdef void _glu(const floating* g, const floating* x, floating* out, Py_ssize_t n
             fastact_sfence()
 
 
-# float16 glu (HALF_ROWS, rows of x of at most HALF_ROW_MAX = 2L elements):
-# per thread, groups of _HGLU // (2L) rows (two or more) of x (and of g) are
-# widened into buffers on the stack, _glu runs on the group serially in
-# float32, and the group is narrowed into out, as _axis_h does the softmax
-# family's rows.  The buffers sit _HGLUG floats apart (see _HGAP).
+# ------------------------------------------------------- float16 row groups
+# float16 rows of x of at most _HROW_MAX elements (glu's here, the softmax
+# family's in _axis.pxi), where the build converts (FASTACT_HAVE_F16): per
+# thread, groups of _HROWS // (x's row) rows (two or more) go through a
+# group function, which widens them into buffers on the stack, runs the
+# float32 kernel on the group serially and narrows the result into out: one
+# pass over float16 memory, where the whole-array path widened x (and g)
+# into float32 temporaries, ran the kernel into another and narrowed it.
+# The buffers sit _HROWSG floats apart (a multiple of 64 bytes, 1408 mod
+# 4096: see _HGAP).
 cdef enum:
-    _HGLU = 4096
-    _HGLUG = 4448
+    _HROWS = 4096
+    _HROWSG = 4448
+    _HROW_MAX = 2048
 
+# (g, x, out, k rows, n, kind, mode): g, x and out at the group's first row
+ctypedef void (*hgroup)(const unsigned short*, const unsigned short*, unsigned short*, Py_ssize_t, Py_ssize_t,
+                        int, int) noexcept nogil
+
+cdef void _rows_h_groups(hgroup fn, const unsigned short* g, const unsigned short* x, unsigned short* out,
+                         Py_ssize_t q0, Py_ssize_t q1, Py_ssize_t outer, Py_ssize_t kk, Py_ssize_t gl, Py_ssize_t xl,
+                         Py_ssize_t ol, Py_ssize_t n, int kind, int mode) noexcept nogil:
+    # groups q0..q1 of kk rows; rows of gl, xl and ol elements in g, x and out
+    cdef Py_ssize_t q, r, k
+    for q in range(q0, q1):
+        r = q * kk
+        k = outer - r if outer - r < kk else kk
+        fn(g + r * gl if g != NULL else NULL, x + r * xl, out + r * ol, k, n, kind, mode)
+
+cdef void _rows_h(hgroup fn, const unsigned short* g, const unsigned short* x, unsigned short* out,
+                  Py_ssize_t outer, Py_ssize_t gl, Py_ssize_t xl, Py_ssize_t ol, Py_ssize_t n, int kind, int mode,
+                  int nt) noexcept nogil:
+    cdef Py_ssize_t kk = _HROWS // xl
+    cdef Py_ssize_t ng = (outer + kk - 1) // kk
+    cdef Py_ssize_t c
+    if nt <= 1 or ng < 2:
+        _rows_h_groups(fn, g, x, out, 0, ng, outer, kk, gl, xl, ol, n, kind, mode)
+        return
+    _mark_parallel()
+    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+        _note_team()
+        _rows_h_groups(fn, g, x, out, (ng * c) // nt, (ng * (c + 1)) // nt, outer, kk, gl, xl, ol, n, kind, mode)
+
+# glu (HALF_ROWS): x's rows are 2L long, g's L, out's L (forward) or 2L
 cdef void _glu_h_group(const unsigned short* g, const unsigned short* x, unsigned short* out, Py_ssize_t k,
-                       Py_ssize_t L, bint fwd) noexcept nogil:
-    cdef float mem[3 * _HGLUG + 16]
+                       Py_ssize_t L, int kind, int mode) noexcept nogil:
+    # mode 0: forward, 1: backward (kind: unused)
+    cdef float mem[3 * _HROWSG + 16]
     cdef float* xb = _align64(&mem[0])
-    cdef float* gb = xb + _HGLUG
-    cdef float* ob = xb + 2 * _HGLUG
+    cdef float* gb = xb + _HROWSG
+    cdef float* ob = xb + 2 * _HROWSG
     fastact_h2f(x, xb, 2 * k * L)
-    if fwd:
+    if mode == 0:
         _glu(<const float*>NULL, xb, ob, k * L, L, 1, True)
         fastact_f2h(ob, out, k * L)
     else:
         fastact_h2f(g, gb, k * L)
         _glu(<const float*>gb, xb, ob, k * L, L, 1, False)
         fastact_f2h(ob, out, 2 * k * L)
-
-cdef void _glu_h_groups(const unsigned short* g, const unsigned short* x, unsigned short* out, Py_ssize_t q0,
-                        Py_ssize_t q1, Py_ssize_t outer, Py_ssize_t L, Py_ssize_t kk, bint fwd) noexcept nogil:
-    # out's rows are L long (forward) or 2L (backward: the gradient of x)
-    cdef Py_ssize_t q, r, k
-    for q in range(q0, q1):
-        r = q * kk
-        k = outer - r if outer - r < kk else kk
-        _glu_h_group(g + r * L if g != NULL else NULL, x + 2 * r * L, out + (r * L if fwd else 2 * r * L), k, L, fwd)
-
-cdef void _glu_h(const unsigned short* g, const unsigned short* x, unsigned short* out, Py_ssize_t outer,
-                 Py_ssize_t L, bint fwd, int nt) noexcept nogil:
-    cdef Py_ssize_t kk = _HGLU // (2 * L)
-    cdef Py_ssize_t ng = (outer + kk - 1) // kk
-    cdef Py_ssize_t c
-    if nt <= 1 or ng < 2:
-        _glu_h_groups(g, x, out, 0, ng, outer, L, kk, fwd)
-        return
-    _mark_parallel()
-    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-        _note_team()
-        _glu_h_groups(g, x, out, (ng * c) // nt, (ng * (c + 1)) // nt, outer, L, kk, fwd)
 
 
 cdef int _run_glu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, bint fwd, int threads) except -1:
@@ -1125,12 +1139,12 @@ cdef int _run_glu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, bint fwd, int t
     cdef void* po = cnp.PyArray_DATA(out)
     if n == 0:
         return 0
-    if typ == NPY_HALF and FASTACT_HAVE_F16 and 2 * L <= _HGLU // 2:
+    if typ == NPY_HALF and FASTACT_HAVE_F16 and 2 * L <= _HROW_MAX:
         if cnp.PyArray_TYPE(out) != typ or (g is not None and cnp.PyArray_TYPE(g) != typ):
             raise TypeError(f"fastact cython backend: float16 rows need float16 arrays throughout, not out {out.dtype}")
         with nogil:
-            _glu_h(<const unsigned short*>pg, <const unsigned short*>px, <unsigned short*>po,
-                   cnp.PyArray_DIM(x, 0), L, fwd, nt)
+            _rows_h(_glu_h_group, <const unsigned short*>pg, <const unsigned short*>px, <unsigned short*>po,
+                    cnp.PyArray_DIM(x, 0), L, 2 * L, L if fwd else 2 * L, L, 0, 0 if fwd else 1, nt)
     elif typ == cnp.NPY_FLOAT:
         with nogil:
             _glu(<const float*>pg, <const float*>px, <float*>po, n, L, nt, fwd)
@@ -1391,8 +1405,8 @@ FUNCTIONS = tuple(sorted(_FWD))
 # through _run_u / _run_b; none where this build has no conversions
 HALF_FUNCTIONS = (frozenset(_GEN_FWD) | {"gelu"}) if FASTACT_HAVE_F16 else frozenset()
 # the along-axis functions whose rows take float16 themselves, converting
-# groups of rows (_axis.pxi, _axis_h): (outer, n, 1) arrays with n <= HALF_ROW_MAX
-# (and glu: rows of x, 2 * half * inner elements, along any axis; _glu_h)
+# groups of rows (_rows_h, _axis.pxi's _axis_h_group): (outer, n, 1) arrays with n <= HALF_ROW_MAX
+# (and glu: rows of x, 2 * half * inner elements, along any axis; _glu_h_group)
 HALF_ROWS = frozenset({"softmax", "log_softmax", "softmin", "sparsemax", "glu"}) if FASTACT_HAVE_F16 else frozenset()
 HALF_ROW_MAX = _HROW_MAX
 cdef frozenset _CHEAP = frozenset(_GEN_CHEAP) | {"rrelu", "prelu", "maxout"}
