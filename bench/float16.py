@@ -23,7 +23,9 @@ forward's output. softmax, log_softmax and softmin run along rows of 1000
 (their float16 rows convert group by group on the stack, ``_impl.pxi``,
 ``_rows_h``); their backwards from y, against PyTorch's float16 backward
 kernels (softmin's has none and is left out); glu along rows of 1000 too
-(``_rows_h``), its backward from x as PyTorch's.
+(``_rows_h``), its backward from x as PyTorch's; prelu on rows of 64 channels
+and on images of 32 channels of 16 x 16 (``_prelu_h``), its backward against
+PyTorch's kernel (``_prelu_kernel_backward``: both gradients).
 2 threads; glibc's malloc keeps freed memory, as in the
 other benches (``fastact._tuning.keep_freed_memory``). Ratios are PyTorch's
 time over ours: above 1, fastact is faster.
@@ -91,9 +93,32 @@ def row_cases(name, size, rng):
         yield "bwd", lambda: b(g, y=y, axis=-1), lambda: tb(gt, yt), lambda: b(g32, y=y32, axis=-1)
 
 
+# prelu: rows of 64 channels (bench/cython_vs_torch.py's), and images of 32
+# channels of 16 x 16 (runs of one weight); one slope of 0.25 per channel.
+# Its float16 walks convert run by run on the stack (_impl.pxi, _prelu_h).
+PRELU = {"prelu": (64, 1), "prelu_nchw": (32, 256)}
+
+
+def prelu_cases(name, size, rng):
+    c, inner = PRELU[name]
+    shape = (max(1, size // (c * inner)), c) + ((inner,) if inner > 1 else ())
+    x = (rng.standard_normal(shape) * 3).astype(F16)
+    g = rng.standard_normal(shape).astype(F16)
+    w = np.full(c, 0.25, F16)
+    x32, g32, w32 = x.astype(np.float32), g.astype(np.float32), w.astype(np.float32)
+    xt, gt, wt = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(w)
+    wb = wt.reshape((c,) + (1,) * (len(shape) - 2))  # the kernel's weight broadcasts against x
+    yield "fwd", lambda: fastact.prelu(x, w), lambda: torch.nn.functional.prelu(xt, wt), lambda: fastact.prelu(x32, w32)
+    yield ("bwd", lambda: fastact.prelu_backward(g, x, w), lambda: torch.ops.aten._prelu_kernel_backward(gt, xt, wb),
+           lambda: fastact.prelu_backward(g32, x32, w32))
+
+
 def cases(name, size, rng):
     if name in ROWS:
         yield from row_cases(name, size, rng)
+        return
+    if name in PRELU:
+        yield from prelu_cases(name, size, rng)
         return
     f, b, p = _public(name)
     tf = cvt.FUNCS[name][1]
@@ -127,7 +152,7 @@ def _before(call):
 
 def run(sizes, only):
     rng = np.random.default_rng(0)
-    names = [n for n in NAMES + list(ROWS) if not only or n in only]
+    names = [n for n in NAMES + list(ROWS) + list(PRELU) if not only or n in only]
     rows = []
     print("| function | dir | size | fastact µs | before µs | torch f16 µs | fastact f32 µs | torch/fastact | before/fastact |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -137,7 +162,8 @@ def run(sizes, only):
                 a = ours()
                 with np.errstate(over="ignore"):
                     want = _before(ours)()
-                assert a.dtype == F16 and np.array_equal(a, want, equal_nan=True), f"{name} {d} {size}: not the same bits"
+                for ai, wi in zip(a if isinstance(a, tuple) else (a,), want if isinstance(want, tuple) else (want,)):
+                    assert ai.dtype == F16 and np.array_equal(ai, wi, equal_nan=True), f"{name} {d} {size}: not the same bits"
                 t_o, t_b, t_t, t_32 = cvt.best_of(size, ours, _before(ours), theirs, ours32)
                 rows.append((name, d, size, t_o, t_b, t_t))
                 print(f"| {name} | {d} | {size:.0e} | {t_o * 1e6:.1f} | {t_b * 1e6:.1f} | {t_t * 1e6:.1f} | "

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact._registry import AXIS, ELEMENTWISE, GLU, MAXOUT, PRELU, RRELU, SPECS
+from fastact._registry import AXIS, ELEMENTWISE, GLU, MAXOUT, PRELU, RRELU, SPECS, get_spec
 
 from _helpers import (
     ELEMENTWISE_SPECS,
@@ -695,19 +695,47 @@ def test_out_and_inplace(spec, backend, dtype):
     # backward in-place into grad_output
     g_shape = expected.shape
     g = rng.standard_normal(g_shape).astype(dtype)
-    exp_g = _as_list(reference_backward(spec.name, g, x, **params))[0]
+    exp_all = _as_list(reference_backward(spec.name, g, x, **params))
+    exp_g = exp_all[0]
     brtol, batol = bound_for(spec, "backward", dtype)
     if exp_g.shape == g.shape:
         gi = g.copy()
-        res = _as_list(fastact.backward(spec.name, gi, x, out=gi, **params))[0]
-        assert res is gi
+        res = _as_list(fastact.backward(spec.name, gi, x, out=gi, **params))
+        assert res[0] is gi
         assert_close(gi, exp_g, brtol, batol, f"{spec.name} backward in-place [{backend}]")
+        # and the other results (prelu's weight's gradient): from g as it was,
+        # not as the stores into out = g left it
+        for got, want in zip(res[1:], exp_all[1:]):
+            assert_close(got, want, brtol, batol, f"{spec.name} backward in-place, second result [{backend}]")
     if spec.allows_y(params) and spec.kind in (ELEMENTWISE, AXIS):
         yv = expected.copy()
         exp_y = reference_backward(spec.name, g, y=yv, **params)
         res = fastact.backward(spec.name, g, y=yv, out=yv, **params)
         assert res is yv
         assert_close(yv, exp_y, brtol, batol, f"{spec.name} backward(y=, out=y) [{backend}]")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_prelu_backward_in_place_weight_gradient(backend, dtype):
+    # out=grad_output: the weight's gradient sums x * g over the g the call
+    # was given. The Cython kernels summed g after their stores into out had
+    # replaced it (every walk), and so did the Numba kernel for runs of one
+    # weight (inner of 64 and more); the input's gradient was right
+    # (found by a review; test_out_and_inplace checked only that one).
+    rng = np.random.default_rng(13)
+    for shape, axis in [((50, 64), 1), ((20, 300), 1), ((6, 5, 7), 1), ((4, 3, 300), 1), ((2, 3, 40000), 1),
+                        ((700,), 0)]:
+        x = rng.standard_normal(shape).astype(dtype)
+        g = rng.standard_normal(shape).astype(dtype)
+        w = rng.uniform(-1, 1, shape[axis]).astype(dtype)
+        gx, gw = reference_backward("prelu", g, x, weight=w, axis=axis)
+        gi = g.copy()
+        gx_i, gw_i = fastact.prelu_backward(gi, x, w, axis=axis, out=gi)
+        assert gx_i is gi
+        what = f"prelu {shape} [{backend}, {dtype}]"
+        rtol, atol = bound_for(get_spec("prelu"), "backward", dtype)
+        assert_close(gi, gx, rtol, atol, "input's gradient in place " + what)
+        assert_close(gw_i, gw, rtol, atol, "weight's gradient in place " + what)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

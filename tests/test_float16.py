@@ -284,7 +284,7 @@ def test_float16_block_kernels_follow_the_backend_choice():
         pytest.skip("no float16 block kernels in this build")
     cy = _backends.load("cython")
     other = _backends.load("numpy")
-    assert "softmax" not in fns and "prelu" not in fns and "relu" in fns
+    assert "softmax" not in fns and "maxout" not in fns and "relu" in fns and "prelu" in fns
     with fastact.use_backend("auto"):
         assert _api._half_kernels("relu", other) is cy
         assert _api._half_kernels("softmax", cy) is None
@@ -496,3 +496,71 @@ def test_float16_glu_takes_the_blocks(monkeypatch):
                 for got, want in [(y, y32.astype(F16)), (gx, fastact.glu_backward(g32, x32, axis=axis).astype(F16))]:
                     _one_step_at_most(got, want, what)
 
+
+
+def test_float16_prelu_takes_the_blocks(monkeypatch):
+    """prelu on float16 (in the Cython build's HALF_FUNCTIONS) runs the
+    float32 walks with each run of elements converted on the stack
+    (_impl.pxi, _prelu_h): the same bits as the float32 call on
+    x.astype(float32) rounded, the weight's gradient too (its sums in
+    float32's order), for every walk -- rows of at most 100 channels, longer
+    rows, short runs of one weight (folded into rows), long ones, one slope
+    -- serial and on two threads, streamed and not; allocating (the fast
+    path), out=, in place (out=x, out=grad_output) and a float32 weight (the
+    general path); no whole-array conversion. A weight that is not finite
+    is refused as before."""
+    from fastact import _api
+    from fastact import _config as fa_config
+
+    if "prelu" not in _half_functions():
+        pytest.skip("no float16 block kernels in this build")
+    rng = np.random.default_rng(26)
+    # (two threads from the backend's threshold on, 32768 elements: the first of each walk below it)
+    cases = [((1, 64), 64, 1), ((7, 3), 3, 1), ((333, 64), 64, 1), ((701, 64), 64, 1), ((40, 300), 300, -1),
+             ((120, 300), 300, -1), ((9, 5, 7), 5, 1), ((1000, 5, 7), 5, 1), ((3, 6, 1500), 6, 1),
+             ((2, 3, 4, 70), 3, 1), ((5000,), 1, 0), ((40000,), 1, 0), ((5, 2000), 2000, 1),
+             ((3, 130, 200), 130, -2)]
+    before_threads, before_stream = fastact.get_num_threads(), fa_config.stream_min_bytes()
+    try:
+        with fastact.use_backend("cython"):
+            for (shape, c, axis), threads, stream in itertools.product(cases, (1, 2), (1 << 62, 0)):
+                fastact.set_num_threads(threads)
+                fa_config.set_stream_min_bytes(stream)
+                x = (rng.standard_normal(shape) * 4).astype(F16)
+                x.flat[:4] = [0, np.inf, -np.inf, -65504]
+                g = rng.standard_normal(shape).astype(F16)
+                w = rng.uniform(-1, 1, c).astype(F16)
+                x32, g32, w32 = x.astype(np.float32), g.astype(np.float32), w.astype(np.float32)
+                what = f"prelu {shape} axis {axis} threads {threads} stream_min {stream}"
+                with np.errstate(over="ignore", invalid="ignore"):
+                    y32 = fastact.prelu(x32, w32, axis=axis).astype(F16)
+                    gx32, gw32 = (a.astype(F16) for a in fastact.prelu_backward(g32, x32, w32, axis=axis))
+                with monkeypatch.context() as m:
+                    m.setattr(_api, "_as_kernel", lambda *a, **k: pytest.fail("converted the whole array"))
+                    m.setattr(_api, "_c3_out", lambda *a, **k: pytest.fail("converted the whole array"))
+                    y = fastact.prelu(x, w, axis=axis)
+                    gx, gw = fastact.prelu_backward(g, x, w, axis=axis)
+                    out, gout = np.empty_like(x), np.empty_like(g)
+                    assert fastact.prelu(x, w32, axis=axis, out=out) is out
+                    gx_o, gw_o = fastact.prelu_backward(g, x, w, axis=axis, out=gout)
+                    xi, gi = x.copy(), g.copy()
+                    assert fastact.prelu(xi, w, axis=axis, out=xi) is xi
+                    gx_i, gw_i = fastact.prelu_backward(gi, x, w, axis=axis, out=gi)
+                assert gx_o is gout and gx_i is gi
+                for got in (y, out, xi):
+                    _same_bits(got, y32, "forward " + what)
+                for got in (gx, gx_i):
+                    _same_bits(got, gx32, "backward " + what)
+                for got in (gw, gw_o, gw_i):
+                    assert got.shape == w.shape, what
+                    _same_bits(got, gw32, "weight's gradient " + what)
+        for bad in (np.inf, np.nan):
+            w = np.full(3, 0.25, F16)
+            w[1] = bad
+            with pytest.raises(ValueError, match="finite"):
+                fastact.prelu(np.ones((4, 3), F16), w)
+            with pytest.raises(ValueError, match="finite"):
+                fastact.prelu_backward(np.ones((4, 3), F16), np.ones((4, 3), F16), w)
+    finally:
+        fastact.set_num_threads(before_threads)
+        fa_config.set_stream_min_bytes(before_stream)

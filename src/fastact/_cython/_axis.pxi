@@ -228,10 +228,18 @@ cdef double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept no
 cdef double _negdot(const floating* x, const floating* g, Py_ssize_t n) noexcept nogil:
     # sum of x*g over the x that are not > 0 (prelu's grad_weight), like _dot
     cdef double acc[_VL]
-    cdef double v
-    cdef Py_ssize_t i = 0, k
+    cdef Py_ssize_t k
     for k in range(_VL):
         acc[k] = 0.0
+    _negdot_acc(x, g, acc, n)
+    return _fold_lanes(acc, _VL)
+
+
+cdef inline void _negdot_acc(const floating* x, const floating* g, double* acc, Py_ssize_t n) noexcept nogil:
+    # _negdot's lanes: x[i]*g[i] added to acc[i % _VL]; pieces of a multiple
+    # of _VL elements (and one last piece) sum as the whole does
+    cdef double v
+    cdef Py_ssize_t i = 0, k
     while i + _VL <= n:
         for k in range(_VL):
             v = <double>x[i + k]
@@ -240,7 +248,6 @@ cdef double _negdot(const floating* x, const floating* g, Py_ssize_t n) noexcept
     for k in range(n - i):
         v = <double>x[i + k]
         acc[k] += 0.0 if x[i + k] > 0 else v * <double>g[i + k]
-    return _fold_lanes(acc, _VL)
 
 
 # The forward's exps have arguments <= 0 (x - max; NaN passes): float32 forms

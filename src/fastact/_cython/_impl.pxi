@@ -629,41 +629,67 @@ def _b_rrelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
 # walks it in runs: with inner == 1 a run is a stretch of one row and the
 # weight varies along it; with inner > 1 a run shares one weight.
 
+cdef inline Py_ssize_t _prelu_run(Py_ssize_t f, Py_ssize_t end, Py_ssize_t C, Py_ssize_t inner,
+                                   Py_ssize_t* c) noexcept nogil:
+    # the run that starts at flat index f: its channel (into c) and its
+    # length, to the row's end (inner == 1) or the end of f's run of one weight
+    cdef Py_ssize_t seg
+    if inner == 1:
+        c[0] = f % C
+        seg = C - c[0]
+    else:
+        c[0] = (f // inner) % C
+        seg = inner - f % inner
+    return seg if seg < end - f else end - f
+
+
+cdef inline void _prelu_bwd_run(const floating* g, const floating* x, const floating* w, floating* out,
+                                double* acc, Py_ssize_t n) noexcept nogil:
+    # the input's gradient against weights w[k], and the weight's gradient
+    # per position added to acc[k] in double
+    # per position (acc); g read once, before out[k], which may be g[k] (in place)
+    cdef Py_ssize_t k
+    cdef floating xv, gv
+    for k in range(n):
+        xv = x[k]
+        gv = g[k]
+        acc[k] += 0.0 if xv > 0 else <double>xv * <double>gv
+        out[k] = rrelu_bwd(gv, xv, w[k])
+
+
+cdef inline void _prelu_fwd_one(const floating* x, floating wc, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        out[k] = rrelu_fwd(x[k], wc)
+
+
+cdef inline void _prelu_bwd_one(const floating* g, const floating* x, floating wc, floating* out,
+                                Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        out[k] = rrelu_bwd(g[k], x[k], wc)
+
+
 cdef void _prelu_range(const floating* g, const floating* x, const floating* w, floating* out,
                        double* gw, Py_ssize_t start, Py_ssize_t end, Py_ssize_t C,
                        Py_ssize_t inner, bint fwd) noexcept nogil:
-    cdef Py_ssize_t f = start, c, seg, k
-    cdef floating wc, xv, gv
-    cdef double acc
+    cdef Py_ssize_t f = start, c, seg
     while f < end:
+        seg = _prelu_run(f, end, C, inner, &c)
         if inner == 1:
-            c = f % C
-            seg = C - c
-            if seg > end - f:
-                seg = end - f
             if fwd:
                 _rrelu_fwd_range(x + f, w + c, out + f, seg)
             else:
-                _rrelu_bwd_range(g + f, x + f, w + c, out + f, seg)
-                for k in range(seg):
-                    xv = x[f + k]
-                    gw[c + k] += 0.0 if xv > 0 else <double>xv * <double>g[f + k]
+                _prelu_bwd_run(g + f, x + f, w + c, out + f, gw + c, seg)
+        elif fwd:
+            _prelu_fwd_one(x + f, w[c], out + f, seg)
         else:
-            c = (f // inner) % C
-            seg = inner - f % inner
-            if seg > end - f:
-                seg = end - f
-            wc = w[c]
-            if fwd:
-                for k in range(seg):
-                    out[f + k] = rrelu_fwd(x[f + k], wc)
-            else:
-                for k in range(seg):
-                    out[f + k] = rrelu_bwd(g[f + k], x[f + k], wc)
-                # in vector lanes (_axis.pxi): the running double sum in the
-                # loop above was one dependent add per element (1e5 float32,
-                # inner 1e5: 530 us against the forward's 23)
-                gw[c] += _negdot(x + f, g + f, seg)
+            # in vector lanes (_axis.pxi): a running double sum in the
+            # loop below was one dependent add per element (1e5 float32,
+            # inner 1e5: 530 us against the forward's 23); before it, as
+            # its stores may be to g (in place)
+            gw[c] += _negdot(x + f, g + f, seg)
+            _prelu_bwd_one(g + f, x + f, w[c], out + f, seg)
         f += seg
 
 
@@ -745,6 +771,27 @@ cdef void _prelu_fwd_rows(const floating* x, const floating* w, floating* out, P
         fastact_sfence()
 
 
+cdef inline Py_ssize_t _prelu_head(Py_ssize_t start, Py_ssize_t end, Py_ssize_t C) noexcept nogil:
+    # the elements from start to the next row's start (or end)
+    cdef Py_ssize_t h = (C - start % C) % C
+    return h if h < end - start else end - start
+
+
+cdef inline Py_ssize_t _prelu_span(Py_ssize_t L, Py_ssize_t start, Py_ssize_t end, Py_ssize_t C,
+                                   Py_ssize_t h) noexcept nogil:
+    # the positions of gr a range uses: L, or the whole rows it reaches after its head h
+    return L if end - start - h >= L else (end - start - h + C - 1) // C * C
+
+
+cdef inline void _prelu_fold(double* gw, const double* gr, Py_ssize_t L, Py_ssize_t C) noexcept nogil:
+    # gw[k] += gr[k], gr[C + k], ... over the L // C rows of gr
+    cdef Py_ssize_t f = 0, k
+    while f < L:
+        for k in range(C):
+            gw[k] += gr[f + k]
+        f += C
+
+
 cdef void _prelu_bwd_rows(const floating* g, const floating* x, const floating* w, floating* out,
                           double* gw, Py_ssize_t start, Py_ssize_t end, Py_ssize_t C) noexcept nogil:
     # The backward as _prelu_fwd_rows: the input's gradient against the
@@ -758,32 +805,16 @@ cdef void _prelu_bwd_rows(const floating* g, const floating* x, const floating* 
     # reaches (960 float32 in rows of 64: 1.22-1.25 -> 1.17 us a call).
     cdef floating wr[_WREP]
     cdef double gr[_WREP]
-    cdef Py_ssize_t L = _prelu_rep(&wr[0], w, C), f, k, h, ln
-    cdef floating xv
-    f = start
-    h = (C - start % C) % C
-    if h > end - f:
-        h = end - f
-    if end - f - h < L:
-        L = (end - f - h + C - 1) // C * C
+    cdef Py_ssize_t f = start, h = _prelu_head(start, end, C), ln
+    cdef Py_ssize_t L = _prelu_span(_prelu_rep(&wr[0], w, C), start, end, C, h)
     memset(&gr[0], 0, L * sizeof(double))
-    for k in range(h):
-        xv = x[f + k]
-        out[f + k] = rrelu_bwd(g[f + k], xv, w[(f + k) % C])
-        gw[(f + k) % C] += 0.0 if xv > 0 else <double>xv * <double>g[f + k]
+    _prelu_bwd_run(g + f, x + f, w + f % C, out + f, gw + f % C, h)
     f += h
     while f < end:
         ln = end - f if end - f < L else L
-        for k in range(ln):
-            xv = x[f + k]
-            out[f + k] = rrelu_bwd(g[f + k], xv, wr[k])
-            gr[k] += 0.0 if xv > 0 else <double>xv * <double>g[f + k]
+        _prelu_bwd_run(g + f, x + f, &wr[0], out + f, &gr[0], ln)
         f += ln
-    f = 0
-    while f < L:
-        for k in range(C):
-            gw[k] += gr[f + k]
-        f += C
+    _prelu_fold(gw, &gr[0], L, C)
 
 
 cdef void _prelu(const floating* g, const floating* x, const floating* w, floating* out,
@@ -811,6 +842,154 @@ cdef void _prelu(const floating* g, const floating* x, const floating* w, floati
             _prelu_range(g, x, w, out, part + c * C, _split(n, nt, c), _split(n, nt, c + 1), C, inner, fwd)
 
 
+# float16 (HALF_FUNCTIONS): x, g and out float16, the weight float32 (which
+# holds float16's values exactly). The walks above, with every run of
+# elements widened into buffers on the stack at most _HB at a time, run
+# through the float32 loops, and narrowed into out (_half_store): one pass
+# over float16 memory instead of three over float32 temporaries. The
+# loops, and the order of every sum of the weight's gradient (per position;
+# _negdot's lanes in pieces of a multiple of _VL), are those of float32:
+# the same bits as the float32 kernel on x.astype(float32), the weight's
+# gradient too, returned in float32 as that kernel's. The forwards go in
+# blocks of out as _half_u's, streaming a large result as it does; the
+# backwards run by run (the sums' order), storing plainly as float32's do.
+
+cdef void _prelu_bwd_h(const unsigned short* g, const unsigned short* x, const float* w, bint one,
+                       unsigned short* out, double* acc, Py_ssize_t n) noexcept nogil:
+    # _prelu_bwd_run on float16 g, x and out; with one, against w[0] for
+    # all, and the weight's gradient in _negdot's lanes added to acc[0]
+    cdef float mem[3 * _HGAP + 16]
+    cdef float* gb = _align64(&mem[0])
+    cdef float* xb = gb + _HGAP
+    cdef float* ob = gb + 2 * _HGAP
+    cdef double lanes[_VL]
+    cdef Py_ssize_t i = 0, m
+    if one:
+        memset(&lanes[0], 0, sizeof(lanes))
+    while i < n:
+        m = n - i if n - i < _HB else _HB
+        fastact_h2f(g + i, gb, m)
+        fastact_h2f(x + i, xb, m)
+        if one:
+            _negdot_acc(xb, gb, &lanes[0], m)
+            _prelu_bwd_one(gb, xb, w[0], ob, m)
+        else:
+            _prelu_bwd_run(gb, xb, w + i, ob, acc + i, m)
+        fastact_f2h(ob, out + i, m)
+        i += m
+    if one:
+        acc[0] += _fold_lanes(&lanes[0], _VL)
+
+
+cdef void _prelu_bwd_range_h(const unsigned short* g, const unsigned short* x, const float* w,
+                             unsigned short* out, double* gw, Py_ssize_t start, Py_ssize_t end, Py_ssize_t C,
+                             Py_ssize_t inner) noexcept nogil:
+    # _prelu_range's backward walk, run by run
+    cdef Py_ssize_t f = start, c, seg
+    while f < end:
+        seg = _prelu_run(f, end, C, inner, &c)
+        _prelu_bwd_h(g + f, x + f, w + c, inner > 1, out + f, gw + c, seg)
+        f += seg
+
+
+cdef void _prelu_fwd_range_h(const unsigned short* x, const float* w, unsigned short* out, Py_ssize_t start,
+                             Py_ssize_t end, Py_ssize_t C, Py_ssize_t inner, bint st) noexcept nogil:
+    # _prelu_range's forward walk in blocks of out as _half_u's (whole ones
+    # streamed with st), each against the weights of the runs it holds
+    cdef float mem[2 * _HGAP + 16]
+    cdef unsigned short hb[_HB]
+    cdef float* xb = _align64(&mem[0])
+    cdef float* ob = xb + _HGAP
+    cdef Py_ssize_t n = end - start, i = 0, m, k, c, seg
+    cdef Py_ssize_t h = fastact_stream_head(out + start, n, 2) if st else n
+    if not FASTACT_HAVE_F16:  # (never called there; no code)
+        return
+    while i < n:
+        m = _half_block(i, n, h)
+        fastact_h2f(x + start + i, xb, m)
+        k = 0
+        while k < m:
+            seg = _prelu_run(start + i + k, start + i + m, C, inner, &c)
+            if inner == 1:
+                _rrelu_fwd_range(xb + k, w + c, ob + k, seg)
+            else:
+                _prelu_fwd_one(xb + k, w[c], ob + k, seg)
+            k += seg
+        _half_store(ob, hb, out + start + i, m, i >= h and m == _HB)
+        i += m
+    if st:
+        fastact_sfence()
+
+
+cdef void _prelu_fwd_rows_h(const unsigned short* x, const float* w, unsigned short* out, Py_ssize_t start,
+                            Py_ssize_t end, Py_ssize_t C, bint st) noexcept nogil:
+    # _prelu_fwd_rows: the weights repeated (wr), blocks of _HB from out's
+    # first 64-byte line on, whole ones streamed with st (as _half_u)
+    cdef float wr[_HB + _PRELU_ROWS_C]
+    cdef float mem[2 * _HGAP + 16]
+    cdef unsigned short hb[_HB]
+    cdef float* xb = _align64(&mem[0])
+    cdef float* ob = xb + _HGAP
+    cdef Py_ssize_t n = end - start, i = 0, m
+    cdef Py_ssize_t h = fastact_stream_head(out + start, n, 2) if st else n
+    if not FASTACT_HAVE_F16:  # (never called there; no code)
+        return
+    _prelu_fill(&wr[0], w, C, (_HB if n > _HB else n) + C)
+    while i < n:
+        m = _half_block(i, n, h)
+        fastact_h2f(x + start + i, xb, m)
+        _rrelu_fwd_range(xb, &wr[(start + i) % C], ob, m)
+        _half_store(ob, hb, out + start + i, m, i >= h and m == _HB)
+        i += m
+    if st:
+        fastact_sfence()
+
+
+cdef void _prelu_bwd_rows_h(const unsigned short* g, const unsigned short* x, const float* w, unsigned short* out,
+                            double* gw, Py_ssize_t start, Py_ssize_t end, Py_ssize_t C) noexcept nogil:
+    # _prelu_bwd_rows, each run through _prelu_bwd_h
+    cdef float wr[_WREP]
+    cdef double gr[_WREP]
+    cdef Py_ssize_t f = start, h = _prelu_head(start, end, C), ln
+    cdef Py_ssize_t L = _prelu_span(_prelu_rep(&wr[0], w, C), start, end, C, h)
+    memset(&gr[0], 0, L * sizeof(double))
+    _prelu_bwd_h(g + f, x + f, w + f % C, False, out + f, gw + f % C, h)
+    f += h
+    while f < end:
+        ln = end - f if end - f < L else L
+        _prelu_bwd_h(g + f, x + f, &wr[0], False, out + f, &gr[0], ln)
+        f += ln
+    _prelu_fold(gw, &gr[0], L, C)
+
+
+cdef void _prelu_part_h(const unsigned short* g, const unsigned short* x, const float* w, unsigned short* out,
+                        double* gw, Py_ssize_t start, Py_ssize_t end, Py_ssize_t C, Py_ssize_t inner, bint fwd,
+                        bint st) noexcept nogil:
+    # one thread's share [start, end), as _prelu's
+    if inner == 1 and C <= _PRELU_ROWS_C:
+        if fwd:
+            _prelu_fwd_rows_h(x, w, out, start, end, C, st)
+        else:
+            _prelu_bwd_rows_h(g, x, w, out, gw, start, end, C)
+    elif fwd:
+        _prelu_fwd_range_h(x, w, out, start, end, C, inner, st)
+    else:
+        _prelu_bwd_range_h(g, x, w, out, gw, start, end, C, inner)
+
+
+cdef void _prelu_h(const unsigned short* g, const unsigned short* x, const float* w, unsigned short* out,
+                   double* part, Py_ssize_t n, Py_ssize_t C, Py_ssize_t inner, int nt, bint fwd) noexcept nogil:
+    cdef Py_ssize_t c
+    cdef bint st = n * 2 >= _stream_min
+    if nt <= 1:
+        _prelu_part_h(g, x, w, out, part, 0, n, C, inner, fwd, st)
+        return
+    _mark_parallel()
+    for c in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+        _note_team()
+        _prelu_part_h(g, x, w, out, part + c * C, _split(n, nt, c), _split(n, nt, c + 1), C, inner, fwd, st)
+
+
 cdef object _run_prelu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, dict params, bint fwd, int threads):
     cdef cnp.ndarray w = params["weight"]
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
@@ -825,8 +1004,13 @@ cdef object _run_prelu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, dict param
     cdef void* pw = cnp.PyArray_DATA(w)
     cdef void* po = cnp.PyArray_DATA(out)
     cdef Py_ssize_t fold = 1
-    if cnp.PyArray_SIZE(w) != C or cnp.PyArray_TYPE(w) != typ:
-        raise ValueError("prelu: weight must have C elements of the input's dtype")
+    cdef bint half = typ == NPY_HALF and FASTACT_HAVE_F16
+    if half:
+        _same_kind(x, out, typ, n)
+        if g is not None:
+            _same_kind(g, out, typ, n)
+    if cnp.PyArray_SIZE(w) != C or cnp.PyArray_TYPE(w) != (cnp.NPY_FLOAT if half else typ):
+        raise ValueError("prelu: weight must have C elements of the input's dtype (float32 for float16)")
     if 1 < inner < 64:
         # short runs of one weight: rows of C*inner with a weight per column
         # instead, the inner == 1 walk (1e5 float32 as (3000, 7, 5): 105 ->
@@ -841,9 +1025,15 @@ cdef object _run_prelu(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, dict param
     if not fwd:
         part = _np.zeros((nt, C), dtype=_np.float64)
         pp = <double*>cnp.PyArray_DATA(part)
-        gw = cnp.PyArray_EMPTY(1, [C // fold], typ, 0)
+        gw = cnp.PyArray_EMPTY(1, [C // fold], cnp.NPY_FLOAT if half else typ, 0)
         pgw = cnp.PyArray_DATA(gw)
-    if typ == cnp.NPY_FLOAT:
+    if half:
+        with nogil:
+            _prelu_h(<const unsigned short*>pg, <const unsigned short*>px, <const float*>pw, <unsigned short*>po, pp,
+                     n, C, inner, nt, fwd)
+            if not fwd:
+                _prelu_gw(pp, nt, C, fold, <float*>pgw)
+    elif typ == cnp.NPY_FLOAT:
         with nogil:
             _prelu(<const float*>pg, <const float*>px, <const float*>pw, <float*>po, pp, n, C, inner, nt, fwd)
             if not fwd:
@@ -1402,8 +1592,9 @@ _BWD.update(gelu=_b_gelu, rrelu=_b_rrelu, prelu=_b_prelu, glu=_b_glu, maxout=_b_
 FUNCTIONS = tuple(sorted(_FWD))
 # the elementwise functions whose loops take float16 arrays themselves,
 # converting block by block (_elementwise.pxi, _par_u_h): every one that runs
-# through _run_u / _run_b; none where this build has no conversions
-HALF_FUNCTIONS = (frozenset(_GEN_FWD) | {"gelu"}) if FASTACT_HAVE_F16 else frozenset()
+# through _run_u / _run_b; and prelu (x, g, out float16 of (outer, C, inner),
+# its weight float32: _prelu_h); none where this build has no conversions
+HALF_FUNCTIONS = (frozenset(_GEN_FWD) | {"gelu", "prelu"}) if FASTACT_HAVE_F16 else frozenset()
 # the along-axis functions whose rows take float16 themselves, converting
 # groups of rows (_rows_h, _axis.pxi's _axis_h_group): (outer, n, 1) arrays with n <= HALF_ROW_MAX
 # (and glu: rows of x, 2 * half * inner elements, along any axis; _glu_h_group)

@@ -2644,9 +2644,11 @@ def _prelu_fwd_spans(x2, w, o2, r0):
 
 @njit(**OPTS)
 def _prelu_bwd_span(g, x, wc, out):
+    # the sum first: out may be g (in place), and its stores would change it
+    s = _negdot64(x, g)
     for i in range(x.shape[0]):
         out[i] = g[i] if x[i] > 0 else wc * g[i]
-    return _negdot64(x, g)
+    return s
 
 
 @njit(**SUM_OPTS)
