@@ -564,3 +564,52 @@ def test_float16_prelu_takes_the_blocks(monkeypatch):
     finally:
         fastact.set_num_threads(before_threads)
         fa_config.set_stream_min_bytes(before_stream)
+
+
+def test_float16_fast_paths_of_glu_prelu_and_the_softmax_family(monkeypatch):
+    """Allocating float16 calls of glu, prelu and the softmax family (along
+    the last axis) on C-contiguous arrays skip the general path where the
+    Cython build's float16 kernels take them (_api._half_glu_forward,
+    _half_prelu_forward, _half_axis_forward and their backwards), with the
+    general path's results (out= goes there); under auto and with the
+    Cython backend chosen."""
+    from fastact import _api
+
+    info = _api._half_info()
+    if not info or "glu" not in info[2] or "prelu" not in info[1]:
+        pytest.skip("no float16 rows and prelu in this build")
+    rng = np.random.default_rng(27)
+    cases = [("glu", (1, 1000), {"axis": -1}), ("glu", (6, 12, 3), {"axis": 1}), ("glu", (12, 5, 3), {"axis": 0}),
+             ("prelu", (15, 64), {"axis": 1}), ("prelu", (6, 12, 3), {"axis": 1}), ("prelu", (4, 5), {"axis": -1}),
+             ("prelu", (7, 3), {"one": True})]
+    cases += [(n, shape, {"axis": -1}) for n in ("softmax", "log_softmax", "softmin", "sparsemax")
+              for shape in [(1, 1000), (3, 7)]]
+    for (name, shape, kw), b in itertools.product(cases, ("cython", "auto")):
+        f, bw = getattr(fastact, name), getattr(fastact, name + "_backward")
+        x = (rng.standard_normal(shape) * 3).astype(F16)
+        if name == "prelu":
+            c = 1 if kw.get("one") else shape[kw["axis"]]
+            kw = {"axis": kw.get("axis", 1)}
+            w = rng.uniform(-1, 1, c).astype(F16)
+            extra = [w]
+        else:
+            extra = []
+        with fastact.use_backend(b):
+            y_ref = f(x, *extra, **kw, out=np.empty(f(x, *extra, **kw).shape, F16))
+            g = rng.standard_normal(y_ref.shape).astype(F16)
+            ref = bw(g, x, *extra, **kw, out=np.empty(shape, F16))
+            ref_y = bw(g, y=y_ref, **kw, out=np.empty(shape, F16)) if name in _api._half_fns[2] - {"glu"} else None
+            with monkeypatch.context() as m:
+                no_general_path(m, f)
+                no_general_path(m, bw)
+                y = f(x, *extra, **kw)
+                got = bw(g, x, *extra, **kw)
+                got_y = bw(g, y=y_ref, **kw) if ref_y is not None else None
+        what = f"{name} {shape} {kw} [{b}]"
+        _same_bits(y, y_ref, "forward " + what)
+        if name == "prelu":
+            (got, gw), (ref, rw) = got, ref
+            _same_bits(gw, rw, "weight's gradient " + what)
+        _same_bits(got, ref, "backward " + what)
+        if ref_y is not None:
+            _same_bits(got_y, ref_y, "backward from y " + what)
