@@ -529,13 +529,15 @@ def _half_glu_backward(name: str, g: np.ndarray, x: np.ndarray, axis, key: tuple
     return res
 
 
-def _half_prelu_weight(x: np.ndarray, weight: np.ndarray, axis):
-    """``(outer, C, inner), weight as float32`` for prelu's fast float16
-    calls, or None (the caller goes on to the general path, which checks
-    and raises): x C-contiguous, not empty; weight float16, 1-D, one slope
-    or x.shape[axis] of them, all finite. Its float32 dot with itself is
-    finite only then: a float16 square is at most 65504**2, and their sum
-    stays below float32's largest number (NumPy's float16 dot took 1.4 us)."""
+def _half_prelu_fast(name: str, x: np.ndarray, weight: np.ndarray, axis, key: tuple):
+    """For prelu's fast float16 calls: ``(backend, threads, (outer, C,
+    inner), weight as float32)`` where the backend's float16 kernels take x
+    (:func:`_half_kernels`), or None (the caller goes on to the general
+    path, which checks and raises): x C-contiguous, not empty; weight
+    float16, 1-D, one slope or x.shape[axis] of them, all finite. Its
+    float32 dot with itself is finite only then: a float16 square is at
+    most 65504**2, and their sum stays below float32's largest number
+    (NumPy's float16 dot took 1.4 us)."""
     nd = x.ndim
     if (type(axis) is not int or not x.size or not x.flags.c_contiguous or weight.dtype is not _F16
             or weight.ndim != 1 or not -nd <= axis < nd):
@@ -544,46 +546,41 @@ def _half_prelu_weight(x: np.ndarray, weight: np.ndarray, axis):
     if not w.dot(w) < math.inf:
         return None
     c = weight.shape[0]
-    if c == 1:
-        return (1, 1, x.size), w
     shape = x.shape
     ax = axis + nd if axis < 0 else axis
-    if shape[ax] != c:
+    if c == 1:
+        geo = (1, 1, x.size)
+    elif shape[ax] != c:
         return None
-    return ((x.size // c, c, 1) if ax == nd - 1 else (math.prod(shape[:ax]), c, math.prod(shape[ax + 1:]))), w
+    else:
+        geo = (x.size // c, c, 1) if ax == nd - 1 else (math.prod(shape[:ax]), c, math.prod(shape[ax + 1:]))
+    be, th = _backends.pick(key, x.size)
+    hk = _half_kernels(name, be)
+    return None if hk is None else (hk, th if hk is be else 0, geo, w)
 
 
 def _half_prelu_forward(name: str, x: np.ndarray, weight: np.ndarray, axis, key: tuple):
     """prelu's fast path for an allocating float16 call: the backend's own
-    float16 kernels (:func:`_half_prelu`) without the general path's checks
-    (1000 elements in rows of 64: 9.5 -> about 3 us). None where that does
-    not apply."""
-    hw = _half_prelu_weight(x, weight, axis)
-    if hw is None:
+    float16 kernels (:func:`_half_prelu_fast`) without the general path's
+    checks (1000 elements in rows of 64: 15.5 -> 3.1 us). None where that
+    does not apply."""
+    t = _half_prelu_fast(name, x, weight, axis, key)
+    if t is None:
         return None
-    geo, w = hw
-    be, th = _backends.pick(key, x.size)
-    hk = _half_kernels(name, be)
-    if hk is None:
-        return None
+    hk, th, geo, w = t
     res = np.empty(x.shape, _F16)
-    hk.forward(name, x.reshape(geo), res.reshape(geo), {"weight": w, "axis": axis}, th if hk is be else 0)
+    hk.forward(name, x.reshape(geo), res.reshape(geo), {"weight": w, "axis": axis}, th)
     return res
 
 
 def _half_prelu_backward(name: str, g: np.ndarray, x: np.ndarray, weight: np.ndarray, axis, key: tuple):
     """:func:`_half_prelu_forward` for the backward from x: (dL/dx, dL/dweight)."""
-    hw = _half_prelu_weight(x, weight, axis) if g.shape == x.shape and g.flags.c_contiguous else None
-    if hw is None:
+    t = _half_prelu_fast(name, x, weight, axis, key) if g.shape == x.shape and g.flags.c_contiguous else None
+    if t is None:
         return None
-    geo, w = hw
-    be, th = _backends.pick(key, x.size)
-    hk = _half_kernels(name, be)
-    if hk is None:
-        return None
+    hk, th, geo, w = t
     res = np.empty(x.shape, _F16)
-    gw = hk.backward(name, g.reshape(geo), x.reshape(geo), None, res.reshape(geo),
-                     {"weight": w, "axis": axis}, th if hk is be else 0)
+    gw = hk.backward(name, g.reshape(geo), x.reshape(geo), None, res.reshape(geo), {"weight": w, "axis": axis}, th)
     gh = np.empty(gw.shape, _F16)
     if not _half(gw, gh):  # (the compiled converter; NumPy's warns of overflow)
         with np.errstate(over="ignore"):  # beyond float16's range: inf, the rounded value (as _store)
