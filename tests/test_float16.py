@@ -613,3 +613,51 @@ def test_float16_fast_paths_of_glu_prelu_and_the_softmax_family(monkeypatch):
         _same_bits(got, ref, "backward " + what)
         if ref_y is not None:
             _same_bits(got_y, ref_y, "backward from y " + what)
+
+
+def test_float16_softmax_backward_rows_from_y_are_the_float32_rows():
+    """softmax's and softmin's backward from y on float16 rows of 256 to
+    2048 (the rows the float32 kernel runs one by one) run straight from
+    float16 memory in the Cython AVX-512 build (_fastact_cpu.h,
+    fastact_smax_bwd_h: each product of two float16 values exact in
+    float32, widened once): the same bits as the float32 call on the
+    widened arrays, rounded -- and as the groups' float32 path they replace,
+    in every build. Specials included (inf and NaN in g, zeros and NaN in
+    y), 1 and 2 threads."""
+    import importlib
+
+    from fastact import _api
+
+    info = _api._half_info()
+    if not info or "softmax" not in info[2]:
+        pytest.skip("no float16 rows in this build")
+    _cy = importlib.import_module("fastact._cython")
+    rng = np.random.default_rng(28)
+    before = fastact.get_num_threads()
+    try:
+        with fastact.use_backend("cython"):
+            for n, name, threads in itertools.product((256, 257, 511, 1000, 2048), ("softmax", "softmin"), (1, 2)):
+                fastact.set_num_threads(threads)
+                f, b = getattr(fastact, name), getattr(fastact, name + "_backward")
+                x = (rng.standard_normal((33, n)) * 4).astype(F16)
+                y = f(x, axis=-1)
+                y.flat[5:8] = [0, -0.0, np.nan]
+                g = (rng.standard_normal((33, n)) * 3).astype(F16)
+                g.flat[:3] = [np.inf, np.nan, -65504]
+                with np.errstate(all="ignore"):
+                    want = b(g.astype(np.float32), y=y.astype(np.float32), axis=-1).astype(F16)
+                    _same_bits(b(g, y=y, axis=-1), want, f"{name} rows of {n}, threads {threads}")
+                # every ISA variant with float16 rows, against its own float32 rows
+                for isa in _cy.available_isas():
+                    mod = importlib.import_module(f"fastact._cython._k_{isa}")
+                    if name not in mod.HALF_ROWS:
+                        continue
+                    geo = (33, n, 1)
+                    out, out32 = np.empty(geo, F16), np.empty(geo, np.float32)
+                    mod.BACKEND.backward(name, g.reshape(geo), None, y.reshape(geo), out, {"axis": -1}, threads)
+                    mod.BACKEND.backward(name, g.astype(np.float32).reshape(geo), None, y.astype(np.float32).reshape(geo),
+                                         out32, {"axis": -1}, threads)
+                    with np.errstate(all="ignore"):
+                        _same_bits(out, out32.astype(F16), f"{name} rows of {n} [{isa}], threads {threads}")
+    finally:
+        fastact.set_num_threads(before)

@@ -1354,8 +1354,81 @@ static inline void fastact_f2h16(const float *f, uint16_t *h)
     _mm_storeu_si128((__m128i *)(h + 8), _mm256_cvtps_ph(_mm256_loadu_ps(f + 8), _MM_FROUND_TO_NEAREST_INT));
 #endif
 }
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+/* softmax's (and softmin's) backward from y on one float16 row of 256 to
+ * 2048 (_axis.pxi, _axis_h_group): out = sign * y * (g - d), d the float
+ * of the double sum of g*y, in two passes over the row, where the group
+ * path widened the rows into buffers, ran _axis on them and narrowed the
+ * result.  The same bits as the float32 row (_row: _dot, then
+ * _smax_bwd_apply) on the widened values: a product of two float16 values
+ * is exact in float32, so each is formed there and widened to double once
+ * (fastact_dot32_f32 widens both factors, and its FMA adds the exact
+ * product to the lane: the same sum); the 32 lanes, the tail into lanes 0
+ * .. n % 32 - 1 and _fold_lanes' folds, in their order; the last pass's
+ * operations in float32, rounded to float16 as fastact_f2h does. */
+static inline void fastact_smax_bwd_h(const uint16_t *g, const uint16_t *y, uint16_t *out, long n, float sign)
+{
+    /* n <= 2048.  The first pass keeps the widened g and y in gf and yf
+     * for the second (on this CPU's two vector ports a store and a load
+     * cost less than widening again); softmin's sign flips the product
+     * (exactly -(y (g - d))). */
+    float gf[2048 + 32] __attribute__((aligned(64))), yf[2048 + 32] __attribute__((aligned(64)));
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    double acc[32], s = 0.0;
+    long i = 0, k, h;
+    for (; i + 32 <= n; i += 32) {
+        __m512 g0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + i)));
+        __m512 y0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i)));
+        __m512 g1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + i + 16)));
+        __m512 y1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i + 16)));
+        _mm512_store_ps(gf + i, g0);
+        _mm512_store_ps(yf + i, y0);
+        _mm512_store_ps(gf + i + 16, g1);
+        _mm512_store_ps(yf + i + 16, y1);
+        __m512 p0 = _mm512_mul_ps(g0, y0), p1 = _mm512_mul_ps(g1, y1);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(p0)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p0), 1))));
+        s2 = _mm512_add_pd(s2, _mm512_cvtps_pd(_mm512_castps512_ps256(p1)));
+        s3 = _mm512_add_pd(s3, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p1), 1))));
+    }
+    _mm512_storeu_pd(acc, s0);
+    _mm512_storeu_pd(acc + 8, s1);
+    _mm512_storeu_pd(acc + 16, s2);
+    _mm512_storeu_pd(acc + 24, s3);
+    fastact_h2f(g + i, gf + i, n - i);
+    fastact_h2f(y + i, yf + i, n - i);
+    for (k = 0; k < n - i; k++)
+        acc[k] += (double)(gf[i + k] * yf[i + k]);
+    for (h = 16; h >= 4; h /= 2)
+        for (k = 0; k < h; k++)
+            acc[k] += acc[k + h];
+    s += (acc[0] + acc[2]) + (acc[1] + acc[3]);  /* as _dot: 0.0 plus the one block's sum */
+    const __m512 d = _mm512_set1_ps((float)s), neg = _mm512_set1_ps(sign < 0 ? -0.0f : 0.0f);
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 r = _mm512_mul_ps(_mm512_load_ps(yf + i), _mm512_sub_ps(_mm512_load_ps(gf + i), d));
+        if (sign < 0)
+            r = _mm512_xor_ps(r, neg);
+        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+        __m512 r = _mm512_mul_ps(_mm512_maskz_load_ps(m, yf + i), _mm512_sub_ps(_mm512_maskz_load_ps(m, gf + i), d));
+        if (sign < 0)
+            r = _mm512_xor_ps(r, neg);
+        _mm256_mask_storeu_epi16(out + i, m, _mm512_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+}
+#define FASTACT_HAVE_SMAX_BWD_H 1
+#else
+static inline void fastact_smax_bwd_h(const uint16_t *g, const uint16_t *y, uint16_t *out, long n, float sign)
+{ (void)g; (void)y; (void)out; (void)n; (void)sign; }
+#define FASTACT_HAVE_SMAX_BWD_H 0
+#endif
 #else
 #define FASTACT_HAVE_F16 0
+#define FASTACT_HAVE_SMAX_BWD_H 0
+static inline void fastact_smax_bwd_h(const uint16_t *g, const uint16_t *y, uint16_t *out, long n, float sign)
+{ (void)g; (void)y; (void)out; (void)n; (void)sign; }
 static void fastact_h2f(const uint16_t *h, float *f, long n) { (void)h; (void)f; (void)n; }
 static void fastact_f2h(const float *f, uint16_t *h, long n) { (void)h; (void)f; (void)n; }
 static inline void fastact_h2f16(const uint16_t *h, float *f) { (void)h; (void)f; }

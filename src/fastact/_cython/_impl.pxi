@@ -40,6 +40,8 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_f2h(const float* f, unsigned short* h, long n)
     void fastact_h2f16(const unsigned short* h, float* f)
     void fastact_f2h16(const float* f, unsigned short* h)
+    int FASTACT_HAVE_SMAX_BWD_H
+    void fastact_smax_bwd_h(const unsigned short* g, const unsigned short* y, unsigned short* out, long n, float sign)
     void fastact_gelu_f32(const float* x, float* out, long n)
     void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n)
     void fastact_exp_shift_f32(const float* x, float* dst, long n, float m, float sign)
