@@ -1074,24 +1074,64 @@ static inline __m512 fastact_gelu_tail_lane_v(__m512 v, __m512 gv, int bwd)
  * tail is computed.  Numba's kernel, same scheme, 1e7 float32, two threads,
  * x ~ N(0, 3), interleaved runs: 5.2 -> 3.7 ms (x and g only: 4.5). */
 #define FASTACT_GELU_PREFETCH 512
-/* always inlined: g == 0 (forward) and sparse must be constants in each copy */
-static inline __attribute__((always_inline)) int fastact_gelu_block(const float* g, const float* x, float* out, long n, int sparse, float lo_)
+/* 16 elements from p[j] (float32, or float16 with h: widened) as float32,
+ * all or the lanes of m (zeros elsewhere); and back, narrowed with h as
+ * fastact_f2h narrows.  h is a constant in every copy (always inlined). */
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+#define FASTACT_HAVE_GELU_H 1
+#define FASTACT_LD_H(m, p, j) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((m), (const uint16_t *)(p) + (j)))
+#define FASTACT_ST_H(m, p, j, v) \
+    _mm256_mask_storeu_epi16((uint16_t *)(p) + (j), (m), _mm512_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
+#else
+#define FASTACT_HAVE_GELU_H 0
+#define FASTACT_LD_H(m, p, j) _mm512_setzero_ps()
+#define FASTACT_ST_H(m, p, j, v) ((void)0)
+#endif
+static inline __attribute__((always_inline)) __m512 fastact_ld16(const void* p, long j, int h)
+{
+    return h ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + j)))
+             : _mm512_loadu_ps((const float *)p + j);
+}
+static inline __attribute__((always_inline)) __m512 fastact_ld16m(__mmask16 m, const void* p, long j, int h)
+{
+    return h ? FASTACT_LD_H(m, p, j) : _mm512_maskz_loadu_ps(m, (const float *)p + j);
+}
+static inline __attribute__((always_inline)) void fastact_st16(void* p, long j, __m512 v, int h)
+{
+    if (h)
+        _mm256_storeu_si256((__m256i *)((uint16_t *)p + j), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    else
+        _mm512_storeu_ps((float *)p + j, v);
+}
+static inline __attribute__((always_inline)) void fastact_st16m(__mmask16 m, void* p, long j, __m512 v, int h)
+{
+    if (h)
+        FASTACT_ST_H(m, p, j, v);
+    else
+        _mm512_mask_storeu_ps((float *)p + j, m, v);
+}
+/* always inlined: g == 0 (forward), sparse and h (float16 arrays: the
+ * float32 lanes between a widening load and a narrowing store, the same
+ * bits as the float32 kernel on the widened x, rounded) must be constants
+ * in each copy */
+static inline __attribute__((always_inline)) int fastact_gelu_block(const void* g, const void* x, void* out, long n, int sparse, float lo_, int h)
 {
     /* n a multiple of 16; g != 0: the backward (its tail lanes' g moved along) */
     float tx[FASTACT_GELU_BLOCK + 16], tg[FASTACT_GELU_BLOCK + 16];
     __mmask16 tm[FASTACT_GELU_BLOCK / 16];
     const __m512 lo = _mm512_set1_ps(lo_);
     const int bwd = g != 0;
+    const long sz = h ? 2 : 4;
     __m512 gv = _mm512_setzero_ps();
     int nt = 0;
     for (long j = 0; j < n; j += 16) {
-        __builtin_prefetch(x + j + FASTACT_GELU_PREFETCH, 0, 3);
-        __builtin_prefetch(out + j + FASTACT_GELU_PREFETCH, 1, 3);
+        __builtin_prefetch((const char *)x + (j + FASTACT_GELU_PREFETCH) * sz, 0, 3);
+        __builtin_prefetch((const char *)out + (j + FASTACT_GELU_PREFETCH) * sz, 1, 3);
         if (bwd)
-            __builtin_prefetch(g + j + FASTACT_GELU_PREFETCH, 0, 3);
-        __m512 v = _mm512_loadu_ps(x + j);
+            __builtin_prefetch((const char *)g + (j + FASTACT_GELU_PREFETCH) * sz, 0, 3);
+        __m512 v = fastact_ld16(x, j, h);
         if (bwd)
-            gv = _mm512_loadu_ps(g + j);
+            gv = fastact_ld16(g, j, h);
         __mmask16 t = _mm512_cmp_ps_mask(v, lo, _CMP_NGE_UQ);  /* x < lo or NaN */
         tm[j / 16] = t;
         if (!sparse || t) {  /* the whole vector is stored: tx[nt, nt + 16) is always set */
@@ -1100,7 +1140,7 @@ static inline __attribute__((always_inline)) int fastact_gelu_block(const float*
                 _mm512_storeu_ps(tg + nt, _mm512_maskz_compress_ps(t, gv));
             nt += __builtin_popcount(t);
         }
-        _mm512_storeu_ps(out + j, fastact_gelu_lane_v(v, gv, bwd));
+        fastact_st16(out, j, fastact_gelu_lane_v(v, gv, bwd), h);
     }
     if (nt) {
         for (int i = 0; i < nt; i += 16)
@@ -1109,7 +1149,7 @@ static inline __attribute__((always_inline)) int fastact_gelu_block(const float*
         for (long j = 0; j < n; j += 16) {
             __mmask16 t = tm[j / 16];
             if (!sparse || t) {
-                _mm512_mask_storeu_ps(out + j, t, _mm512_maskz_expandloadu_ps(t, tx + k));
+                fastact_st16m(t, out, j, _mm512_maskz_expandloadu_ps(t, tx + k), h);
                 k += __builtin_popcount(t);
             }
         }
@@ -1120,38 +1160,45 @@ static inline __attribute__((always_inline)) int fastact_gelu_block(const float*
  * streamed call (_elementwise.pxi, _stream_u_) runs one block at a time, so
  * every block is a first one: starting sparse on x ~ N(0, 3) made gelu's
  * forward at 1e7 1.5x slower. */
-static inline int fastact_gelu_sparse0(const float* x, long n16, float lo_)
+static inline __attribute__((always_inline)) int fastact_gelu_sparse0(const void* x, long n16, float lo_, int h)
 {
     __mmask16 t = 0;
     for (long j = 0; j < n16 && j < 64; j += 16)
-        t |= _mm512_cmp_ps_mask(_mm512_loadu_ps(x + j), _mm512_set1_ps(lo_), _CMP_NGE_UQ);
+        t |= _mm512_cmp_ps_mask(fastact_ld16(x, j, h), _mm512_set1_ps(lo_), _CMP_NGE_UQ);
     return t == 0;
 }
-static inline __attribute__((always_inline)) void fastact_gelu_run(const float* g, const float* x, float* out, long n)
+static inline __attribute__((always_inline)) void fastact_gelu_run(const void* g, const void* x, void* out, long n, int h)
 {
     const float lo_ = g ? -4.125f : -4.1875f;  /* where the dphi / phi table ends */
     const int bwd = g != 0;
+    const long sz = h ? 2 : 4;
     long n16 = n & ~15L;
-    int sparse = fastact_gelu_sparse0(x, n16, lo_);
+    int sparse = fastact_gelu_sparse0(x, n16, lo_, h);
     for (long b = 0; b < n16; b += FASTACT_GELU_BLOCK) {
         long nb = n16 - b < FASTACT_GELU_BLOCK ? n16 - b : FASTACT_GELU_BLOCK;
-        const float* gb = bwd ? g + b : 0;
-        sparse = (sparse ? fastact_gelu_block(gb, x + b, out + b, nb, 1, lo_)
-                         : fastact_gelu_block(gb, x + b, out + b, nb, 0, lo_)) == 0;
+        const char* gb = bwd ? (const char *)g + b * sz : 0;
+        const char* xb = (const char *)x + b * sz;
+        char* ob = (char *)out + b * sz;
+        sparse = (sparse ? fastact_gelu_block(gb, xb, ob, nb, 1, lo_, h)
+                         : fastact_gelu_block(gb, xb, ob, nb, 0, lo_, h)) == 0;
     }
     if (n16 < n) {  /* the last n % 16 */
         __mmask16 in = (__mmask16)((1u << (n - n16)) - 1u);
-        __m512 v = _mm512_maskz_loadu_ps(in, x + n16);
-        __m512 gv = bwd ? _mm512_maskz_loadu_ps(in, g + n16) : _mm512_setzero_ps();
+        __m512 v = fastact_ld16m(in, x, n16, h);
+        __m512 gv = bwd ? fastact_ld16m(in, g, n16, h) : _mm512_setzero_ps();
         __mmask16 t = _mm512_mask_cmp_ps_mask(in, v, _mm512_set1_ps(lo_), _CMP_NGE_UQ);
         __m512 r = fastact_gelu_lane_v(v, gv, bwd);
         if (t)
             r = _mm512_mask_blend_ps(t, r, fastact_gelu_tail_lane_v(v, gv, bwd));
-        _mm512_mask_storeu_ps(out + n16, in, r);
+        fastact_st16m(in, out, n16, r, h);
     }
 }
-static inline void fastact_gelu_f32(const float* x, float* out, long n) { fastact_gelu_run(0, x, out, n); }
-static inline void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n) { fastact_gelu_run(g, x, out, n); }
+static inline void fastact_gelu_f32(const float* x, float* out, long n) { fastact_gelu_run(0, x, out, n, 0); }
+static inline void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n) { fastact_gelu_run(g, x, out, n, 0); }
+/* float16 gelu (_elementwise.pxi.in's _half_u, fh): the same lanes on x
+ * widened as it is loaded and narrowed as it is stored, no buffer */
+static inline void fastact_gelu_h(const uint16_t* x, uint16_t* out, long n) { fastact_gelu_run(0, x, out, n, 1); }
+static inline void fastact_gelu_bwd_h(const uint16_t* g, const uint16_t* x, uint16_t* out, long n) { fastact_gelu_run(g, x, out, n, 1); }
 /* The softmax family's float32 exps (_axis.pxi) on AVX-512: _scalar.pxi's
  * _exp_negabs_up26f and _expf_neg written with vscalefps.  The reduction and
  * the polynomial are _expf_arg's and _exp_q's operations in their order (the
@@ -1272,6 +1319,9 @@ static inline float fastact_max64_f32(const float* x, long n, float sign) { (voi
 static inline float fastact_max8_f32(const float* x, long n, float sign) { (void)x; (void)n; (void)sign; return 0.0f; }
 static inline void fastact_gelu_f32(const float* x, float* out, long n) { (void)x; (void)out; (void)n; }
 static inline void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n) { (void)g; (void)x; (void)out; (void)n; }
+static inline void fastact_gelu_h(const uint16_t* x, uint16_t* out, long n) { (void)x; (void)out; (void)n; }
+static inline void fastact_gelu_bwd_h(const uint16_t* g, const uint16_t* x, uint16_t* out, long n) { (void)g; (void)x; (void)out; (void)n; }
+#define FASTACT_HAVE_GELU_H 0
 static inline void fastact_exp_shift_f32(const float* x, float* dst, long n, float m, float sign) { (void)x; (void)dst; (void)n; (void)m; (void)sign; }
 static inline void fastact_exp_shift_arr_f32(const float* x, const float* mm, float* dst, long n, float sign) { (void)x; (void)mm; (void)dst; (void)n; (void)sign; }
 static inline void fastact_logsmax_bwd_f32(const float* g, const float* y, float* out, long n, float sg) { (void)g; (void)y; (void)out; (void)n; (void)sg; }

@@ -44,6 +44,9 @@ cdef extern from "_fastact_cpu.h" nogil:
     void fastact_smax_bwd_h(const unsigned short* g, const unsigned short* y, unsigned short* out, long n, float sign)
     void fastact_gelu_f32(const float* x, float* out, long n)
     void fastact_gelu_bwd_f32(const float* g, const float* x, float* out, long n)
+    int FASTACT_HAVE_GELU_H
+    void fastact_gelu_h(const unsigned short* x, unsigned short* out, long n)
+    void fastact_gelu_bwd_h(const unsigned short* g, const unsigned short* x, unsigned short* out, long n)
     void fastact_exp_shift_f32(const float* x, float* dst, long n, float m, float sign)
     void fastact_exp_shift_arr_f32(const float* x, const float* mm, float* dst, long n, float sign)
     double fastact_sum64_f32(const float* v, long n)
@@ -249,6 +252,19 @@ cdef void _L_gelu_bwd_f_tab(const float* g, const float* x, float* out, Py_ssize
     fastact_gelu_bwd_f32(g, x, out, n)
 
 
+# float16 in the AVX-512 build: the same lanes between a widening load and a
+# narrowing store (fastact_gelu_h), as _half_u's fused loops (fh) but not
+# among the _H_ loops, which keep to registers: the kernel moves its tail
+# lanes through stack arrays. The bits of the blocks through buffers.
+cdef void _Hg_gelu_fwd(const unsigned short* x, unsigned short* out, Py_ssize_t n, double a, double b) noexcept nogil:
+    fastact_gelu_h(x, out, n)
+
+
+cdef void _Hg_gelu_bwd(const unsigned short* g, const unsigned short* x, unsigned short* out, Py_ssize_t n, double a,
+                       double b) noexcept nogil:
+    fastact_gelu_bwd_h(g, x, out, n)
+
+
 # Builds without the tables: the float32 kernels' stages (_scalar.pxi,
 # _gelu_fwd_f, _gelu_bwd_f) one after the other over blocks of _GST
 # elements, each stage's results in buffers on the stack.  The same bits as
@@ -322,7 +338,7 @@ def _f_gelu(cnp.ndarray x, cnp.ndarray out, dict params, int threads=0):
         _run_u(_L_gelu_tanh_fwd_f_pf, _L_gelu_tanh_fwd_d, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
     else:
         _run_u(_L_gelu_fwd_f_tab if FASTACT_HAVE_TABLES else _L_gelu_fwd_f_st, _L_gelu_fwd_d, x, out, 0.0, 0.0,
-               _gelu_thresh(x), threads)
+               _gelu_thresh(x), threads, False, NULL, _Hg_gelu_fwd if FASTACT_HAVE_GELU_H else <uloop_h>NULL)
 
 
 def _b_gelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
@@ -332,7 +348,7 @@ def _b_gelu(cnp.ndarray g, x, y, cnp.ndarray out, dict params, int threads=0):
         _run_b(_L_gelu_tanh_bwd_f, _L_gelu_tanh_bwd_d, g, x, out, 0.0, 0.0, THRESH_COSTLY, threads)
     else:
         _run_b(_L_gelu_bwd_f_tab if FASTACT_HAVE_TABLES else _L_gelu_bwd_f_st, _L_gelu_bwd_d, g, x, out, 0.0, 0.0,
-               _gelu_thresh(g), threads)
+               _gelu_thresh(g), threads, False, NULL, _Hg_gelu_bwd if FASTACT_HAVE_GELU_H else <bloop_h>NULL)
 
 # ----------------------------------------------------------------------- tanh
 
