@@ -1278,16 +1278,21 @@ cdef void _glu(const floating* g, const floating* x, floating* out, Py_ssize_t n
 # ------------------------------------------------------- float16 row groups
 # float16 rows of x of at most _HROW_MAX elements (glu's here, the softmax
 # family's in _axis.pxi), where the build converts (FASTACT_HAVE_F16): per
-# thread, groups of _HROWS // (x's row) rows (two or more) go through a
+# thread, groups of _HROWS // (x's row) rows (one or more) go through a
 # group function, which widens them into buffers on the stack, runs the
 # float32 kernel on the group serially and narrows the result into out: one
 # pass over float16 memory, where the whole-array path widened x (and g)
 # into float32 temporaries, ran the kernel into another and narrowed it.
 # The buffers sit _HROWSG floats apart (a multiple of 64 bytes, 1408 mod
-# 4096: see _HGAP).
+# 4096: see _HGAP). Groups of 2048 elements, not 4096: the backwards' three
+# buffers then fit in a 48 KiB L1 (Intel Xeon, rows of 1000, 2 threads,
+# three alternating runs against 4096, us: log_softmax's backward from y
+# 1e5 27 -> 21, 1e6 273-279 -> 219-226; glu's backward 43-45 -> 35-36;
+# softmax's backward from x 37 -> 33; the forwards 3-8 % faster, but glu's
+# at 1e5, 18.1 -> 18.9-19.5, whose rows of x (2000) now go one a group).
 cdef enum:
-    _HROWS = 4096
-    _HROWSG = 4448
+    _HROWS = 2048
+    _HROWSG = 2400
     _HROW_MAX = 2048
 
 # (g, x, out, k rows, n, kind, mode): g, x and out at the group's first row
