@@ -440,6 +440,14 @@ def _half_kernels(name: str, be, rows: bool = False):
     return None
 
 
+def _half_c(arrays: list) -> bool:
+    """Whether every array given (None passed over) is float16 and C-contiguous."""
+    for a in arrays:
+        if a is not None and (a.dtype != _F16 or not a.flags.c_contiguous):
+            return False
+    return True
+
+
 def _half_rows_call(name: str, be, th: int, geo: tuple, oshape: tuple, inputs: list, out: np.ndarray,
                     p: dict) -> bool:
     """An along-axis call by the backend's own float16 rows (:func:`_half_kernels`
@@ -451,11 +459,8 @@ def _half_rows_call(name: str, be, th: int, geo: tuple, oshape: tuple, inputs: l
     g of ``oshape``) into ``out`` of ``geo``. False, nothing run, where that
     does not apply: the caller converts."""
     hk = _half_kernels(name, be, rows=True)
-    if hk is None or geo[1] * geo[2] > _half_fns[3] or out.dtype != _F16 or not out.flags.c_contiguous:
+    if hk is None or geo[1] * geo[2] > _half_fns[3] or not _half_c([out, *inputs]):
         return False
-    for a in inputs:
-        if a is not None and (a.dtype != _F16 or not a.flags.c_contiguous):
-            return False
     th = th if hk is be else 0
     if len(inputs) == 1:
         hk.forward(name, inputs[0].reshape(geo), out.reshape(oshape), p, th)
@@ -472,12 +477,7 @@ def _half_prelu(be, inputs: list, out: np.ndarray):
     float32) where ``inputs`` (x, or g and x) and ``out`` are float16 and
     C-contiguous, or None: the caller converts."""
     hk = _half_kernels("prelu", be)
-    if hk is None or out.dtype != _F16 or not out.flags.c_contiguous:
-        return None
-    for a in inputs:
-        if a.dtype != _F16 or not a.flags.c_contiguous:
-            return None
-    return hk
+    return hk if hk is not None and _half_c([out, *inputs]) else None
 
 
 def _half_glu(name: str, x: np.ndarray, axis, key: tuple):

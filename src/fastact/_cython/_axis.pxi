@@ -1511,7 +1511,7 @@ cdef int _run_axis(cnp.ndarray g, cnp.ndarray x, cnp.ndarray out, int kind, bint
     cdef void* po = cnp.PyArray_DATA(out)
     if cnp.PyArray_SIZE(x) == 0:
         return 0
-    if typ == NPY_HALF and FASTACT_HAVE_F16 and inner == 1 and n <= _HROW_MAX:
+    if typ == NPY_HALF and _half_rows(x):
         if cnp.PyArray_TYPE(out) != typ or (g is not None and cnp.PyArray_TYPE(g) != typ):
             raise TypeError(f"fastact cython backend: float16 rows need float16 arrays throughout, not out {out.dtype}")
         with nogil:

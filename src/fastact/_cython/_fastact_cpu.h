@@ -1427,10 +1427,8 @@ static inline void fastact_smax_bwd_h(const uint16_t *g, const uint16_t *y, uint
     double acc[32], s = 0.0;
     long i = 0, k, h;
     for (; i + 32 <= n; i += 32) {
-        __m512 g0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + i)));
-        __m512 y0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i)));
-        __m512 g1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + i + 16)));
-        __m512 y1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i + 16)));
+        __m512 g0 = fastact_ld16(g, i, 1), y0 = fastact_ld16(y, i, 1);
+        __m512 g1 = fastact_ld16(g, i + 16, 1), y1 = fastact_ld16(y, i + 16, 1);
         _mm512_store_ps(gf + i, g0);
         _mm512_store_ps(yf + i, y0);
         _mm512_store_ps(gf + i + 16, g1);
@@ -1458,14 +1456,14 @@ static inline void fastact_smax_bwd_h(const uint16_t *g, const uint16_t *y, uint
         __m512 r = _mm512_mul_ps(_mm512_load_ps(yf + i), _mm512_sub_ps(_mm512_load_ps(gf + i), d));
         if (sign < 0)
             r = _mm512_xor_ps(r, neg);
-        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        fastact_st16(out, i, r, 1);
     }
     if (i < n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
         __m512 r = _mm512_mul_ps(_mm512_maskz_load_ps(m, yf + i), _mm512_sub_ps(_mm512_maskz_load_ps(m, gf + i), d));
         if (sign < 0)
             r = _mm512_xor_ps(r, neg);
-        _mm256_mask_storeu_epi16(out + i, m, _mm512_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        fastact_st16m(m, out, i, r, 1);
     }
 }
 #define FASTACT_HAVE_SMAX_BWD_H 1

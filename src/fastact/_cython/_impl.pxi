@@ -910,53 +910,38 @@ cdef void _prelu_bwd_range_h(const unsigned short* g, const unsigned short* x, c
         f += seg
 
 
-cdef void _prelu_fwd_range_h(const unsigned short* x, const float* w, unsigned short* out, Py_ssize_t start,
-                             Py_ssize_t end, Py_ssize_t C, Py_ssize_t inner, bint st) noexcept nogil:
-    # _prelu_range's forward walk in blocks of out as _half_u's (whole ones
-    # streamed with st), each against the weights of the runs it holds
-    cdef float mem[2 * _HGAP + 16]
-    cdef unsigned short hb[_HB]
-    cdef float* xb = _align64(&mem[0])
-    cdef float* ob = xb + _HGAP
-    cdef Py_ssize_t n = end - start, i = 0, m, k, c, seg
-    cdef Py_ssize_t h = fastact_stream_head(out + start, n, 2) if st else n
-    if not FASTACT_HAVE_F16:  # (never called there; no code)
-        return
-    while i < n:
-        m = _half_block(i, n, h)
-        fastact_h2f(x + start + i, xb, m)
-        k = 0
-        while k < m:
-            seg = _prelu_run(start + i + k, start + i + m, C, inner, &c)
-            if inner == 1:
-                _rrelu_fwd_range(xb + k, w + c, ob + k, seg)
-            else:
-                _prelu_fwd_one(xb + k, w[c], ob + k, seg)
-            k += seg
-        _half_store(ob, hb, out + start + i, m, i >= h and m == _HB)
-        i += m
-    if st:
-        fastact_sfence()
-
-
-cdef void _prelu_fwd_rows_h(const unsigned short* x, const float* w, unsigned short* out, Py_ssize_t start,
-                            Py_ssize_t end, Py_ssize_t C, bint st) noexcept nogil:
-    # _prelu_fwd_rows: the weights repeated (wr), blocks of _HB from out's
-    # first 64-byte line on, whole ones streamed with st (as _half_u)
+cdef void _prelu_fwd_h(const unsigned short* x, const float* w, unsigned short* out, Py_ssize_t start,
+                       Py_ssize_t end, Py_ssize_t C, Py_ssize_t inner, bint st) noexcept nogil:
+    # the forward in blocks of out as _half_u's (whole ones streamed with
+    # st): as _prelu_fwd_rows for rows of at most _PRELU_ROWS_C (inner == 1;
+    # the weights repeated into wr), else _prelu_range's walk over the runs
+    # each block holds
     cdef float wr[_HB + _PRELU_ROWS_C]
     cdef float mem[2 * _HGAP + 16]
     cdef unsigned short hb[_HB]
     cdef float* xb = _align64(&mem[0])
     cdef float* ob = xb + _HGAP
-    cdef Py_ssize_t n = end - start, i = 0, m
+    cdef bint rows = inner == 1 and C <= _PRELU_ROWS_C
+    cdef Py_ssize_t n = end - start, i = 0, m, k, c, seg
     cdef Py_ssize_t h = fastact_stream_head(out + start, n, 2) if st else n
     if not FASTACT_HAVE_F16:  # (never called there; no code)
         return
-    _prelu_fill(&wr[0], w, C, (_HB if n > _HB else n) + C)
+    if rows:
+        _prelu_fill(&wr[0], w, C, (_HB if n > _HB else n) + C)
     while i < n:
         m = _half_block(i, n, h)
         fastact_h2f(x + start + i, xb, m)
-        _rrelu_fwd_range(xb, &wr[(start + i) % C], ob, m)
+        if rows:
+            _rrelu_fwd_range(xb, &wr[(start + i) % C], ob, m)
+        else:
+            k = 0
+            while k < m:
+                seg = _prelu_run(start + i + k, start + i + m, C, inner, &c)
+                if inner == 1:
+                    _rrelu_fwd_range(xb + k, w + c, ob + k, seg)
+                else:
+                    _prelu_fwd_one(xb + k, w[c], ob + k, seg)
+                k += seg
         _half_store(ob, hb, out + start + i, m, i >= h and m == _HB)
         i += m
     if st:
@@ -984,13 +969,10 @@ cdef void _prelu_part_h(const unsigned short* g, const unsigned short* x, const 
                         double* gw, Py_ssize_t start, Py_ssize_t end, Py_ssize_t C, Py_ssize_t inner, bint fwd,
                         bint st) noexcept nogil:
     # one thread's share [start, end), as _prelu's
-    if inner == 1 and C <= _PRELU_ROWS_C:
-        if fwd:
-            _prelu_fwd_rows_h(x, w, out, start, end, C, st)
-        else:
-            _prelu_bwd_rows_h(g, x, w, out, gw, start, end, C)
-    elif fwd:
-        _prelu_fwd_range_h(x, w, out, start, end, C, inner, st)
+    if fwd:
+        _prelu_fwd_h(x, w, out, start, end, C, inner, st)
+    elif inner == 1 and C <= _PRELU_ROWS_C:
+        _prelu_bwd_rows_h(g, x, w, out, gw, start, end, C)
     else:
         _prelu_bwd_range_h(g, x, w, out, gw, start, end, C, inner)
 
