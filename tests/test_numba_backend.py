@@ -317,6 +317,60 @@ def test_serial_calls_through_the_span_functions(monkeypatch):
         fp.rows(0, a32.reshape(1, 8), a32.reshape(1, 8), 1.0, 0)
 
 
+def test_elementwise_calls_dispatched_in_c(monkeypatch):
+    # With fastact._fastpath built, the backend's forward and backward make the
+    # elementwise ops' common calls in C (_fastpath.Dispatch and Ew: serial
+    # through the span function, parallel through the pointer kernel) and leave
+    # the rest to the Python handlers (in place, a result to stream, the first
+    # parallel call, a parameter key not seen yet): the same bits as a backend
+    # without them, for both dtypes, parameters, a readonly x, out 16 bytes off
+    # a 64-byte line, serial and parallel, threads left to the backend.
+    from fastact import _config
+    from fastact._numba import backend as NBK
+    pytest.importorskip("fastact._fastpath")
+    if NBK._Dispatch is None:
+        pytest.fail("fastact._fastpath is built but the numba backend does not dispatch in C")
+    fast = NBK.NumbaBackend()
+    with monkeypatch.context() as m:
+        m.setattr(NBK, "_Dispatch", None)
+        m.setattr(NBK, "_Ew", None)
+        plain = NBK.NumbaBackend()
+    assert isinstance(fast.forward.__self__, NBK._Dispatch) and plain.forward.__self__ is plain
+    rng = np.random.default_rng(13)
+    cases = (("softshrink", {"lambd": 0.37}), ("elu", {"alpha": 0.7}), ("gelu", {"approximate": "tanh"}),
+             ("relu", {}), ("hardtanh", {"min_val": -0.5, "max_val": 2.0}),
+             ("softplus", {"beta": 2.0, "threshold": 15.0}))
+    for threads in (1, 2, 0):
+        _same_elementwise_bits((fast, plain), rng, cases, (1, 17, 1001, 70001), threads, inplace=True)
+    before = _config.set_stream_min_bytes(4096)  # streamed results: the handlers' calls
+    try:
+        _same_elementwise_bits((fast, plain), rng, cases, (1001, 70001), 2)
+    finally:
+        _config.set_stream_min_bytes(before)
+    # once a call has taken a handler's full path, its like goes to the kernel from C
+    seen = []
+    for table in (fast._fwd, fast._bwd_x, fast._bwd_y):
+        for op in ("relu", "elu"):
+            table[op] = (lambda h, op: lambda *a: seen.append(op) or h(*a))(table[op], op)
+    x = rng.standard_normal(70001).astype(np.float32)
+    out = np.empty_like(x)
+    for rounds in range(2):
+        seen.clear()
+        for threads in (1, 2, 0):
+            fast.forward("relu", x, out, {}, threads)
+            fast.backward("elu", x, x, None, out, {"alpha": 0.5}, threads)
+            fast.backward("relu", x, None, out, out.copy(), {}, threads)
+    assert seen == [], seen
+    fast.forward("elu", x, x.copy(), {"alpha": 0.25}, 1)  # a parameter not seen yet: the handler's memo
+    fast.forward("relu", x, x, {}, 1)  # in place
+    assert seen[-2:] == ["elu", "relu"], seen
+    # a wrong call still gets the span calls' errors
+    with pytest.raises(ValueError):
+        fast.forward("relu", x, np.empty(70001, np.float64), {}, 1)
+    with pytest.raises(ValueError):
+        fast.backward("relu", x, x[:-1], None, out, {}, 2)
+
+
 def test_parallel_calls_through_the_pointer_kernels(monkeypatch):
     # With fastact._fastpath built, parallel elementwise calls go to a cfunc of
     # the pointer kernel of their arity from C (par1, par2) instead of the array

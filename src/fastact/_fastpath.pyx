@@ -332,32 +332,39 @@ cdef inline void call2(int t, size_t f, void* pa, void* pb, void* po, cnp.npy_in
         (<span2_d>f)(<double*>pa, <double*>pb, <double*>po, n, p0, p1, p2, p3)
 
 
-def span1(size_t f, cnp.ndarray a, cnp.ndarray out, double p0, double p1, double p2, double p3):
-    """out = op(a) through span function ``f`` (a numba cfunc's address)."""
+cdef int run_span(size_t f, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, double p0, double p1, double p2,
+                  double p3) except -1:
+    # out = op(a) (b None) or op(a, b) through span function f
     cdef cnp.npy_intp n = cnp.PyArray_SIZE(a)
     cdef int t = span_type(a, out, n)
     cdef void* pa = cnp.PyArray_DATA(a)
     cdef void* po = cnp.PyArray_DATA(out)
+    cdef void* pb = NULL
+    if b is not None:
+        span_type(a, b, n)
+        pb = cnp.PyArray_DATA(b)
     if n < _nogil_min:
-        call1(t, f, pa, po, n, p0, p1, p2, p3)
+        if pb == NULL:
+            call1(t, f, pa, po, n, p0, p1, p2, p3)
+        else:
+            call2(t, f, pa, pb, po, n, p0, p1, p2, p3)
     else:
         with nogil:
-            call1(t, f, pa, po, n, p0, p1, p2, p3)
+            if pb == NULL:
+                call1(t, f, pa, po, n, p0, p1, p2, p3)
+            else:
+                call2(t, f, pa, pb, po, n, p0, p1, p2, p3)
+    return 0
+
+
+def span1(size_t f, cnp.ndarray a, cnp.ndarray out, double p0, double p1, double p2, double p3):
+    """out = op(a) through span function ``f`` (a numba cfunc's address)."""
+    run_span(f, a, None, out, p0, p1, p2, p3)
 
 
 def span2(size_t f, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, double p0, double p1, double p2, double p3):
     """out = op(a, b) through span function ``f``, as :func:`span1`."""
-    cdef cnp.npy_intp n = cnp.PyArray_SIZE(a)
-    cdef int t = span_type(a, out, n)
-    span_type(a, b, n)
-    cdef void* pa = cnp.PyArray_DATA(a)
-    cdef void* pb = cnp.PyArray_DATA(b)
-    cdef void* po = cnp.PyArray_DATA(out)
-    if n < _nogil_min:
-        call2(t, f, pa, pb, po, n, p0, p1, p2, p3)
-    else:
-        with nogil:
-            call2(t, f, pa, pb, po, n, p0, p1, p2, p3)
+    run_span(f, a, b, out, p0, p1, p2, p3)
 
 
 # The parallel call of a Numba elementwise kernel, through a cfunc of its
@@ -376,30 +383,38 @@ ctypedef void (*par2_d)(size_t, double*, double*, double*, cnp.npy_intp, double,
                         cnp.npy_intp) noexcept
 
 
+cdef int run_par(size_t k, size_t f, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, double p0, double p1,
+                 double p2, double p3, cnp.npy_intp nthreads) except -1:
+    # out = op(a) (b None) or op(a, b) on nthreads threads: parallel kernel cfunc k running span function f
+    cdef cnp.npy_intp n = cnp.PyArray_SIZE(a)
+    cdef int t = span_type(a, out, n)
+    cdef void* pa = cnp.PyArray_DATA(a)
+    cdef void* po = cnp.PyArray_DATA(out)
+    if b is None:
+        if t == cnp.NPY_FLOAT:
+            (<par1_f>k)(f, <float*>pa, <float*>po, n, <float>p0, <float>p1, <float>p2, <float>p3, nthreads)
+        else:
+            (<par1_d>k)(f, <double*>pa, <double*>po, n, p0, p1, p2, p3, nthreads)
+        return 0
+    span_type(a, b, n)
+    cdef void* pb = cnp.PyArray_DATA(b)
+    if t == cnp.NPY_FLOAT:
+        (<par2_f>k)(f, <float*>pa, <float*>pb, <float*>po, n, <float>p0, <float>p1, <float>p2, <float>p3, nthreads)
+    else:
+        (<par2_d>k)(f, <double*>pa, <double*>pb, <double*>po, n, p0, p1, p2, p3, nthreads)
+    return 0
+
+
 def par1(size_t k, size_t f, cnp.ndarray a, cnp.ndarray out, double p0, double p1, double p2, double p3,
          cnp.npy_intp nthreads):
     """out = op(a) on nthreads threads: parallel kernel cfunc ``k`` running span function ``f``."""
-    cdef cnp.npy_intp n = cnp.PyArray_SIZE(a)
-    cdef int t = span_type(a, out, n)
-    if t == cnp.NPY_FLOAT:
-        (<par1_f>k)(f, <float*>cnp.PyArray_DATA(a), <float*>cnp.PyArray_DATA(out), n,
-                    <float>p0, <float>p1, <float>p2, <float>p3, nthreads)
-    else:
-        (<par1_d>k)(f, <double*>cnp.PyArray_DATA(a), <double*>cnp.PyArray_DATA(out), n, p0, p1, p2, p3, nthreads)
+    run_par(k, f, a, None, out, p0, p1, p2, p3, nthreads)
 
 
 def par2(size_t k, size_t f, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, double p0, double p1, double p2,
          double p3, cnp.npy_intp nthreads):
     """out = op(a, b) on nthreads threads, as :func:`par1`."""
-    cdef cnp.npy_intp n = cnp.PyArray_SIZE(a)
-    cdef int t = span_type(a, out, n)
-    span_type(a, b, n)
-    if t == cnp.NPY_FLOAT:
-        (<par2_f>k)(f, <float*>cnp.PyArray_DATA(a), <float*>cnp.PyArray_DATA(b), <float*>cnp.PyArray_DATA(out), n,
-                    <float>p0, <float>p1, <float>p2, <float>p3, nthreads)
-    else:
-        (<par2_d>k)(f, <double*>cnp.PyArray_DATA(a), <double*>cnp.PyArray_DATA(b), <double*>cnp.PyArray_DATA(out),
-                    n, p0, p1, p2, p3, nthreads)
+    run_par(k, f, a, b, out, p0, p1, p2, p3, nthreads)
 
 
 ctypedef void (*rows_f)(float*, float*, cnp.npy_intp, cnp.npy_intp, float, cnp.npy_intp) noexcept nogil
@@ -465,3 +480,119 @@ def glu_rows(size_t f, cnp.ndarray x, cnp.ndarray out):
     else:
         with nogil:
             call_glu_rows(t, f, px, po, outer, L, w)
+
+
+# The Numba backend's common elementwise calls, dispatched in C. Between the
+# public function and the kernel, such a call went through three Python frames
+# (NumbaBackend.forward or backward, the op's handler from
+# backend._ew_handler, _direct_threads), where the Cython backend's goes
+# through none; after a kernel has swept the caches they cost more than when
+# warm. Ew holds an op's handler table and makes the handler's common calls
+# itself: a table hit, out none of the inputs, a result below the streaming
+# size (or an op that never streams), then the op's span function on the
+# calling thread, or its pointer kernel on the thread count _direct_threads
+# gives. Every other call goes to the handler, which makes the same call of
+# the same arguments. Dispatch is the backend's forward and backward over the
+# ops' Ew objects; every other call goes to the backend's Python methods.
+
+cdef Py_ssize_t _ew_stream_min = 0
+
+
+def set_stream_min(Py_ssize_t nbytes):
+    """The result size from which the handlers stream (the Numba backend's
+    _stream_min): Ew leaves such calls to its op's handler."""
+    global _ew_stream_min
+    _ew_stream_min = nbytes
+
+
+cdef class Ew:
+    """An op's elementwise calls as its handler makes them (see above):
+    ``table`` is the handler's dtype -> {parameter key: entry}, ``names`` the
+    parameters that make the key, ``arity`` the op's input arrays, ``streams``
+    whether the handler streams a large result, ``limit`` the size above which
+    a call with ``threads`` 0 is parallel, ``direct`` backend._direct_threads.
+    The handler makes its serial calls through span1 or span2 and its parallel
+    ones through par1 or par2 (backend._ew_handler makes an Ew only then)."""
+    cdef dict table
+    cdef object direct, n0, n1
+    cdef int nk, arity
+    cdef bint streams
+    cdef cnp.npy_intp limit
+
+    def __init__(self, dict table, direct, tuple names, int arity, bint streams, cnp.npy_intp limit):
+        self.table = table
+        self.direct = direct
+        self.nk = len(names)
+        self.n0 = names[0] if self.nk > 0 else None
+        self.n1 = names[1] if self.nk > 1 else None
+        self.arity = arity
+        self.streams = streams
+        self.limit = limit
+
+    cdef object entry(self, cnp.ndarray a, object params):
+        # the handler's table entry for a's dtype and these parameters, or None
+        cdef object k, d
+        try:
+            if self.nk == 0:
+                k = None
+            elif self.nk == 1:
+                k = params[self.n0]
+            else:
+                k = (params[self.n0], params[self.n1])
+            d = self.table.get(<object>cnp.PyArray_DESCR(a))
+            return None if d is None else (<dict>d).get(k)
+        except (KeyError, TypeError):  # the handler raises the error, or keeps no memo
+            return None
+
+    cdef int run(self, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, object params, int threads) except -1:
+        """1 after making the call; 0 when the handler is to make it."""
+        cdef object c, pe
+        cdef cnp.npy_intp nt
+        if (b is None) != (self.arity == 1) or out is a or out is b or cnp.PyArray_NDIM(a) != 1:
+            return 0
+        if self.streams and cnp.PyArray_NBYTES(out) >= _ew_stream_min:
+            return 0
+        c = self.entry(a, params)
+        if c is None:
+            return 0
+        if threads > 1 or (threads == 0 and cnp.PyArray_DIMS(a)[0] > self.limit):
+            pe = c[1]  # (par1 or par2, the pointer kernel, the span function)
+            if pe is None:
+                return 0
+            nt = self.direct(threads)
+            if nt == 0:
+                return 0
+            run_par(pe[1], pe[2], a, b, out, c[2], c[3], c[4], c[5], nt)
+            return 1
+        if c[9] is None:
+            return 0
+        run_span(c[9], a, b, out, c[2], c[3], c[4], c[5])
+        return 1
+
+
+cdef class Dispatch:
+    """The Numba backend's forward and backward: the calls their ops' Ew
+    objects (by name: ``fwd``, backward from x ``bwd_x``, from y ``bwd_y``)
+    make, in C; every other call to the backend's Python methods
+    ``forward_py`` and ``backward_py``."""
+    cdef dict fwd, bwd_x, bwd_y
+    cdef object forward_py, backward_py
+
+    def __init__(self, dict fwd, dict bwd_x, dict bwd_y, forward_py, backward_py):
+        self.fwd, self.bwd_x, self.bwd_y = fwd, bwd_x, bwd_y
+        self.forward_py, self.backward_py = forward_py, backward_py
+
+    def forward(self, name, x, out, params, int threads=0):
+        h = self.fwd.get(name)
+        if h is not None and isinstance(x, cnp.ndarray) and isinstance(out, cnp.ndarray) \
+                and (<Ew>h).run(x, None, out, params, threads):
+            return None
+        return self.forward_py(name, x, out, params, threads)
+
+    def backward(self, name, g, x, y, out, params, int threads=0):
+        s = x if x is not None else y
+        h = (self.bwd_x if x is not None else self.bwd_y).get(name)
+        if h is not None and isinstance(g, cnp.ndarray) and isinstance(s, cnp.ndarray) \
+                and isinstance(out, cnp.ndarray) and (<Ew>h).run(g, s, out, params, threads):
+            return None
+        return self.backward_py(name, g, x, y, out, params, threads)

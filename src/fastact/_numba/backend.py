@@ -58,6 +58,11 @@ try:  # parallel elementwise calls through a cfunc of the pointer kernel, from C
     from .._fastpath import par1 as _par1, par2 as _par2
 except ImportError:
     _par1 = _par2 = None
+try:  # the common elementwise calls dispatched in C (see NumbaBackend.__init__)
+    from .._fastpath import Dispatch as _Dispatch, Ew as _Ew, set_stream_min as _set_stream_min_c
+    _EW_CALLS = {1: (_span1, _par1), 2: (_span2, _par2)}  # the calls an Ew makes, by arity
+except ImportError:
+    _Dispatch = _Ew = _set_stream_min_c = _EW_CALLS = None
 
 # Serial below these sizes. Measured with bench/numba_vs_torch.py --threshold
 # (float32, 2 threads, shared 2-core znver4 box, 2026-11-23, after the
@@ -262,8 +267,11 @@ _stream_min = _config.stream_min_bytes()
 def _set_stream_min(nbytes):
     global _stream_min
     _stream_min = nbytes
+    if _set_stream_min_c is not None:
+        _set_stream_min_c(nbytes)
 
 
+_set_stream_min(_stream_min)
 _config.on_stream_change(_set_stream_min)
 
 
@@ -459,6 +467,9 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None, nt=Fa
                 return
             c[0](a, b, out, c[2], c[3], c[4], c[5])
 
+    if _Ew is not None and (tramp, ptramp) == _EW_CALLS[arity]:
+        # its common calls, made in C (NumbaBackend.__init__)
+        h.ew = _Ew(table, _direct_threads, tuple(names), arity, bool(stream or nt), limit)
     return h
 
 
@@ -498,6 +509,13 @@ class NumbaBackend:
         rr_f = _ew_handler(*K._instantiate("fwd_rrelu", 2), (), SERIAL_MAX_CHEAP, 2)
         self._rrelu_bwd = K._instantiate("bwd_rrelu", 3)
         self._fwd["rrelu"] = lambda x, out, p, th: rr_f(x, p["slopes"], out, p, th)
+        if _Dispatch is not None:
+            # the elementwise ops' common calls in C, from the public function
+            # straight to the kernel (relu on 1e5 float32, 2 threads: see _fastpath)
+            def ew(handlers):
+                return {op: h.ew for op, h in handlers.items() if getattr(h, "ew", None) is not None}
+            d = _Dispatch(ew(self._fwd), ew(self._bwd_x), ew(self._bwd_y), self.forward, self.backward)
+            self.forward, self.backward = d.forward, d.backward
 
     # ------------------------------------------------------------ forward
     def threads_for(self, n):
