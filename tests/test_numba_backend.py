@@ -317,14 +317,16 @@ def test_serial_calls_through_the_span_functions(monkeypatch):
         fp.rows(0, a32.reshape(1, 8), a32.reshape(1, 8), 1.0, 0)
 
 
-def test_elementwise_calls_dispatched_in_c(monkeypatch):
+def test_calls_dispatched_in_c(monkeypatch):
     # With fastact._fastpath built, the backend's forward and backward make the
     # elementwise ops' common calls in C (_fastpath.Dispatch and Ew: serial
-    # through the span function, parallel through the pointer kernel) and leave
-    # the rest to the Python handlers (in place, a result to stream, the first
-    # parallel call, a parameter key not seen yet): the same bits as a backend
-    # without them, for both dtypes, parameters, a readonly x, out 16 bytes off
-    # a 64-byte line, serial and parallel, threads left to the backend.
+    # through the span function, parallel through the pointer kernel), and
+    # prelu's forward's (PreluFwd: through the kernels' cfuncs), and leave the
+    # rest to the Python handlers (in place, a result to stream, the first
+    # parallel call, a parameter key not seen yet, a weight to repeat): the same
+    # bits as a backend without them, for both dtypes, parameters, a readonly
+    # x, out 16 bytes off a 64-byte line, serial and parallel, threads left to
+    # the backend.
     from fastact import _config
     from fastact._numba import backend as NBK
     pytest.importorskip("fastact._fastpath")
@@ -347,20 +349,41 @@ def test_elementwise_calls_dispatched_in_c(monkeypatch):
         _same_elementwise_bits((fast, plain), rng, cases, (1001, 70001), 2)
     finally:
         _config.set_stream_min_bytes(before)
+    # prelu's forward (_fastpath.PreluFwd): a weight per channel taken as it is
+    # (inner 1, or PRELU_ROWS_BELOW and more), and repeated (between: the handler)
+    for dt in (np.float32, np.float64):
+        for shape in ((4, 64, 1), (2, 8, 100), (3, 5, 7), (1, 1, 70001), (40, 32, 64)):
+            x = (rng.standard_normal(shape) * 3).astype(dt)
+            w = rng.standard_normal(shape[1]).astype(dt)
+            for threads in (1, 2, 0):
+                outs = []
+                for be in (fast, plain):
+                    o, xi = np.empty_like(x), x.copy()
+                    be.forward("prelu", x, o, {"weight": w}, threads)
+                    be.forward("prelu", xi, xi, {"weight": w}, threads)
+                    outs.append((o, xi))
+                for a, b in zip(*outs):
+                    assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (dt, shape, threads)
     # once a call has taken a handler's full path, its like goes to the kernel from C
     seen = []
+    fast._fwd["prelu"] = (lambda h: lambda *a: seen.append("prelu") or h(*a))(fast._fwd["prelu"])
     for table in (fast._fwd, fast._bwd_x, fast._bwd_y):
         for op in ("relu", "elu"):
             table[op] = (lambda h, op: lambda *a: seen.append(op) or h(*a))(table[op], op)
     x = rng.standard_normal(70001).astype(np.float32)
     out = np.empty_like(x)
+    x3, w = x[:70000].reshape(1000, 70, 1), rng.standard_normal(70).astype(np.float32)
     for rounds in range(2):
         seen.clear()
         for threads in (1, 2, 0):
             fast.forward("relu", x, out, {}, threads)
             fast.backward("elu", x, x, None, out, {"alpha": 0.5}, threads)
             fast.backward("relu", x, None, out, out.copy(), {}, threads)
+            fast.forward("prelu", x3, np.empty_like(x3), {"weight": w}, threads)
     assert seen == [], seen
+    x5 = x[:70000].reshape(1000, 7, 10)
+    fast.forward("prelu", x5, np.empty_like(x5), {"weight": w[:7]}, 1)  # a weight to repeat: the handler
+    assert seen == ["prelu"], seen
     fast.forward("elu", x, x.copy(), {"alpha": 0.25}, 1)  # a parameter not seen yet: the handler's memo
     fast.forward("relu", x, x, {}, 1)  # in place
     assert seen[-2:] == ["elu", "relu"], seen

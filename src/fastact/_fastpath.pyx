@@ -492,8 +492,9 @@ def glu_rows(size_t f, cnp.ndarray x, cnp.ndarray out):
 # size (or an op that never streams), then the op's span function on the
 # calling thread, or its pointer kernel on the thread count _direct_threads
 # gives. Every other call goes to the handler, which makes the same call of
-# the same arguments. Dispatch is the backend's forward and backward over the
-# ops' Ew objects; every other call goes to the backend's Python methods.
+# the same arguments. Dispatch is the backend's forward and backward over its
+# handlers: the ops' Ew objects, and the other handlers called without the
+# Python methods' frame.
 
 cdef Py_ssize_t _ew_stream_min = 0
 
@@ -505,7 +506,15 @@ def set_stream_min(Py_ssize_t nbytes):
     _ew_stream_min = nbytes
 
 
-cdef class Ew:
+cdef class Handler:
+    """A Numba backend handler's calls made in C (Dispatch): ``run`` returns
+    1 after making the call, 0 when the Python handler is to make it."""
+
+    cdef int run(self, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, object params, int threads) except -1:
+        return 0
+
+
+cdef class Ew(Handler):
     """An op's elementwise calls as its handler makes them (see above):
     ``table`` is the handler's dtype -> {parameter key: entry}, ``names`` the
     parameters that make the key, ``arity`` the op's input arrays, ``streams``
@@ -570,11 +579,89 @@ cdef class Ew:
         return 1
 
 
+ctypedef void (*prelu_f)(float*, float*, float*, cnp.npy_intp, cnp.npy_intp, cnp.npy_intp, cnp.npy_intp, int,
+                         cnp.npy_intp) noexcept nogil
+ctypedef void (*prelu_d)(double*, double*, double*, cnp.npy_intp, cnp.npy_intp, cnp.npy_intp, cnp.npy_intp, int,
+                         cnp.npy_intp) noexcept nogil
+
+
+cdef inline void call_prelu(int t, size_t f, void* px, void* pw, void* po, cnp.npy_intp* d, cnp.npy_intp nw,
+                            int stream, cnp.npy_intp nthreads) noexcept nogil:
+    if t == cnp.NPY_FLOAT:
+        (<prelu_f>f)(<float*>px, <float*>pw, <float*>po, d[0], d[1], d[2], nw, stream, nthreads)
+    else:
+        (<prelu_d>f)(<double*>px, <double*>pw, <double*>po, d[0], d[1], d[2], nw, stream, nthreads)
+
+
+cdef class PreluFwd(Handler):
+    """prelu's forward as its handler (backend._prelu_handler) makes it, for
+    C-contiguous (outer, C, inner) x and out of one dtype and shape and a
+    contiguous weight of C values of it, where the kernels take the weight as
+    it is (inner 1, or ``rows_below`` and more): ``table`` is the handler's
+    dtype -> [serial cfunc's address, parallel cfunc's address]
+    (_kernels.prelu_fwd_cfunc; 0 until the handler has made such a call),
+    ``limit`` the size above which a call with ``threads`` 0 is parallel,
+    ``direct`` backend._direct_threads. The serial call releases the GIL from
+    NOGIL_MIN elements; the parallel one holds it, as par1 does."""
+    cdef dict table
+    cdef object direct
+    cdef cnp.npy_intp limit, rows_below
+
+    def __init__(self, dict table, direct, cnp.npy_intp limit, cnp.npy_intp rows_below):
+        self.table, self.direct, self.limit, self.rows_below = table, direct, limit, rows_below
+
+    cdef int run(self, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, object params, int threads) except -1:
+        cdef cnp.npy_intp* d = cnp.PyArray_DIMS(a)
+        cdef cnp.npy_intp n = cnp.PyArray_SIZE(a), nt = 1
+        cdef size_t f
+        cdef int t = cnp.PyArray_TYPE(a), st
+        cdef void *px
+        cdef void *pw
+        cdef void *po
+        cdef object w, e
+        if b is not None or cnp.PyArray_NDIM(a) != 3 or cnp.PyArray_NDIM(out) != 3 or type(params) is not dict:
+            return 0
+        w = (<dict>params).get("weight")
+        if not isinstance(w, cnp.ndarray) or cnp.PyArray_NDIM(w) != 1 or cnp.PyArray_DIMS(w)[0] != d[1] \
+                or 1 < d[2] < self.rows_below:
+            return 0
+        if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or cnp.PyArray_TYPE(out) != t \
+                or cnp.PyArray_TYPE(w) != t or memcmp(cnp.PyArray_DIMS(out), d, 3 * sizeof(cnp.npy_intp)) != 0 \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_IS_C_CONTIGUOUS(out) \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(w):
+            return 0
+        e = self.table.get(<object>cnp.PyArray_DESCR(a))
+        if e is None:
+            return 0
+        st = cnp.PyArray_NBYTES(out) >= _ew_stream_min
+        px, pw, po = cnp.PyArray_DATA(a), cnp.PyArray_DATA(<cnp.ndarray>w), cnp.PyArray_DATA(out)
+        if threads == 1 or (threads == 0 and n <= self.limit):
+            f = e[0]
+            if f == 0:
+                return 0
+            if n < _nogil_min:
+                call_prelu(t, f, px, pw, po, d, d[1], st, 1)
+            else:
+                with nogil:
+                    call_prelu(t, f, px, pw, po, d, d[1], st, 1)
+            return 1
+        f = e[1]
+        if f == 0:
+            return 0
+        nt = self.direct(threads)
+        if nt == 0:
+            return 0
+        call_prelu(t, f, px, pw, po, d, d[1], st, nt)
+        return 1
+
+
 cdef class Dispatch:
-    """The Numba backend's forward and backward: the calls their ops' Ew
-    objects (by name: ``fwd``, backward from x ``bwd_x``, from y ``bwd_y``)
-    make, in C; every other call to the backend's Python methods
-    ``forward_py`` and ``backward_py``."""
+    """The Numba backend's forward and backward over its handlers by name
+    (``fwd``, backward from x ``bwd_x``, from y ``bwd_y``): a Handler (an
+    op's Ew, prelu's PreluFwd) makes the calls it knows in C and leaves the
+    rest to the backend's Python methods ``forward_py`` and ``backward_py``;
+    another handler (the softmax family's) is called straight; a name with
+    none goes to those methods too."""
     cdef dict fwd, bwd_x, bwd_y
     cdef object forward_py, backward_py
 
@@ -584,15 +671,23 @@ cdef class Dispatch:
 
     def forward(self, name, x, out, params, int threads=0):
         h = self.fwd.get(name)
-        if h is not None and isinstance(x, cnp.ndarray) and isinstance(out, cnp.ndarray) \
-                and (<Ew>h).run(x, None, out, params, threads):
+        if isinstance(h, Handler):
+            if isinstance(x, cnp.ndarray) and isinstance(out, cnp.ndarray) \
+                    and (<Handler>h).run(x, None, out, params, threads):
+                return None
+        elif h is not None:
+            h(x, out, params, threads)
             return None
         return self.forward_py(name, x, out, params, threads)
 
     def backward(self, name, g, x, y, out, params, int threads=0):
         s = x if x is not None else y
         h = (self.bwd_x if x is not None else self.bwd_y).get(name)
-        if h is not None and isinstance(g, cnp.ndarray) and isinstance(s, cnp.ndarray) \
-                and isinstance(out, cnp.ndarray) and (<Ew>h).run(g, s, out, params, threads):
+        if isinstance(h, Handler):
+            if isinstance(g, cnp.ndarray) and isinstance(s, cnp.ndarray) and isinstance(out, cnp.ndarray) \
+                    and (<Handler>h).run(g, s, out, params, threads):
+                return None
+        elif h is not None:
+            h(g, s, out, params, threads)
             return None
         return self.backward_py(name, g, x, y, out, params, threads)

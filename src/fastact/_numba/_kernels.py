@@ -2941,6 +2941,37 @@ def _prelu_fwd_serial(x, w, out, stream):
         _prelu_fwd_whole(x.reshape(outer, C * inner), w, out.reshape(outer, C * inner))
 
 
+def _prelu_fwd_c(xp, wp, op, outer, C, inner, nw, stream, nthreads):
+    x, out = carray(xp, (outer, C, inner)), carray(op, (outer, C, inner))
+    _prelu_fwd(x, carray(wp, nw), out, stream != 0, nthreads)
+
+
+def _prelu_fwd_serial_c(xp, wp, op, outer, C, inner, nw, stream, nthreads):
+    x, out = carray(xp, (outer, C, inner)), carray(op, (outer, C, inner))
+    _prelu_fwd_serial(x, carray(wp, nw), out, stream != 0)
+
+
+_PRELU_C = {}  # (dtype, parallel) -> cfunc
+
+
+def prelu_fwd_cfunc(dtype, parallel):
+    """_prelu_fwd (``parallel``) or _prelu_fwd_serial as a cfunc for ``dtype``
+    (compiled or loaded from the cache on first use): (x, w, out, outer, C,
+    inner, len(w), stream, nthreads) on the memory of C-contiguous (outer, C,
+    inner) x and out and a contiguous w, for fastact._fastpath.PreluFwd (the
+    serial one ignores nthreads). The parallel one holds the GIL on entry, as
+    the parallel kernels do (PAR_OPTS)."""
+    dtype = np.dtype(dtype)
+    f = _PRELU_C.get((dtype, parallel))
+    if f is None:
+        T = numba.from_dtype(dtype)
+        P = numba.types.CPointer(T)
+        i = numba.types.intp
+        sig = numba.types.void(P, P, P, i, i, i, i, numba.types.int32, i)
+        f = _PRELU_C[(dtype, parallel)] = numba.cfunc(sig, **OPTS)(_prelu_fwd_c if parallel else _prelu_fwd_serial_c)
+    return f
+
+
 @njit(parallel=True, **PAR_OPTS)
 def _prelu_bwd(g, x, w, out, nthreads):
     outer, C, inner = x.shape

@@ -59,10 +59,11 @@ try:  # parallel elementwise calls through a cfunc of the pointer kernel, from C
 except ImportError:
     _par1 = _par2 = None
 try:  # the common elementwise calls dispatched in C (see NumbaBackend.__init__)
-    from .._fastpath import Dispatch as _Dispatch, Ew as _Ew, set_stream_min as _set_stream_min_c
+    from .._fastpath import (Dispatch as _Dispatch, Ew as _Ew, PreluFwd as _PreluFwd,
+                             set_stream_min as _set_stream_min_c)
     _EW_CALLS = {1: (_span1, _par1), 2: (_span2, _par2)}  # the calls an Ew makes, by arity
 except ImportError:
-    _Dispatch = _Ew = _set_stream_min_c = _EW_CALLS = None
+    _Dispatch = _Ew = _PreluFwd = _set_stream_min_c = _EW_CALLS = None
 
 # Serial below these sizes. Measured with bench/numba_vs_torch.py --threshold
 # (float32, 2 threads, shared 2-core znver4 box, 2026-11-23, after the
@@ -511,9 +512,10 @@ class NumbaBackend:
         self._fwd["rrelu"] = lambda x, out, p, th: rr_f(x, p["slopes"], out, p, th)
         if _Dispatch is not None:
             # the elementwise ops' common calls in C, from the public function
-            # straight to the kernel (relu on 1e5 float32, 2 threads: see _fastpath)
+            # straight to the kernel, and the other handlers without the Python
+            # methods' frame (see _fastpath)
             def ew(handlers):
-                return {op: h.ew for op, h in handlers.items() if getattr(h, "ew", None) is not None}
+                return {op: getattr(h, "ew", None) or h for op, h in handlers.items()}
             d = _Dispatch(ew(self._fwd), ew(self._bwd_x), ew(self._bwd_y), self.forward, self.backward)
             self.forward, self.backward = d.forward, d.backward
 
@@ -826,6 +828,7 @@ def _prelu_handler():
     one channel of 2048, out given: 1 thread 0.56 -> 0.45 us, 2 threads
     1.0 -> 0.6-0.7."""
     ser, par = {}, {}  # dtype char -> the serial / parallel kernel's entry point
+    cf = {}  # dtype -> [serial cfunc's address, parallel cfunc's address] (_fastpath.PreluFwd's table)
 
     def h(x, out, params, threads):
         w = K.prelu_weight(params["weight"], x.shape[2])
@@ -835,6 +838,8 @@ def _prelu_handler():
             e = ser.get(c)
             if e is None:
                 e = ser[c] = _entry(K._prelu_fwd_serial, (x, w, out, st))
+                if _Ew is not None:
+                    cf.setdefault(x.dtype, [0, 0])[0] = K.prelu_fwd_cfunc(x.dtype, False).address
             e(x, w, out, st)
             return
         e = par.get(c)
@@ -845,8 +850,12 @@ def _prelu_handler():
         n = _threads(x.size, SERIAL_MAX_ROWS, threads)
         if n and c not in par:
             par[c] = _entry(K._prelu_fwd, (x, w, out, st, n))
+            if _Ew is not None:  # (after _threads: the cfunc links to the started pool)
+                cf.setdefault(x.dtype, [0, 0])[1] = K.prelu_fwd_cfunc(x.dtype, True).address
         _call(K._prelu_fwd, K._prelu_fwd_serial, (x, w, out, st), x.size, threads)
 
+    if _Ew is not None:  # its calls on a weight the kernels take as it is, made in C (NumbaBackend.__init__)
+        h.ew = _PreluFwd(cf, _direct_threads, SERIAL_MAX_ROWS, K.PRELU_ROWS_BELOW)
     return h
 
 
