@@ -1001,6 +1001,41 @@ def test_compiled_shrink_checks_agree_with_the_python_ones():
     assert hit == ("f32", 5) and x3.shape == (2, 6, 2) and res.shape == (2, 2, 2) and r3.shape == (2, 2, 2)
 
 
+def test_compiled_prelu_checks_agree_with_the_python_ones():
+    # prelu's fast path (fastact._fastpath.prelu_forward / prelu_backward): x's
+    # checks as the softmax family's, and a weight of x's dtype, 1-D,
+    # C-contiguous, of one slope or x.shape[axis] of them, all finite; one
+    # slope makes the views (1, 1, n)
+    _api, m32, m64, arrays, axes = _axis_check_grid((2, 3, 4))
+    def weights(a):
+        dt = a.dtype if isinstance(a, np.ndarray) and a.dtype.kind == "f" else np.float32
+        out = [np.array([0.25], dt), np.float32(0.25), [0.25], np.zeros((1, 1), dt), np.array([], dt),
+               np.array([np.nan], dt), np.array([0.25], np.float16)]
+        for c in {3, 4, 2} | ({a.shape[-1]} if isinstance(a, np.ndarray) and a.ndim else set()):
+            v = np.linspace(0.1, 0.5, c).astype(dt)
+            out += [v, v.astype(np.float64 if v.dtype == np.float32 else np.float32), np.repeat(v, 2)[::2],
+                    np.where(np.arange(c) == c - 1, np.inf, v).astype(dt)]
+        return out
+    for a in arrays:
+        for ax in axes:
+            for w in weights(a):
+                c, p = _api._prelu_forward(a, w, ax, m32, m64), _api._prelu_forward_py(a, w, ax, m32, m64)
+                assert _same_axis_result(c, p), (repr(a), ax, repr(w), c, p)
+                if c is not False:
+                    assert c[1].shape == ((1, 1, a.size) if w.size == 1 else _api._geometry_py(a.shape, ax))
+                    assert c[2].shape == a.shape and c[3].shape == c[1].shape
+                for g in (np.ones(np.shape(a), getattr(a, "dtype", np.float32)), np.ones((5,), np.float32)):
+                    cb = _api._prelu_backward(g, a, w, ax, m32, m64)
+                    pb = _api._prelu_backward_py(g, a, w, ax, m32, m64)
+                    assert _same_axis_result(cb, pb), (repr(a), ax, repr(w), repr(g))
+                    assert cb is False or (cb[1].shape == cb[2].shape == cb[4].shape and cb[3].shape == a.shape)
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    hit, x3, res, r3 = _api._prelu_forward(x, np.ones(3, np.float32), 1, m32, m64)
+    assert hit == ("f32", 5) and x3.shape == (2, 3, 4) and res.shape == (2, 3, 4)
+    assert _api._prelu_forward(x, np.ones(1, np.float32), 1, m32, m64)[1].shape == (1, 1, 24)
+    assert _api._prelu_forward(x, np.ones(4, np.float32), 1, m32, m64) is False
+
+
 def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
     """A source checkout without fastact._fastpath: the same fast paths, through the Python checks."""
     from fastact import _api
@@ -1038,5 +1073,16 @@ def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
         no_general_path(monkeypatch, fn)
     got = [fastact.glu(x), fastact.maxout(x, 3), fastact.glu_backward(np.ones((3, 6), np.float32), x),
            fastact.maxout_backward(np.ones((3, 4), np.float32), x, 3)]
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    # prelu, a weight per channel and one slope
+    w, w1 = np.linspace(0.1, 0.4, 12, dtype=np.float32), np.array([0.25], np.float32)
+    want = [fastact.prelu(x, w), fastact.prelu(x, w1), *fastact.prelu_backward(np.ones_like(x), x, w),
+            *fastact.prelu_backward(np.ones_like(x), x, w1)]
+    for fn, name in ((fastact.prelu, "_prf"), (fastact.prelu_backward, "_prb")):
+        monkeypatch.setitem(fn.__globals__, name, _api._prelu_forward_py if name == "_prf" else _api._prelu_backward_py)
+        no_general_path(monkeypatch, fn)
+    got = [fastact.prelu(x, w), fastact.prelu(x, w1), *fastact.prelu_backward(np.ones_like(x), x, w),
+           *fastact.prelu_backward(np.ones_like(x), x, w1)]
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)

@@ -130,16 +130,45 @@ def _shrink_backward_py(g: Any, x: Any, axis: Any, div: Any, m32: list, m64: lis
     return False
 
 
+# prelu: x's checks as the softmax family's, and a weight of x's dtype, 1-D,
+# C-contiguous, of one slope or one per channel, finite (see
+# fastact._fastpath.prelu_forward / prelu_backward).
+def _prelu_geometry_py(x: Any, weight: Any, g3: tuple) -> Any:
+    if type(weight) is np.ndarray and weight.ndim == 1 and weight.dtype is x.dtype and weight.flags.c_contiguous:
+        c = weight.shape[0]
+        if c and (c == 1 or c == g3[1]) and np.isfinite(weight).all():
+            return (1, 1, x.size) if c == 1 else g3
+    return None
+
+
+def _prelu_forward_py(x: Any, weight: Any, axis: Any, m32: list, m64: list) -> Any:
+    t = _axis_forward_py(x, axis, m32, m64)
+    g3 = _prelu_geometry_py(x, weight, t[1].shape) if t is not False else None
+    if g3 is None:
+        return False
+    return t[0], x.reshape(g3), t[2], t[2].reshape(g3)
+
+
+def _prelu_backward_py(g: Any, x: Any, weight: Any, axis: Any, m32: list, m64: list) -> Any:
+    t = _axis_backward_py(g, x, axis, m32, m64)
+    g3 = _prelu_geometry_py(x, weight, t[2].shape) if t is not False else None
+    if g3 is None:
+        return False
+    return t[0], g.reshape(g3), x.reshape(g3), t[3], t[3].reshape(g3)
+
+
 try:
     from ._fastpath import axis_backward as _axis_backward, axis_forward as _axis_forward, into as _into
     from ._fastpath import into2 as _into2, one as _one, pair as _pair
     from ._fastpath import shrink_backward as _shrink_backward, shrink_forward as _shrink_forward
+    from ._fastpath import prelu_backward as _prelu_backward, prelu_forward as _prelu_forward
 
     FASTPATH = "compiled"
 except ImportError as _e:  # not built (a source checkout): the same checks in Python, slower
     _one, _pair, _axis_forward, _axis_backward = _one_py, _pair_py, _axis_forward_py, _axis_backward_py
     _into, _into2 = _into_py, _into2_py
     _shrink_forward, _shrink_backward = _shrink_forward_py, _shrink_backward_py
+    _prelu_forward, _prelu_backward = _prelu_forward_py, _prelu_backward_py
     FASTPATH = f"Python ({type(_e).__name__}: {_e})"
 
 _BAD_KINDS = {
@@ -1040,8 +1069,8 @@ def _signature_parts(params, backward: bool):
 def _fast_ns(spec: Spec, ns: dict, directions) -> None:
     """What the inlined fast paths read: constants, and per direction and dtype the tuning key
     ``_k<tag>`` and auto's memo ``_m<tag>`` (tag: f forward, x backward from x, y backward from y; 32 or 64)."""
-    ns.update(_ndarray=np.ndarray, _F32=_F32, _F64=_F64, _empty=np.empty, _empty_like=np.empty_like,
-              _pick=_backends.pick, _B=_backends, _ctx=_backends._context.get, _prod=math.prod, _name=spec.name)
+    ns.update(_ndarray=np.ndarray, _F32=_F32, _F64=_F64, _empty_like=np.empty_like,
+              _pick=_backends.pick, _B=_backends, _ctx=_backends._context.get, _name=spec.name)
     for d in directions:
         for c, bits in (("f", "32"), ("d", "64")):
             tag = {"forward": "f", "backward": "x", "backward_y": "y"}[d] + bits
@@ -1200,39 +1229,6 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     return body
 
 
-# the (outer, n, inner) geometry of a non-empty C-contiguous array `s` along `axis`, inlined
-_AXIS_GEOMETRY = (
-    "{pad}shape = s.shape\n"
-    "{pad}ax = axis + nd if axis < 0 else axis\n"
-    "{pad}m = shape[ax]\n"
-    "{pad}g3 = (n // m, m, 1) if ax == nd - 1 else (_prod(shape[:ax]), m, _prod(shape[ax + 1:]))\n"
-)
-
-
-def _axis_head(extra: str, backward: bool = False) -> str:
-    """The checks that select an along-axis fast path on x (``extra``: more conditions), and x's (outer, n, inner).
-
-    ``backward``: the backward from x, with a ``grad_output`` of x's dtype,
-    C-contiguous too. (``y=``, which prelu refuses, goes on to ``_backward``,
-    which raises.) prelu's fast paths use it; glu's and maxout's call
-    ``_shrink_forward`` / ``_shrink_backward``.
-    """
-    g = " and grad_output.dtype is dt" if backward else ""
-    gc = " and grad_output.flags.c_contiguous" if backward else ""
-    first = ("out is None and y is None and type(grad_output) is _ndarray and type(x) is _ndarray" if backward
-             else "type(x) is _ndarray and out is None")
-    return (
-        f"    if {first} and type(axis) is int{extra}:\n"
-        "        dt = x.dtype\n"
-        f"        if (dt is _F32 or dt is _F64){g}:\n"
-        "            n = x.size\n"
-        "            nd = x.ndim\n"
-        f"            if n and -nd <= axis < nd and x.flags.c_contiguous{gc}:\n"
-        "                s = x\n"
-        + _AXIS_GEOMETRY.format(pad=" " * 16)
-    )
-
-
 def _fast_axis_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """softmax, log_softmax, softmin, sparsemax: the call on a C-contiguous float32/float64 array.
 
@@ -1353,77 +1349,47 @@ def _fast_shrink_backward_body(spec: Spec, params, values: str, ns: dict) -> str
     )
 
 
-# prelu's weight on the fast path: 1-D, of x's dtype, C-contiguous, one slope or one per channel (m),
-# and finite. The general path checks finiteness with NumPy passes (about 5 us); the dot product of
-# the weight with zeros is 0 exactly when every weight is finite (inf * 0 and NaN are NaN), one BLAS
-# call with no overflow. A weight that is not finite goes on to the general path, which raises (after
-# NumPy's warning about the invalid inf * 0). The zeros are kept per dtype and length (_zeros_of):
-# allocating them took 0.8 of the check's 1.2 us (1000 elements: 2.9 -> 2.2 us a call; the dot of the
-# weight with itself, as cheap, would warn where a finite weight's squares overflow). One slope
-# applies to all of x: geometry (1, 1, n).
-_ZEROS: dict = {}
-
-
-def _zeros_of(dt: np.dtype, c: int) -> np.ndarray:
-    """A read-only array of c zeros of dtype dt, kept for the next call (a few dozen at most)."""
-    z = _ZEROS.get((dt, c))
-    if z is None:
-        if len(_ZEROS) >= 32:
-            _ZEROS.clear()
-        z = np.zeros(c, dt)
-        z.flags.writeable = False
-        _ZEROS[(dt, c)] = z
-    return z
-
-
-_PRELU_WEIGHT = (
-    "                c = weight.shape[0] if weight.ndim == 1 else 0\n"
-    "                if c and weight.dtype is dt and weight.flags.c_contiguous and (c == 1 or m == c){extra} \\\n"
-    "                        and weight.dot(_zeros_of(dt, c)) == 0:\n"
-    "                    if c == 1:\n"
-    "                        g3 = (1, 1, n)\n"
-)
-
-
 def _fast_prelu_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """prelu: the allocating forward on a C-contiguous x and a 1-D weight of
-    x's float32/float64 dtype; of float16, :func:`_half_prelu_forward`."""
+    x's float32/float64 dtype, as :func:`_fast_axis_forward_body`, with the
+    weight's checks in the same call (``_prelu_forward``); of float16,
+    :func:`_half_prelu_forward`."""
     _fast_ns(spec, ns, ("forward",))
-    ns.update(_zeros_of=_zeros_of, _F16=_F16, _hpf=_half_prelu_forward)
-    pad = " " * 20
+    ns.update(_prf=_prelu_forward, _F16=_F16, _hpf=_half_prelu_forward)
     return (
-        _axis_head(" and type(weight) is _ndarray")
-        + _PRELU_WEIGHT.format(extra="")
-        + _pick_src("f", pad)
-        + f"{pad}res = _empty(shape, dt)\n"
-        f"{pad}be.forward(_name, x.reshape(g3), res.reshape(g3), {{'weight': weight, 'axis': axis}}, th)\n"
-        f"{pad}return res\n"
-        "    if out is None and type(x) is _ndarray and x.dtype is _F16 and type(weight) is _ndarray:\n"
-        "        res = _hpf(_name, x, weight, axis, _kf32)\n"
-        "        if res is not None:\n"
+        "    if out is None:\n"
+        "        t = _prf(x, weight, axis, _mf32, _mf64)\n"
+        "        if t is not False:\n"
+        "            hit, x3, res, r3 = t\n"
+        + _entry_src("f", "x", " " * 12)
+        + "            be.forward(_name, x3, r3, {'weight': weight, 'axis': axis}, th)\n"
         "            return res\n"
+        "        if type(x) is _ndarray and x.dtype is _F16 and type(weight) is _ndarray:\n"
+        "            res = _hpf(_name, x, weight, axis, _kf32)\n"
+        "            if res is not None:\n"
+        "                return res\n"
     )
 
 
 def _fast_prelu_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
-    """prelu: the allocating backward on C-contiguous arrays and a 1-D weight;
-    returns (dL/dx, dL/dweight); of float16, :func:`_half_prelu_backward`."""
+    """prelu: the allocating backward on C-contiguous arrays and a 1-D weight
+    (``_prelu_backward``); returns (dL/dx, dL/dweight); of float16,
+    :func:`_half_prelu_backward`."""
     _fast_ns(spec, ns, ("backward",))
-    ns.update(_zeros_of=_zeros_of, _asarray=np.asarray, _F16=_F16, _hpb=_half_prelu_backward)
-    pad = " " * 20
+    ns.update(_prb=_prelu_backward, _asarray=np.asarray, _F16=_F16, _hpb=_half_prelu_backward)
     return (
-        _axis_head(" and type(weight) is _ndarray", backward=True)
-        + _PRELU_WEIGHT.format(extra=" and grad_output.shape == shape")
-        + _pick_src("x", pad)
-        + f"{pad}res = _empty(shape, dt)\n"
-        f"{pad}gw = be.backward(_name, grad_output.reshape(g3), x.reshape(g3), None, res.reshape(g3), "
-        "{'weight': weight, 'axis': axis}, th)\n"
-        f"{pad}return res, _asarray(gw, dtype=dt).reshape(weight.shape)\n"
-        "    if (out is None and y is None and type(grad_output) is _ndarray and type(x) is _ndarray\n"
-        "            and grad_output.dtype is _F16 and type(weight) is _ndarray):\n"
-        "        t = _hpb(_name, grad_output, x, weight, axis, _kx32)\n"
-        "        if t is not None:\n"
-        "            return t\n"
+        "    if out is None and y is None:\n"
+        "        t = _prb(grad_output, x, weight, axis, _mx32, _mx64)\n"
+        "        if t is not False:\n"
+        "            hit, g3, x3, res, r3 = t\n"
+        + _entry_src("x", "x", " " * 12)
+        + "            gw = be.backward(_name, g3, x3, None, r3, {'weight': weight, 'axis': axis}, th)\n"
+        "            return res, _asarray(gw, dtype=x.dtype).reshape(weight.shape)\n"
+        "        if (type(grad_output) is _ndarray and type(x) is _ndarray and grad_output.dtype is _F16\n"
+        "                and type(weight) is _ndarray):\n"
+        "            t = _hpb(_name, grad_output, x, weight, axis, _kx32)\n"
+        "            if t is not None:\n"
+        "                return t\n"
     )
 
 

@@ -16,6 +16,7 @@ module is not compiled; a test holds the two to each other.
 """
 
 cimport numpy as cnp
+from libc.math cimport isfinite
 from libc.string cimport memcmp
 
 cnp.import_array()
@@ -286,6 +287,72 @@ def shrink_backward(g, x, axis, div, list m32, list m64):
         return False
     cdef cnp.ndarray res = empty_c(b)
     return (hit, view3(ga, r3), view3(b, d3), res, view3(res, d3))
+
+
+# prelu: x as axis_forward asks (no out=) and a weight of x's dtype (the same
+# descriptor), an ndarray, 1-D, C-contiguous, of one slope or x.shape[axis]
+# of them, every one finite (a weight that is not goes on to the general
+# path, which raises): False, or (entry, x3, result, result3), where one slope
+# makes x3 and result3 (1, 1, n). The backward from x: grad_output of x's
+# dtype and shape, C-contiguous too: False, or (entry, g3, x3, result,
+# result3). In Python these checks took 1.3 of the public call's 2.2 us
+# (1000 float32 elements, 64 channels).
+
+cdef inline bint finite_weight(cnp.ndarray w) noexcept:
+    cdef cnp.npy_intp i, c = cnp.PyArray_DIMS(w)[0]
+    cdef float* f = <float*>cnp.PyArray_DATA(w)
+    cdef double* d = <double*>cnp.PyArray_DATA(w)
+    if cnp.PyArray_TYPE(w) == cnp.NPY_FLOAT:
+        for i in range(c):
+            if not isfinite(f[i]):
+                return False
+    else:
+        for i in range(c):
+            if not isfinite(d[i]):
+                return False
+    return True
+
+
+cdef inline object prelu_prep(cnp.ndarray a, object weight, object axis, list m32, list m64, cnp.npy_intp* d3):
+    # the memo entry of `a` with the (outer, n, inner) its weight takes in d3, or False
+    cdef object hit = prepare(a, axis, m32, m64, d3)
+    if hit is False or not plain_c(weight):
+        return False
+    cdef cnp.ndarray w = <cnp.ndarray>weight
+    if cnp.PyArray_NDIM(w) != 1 or cnp.PyArray_DESCR(w) is not cnp.PyArray_DESCR(a):
+        return False
+    cdef cnp.npy_intp c = cnp.PyArray_DIMS(w)[0]
+    if c == 0 or (c != 1 and c != d3[1]) or not finite_weight(w):
+        return False
+    if c == 1:
+        d3[0] = 1
+        d3[1] = 1
+        d3[2] = cnp.PyArray_SIZE(a)
+    return hit
+
+
+def prelu_forward(x, weight, axis, list m32, list m64):
+    if not plain_c(x):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef cnp.npy_intp d3[3]
+    cdef object hit = prelu_prep(a, weight, axis, m32, m64, d3)
+    if hit is False:
+        return False
+    cdef cnp.ndarray res = empty_c(a)
+    return (hit, view3(a, d3), res, view3(res, d3))
+
+
+def prelu_backward(g, x, weight, axis, list m32, list m64):
+    if not plain_c(g) or not plain_c(x) or not alike(<cnp.ndarray>g, <cnp.ndarray>x):
+        return False
+    cdef cnp.ndarray b = <cnp.ndarray>x
+    cdef cnp.npy_intp d3[3]
+    cdef object hit = prelu_prep(b, weight, axis, m32, m64, d3)
+    if hit is False:
+        return False
+    cdef cnp.ndarray res = empty_c(b)
+    return (hit, view3(<cnp.ndarray>g, d3), view3(b, d3), res, view3(res, d3))
 
 
 # ------------------------------------------------------------- Numba spans
