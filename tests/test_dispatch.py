@@ -889,6 +889,18 @@ def test_compiled_fast_path_checks_agree_with_the_python_ones():
             assert _api._into(a, o, m32, m64) == _api._into_py(a, o, m32, m64), (repr(a), repr(o))
             for b in ins:
                 assert _api._into2(a, b, o, m32, m64) == _api._into2_py(a, b, o, m32, m64), (repr(a), repr(b), repr(o))
+    # float16's (the float32 memo list, and a float16 result of x's shape)
+    halves = arrays + [a.astype(np.float16) for a in arrays[:10]] + [np.ones((2, 3), np.float16).T]
+    for a in halves:
+        c, p = _api._half_one(a, m32), _api._half_one_py(a, m32)
+        assert (c is False and p is False) or (c[0] == p[0] and c[1].shape == p[1].shape == a.shape
+                                               and c[1].dtype == np.float16 and c[1].flags.c_contiguous), repr(a)
+        for b in halves[-12:]:
+            c, p = _api._half_pair(a, b, m32), _api._half_pair_py(a, b, m32)
+            assert (c is False and p is False) or (c[0] == p[0] and c[1].shape == p[1].shape == a.shape), \
+                (repr(a), repr(b))
+    assert _api._half_one(arrays[0].astype(np.float16), m32)[0] == ("f32", 4)
+    assert _api._half_one(np.ones((2, 3), np.float16).T, m32) is False  # F-ordered
     a, b = big[:12].reshape(3, 4), big[12:24].reshape(3, 4)
     assert _api._into(a, b, m32, m64) == ("f32", 4)  # adjacent, not overlapping
     assert _api._into(a, big[11:23].reshape(3, 4), m32, m64) is False  # one element shared
@@ -1046,14 +1058,22 @@ def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
     want = (fastact.sigmoid(x), fastact.sigmoid_backward(g, x), fastact.sigmoid_backward(g, y=y))
     sm = fastact.softmax(x, axis=0)
     want += (sm, fastact.softmax_backward(g, x, axis=0), fastact.softmax_backward(g, y=sm, axis=0))
+    h = x.astype(np.float16)
+    want += (fastact.sigmoid(h), fastact.sigmoid_backward(g.astype(np.float16), h),
+             fastact.sigmoid_backward(g.astype(np.float16), y=y.astype(np.float16)))
     for fn in (fastact.sigmoid, fastact.sigmoid_backward, fastact.softmax, fastact.softmax_backward):
         monkeypatch.setitem(fn.__globals__, "_one", _api._one_py)
         monkeypatch.setitem(fn.__globals__, "_pair", _api._pair_py)
+        monkeypatch.setitem(fn.__globals__, "_h1", _api._half_one_py)
+        monkeypatch.setitem(fn.__globals__, "_h2", _api._half_pair_py)
         monkeypatch.setitem(fn.__globals__, "_axf", _api._axis_forward_py)
         monkeypatch.setitem(fn.__globals__, "_axb", _api._axis_backward_py)
         no_general_path(monkeypatch, fn)
     got = (fastact.sigmoid(x), fastact.sigmoid_backward(g, x), fastact.sigmoid_backward(g, y=y),
-           fastact.softmax(x, axis=0), fastact.softmax_backward(g, x, axis=0), fastact.softmax_backward(g, y=sm, axis=0))
+           fastact.softmax(x, axis=0), fastact.softmax_backward(g, x, axis=0), fastact.softmax_backward(g, y=sm, axis=0),
+           fastact.sigmoid(h), fastact.sigmoid_backward(g.astype(np.float16), h),
+           fastact.sigmoid_backward(g.astype(np.float16), y=y.astype(np.float16)))
+    assert len(got) == len(want)
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
     # out= on the softmax family's fast path

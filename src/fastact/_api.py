@@ -48,6 +48,19 @@ def _pair_py(g: Any, s: Any, m32: list, m64: list) -> Any:
     return False
 
 
+def _half_one_py(x: Any, m: list) -> Any:
+    if type(x) is np.ndarray and x.dtype is _F16 and x.size and x.flags.c_contiguous:
+        return m[x.size.bit_length()], np.empty(x.shape, _F16)
+    return False
+
+
+def _half_pair_py(g: Any, s: Any, m: list) -> Any:
+    if type(s) is np.ndarray and s.dtype is _F16 and s.flags.c_contiguous and type(g) is np.ndarray \
+            and g.shape == s.shape:
+        return _half_one_py(g, m)
+    return False
+
+
 def _into_py(x: Any, out: Any, m32: list, m64: list) -> Any:
     hit = _pair_py(x, out, m32, m64)
     if hit is False or not out.flags.writeable or np.may_share_memory(x, out):
@@ -162,6 +175,7 @@ try:
     from ._fastpath import into2 as _into2, one as _one, pair as _pair
     from ._fastpath import shrink_backward as _shrink_backward, shrink_forward as _shrink_forward
     from ._fastpath import prelu_backward as _prelu_backward, prelu_forward as _prelu_forward
+    from ._fastpath import half_one as _half_one, half_pair as _half_pair
 
     FASTPATH = "compiled"
 except ImportError as _e:  # not built (a source checkout): the same checks in Python, slower
@@ -169,6 +183,7 @@ except ImportError as _e:  # not built (a source checkout): the same checks in P
     _into, _into2 = _into_py, _into2_py
     _shrink_forward, _shrink_backward = _shrink_forward_py, _shrink_backward_py
     _prelu_forward, _prelu_backward = _prelu_forward_py, _prelu_backward_py
+    _half_one, _half_pair = _half_one_py, _half_pair_py
     FASTPATH = f"Python ({type(_e).__name__}: {_e})"
 
 _BAD_KINDS = {
@@ -668,38 +683,47 @@ def _half_axis_backward(name: str, g: np.ndarray, x, y, axis, key: tuple):
     return res
 
 
-def _half_forward(name: str, x: np.ndarray, p: dict, key: tuple) -> np.ndarray:
+def _half_pick(key: tuple, n: int, hit) -> tuple:
+    """(backend, threads) for a float16 call of n elements: auto's memo entry
+    ``hit`` (of the float32 key, from ``_half_one`` / ``_half_pair``) where it
+    stands, as in the float32 fast paths (:func:`_entry_src`), else the full pick."""
+    if hit is None or not _backends._plain or _backends._context.get() is not None:
+        return _backends.pick(key, n)
+    return hit
+
+
+def _half_forward(name: str, x: np.ndarray, p: dict, key: tuple, t: tuple) -> np.ndarray:
     """A float16 C-contiguous x's forward, from the public functions' fast
-    path: what ``_forward`` does for it, without its checks. Where
-    :func:`_half_kernels` gives a backend, its loops take x and the float16
-    result themselves (relu on 1000 elements 3.9 -> 1.1 us; 1e7 6.8 -> 0.9
-    ms); otherwise x to float32, the float32 kernel into a float32 result,
-    rounded to float16, by ``_half`` itself rather than ``_as_kernel`` and
-    ``_store`` (their checks cost 0.2-0.6 us of a 4-6 us call on 1000
-    elements; relu on 1000 elements: 7.1 -> 3.9 us)."""
-    be, th = _backends.pick(key, x.size)
+    path, where ``t`` = (auto's memo entry, a float16 result) came with its
+    checks (``_half_one``): what ``_forward`` does for it, without its checks.
+    Where :func:`_half_kernels` gives a backend, its loops take x and the
+    float16 result themselves (relu on 1000 elements 3.9 -> 1.1 us; 1e7 6.8
+    -> 0.9 ms); otherwise x to float32, the float32 kernel into a float32
+    result, rounded to float16, by ``_half`` itself rather than
+    ``_as_kernel`` and ``_store`` (their checks cost 0.2-0.6 us of a 4-6 us
+    call on 1000 elements; relu on 1000 elements: 7.1 -> 3.9 us)."""
+    be, th = _half_pick(key, x.size, t[0])
+    res = t[1]
     hk = _half_kernels(name, be)
     if hk is not None:
-        res = np.empty(x.shape, _F16)
         hk.forward(name, x, res, p, th if hk is be else 0)  # (its loops take any C-contiguous shape)
         return res
     xf = np.empty(x.shape, _F32)
     _half(x, xf)
     of = np.empty(x.shape, _F32)
     be.forward(name, xf.reshape(-1), of.reshape(-1), p, th)
-    res = np.empty(x.shape, _F16)
     _half(of, res)
     return res
 
 
-def _half_backward(name: str, g: np.ndarray, x, y, p: dict, key: tuple) -> np.ndarray:
+def _half_backward(name: str, g: np.ndarray, x, y, p: dict, key: tuple, t: tuple) -> np.ndarray:
     """:func:`_half_forward` for a backward: float16 C-contiguous grad_output
-    and x (or y) of one shape."""
+    and x (or y) of one shape (``t`` from ``_half_pair``)."""
     s = x if y is None else y
-    be, th = _backends.pick(key, g.size)
+    be, th = _half_pick(key, g.size, t[0])
+    res = t[1]
     hk = _half_kernels(name, be)
     if hk is not None:
-        res = np.empty(g.shape, _F16)
         hk.backward(name, g, x, y, res, p, th if hk is be else 0)
         return res
     gf, sf, of = np.empty(g.shape, _F32), np.empty(g.shape, _F32), np.empty(g.shape, _F32)
@@ -709,7 +733,6 @@ def _half_backward(name: str, g: np.ndarray, x, y, p: dict, key: tuple) -> np.nd
         be.backward(name, gf.reshape(-1), sf.reshape(-1), None, of.reshape(-1), p, th)
     else:
         be.backward(name, gf.reshape(-1), None, sf.reshape(-1), of.reshape(-1), p, th)
-    res = np.empty(g.shape, _F16)
     _half(of, res)
     return res
 
@@ -1149,7 +1172,7 @@ def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """
     _fast_ns(spec, ns, ("forward",))
     ns.update(_check_memo=_check_memo, _pmemo={}, _prm=tuple(params), _fname=spec.name, _one=_one, _into=_into,
-              _F16=_F16, _h16=_h16, _half_forward=_half_forward)
+              _F16=_F16, _h16=_h16, _h1=_half_one, _half_forward=_half_forward)
     p = _params_src(params, values, "_fname", " " * 8) if params else " " * 8 + "p = {}\n"
     return (
         "    hit = _one(x, _mf32, _mf64) if out is None else _into(x, out, _mf32, _mf64)\n"
@@ -1162,9 +1185,10 @@ def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
         "        else:\n"
         "            be.forward(_name, x.ravel('K'), res.ravel('K'), p, th)\n"
         "        return res\n"
-        "    if out is None and type(x) is _ndarray and x.dtype is _F16 and x.size and x.flags.c_contiguous and _h16():\n"
+        "    t = _h1(x, _mf32) if out is None else False\n"
+        "    if t is not False and _h16():\n"
         + p
-        + "        return _half_forward(_name, x, p, _kf32)\n"
+        + "        return _half_forward(_name, x, p, _kf32, t)\n"
     )
 
 
@@ -1181,7 +1205,8 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """
     _fast_ns(spec, ns, ("backward", "backward_y"))
     ns.update(_check_memo=_check_memo, _pmemo={}, _prm=tuple(params), _fname=spec.name + "_backward",
-              _allows=spec.allows_y, _pair=_pair, _into2=_into2, _F16=_F16, _h16=_h16, _half_backward=_half_backward)
+              _allows=spec.allows_y, _pair=_pair, _into2=_into2, _F16=_F16, _h16=_h16, _h2=_half_pair,
+              _half_backward=_half_backward)
 
     def p(pad: str) -> str:
         return _params_src(params, values, "_fname", pad) if params else pad + "p = {}\n"
@@ -1216,16 +1241,14 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
                  + ("            if _allows(p):\n" if rule else "")
                  + run(True, " " * (16 if rule else 12)))
     # float16 grad_output and x (or y), C-contiguous, allocating: _half_backward
-    body += ("    s16 = x if y is None else y\n"
-             "    if (out is None and type(grad_output) is _ndarray and type(s16) is _ndarray and grad_output.dtype is _F16\n"
-             "            and s16.dtype is _F16 and grad_output.shape == s16.shape and grad_output.size\n"
-             "            and grad_output.flags.c_contiguous and s16.flags.c_contiguous and _h16()):\n"
+    body += ("    t = _h2(grad_output, x if y is None else y, _mx32 if y is None else _my32) if out is None else False\n"
+             "    if t is not False and _h16():\n"
              + p(" " * 8)
              + "        if y is None:\n"
-             "            return _half_backward(_name, grad_output, x, None, p, _kx32)\n")
+             "            return _half_backward(_name, grad_output, x, None, p, _kx32, t)\n")
     if spec.y_ok:  # where a rule on the parameters refuses y=, _backward raises
         cond = "        if _allows(p):\n" if spec.y_ok is not True else ""
-        body += cond + " " * (12 if cond else 8) + "return _half_backward(_name, grad_output, None, y, p, _ky32)\n"
+        body += cond + " " * (12 if cond else 8) + "return _half_backward(_name, grad_output, None, y, p, _ky32, t)\n"
     return body
 
 

@@ -23,6 +23,7 @@ cnp.import_array()
 
 cdef object F32 = cnp.dtype("float32")
 cdef object F64 = cnp.dtype("float64")
+cdef object F16 = cnp.dtype("float16")
 cdef int CONTIG = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_F_CONTIGUOUS
 
 
@@ -206,6 +207,33 @@ def axis_backward(g, s, axis, list m32, list m64, out=None):
         return False
     cdef cnp.ndarray res = empty_c(a) if out is None else <cnp.ndarray>out
     return (hit, view3(a, d3), view3(<cnp.ndarray>s, d3), res, view3(res, d3))
+
+
+# float16 elementwise calls (the public functions' path to
+# fastact._api._half_forward / _half_backward): x (with g for a backward:
+# grad_output and x or y of one shape) a plain C-contiguous float16 ndarray,
+# not empty: False, or (entry, result), the entry of the float32 memo list
+# ``m`` at x's size (float16 calls take float32's tuning) and a new float16
+# result of x's shape. The Python checks and np.empty took 0.45 us of relu's
+# 1.25 on 1000 elements.
+
+cdef inline bint plain_h(object x) noexcept:
+    return plain_c(x) and <object>cnp.PyArray_DESCR(<cnp.ndarray>x) is F16 \
+        and cnp.PyArray_SIZE(<cnp.ndarray>x) != 0
+
+
+def half_one(x, list m):
+    if not plain_h(x):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    return (m[bit_length(cnp.PyArray_SIZE(a))], empty_c(a))
+
+
+def half_pair(g, s, list m):
+    if not plain_h(g) or not plain_h(s) or not alike(<cnp.ndarray>g, <cnp.ndarray>s):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>g
+    return (m[bit_length(cnp.PyArray_SIZE(a))], empty_c(a))
 
 
 # glu and maxout: the output's axis is the input's divided by ``div`` (2, or
