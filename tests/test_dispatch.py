@@ -977,6 +977,18 @@ def test_compiled_axis_checks_agree_with_the_python_ones():
                 c, p = _api._axis_backward(a, b, 1, m32, m64, o), _api._axis_backward_py(a, b, 1, m32, m64, o)
                 assert _same_axis_result(c, p), (repr(a), repr(b), repr(o))
                 assert c is False or c[3] is o
+    # float16 along the last axis (the float32 memo list)
+    halves = [a.astype(np.float16) for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"] + arrays
+    for a in halves:
+        for ax in axes:
+            c, p = _api._half_axis_f(a, ax, m32), _api._half_axis_forward_py(a, ax, m32)
+            assert _same_axis_result(c, p), (repr(a), ax, c, p)
+            assert c is False or (c[1].shape[2] == 1 and c[1].shape[1] == a.shape[-1] and c[2].dtype == np.float16)
+            for b in halves[:6] + [a, np.ones(np.shape(a), np.float16)]:
+                c, p = _api._half_axis_b(a, b, ax, m32), _api._half_axis_backward_py(a, b, ax, m32)
+                assert _same_axis_result(c, p), (repr(a), repr(b), ax)
+    assert _api._half_axis_f(x.astype(np.float16), -1, m32)[1].shape == (6, 4, 1)
+    assert _api._half_axis_f(x.astype(np.float16), 1, m32) is False  # not the last axis
     assert _api._axis_forward(x, 1, m32, m64, outs[0])[2] is outs[0]
     assert _api._axis_forward(big[:24].reshape(2, 3, 4), 1, m32, m64, outs[2]) is False  # one element shared
     assert _api._axis_forward(big[:24].reshape(2, 3, 4), 1, m32, m64, big[24:48].reshape(2, 3, 4)) is not False
@@ -1058,6 +1070,9 @@ def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
     want = (fastact.sigmoid(x), fastact.sigmoid_backward(g, x), fastact.sigmoid_backward(g, y=y))
     sm = fastact.softmax(x, axis=0)
     want += (sm, fastact.softmax_backward(g, x, axis=0), fastact.softmax_backward(g, y=sm, axis=0))
+    h, gh = x.astype(np.float16), g.astype(np.float16)
+    sh = fastact.softmax(h)
+    want16 = (sh, fastact.softmax_backward(gh, h), fastact.softmax_backward(gh, y=sh))
     h = x.astype(np.float16)
     want += (fastact.sigmoid(h), fastact.sigmoid_backward(g.astype(np.float16), h),
              fastact.sigmoid_backward(g.astype(np.float16), y=y.astype(np.float16)))
@@ -1066,6 +1081,8 @@ def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
         monkeypatch.setitem(fn.__globals__, "_pair", _api._pair_py)
         monkeypatch.setitem(fn.__globals__, "_h1", _api._half_one_py)
         monkeypatch.setitem(fn.__globals__, "_h2", _api._half_pair_py)
+        monkeypatch.setitem(fn.__globals__, "_ha1", _api._half_axis_forward_py)
+        monkeypatch.setitem(fn.__globals__, "_ha2", _api._half_axis_backward_py)
         monkeypatch.setitem(fn.__globals__, "_axf", _api._axis_forward_py)
         monkeypatch.setitem(fn.__globals__, "_axb", _api._axis_backward_py)
         no_general_path(monkeypatch, fn)
@@ -1075,6 +1092,9 @@ def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
            fastact.sigmoid_backward(g.astype(np.float16), y=y.astype(np.float16)))
     assert len(got) == len(want)
     for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    got16 = (fastact.softmax(h), fastact.softmax_backward(gh, h), fastact.softmax_backward(gh, y=sh))
+    for a, b in zip(got16, want16):
         np.testing.assert_array_equal(a, b)
     # out= on the softmax family's fast path
     outs = [np.empty_like(x) for _ in range(3)]

@@ -61,6 +61,22 @@ def _half_pair_py(g: Any, s: Any, m: list) -> Any:
     return False
 
 
+def _half_axis_forward_py(x: Any, axis: Any, m: list) -> Any:
+    t = _half_one_py(x, m)
+    if t is False or type(axis) is not int or not x.ndim or not (axis == -1 or axis == x.ndim - 1):
+        return False
+    n = x.shape[-1]
+    g3 = (x.size // n, n, 1)
+    return t[0], x.reshape(g3), t[1], t[1].reshape(g3)
+
+
+def _half_axis_backward_py(g: Any, s: Any, axis: Any, m: list) -> Any:
+    t = _half_axis_forward_py(g, axis, m)
+    if t is False or _half_pair_py(g, s, m) is False:
+        return False
+    return t[0], t[1], s.reshape(t[1].shape), t[2], t[3]
+
+
 def _into_py(x: Any, out: Any, m32: list, m64: list) -> Any:
     hit = _pair_py(x, out, m32, m64)
     if hit is False or not out.flags.writeable or np.may_share_memory(x, out):
@@ -176,6 +192,7 @@ try:
     from ._fastpath import shrink_backward as _shrink_backward, shrink_forward as _shrink_forward
     from ._fastpath import prelu_backward as _prelu_backward, prelu_forward as _prelu_forward
     from ._fastpath import half_one as _half_one, half_pair as _half_pair
+    from ._fastpath import half_axis_backward as _half_axis_b, half_axis_forward as _half_axis_f
 
     FASTPATH = "compiled"
 except ImportError as _e:  # not built (a source checkout): the same checks in Python, slower
@@ -184,6 +201,7 @@ except ImportError as _e:  # not built (a source checkout): the same checks in P
     _shrink_forward, _shrink_backward = _shrink_forward_py, _shrink_backward_py
     _prelu_forward, _prelu_backward = _prelu_forward_py, _prelu_backward_py
     _half_one, _half_pair = _half_one_py, _half_pair_py
+    _half_axis_f, _half_axis_b = _half_axis_forward_py, _half_axis_backward_py
     FASTPATH = f"Python ({type(_e).__name__}: {_e})"
 
 _BAD_KINDS = {
@@ -632,54 +650,40 @@ def _half_prelu_backward(name: str, g: np.ndarray, x: np.ndarray, weight: np.nda
     return res, gh
 
 
-def _half_last_axis(name: str, a: np.ndarray, axis, key: tuple):
-    """For the softmax family's fast float16 calls along the last axis:
-    ``(backend, threads, (outer, n, 1))`` where the backend's float16 rows
-    take ``a`` (:func:`_half_kernels` with ``rows``; n at most its
-    HALF_ROW_MAX), or None: ``a`` C-contiguous, not empty, ``axis`` an
-    ``int`` naming its last axis."""
-    nd = a.ndim
-    if type(axis) is not int or not nd or not (axis == -1 or axis == nd - 1) or not a.flags.c_contiguous:
-        return None
-    n = a.shape[-1]
-    size = a.size
-    if not size:
-        return None
-    be, th = _backends.pick(key, size)
+def _half_rows_of(name: str, n: int, size: int, key: tuple, hit):
+    """For the softmax family's fast float16 calls along the last axis, rows
+    of n: ``(backend, threads)`` where the backend's float16 rows take them
+    (:func:`_half_kernels` with ``rows``; n at most its HALF_ROW_MAX), or None."""
+    be, th = _half_pick(key, size, hit)
     hk = _half_kernels(name, be, rows=True)
     if hk is None or n > _half_fns[3]:
         return None
-    return hk, th if hk is be else 0, (size // n, n, 1)
+    return hk, th if hk is be else 0
 
 
-def _half_axis_forward(name: str, x: np.ndarray, axis, key: tuple):
+def _half_axis_forward(name: str, x: np.ndarray, axis, key: tuple, t: tuple):
     """The softmax family's fast path for an allocating float16 call along
-    the last axis of a C-contiguous x: the backend's float16 rows
-    (:func:`_half_last_axis`) without the general path's checks (a row of
-    1000: 5.4 -> about 2 us). None where that does not apply: the caller
-    goes on to the general path."""
-    t = _half_last_axis(name, x, axis, key)
-    if t is None:
+    the last axis of a C-contiguous x, ``t`` = (auto's memo entry, x3,
+    result, result3) from its checks (``_half_axis_f``): the backend's
+    float16 rows (:func:`_half_rows_of`) without the general path's checks (a
+    row of 1000: 5.4 -> about 2 us). None where that does not apply: the
+    caller goes on to the general path."""
+    hit, x3, res, r3 = t
+    r = _half_rows_of(name, x3.shape[1], x.size, key, hit)
+    if r is None:
         return None
-    hk, th, geo = t
-    res = np.empty(x.shape, _F16)
-    hk.forward(name, x.reshape(geo), res.reshape(geo), {"axis": axis}, th)
+    r[0].forward(name, x3, r3, {"axis": axis}, r[1])
     return res
 
 
-def _half_axis_backward(name: str, g: np.ndarray, x, y, axis, key: tuple):
+def _half_axis_backward(name: str, g: np.ndarray, x, y, axis, key: tuple, t: tuple):
     """:func:`_half_axis_forward` for the backward: float16 ``grad_output``
-    and one of x or y, of one shape, C-contiguous."""
-    s = x if y is None else y
-    if (x is None) == (y is None) or type(s) is not np.ndarray or s.dtype is not _F16 or s.shape != g.shape:
+    and one of x or y, of one shape, C-contiguous (``t`` from ``_half_axis_b``)."""
+    hit, g3, s3, res, r3 = t
+    r = _half_rows_of(name, g3.shape[1], g.size, key, hit)
+    if r is None:
         return None
-    t = _half_last_axis(name, g, axis, key) if s.flags.c_contiguous else None
-    if t is None:
-        return None
-    hk, th, geo = t
-    res = np.empty(g.shape, _F16)
-    hk.backward(name, g.reshape(geo), None if x is None else x.reshape(geo), None if y is None else y.reshape(geo),
-                res.reshape(geo), {"axis": axis}, th)
+    r[0].backward(name, g3, None if x is None else s3, None if y is None else s3, r3, {"axis": axis}, r[1])
     return res
 
 
@@ -1267,7 +1271,7 @@ def _fast_axis_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     thread, against 2.1 here).
     """
     _fast_ns(spec, ns, ("forward",))
-    ns.update(_axf=_axis_forward, _F16=_F16, _haf=_half_axis_forward)
+    ns.update(_axf=_axis_forward, _ha1=_half_axis_f, _haf=_half_axis_forward)
     return (
         "    t = _axf(x, axis, _mf32, _mf64, out)\n"
         "    if t is not False:\n"
@@ -1275,8 +1279,9 @@ def _fast_axis_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
         + _entry_src("f", "x", " " * 8)
         + "        be.forward(_name, x3, r3, {'axis': axis}, th)\n"
         "        return res\n"
-        "    if out is None and type(x) is _ndarray and x.dtype is _F16:\n"
-        "        res = _haf(_name, x, axis, _kf32)\n"
+        "    t = _ha1(x, axis, _mf32) if out is None else False\n"
+        "    if t is not False:\n"
+        "        res = _haf(_name, x, axis, _kf32, t)\n"
         "        if res is not None:\n"
         "            return res\n"
     )
@@ -1291,7 +1296,7 @@ def _fast_axis_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """
     assert spec.y_ok is True  # the whole family accepts y=; a parameter rule would need spec.allows_y here
     _fast_ns(spec, ns, ("backward", "backward_y"))
-    ns.update(_axb=_axis_backward, _F16=_F16, _hab=_half_axis_backward)
+    ns.update(_axb=_axis_backward, _ha2=_half_axis_b, _hab=_half_axis_backward)
 
     def run(from_y: bool) -> str:
         s = "y" if from_y else "x"  # the array, and its tag in the namespace
@@ -1310,10 +1315,12 @@ def _fast_axis_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
         + run(False)
         + "    elif x is None:\n"
         + run(True)
-        + "    if out is None and type(grad_output) is _ndarray and grad_output.dtype is _F16:\n"
-        "        res = _hab(_name, grad_output, x, y, axis, _kx32 if y is None else _ky32)\n"
-        "        if res is not None:\n"
-        "            return res\n"
+        + "    if out is None and (x is None) != (y is None):\n"
+        "        t = _ha2(grad_output, x if y is None else y, axis, _mx32 if y is None else _my32)\n"
+        "        if t is not False:\n"
+        "            res = _hab(_name, grad_output, x, y, axis, _kx32 if y is None else _ky32, t)\n"
+        "            if res is not None:\n"
+        "                return res\n"
     )
 
 

@@ -236,6 +236,43 @@ def half_pair(g, s, list m):
     return (m[bit_length(cnp.PyArray_SIZE(a))], empty_c(a))
 
 
+# float16 along the last axis (the softmax family's rows, _api._half_axis_forward /
+# _half_axis_backward): x (grad_output, and x or y of its shape) as half_one
+# asks, ``axis`` an int naming its last axis: False, or (entry, x3, result,
+# result3) (backward: (entry, g3, s3, result, result3)), the views (outer, n, 1).
+
+cdef inline object half_rows(object x, object axis, list m, cnp.npy_intp* d3):
+    # the float32 memo entry of a float16 x along its last axis, (outer, n, 1) in d3; or False
+    if not plain_h(x) or type(axis) is not int:
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef int nd = cnp.PyArray_NDIM(a)
+    if nd == 0 or not (axis == -1 or axis == nd - 1):
+        return False
+    d3[1] = cnp.PyArray_DIMS(a)[nd - 1]
+    d3[0] = cnp.PyArray_SIZE(a) // d3[1]
+    d3[2] = 1
+    return m[bit_length(cnp.PyArray_SIZE(a))]
+
+
+def half_axis_forward(x, axis, list m):
+    cdef cnp.npy_intp d3[3]
+    cdef object hit = half_rows(x, axis, m, d3)
+    if hit is False:
+        return False
+    cdef cnp.ndarray res = empty_c(<cnp.ndarray>x)
+    return (hit, view3(<cnp.ndarray>x, d3), res, view3(res, d3))
+
+
+def half_axis_backward(g, s, axis, list m):
+    cdef cnp.npy_intp d3[3]
+    cdef object hit = half_rows(g, axis, m, d3)
+    if hit is False or not plain_h(s) or not alike(<cnp.ndarray>g, <cnp.ndarray>s):
+        return False
+    cdef cnp.ndarray res = empty_c(<cnp.ndarray>g)
+    return (hit, view3(<cnp.ndarray>g, d3), view3(<cnp.ndarray>s, d3), res, view3(res, d3))
+
+
 # glu and maxout: the output's axis is the input's divided by ``div`` (2, or
 # the pieces).  The forward: x as axis_forward asks (no out=), its axis a
 # multiple of div: False, or (entry, x3, result, result3) with result of x's
