@@ -705,13 +705,16 @@ def _half_forward(name: str, x: np.ndarray, p: dict, key: tuple, t: tuple) -> np
     -> 0.9 ms); otherwise x to float32, the float32 kernel into a float32
     result, rounded to float16, by ``_half`` itself rather than
     ``_as_kernel`` and ``_store`` (their checks cost 0.2-0.6 us of a 4-6 us
-    call on 1000 elements; relu on 1000 elements: 7.1 -> 3.9 us)."""
+    call on 1000 elements; relu on 1000 elements: 7.1 -> 3.9 us). None
+    where neither applies (no compiled converter): the general path."""
     be, th = _half_pick(key, x.size, t[0])
     res = t[1]
     hk = _half_kernels(name, be)
     if hk is not None:
         hk.forward(name, x, res, p, th if hk is be else 0)  # (its loops take any C-contiguous shape)
         return res
+    if not _h16():
+        return None
     xf = np.empty(x.shape, _F32)
     _half(x, xf)
     of = np.empty(x.shape, _F32)
@@ -730,6 +733,8 @@ def _half_backward(name: str, g: np.ndarray, x, y, p: dict, key: tuple, t: tuple
     if hk is not None:
         hk.backward(name, g, x, y, res, p, th if hk is be else 0)
         return res
+    if not _h16():
+        return None
     gf, sf, of = np.empty(g.shape, _F32), np.empty(g.shape, _F32), np.empty(g.shape, _F32)
     _half(g, gf)
     _half(s, sf)
@@ -1176,7 +1181,7 @@ def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """
     _fast_ns(spec, ns, ("forward",))
     ns.update(_check_memo=_check_memo, _pmemo={}, _prm=tuple(params), _fname=spec.name, _one=_one, _into=_into,
-              _F16=_F16, _h16=_h16, _h1=_half_one, _half_forward=_half_forward)
+              _F16=_F16, _h1=_half_one, _half_forward=_half_forward)
     p = _params_src(params, values, "_fname", " " * 8) if params else " " * 8 + "p = {}\n"
     return (
         "    hit = _one(x, _mf32, _mf64) if out is None else _into(x, out, _mf32, _mf64)\n"
@@ -1190,9 +1195,11 @@ def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
         "            be.forward(_name, x.ravel('K'), res.ravel('K'), p, th)\n"
         "        return res\n"
         "    t = _h1(x, _mf32) if out is None else False\n"
-        "    if t is not False and _h16():\n"
+        "    if t is not False:\n"
         + p
-        + "        return _half_forward(_name, x, p, _kf32, t)\n"
+        + "        res = _half_forward(_name, x, p, _kf32, t)\n"
+        "        if res is not None:\n"
+        "            return res\n"
     )
 
 
@@ -1209,7 +1216,7 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """
     _fast_ns(spec, ns, ("backward", "backward_y"))
     ns.update(_check_memo=_check_memo, _pmemo={}, _prm=tuple(params), _fname=spec.name + "_backward",
-              _allows=spec.allows_y, _pair=_pair, _into2=_into2, _F16=_F16, _h16=_h16, _h2=_half_pair,
+              _allows=spec.allows_y, _pair=_pair, _into2=_into2, _F16=_F16, _h2=_half_pair,
               _half_backward=_half_backward)
 
     def p(pad: str) -> str:
@@ -1246,13 +1253,17 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
                  + run(True, " " * (16 if rule else 12)))
     # float16 grad_output and x (or y), C-contiguous, allocating: _half_backward
     body += ("    t = _h2(grad_output, x if y is None else y, _mx32 if y is None else _my32) if out is None else False\n"
-             "    if t is not False and _h16():\n"
+             "    if t is not False:\n"
              + p(" " * 8)
              + "        if y is None:\n"
-             "            return _half_backward(_name, grad_output, x, None, p, _kx32, t)\n")
+             "            res = _half_backward(_name, grad_output, x, None, p, _kx32, t)\n"
+             "            if res is not None:\n"
+             "                return res\n")
     if spec.y_ok:  # where a rule on the parameters refuses y=, _backward raises
         cond = "        if _allows(p):\n" if spec.y_ok is not True else ""
-        body += cond + " " * (12 if cond else 8) + "return _half_backward(_name, grad_output, None, y, p, _ky32, t)\n"
+        pad = " " * (12 if cond else 8)
+        body += (cond + f"{pad}res = _half_backward(_name, grad_output, None, y, p, _ky32, t)\n"
+                 f"{pad}if res is not None:\n{pad}    return res\n")
     return body
 
 
