@@ -1053,6 +1053,24 @@ def test_compiled_prelu_checks_agree_with_the_python_ones():
                     pb = _api._prelu_backward_py(g, a, w, ax, m32, m64)
                     assert _same_axis_result(cb, pb), (repr(a), ax, repr(w), repr(g))
                     assert cb is False or (cb[1].shape == cb[2].shape == cb[4].shape and cb[3].shape == a.shape)
+    # float16: a float16 weight, returned as float32 (the float32 memo list)
+    def same16(c, p):
+        return (c is False and p is False) or (_same_axis_result(c[:-1], p[:-1]) and c[-1].dtype == np.float32
+                                               and np.array_equal(c[-1], p[-1]))
+    halves = [a.astype(np.float16) for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+    for a in halves + arrays[-12:]:
+        for ax in axes:
+            ws = [w.astype(np.float16) for w in weights(a) if isinstance(w, np.ndarray)] + weights(a)[:3]
+            for w in ws:
+                c, p = _api._half_prelu_f(a, w, ax, m32), _api._half_prelu_forward_py(a, w, ax, m32)
+                assert same16(c, p), (repr(a), ax, repr(w))
+                for g in (np.ones(np.shape(a), np.float16), np.ones(np.shape(a), np.float32)):
+                    c, p = _api._half_prelu_b(g, a, w, ax, m32), _api._half_prelu_backward_py(g, a, w, ax, m32)
+                    assert same16(c, p), (repr(a), ax, repr(w), repr(g))
+    h = np.ones((2, 3, 4), np.float16)
+    assert _api._half_prelu_f(h, np.ones(3, np.float16), 1, m32)[1].shape == (2, 3, 4)
+    assert _api._half_prelu_f(h, np.ones(1, np.float16), -1, m32)[1].shape == (1, 1, 24)
+    assert _api._half_prelu_f(h, np.ones(6, np.float16)[::2], 1, m32)[4].flags.c_contiguous
     x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     hit, x3, res, r3 = _api._prelu_forward(x, np.ones(3, np.float32), 1, m32, m64)
     assert hit == ("f32", 5) and x3.shape == (2, 3, 4) and res.shape == (2, 3, 4)
@@ -1117,12 +1135,19 @@ def test_public_functions_with_the_python_fast_path_checks(monkeypatch):
         np.testing.assert_array_equal(a, b)
     # prelu, a weight per channel and one slope
     w, w1 = np.linspace(0.1, 0.4, 12, dtype=np.float32), np.array([0.25], np.float32)
+    h, wh = x.astype(np.float16), w.astype(np.float16)
     want = [fastact.prelu(x, w), fastact.prelu(x, w1), *fastact.prelu_backward(np.ones_like(x), x, w),
-            *fastact.prelu_backward(np.ones_like(x), x, w1)]
-    for fn, name in ((fastact.prelu, "_prf"), (fastact.prelu_backward, "_prb")):
-        monkeypatch.setitem(fn.__globals__, name, _api._prelu_forward_py if name == "_prf" else _api._prelu_backward_py)
+            *fastact.prelu_backward(np.ones_like(x), x, w1), fastact.prelu(h, wh),
+            *fastact.prelu_backward(np.ones_like(h), h, wh)]
+    for fn, name in ((fastact.prelu, "_prf"), (fastact.prelu_backward, "_prb"), (fastact.prelu, "_hp1"),
+                     (fastact.prelu_backward, "_hp2")):
+        monkeypatch.setitem(fn.__globals__, name, {"_prf": _api._prelu_forward_py, "_prb": _api._prelu_backward_py,
+                                                   "_hp1": _api._half_prelu_forward_py,
+                                                   "_hp2": _api._half_prelu_backward_py}[name])
         no_general_path(monkeypatch, fn)
     got = [fastact.prelu(x, w), fastact.prelu(x, w1), *fastact.prelu_backward(np.ones_like(x), x, w),
-           *fastact.prelu_backward(np.ones_like(x), x, w1)]
+           *fastact.prelu_backward(np.ones_like(x), x, w1), fastact.prelu(h, wh),
+           *fastact.prelu_backward(np.ones_like(h), h, wh)]
+    assert len(got) == len(want) == 9
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)

@@ -77,6 +77,28 @@ def _half_axis_backward_py(g: Any, s: Any, axis: Any, m: list) -> Any:
     return t[0], t[1], s.reshape(t[1].shape), t[2], t[3]
 
 
+def _half_prelu_forward_py(x: Any, weight: Any, axis: Any, m: list) -> Any:
+    t = _half_one_py(x, m)
+    g3 = _geometry_py(x.shape, axis) if t is not False else None
+    if g3 is None or type(weight) is not np.ndarray or weight.dtype is not _F16 or weight.ndim != 1:
+        return False
+    c = weight.shape[0]
+    if c != 1 and c != g3[1]:
+        return False
+    w = weight.astype(_F32)
+    if not np.isfinite(w).all():
+        return False
+    g3 = (1, 1, x.size) if c == 1 else g3
+    return t[0], x.reshape(g3), t[1], t[1].reshape(g3), w
+
+
+def _half_prelu_backward_py(g: Any, x: Any, weight: Any, axis: Any, m: list) -> Any:
+    t = _half_prelu_forward_py(x, weight, axis, m) if _half_pair_py(g, x, m) is not False else False
+    if t is False:
+        return False
+    return t[0], g.reshape(t[1].shape), t[1], t[2], t[3], t[4]
+
+
 def _into_py(x: Any, out: Any, m32: list, m64: list) -> Any:
     hit = _pair_py(x, out, m32, m64)
     if hit is False or not out.flags.writeable or np.may_share_memory(x, out):
@@ -193,6 +215,7 @@ try:
     from ._fastpath import prelu_backward as _prelu_backward, prelu_forward as _prelu_forward
     from ._fastpath import half_one as _half_one, half_pair as _half_pair
     from ._fastpath import half_axis_backward as _half_axis_b, half_axis_forward as _half_axis_f
+    from ._fastpath import half_prelu_backward as _half_prelu_b, half_prelu_forward as _half_prelu_f
 
     FASTPATH = "compiled"
 except ImportError as _e:  # not built (a source checkout): the same checks in Python, slower
@@ -202,6 +225,7 @@ except ImportError as _e:  # not built (a source checkout): the same checks in P
     _prelu_forward, _prelu_backward = _prelu_forward_py, _prelu_backward_py
     _half_one, _half_pair = _half_one_py, _half_pair_py
     _half_axis_f, _half_axis_b = _half_axis_forward_py, _half_axis_backward_py
+    _half_prelu_f, _half_prelu_b = _half_prelu_forward_py, _half_prelu_backward_py
     FASTPATH = f"Python ({type(_e).__name__}: {_e})"
 
 _BAD_KINDS = {
@@ -591,58 +615,30 @@ def _half_glu_backward(name: str, g: np.ndarray, x: np.ndarray, axis, key: tuple
     return res
 
 
-def _half_prelu_fast(name: str, x: np.ndarray, weight: np.ndarray, axis, key: tuple):
-    """For prelu's fast float16 calls: ``(backend, threads, (outer, C,
-    inner), weight as float32)`` where the backend's float16 kernels take x
-    (:func:`_half_kernels`), or None (the caller goes on to the general
-    path, which checks and raises): x C-contiguous, not empty; weight
-    float16, 1-D, one slope or x.shape[axis] of them, all finite. Its
-    float32 dot with itself is finite only then: a float16 square is at
-    most 65504**2, and their sum stays below float32's largest number
-    (NumPy's float16 dot took 1.4 us)."""
-    nd = x.ndim
-    if (type(axis) is not int or not x.size or not x.flags.c_contiguous or weight.dtype is not _F16
-            or weight.ndim != 1 or not -nd <= axis < nd):
-        return None
-    w = weight.astype(_F32)
-    if not w.dot(w) < math.inf:
-        return None
-    c = weight.shape[0]
-    shape = x.shape
-    ax = axis + nd if axis < 0 else axis
-    if c == 1:
-        geo = (1, 1, x.size)
-    elif shape[ax] != c:
-        return None
-    else:
-        geo = (x.size // c, c, 1) if ax == nd - 1 else (math.prod(shape[:ax]), c, math.prod(shape[ax + 1:]))
-    be, th = _backends.pick(key, x.size)
+def _half_prelu_forward(name: str, x: np.ndarray, weight: np.ndarray, axis, key: tuple, t: tuple):
+    """prelu's fast path for an allocating float16 call, ``t`` = (auto's
+    memo entry, x3, result, result3, the weight as float32) from its checks
+    (``_half_prelu_f``): the backend's own float16 kernels
+    (:func:`_half_kernels`) without the general path's checks (1000 elements
+    in rows of 64: 15.5 -> 3.1 us). None where they do not take it."""
+    hit, x3, res, r3, w = t
+    be, th = _half_pick(key, x.size, hit)
     hk = _half_kernels(name, be)
-    return None if hk is None else (hk, th if hk is be else 0, geo, w)
-
-
-def _half_prelu_forward(name: str, x: np.ndarray, weight: np.ndarray, axis, key: tuple):
-    """prelu's fast path for an allocating float16 call: the backend's own
-    float16 kernels (:func:`_half_prelu_fast`) without the general path's
-    checks (1000 elements in rows of 64: 15.5 -> 3.1 us). None where that
-    does not apply."""
-    t = _half_prelu_fast(name, x, weight, axis, key)
-    if t is None:
+    if hk is None:
         return None
-    hk, th, geo, w = t
-    res = np.empty(x.shape, _F16)
-    hk.forward(name, x.reshape(geo), res.reshape(geo), {"weight": w, "axis": axis}, th)
+    hk.forward(name, x3, r3, {"weight": w, "axis": axis}, th if hk is be else 0)
     return res
 
 
-def _half_prelu_backward(name: str, g: np.ndarray, x: np.ndarray, weight: np.ndarray, axis, key: tuple):
-    """:func:`_half_prelu_forward` for the backward from x: (dL/dx, dL/dweight)."""
-    t = _half_prelu_fast(name, x, weight, axis, key) if g.shape == x.shape and g.flags.c_contiguous else None
-    if t is None:
+def _half_prelu_backward(name: str, g: np.ndarray, x: np.ndarray, weight: np.ndarray, axis, key: tuple, t: tuple):
+    """:func:`_half_prelu_forward` for the backward from x (``t`` from
+    ``_half_prelu_b``): (dL/dx, dL/dweight)."""
+    hit, g3, x3, res, r3, w = t
+    be, th = _half_pick(key, x.size, hit)
+    hk = _half_kernels(name, be)
+    if hk is None:
         return None
-    hk, th, geo, w = t
-    res = np.empty(x.shape, _F16)
-    gw = hk.backward(name, g.reshape(geo), x.reshape(geo), None, res.reshape(geo), {"weight": w, "axis": axis}, th)
+    gw = hk.backward(name, g3, x3, None, r3, {"weight": w, "axis": axis}, th if hk is be else 0)
     gh = np.empty(gw.shape, _F16)
     if not _half(gw, gh):  # (the compiled converter; NumPy's warns of overflow)
         with np.errstate(over="ignore"):  # beyond float16's range: inf, the rounded value (as _store)
@@ -1396,7 +1392,7 @@ def _fast_prelu_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     weight's checks in the same call (``_prelu_forward``); of float16,
     :func:`_half_prelu_forward`."""
     _fast_ns(spec, ns, ("forward",))
-    ns.update(_prf=_prelu_forward, _F16=_F16, _hpf=_half_prelu_forward)
+    ns.update(_prf=_prelu_forward, _hp1=_half_prelu_f, _hpf=_half_prelu_forward)
     return (
         "    if out is None:\n"
         "        t = _prf(x, weight, axis, _mf32, _mf64)\n"
@@ -1405,8 +1401,9 @@ def _fast_prelu_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
         + _entry_src("f", "x", " " * 12)
         + "            be.forward(_name, x3, r3, {'weight': weight, 'axis': axis}, th)\n"
         "            return res\n"
-        "        if type(x) is _ndarray and x.dtype is _F16 and type(weight) is _ndarray:\n"
-        "            res = _hpf(_name, x, weight, axis, _kf32)\n"
+        "        t = _hp1(x, weight, axis, _mf32)\n"
+        "        if t is not False:\n"
+        "            res = _hpf(_name, x, weight, axis, _kf32, t)\n"
         "            if res is not None:\n"
         "                return res\n"
     )
@@ -1417,7 +1414,7 @@ def _fast_prelu_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     (``_prelu_backward``); returns (dL/dx, dL/dweight); of float16,
     :func:`_half_prelu_backward`."""
     _fast_ns(spec, ns, ("backward",))
-    ns.update(_prb=_prelu_backward, _asarray=np.asarray, _F16=_F16, _hpb=_half_prelu_backward)
+    ns.update(_prb=_prelu_backward, _asarray=np.asarray, _hp2=_half_prelu_b, _hpb=_half_prelu_backward)
     return (
         "    if out is None and y is None:\n"
         "        t = _prb(grad_output, x, weight, axis, _mx32, _mx64)\n"
@@ -1426,9 +1423,9 @@ def _fast_prelu_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
         + _entry_src("x", "x", " " * 12)
         + "            gw = be.backward(_name, g3, x3, None, r3, {'weight': weight, 'axis': axis}, th)\n"
         "            return res, _asarray(gw, dtype=x.dtype).reshape(weight.shape)\n"
-        "        if (type(grad_output) is _ndarray and type(x) is _ndarray and grad_output.dtype is _F16\n"
-        "                and type(weight) is _ndarray):\n"
-        "            t = _hpb(_name, grad_output, x, weight, axis, _kx32)\n"
+        "        t = _hp2(grad_output, x, weight, axis, _mx32)\n"
+        "        if t is not False:\n"
+        "            t = _hpb(_name, grad_output, x, weight, axis, _kx32, t)\n"
         "            if t is not None:\n"
         "                return t\n"
     )

@@ -396,6 +396,57 @@ cdef inline object prelu_prep(cnp.ndarray a, object weight, object axis, list m3
     return hit
 
 
+# prelu on float16 (_api._half_prelu_forward / _half_prelu_backward): x as
+# half_one asks (with grad_output of its shape for the backward), an int axis
+# in range, a float16 weight, 1-D, of one slope or x.shape[axis] of them,
+# every one finite: False, or (entry, x3, result, result3, the weight as a
+# new float32 array) (backward: (entry, g3, x3, result, result3, weight)),
+# the entry of the float32 memo list ``m``.
+
+cdef inline object half_prelu_prep(cnp.ndarray a, object weight, object axis, list m, cnp.npy_intp* d3):
+    # (entry, the weight as float32), with the (outer, n, inner) its weight takes in d3; or False
+    if type(weight) is not cnp.ndarray or geometry(a, axis, d3) is False:
+        return False
+    cdef cnp.ndarray w = <cnp.ndarray>weight
+    if <object>cnp.PyArray_DESCR(w) is not F16 or cnp.PyArray_NDIM(w) != 1:
+        return False
+    cdef cnp.npy_intp c = cnp.PyArray_DIMS(w)[0]
+    if c != 1 and c != d3[1]:
+        return False
+    cdef cnp.ndarray wf = cnp.PyArray_Cast(w, cnp.NPY_FLOAT)
+    if not finite_weight(wf):
+        return False
+    if c == 1:
+        d3[0] = 1
+        d3[1] = 1
+        d3[2] = cnp.PyArray_SIZE(a)
+    return (m[bit_length(cnp.PyArray_SIZE(a))], wf)
+
+
+def half_prelu_forward(x, weight, axis, list m):
+    if not plain_h(x):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef cnp.npy_intp d3[3]
+    cdef object t = half_prelu_prep(a, weight, axis, m, d3)
+    if t is False:
+        return False
+    cdef cnp.ndarray res = empty_c(a)
+    return (t[0], view3(a, d3), res, view3(res, d3), t[1])
+
+
+def half_prelu_backward(g, x, weight, axis, list m):
+    if not plain_h(g) or not plain_h(x) or not alike(<cnp.ndarray>g, <cnp.ndarray>x):
+        return False
+    cdef cnp.ndarray b = <cnp.ndarray>x
+    cdef cnp.npy_intp d3[3]
+    cdef object t = half_prelu_prep(b, weight, axis, m, d3)
+    if t is False:
+        return False
+    cdef cnp.ndarray res = empty_c(b)
+    return (t[0], view3(<cnp.ndarray>g, d3), view3(b, d3), res, view3(res, d3), t[1])
+
+
 def prelu_forward(x, weight, axis, list m32, list m64):
     if not plain_c(x):
         return False
