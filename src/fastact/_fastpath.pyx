@@ -423,20 +423,9 @@ cdef inline object half_prelu_prep(cnp.ndarray a, object weight, object axis, li
     return (m[bit_length(cnp.PyArray_SIZE(a))], wf)
 
 
-def half_prelu_forward(x, weight, axis, list m):
-    if not plain_h(x):
-        return False
-    cdef cnp.ndarray a = <cnp.ndarray>x
-    cdef cnp.npy_intp d3[3]
-    cdef object t = half_prelu_prep(a, weight, axis, m, d3)
-    if t is False:
-        return False
-    cdef cnp.ndarray res = empty_c(a)
-    return (t[0], view3(a, d3), res, view3(res, d3), t[1])
-
-
-def half_prelu_backward(g, x, weight, axis, list m):
-    if not plain_h(g) or not plain_h(x) or not alike(<cnp.ndarray>g, <cnp.ndarray>x):
+cdef object half_prelu(object g, object x, object weight, object axis, list m):
+    # half_prelu_forward (g None) and half_prelu_backward
+    if not plain_h(x) or (g is not None and not (plain_h(g) and alike(<cnp.ndarray>g, <cnp.ndarray>x))):
         return False
     cdef cnp.ndarray b = <cnp.ndarray>x
     cdef cnp.npy_intp d3[3]
@@ -444,23 +433,22 @@ def half_prelu_backward(g, x, weight, axis, list m):
     if t is False:
         return False
     cdef cnp.ndarray res = empty_c(b)
+    if g is None:
+        return (t[0], view3(b, d3), res, view3(res, d3), t[1])
     return (t[0], view3(<cnp.ndarray>g, d3), view3(b, d3), res, view3(res, d3), t[1])
 
 
-def prelu_forward(x, weight, axis, list m32, list m64):
-    if not plain_c(x):
-        return False
-    cdef cnp.ndarray a = <cnp.ndarray>x
-    cdef cnp.npy_intp d3[3]
-    cdef object hit = prelu_prep(a, weight, axis, m32, m64, d3)
-    if hit is False:
-        return False
-    cdef cnp.ndarray res = empty_c(a)
-    return (hit, view3(a, d3), res, view3(res, d3))
+def half_prelu_forward(x, weight, axis, list m):
+    return half_prelu(None, x, weight, axis, m)
 
 
-def prelu_backward(g, x, weight, axis, list m32, list m64):
-    if not plain_c(g) or not plain_c(x) or not alike(<cnp.ndarray>g, <cnp.ndarray>x):
+def half_prelu_backward(g, x, weight, axis, list m):
+    return half_prelu(g, x, weight, axis, m)
+
+
+cdef object prelu_call(object g, object x, object weight, object axis, list m32, list m64):
+    # prelu_forward (g None) and prelu_backward
+    if not plain_c(x) or (g is not None and not (plain_c(g) and alike(<cnp.ndarray>g, <cnp.ndarray>x))):
         return False
     cdef cnp.ndarray b = <cnp.ndarray>x
     cdef cnp.npy_intp d3[3]
@@ -468,7 +456,17 @@ def prelu_backward(g, x, weight, axis, list m32, list m64):
     if hit is False:
         return False
     cdef cnp.ndarray res = empty_c(b)
+    if g is None:
+        return (hit, view3(b, d3), res, view3(res, d3))
     return (hit, view3(<cnp.ndarray>g, d3), view3(b, d3), res, view3(res, d3))
+
+
+def prelu_forward(x, weight, axis, list m32, list m64):
+    return prelu_call(None, x, weight, axis, m32, m64)
+
+
+def prelu_backward(g, x, weight, axis, list m32, list m64):
+    return prelu_call(g, x, weight, axis, m32, m64)
 
 
 # ------------------------------------------------------------- Numba spans

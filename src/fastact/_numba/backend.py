@@ -8,8 +8,16 @@ the dispatcher's argument typing. With ``fastact._fastpath`` built, a serial
 elementwise call, and the softmax family's serial rows, skip the entry
 point's unboxing too: C calls the kernel's cfunc with the arrays' pointers
 (``_ew_handler``); so does a parallel elementwise call, through a cfunc of
-the pointer kernel of its arity (``_kernels.par_cfunc``). Everything that can be
-decided once is decided at import or on the first call per dtype.
+the pointer kernel of its arity (``_kernels.par_cfunc``). Then the backend's
+``forward`` and ``backward`` are ``_fastpath.Dispatch``'s, in C: the
+elementwise ops' common calls (``_fastpath.Ew``) and prelu's forward on a
+weight taken as it is (``_fastpath.PreluFwd``, the kernels' cfuncs) go from
+the public function to the kernel without a Python frame (relu on 1e5
+float32, 2 threads, out given: 7.4-7.8 -> 6.9-7.2 us; on 1e3, 0.62 -> 0.44),
+and the other handlers are called without the methods' frame; every call
+those do not know goes to the Python handlers, which make the same call.
+Everything that can be decided once is decided at import or on the first
+call per dtype.
 
 Thread and fork safety
 ----------------------
