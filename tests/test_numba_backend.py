@@ -366,13 +366,19 @@ def test_calls_dispatched_in_c(monkeypatch):
                     assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (dt, shape, threads)
     # once a call has taken a handler's full path, its like goes to the kernel from C
     seen = []
-    fast._fwd["prelu"] = (lambda h: lambda *a: seen.append("prelu") or h(*a))(fast._fwd["prelu"])
+
+    def count(h, op):  # the handler's Python calls (the C ones' fallback) counted
+        h.ew.py = (lambda py: lambda *a: seen.append(op) or py(*a))(h.ew.py)
+
+    count(fast._fwd["prelu"], "prelu")
     for table in (fast._fwd, fast._bwd_x, fast._bwd_y):
-        for op in ("relu", "elu"):
-            table[op] = (lambda h, op: lambda *a: seen.append(op) or h(*a))(table[op], op)
+        for op in ("relu", "elu", "softmax"):
+            if op in table:
+                count(table[op], op)
     x = rng.standard_normal(70001).astype(np.float32)
     out = np.empty_like(x)
     x3, w = x[:70000].reshape(1000, 70, 1), rng.standard_normal(70).astype(np.float32)
+    x4 = x[:70000].reshape(70, 1000, 1)
     for rounds in range(2):
         seen.clear()
         for threads in (1, 2, 0):
@@ -380,6 +386,9 @@ def test_calls_dispatched_in_c(monkeypatch):
             fast.backward("elu", x, x, None, out, {"alpha": 0.5}, threads)
             fast.backward("relu", x, None, out, out.copy(), {}, threads)
             fast.forward("prelu", x3, np.empty_like(x3), {"weight": w}, threads)
+            if threads != 1:  # (serial rows: the handler's C call; rows of SHORT_N or less: the handler's)
+                fast.forward("softmax", x4, np.empty_like(x4), {}, threads)
+                fast.backward("softmax", x4, None, x4, np.empty_like(x4), {}, threads)
     assert seen == [], seen
     x5 = x[:70000].reshape(1000, 7, 10)
     fast.forward("prelu", x5, np.empty_like(x5), {"weight": w[:7]}, 1)  # a weight to repeat: the handler

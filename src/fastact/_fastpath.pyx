@@ -689,7 +689,8 @@ def set_stream_min(Py_ssize_t nbytes):
 
 cdef class Handler:
     """A Numba backend handler's calls made in C (Dispatch): ``run`` returns
-    1 after making the call, 0 when the Python handler is to make it."""
+    1 after making the call, 0 when the Python handler ``py`` is to make it."""
+    cdef public object py
 
     cdef int run(self, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, object params, int threads) except -1:
         return 0
@@ -836,13 +837,81 @@ cdef class PreluFwd(Handler):
         return 1
 
 
+ctypedef void (*rows_par_f)(float*, float*, float*, cnp.npy_intp, cnp.npy_intp, float, cnp.npy_intp,
+                            cnp.npy_intp) noexcept
+ctypedef void (*rows_par_d)(double*, double*, double*, cnp.npy_intp, cnp.npy_intp, double, cnp.npy_intp,
+                            cnp.npy_intp) noexcept
+
+
+cdef class RowsPar(Handler):
+    """The softmax family's parallel rows along the last axis as its handlers
+    (backend._softmax_handler, _softmax_bwd_handler) make them: C-contiguous
+    (outer, n, 1) arrays of one dtype and shape, a parallel call (``threads``
+    above 1, or 0 above ``limit`` elements) on as many threads as
+    _direct_threads (``direct``) gives, at least as many rows as threads.
+    ``table``: the handler's dtype -> (the cfunc's address,
+    _kernels.softmax_rows_par_cfunc; the sign as a float), filled by its first
+    such call; ``mode`` the family's; ``backward``: the backward from y
+    (a = g, b = y), whose softmax and softmin rows of at least ``stream_row``
+    leave a result of the streaming size to the handler; else the forward,
+    whose rows of at most ``short_n`` (more than one) are the handler's too."""
+    cdef dict table
+    cdef object direct
+    cdef cnp.npy_intp limit, mode, stream_row, short_n
+    cdef bint backward
+
+    def __init__(self, dict table, direct, cnp.npy_intp limit, cnp.npy_intp mode, bint backward,
+                 cnp.npy_intp stream_row, cnp.npy_intp short_n):
+        self.table, self.direct, self.limit, self.mode = table, direct, limit, mode
+        self.backward, self.stream_row, self.short_n = backward, stream_row, short_n
+
+    cdef int run(self, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, object params, int threads) except -1:
+        cdef cnp.npy_intp* d = cnp.PyArray_DIMS(a)
+        cdef cnp.npy_intp n = cnp.PyArray_SIZE(a), nt
+        cdef int t = cnp.PyArray_TYPE(a)
+        cdef object e
+        cdef void* pb
+        if (b is None) == self.backward or cnp.PyArray_NDIM(a) != 3 or cnp.PyArray_NDIM(out) != 3 or d[2] != 1:
+            return 0
+        if not (threads > 1 or (threads == 0 and n > self.limit)):
+            return 0
+        if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or cnp.PyArray_TYPE(out) != t \
+                or memcmp(cnp.PyArray_DIMS(out), d, 3 * sizeof(cnp.npy_intp)) != 0 \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_IS_C_CONTIGUOUS(out):
+            return 0
+        if self.backward:
+            if cnp.PyArray_TYPE(b) != t or not cnp.PyArray_IS_C_CONTIGUOUS(b) \
+                    or memcmp(cnp.PyArray_DIMS(b), d, 3 * sizeof(cnp.npy_intp)) != 0:
+                return 0
+            if self.mode == 0 and d[1] >= self.stream_row and cnp.PyArray_NBYTES(out) >= _ew_stream_min:
+                return 0
+            pb = cnp.PyArray_DATA(b)
+        else:
+            if d[1] <= self.short_n and d[0] > 1:
+                return 0
+            pb = cnp.PyArray_DATA(a)
+        e = self.table.get(<object>cnp.PyArray_DESCR(a))
+        if e is None:
+            return 0
+        nt = self.direct(threads)
+        if nt == 0 or d[0] < nt:
+            return 0
+        if t == cnp.NPY_FLOAT:
+            (<rows_par_f><size_t>e[0])(<float*>cnp.PyArray_DATA(a), <float*>pb, <float*>cnp.PyArray_DATA(out), d[0],
+                                        d[1], <float>e[1], self.mode, nt)
+        else:
+            (<rows_par_d><size_t>e[0])(<double*>cnp.PyArray_DATA(a), <double*>pb, <double*>cnp.PyArray_DATA(out),
+                                        d[0], d[1], <double>e[1], self.mode, nt)
+        return 1
+
+
 cdef class Dispatch:
     """The Numba backend's forward and backward over its handlers by name
     (``fwd``, backward from x ``bwd_x``, from y ``bwd_y``): a Handler (an
-    op's Ew, prelu's PreluFwd) makes the calls it knows in C and leaves the
-    rest to the backend's Python methods ``forward_py`` and ``backward_py``;
-    another handler (the softmax family's) is called straight; a name with
-    none goes to those methods too."""
+    op's Ew, prelu's PreluFwd, the softmax family's RowsPar) makes the calls
+    it knows in C and leaves the rest to its Python handler; another handler
+    is called straight; a name with none goes to the backend's Python
+    methods ``forward_py`` and ``backward_py``."""
     cdef dict fwd, bwd_x, bwd_y
     cdef object forward_py, backward_py
 
@@ -856,10 +925,10 @@ cdef class Dispatch:
             if isinstance(x, cnp.ndarray) and isinstance(out, cnp.ndarray) \
                     and (<Handler>h).run(x, None, out, params, threads):
                 return None
-        elif h is not None:
-            h(x, out, params, threads)
-            return None
-        return self.forward_py(name, x, out, params, threads)
+            h = (<Handler>h).py
+        if h is None:
+            return self.forward_py(name, x, out, params, threads)
+        h(x, out, params, threads)
 
     def backward(self, name, g, x, y, out, params, int threads=0):
         s = x if x is not None else y
@@ -868,7 +937,7 @@ cdef class Dispatch:
             if isinstance(g, cnp.ndarray) and isinstance(s, cnp.ndarray) and isinstance(out, cnp.ndarray) \
                     and (<Handler>h).run(g, s, out, params, threads):
                 return None
-        elif h is not None:
-            h(g, s, out, params, threads)
-            return None
-        return self.backward_py(name, g, x, y, out, params, threads)
+            h = (<Handler>h).py
+        if h is None:
+            return self.backward_py(name, g, x, y, out, params, threads)
+        h(g, s, out, params, threads)

@@ -1263,6 +1263,37 @@ def softmax_rows_cfunc(dtype):
     return f
 
 
+def _softmax_rows_par_c(xp, yp, op, outer, n, sign, mode, nthreads):
+    _softmax_rows(carray(xp, (outer, n, 1)), carray(op, (outer, n, 1)), sign, mode, nthreads)
+
+
+def _softmax_bwd_rows_par_c(gp, yp, op, outer, n, sign, mode, nthreads):
+    _softmax_bwd_rows(carray(gp, (outer, n, 1)), carray(yp, (outer, n, 1)), carray(op, (outer, n, 1)), sign, mode,
+                      nthreads)
+
+
+_ROWS_PAR_C = {}  # (dtype, backward) -> cfunc
+
+
+def softmax_rows_par_cfunc(dtype, backward):
+    """The softmax family's parallel rows as a cfunc for ``dtype`` (compiled or
+    loaded from the cache on first use): (a, y, out, outer, n, sign, mode,
+    nthreads) on the memory of C-contiguous (outer, n, 1) arrays, for
+    fastact._fastpath.RowsPar; the forward (_softmax_rows, a = x, y unused)
+    or the backward from y (_softmax_bwd_rows, a = g). It holds the GIL on
+    entry, as the parallel kernels do (PAR_OPTS)."""
+    dtype = np.dtype(dtype)
+    f = _ROWS_PAR_C.get((dtype, backward))
+    if f is None:
+        T = numba.from_dtype(dtype)
+        P = numba.types.CPointer(T)
+        i = numba.types.intp
+        sig = numba.types.void(P, P, P, i, i, T, i, i)
+        f = _ROWS_PAR_C[(dtype, backward)] = numba.cfunc(sig, **OPTS)(
+            _softmax_bwd_rows_par_c if backward else _softmax_rows_par_c)
+    return f
+
+
 # Columns i0..i1 of x[o] (inner > 1), rows j0..j1: each pass runs along rows
 # of the block, over 1-D views indexed from 0 (x[o, j, i] with m[i - i0]
 # carried numba's negative-index wraparound). _softmax_cols_block runs the

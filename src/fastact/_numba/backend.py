@@ -67,11 +67,11 @@ try:  # parallel elementwise calls through a cfunc of the pointer kernel, from C
 except ImportError:
     _par1 = _par2 = None
 try:  # the common elementwise calls dispatched in C (see NumbaBackend.__init__)
-    from .._fastpath import (Dispatch as _Dispatch, Ew as _Ew, PreluFwd as _PreluFwd,
+    from .._fastpath import (Dispatch as _Dispatch, Ew as _Ew, PreluFwd as _PreluFwd, RowsPar as _RowsPar,
                              set_stream_min as _set_stream_min_c)
     _EW_CALLS = {1: (_span1, _par1), 2: (_span2, _par2)}  # the calls an Ew makes, by arity
 except ImportError:
-    _Dispatch = _Ew = _PreluFwd = _set_stream_min_c = _EW_CALLS = None
+    _Dispatch = _Ew = _PreluFwd = _RowsPar = _set_stream_min_c = _EW_CALLS = None
 
 # Serial below these sizes. Measured with bench/numba_vs_torch.py --threshold
 # (float32, 2 threads, shared 2-core znver4 box, 2026-11-23, after the
@@ -479,6 +479,7 @@ def _ew_handler(kser, kpar, spec, limit, arity, special=None, stream=None, nt=Fa
     if _Ew is not None and (tramp, ptramp) == _EW_CALLS[arity]:
         # its common calls, made in C (NumbaBackend.__init__)
         h.ew = _Ew(table, _direct_threads, tuple(names), arity, bool(stream or nt), limit)
+        h.ew.py = h
     return h
 
 
@@ -757,6 +758,7 @@ def _softmax_handler(name):
     mode = _SOFTMAX_MODES[name][1]
     entries = {}  # dtype char -> (serial entry point, the sign in that dtype)
     par = {}  # dtype char -> (_softmax_rows' entry point, the sign in that dtype)
+    cf = {}  # dtype -> (_softmax_rows' cfunc's address, the sign) (_fastpath.RowsPar's table)
 
     short_n, short_ok = K.SHORT_N, K.short_ok
     rows_c = _rows_c
@@ -789,8 +791,13 @@ def _softmax_handler(name):
             n = _threads(x.size, SERIAL_MAX_ROWS, threads)
             if n and sh[0] >= n:
                 par[x.dtype.char] = (_entry(K._softmax_rows, (x, out, sign, mode, n)), sign)
+                if _RowsPar is not None:  # (after _threads: the cfunc links to the started pool)
+                    cf[x.dtype] = (K.softmax_rows_par_cfunc(x.dtype, False).address, float(sign))
         _softmax_forward(x, out, sign, mode, threads)
 
+    if _RowsPar is not None:  # its parallel rows, made in C (NumbaBackend.__init__)
+        h.ew = _RowsPar(cf, _direct_threads, SERIAL_MAX_ROWS, mode, False, STREAM_ROW_MIN, short_n)
+        h.ew.py = h
     return h
 
 
@@ -805,6 +812,7 @@ def _softmax_bwd_handler(name):
     11.2)."""
     mode = _SOFTMAX_MODES[name][1]
     par = {}  # dtype char -> (_softmax_bwd_rows' entry point, the sign in that dtype)
+    cf = {}  # dtype -> (_softmax_bwd_rows' cfunc's address, the sign) (_fastpath.RowsPar's table)
 
     def h(g, y, out, params, threads):
         sh = y.shape
@@ -821,8 +829,13 @@ def _softmax_bwd_handler(name):
             n = _threads(y.size, SERIAL_MAX_ROWS, threads)
             if n and sh[0] >= n:
                 par[y.dtype.char] = (_entry(K._softmax_bwd_rows, (g, y, out, sign, mode, n)), sign)
+                if _RowsPar is not None:  # (after _threads: the cfunc links to the started pool)
+                    cf[y.dtype] = (K.softmax_rows_par_cfunc(y.dtype, True).address, float(sign))
         _softmax_backward(g, y, out, sign, mode, threads)
 
+    if _RowsPar is not None:  # its parallel rows, made in C (NumbaBackend.__init__)
+        h.ew = _RowsPar(cf, _direct_threads, SERIAL_MAX_ROWS, mode, True, STREAM_ROW_MIN, 0)
+        h.ew.py = h
     return h
 
 
@@ -864,6 +877,7 @@ def _prelu_handler():
 
     if _Ew is not None:  # its calls on a weight the kernels take as it is, made in C (NumbaBackend.__init__)
         h.ew = _PreluFwd(cf, _direct_threads, SERIAL_MAX_ROWS, K.PRELU_ROWS_BELOW)
+        h.ew.py = h
     return h
 
 
