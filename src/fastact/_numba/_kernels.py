@@ -1275,6 +1275,18 @@ def _softmax_bwd_rows_par_c(gp, yp, op, outer, n, sign, mode, nthreads):
 _ROWS_PAR_C = {}  # (dtype, backward) -> cfunc
 
 
+def _cfunc_of(memo, key, fn, dtype, params):
+    """fn as a cfunc returning nothing, for ``dtype`` (compiled or loaded from
+    the cache on first use), kept in memo[key]; ``params`` spells its
+    parameters: P a pointer to the dtype, T the dtype, i intp, 4 int32."""
+    f = memo.get(key)
+    if f is None:
+        T = numba.from_dtype(dtype)
+        kinds = {"P": numba.types.CPointer(T), "T": T, "i": numba.types.intp, "4": numba.types.int32}
+        f = memo[key] = numba.cfunc(numba.types.void(*(kinds[c] for c in params)), **OPTS)(fn)
+    return f
+
+
 def softmax_rows_par_cfunc(dtype, backward):
     """The softmax family's parallel rows as a cfunc for ``dtype`` (compiled or
     loaded from the cache on first use): (a, y, out, outer, n, sign, mode,
@@ -1283,15 +1295,8 @@ def softmax_rows_par_cfunc(dtype, backward):
     or the backward from y (_softmax_bwd_rows, a = g). It holds the GIL on
     entry, as the parallel kernels do (PAR_OPTS)."""
     dtype = np.dtype(dtype)
-    f = _ROWS_PAR_C.get((dtype, backward))
-    if f is None:
-        T = numba.from_dtype(dtype)
-        P = numba.types.CPointer(T)
-        i = numba.types.intp
-        sig = numba.types.void(P, P, P, i, i, T, i, i)
-        f = _ROWS_PAR_C[(dtype, backward)] = numba.cfunc(sig, **OPTS)(
-            _softmax_bwd_rows_par_c if backward else _softmax_rows_par_c)
-    return f
+    fn = _softmax_bwd_rows_par_c if backward else _softmax_rows_par_c
+    return _cfunc_of(_ROWS_PAR_C, (dtype, backward), fn, dtype, "PPPiiTii")
 
 
 # Columns i0..i1 of x[o] (inner > 1), rows j0..j1: each pass runs along rows
@@ -2993,14 +2998,8 @@ def prelu_fwd_cfunc(dtype, parallel):
     serial one ignores nthreads). The parallel one holds the GIL on entry, as
     the parallel kernels do (PAR_OPTS)."""
     dtype = np.dtype(dtype)
-    f = _PRELU_C.get((dtype, parallel))
-    if f is None:
-        T = numba.from_dtype(dtype)
-        P = numba.types.CPointer(T)
-        i = numba.types.intp
-        sig = numba.types.void(P, P, P, i, i, i, i, numba.types.int32, i)
-        f = _PRELU_C[(dtype, parallel)] = numba.cfunc(sig, **OPTS)(_prelu_fwd_c if parallel else _prelu_fwd_serial_c)
-    return f
+    fn = _prelu_fwd_c if parallel else _prelu_fwd_serial_c
+    return _cfunc_of(_PRELU_C, (dtype, parallel), fn, dtype, "PPPiiii4i")
 
 
 @njit(parallel=True, **PAR_OPTS)
