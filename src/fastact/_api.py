@@ -615,14 +615,14 @@ def _half_glu_backward(name: str, g: np.ndarray, x: np.ndarray, axis, key: tuple
     return res
 
 
-def _half_prelu_forward(name: str, x: np.ndarray, weight: np.ndarray, axis, key: tuple, t: tuple):
+def _half_prelu_forward(name: str, axis, key: tuple, t: tuple):
     """prelu's fast path for an allocating float16 call, ``t`` = (auto's
     memo entry, x3, result, result3, the weight as float32) from its checks
     (``_half_prelu_f``): the backend's own float16 kernels
-    (:func:`_half_kernels`) without the general path's checks (1000 elements
-    in rows of 64: 15.5 -> 3.1 us). None where they do not take it."""
+    (:func:`_half_kernels`) without the general path's checks (1000
+    elements in rows of 64: 15.5 -> 3.1 us). None where they do not take it."""
     hit, x3, res, r3, w = t
-    be, th = _half_pick(key, x.size, hit)
+    be, th = _half_pick(key, x3.size, hit)
     hk = _half_kernels(name, be)
     if hk is None:
         return None
@@ -630,11 +630,11 @@ def _half_prelu_forward(name: str, x: np.ndarray, weight: np.ndarray, axis, key:
     return res
 
 
-def _half_prelu_backward(name: str, g: np.ndarray, x: np.ndarray, weight: np.ndarray, axis, key: tuple, t: tuple):
+def _half_prelu_backward(name: str, axis, key: tuple, t: tuple):
     """:func:`_half_prelu_forward` for the backward from x (``t`` from
     ``_half_prelu_b``): (dL/dx, dL/dweight)."""
     hit, g3, x3, res, r3, w = t
-    be, th = _half_pick(key, x.size, hit)
+    be, th = _half_pick(key, x3.size, hit)
     hk = _half_kernels(name, be)
     if hk is None:
         return None
@@ -1106,12 +1106,6 @@ def _fast_ns(spec: Spec, ns: dict, directions) -> None:
             ns["_k" + tag], ns["_m" + tag] = key, _backends.memo(key)
 
 
-def _pick_src(tag: str, pad: str) -> str:
-    # auto's memo read inline (what _backends.pick does first), else the full pick
-    return (f"{pad}hit = (_m{tag}32 if dt is _F32 else _m{tag}64)[n.bit_length()] if _B._plain and _ctx() is None else None\n"
-            f"{pad}be, th = hit or _pick(_k{tag}32 if dt is _F32 else _k{tag}64, n)\n")
-
-
 _PARAM_MEMO_MAX = 64  # parameter settings remembered per public function
 
 
@@ -1177,7 +1171,7 @@ def _fast_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """
     _fast_ns(spec, ns, ("forward",))
     ns.update(_check_memo=_check_memo, _pmemo={}, _prm=tuple(params), _fname=spec.name, _one=_one, _into=_into,
-              _F16=_F16, _h1=_half_one, _half_forward=_half_forward)
+              _h1=_half_one, _half_forward=_half_forward)
     p = _params_src(params, values, "_fname", " " * 8) if params else " " * 8 + "p = {}\n"
     return (
         "    hit = _one(x, _mf32, _mf64) if out is None else _into(x, out, _mf32, _mf64)\n"
@@ -1212,7 +1206,7 @@ def _fast_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
     """
     _fast_ns(spec, ns, ("backward", "backward_y"))
     ns.update(_check_memo=_check_memo, _pmemo={}, _prm=tuple(params), _fname=spec.name + "_backward",
-              _allows=spec.allows_y, _pair=_pair, _into2=_into2, _F16=_F16, _h2=_half_pair,
+              _allows=spec.allows_y, _pair=_pair, _into2=_into2, _h2=_half_pair,
               _half_backward=_half_backward)
 
     def p(pad: str) -> str:
@@ -1403,7 +1397,7 @@ def _fast_prelu_forward_body(spec: Spec, params, values: str, ns: dict) -> str:
         "            return res\n"
         "        t = _hp1(x, weight, axis, _mf32)\n"
         "        if t is not False:\n"
-        "            res = _hpf(_name, x, weight, axis, _kf32, t)\n"
+        "            res = _hpf(_name, axis, _kf32, t)\n"
         "            if res is not None:\n"
         "                return res\n"
     )
@@ -1425,7 +1419,7 @@ def _fast_prelu_backward_body(spec: Spec, params, values: str, ns: dict) -> str:
         "            return res, _asarray(gw, dtype=x.dtype).reshape(weight.shape)\n"
         "        t = _hp2(grad_output, x, weight, axis, _mx32)\n"
         "        if t is not False:\n"
-        "            t = _hpb(_name, grad_output, x, weight, axis, _kx32, t)\n"
+        "            t = _hpb(_name, axis, _kx32, t)\n"
         "            if t is not None:\n"
         "                return t\n"
     )

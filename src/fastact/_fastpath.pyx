@@ -222,18 +222,18 @@ cdef inline bint plain_h(object x) noexcept:
         and cnp.PyArray_SIZE(<cnp.ndarray>x) != 0
 
 
-def half_one(x, list m):
-    if not plain_h(x):
-        return False
-    cdef cnp.ndarray a = <cnp.ndarray>x
+cdef inline object half_entry(cnp.ndarray a, list m):
     return (m[bit_length(cnp.PyArray_SIZE(a))], empty_c(a))
+
+
+def half_one(x, list m):
+    return half_entry(<cnp.ndarray>x, m) if plain_h(x) else False
 
 
 def half_pair(g, s, list m):
     if not plain_h(g) or not plain_h(s) or not alike(<cnp.ndarray>g, <cnp.ndarray>s):
         return False
-    cdef cnp.ndarray a = <cnp.ndarray>g
-    return (m[bit_length(cnp.PyArray_SIZE(a))], empty_c(a))
+    return half_entry(<cnp.ndarray>g, m)
 
 
 # float16 along the last axis (the softmax family's rows, _api._half_axis_forward /
@@ -378,21 +378,28 @@ cdef inline bint finite_weight(cnp.ndarray w) noexcept:
     return True
 
 
+cdef inline bint slopes_fit(cnp.ndarray w, cnp.ndarray a, cnp.npy_intp* d3) noexcept:
+    # whether w is 1-D, of one slope or of d3[1] (a's axis, not empty) of them;
+    # one slope makes d3 (1, 1, a's size)
+    if cnp.PyArray_NDIM(w) != 1:
+        return False
+    cdef cnp.npy_intp c = cnp.PyArray_DIMS(w)[0]
+    if c == 1:
+        d3[0] = 1
+        d3[1] = 1
+        d3[2] = cnp.PyArray_SIZE(a)
+        return True
+    return c == d3[1]
+
+
 cdef inline object prelu_prep(cnp.ndarray a, object weight, object axis, list m32, list m64, cnp.npy_intp* d3):
     # the memo entry of `a` with the (outer, n, inner) its weight takes in d3, or False
     cdef object hit = prepare(a, axis, m32, m64, d3)
     if hit is False or not plain_c(weight):
         return False
     cdef cnp.ndarray w = <cnp.ndarray>weight
-    if cnp.PyArray_NDIM(w) != 1 or cnp.PyArray_DESCR(w) is not cnp.PyArray_DESCR(a):
+    if cnp.PyArray_DESCR(w) is not cnp.PyArray_DESCR(a) or not slopes_fit(w, a, d3) or not finite_weight(w):
         return False
-    cdef cnp.npy_intp c = cnp.PyArray_DIMS(w)[0]
-    if c == 0 or (c != 1 and c != d3[1]) or not finite_weight(w):
-        return False
-    if c == 1:
-        d3[0] = 1
-        d3[1] = 1
-        d3[2] = cnp.PyArray_SIZE(a)
     return hit
 
 
@@ -408,18 +415,11 @@ cdef inline object half_prelu_prep(cnp.ndarray a, object weight, object axis, li
     if type(weight) is not cnp.ndarray or geometry(a, axis, d3) is False:
         return False
     cdef cnp.ndarray w = <cnp.ndarray>weight
-    if <object>cnp.PyArray_DESCR(w) is not F16 or cnp.PyArray_NDIM(w) != 1:
-        return False
-    cdef cnp.npy_intp c = cnp.PyArray_DIMS(w)[0]
-    if c != 1 and c != d3[1]:
+    if <object>cnp.PyArray_DESCR(w) is not F16 or not slopes_fit(w, a, d3):
         return False
     cdef cnp.ndarray wf = cnp.PyArray_Cast(w, cnp.NPY_FLOAT)
     if not finite_weight(wf):
         return False
-    if c == 1:
-        d3[0] = 1
-        d3[1] = 1
-        d3[2] = cnp.PyArray_SIZE(a)
     return (m[bit_length(cnp.PyArray_SIZE(a))], wf)
 
 
@@ -673,9 +673,10 @@ def glu_rows(size_t f, cnp.ndarray x, cnp.ndarray out):
 # size (or an op that never streams), then the op's span function on the
 # calling thread, or its pointer kernel on the thread count _direct_threads
 # gives. Every other call goes to the handler, which makes the same call of
-# the same arguments. Dispatch is the backend's forward and backward over its
-# handlers: the ops' Ew objects, and the other handlers called without the
-# Python methods' frame.
+# the same arguments; PreluFwd and RowsPar do the same for prelu's forward and
+# the softmax family's parallel rows. Dispatch is the backend's forward and
+# backward over its handlers: these, and the other handlers called without
+# the Python methods' frame.
 
 cdef Py_ssize_t _ew_stream_min = 0
 
@@ -761,6 +762,11 @@ cdef class Ew(Handler):
         return 1
 
 
+cdef inline bint c_alike(cnp.ndarray a, cnp.ndarray b) noexcept:
+    # a and b C-contiguous, of one dtype (descriptor) and shape
+    return alike(a, b) and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_IS_C_CONTIGUOUS(b)
+
+
 ctypedef void (*prelu_f)(float*, float*, float*, cnp.npy_intp, cnp.npy_intp, cnp.npy_intp, cnp.npy_intp, int,
                          cnp.npy_intp) noexcept nogil
 ctypedef void (*prelu_d)(double*, double*, double*, cnp.npy_intp, cnp.npy_intp, cnp.npy_intp, cnp.npy_intp, int,
@@ -801,15 +807,13 @@ cdef class PreluFwd(Handler):
         cdef void *pw
         cdef void *po
         cdef object w, e
-        if b is not None or cnp.PyArray_NDIM(a) != 3 or cnp.PyArray_NDIM(out) != 3 or type(params) is not dict:
+        if b is not None or cnp.PyArray_NDIM(a) != 3 or type(params) is not dict or not c_alike(a, out):
             return 0
         w = (<dict>params).get("weight")
         if not isinstance(w, cnp.ndarray) or cnp.PyArray_NDIM(w) != 1 or cnp.PyArray_DIMS(w)[0] != d[1] \
                 or 1 < d[2] < self.rows_below:
             return 0
-        if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or cnp.PyArray_TYPE(out) != t \
-                or cnp.PyArray_TYPE(w) != t or memcmp(cnp.PyArray_DIMS(out), d, 3 * sizeof(cnp.npy_intp)) != 0 \
-                or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_IS_C_CONTIGUOUS(out) \
+        if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or cnp.PyArray_TYPE(w) != t \
                 or not cnp.PyArray_IS_C_CONTIGUOUS(w):
             return 0
         e = self.table.get(<object>cnp.PyArray_DESCR(a))
@@ -875,13 +879,10 @@ cdef class RowsPar(Handler):
             return 0
         if not (threads > 1 or (threads == 0 and n > self.limit)):
             return 0
-        if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or cnp.PyArray_TYPE(out) != t \
-                or memcmp(cnp.PyArray_DIMS(out), d, 3 * sizeof(cnp.npy_intp)) != 0 \
-                or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_IS_C_CONTIGUOUS(out):
+        if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or not c_alike(a, out):
             return 0
         if self.backward:
-            if cnp.PyArray_TYPE(b) != t or not cnp.PyArray_IS_C_CONTIGUOUS(b) \
-                    or memcmp(cnp.PyArray_DIMS(b), d, 3 * sizeof(cnp.npy_intp)) != 0:
+            if not c_alike(a, b):
                 return 0
             if self.mode == 0 and d[1] >= self.stream_row and cnp.PyArray_NBYTES(out) >= _ew_stream_min:
                 return 0

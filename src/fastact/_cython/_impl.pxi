@@ -664,8 +664,8 @@ cdef inline Py_ssize_t _prelu_run(Py_ssize_t f, Py_ssize_t end, Py_ssize_t C, Py
 cdef inline void _prelu_bwd_run(const floating* g, const floating* x, const floating* w, floating* out,
                                 double* acc, Py_ssize_t n) noexcept nogil:
     # the input's gradient against weights w[k], and the weight's gradient
-    # per position added to acc[k] in double
-    # per position (acc); g read once, before out[k], which may be g[k] (in place)
+    # per position added to acc[k] in double; g read once, before out[k],
+    # which may be g[k] (in place)
     cdef Py_ssize_t k
     cdef floating xv, gv
     for k in range(n):

@@ -440,6 +440,18 @@ def _par_c2(f, ap, bp, op, n, p0, p1, p2, p3, nthreads):
 
 
 _PAR_C = {1: _par_c1, 2: _par_c2}
+def _cfunc_of(memo, key, fn, dtype, params):
+    """fn as a cfunc returning nothing, for ``dtype`` (compiled or loaded from
+    the cache on first use), kept in memo[key]; ``params`` spells its
+    parameters: P a pointer to the dtype, T the dtype, i intp, 4 int32."""
+    f = memo.get(key)
+    if f is None:
+        T = numba.from_dtype(dtype)
+        kinds = {"P": numba.types.CPointer(T), "T": T, "i": numba.types.intp, "4": numba.types.int32}
+        f = memo[key] = numba.cfunc(numba.types.void(*(kinds[c] for c in params)), **OPTS)(fn)
+    return f
+
+
 _PAR_CFUNCS = {}  # (arity, dtype) -> cfunc
 
 
@@ -450,14 +462,7 @@ def par_cfunc(arity, dtype):
     loaded from the cache) on first use. It holds the GIL on entry, as the
     parallel kernels do (PAR_OPTS)."""
     dtype = np.dtype(dtype)
-    f = _PAR_CFUNCS.get((arity, dtype))
-    if f is None:
-        T = numba.from_dtype(dtype)
-        P = numba.types.CPointer(T)
-        sig = numba.types.void(numba.types.intp, *([P] * (arity + 1)), numba.types.intp, T, T, T, T,
-                               numba.types.intp)
-        f = _PAR_CFUNCS[(arity, dtype)] = numba.cfunc(sig, **OPTS)(_PAR_C[arity])
-    return f
+    return _cfunc_of(_PAR_CFUNCS, (arity, dtype), _PAR_C[arity], dtype, "i" + "P" * (arity + 1) + "iTTTTi")
 
 
 # Through a buffer: the span function writes BUF elements at a time into a
@@ -1254,13 +1259,7 @@ def softmax_rows_cfunc(dtype):
     cache on first use): (x, out, outer, n, sign, mode) on the memory of
     C-contiguous (outer, n) rows, for fastact._fastpath.rows."""
     dtype = np.dtype(dtype)
-    f = _ROWS_C.get(dtype)
-    if f is None:
-        T = numba.from_dtype(dtype)
-        P = numba.types.CPointer(T)
-        sig = numba.types.void(P, P, numba.types.intp, numba.types.intp, T, numba.types.intp)
-        f = _ROWS_C[dtype] = numba.cfunc(sig, **OPTS)(_softmax_rows_c)
-    return f
+    return _cfunc_of(_ROWS_C, dtype, _softmax_rows_c, dtype, "PPiiTi")
 
 
 def _softmax_rows_par_c(xp, yp, op, outer, n, sign, mode, nthreads):
@@ -1273,18 +1272,6 @@ def _softmax_bwd_rows_par_c(gp, yp, op, outer, n, sign, mode, nthreads):
 
 
 _ROWS_PAR_C = {}  # (dtype, backward) -> cfunc
-
-
-def _cfunc_of(memo, key, fn, dtype, params):
-    """fn as a cfunc returning nothing, for ``dtype`` (compiled or loaded from
-    the cache on first use), kept in memo[key]; ``params`` spells its
-    parameters: P a pointer to the dtype, T the dtype, i intp, 4 int32."""
-    f = memo.get(key)
-    if f is None:
-        T = numba.from_dtype(dtype)
-        kinds = {"P": numba.types.CPointer(T), "T": T, "i": numba.types.intp, "4": numba.types.int32}
-        f = memo[key] = numba.cfunc(numba.types.void(*(kinds[c] for c in params)), **OPTS)(fn)
-    return f
 
 
 def softmax_rows_par_cfunc(dtype, backward):
