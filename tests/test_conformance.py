@@ -256,6 +256,36 @@ def test_softmax_masked_rows(backend):
         np.testing.assert_allclose(mn[[0, 2]], y[[0, 2]], rtol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["softmax", "softmin"])
+def test_softmax_backward_from_y_float32_row_sum_bound(backend, name):
+    """float32 softmax's and softmin's backward from y, out = sign y (g - d), d = sum(g y) rounded to
+    float32: the compiled backends form d from float32 sums of four products (_axis.pxi's _dot_f32,
+    _kernels' DOT4_MIN), the reference exactly. The registry's note promises a few ULP of the row's
+    scale; here each output is held to the bound that form gives, y (4u S + u|s| + u|g - s|) + u|out|
+    (S = sum|g y|, s the exact sum, u = 2**-24), on rows of 256 to 4097: sums that cancel (g of both
+    signs, up to 1e4), one near 0, and a row of positive g with every seventh equal to s, where the
+    output is d's error alone. A step or lane of the sum lost or added twice is off by far more."""
+    rng = np.random.default_rng(31)
+    u = 2.0**-24
+    sign = -1.0 if name == "softmin" else 1.0
+    for n in (256, 1000, 1001, 4097):
+        x = rng.standard_normal((6, n)).astype(np.float32)
+        y = getattr(fastact, name)(x, axis=-1)
+        g = (rng.standard_normal((6, n)) * np.logspace(0, 4, 6)[:, None]).astype(np.float32)
+        g[1] -= np.float32((g[1].astype(np.float64) * y[1]).sum())  # an exact sum near 0
+        g[2] = rng.uniform(1, 2, n).astype(np.float32)
+        for _ in range(2):
+            g[2, ::7] = np.float32((g[2].astype(np.float64) * y[2]).sum())  # g - s about 0 there
+        out = getattr(fastact, name + "_backward")(g, y=y, axis=-1)
+        g64, y64 = g.astype(np.float64), y.astype(np.float64)
+        s = (g64 * y64).sum(axis=-1, keepdims=True)
+        S = np.abs(g64 * y64).sum(axis=-1, keepdims=True)
+        want = sign * y64 * (g64 - s)
+        bound = np.abs(y64) * (4 * u * S + u * np.abs(s) + u * np.abs(g64 - s)) + u * np.abs(want)
+        err = np.abs(out.astype(np.float64) - want)
+        assert (err <= bound).all(), f"{name} rows of {n}: worst error / bound {float((err / bound).max()):.3g}"
+
+
 @pytest.mark.parametrize("axis", [1, 0])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin", "sparsemax"])
 def test_a_nan_makes_its_whole_line_nan(backend, name, axis):

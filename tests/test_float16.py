@@ -619,8 +619,8 @@ def test_float16_softmax_backward_rows_from_y_are_the_float32_rows():
     """softmax's and softmin's backward from y on float16 rows of 256 to
     2048 (the rows the float32 kernel runs one by one) run straight from
     float16 memory in the Cython AVX-512 build (_fastact_cpu.h,
-    fastact_smax_bwd_h: each product of two float16 values exact in
-    float32, widened once): the same bits as the float32 call on the
+    fastact_smax_bwd_h: fastact_dot4_f32's sums on the widened values):
+    the same bits as the float32 call on the
     widened arrays, rounded -- and as the groups' float32 path they replace,
     in every build. Specials included (inf and NaN in g, zeros and NaN in
     y), 1 and 2 threads."""

@@ -8,6 +8,7 @@ at once, fork safety, and that the hot loops are vectorised.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -814,6 +815,42 @@ def test_log_softmax_backward_from_y_float32_is_the_cython_loop():
                 c = np.empty_like(ys)
                 be.backward("log_softmax", g, None, ys, c, {"axis": 1})
                 assert _same_bits(out, c)
+
+
+def test_softmax_backward_from_y_float32_rows_are_the_cython_ones():
+    """float32 softmax's and softmin's backward from y, rows of DOT4_MIN and more: on CPUs with AVX-512 the
+    row's sum of g*y and the last pass are the Cython AVX-512 variant's (_tab.dot4: float32 sums of four
+    products in steps of 64, the last padded; _tab.smax_apply), bit for bit its results, rows of 256 to
+    4097 and a shorter one (the exact sum in both), specials, 1 and 2 threads, in place too; elsewhere
+    the exact sum (_dot64), within the registry's bound."""
+    from _helpers import assert_close, bound_for
+    from fastact._numba import _tab
+    from fastact._reference import BACKEND as REF
+    from fastact._registry import get_spec
+
+    rng = np.random.default_rng(17)
+    be = _cython_avx512() if _tab.ENABLED else None
+    for n, name, threads in itertools.product((255, 256, 1000, 1001, 4097), ("softmax", "softmin"), (1, 2)):
+        x = rng.standard_normal((5, n, 1)).astype(np.float32)
+        y = np.empty_like(x)
+        BACKEND.forward(name, x, y, {"axis": 1})
+        g = (rng.standard_normal((5, n, 1)) * 100).astype(np.float32)
+        g[3, :3, 0] = [np.inf, np.nan, -3e38]
+        y[4, 5:7, 0] = [0.0, -0.0]
+        out = np.empty_like(y)
+        BACKEND.backward(name, g, None, y, out, {"axis": 1}, threads)
+        inplace = g.copy()
+        BACKEND.backward(name, inplace, None, y, inplace, {"axis": 1}, threads)
+        assert _same_bits(out, inplace), (n, name, threads)
+        if be is not None:
+            c = np.empty_like(y)
+            be.backward(name, g, None, y, c, {"axis": 1}, threads)
+            assert _same_bits(out, c), (n, name, threads)
+        ref = np.empty_like(y)
+        with np.errstate(all="ignore"):
+            REF.backward(name, g, None, y, ref, {"axis": 1})
+        fin = np.isfinite(g).all(axis=1)[:, 0]
+        assert_close(out[fin], ref[fin], *bound_for(get_spec(name), "backward", np.float32), f"{name} rows of {n}")
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "silu"])

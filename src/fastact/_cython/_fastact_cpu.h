@@ -56,7 +56,7 @@ static inline float fastact_i2f(int32_t i) { union { float f; int32_t i; } u; u.
  * pass of every row kind), gcc's loop stored the g vector to the stack and
  * reloaded a pointer from it on every step, and ran 2-3x slower than this
  * loop on its own.  1e5 float32 in rows of 1000, one thread, with
- * fastact_dot32_f32: 41-45 -> 22-29 us (Numba 24-32); the same bits. */
+ * the exact dot of the time: 41-45 -> 22-29 us (Numba 24-32); the same bits. */
 static FASTACT_NOINLINE void fastact_smax_apply_f32(const float* g, const float* y, float* out, long n, float d,
                                                     float sign)
 {
@@ -269,29 +269,57 @@ static inline void fastact_transpose16f(const float* src, long ss, float* dst, l
         __builtin_memcpy(dst + i * ds, &r[i], sizeof(fastact_v16f));
 }
 #define FASTACT_HAVE_TRANSPOSE16 1
-/* acc[k] += a[i + k] * b[i + k] in double for the whole steps of 32 (lane k
- * takes elements k, k + 32, ...; the products of two floats are exact in
- * double), as _axis.pxi's _dot_block_wide: the same sums in the same order,
- * with each half of 16 floats widened straight from memory (vcvtps2pd zmm,
- * m256) instead of gcc's load, vextractf32x8 and two widenings (1e5 float32
- * softmax backward in rows of 1000, one thread: 51 -> 43-45 us).  Returns
- * the elements done (a multiple of 32); the caller adds the rest and folds. */
-static inline long fastact_dot32_f32(const float* a, const float* b, long n, double* acc)
+/* _axis.pxi's _dot_f32 (float32 rows of 256 and more, softmax's and
+ * softmin's backward from y): every step of 64 elements, the last one
+ * padded with zeros (masked loads), lane k adding the float32
+ * fma(a_{k+16}, b_{k+16}, a_k b_k) + fma(a_{k+48}, b_{k+48}, a_{k+32} b_{k+32})
+ * to acc[k] (lanes 0-7 in one vector, 8-15 in the other), as _dot4_step.
+ * One widening per 16 products where the exact products took four (every
+ * float32 widened to double, 4 FMAs per 32; the widenings, two uops each
+ * on the two 512-bit ports, set the pace): 1e5 float32 in rows of 1000,
+ * one thread, the dot alone in C, 10.9 -> 7.1 us.  Returns n. */
+static inline __m512 fastact_four(__m512 a0, __m512 b0, __m512 a1, __m512 b1, __m512 a2, __m512 b2, __m512 a3,
+                                  __m512 b3)
+{
+    /* a step's 16 float32 lane sums, fma(a1, b1, a0 b0) + fma(a3, b3, a2 b2) */
+    return _mm512_add_ps(_mm512_fmadd_ps(a1, b1, _mm512_mul_ps(a0, b0)), _mm512_fmadd_ps(a3, b3, _mm512_mul_ps(a2, b2)));
+}
+static inline __m512 fastact_four_ps(const float* a, const float* b, __mmask16 m0, __mmask16 m1, __mmask16 m2,
+                                     __mmask16 m3)
+{
+    /* fastact_four on the vectors at a and b, their lanes outside the masks 0 */
+    return fastact_four(_mm512_maskz_loadu_ps(m0, a), _mm512_maskz_loadu_ps(m0, b), _mm512_maskz_loadu_ps(m1, a + 16),
+                        _mm512_maskz_loadu_ps(m1, b + 16), _mm512_maskz_loadu_ps(m2, a + 32),
+                        _mm512_maskz_loadu_ps(m2, b + 32), _mm512_maskz_loadu_ps(m3, a + 48),
+                        _mm512_maskz_loadu_ps(m3, b + 48));
+}
+static inline __mmask16 fastact_first_mask(long c)
+{
+    /* the first c (clamped to 0..16) of 16 lanes */
+    return c >= 16 ? (__mmask16)0xFFFF : c > 0 ? (__mmask16)((1u << c) - 1u) : (__mmask16)0;
+}
+static inline void fastact_add_four(__m512 q, __m512d* s0, __m512d* s1)
+{
+    /* lanes 0-7 and 8-15 of a step's float32 sums into their float64 sums */
+    *s0 = _mm512_add_pd(*s0, _mm512_cvtps_pd(_mm512_castps512_ps256(q)));
+    *s1 = _mm512_add_pd(*s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(q, 1)));
+}
+static inline long fastact_dot4_f32(const float* a, const float* b, long n, double* acc)
 {
     __m512d s0 = _mm512_loadu_pd(acc), s1 = _mm512_loadu_pd(acc + 8);
-    __m512d s2 = _mm512_loadu_pd(acc + 16), s3 = _mm512_loadu_pd(acc + 24);
     long i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(a + i)), _mm512_cvtps_pd(_mm256_loadu_ps(b + i)), s0);
-        s1 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(a + i + 8)), _mm512_cvtps_pd(_mm256_loadu_ps(b + i + 8)), s1);
-        s2 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(a + i + 16)), _mm512_cvtps_pd(_mm256_loadu_ps(b + i + 16)), s2);
-        s3 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(a + i + 24)), _mm512_cvtps_pd(_mm256_loadu_ps(b + i + 24)), s3);
-    }
+    for (; i + 64 <= n; i += 64)
+        fastact_add_four(fastact_four(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), _mm512_loadu_ps(a + i + 16),
+                                      _mm512_loadu_ps(b + i + 16), _mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32),
+                                      _mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48)),
+                         &s0, &s1);
+    if (i < n)
+        fastact_add_four(fastact_four_ps(a + i, b + i, fastact_first_mask(n - i), fastact_first_mask(n - i - 16),
+                                         fastact_first_mask(n - i - 32), fastact_first_mask(n - i - 48)),
+                         &s0, &s1);
     _mm512_storeu_pd(acc, s0);
     _mm512_storeu_pd(acc + 8, s1);
-    _mm512_storeu_pd(acc + 16, s2);
-    _mm512_storeu_pd(acc + 24, s3);
-    return i;
+    return n;
 }
 
 /* _axis.pxi's row reductions on float32, in registers: gcc kept their
@@ -1311,7 +1339,7 @@ static inline void fastact_transpose16f(const float* src, long ss, float* dst, l
             dst[c * ds + r] = src[r * ss + c];
 }
 #define FASTACT_HAVE_TRANSPOSE16 0
-static inline long fastact_dot32_f32(const float* a, const float* b, long n, double* acc) { (void)a; (void)b; (void)n; (void)acc; return 0; }
+static inline long fastact_dot4_f32(const float* a, const float* b, long n, double* acc) { (void)a; (void)b; (void)n; (void)acc; return 0; }
 static inline double fastact_sum64_f32(const float* v, long n) { (void)v; (void)n; return 0.0; }
 static inline double fastact_sum8_f32(const float* v, long n) { (void)v; (void)n; return 0.0; }
 static inline double fastact_dot8_f32(const float* a, const float* b, long n) { (void)a; (void)b; (void)n; return 0.0; }
@@ -1404,53 +1432,41 @@ static inline void fastact_f2h16(const float *f, uint16_t *h)
     _mm_storeu_si128((__m128i *)(h + 8), _mm256_cvtps_ph(_mm256_loadu_ps(f + 8), _MM_FROUND_TO_NEAREST_INT));
 #endif
 }
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
 /* softmax's (and softmin's) backward from y on one float16 row of 256 to
  * 2048 (_axis.pxi, _axis_h_group): out = sign * y * (g - d), d the float
  * of the double sum of g*y, in two passes over the row, where the group
  * path widened the rows into buffers, ran _axis on them and narrowed the
- * result.  The same bits as the float32 row (_row: _dot, then
- * _smax_bwd_apply) on the widened values: a product of two float16 values
- * is exact in float32, so each is formed there and widened to double once
- * (fastact_dot32_f32 widens both factors, and its FMA adds the exact
- * product to the lane: the same sum); the 32 lanes, the tail into lanes 0
- * .. n % 32 - 1 and _fold_lanes' folds, in their order; the last pass's
- * operations in float32, rounded to float16 as fastact_f2h does. */
+ * result.  The same bits as the float32 row (_row: _dot_f32, then
+ * _smax_bwd_apply) on the widened values: fastact_dot4_f32's steps of 64
+ * (the last padded with zeros), lanes and fold, in their order; the last
+ * pass's operations in float32, rounded to float16 as fastact_f2h does. */
 static inline void fastact_smax_bwd_h(const uint16_t *g, const uint16_t *y, uint16_t *out, long n, float sign)
 {
     /* n <= 2048.  The first pass keeps the widened g and y in gf and yf
      * for the second (on this CPU's two vector ports a store and a load
      * cost less than widening again); softmin's sign flips the product
      * (exactly -(y (g - d))). */
-    float gf[2048 + 32] __attribute__((aligned(64))), yf[2048 + 32] __attribute__((aligned(64)));
-    __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
-    double acc[32], s = 0.0;
-    long i = 0, k, h;
-    for (; i + 32 <= n; i += 32) {
-        __m512 g0 = fastact_ld16(g, i, 1), y0 = fastact_ld16(y, i, 1);
-        __m512 g1 = fastact_ld16(g, i + 16, 1), y1 = fastact_ld16(y, i + 16, 1);
-        _mm512_store_ps(gf + i, g0);
-        _mm512_store_ps(yf + i, y0);
-        _mm512_store_ps(gf + i + 16, g1);
-        _mm512_store_ps(yf + i + 16, y1);
-        __m512 p0 = _mm512_mul_ps(g0, y0), p1 = _mm512_mul_ps(g1, y1);
-        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(p0)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p0), 1))));
-        s2 = _mm512_add_pd(s2, _mm512_cvtps_pd(_mm512_castps512_ps256(p1)));
-        s3 = _mm512_add_pd(s3, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p1), 1))));
+    float gf[2048 + 64] __attribute__((aligned(64))), yf[2048 + 64] __attribute__((aligned(64)));
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+    __m512 gv[4], yv[4];
+    long i = 0, j;
+    for (; i + 64 <= n; i += 64) {
+        for (j = 0; j < 4; j++) {
+            gv[j] = fastact_ld16(g, i + 16 * j, 1);
+            yv[j] = fastact_ld16(y, i + 16 * j, 1);
+            _mm512_store_ps(gf + i + 16 * j, gv[j]);
+            _mm512_store_ps(yf + i + 16 * j, yv[j]);
+        }
+        fastact_add_four(fastact_four(gv[0], yv[0], gv[1], yv[1], gv[2], yv[2], gv[3], yv[3]), &s0, &s1);
     }
-    _mm512_storeu_pd(acc, s0);
-    _mm512_storeu_pd(acc + 8, s1);
-    _mm512_storeu_pd(acc + 16, s2);
-    _mm512_storeu_pd(acc + 24, s3);
     fastact_h2f(g + i, gf + i, n - i);
     fastact_h2f(y + i, yf + i, n - i);
-    for (k = 0; k < n - i; k++)
-        acc[k] += (double)(gf[i + k] * yf[i + k]);
-    for (h = 16; h >= 4; h /= 2)
-        for (k = 0; k < h; k++)
-            acc[k] += acc[k + h];
-    s += (acc[0] + acc[2]) + (acc[1] + acc[3]);  /* as _dot: 0.0 plus the one block's sum */
+    if (i < n)
+        fastact_add_four(fastact_four_ps(gf + i, yf + i, fastact_first_mask(n - i), fastact_first_mask(n - i - 16),
+                                         fastact_first_mask(n - i - 32), fastact_first_mask(n - i - 48)),
+                         &s0, &s1);
+    const double s = fastact_fold4_pd(_mm512_add_pd(s0, s1));  /* _fold_lanes' order */
     const __m512 d = _mm512_set1_ps((float)s), neg = _mm512_set1_ps(sign < 0 ? -0.0f : 0.0f);
     for (i = 0; i + 16 <= n; i += 16) {
         __m512 r = _mm512_mul_ps(_mm512_load_ps(yf + i), _mm512_sub_ps(_mm512_load_ps(gf + i), d));

@@ -58,7 +58,7 @@ cdef extern from "_fastact_cpu.h" nogil:
     const float fastact_phi_d[9]
     void fastact_transpose16f(const float*, long, float*, long)
     int FASTACT_HAVE_TRANSPOSE16
-    long fastact_dot32_f32(const float*, const float*, long, double*)
+    long fastact_dot4_f32(const float*, const float*, long, double*)
     void fastact_smax_apply_f32(const float*, const float*, float*, long, float, float)
 
 ctypedef fused floating:

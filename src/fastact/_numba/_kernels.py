@@ -978,6 +978,26 @@ def _dot64(a, b):
     return s
 
 
+# float32 rows of DOT4_MIN and more (softmax's and softmin's backward from y;
+# the Cython backend's _SHORT_ROW), on AVX-512: the sum of g*y as the Cython
+# build forms it (_tab.dot4: float32 sums of four products, 16 lanes of
+# float64 sums; _axis.pxi's _dot_f32 has the why and the bound), the same
+# bits. Elsewhere, and for shorter rows, the exact sum (_dot64). 1e5
+# float32 in rows of 1000, one thread, the dots alone in one compiled loop:
+# _dot64 10.5-11.9 us; LLVM's best of the grouped forms written as loops
+# here (a row's quarters) 8.8-9.3: it vectorises by 8 for the float64 sum,
+# 16 loads of 8 floats per 32 products.
+DOT4_MIN = 256
+
+
+@njit(inline="always", **OPTS)
+def _dot_row(a, b):
+    # softmax's and softmin's row sum of g*y (see DOT4_MIN)
+    if a.shape[0] >= DOT4_MIN:
+        return _tab.dot4(a, b)
+    return _dot64(a, b)
+
+
 @njit(**OPTS)
 def _max_scaled(x, sign):
     """max(sign*x) by llvm.maximum, which LLVM vectorises as a reduction: NaN
@@ -1627,7 +1647,7 @@ def _lsm_apply(g, y, out, a):
 
 @njit(**OPTS)
 def _bwd_row_acc(g, y, mode):
-    return _sum64(g) if mode == 1 else _dot64(g, y)
+    return _sum64(g) if mode == 1 else _dot_row(g, y)
 
 
 @njit(**OPTS)
@@ -1688,7 +1708,9 @@ def _bwd_rows_range(g2, y2, o2, r0, r1, sign, mode):
                 continue
             _lsm_apply(gr, yr, orow, a)
         else:
-            a = cst(sign, _dot64(gr, yr))
+            a = cst(sign, _dot_row(gr, yr))
+            if _tab.smax_apply(gr, yr, orow, a, sign):  # AVX-512: the Cython build's loop, its masked tail
+                continue
             for j in range(orow.shape[0]):
                 orow[j] = sign * (yr[j] * (gr[j] - a))
 
@@ -1702,7 +1724,7 @@ def _bwd_rows_range_st(gf, yf, of, n, r0, r1, sign, buf):
     # instructions, which wait on the stores before them). The same arithmetic.
     for o in range(r0, r1):
         r = o * n
-        a = cst(sign, _dot64(carray(_ptr(gf, r), n), carray(_ptr(yf, r), n)))
+        a = cst(sign, _dot_row(carray(_ptr(gf, r), n), carray(_ptr(yf, r), n)))
         s = r
         while s < r + n:
             m = _block(of, s, r + n, True, buf.shape[0])

@@ -779,6 +779,99 @@ def _lsm_bwd_span(typingctx, g, y, out, n, s):
     return sig, codegen
 
 
+D64 = ir.DoubleType()
+VD = ir.VectorType(D64, 8)
+
+
+def _dot4_fn(mod):
+    """double f(a, b, n): the sum of a[:n]*b[:n] as the header's fastact_dot4_f32 and _axis.pxi's _dot_f32
+    fold it (softmax's and softmin's float32 rows of DOT4_MIN and more): steps of 64 elements, the last
+    padded with zeros (masked loads); in a step lane k's float32 fma(a_{k+16}, b_{k+16}, a_k b_k) +
+    fma(a_{k+48}, b_{k+48}, a_{k+32} b_{k+32}), widened and added to lane k's float64 sum (lanes 0-7 in
+    one vector, 8-15 in another); the 16 lanes folded as fastact_fold4_pd -- the Cython AVX-512 build's
+    bits."""
+
+    def build(b, args):
+        a, bb, n = args
+        sums = [cgutils.alloca_once_value(b, ir.Constant(VD, [ir.Constant(D64, 0.0)] * 8)) for _ in range(2)]
+        halves = [ir.Constant(ir.VectorType(I32, 8), list(range(h, h + 8))) for h in (0, 8)]
+
+        def step(j, masks):
+            v = [(_loads(b, a, b.add(j, ir.Constant(I64, 16 * k)), masks[k]),
+                  _loads(b, bb, b.add(j, ir.Constant(I64, 16 * k)), masks[k])) for k in range(4)]
+            q = b.fadd(_fma(b, v[1][0], v[1][1], b.fmul(v[0][0], v[0][1])),
+                       _fma(b, v[3][0], v[3][1], b.fmul(v[2][0], v[2][1])))
+            for slot, idx in zip(sums, halves):
+                half = b.fpext(b.shuffle_vector(q, ir.Constant(V, None), idx), VD)
+                b.store(b.fadd(b.load(slot), half), slot)
+
+        n64 = b.and_(n, ir.Constant(I64, -64))
+        with cgutils.for_range_slice(b, ir.Constant(I64, 0), n64, ir.Constant(I64, 64)) as (j, _):
+            step(j, [None] * 4)
+        with b.if_then(b.icmp_signed("<", n64, n)):
+            r = b.sub(n, n64)
+            step(n64, [_first_lanes(b, b.sub(r, ir.Constant(I64, 16 * k))) for k in range(4)])
+        t = b.fadd(b.load(sums[0]), b.load(sums[1]))
+
+        def fold(v, m):  # lanes 0..m-1 plus lanes m..2m-1
+            lo = b.shuffle_vector(v, ir.Constant(v.type, None), ir.Constant(ir.VectorType(I32, m), list(range(m))))
+            hi = b.shuffle_vector(v, ir.Constant(v.type, None), ir.Constant(ir.VectorType(I32, m), list(range(m, 2 * m))))
+            return b.fadd(lo, hi)
+
+        t = fold(fold(t, 4), 2)
+        b.ret(b.fadd(b.extract_element(t, ir.Constant(I32, 0)), b.extract_element(t, ir.Constant(I32, 1))))
+
+    return _define(mod, "fastact_dot4_tab", ir.FunctionType(D64, [PF, PF, I64]), build)
+
+
+@intrinsic
+def _dot4_span(typingctx, a, b, n):
+    """The sum of a[:n]*b[:n] (_dot4_fn) on 1-D contiguous float32 arrays, as a float64."""
+    if not all(isinstance(v, types.Array) and v.dtype == types.float32 for v in (a, b)):
+        return None
+    sig = types.float64(a, b, n)
+
+    def codegen(context, builder, sig, args):
+        ptrs = [_data(context, builder, sig.args[i], args[i]) for i in range(2)]
+        return builder.call(_dot4_fn(builder.module), ptrs + [args[2]])
+
+    return sig, codegen
+
+
+def _smax_apply_fn(mod):
+    """void f(g, y, out, n, d, sign): out[:n] = sign y (g - d), (sign y) first: the header's
+    fastact_smax_apply_f32 (softmax's and softmin's backward from y, float32), the last n % 16 masked."""
+
+    def build(b, args):
+        g, y, out, n, d, sign = args
+        dv, sv = _splat_arg(b, d), _splat_arg(b, sign)
+
+        def body(j, lanes):
+            _stores(b, b.fmul(b.fmul(sv, _loads(b, y, j, lanes)), b.fsub(_loads(b, g, j, lanes), dv)), out, j, lanes)
+
+        _vectors(b, n, body)
+        b.ret_void()
+
+    return _define(mod, "fastact_smax_apply_tab", ir.FunctionType(ir.VoidType(), [PF] * 3 + [I64, F32, F32]), build)
+
+
+@intrinsic
+def _smax_apply_span(typingctx, g, y, out, n, d, sign):
+    """out[:n] = sign y (g - d) (_smax_apply_fn) on 1-D contiguous float32 arrays, d and sign float32."""
+    if not all(isinstance(v, types.Array) and v.dtype == types.float32 for v in (g, y, out)):
+        return None
+    if d != types.float32 or sign != types.float32:
+        return None
+    sig = types.void(g, y, out, n, d, sign)
+
+    def codegen(context, builder, sig, args):
+        ptrs = [_data(context, builder, sig.args[i], args[i]) for i in range(3)]
+        builder.call(_smax_apply_fn(builder.module), ptrs + list(args[3:]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def _data(context, builder, ty, val, offset=None):
     p = context.make_array(ty)(context, builder, val).data
     return p if offset is None else builder.gep(p, [offset])
@@ -1128,6 +1221,38 @@ def _ol_lsm_bwd(g, y, out, s):
             return True
         return run
     return lambda g, y, out, s: False
+
+
+def dot4(a, b):
+    """In Numba code: the sum of a*b (1-D, contiguous) as a float64, as the Cython AVX-512 build's
+    _dot_f32 forms it (_dot4_fn) on float32 where the tables apply, else exactly (_kernels._dot64)."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+@overload(dot4, jit_options=OPTS, inline="always")
+def _ol_dot4(a, b):
+    if _applies(a, b):
+        return lambda a, b: _dot4_span(a, b, a.shape[0])
+    from ._kernels import _dot64  # (typed from _kernels' functions: loaded by then)
+
+    return lambda a, b: _dot64(a, b)
+
+
+def smax_apply(g, y, out, d, sign):
+    """In Numba code: out = sign y (g - d) as the Cython AVX-512 build computes it (fastact_smax_apply_f32)
+    and True where it applies (1-D contiguous float32 on AVX-512; out may be g or y), else False (nothing
+    done)."""
+    raise NotImplementedError("only callable from Numba code")
+
+
+@overload(smax_apply, jit_options=OPTS, inline="always")
+def _ol_smax_apply(g, y, out, d, sign):
+    if _applies(g, y, out) and d == types.float32 and sign == types.float32:
+        def run(g, y, out, d, sign):
+            _smax_apply_span(g, y, out, y.shape[0], d, sign)
+            return True
+        return run
+    return lambda g, y, out, d, sign: False
 
 
 for _stub, _span in ((tanh, _tanh_span), (tanhshrink, _tanhshrink_span), (lsig_bwd, _lsig_bwd_span), (lsig_bwdy, _lsig_bwdy_span),
