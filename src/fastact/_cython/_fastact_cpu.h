@@ -284,19 +284,20 @@ static inline __m512 fastact_four(__m512 a0, __m512 b0, __m512 a1, __m512 b1, __
     /* a step's 16 float32 lane sums, fma(a1, b1, a0 b0) + fma(a3, b3, a2 b2) */
     return _mm512_add_ps(_mm512_fmadd_ps(a1, b1, _mm512_mul_ps(a0, b0)), _mm512_fmadd_ps(a3, b3, _mm512_mul_ps(a2, b2)));
 }
-static inline __m512 fastact_four_ps(const float* a, const float* b, __mmask16 m0, __mmask16 m1, __mmask16 m2,
-                                     __mmask16 m3)
-{
-    /* fastact_four on the vectors at a and b, their lanes outside the masks 0 */
-    return fastact_four(_mm512_maskz_loadu_ps(m0, a), _mm512_maskz_loadu_ps(m0, b), _mm512_maskz_loadu_ps(m1, a + 16),
-                        _mm512_maskz_loadu_ps(m1, b + 16), _mm512_maskz_loadu_ps(m2, a + 32),
-                        _mm512_maskz_loadu_ps(m2, b + 32), _mm512_maskz_loadu_ps(m3, a + 48),
-                        _mm512_maskz_loadu_ps(m3, b + 48));
-}
 static inline __mmask16 fastact_first_mask(long c)
 {
     /* the first c (clamped to 0..16) of 16 lanes */
     return c >= 16 ? (__mmask16)0xFFFF : c > 0 ? (__mmask16)((1u << c) - 1u) : (__mmask16)0;
+}
+static inline __m512 fastact_four_tail(const float* a, const float* b, long r)
+{
+    /* fastact_four on the last step's r (< 64) elements at a and b, padded with zeros (masked loads) */
+    __mmask16 m0 = fastact_first_mask(r), m1 = fastact_first_mask(r - 16);
+    __mmask16 m2 = fastact_first_mask(r - 32), m3 = fastact_first_mask(r - 48);
+    return fastact_four(_mm512_maskz_loadu_ps(m0, a), _mm512_maskz_loadu_ps(m0, b), _mm512_maskz_loadu_ps(m1, a + 16),
+                        _mm512_maskz_loadu_ps(m1, b + 16), _mm512_maskz_loadu_ps(m2, a + 32),
+                        _mm512_maskz_loadu_ps(m2, b + 32), _mm512_maskz_loadu_ps(m3, a + 48),
+                        _mm512_maskz_loadu_ps(m3, b + 48));
 }
 static inline void fastact_add_four(__m512 q, __m512d* s0, __m512d* s1)
 {
@@ -314,9 +315,7 @@ static inline long fastact_dot4_f32(const float* a, const float* b, long n, doub
                                       _mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48)),
                          &s0, &s1);
     if (i < n)
-        fastact_add_four(fastact_four_ps(a + i, b + i, fastact_first_mask(n - i), fastact_first_mask(n - i - 16),
-                                         fastact_first_mask(n - i - 32), fastact_first_mask(n - i - 48)),
-                         &s0, &s1);
+        fastact_add_four(fastact_four_tail(a + i, b + i, n - i), &s0, &s1);
     _mm512_storeu_pd(acc, s0);
     _mm512_storeu_pd(acc + 8, s1);
     return n;
@@ -1463,9 +1462,7 @@ static inline void fastact_smax_bwd_h(const uint16_t *g, const uint16_t *y, uint
     fastact_h2f(g + i, gf + i, n - i);
     fastact_h2f(y + i, yf + i, n - i);
     if (i < n)
-        fastact_add_four(fastact_four_ps(gf + i, yf + i, fastact_first_mask(n - i), fastact_first_mask(n - i - 16),
-                                         fastact_first_mask(n - i - 32), fastact_first_mask(n - i - 48)),
-                         &s0, &s1);
+        fastact_add_four(fastact_four_tail(gf + i, yf + i, n - i), &s0, &s1);
     const double s = fastact_fold4_pd(_mm512_add_pd(s0, s1));  /* _fold_lanes' order */
     const __m512 d = _mm512_set1_ps((float)s), neg = _mm512_set1_ps(sign < 0 ? -0.0f : 0.0f);
     for (i = 0; i + 16 <= n; i += 16) {

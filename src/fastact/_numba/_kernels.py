@@ -440,6 +440,8 @@ def _par_c2(f, ap, bp, op, n, p0, p1, p2, p3, nthreads):
 
 
 _PAR_C = {1: _par_c1, 2: _par_c2}
+
+
 def _cfunc_of(memo, key, fn, dtype, params):
     """fn as a cfunc returning nothing, for ``dtype`` (compiled or loaded from
     the cache on first use), kept in memo[key]; ``params`` spells its

@@ -146,6 +146,7 @@ TANHSHRINK = ("tanhshrink", 6, 3.2, 12582912.0, 9.5)
 F32, I1, I16, I32, I64 = ir.FloatType(), ir.IntType(1), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 V, VI, VM, VL = ir.VectorType(F32, 16), ir.VectorType(I32, 16), ir.VectorType(I1, 16), ir.VectorType(I64, 16)
 PF, PV = ir.PointerType(F32), ir.PointerType(ir.VectorType(F32, 16))
+D64, VD = ir.DoubleType(), ir.VectorType(ir.DoubleType(), 8)  # _dot4_fn's float64 lane sums
 ALIGN = ir.Constant(I32, 4)
 
 
@@ -777,10 +778,6 @@ def _lsm_bwd_span(typingctx, g, y, out, n, s):
         return context.get_dummy_value()
 
     return sig, codegen
-
-
-D64 = ir.DoubleType()
-VD = ir.VectorType(D64, 8)
 
 
 def _dot4_fn(mod):
