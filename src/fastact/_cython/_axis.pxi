@@ -1408,10 +1408,13 @@ cdef void _axis_unit(const floating* g, const floating* x, floating* out, Py_ssi
 # 3.56-3.90 with them, 2.78-3.01 / 2.95-3.29 without; AVX2 build 3.42-4.56 /
 # 3.55-4.70 against 2.49-3.23 / 2.60-3.43. One prefetch per page ran as none
 # (2.49-2.73 / 2.57-2.91), one per other line worse (5.40-5.71 / 5.55-5.90).
-# So they run where the CPU has no AVX-512 (fastact_cpu_features), as on the
-# CPU where they were measured to win; _set_rows_prefetch switches them for
-# the tests.
-cdef bint _rows_prefetch = (fastact_cpu_features() & 2) == 0
+# On an Intel Xeon with AVX-512 (2 cores, 2026-12-06) they win, as on the
+# AVX2 EPYC (Zen 2): the same shape, min of 15 rounds of 3 calls in turns,
+# two runs, ms: AVX-512 build 3.49-3.62 without, 2.82-2.86 with, PyTorch
+# 3.78-3.80. So they run unless the CPU is an AMD one with AVX-512
+# (fastact_cpu_is_amd, fastact_cpu_features), the one CPU where they lost;
+# _set_rows_prefetch switches them for the tests.
+cdef bint _rows_prefetch = not (fastact_cpu_is_amd() and (fastact_cpu_features() & 2))
 
 
 cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t outer,
@@ -1475,7 +1478,7 @@ cdef void _axis(const floating* g, const floating* x, floating* out, Py_ssize_t 
             _tile_par(g + c if g != NULL else NULL, x + c, out + c, n, inner, w, kind, fwd, nt)
         return
     # log_softmax's backward rows from _PF_ROWS_MIN elements on (data beyond
-    # the caches), on a CPU without AVX-512 (_rows_prefetch): each row starts
+    # the caches), unless on an AMD CPU with AVX-512 (_rows_prefetch): each row starts
     # by prefetching every line of the next row's g and y, as the Numba
     # backend's _bwd_rows_range. 1e7 float32 in rows of 1000, 2 threads,
     # allocating, alternating runs, on an AMD EPYC with AVX2 (Zen 2): 3.7-4.3

@@ -26,6 +26,7 @@ cdef extern from "numpy/arrayobject.h":
 
 cdef extern from "_fastact_cpu.h" nogil:
     int fastact_cpu_features()
+    int fastact_cpu_is_amd()
     unsigned int fastact_mxcsr()
     int fastact_omp_version()
     int fastact_omp_max_threads()
@@ -1613,6 +1614,11 @@ def cpu_features():
     return fastact_cpu_features()
 
 
+def cpu_is_amd():
+    """Whether the CPU is an AMD one (its cpuid vendor)."""
+    return bool(fastact_cpu_is_amd())
+
+
 def mxcsr():
     """The calling thread's MXCSR (bit 15 = flush-to-zero, bit 6 = denormals-are-zero)."""
     return fastact_mxcsr()
@@ -1635,8 +1641,8 @@ def _set_vector_exps(bint on):
 
 def _set_rows_prefetch(bint on):
     """Let log_softmax's backward rows beyond the caches prefetch the next
-    row (on: the default where the CPU has no AVX-512; the same results
-    either way; _axis.pxi, _rows_prefetch)."""
+    row (on: the default unless the CPU is an AMD one with AVX-512; the same
+    results either way; _axis.pxi, _rows_prefetch)."""
     global _rows_prefetch
     _rows_prefetch = on
 

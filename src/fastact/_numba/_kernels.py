@@ -562,14 +562,17 @@ PF_BLOCK = 4096
 PF_ROWS_MIN = 1 << 22  # the softmax family's backward rows (_bwd_rows_range)
 
 
-# log_softmax's backward rows prefetch the next row (_bwd_rows_range) where
-# the CPU has no AVX-512, as the Cython backend's (_axis.pxi, _rows_prefetch):
-# on an AMD EPYC with AVX-512 (Zen 4) they lost. 1e7 float32 in rows of
-# 1000, 2 threads, min / p25 of 90 calls in turns with PyTorch's kernel
-# (2.70-2.84 / 2.88-2.96 ms), two runs each: 3.86-4.27 / 3.97-4.44 with
-# them, 2.68-2.75 / 2.89-2.93 without. The CPU's features, not numba's
-# target: a constant of the compiled code, as numba's cache is per CPU.
-ROWS_PF = not _tab.host_has_avx512()
+# log_softmax's backward rows prefetch the next row (_bwd_rows_range) unless
+# the CPU is an AMD one with AVX-512, as the Cython backend's (_axis.pxi,
+# _rows_prefetch): on an AMD EPYC with AVX-512 (Zen 4) they lost. 1e7 float32
+# in rows of 1000, 2 threads, min / p25 of 90 calls in turns with PyTorch's
+# kernel (2.70-2.84 / 2.88-2.96 ms), two runs each: 3.86-4.27 / 3.97-4.44
+# with them, 2.68-2.75 / 2.89-2.93 without. On an Intel Xeon with AVX-512
+# (2026-12-06) they win, as on the AVX2 EPYC (Zen 2): min of 15 rounds of 3
+# calls in turns, two runs, ms: 3.25-3.41 without, 2.98-3.05 with, PyTorch
+# 3.74-4.03. The CPU's, not numba's target: a constant of the compiled code,
+# as numba's cache is per CPU.
+ROWS_PF = not (_tab.host_has_avx512() and _tab.host_is_amd())
 
 
 @numba.extending.intrinsic
@@ -1688,7 +1691,7 @@ def _bwd_rows_range(g2, y2, o2, r0, r1, sign, mode):
     # and y: 1e7 float32 in rows of 1000, 2 threads, ms, the kernel alone,
     # twice each: log_softmax 4.09-4.15 -> 3.18-3.23, softmax 2.74-2.80 ->
     # 2.64-2.71 (another process: 3.13-3.41 -> 2.74-3.02), on an AMD EPYC
-    # with AVX2 (Zen 2; not with AVX-512: ROWS_PF). In the caches the
+    # with AVX2 (Zen 2; not on AMD's with AVX-512: ROWS_PF). In the caches the
     # prefetches cost 5-14 % (1e5 and 1e6). One prefetch per page gained
     # nothing here (a row of 1000 is about a page). Only log_softmax's rows
     # (mode 1, an exp per element) prefetch now: softmax's and softmin's,

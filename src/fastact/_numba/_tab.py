@@ -109,6 +109,13 @@ def host_has_avx512():
     return bool(ll.get_host_cpu_features().get("avx512f"))
 
 
+def host_is_amd():
+    """Whether this machine's CPU is an AMD one, by the name LLVM gives it (znver1-5)."""
+    import llvmlite.binding as ll
+
+    return ll.get_host_cpu_name().startswith("znver")
+
+
 def _targets_avx512():
     """Whether Numba compiles for a CPU with AVX-512F (its features as configured, else the host's)."""
     if os.environ.get("FASTACT_NUMBA_ZMM", "1").strip() == "0":
