@@ -293,6 +293,7 @@ def test_serial_calls_through_the_span_functions(monkeypatch):
     fp = pytest.importorskip("fastact._fastpath")
     if NBK._span1 is None:
         pytest.fail("fastact._fastpath is built but the numba backend does not use its span calls")
+    monkeypatch.setattr(NBK, "_RowsPar", None)  # (the rows' calls made in C: test_serial_rows_dispatched_in_c)
     tramp, plain, calls = _with_and_without(monkeypatch, NBK, fp,
                                             {"_span1": "span1", "_span2": "span2", "_rows_c": "rows"})
     rng = np.random.default_rng(11)
@@ -387,9 +388,8 @@ def test_calls_dispatched_in_c(monkeypatch):
             fast.backward("elu", x, x, None, out, {"alpha": 0.5}, threads)
             fast.backward("relu", x, None, out, out.copy(), {}, threads)
             fast.forward("prelu", x3, np.empty_like(x3), {"weight": w}, threads)
-            if threads != 1:  # (serial rows: the handler's C call; rows of SHORT_N or less: the handler's)
-                fast.forward("softmax", x4, np.empty_like(x4), {}, threads)
-                fast.backward("softmax", x4, None, x4, np.empty_like(x4), {}, threads)
+            fast.forward("softmax", x4, np.empty_like(x4), {}, threads)  # (rows of SHORT_N or less: the handler's)
+            fast.backward("softmax", x4, None, x4, np.empty_like(x4), {}, threads)
     assert seen == [], seen
     x5 = x[:70000].reshape(1000, 7, 10)
     fast.forward("prelu", x5, np.empty_like(x5), {"weight": w[:7]}, 1)  # a weight to repeat: the handler
@@ -402,6 +402,54 @@ def test_calls_dispatched_in_c(monkeypatch):
         fast.forward("relu", x, np.empty(70001, np.float64), {}, 1)
     with pytest.raises(ValueError):
         fast.backward("relu", x, x[:-1], None, out, {}, 2)
+
+
+def test_serial_rows_dispatched_in_c(monkeypatch):
+    # With fastact._fastpath built, the softmax family's serial rows along the
+    # last axis, forward and backward from y, go from _fastpath.RowsPar to the
+    # rows' cfuncs (_kernels.softmax_rows_cfunc, softmax_bwd_rows_cfunc) once the
+    # handler has made the first such call: the same bits as a backend without
+    # the C dispatch, for both dtypes, one row and several, rows short and long,
+    # in place on g or y, threads 1 and left to the backend; and the handler
+    # still makes the calls RowsPar leaves to it (a 2-D y, short forward rows).
+    from fastact._numba import backend as NBK
+    pytest.importorskip("fastact._fastpath")
+    if NBK._Dispatch is None:
+        pytest.fail("fastact._fastpath is built but the numba backend does not dispatch in C")
+    fast = NBK.NumbaBackend()
+    with monkeypatch.context() as m:
+        m.setattr(NBK, "_Dispatch", None)
+        plain = NBK.NumbaBackend()
+    rng = np.random.default_rng(17)
+    for dt in (np.float32, np.float64):
+        for name in ("softmax", "log_softmax", "softmin"):
+            for shape in ((1, 1000, 1), (1, 7, 1), (3, 333, 1), (2, 5000, 1), (40, 16, 1)):
+                x = rng.standard_normal(shape).astype(dt)
+                g = rng.standard_normal(shape).astype(dt)
+                for threads in (1, 0):
+                    res = []
+                    for be in (fast, plain, fast):  # the first fast call fills RowsPar's table
+                        y = np.empty_like(x)
+                        be.forward(name, x, y, {}, threads)
+                        gx = np.empty_like(x)
+                        be.backward(name, g, None, y, gx, {}, threads)
+                        on_g, on_y = g.copy(), y.copy()
+                        be.backward(name, on_g, None, y, on_g, {}, threads)
+                        be.backward(name, g, None, on_y, on_y, {}, threads)
+                        res.append((y, gx, on_g, on_y))
+                    for a, b in zip(res[1], res[2]):
+                        assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (name, dt, shape, threads)
+    seen = []
+    for table in (fast._fwd, fast._bwd_y):
+        h = table["softmax"]
+        h.ew.py = (lambda py, op: lambda *a: seen.append(op) or py(*a))(h.ew.py, table is fast._bwd_y)
+    x = rng.standard_normal((3, 1000, 1)).astype(np.float32)
+    fast.forward("softmax", x, np.empty_like(x), {}, 1)
+    fast.backward("softmax", x, None, x, np.empty_like(x), {}, 1)
+    assert seen == [], seen
+    xs = rng.standard_normal((40, 16, 1)).astype(np.float32)  # rows of SHORT_N or less: the forward's handler
+    fast.forward("softmax", xs, np.empty_like(xs), {}, 1)
+    assert seen == [False], seen
 
 
 def test_parallel_calls_through_the_pointer_kernels(monkeypatch):

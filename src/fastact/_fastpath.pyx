@@ -845,29 +845,48 @@ ctypedef void (*rows_par_f)(float*, float*, float*, cnp.npy_intp, cnp.npy_intp, 
                             cnp.npy_intp) noexcept
 ctypedef void (*rows_par_d)(double*, double*, double*, cnp.npy_intp, cnp.npy_intp, double, cnp.npy_intp,
                             cnp.npy_intp) noexcept
+ctypedef void (*rows_bwd_f)(float*, float*, float*, cnp.npy_intp, cnp.npy_intp, float, cnp.npy_intp) noexcept nogil
+ctypedef void (*rows_bwd_d)(double*, double*, double*, cnp.npy_intp, cnp.npy_intp, double, cnp.npy_intp) noexcept nogil
+
+
+cdef inline void call_rows_ser(bint backward, int t, size_t f, void* pa, void* py, void* po, cnp.npy_intp outer,
+                               cnp.npy_intp n, double sign, cnp.npy_intp mode) noexcept nogil:
+    # the forward's rows (softmax_rows_cfunc: a = x, py unused) or the backward's (softmax_bwd_rows_cfunc: a = g)
+    if not backward:
+        call_rows(t, f, pa, po, outer, n, sign, mode)
+    elif t == cnp.NPY_FLOAT:
+        (<rows_bwd_f>f)(<float*>pa, <float*>py, <float*>po, outer, n, <float>sign, mode)
+    else:
+        (<rows_bwd_d>f)(<double*>pa, <double*>py, <double*>po, outer, n, sign, mode)
 
 
 cdef class RowsPar(Handler):
-    """The softmax family's parallel rows along the last axis as its handlers
+    """The softmax family's rows along the last axis as its handlers
     (backend._softmax_handler, _softmax_bwd_handler) make them: C-contiguous
-    (outer, n, 1) arrays of one dtype and shape, a parallel call (``threads``
+    (outer, n, 1) arrays of one dtype and shape; a parallel call (``threads``
     above 1, or 0 above ``limit`` elements) on as many threads as
-    _direct_threads (``direct``) gives, at least as many rows as threads.
+    _direct_threads (``direct``) gives, at least as many rows as threads, and
+    a serial one on the calling thread (``serial`` below).
     ``table``: the handler's dtype -> (the cfunc's address,
     _kernels.softmax_rows_par_cfunc; the sign as a float), filled by its first
     such call; ``mode`` the family's; ``backward``: the backward from y
     (a = g, b = y), whose softmax and softmin rows of at least ``stream_row``
     leave a result of the streaming size to the handler; else the forward,
-    whose rows of at most ``short_n`` (more than one) are the handler's too."""
-    cdef dict table
+    whose rows of at most ``short_n`` (more than one) are the handler's too.
+    ``serial``: dtype -> (the address of the serial rows' cfunc,
+    _kernels.softmax_rows_cfunc or softmax_bwd_rows_cfunc; the sign as a
+    float), for the calls that are not parallel (the forward's short rows
+    excepted, as above), filled by the handler's first such call."""
+    cdef dict table, serial
     cdef object direct
     cdef cnp.npy_intp limit, mode, stream_row, short_n
     cdef bint backward
 
     def __init__(self, dict table, direct, cnp.npy_intp limit, cnp.npy_intp mode, bint backward,
-                 cnp.npy_intp stream_row, cnp.npy_intp short_n):
+                 cnp.npy_intp stream_row, cnp.npy_intp short_n, dict serial=None):
         self.table, self.direct, self.limit, self.mode = table, direct, limit, mode
         self.backward, self.stream_row, self.short_n = backward, stream_row, short_n
+        self.serial = serial
 
     cdef int run(self, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, object params, int threads) except -1:
         cdef cnp.npy_intp* d = cnp.PyArray_DIMS(a)
@@ -875,12 +894,34 @@ cdef class RowsPar(Handler):
         cdef int t = cnp.PyArray_TYPE(a)
         cdef object e
         cdef void* pb
+        cdef void* pa
+        cdef void* po
+        cdef size_t f
+        cdef double sign
         if (b is None) == self.backward or cnp.PyArray_NDIM(a) != 3 or cnp.PyArray_NDIM(out) != 3 or d[2] != 1:
-            return 0
-        if not (threads > 1 or (threads == 0 and n > self.limit)):
             return 0
         if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or not c_alike(a, out):
             return 0
+        if not (threads > 1 or (threads == 0 and n > self.limit)):
+            # serial: the rows through their cfunc, on the calling thread
+            if self.serial is None:
+                return 0
+            if self.backward and not c_alike(a, b):
+                return 0
+            if not self.backward and d[1] <= self.short_n and d[0] > 1:
+                return 0
+            e = self.serial.get(<object>cnp.PyArray_DESCR(a))
+            if e is None:
+                return 0
+            f, sign = <size_t>e[0], <double>e[1]
+            pa, po = cnp.PyArray_DATA(a), cnp.PyArray_DATA(out)
+            pb = cnp.PyArray_DATA(b) if self.backward else NULL
+            if n < _nogil_min:
+                call_rows_ser(self.backward, t, f, pa, pb, po, d[0], d[1], sign, self.mode)
+            else:
+                with nogil:
+                    call_rows_ser(self.backward, t, f, pa, pb, po, d[0], d[1], sign, self.mode)
+            return 1
         if self.backward:
             if not c_alike(a, b):
                 return 0

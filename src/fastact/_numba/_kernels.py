@@ -1287,6 +1287,22 @@ def softmax_rows_cfunc(dtype):
     return _cfunc_of(_ROWS_C, dtype, _softmax_rows_c, dtype, "PPiiTi")
 
 
+def _softmax_bwd_rows_c(gp, yp, op, outer, n, sign, mode):
+    _bwd_rows_range(carray(gp, (outer, n)), carray(yp, (outer, n)), carray(op, (outer, n)), 0, outer, sign, mode)
+
+
+_BWD_ROWS_C = {}  # dtype -> cfunc
+
+
+def softmax_bwd_rows_cfunc(dtype):
+    """The softmax family's serial backward from y along the last axis
+    (_softmax_bwd_serial's rows) as a cfunc for ``dtype`` (compiled or loaded
+    from the cache on first use): (g, y, out, outer, n, sign, mode) on the
+    memory of C-contiguous (outer, n) rows, for fastact._fastpath.RowsPar."""
+    dtype = np.dtype(dtype)
+    return _cfunc_of(_BWD_ROWS_C, dtype, _softmax_bwd_rows_c, dtype, "PPPiiTi")
+
+
 def _softmax_rows_par_c(xp, yp, op, outer, n, sign, mode, nthreads):
     _softmax_rows(carray(xp, (outer, n, 1)), carray(op, (outer, n, 1)), sign, mode, nthreads)
 
