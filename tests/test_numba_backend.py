@@ -319,6 +319,22 @@ def test_serial_calls_through_the_span_functions(monkeypatch):
         fp.rows(0, a32.reshape(1, 8), a32.reshape(1, 8), 1.0, 0)
 
 
+def _dispatched_and_plain(monkeypatch):
+    """The numba backend module and two backends: one dispatching in C
+    (fastact._fastpath.Dispatch), one built without Dispatch and Ew (the
+    Python handlers make every call)."""
+    from fastact._numba import backend as NBK
+    pytest.importorskip("fastact._fastpath")
+    if NBK._Dispatch is None:
+        pytest.fail("fastact._fastpath is built but the numba backend does not dispatch in C")
+    fast = NBK.NumbaBackend()
+    with monkeypatch.context() as m:
+        m.setattr(NBK, "_Dispatch", None)
+        m.setattr(NBK, "_Ew", None)
+        plain = NBK.NumbaBackend()
+    return NBK, fast, plain
+
+
 def test_calls_dispatched_in_c(monkeypatch):
     # With fastact._fastpath built, the backend's forward and backward make the
     # elementwise ops' common calls in C (_fastpath.Dispatch and Ew: serial
@@ -330,15 +346,7 @@ def test_calls_dispatched_in_c(monkeypatch):
     # x, out 16 bytes off a 64-byte line, serial and parallel, threads left to
     # the backend.
     from fastact import _config
-    from fastact._numba import backend as NBK
-    pytest.importorskip("fastact._fastpath")
-    if NBK._Dispatch is None:
-        pytest.fail("fastact._fastpath is built but the numba backend does not dispatch in C")
-    fast = NBK.NumbaBackend()
-    with monkeypatch.context() as m:
-        m.setattr(NBK, "_Dispatch", None)
-        m.setattr(NBK, "_Ew", None)
-        plain = NBK.NumbaBackend()
+    NBK, fast, plain = _dispatched_and_plain(monkeypatch)
     assert isinstance(fast.forward.__self__, NBK._Dispatch) and plain.forward.__self__ is plain
     rng = np.random.default_rng(13)
     cases = (("softshrink", {"lambd": 0.37}), ("elu", {"alpha": 0.7}), ("gelu", {"approximate": "tanh"}),
@@ -411,15 +419,8 @@ def test_serial_rows_dispatched_in_c(monkeypatch):
     # handler has made the first such call: the same bits as a backend without
     # the C dispatch, for both dtypes, one row and several, rows short and long,
     # in place on g or y, threads 1 and left to the backend; and the handler
-    # still makes the calls RowsPar leaves to it (a 2-D y, short forward rows).
-    from fastact._numba import backend as NBK
-    pytest.importorskip("fastact._fastpath")
-    if NBK._Dispatch is None:
-        pytest.fail("fastact._fastpath is built but the numba backend does not dispatch in C")
-    fast = NBK.NumbaBackend()
-    with monkeypatch.context() as m:
-        m.setattr(NBK, "_Dispatch", None)
-        plain = NBK.NumbaBackend()
+    # still makes the calls RowsPar leaves to it (the forward's short rows).
+    NBK, fast, plain = _dispatched_and_plain(monkeypatch)
     rng = np.random.default_rng(17)
     for dt in (np.float32, np.float64):
         for name in ("softmax", "log_softmax", "softmin"):
