@@ -851,7 +851,7 @@ ctypedef void (*rows_bwd_d)(double*, double*, double*, cnp.npy_intp, cnp.npy_int
 
 cdef inline void call_rows_ser(bint backward, int t, size_t f, void* pa, void* py, void* po, cnp.npy_intp outer,
                                cnp.npy_intp n, double sign, cnp.npy_intp mode) noexcept nogil:
-    # the forward's rows (softmax_rows_cfunc: a = x, py unused) or the backward's (softmax_bwd_rows_cfunc: a = g)
+    # the forward's rows (softmax_rows_cfunc: a = x, py not read) or the backward's (softmax_bwd_rows_cfunc: a = g)
     if not backward:
         call_rows(t, f, pa, po, outer, n, sign, mode)
     elif t == cnp.NPY_FLOAT:
@@ -902,36 +902,29 @@ cdef class RowsPar(Handler):
             return 0
         if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or not c_alike(a, out):
             return 0
+        if self.backward:
+            if not c_alike(a, b):
+                return 0
+            pb = cnp.PyArray_DATA(b)
+        else:
+            if d[1] <= self.short_n and d[0] > 1:
+                return 0
+            pb = cnp.PyArray_DATA(a)  # (the forward's cfuncs do not read it)
+        pa, po = cnp.PyArray_DATA(a), cnp.PyArray_DATA(out)
         if not (threads > 1 or (threads == 0 and n > self.limit)):
             # serial: the rows through their cfunc, on the calling thread
-            if self.serial is None:
-                return 0
-            if self.backward and not c_alike(a, b):
-                return 0
-            if not self.backward and d[1] <= self.short_n and d[0] > 1:
-                return 0
-            e = self.serial.get(<object>cnp.PyArray_DESCR(a))
+            e = None if self.serial is None else self.serial.get(<object>cnp.PyArray_DESCR(a))
             if e is None:
                 return 0
             f, sign = <size_t>e[0], <double>e[1]
-            pa, po = cnp.PyArray_DATA(a), cnp.PyArray_DATA(out)
-            pb = cnp.PyArray_DATA(b) if self.backward else NULL
             if n < _nogil_min:
                 call_rows_ser(self.backward, t, f, pa, pb, po, d[0], d[1], sign, self.mode)
             else:
                 with nogil:
                     call_rows_ser(self.backward, t, f, pa, pb, po, d[0], d[1], sign, self.mode)
             return 1
-        if self.backward:
-            if not c_alike(a, b):
-                return 0
-            if self.mode == 0 and d[1] >= self.stream_row and cnp.PyArray_NBYTES(out) >= _ew_stream_min:
-                return 0
-            pb = cnp.PyArray_DATA(b)
-        else:
-            if d[1] <= self.short_n and d[0] > 1:
-                return 0
-            pb = cnp.PyArray_DATA(a)
+        if self.backward and self.mode == 0 and d[1] >= self.stream_row and cnp.PyArray_NBYTES(out) >= _ew_stream_min:
+            return 0
         e = self.table.get(<object>cnp.PyArray_DESCR(a))
         if e is None:
             return 0
@@ -939,11 +932,9 @@ cdef class RowsPar(Handler):
         if nt == 0 or d[0] < nt:
             return 0
         if t == cnp.NPY_FLOAT:
-            (<rows_par_f><size_t>e[0])(<float*>cnp.PyArray_DATA(a), <float*>pb, <float*>cnp.PyArray_DATA(out), d[0],
-                                        d[1], <float>e[1], self.mode, nt)
+            (<rows_par_f><size_t>e[0])(<float*>pa, <float*>pb, <float*>po, d[0], d[1], <float>e[1], self.mode, nt)
         else:
-            (<rows_par_d><size_t>e[0])(<double*>cnp.PyArray_DATA(a), <double*>pb, <double*>cnp.PyArray_DATA(out),
-                                        d[0], d[1], <double>e[1], self.mode, nt)
+            (<rows_par_d><size_t>e[0])(<double*>pa, <double*>pb, <double*>po, d[0], d[1], <double>e[1], self.mode, nt)
         return 1
 
 

@@ -807,7 +807,7 @@ def _softmax_handler(name):
                     cf[x.dtype] = (K.softmax_rows_par_cfunc(x.dtype, False).address, float(sign))
         _softmax_forward(x, out, sign, mode, threads)
 
-    if _RowsPar is not None:  # its parallel rows, made in C (NumbaBackend.__init__)
+    if _RowsPar is not None:  # its rows, parallel and serial, made in C (NumbaBackend.__init__)
         _with_c(h, _RowsPar(cf, _direct_threads, SERIAL_MAX_ROWS, mode, False, STREAM_ROW_MIN, short_n, ser))
     return h
 
@@ -828,7 +828,8 @@ def _softmax_bwd_handler(name):
 
     def h(g, y, out, params, threads):
         sh = y.shape
-        if sh[2] == 1 and (threads > 1 or (threads == 0 and y.size > SERIAL_MAX_ROWS)):
+        par_rows = sh[2] == 1 and (threads > 1 or (threads == 0 and y.size > SERIAL_MAX_ROWS))
+        if par_rows:
             e = par.get(y.dtype.char)
             # (a result to stream goes through _softmax_backward: _softmax_bwd_rows_st)
             if e is not None and not _streams_rows(mode, sh[1], out):
@@ -837,8 +838,7 @@ def _softmax_bwd_handler(name):
                     e[0](g, y, out, e[1], mode, n)
                     return
         sign = _SOFTMAX_SIGN[name, y.dtype.char]
-        if sh[2] == 1 and _RowsPar is not None and y.dtype not in ser and not (
-                threads > 1 or (threads == 0 and y.size > SERIAL_MAX_ROWS)):
+        if sh[2] == 1 and not par_rows and _RowsPar is not None and y.dtype not in ser:
             ser[y.dtype] = (K.softmax_bwd_rows_cfunc(y.dtype).address, float(sign))
         if sh[2] == 1 and y.dtype.char not in par:
             n = _threads(y.size, SERIAL_MAX_ROWS, threads)
@@ -848,7 +848,7 @@ def _softmax_bwd_handler(name):
                     cf[y.dtype] = (K.softmax_rows_par_cfunc(y.dtype, True).address, float(sign))
         _softmax_backward(g, y, out, sign, mode, threads)
 
-    if _RowsPar is not None:  # its parallel rows, made in C (NumbaBackend.__init__)
+    if _RowsPar is not None:  # its rows, parallel and serial, made in C (NumbaBackend.__init__)
         _with_c(h, _RowsPar(cf, _direct_threads, SERIAL_MAX_ROWS, mode, True, STREAM_ROW_MIN, 0, ser))
     return h
 
